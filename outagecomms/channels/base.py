@@ -1,0 +1,129 @@
+"""The channel protocol every delivery channel implements.
+
+A channel turns one rendered :class:`OutboundMessage` into a :class:`DeliveryResult`:
+``sent`` (with the provider's id), ``retry`` (transient: worth trying again later, optionally
+after ``retry_after`` seconds) or ``failed`` (permanent). A send never returns a bare bool and
+never raises for a delivery problem; it raises only for programming errors.
+
+Channels declare their limits and config keys as class attributes; ``[channels.<name>]`` in the
+config may override ``max_connections`` and ``rate_per_second``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from outagecomms.config import ChannelConfig, CompanyConfig
+
+
+class Outcome(StrEnum):
+    SENT = "sent"
+    RETRY = "retry"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutboundMessage:
+    """One rendered message for one customer on one channel."""
+
+    delivery_id: int
+    to: str  # the contact: an email address, a phone number, a URL
+    to_name: str
+    subject: str
+    text: str
+    html: str | None
+    message_id: str  # stable across resends so receivers can deduplicate
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryResult:
+    outcome: Outcome
+    provider_id: str | None = None
+    error: str | None = None
+    retry_after: float | None = None
+
+    @classmethod
+    def sent(cls, provider_id: str | None = None) -> DeliveryResult:
+        return cls(outcome=Outcome.SENT, provider_id=provider_id)
+
+    @classmethod
+    def retry(cls, error: str, retry_after: float | None = None) -> DeliveryResult:
+        return cls(outcome=Outcome.RETRY, error=error, retry_after=retry_after)
+
+    @classmethod
+    def failed(cls, error: str) -> DeliveryResult:
+        return cls(outcome=Outcome.FAILED, error=error)
+
+
+# A config key spec: (type, default); type is str, int, bool, "path" or a tuple of choices.
+KeySpec = tuple[Any, Any]
+
+
+class Channel(ABC):
+    """Base class of all channels. Subclasses set the class attributes and ``send``."""
+
+    kind: ClassVar[str]
+    #: which template set renders for this channel (``<kind>/<template_channel>.<part>.j2``)
+    template_channel: ClassVar[str] = "email"
+    #: the Customer attribute holding this channel's address; None = once per round
+    contact_field: ClassVar[str | None] = "email"
+    max_connections: ClassVar[int] = 8
+    rate_per_second: ClassVar[float] = 0.0
+    max_body_len: ClassVar[int | None] = None
+    config_keys: ClassVar[dict[str, KeySpec]] = {}
+
+    def __init__(self, config: ChannelConfig, company: CompanyConfig):
+        self.config = config
+        self.company = company
+        self.settings = config.settings
+        self.limiter = RateLimiter(config.rate_per_second) if config.rate_per_second else None
+
+    @classmethod
+    def check_config(cls, settings: Mapping[str, Any]) -> str | None:
+        """Return a sentence describing a problem with the settings, or None."""
+        return None
+
+    async def open(self) -> None:  # noqa: B027 - optional hook
+        """Open pooled connections (optional)."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Close pooled connections (optional)."""
+
+    async def deliver(self, message: OutboundMessage) -> DeliveryResult:
+        """Send honouring the channel's rate limit."""
+        if self.limiter:
+            await self.limiter.acquire()
+        return await self.send(message)
+
+    @abstractmethod
+    async def send(self, message: OutboundMessage) -> DeliveryResult:
+        """Deliver one message and say how it went."""
+
+
+class RateLimiter:
+    """A token bucket: at most ``rate`` acquisitions per second, bursts up to ``burst``.
+
+    Waiters reserve their slot, so each waits exactly once for its own time; there is no
+    polling loop.
+    """
+
+    def __init__(self, rate: float, burst: float | None = None):
+        self.rate = float(rate)
+        self.capacity = float(burst if burst is not None else max(1.0, rate))
+        self.tokens = self.capacity
+        self.updated = time.monotonic()
+
+    async def acquire(self) -> None:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        self.tokens -= 1
+        if self.tokens < 0:
+            await asyncio.sleep(-self.tokens / self.rate)

@@ -1,0 +1,39 @@
+"""Channel kinds by short name; third parties add kinds through the entry-point group
+``outagecomms.channels`` (``name = "package.module:ChannelClass"``)."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from outagecomms.channels.base import Channel
+
+_BUILTIN = {
+    "smtp": "outagecomms.channels.smtp:SmtpChannel",
+    "maildir": "outagecomms.channels.maildir:MaildirChannel",
+    "console": "outagecomms.channels.console:ConsoleChannel",
+}
+_loaded: dict[str, type[Channel]] = {}
+
+
+def _plugins() -> dict[str, str]:
+    return {ep.name: ep.value for ep in entry_points(group="outagecomms.channels")}
+
+
+def names() -> list[str]:
+    return sorted({*_BUILTIN, *_plugins()})
+
+
+def get(kind: str) -> type[Channel]:
+    """The channel class for ``kind``; KeyError when unknown."""
+    if kind in _loaded:
+        return _loaded[kind]
+    target = _BUILTIN.get(kind) or _plugins().get(kind)
+    if target is None:
+        raise KeyError(kind)
+    module, _, attr = target.partition(":")
+    cls: type[Channel] = getattr(import_module(module), attr)
+    _loaded[kind] = cls
+    return cls

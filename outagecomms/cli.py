@@ -1,0 +1,778 @@
+"""The command line: parses, calls one library function, prints. No SQL, Jinja or SMTP here.
+
+Exit codes: 0 ok, 1 failure, 2 usage or input error, 3 partial (some deliveries failed).
+Results go to stdout (``--json``: exactly one JSON object); progress and errors to stderr.
+``OUTAGECOMMS_DEBUG=1`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from outagecomms.errors import OutageCommsError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(
+    name="outagecomms",
+    help="Proactive outage communication: acknowledge, keep update promises, resolve.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals hold passwords and tokens
+    add_completion=False,
+)
+customers_app = typer.Typer(help="The customer directory.", no_args_is_help=True)
+app.add_typer(customers_app, name="customers")
+
+out = Console(highlight=False)
+if not out.is_terminal:
+    out = Console(highlight=False, width=200)  # pipes and logs: do not squeeze tables to 80
+err = Console(stderr=True, highlight=False)
+_state: dict[str, Any] = {"config": None}
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+
+
+def handle_errors(fn: F) -> F:
+    """The one place where the exception tree becomes messages and exit codes."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except OutageCommsError as exc:
+            if os.environ.get("OUTAGECOMMS_DEBUG"):
+                raise
+            err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _app() -> Any:
+    from outagecomms.app import App
+
+    return App.open(_state["config"])
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _progress(total: int, label: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:
+    """A Rich progress bar on stderr (silent when stderr is not a terminal)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if not err.is_terminal or total == 0:
+        return (lambda n, _t: None), (lambda: None)
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    )
+    task = bar.add_task(label, total=total)
+    bar.start()
+    return (lambda n, _t: bar.advance(task, n)), bar.stop
+
+
+def _send(a: Any, incident_id: int, total: int, label: str) -> Any:
+    from outagecomms.dispatch import dispatch_due
+
+    advance, stop = _progress(total, label)
+    try:
+        return asyncio.run(dispatch_due(a, incident_id=incident_id, progress=advance))
+    finally:
+        stop()
+
+
+def _summary_line(s: Any) -> str:
+    parts = [f"{s.sent} sent"]
+    if s.retry:
+        parts.append(f"{s.retry} will be retried")
+    if s.failed:
+        parts.append(f"{s.failed} failed")
+    if s.dead:
+        parts.append(f"{s.dead} dead")
+    return ", ".join(parts)
+
+
+def _summary_json(s: Any) -> dict[str, Any]:
+    if s is None:
+        return {"sent": 0, "failed": 0, "retry": 0, "dead": 0, "errors": {}}
+    return {
+        "sent": s.sent,
+        "failed": s.failed,
+        "retry": s.retry,
+        "dead": s.dead,
+        "errors": s.errors,
+    }
+
+
+@app.callback()
+def main_callback(
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", help="Config file (else $OUTAGECOMMS_CONFIG, ./outagecomms.toml)."
+        ),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log what the scheduler does.")
+    ] = False,
+) -> None:
+    _state["config"] = config
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("apscheduler", "aiosmtplib", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+# --- init / doctor ------------------------------------------------------------------------
+
+
+@app.command()
+@handle_errors
+def init(
+    directory: Annotated[Path, typer.Argument(help="Where to write outagecomms.toml.")] = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing config.")] = False,
+) -> None:
+    """Write a commented outagecomms.toml, a templates/ override folder and sample customers."""
+    from outagecomms.setup import init_project
+
+    written = init_project(directory, force=force)
+    for p in written:
+        err.print(f"wrote {p}")
+    err.print(
+        f"next: edit {directory / 'outagecomms.toml'}, then `outagecomms customers import customers.csv`"
+    )
+
+
+@app.command()
+@handle_errors
+def doctor() -> None:
+    """Validate the config and every template (exit 2 on a problem)."""
+    from outagecomms.setup import doctor as run_doctor
+
+    a = _app()
+    for line in run_doctor(a):
+        err.print(line)
+
+
+# --- customers ----------------------------------------------------------------------------
+
+
+@customers_app.command("import")
+@handle_errors
+def customers_import(
+    file: Annotated[Path, typer.Argument(help="CSV, JSON or JSONL file.")],
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv, json or jsonl (default: by extension).")
+    ] = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Remove customers not in the file.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Import the directory: all rows or none. Re-importing updates customers by id."""
+    from outagecomms.directory import import_file
+
+    a = _app()
+    res = import_file(a, file, fmt=fmt, replace=replace)
+    if as_json:
+        _print_json(res)
+    else:
+        err.print(
+            f"imported {res['rows']} customers from {file}: {res['created']} new, {res['updated']} updated"
+            + (f", {res['removed']} removed" if replace else "")
+        )
+
+
+SelComponent = Annotated[
+    list[str] | None, typer.Option("--component", "-c", help="Affected component (repeatable).")
+]
+SelRegion = Annotated[
+    list[str] | None, typer.Option("--region", "-r", help="Affected region (repeatable).")
+]
+SelTier = Annotated[list[str] | None, typer.Option("--tier", help="Customer tier (repeatable).")]
+SelTag = Annotated[list[str] | None, typer.Option("--tag", help="Customer tag (repeatable).")]
+SelCustomer = Annotated[
+    list[str] | None, typer.Option("--customer", help="Add a customer by id (repeatable).")
+]
+SelExclude = Annotated[
+    list[str] | None, typer.Option("--exclude", help="Leave a customer out (repeatable).")
+]
+
+
+def _selector(component: Any, region: Any, tier: Any, tag: Any, customer: Any, exclude: Any) -> Any:
+    from outagecomms.models import Selector
+
+    def vals(v: list[str] | None) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(x.strip() for x in (v or []) if x.strip()))
+
+    return Selector(
+        components=vals(component),
+        regions=vals(region),
+        tiers=vals(tier),
+        tags=vals(tag),
+        customers=vals(customer),
+        exclude=vals(exclude),
+    )
+
+
+@customers_app.command("list")
+@handle_errors
+def customers_list(
+    component: SelComponent = None,
+    region: SelRegion = None,
+    tier: SelTier = None,
+    tag: SelTag = None,
+    customer: SelCustomer = None,
+    exclude: SelExclude = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List customers, filtered with the same selectors as `declare`."""
+    from outagecomms.views import customer_dict, list_customers
+
+    a = _app()
+    rows = list_customers(a, _selector(component, region, tier, tag, customer, exclude))
+    if as_json:
+        _print_json({"count": len(rows), "customers": [customer_dict(c) for c in rows]})
+        return
+    table = Table("id", "name", "tier", "components", "regions", "tags", "timezone", "email")
+    for c in rows:
+        table.add_row(
+            c.id,
+            c.name,
+            c.tier,
+            ",".join(c.components),
+            ",".join(c.regions),
+            ",".join(c.tags),
+            c.timezone,
+            c.email,
+        )
+    out.print(table)
+    err.print(f"{len(rows)} customers")
+
+
+# --- declare / update / resolve -------------------------------------------------------------
+
+
+def _duration(value: str | None, flag: str) -> Any:
+    from outagecomms.timeutil import parse_duration
+
+    return parse_duration(value, field=flag) if value is not None else None
+
+
+@app.command()
+@handle_errors
+def declare(
+    title: Annotated[str, typer.Argument(help="What is broken, as customers will read it.")],
+    severity: Annotated[str, typer.Option("--severity", "-s", help="sev1 .. sev4.")],
+    component: SelComponent = None,
+    region: SelRegion = None,
+    tier: SelTier = None,
+    tag: SelTag = None,
+    customer: SelCustomer = None,
+    exclude: SelExclude = None,
+    every: Annotated[
+        str | None, typer.Option("--every", help="Update cadence, e.g. 30m (default: policy).")
+    ] = None,
+    message: Annotated[str, typer.Option("--message", "-m", help="What we know so far.")] = "",
+    started_at: Annotated[
+        str | None,
+        typer.Option("--started-at", help="When customers were first hurt: ISO 8601 or -15m."),
+    ] = None,
+    commander: Annotated[
+        str, typer.Option("--commander", help="Incident commander (name or email).")
+    ] = "",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show who would be told what; change nothing.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Keep running the scheduler here until resolved.")
+    ] = False,
+    no_send: Annotated[
+        bool, typer.Option("--no-send", help="Queue only; a daemon or tick sends.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Declare an incident and acknowledge every affected customer at once."""
+    from outagecomms.incidents import commit_declare, plan_declare
+    from outagecomms.timeutil import parse_time
+    from outagecomms.views import iso
+
+    a = _app()
+    cadence = _duration(every, "--every")
+    started = parse_time(started_at, now=a.clock(), field="--started-at") if started_at else None
+    plan = plan_declare(
+        a,
+        title=title,
+        severity=severity,
+        every=cadence,
+        message=message,
+        started_at=started,
+        commander=commander or os.environ.get("USER", ""),
+        selector=_selector(component, region, tier, tag, customer, exclude),
+    )
+    channels = plan.audience.channel_counts()
+    if dry_run:
+        _print_dry_run(plan, channels, as_json)
+        return
+    if not yes and sys.stdin.isatty() and not as_json:
+        err.print(
+            f"Declare [bold]{plan.incident.title}[/] ({plan.incident.severity}) and notify "
+            f"[bold]{plan.audience.size}[/] customers ({_fmt_counts(channels)})?"
+        )
+        if not typer.confirm("Send the acknowledgement now?", default=False, err=True):
+            err.print("nothing sent")
+            raise typer.Exit(EXIT_USAGE)
+    created = commit_declare(a, plan)
+    inc = created.incident
+    err.print(
+        f"[bold]{inc.ref}[/] declared: {plan.audience.size} customers, next update promised by "
+        f"{inc.next_update_due:%H:%M:%S} UTC"
+    )
+    summary = None if no_send else _send(a, inc.id, created.queued, "acknowledging")
+    if summary is not None:
+        err.print(f"acknowledgement: {_summary_line(summary)}")
+    if as_json:
+        _print_json(
+            {
+                "incident": inc.ref,
+                "title": inc.title,
+                "severity": inc.severity,
+                "status": inc.status.value,
+                "audience": plan.audience.size,
+                "channels": channels,
+                "skipped": plan.audience.skipped,
+                "round": created.round.seq,
+                "queued": created.queued,
+                "promised_next_by": iso(inc.next_update_due),
+                "ack_due": iso(inc.ack_due),
+                **_summary_json(summary),
+            }
+        )
+    if follow:
+        _follow(a, inc.id)
+    if summary is not None and summary.problems:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+def _fmt_counts(d: dict[str, int]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in sorted(d.items())) or "none"
+
+
+def _print_dry_run(plan: Any, channels: dict[str, int], as_json: bool) -> None:
+    from outagecomms.views import iso
+
+    by_customer: dict[str, list[str]] = {}
+    for cid, ch in plan.audience.pairs:
+        by_customer.setdefault(cid, []).append(ch)
+    sample = plan.sample
+    if as_json:
+        _print_json(
+            {
+                "dry_run": True,
+                "incident": None,
+                "audience": plan.audience.size,
+                "round": 1,
+                "promised_next_by": iso(plan.incident.next_update_due),
+                "channels": channels,
+                "skipped": plan.audience.skipped,
+                "recipients": [
+                    {"customer": c.id, "channels": by_customer.get(c.id, [])}
+                    for c in plan.audience.customers
+                ],
+                "sample": {
+                    "customer": plan.sample_customer.id if plan.sample_customer else None,
+                    "channel": plan.sample_channel,
+                    "subject": sample.subject if sample else None,
+                    "text": sample.text if sample else None,
+                },
+            }
+        )
+        return
+    table = Table(
+        "customer", "name", "tier", "timezone", "channels", title="would be told (dry run)"
+    )
+    for c in plan.audience.customers:
+        table.add_row(c.id, c.name, c.tier, c.timezone, ", ".join(by_customer.get(c.id, [])) or "-")
+    out.print(table)
+    out.print(f"{plan.audience.size} customers; {_fmt_counts(channels)}")
+    if plan.audience.skipped:
+        out.print(f"skipped: {_fmt_counts(plan.audience.skipped)}")
+    if sample and plan.sample_customer:
+        out.print(
+            f"\n--- acknowledgement for {plan.sample_customer.id} on {plan.sample_channel} ---"
+        )
+        out.print(f"Subject: {sample.subject}\n", markup=False)
+        out.print(sample.text, markup=False)
+    err.print("dry run: nothing was written or sent")
+
+
+def _round_cmd_output(a: Any, created: Any, no_send: bool, as_json: bool, label: str) -> None:
+    from outagecomms.views import iso
+
+    inc = created.incident
+    summary = None if no_send else _send(a, inc.id, created.queued, label)
+    promise = (
+        f"next update promised by {inc.next_update_due:%H:%M:%S} UTC"
+        if inc.next_update_due
+        else "no more updates promised"
+    )
+    err.print(
+        f"[bold]{inc.ref}[/] round {created.round.seq} ({created.round.kind.value}) queued for {created.queued}; {promise}"
+    )
+    if summary is not None:
+        err.print(f"{label}: {_summary_line(summary)}")
+    if as_json:
+        _print_json(
+            {
+                "incident": inc.ref,
+                "status": inc.status.value,
+                "round": created.round.seq,
+                "kind": created.round.kind.value,
+                "queued": created.queued,
+                "audience": inc.audience_size,
+                "promised_next_by": iso(inc.next_update_due),
+                "resolved_at": iso(inc.resolved_at),
+                **_summary_json(summary),
+            }
+        )
+    if summary is not None and summary.problems:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+@app.command()
+@handle_errors
+def update(
+    incident: Annotated[str, typer.Argument(help="INC-<n>.")],
+    message: Annotated[str, typer.Argument(help="What customers should know now.")],
+    status: Annotated[
+        str | None, typer.Option("--status", help="investigating, identified or monitoring.")
+    ] = None,
+    every: Annotated[
+        str | None, typer.Option("--every", help="New cadence from now on, e.g. 1h.")
+    ] = None,
+    no_send: Annotated[
+        bool, typer.Option("--no-send", help="Queue only; a daemon or tick sends.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Post the commander's update: sent at once, and the cadence restarts from now."""
+    from outagecomms.incidents import post_update
+    from outagecomms.models import incident_id_from_ref
+
+    iid = incident_id_from_ref(incident)
+    cadence = _duration(every, "--every")
+    a = _app()
+    created = post_update(a, iid, message, status=status, every=cadence)
+    _round_cmd_output(a, created, no_send, as_json, "update")
+
+
+@app.command()
+@handle_errors
+def resolve(
+    incident: Annotated[str, typer.Argument(help="INC-<n>.")],
+    message: Annotated[str, typer.Argument(help="What happened and what we fixed.")],
+    at: Annotated[
+        str | None, typer.Option("--at", help="When service was restored (ISO 8601 or -10m).")
+    ] = None,
+    no_send: Annotated[
+        bool, typer.Option("--no-send", help="Queue only; a daemon or tick sends.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Send the resolution notice and stop the updates."""
+    from outagecomms.incidents import resolve as do_resolve
+    from outagecomms.models import incident_id_from_ref
+    from outagecomms.timeutil import parse_time
+
+    iid = incident_id_from_ref(incident)
+    a = _app()
+    when = parse_time(at, now=a.clock(), field="--at") if at else None
+    created = do_resolve(a, iid, message, at=when)
+    _round_cmd_output(a, created, no_send, as_json, "resolution")
+
+
+# --- seeing ---------------------------------------------------------------------------------
+
+
+@app.command("list")
+@handle_errors
+def list_cmd(
+    all_: Annotated[bool, typer.Option("--all", help="Include resolved incidents.")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Open incidents (with --all, resolved ones too)."""
+    from outagecomms.views import list_incidents
+
+    rows = list_incidents(_app(), include_resolved=all_)
+    if as_json:
+        _print_json({"incidents": rows})
+        return
+    table = Table(
+        "incident", "severity", "status", "title", "audience", "started", "next update due"
+    )
+    for r in rows:
+        table.add_row(
+            r["incident"],
+            r["severity"],
+            r["status"],
+            r["title"],
+            str(r["audience"]),
+            (r["started_at"] or "")[:19],
+            (r["next_update_due"] or "-")[:19],
+        )
+    out.print(table)
+
+
+@app.command()
+@handle_errors
+def show(
+    incident: Annotated[str, typer.Argument(help="INC-<n>.")],
+    customer: Annotated[
+        str | None, typer.Option("--customer", help="Show exactly what this customer was sent.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The incident's timeline of rounds with sent/failed/on-time counts."""
+    from outagecomms.views import show_incident
+
+    data = show_incident(_app(), incident, customer=customer)
+    if as_json:
+        _print_json(data)
+        return
+    out.print(
+        f"[bold]{data['incident']}[/] {data['title']}  ({data['severity']}, {data['status']})"
+    )
+    out.print(
+        f"started {data['started_at']}  declared {data['declared_at']}  resolved {data['resolved_at'] or '-'}\n"
+        f"audience {data['audience']} customers ({_fmt_counts(data['channels'])}); "
+        f"every {data['update_every_seconds']:g}s; next update due {data['next_update_due'] or '-'}"
+    )
+    if data["skipped"]:
+        out.print(f"skipped: {_fmt_counts(data['skipped'])}")
+    pk = data["promises_kept"]
+    if pk["owed"]:
+        out.print(f"promises kept: {pk['on_time']}/{pk['owed']} ({100 * pk['ratio']:.1f}%)")
+    table = Table(
+        "#",
+        "kind",
+        "status",
+        "created",
+        "due by",
+        "owed",
+        "sent",
+        "failed",
+        "pending",
+        "on time",
+        "next by",
+    )
+    for r in data["rounds"]:
+        table.add_row(
+            str(r["round"]),
+            r["kind"],
+            r["status"],
+            (r["created_at"] or "")[11:19],
+            (r["due_by"] or "-")[11:19],
+            str(r["owed"]),
+            str(r["sent"]),
+            str(r["failed"]),
+            str(r["pending"]),
+            f"{r['on_time']}/{r['owed']}",
+            (r["promised_next_by"] or "-")[11:19],
+        )
+    out.print(table)
+    for e in data["events"]:
+        if e["kind"] in ("reminder", "error"):
+            out.print(f"{e['at'][:19]} {e['kind']}: {e['detail']}", markup=False)
+    if customer is not None:
+        for d in data["customer"]["deliveries"]:
+            out.print(
+                f"\n--- round {d['round']} {d['kind']} via {d['channel']}: {d['status']}"
+                f" at {d['sent_at'] or '-'} ({'on time' if d['on_time'] else 'late' if d['sent_at'] else 'not sent'}) ---",
+                markup=False,
+            )
+            if d["last_error"]:
+                out.print(f"error: {d['last_error']}", markup=False)
+            m = d["message"]
+            if m:
+                out.print(
+                    f"To: {m['to']}\nMessage-ID: {m['message_id']}\nSubject: {m['subject']}\n\n{m['text']}",
+                    markup=False,
+                )
+
+
+@app.command()
+@handle_errors
+def deliveries(
+    incident: Annotated[str, typer.Argument(help="INC-<n>.")],
+    status: Annotated[
+        str | None,
+        typer.Option("--status", help="pending, sending, sent, failed, dead, superseded."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List an incident's deliveries (the outbox)."""
+    from outagecomms.directory import list_deliveries
+
+    rows = list_deliveries(_app(), incident, status=status)
+    if as_json:
+        _print_json({"incident": incident.upper(), "count": len(rows), "deliveries": rows})
+        return
+    table = Table("id", "round", "customer", "channel", "status", "attempts", "sent_at", "error")
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            str(r["round"]),
+            r["customer"],
+            r["channel"],
+            r["status"],
+            str(r["attempts"]),
+            (r["sent_at"] or "-")[:19],
+            r["last_error"] or "",
+        )
+    out.print(table)
+
+
+@app.command()
+@handle_errors
+def preview(
+    kind: Annotated[str, typer.Argument(help="acknowledgement, update, holding or resolution.")],
+    customer: Annotated[str, typer.Option("--customer", help="Render for this customer.")],
+    channel: Annotated[str, typer.Option("--channel", help="Template set.")] = "email",
+    incident: Annotated[
+        str | None, typer.Option("--incident", help="Use this incident's data.")
+    ] = None,
+    message: Annotated[
+        str, typer.Option("--message", "-m")
+    ] = "Our engineers have found the cause and are rolling out a fix.",
+) -> None:
+    """Render a template for one customer, without sending anything."""
+    from outagecomms.setup import preview as do_preview
+
+    r = do_preview(
+        _app(), kind, customer_id=customer, channel=channel, incident=incident, message=message
+    )
+    out.print(f"Subject: {r.subject}\n", markup=False)
+    out.print(r.text, markup=False)
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+@app.command()
+@handle_errors
+def tick(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Do everything due now (holding updates, reminders, pending sends), then exit. For cron."""
+    from outagecomms.scheduling import tick as do_tick
+
+    res = asyncio.run(do_tick(_app()))
+    if as_json:
+        _print_json(
+            {
+                "holding": res.due.holding,
+                "reminders": res.due.reminders,
+                "errors": res.due.errors,
+                **_summary_json(res.dispatch),
+            }
+        )
+    else:
+        for h in res.due.holding:
+            err.print(f"holding update queued: {h}")
+        for r in res.due.reminders:
+            err.print(f"reminded the commander of {r}")
+        if res.dispatch.claimed:
+            err.print(f"dispatched {res.dispatch.claimed}: {_summary_line(res.dispatch)}")
+    for e in res.due.errors:
+        err.print(f"[red]error:[/] {e}")
+    if res.due.errors:
+        raise typer.Exit(EXIT_FAIL)
+    if res.dispatch.failed or res.dispatch.dead:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+@app.command()
+@handle_errors
+def daemon(
+    http: Annotated[
+        str | None, typer.Option("--http", help="HOST:PORT for the HTTP listener (later issues).")
+    ] = None,
+) -> None:
+    """Run the scheduler and the senders until SIGTERM. Picks up every open incident at start."""
+    from outagecomms.daemon import run_daemon
+
+    a = _app()
+    err.print(f"outagecomms daemon: store {a.store.url}, pid {os.getpid()}")
+    run_daemon(a, on_event=lambda m: err.print(f"{_now()} {m}", markup=False))
+
+
+def _now() -> str:
+    from outagecomms.timeutil import utcnow
+
+    return utcnow().strftime("%H:%M:%S")
+
+
+def _follow(a: Any, incident_id: int) -> None:
+    from outagecomms.daemon import Daemon
+    from outagecomms.store import repository as repo
+
+    def done() -> bool:
+        from outagecomms.dispatch import pending_count
+
+        with a.store.read() as conn:
+            inc = repo.get_incident(conn, incident_id).incident
+        return not inc.is_open and pending_count(a, incident_id) == 0
+
+    err.print(
+        f"following INC-{incident_id}: the scheduler runs here until it is resolved (Ctrl-C to stop)"
+    )
+    asyncio.run(
+        Daemon(a, until=done, on_event=lambda m: err.print(f"{_now()} {m}", markup=False)).run()
+    )
+    err.print(f"INC-{incident_id} resolved; stopped following")
+
+
+@app.command()
+@handle_errors
+def demo(
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="Where to keep the demo (default: a temp dir).")
+    ] = None,
+    every: Annotated[str, typer.Option("--every", help="Demo update cadence.")] = "3s",
+) -> None:
+    """A self-contained run of the main job: declare, promised updates, resolve (to a maildir)."""
+    from outagecomms.demo import run_demo
+
+    cadence = _duration(every, "--every")
+    run_demo(directory, every=cadence, console=err)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,390 @@
+"""Configuration: one TOML file loaded into frozen, typed objects and validated once.
+
+Where the file is found: ``--config``, ``$OUTAGECOMMS_CONFIG``, ``./outagecomms.toml``, then the
+platform's user config dir; with none, built-in defaults (a SQLite store in the user data dir and
+an SMTP channel on 127.0.0.1:25). ``$OUTAGECOMMS_STORE_URL`` overrides ``[store] url``.
+Secrets are never inline: keys ending in ``_env`` name an environment variable.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from outagecomms.errors import ConfigError, InputError
+from outagecomms.timeutil import parse_duration
+
+APP = "outagecomms"
+SEVERITIES = ("sev1", "sev2", "sev3", "sev4")
+
+
+def user_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP, appauthor=False))
+
+
+def user_config_file() -> Path:
+    return Path(platformdirs.user_config_dir(APP, appauthor=False)) / "outagecomms.toml"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompanyConfig:
+    name: str = "Example Co"
+    status_page_url: str = ""
+    support_email: str = ""
+    support_phone: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PolicyConfig:
+    update_every: timedelta = timedelta(minutes=30)
+    ack_within: timedelta = timedelta(minutes=10)
+    remind_before: timedelta = timedelta(minutes=5)
+    follow_up_after: timedelta = timedelta(hours=24)
+    channels: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: {"default": ("email",)})
+
+    def channels_for_tier(self, tier: str) -> tuple[str, ...]:
+        return self.channels.get(tier) or self.channels.get("default") or ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChannelConfig:
+    """One ``[channels.<name>]`` table; ``settings`` holds the kind-specific keys."""
+
+    name: str
+    kind: str
+    max_connections: int
+    rate_per_second: float
+    settings: Mapping[str, Any]
+    source: str = ""
+
+    def secret(self, key: str) -> str | None:
+        """Read the environment variable that ``<key>_env`` names (None when unset/empty)."""
+        var = self.settings.get(f"{key}_env") or ""
+        if not var:
+            return None
+        return os.environ.get(var) or None
+
+    def __repr__(self) -> str:  # never print secrets; *_env keys only name variables anyway
+        return f"ChannelConfig(name={self.name!r}, kind={self.kind!r})"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DispatchConfig:
+    batch_size: int = 500
+    lease: timedelta = timedelta(seconds=60)
+    max_attempts: int = 5
+    retry_base: timedelta = timedelta(seconds=5)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DaemonConfig:
+    http: str = ""
+    public_url: str = ""
+    secret_env: str = "OUTAGECOMMS_SECRET"
+    reconcile_every: timedelta = timedelta(seconds=2)
+    min_margin: timedelta = timedelta(seconds=30)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    path: Path | None
+    store_url: str
+    company: CompanyConfig
+    policies: Mapping[str, PolicyConfig]
+    channels: Mapping[str, ChannelConfig]
+    dispatch: DispatchConfig
+    daemon: DaemonConfig
+    templates_dir: Path | None
+
+    def policy(self, severity: str) -> PolicyConfig:
+        return self.policies.get(severity) or self.policies["default"]
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+
+# --- validation helpers -------------------------------------------------------------------
+
+
+class _Ctx:
+    def __init__(self, path: Path | None):
+        self.path = path
+
+    def err(self, key: str, message: str) -> ConfigError:
+        return ConfigError(message, path=self.path or "<defaults>", key=key)
+
+    def table(self, data: Any, key: str) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            raise self.err(key, f"must be a table, got {type(data).__name__}")
+        return data
+
+    def known(self, data: Mapping[str, Any], prefix: str, allowed: set[str]) -> None:
+        for k in data:
+            if k not in allowed:
+                raise self.err(
+                    f"{prefix}.{k}" if prefix else k,
+                    "unknown key; known keys here: " + ", ".join(sorted(allowed)),
+                )
+
+    def string(self, data: Mapping[str, Any], prefix: str, key: str, default: str) -> str:
+        v = data.get(key, default)
+        if not isinstance(v, str):
+            raise self.err(f"{prefix}.{key}", f"must be a string, got {v!r}")
+        return v
+
+    def integer(
+        self, data: Mapping[str, Any], prefix: str, key: str, default: int, minimum: int = 0
+    ) -> int:
+        v = data.get(key, default)
+        if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+            raise self.err(f"{prefix}.{key}", f"must be an integer >= {minimum}, got {v!r}")
+        return v
+
+    def number(self, data: Mapping[str, Any], prefix: str, key: str, default: float) -> float:
+        v = data.get(key, default)
+        if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+            raise self.err(f"{prefix}.{key}", f"must be a number >= 0, got {v!r}")
+        return float(v)
+
+    def duration(
+        self, data: Mapping[str, Any], prefix: str, key: str, default: timedelta
+    ) -> timedelta:
+        v = data.get(key)
+        if v is None:
+            return default
+        if isinstance(v, int) and not isinstance(v, bool) and v > 0:
+            return timedelta(seconds=v)
+        try:
+            return parse_duration(str(v), field=key)
+        except InputError:
+            raise self.err(
+                f"{prefix}.{key}", f"not a duration: {v!r}; use e.g. 90s, 10m, 1h30m"
+            ) from None
+
+
+_POLICY_KEYS = {"update_every", "ack_within", "remind_before", "follow_up_after", "channels"}
+_TOP_KEYS = {"store", "company", "policy", "channels", "dispatch", "daemon", "templates"}
+
+
+def _parse_policy(
+    ctx: _Ctx, data: Mapping[str, Any], prefix: str, base: PolicyConfig, channel_names: set[str]
+) -> PolicyConfig:
+    ctx.known(data, prefix, _POLICY_KEYS)
+    channels: dict[str, tuple[str, ...]] = dict(base.channels)
+    if "channels" in data:
+        raw = ctx.table(data["channels"], f"{prefix}.channels")
+        channels = {}
+        for tier, names in raw.items():
+            key = f"{prefix}.channels.{tier}"
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise ctx.err(key, f"must be a list of channel names, got {names!r}")
+            for n in names:
+                if n not in channel_names:
+                    raise ctx.err(
+                        key,
+                        f"channel {n!r} is not configured; configured channels: "
+                        + (", ".join(sorted(channel_names)) or "none")
+                        + " (add a [channels."
+                        + n
+                        + "] table)",
+                    )
+            channels[tier] = tuple(names)
+    return PolicyConfig(
+        update_every=ctx.duration(data, prefix, "update_every", base.update_every),
+        ack_within=ctx.duration(data, prefix, "ack_within", base.ack_within),
+        remind_before=ctx.duration(data, prefix, "remind_before", base.remind_before),
+        follow_up_after=ctx.duration(data, prefix, "follow_up_after", base.follow_up_after),
+        channels=channels,
+    )
+
+
+def _resolve_path(base: Path, value: str) -> Path:
+    p = Path(os.path.expanduser(value))
+    return p if p.is_absolute() else base / p
+
+
+def resolve_store_url(url: str, base: Path) -> str:
+    """Make a relative ``sqlite:///file.db`` URL relative to ``base`` (the config's folder)."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith("sqlite:////"):
+        rest = url[len(prefix) :]
+        if rest and rest != ":memory:" and not rest.startswith("file:"):
+            return prefix + str(_resolve_path(base, rest))
+    return url
+
+
+def default_store_url() -> str:
+    return "sqlite:///" + str(user_data_dir() / "outagecomms.db")
+
+
+def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
+    """Validate a parsed TOML document. Raises ConfigError naming the key and the file."""
+    from outagecomms.channels import registry
+
+    ctx = _Ctx(path)
+    base = path.parent if path else Path.cwd()
+    ctx.known(data, "", _TOP_KEYS)
+
+    store = ctx.table(data.get("store", {}), "store")
+    ctx.known(store, "store", {"url"})
+    store_url = ctx.string(store, "store", "url", "")
+    store_url = resolve_store_url(store_url, base) if store_url else default_store_url()
+    env_url = os.environ.get("OUTAGECOMMS_STORE_URL")
+    if env_url:
+        store_url = resolve_store_url(env_url, Path.cwd())
+
+    comp = ctx.table(data.get("company", {}), "company")
+    ctx.known(comp, "company", {"name", "status_page_url", "support_email", "support_phone"})
+    company = CompanyConfig(
+        name=ctx.string(comp, "company", "name", "Example Co"),
+        status_page_url=ctx.string(comp, "company", "status_page_url", ""),
+        support_email=ctx.string(comp, "company", "support_email", ""),
+        support_phone=ctx.string(comp, "company", "support_phone", ""),
+    )
+
+    channels: dict[str, ChannelConfig] = {}
+    raw_channels = ctx.table(data.get("channels", {}), "channels")
+    if "channels" not in data:
+        raw_channels = {"email": {"kind": "smtp"}}
+    for name, raw in raw_channels.items():
+        prefix = f"channels.{name}"
+        table = ctx.table(raw, prefix)
+        kind = table.get("kind")
+        if not isinstance(kind, str) or not kind:
+            raise ctx.err(f"{prefix}.kind", "is required: the channel implementation")
+        try:
+            cls = registry.get(kind)
+        except KeyError:
+            raise ctx.err(
+                f"{prefix}.kind",
+                f"unknown channel kind {kind!r}; known kinds: " + ", ".join(registry.names()),
+            ) from None
+        allowed = {"kind", "max_connections", "rate_per_second", *cls.config_keys}
+        ctx.known(table, prefix, allowed)
+        settings: dict[str, Any] = {}
+        for key, (typ, default) in cls.config_keys.items():
+            value = table.get(key, default)
+            if typ is int:
+                value = ctx.integer(table, prefix, key, default)
+            elif typ is bool:
+                if not isinstance(value, bool):
+                    raise ctx.err(f"{prefix}.{key}", f"must be true or false, got {value!r}")
+            elif typ is str:
+                value = ctx.string(table, prefix, key, default)
+            elif typ == "path":
+                value = str(_resolve_path(base, ctx.string(table, prefix, key, default)))
+            elif isinstance(typ, tuple) and value not in typ:
+                raise ctx.err(
+                    f"{prefix}.{key}", f"must be one of {', '.join(typ)}, got {value!r}"
+                )
+            settings[key] = value
+        check: Callable[[Mapping[str, Any]], str | None] | None = getattr(cls, "check_config", None)
+        problem = check(settings) if check else None
+        if problem:
+            raise ctx.err(prefix, problem)
+        channels[name] = ChannelConfig(
+            name=name,
+            kind=kind,
+            max_connections=ctx.integer(
+                table, prefix, "max_connections", cls.max_connections, minimum=1
+            ),
+            rate_per_second=ctx.number(table, prefix, "rate_per_second", cls.rate_per_second),
+            settings=settings,
+            source=str(path or "<defaults>"),
+        )
+
+    raw_policy = ctx.table(data.get("policy", {}), "policy")
+    for k in raw_policy:
+        if k != "default" and k not in SEVERITIES:
+            raise ctx.err(
+                f"policy.{k}", "unknown policy; use policy.default or policy.sev1 .. policy.sev4"
+            )
+    default_in = ctx.table(raw_policy.get("default", {}), "policy.default")
+    names = set(channels)
+    start = PolicyConfig(channels={"default": tuple(n for n in ("email",) if n in names)})
+    default = _parse_policy(ctx, default_in, "policy.default", start, names)
+    policies = {"default": default}
+    for sev in SEVERITIES:
+        raw = ctx.table(raw_policy.get(sev, {}), f"policy.{sev}")
+        policies[sev] = _parse_policy(ctx, raw, f"policy.{sev}", default, names)
+
+    disp = ctx.table(data.get("dispatch", {}), "dispatch")
+    ctx.known(disp, "dispatch", {"batch_size", "lease", "max_attempts", "retry_base"})
+    dispatch = DispatchConfig(
+        batch_size=ctx.integer(disp, "dispatch", "batch_size", 500, minimum=1),
+        lease=ctx.duration(disp, "dispatch", "lease", timedelta(seconds=60)),
+        max_attempts=ctx.integer(disp, "dispatch", "max_attempts", 5, minimum=1),
+        retry_base=ctx.duration(disp, "dispatch", "retry_base", timedelta(seconds=5)),
+    )
+
+    dmn = ctx.table(data.get("daemon", {}), "daemon")
+    ctx.known(dmn, "daemon", {"http", "public_url", "secret_env", "reconcile_every", "min_margin"})
+    daemon = DaemonConfig(
+        http=ctx.string(dmn, "daemon", "http", ""),
+        public_url=ctx.string(dmn, "daemon", "public_url", ""),
+        secret_env=ctx.string(dmn, "daemon", "secret_env", "OUTAGECOMMS_SECRET"),
+        reconcile_every=ctx.duration(dmn, "daemon", "reconcile_every", timedelta(seconds=2)),
+        min_margin=ctx.duration(dmn, "daemon", "min_margin", timedelta(seconds=30)),
+    )
+
+    tpl = ctx.table(data.get("templates", {}), "templates")
+    ctx.known(tpl, "templates", {"dir"})
+    templates_dir: Path | None = None
+    if "dir" in tpl:
+        templates_dir = _resolve_path(base, ctx.string(tpl, "templates", "dir", ""))
+        if not templates_dir.is_dir():
+            raise ctx.err("templates.dir", f"folder {templates_dir} does not exist")
+    elif path and (base / "templates").is_dir():
+        templates_dir = base / "templates"
+
+    return Config(
+        path=path,
+        store_url=store_url,
+        company=company,
+        policies=policies,
+        channels=channels,
+        dispatch=dispatch,
+        daemon=daemon,
+        templates_dir=templates_dir,
+    )
+
+
+def find_config_file(explicit: str | Path | None = None) -> Path | None:
+    if explicit:
+        p = Path(explicit)
+        if not p.is_file():
+            raise ConfigError("config file not found", path=p)
+        return p.resolve()
+    env = os.environ.get("OUTAGECOMMS_CONFIG")
+    if env:
+        p = Path(env)
+        if not p.is_file():
+            raise ConfigError("config file named by $OUTAGECOMMS_CONFIG not found", path=p)
+        return p.resolve()
+    for p in (Path.cwd() / "outagecomms.toml", user_config_file()):
+        if p.is_file():
+            return p.resolve()
+    return None
+
+
+def load_config(explicit: str | Path | None = None) -> Config:
+    """Find, read and validate the config; defaults when there is no file."""
+    path = find_config_file(explicit)
+    if path is None:
+        return parse_config({}, None)
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", path=path) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", path=path) from None
+    return parse_config(data, path)

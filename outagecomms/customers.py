@@ -1,0 +1,334 @@
+"""The customer directory: parse and validate CSV / JSON / JSONL, then import all or nothing."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from outagecomms.errors import InputError
+from outagecomms.models import Customer
+
+FIELDS = (
+    "id",
+    "name",
+    "email",
+    "phone",
+    "slack_webhook",
+    "teams_webhook",
+    "webhook_url",
+    "tier",
+    "monthly_fee",
+    "currency",
+    "components",
+    "regions",
+    "tags",
+    "timezone",
+    "locale",
+    "channels",
+    "account_manager",
+)
+LIST_FIELDS = ("components", "regions", "tags", "channels")
+REQUIRED = ("id", "name")
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$")
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")
+_CTRL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class ParsedDirectory:
+    customers: list[Customer]
+    source: str
+
+
+@lru_cache(maxsize=1024)
+def _valid_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+@lru_cache(maxsize=1024)
+def _valid_locale(name: str) -> bool:
+    from babel import Locale, UnknownLocaleError
+
+    try:
+        Locale.parse(name)
+    except (UnknownLocaleError, ValueError, TypeError):
+        return False
+    return True
+
+
+@lru_cache(maxsize=1)
+def _currencies() -> frozenset[str]:
+    from babel.numbers import list_currencies
+
+    return frozenset(list_currencies())
+
+
+@lru_cache(maxsize=100_000)
+def _valid_email(addr: str) -> str | None:
+    """The normalised address, or None when it is not a valid address."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(addr, check_deliverability=False, allow_smtputf8=True).normalized
+    except EmailNotValidError:
+        return None
+
+
+def _url_ok(url: str) -> bool:
+    return url.startswith(("https://", "http://")) and not _CTRL.search(url) and " " not in url
+
+
+class _Row:
+    def __init__(self, source: str, line: int, data: dict[str, Any]):
+        self.source, self.line, self.data = source, line, data
+
+    def err(self, field: str, message: str) -> InputError:
+        return InputError(
+            message, file=self.source, line=self.line, field=field, value=self.data.get(field)
+        )
+
+    def text(self, field: str) -> str:
+        v = self.data.get(field)
+        if v is None:
+            return ""
+        if not isinstance(v, str | int | float) or isinstance(v, bool):
+            raise self.err(field, "must be text")
+        s = str(v).strip()
+        if _CTRL.search(s):
+            raise self.err(field, "must not contain control characters (CR, LF, tab, ...)")
+        return s
+
+    def items(self, field: str) -> tuple[str, ...]:
+        v = self.data.get(field)
+        if v is None or v == "":
+            return ()
+        if isinstance(v, str):
+            parts = [p.strip() for p in v.split(";")]
+        elif isinstance(v, list) and all(isinstance(p, str) for p in v):
+            parts = [p.strip() for p in v]
+        else:
+            raise self.err(field, "must be a list of names (in CSV: separated by ';')")
+        parts = [p for p in parts if p]
+        for p in parts:
+            if not _LABEL.match(p):
+                raise self.err(field, f"{p!r} is not a valid name (letters, digits, . _ / -)")
+        return tuple(dict.fromkeys(parts))
+
+
+def _customer(row: _Row) -> Customer:
+    for f in row.data:
+        if f not in FIELDS:
+            raise row.err(f, "unknown column; known columns: " + ", ".join(FIELDS))
+    cid = row.text("id")
+    if not cid:
+        raise row.err("id", "is required")
+    if not _ID.match(cid):
+        raise row.err("id", "must be letters, digits and . _ : @ - (at most 200)")
+    name = row.text("name")
+    if not name:
+        raise row.err("name", "is required")
+    email = row.text("email")
+    if email:
+        norm = _valid_email(email)
+        if norm is None:
+            raise row.err("email", "is not a valid email address")
+        email = norm
+    phone = row.text("phone").replace(" ", "")
+    if phone and not _E164.match(phone):
+        raise row.err("phone", "must be an E.164 number like +15550100123")
+    for f in ("slack_webhook", "teams_webhook", "webhook_url"):
+        u = row.text(f)
+        if u and not _url_ok(u):
+            raise row.err(f, "must be an http(s) URL")
+    tier = row.text("tier") or "standard"
+    if not _LABEL.match(tier):
+        raise row.err("tier", "is not a valid tier name")
+    fee_s = row.text("monthly_fee") or "0"
+    try:
+        fee = Decimal(fee_s)
+    except InvalidOperation:
+        raise row.err("monthly_fee", "must be a number like 199.00") from None
+    if not fee.is_finite() or fee < 0:
+        raise row.err("monthly_fee", "must be a number >= 0")
+    currency = (row.text("currency") or "USD").upper()
+    if currency not in _currencies():
+        raise row.err("currency", "is not an ISO 4217 currency code")
+    tz = row.text("timezone") or "UTC"
+    if not _valid_zone(tz):
+        raise row.err("timezone", "is not an IANA timezone like Europe/Berlin")
+    locale = (row.text("locale") or "en_US").replace("-", "_")
+    if not _valid_locale(locale):
+        raise row.err("locale", "is not a known locale like en_US or de_DE")
+    manager = row.text("account_manager")
+    if manager:
+        norm = _valid_email(manager)
+        if norm is None:
+            raise row.err("account_manager", "is not a valid email address")
+        manager = norm
+    return Customer(
+        id=cid,
+        name=name,
+        email=email,
+        phone=phone,
+        slack_webhook=row.text("slack_webhook"),
+        teams_webhook=row.text("teams_webhook"),
+        webhook_url=row.text("webhook_url"),
+        tier=tier,
+        monthly_fee=fee,
+        currency=currency,
+        components=row.items("components"),
+        regions=row.items("regions"),
+        tags=row.items("tags"),
+        timezone=tz,
+        locale=locale,
+        channels=row.items("channels"),
+        account_manager=manager,
+    )
+
+
+def _rows_csv(text: str, source: str) -> Iterator[_Row]:
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+    if not reader.fieldnames:
+        raise InputError("the file is empty: a CSV needs a header row", file=source, line=1)
+    header = [h.strip() for h in reader.fieldnames]
+    if "id" not in header or "name" not in header:
+        raise InputError(
+            "the header row must name at least the columns id and name", file=source, line=1
+        )
+    dupes = {h for h in header if header.count(h) > 1}
+    if dupes:
+        raise InputError(
+            f"duplicate column(s) in the header: {', '.join(sorted(dupes))}", file=source, line=1
+        )
+    reader.fieldnames = header
+    try:
+        for rec in reader:
+            line = reader.line_num
+            if None in rec:
+                raise InputError(
+                    f"has {len(header) + len(rec[None])} values but the header has {len(header)} columns",  # type: ignore[index]
+                    file=source,
+                    line=line,
+                )
+            if any(v is None for v in rec.values()):
+                raise InputError(
+                    f"has fewer values than the header's {len(header)} columns",
+                    file=source,
+                    line=line,
+                )
+            if not any((v or "").strip() for v in rec.values()):
+                continue
+            yield _Row(source, line, dict(rec))
+    except csv.Error as exc:
+        raise InputError(f"malformed CSV: {exc}", file=source, line=reader.line_num) from None
+
+
+def _rows_json(text: str, source: str) -> Iterator[_Row]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON: {exc.msg}", file=source, line=exc.lineno) from None
+    if isinstance(data, dict) and "customers" in data:
+        data = data["customers"]
+    if not isinstance(data, list):
+        raise InputError("a JSON directory must be a list of customer objects", file=source, line=1)
+    # Map each top-level object to the line where it starts, for error messages.
+    starts = _object_lines(text)
+    for i, item in enumerate(data):
+        line = starts[i] if i < len(starts) else 1
+        if not isinstance(item, dict):
+            raise InputError(f"item {i + 1} must be an object", file=source, line=line)
+        yield _Row(source, line, item)
+
+
+def _object_lines(text: str) -> list[int]:
+    """Line numbers where each object of the customer array starts (top-level array, or the
+    array under a top-level ``customers`` key)."""
+    target = 1 if text.lstrip().startswith("[") else 2
+    out: list[int] = []
+    depth, line, in_str, esc = 0, 1, False, False
+    for ch in text:
+        if ch == "\n":
+            line += 1
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            if ch == "{" and depth == target:
+                out.append(line)
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+    return out
+
+
+def _rows_jsonl(text: str, source: str) -> Iterator[_Row]:
+    for n, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            item = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"not valid JSON: {exc.msg}", file=source, line=n) from None
+        if not isinstance(item, dict):
+            raise InputError("each line must be a JSON object", file=source, line=n)
+        yield _Row(source, n, item)
+
+
+def detect_format(path: Path, fmt: str | None) -> str:
+    if fmt:
+        if fmt not in ("csv", "json", "jsonl"):
+            raise InputError(f"unknown format {fmt!r}; use csv, json or jsonl", field="--format")
+        return fmt
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix in ("csv", "json", "jsonl"):
+        return suffix
+    if suffix == "ndjson":
+        return "jsonl"
+    raise InputError(
+        "cannot tell the format from the file name; pass --format csv|json|jsonl", file=path
+    )
+
+
+def parse_directory(path: Path, fmt: str | None = None) -> ParsedDirectory:
+    """Read and validate every row; raise InputError at the first bad one (nothing is kept)."""
+    source = str(path)
+    kind = detect_format(path, fmt)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputError("file not found", file=source) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start})", file=source) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", file=source) from None
+    rows = {"csv": _rows_csv, "json": _rows_json, "jsonl": _rows_jsonl}[kind](text, source)
+    seen: dict[str, int] = {}
+    out: list[Customer] = []
+    for row in rows:
+        c = _customer(row)
+        if c.id in seen:
+            raise row.err("id", f"duplicate id (first at line {seen[c.id]})")
+        seen[c.id] = row.line
+        out.append(c)
+    return ParsedDirectory(out, source)

@@ -1,0 +1,215 @@
+"""The long-running form: an APScheduler (3.x) scheduler whose jobs are derived from the store.
+
+Jobs: ``reconcile`` (every ``daemon.reconcile_every``) re-reads the store and (re)schedules one
+wake-up job for the earliest due moment (holding round, reminder, retry); the wake-up runs
+``run_due`` and dispatches. A dispatch loop sends whatever the outbox owes, including rounds
+queued by a CLI in another terminal. Nothing lives only in memory: kill -9 and restart, and
+the jobs are rebuilt from the store.
+
+On SQLite one daemon per database file is enforced with a lock file. SIGTERM/SIGINT stop
+gracefully: the current batch finishes, leases still held are released. With systemd
+``Type=notify`` the daemon reports READY=1 / STOPPING=1 on ``$NOTIFY_SOCKET``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import socket
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import IO, Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from outagecomms.app import App
+from outagecomms.dispatch import Dispatcher, DispatchSummary
+from outagecomms.errors import StateError
+from outagecomms.scheduling import next_wakeup, run_due
+from outagecomms.timeutil import utcnow
+
+log = logging.getLogger("outagecomms.daemon")
+
+
+def sd_notify(state: str) -> None:
+    """Tell systemd (Type=notify) about our state; a no-op outside systemd."""
+    addr = os.environ.get("NOTIFY_SOCKET")
+    if not addr:
+        return
+    if addr.startswith("@"):
+        addr = "\0" + addr[1:]
+    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.connect(addr)
+        s.sendall(state.encode())
+
+
+class DaemonLock:
+    """One daemon per SQLite database file (an flock beside it)."""
+
+    def __init__(self, db: Path):
+        self.path = db.with_name(db.name + ".daemon.lock")
+        self.fh: IO[str] | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = self.path.open("a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            other = fh.read().strip() or "?"
+            fh.close()
+            raise StateError(
+                f"another daemon (pid {other}) is already running on {self.path.with_suffix('')}; "
+                "SQLite allows one daemon per database file"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self.fh = fh
+
+    def release(self) -> None:
+        if self.fh:
+            fcntl.flock(self.fh, fcntl.LOCK_UN)
+            self.fh.close()
+            self.fh = None
+
+
+class Daemon:
+    """Runs the scheduler and the dispatch loop until ``stop`` is set (or ``until()`` is true)."""
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        until: Callable[[], bool] | None = None,
+        on_event: Callable[[str], None] | None = None,
+        reconcile_every: timedelta | None = None,
+    ):
+        self.app = app
+        self.until = until
+        self.on_event = on_event or (lambda msg: log.info("%s", msg))
+        self.reconcile_every = reconcile_every or app.config.daemon.reconcile_every
+        self.stop = asyncio.Event()
+        self.kick = asyncio.Event()  # something may be owed: dispatch
+        self.wake = asyncio.Event()  # something may be due: run_due
+        self.dispatcher = Dispatcher(app)
+        self.scheduler: AsyncIOScheduler | None = None
+        self.sent = DispatchSummary()
+
+    def _schedule_wakeup(self) -> None:
+        """(Re)arm the one APScheduler date job at the earliest moment anything falls due."""
+        assert self.scheduler is not None
+        when = next_wakeup(self.app)
+        if when is None:
+            with contextlib.suppress(Exception):
+                self.scheduler.remove_job("wakeup")
+            return
+        self.scheduler.add_job(
+            self.wake.set,
+            DateTrigger(run_date=max(when, utcnow())),
+            id="wakeup",
+            replace_existing=True,
+            misfire_grace_time=None,
+            coalesce=True,
+        )
+
+    async def _due_loop(self) -> None:
+        """Runs what is due each time a job wakes us; APScheduler only says when."""
+        while not self.stop.is_set():
+            await self.wake.wait()
+            self.wake.clear()
+            if self.stop.is_set():
+                break
+            due = await asyncio.to_thread(run_due, self.app)
+            for h in due.holding:
+                self.on_event(f"holding update queued: {h}")
+            for r in due.reminders:
+                self.on_event(f"reminder sent to the commander of {r}")
+            for e in due.errors:
+                self.on_event(f"ERROR {e}")
+            self.kick.set()
+            self._schedule_wakeup()
+
+    async def _reconcile(self) -> None:
+        """Notice what other processes changed: new incidents, updates, queued rounds."""
+        if self.until is not None and self.until():
+            self.stop.set()
+            return
+        self._schedule_wakeup()
+        self.kick.set()
+
+    async def _dispatch_loop(self) -> None:
+        while not self.stop.is_set():
+            await self.kick.wait()
+            self.kick.clear()
+            if self.stop.is_set():
+                break
+            summary = await self.dispatcher.run(stop=self.stop)
+            if summary.claimed:
+                self.sent.add(summary)
+                self.on_event(
+                    f"dispatched {summary.claimed}: {summary.sent} sent, {summary.retry} to retry, "
+                    f"{summary.failed} failed, {summary.dead} dead"
+                )
+                self._schedule_wakeup()
+
+    async def run(self) -> DispatchSummary:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.stop.set)
+        self.scheduler = AsyncIOScheduler(
+            timezone="UTC",
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        self.scheduler.add_job(
+            self._reconcile,
+            IntervalTrigger(seconds=self.reconcile_every.total_seconds()),
+            id="reconcile",
+            replace_existing=True,
+        )
+        self.scheduler.start()
+        tasks = [asyncio.create_task(self._dispatch_loop()), asyncio.create_task(self._due_loop())]
+        # Everything open in the store is picked up at start: overdue promises first.
+        self.wake.set()
+        sd_notify("READY=1")
+        self.on_event("daemon ready")
+        try:
+            await self.stop.wait()
+        finally:
+            sd_notify("STOPPING=1")
+            self.scheduler.shutdown(wait=False)
+            self.kick.set()
+            self.wake.set()
+            _, late = await asyncio.wait(tasks, timeout=30)
+            for task in late:
+                task.cancel()
+            released = self.dispatcher.release()
+            await self.dispatcher.close()
+            if released:
+                self.on_event(f"released {released} in-flight deliveries for another sender")
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                with contextlib.suppress(Exception):
+                    loop.remove_signal_handler(sig)
+        return self.sent
+
+
+def run_daemon(app: App, **kwargs: Any) -> DispatchSummary:
+    """Run the daemon in the foreground (blocking), holding the SQLite daemon lock."""
+    lock = DaemonLock(app.store.sqlite_path) if app.store.sqlite_path else None
+    if lock:
+        lock.acquire()
+    try:
+        return asyncio.run(Daemon(app, **kwargs).run())
+    finally:
+        if lock:
+            lock.release()

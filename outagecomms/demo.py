@@ -1,0 +1,140 @@
+"""``outagecomms demo``: the main job end to end on the embedded default, no mail server needed.
+
+A SQLite store and a Maildir in a temporary (or given) folder, the sample customers, one
+incident: acknowledgement fan-out, two promised (holding) updates a few seconds apart kept by
+the real scheduler, resolution. Then it prints where the messages are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mailbox
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from outagecomms.app import App
+from outagecomms.config import load_config
+from outagecomms.daemon import Daemon
+from outagecomms.directory import import_file
+from outagecomms.dispatch import dispatch_due
+from outagecomms.incidents import commit_declare, plan_declare, resolve
+from outagecomms.models import RoundKind, Selector
+from outagecomms.setup import sample_customers_file
+from outagecomms.store import repository as repo
+from outagecomms.views import show_incident
+
+DEMO_CONFIG = """\
+[store]
+url = "sqlite:///outagecomms-demo.db"
+
+[company]
+name = "S1 Technology (demo)"
+status_page_url = "https://status.example.com"
+support_email = "support@example.com"
+
+[policy.default]
+update_every = "30m"
+remind_before = "1s"
+
+[channels.email]
+kind = "maildir"
+path = "maildir"
+from = "S1 Support <support@example.com>"
+
+[daemon]
+reconcile_every = "500ms"
+min_margin = "1s"
+"""
+
+
+def _fan_out(app: App, incident_id: int, total: int, label: str, console: Console) -> None:
+    with Progress(
+        TextColumn("{task.description:<16}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task(label, total=total)
+        summary = asyncio.run(
+            dispatch_due(app, incident_id=incident_id, progress=lambda n, _t: bar.advance(task, n))
+        )
+    console.print(
+        f"  {summary.sent} sent, {summary.retry} to retry, {summary.failed + summary.dead} failed"
+    )
+
+
+def run_demo(directory: Path | None, *, every: timedelta, console: Console) -> Path:
+    base = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="outagecomms-demo-"))
+    base.mkdir(parents=True, exist_ok=True)
+    cfg_path = base / "outagecomms.toml"
+    cfg_path.write_text(DEMO_CONFIG)
+    app = App.from_config(load_config(cfg_path))
+    try:
+        res = import_file(app, sample_customers_file())
+        console.print(f"[bold]1.[/] imported {res['rows']} sample customers into {app.store.url}")
+        plan = plan_declare(
+            app,
+            title="Database connections failing in eu-west",
+            severity="sev2",
+            every=every,
+            selector=Selector(components=("database",), regions=("eu-west",)),
+            commander="demo",
+            started_at=app.clock() - timedelta(minutes=4),
+            message="Some requests to the database fail with timeouts. We are investigating.",
+        )
+        created = commit_declare(app, plan)
+        inc = created.incident
+        console.print(
+            f"[bold]2.[/] declared {inc.ref} for component database in eu-west: {plan.audience.size} customers; "
+            f"next update promised every {every.total_seconds():g}s"
+        )
+        _fan_out(app, inc.id, created.queued, "acknowledgement", console)
+
+        def two_holding_rounds_sent() -> bool:
+            with app.store.read() as conn:
+                stats = repo.round_stats(conn, inc.id)
+            done = [
+                s for s in stats if s.round.kind == RoundKind.HOLDING and s.pending == 0 and s.sent
+            ]
+            return len(done) >= 2
+
+        console.print(
+            "[bold]3.[/] the scheduler keeps the promise: holding updates go out before each promised time"
+        )
+        asyncio.run(
+            Daemon(
+                app,
+                until=two_holding_rounds_sent,
+                on_event=lambda m: console.print(f"  scheduler: {m}"),
+            ).run()
+        )
+        done = resolve(
+            app,
+            inc.id,
+            "A failed disk on the primary database node caused the timeouts. We failed over to a healthy replica and replaced the disk.",
+        )
+        console.print(f"[bold]4.[/] resolved {inc.ref}")
+        _fan_out(app, inc.id, done.queued, "resolution", console)
+        data = show_incident(app, inc.ref)
+        pk = data["promises_kept"]
+        console.print(
+            f"\n{inc.ref}: {len(data['rounds'])} rounds, promises kept {pk['on_time']}/{pk['owed']}"
+        )
+        for r in data["rounds"]:
+            console.print(
+                f"  round {r['round']} {r['kind']:<16} sent {r['sent']}/{r['owed']}, on time {r['on_time']}"
+            )
+        box = Path(app.config.channels["email"].settings["path"])
+        count = len(mailbox.Maildir(str(box), create=False))
+        console.print(f"\n{count} messages are in the maildir {box}/new (one file per email).")
+        console.print(
+            f"See them with:  outagecomms --config {cfg_path} show {inc.ref} --customer {plan.audience.customers[0].id}"
+        )
+        return box
+    finally:
+        app.close()

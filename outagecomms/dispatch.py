@@ -1,0 +1,281 @@
+"""Sending what the outbox owes: claim deliveries with a lease, render, send, record.
+
+Any process can dispatch (the CLI right after declare/update, the daemon, ``tick``); leases
+make sure each delivery has one sender at a time, and a crashed sender's lease simply runs
+out so another picks the delivery up. A resend reuses the delivery's Message-ID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from outagecomms.app import App
+from outagecomms.channels import registry
+from outagecomms.channels.base import Channel, DeliveryResult, OutboundMessage, Outcome
+from outagecomms.errors import OutageCommsError
+from outagecomms.mime import sender_domain
+from outagecomms.models import Customer, DeliveryStatus, Incident, Round
+from outagecomms.store import repository as repo
+
+Progress = Callable[[int, int], None]  # (done in this step, total known so far)
+MAX_BACKOFF = timedelta(minutes=15)
+FLUSH_EVERY = 64
+
+
+@dataclass
+class DispatchSummary:
+    claimed: int = 0
+    sent: int = 0
+    failed: int = 0
+    retry: int = 0
+    dead: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def problems(self) -> int:
+        return self.failed + self.retry + self.dead
+
+    def add(self, other: DispatchSummary) -> None:
+        for k in ("claimed", "sent", "failed", "retry", "dead"):
+            setattr(self, k, getattr(self, k) + getattr(other, k))
+        for k, v in other.errors.items():
+            self.errors[k] = self.errors.get(k, 0) + v
+
+
+def owner_prefix() -> str:
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def message_id(delivery_id: int, incident: Incident, rnd: Round, domain: str) -> str:
+    """Stable per delivery: a resend after a crash carries the same Message-ID."""
+    return f"<oc.{delivery_id}.{incident.ref.lower()}.r{rnd.seq}@{domain}>"
+
+
+def backoff(attempts: int, base: timedelta, retry_after: float | None) -> timedelta:
+    delay = min(base * (2 ** max(0, attempts - 1)), MAX_BACKOFF)
+    delay = delay * random.uniform(0.5, 1.0)  # full jitter keeps retries from marching together
+    if retry_after is not None:
+        delay = max(delay, timedelta(seconds=retry_after))
+    return delay
+
+
+class Dispatcher:
+    """Claims and sends due deliveries. Use as ``async with Dispatcher(app) as d``."""
+
+    def __init__(self, app: App, *, owner: str | None = None):
+        self.app = app
+        self.owner = owner or owner_prefix()
+        self._claims = 0
+        self.channels: dict[str, Channel] = {}
+        self._incidents: dict[int, Incident] = {}
+        self._rounds: dict[int, Round] = {}
+
+    async def __aenter__(self) -> Dispatcher:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        chans, self.channels = list(self.channels.values()), {}
+        await asyncio.gather(*(c.close() for c in chans), return_exceptions=True)
+
+    async def _channel(self, name: str) -> Channel | None:
+        ch = self.channels.get(name)
+        if ch is None:
+            cfg = self.app.config.channels.get(name)
+            if cfg is None:
+                return None
+            ch = registry.get(cfg.kind)(cfg, self.app.config.company)
+            await ch.open()
+            self.channels[name] = ch
+        return ch
+
+    def release(self) -> int:
+        """Give back whatever this dispatcher still holds (graceful shutdown)."""
+        with self.app.store.write() as conn:
+            return repo.release_leases(conn, self.owner)
+
+    async def run(
+        self,
+        *,
+        incident_id: int | None = None,
+        progress: Progress | None = None,
+        stop: asyncio.Event | None = None,
+    ) -> DispatchSummary:
+        """Send every delivery that is due now, batch after batch, until none is left."""
+        total = DispatchSummary()
+        while stop is None or not stop.is_set():
+            batch = await self.run_batch(incident_id=incident_id, progress=progress)
+            if not batch.claimed:
+                break
+            total.add(batch)
+        return total
+
+    async def run_batch(
+        self, *, incident_id: int | None = None, progress: Progress | None = None
+    ) -> DispatchSummary:
+        app = self.app
+        cfg = app.config.dispatch
+        self._claims += 1
+        token = f"{self.owner}:{self._claims}"
+        now = app.clock()
+        with app.store.write() as conn:
+            claimed = repo.claim_deliveries(
+                conn,
+                owner=token,
+                now=now,
+                lease=cfg.lease,
+                limit=cfg.batch_size,
+                incident_id=incident_id,
+            )
+        summary = DispatchSummary(claimed=len(claimed))
+        if not claimed:
+            return summary
+        with app.store.read() as conn:
+            customers = repo.get_customers(conn, (c.customer_id for c in claimed))
+            missing_rounds = {c.round_id for c in claimed} - set(self._rounds)
+            self._rounds.update(repo.get_rounds(conn, missing_rounds))
+            for iid in {c.incident_id for c in claimed}:
+                # Re-read each batch: status and resolution time feed the templates.
+                self._incidents[iid] = repo.get_incident(conn, iid).incident
+
+        pending: list[dict[str, Any]] = []
+
+        def flush() -> None:
+            if pending:
+                with app.store.write() as conn:
+                    repo.record_results(conn, token, pending)
+                if progress:
+                    progress(len(pending), 0)
+                pending.clear()
+
+        tasks = [
+            asyncio.ensure_future(self._send_one(c, customers.get(c.customer_id))) for c in claimed
+        ]
+        try:
+            for fut in asyncio.as_completed(tasks):
+                claim, result, content = await fut
+                pending.append(self._result_row(claim, result, content, summary))
+                if len(pending) >= FLUSH_EVERY:
+                    flush()
+        finally:
+            for task in tasks:
+                task.cancel()
+            flush()
+        return summary
+
+    def _result_row(
+        self,
+        claim: repo.Claimed,
+        result: DeliveryResult,
+        content: bytes | None,
+        summary: DispatchSummary,
+    ) -> dict[str, Any]:
+        now = self.app.clock()
+        cfg = self.app.config.dispatch
+        row: dict[str, Any] = {"id": claim.id, "last_error": result.error}
+        if result.outcome == Outcome.SENT:
+            summary.sent += 1
+            row.update(
+                status=DeliveryStatus.SENT.value,
+                sent_at=now,
+                provider_id=result.provider_id,
+                content=content,
+            )
+            return row
+        key = (result.error or "error").split(":")[0][:80]
+        summary.errors[key] = summary.errors.get(key, 0) + 1
+        if result.outcome == Outcome.RETRY and claim.attempts < cfg.max_attempts:
+            summary.retry += 1
+            row.update(
+                status=DeliveryStatus.PENDING.value,
+                next_attempt_at=now + backoff(claim.attempts, cfg.retry_base, result.retry_after),
+            )
+        elif result.outcome == Outcome.RETRY:
+            summary.dead += 1
+            row.update(status=DeliveryStatus.DEAD.value)
+        else:
+            summary.failed += 1
+            row.update(status=DeliveryStatus.FAILED.value)
+        return row
+
+    async def _send_one(
+        self, claim: repo.Claimed, customer: Customer | None
+    ) -> tuple[repo.Claimed, DeliveryResult, bytes | None]:
+        if customer is None:
+            return claim, DeliveryResult.failed("customer is no longer in the directory"), None
+        channel = await self._channel(claim.channel)
+        if channel is None:
+            return (
+                claim,
+                DeliveryResult.failed(f"channel {claim.channel!r} is no longer configured"),
+                None,
+            )
+        contact = customer.contact(channel.contact_field) if channel.contact_field else ""
+        if channel.contact_field and not contact:
+            return claim, DeliveryResult.failed(f"customer has no {channel.contact_field}"), None
+        incident = self._incidents[claim.incident_id]
+        rnd = self._rounds[claim.round_id]
+        try:
+            rendered = self.app.renderer.render(
+                rnd.kind,
+                channel.template_channel,
+                self.app.renderer.context(incident=incident, round=rnd, customer=customer),
+            )
+        except OutageCommsError as exc:
+            return claim, DeliveryResult.failed(str(exc)), None
+        domain = sender_domain(str(channel.settings.get("from", "")))
+        msg = OutboundMessage(
+            delivery_id=claim.id,
+            to=contact,
+            to_name=customer.name,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            message_id=message_id(claim.id, incident, rnd, domain),
+            headers={
+                "X-Outagecomms-Incident": incident.ref,
+                "X-Outagecomms-Round": f"{rnd.seq} {rnd.kind.value}",
+                "X-Outagecomms-Customer": customer.id,
+            },
+        )
+        try:
+            result = await channel.deliver(msg)
+        except OutageCommsError as exc:
+            result = DeliveryResult.failed(str(exc))
+        content = None
+        if result.outcome == Outcome.SENT:
+            content = repo.encode_content(
+                {
+                    "channel": claim.channel,
+                    "to": contact,
+                    "message_id": msg.message_id,
+                    "subject": rendered.subject,
+                    "text": rendered.text,
+                    "html": rendered.html,
+                }
+            )
+        return claim, result, content
+
+
+async def dispatch_due(
+    app: App, *, incident_id: int | None = None, progress: Progress | None = None
+) -> DispatchSummary:
+    """One-shot: send everything due now, then close the channels."""
+    async with Dispatcher(app) as d:
+        return await d.run(incident_id=incident_id, progress=progress)
+
+
+def pending_count(app: App, incident_id: int | None = None, now: datetime | None = None) -> int:
+    with app.store.read() as conn:
+        counts = repo.count_deliveries(conn, incident_id)
+    return counts.get(DeliveryStatus.PENDING.value, 0) + counts.get(DeliveryStatus.SENDING.value, 0)

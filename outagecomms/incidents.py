@@ -1,0 +1,451 @@
+"""The service layer: declare, update, resolve. Each writes its round and all of that round's
+deliveries in one transaction (the outbox); sending is a separate step (``dispatch``)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, func, select
+
+from outagecomms import audience as aud
+from outagecomms.app import App
+from outagecomms.channels import registry
+from outagecomms.config import SEVERITIES
+from outagecomms.errors import InputError, StateError
+from outagecomms.models import (
+    Customer,
+    Incident,
+    IncidentStatus,
+    Round,
+    RoundKind,
+    Selector,
+)
+from outagecomms.rendering import Rendered
+from outagecomms.store import repository as repo
+from outagecomms.store import tables as t
+
+_CTRL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+MAX_TITLE = 200
+
+
+def promise_after(start: datetime, cadence: timedelta) -> datetime:
+    """The next promise: ``start + cadence``, floored to the whole minute when the cadence is
+    long enough, so the time customers read ("by 14:30") is exactly the deadline we keep."""
+    at = start + cadence
+    if cadence >= timedelta(minutes=2):
+        at = at.replace(second=0, microsecond=0)
+    return at
+
+
+def check_title(title: str) -> str:
+    if "\r" in title or "\n" in title:
+        raise InputError(
+            "must be one line: it becomes an email subject, where CR/LF could inject headers",
+            field="TITLE",
+            value=title,
+        )
+    if _CTRL.search(title):
+        raise InputError("must not contain control characters", field="TITLE", value=title)
+    title = title.strip()
+    if not title:
+        raise InputError("an incident needs a title", field="TITLE")
+    if len(title) > MAX_TITLE:
+        raise InputError(f"is longer than {MAX_TITLE} characters", field="TITLE")
+    return title
+
+
+def check_message(message: str, field: str = "MESSAGE", *, required: bool = True) -> str:
+    if "\x00" in message:
+        raise InputError("must not contain NUL characters", field=field)
+    message = message.strip()
+    if required and not message:
+        raise InputError("a message is required: tell customers what is going on", field=field)
+    return message
+
+
+def check_severity(severity: str) -> str:
+    s = severity.strip().lower()
+    if s not in SEVERITIES:
+        raise InputError(
+            f"unknown severity; use one of {', '.join(SEVERITIES)}",
+            field="--severity",
+            value=severity,
+        )
+    return s
+
+
+def check_status(status: str | None) -> IncidentStatus | None:
+    if status is None:
+        return None
+    try:
+        st = IncidentStatus(status.strip().lower())
+    except ValueError:
+        raise InputError(
+            "unknown status; use investigating, identified or monitoring",
+            field="--status",
+            value=status,
+        ) from None
+    if st == IncidentStatus.RESOLVED:
+        raise InputError(
+            "use `outagecomms resolve` to resolve an incident", field="--status", value=status
+        )
+    return st
+
+
+@dataclass(frozen=True)
+class DeclarePlan:
+    """Everything ``declare`` will do, computed without changing anything (``--dry-run``)."""
+
+    incident: Incident
+    round: Round
+    audience: aud.Audience
+    sample_customer: Customer | None
+    sample_channel: str | None
+    sample: Rendered | None
+
+
+@dataclass(frozen=True)
+class RoundCreated:
+    incident: Incident
+    round: Round
+    queued: int
+
+
+def template_channels(app: App, channel_names: Sequence[str]) -> dict[str, str]:
+    """channel name -> template set (e.g. ``email``)."""
+    return {
+        n: registry.get(app.config.channels[n].kind).template_channel
+        for n in channel_names
+        if n in app.config.channels
+    }
+
+
+def preflight(
+    app: App,
+    incident: Incident,
+    rnd: Round,
+    customers: Sequence[Customer],
+    channel_names: Sequence[str],
+) -> dict[tuple[str, str, str], Rendered]:
+    """Render every template the round needs once per (locale, timezone, template set) in the
+    audience. Raises TemplateError (naming template and line) before anything is queued."""
+    out: dict[tuple[str, str, str], Rendered] = {}
+    sets = sorted(set(template_channels(app, channel_names).values()))
+    seen: set[tuple[str, str]] = set()
+    for c in customers:
+        key = (c.locale, c.timezone)
+        if key in seen:
+            continue
+        seen.add(key)
+        for tc in sets:
+            out[(c.locale, c.timezone, tc)] = app.renderer.render(
+                rnd.kind, tc, app.renderer.context(incident=incident, round=rnd, customer=c)
+            )
+    return out
+
+
+def _representatives(conn: Connection, incident_id: int) -> list[Customer]:
+    """One audience customer per (locale, timezone): enough to pre-flight every template."""
+    c, a = t.customers, t.audience
+    q = (
+        select(func.min(c.c.id))
+        .join(a, a.c.customer_id == c.c.id)
+        .where(a.c.incident_id == incident_id)
+        .group_by(c.c.locale, c.c.timezone)
+    )
+    ids = [r[0] for r in conn.execute(q)]
+    return list(repo.get_customers(conn, ids).values())
+
+
+def plan_declare(
+    app: App,
+    *,
+    title: str,
+    severity: str,
+    selector: Selector,
+    every: timedelta | None = None,
+    message: str = "",
+    started_at: datetime | None = None,
+    commander: str = "",
+) -> DeclarePlan:
+    now = app.clock()
+    title = check_title(title)
+    severity = check_severity(severity)
+    message = check_message(message, "--message", required=False)
+    if "\r" in commander or "\n" in commander:
+        raise InputError("must be one line", field="--commander", value=commander)
+    started = started_at or now
+    if started > now + timedelta(seconds=5):
+        raise InputError(
+            "is in the future; customers cannot have been hurt yet",
+            field="--started-at",
+            value=started.isoformat(),
+        )
+    policy = app.config.policy(severity)
+    cadence = every or policy.update_every
+    with app.store.read() as conn:
+        directory = repo.all_customers(conn)
+    if not directory:
+        raise InputError(
+            "the customer directory is empty; run `outagecomms customers import FILE` first"
+        )
+    aud.validate_selector(selector, directory)
+    if not selector.has_filters and not selector.customers:
+        raise InputError(
+            "select the affected customers with --component, --region, --tier, --tag or --customer",
+            field="selector",
+        )
+    chosen = aud.select(selector, directory)
+    if not chosen:
+        raise InputError(
+            "the selection matches no customers; check the selectors with `outagecomms customers list`",
+            field="selector",
+        )
+    audience = aud.plan(chosen, app.config, policy)
+    if not audience.pairs:
+        raise InputError(
+            "none of the selected customers can be reached on a configured channel: "
+            + ", ".join(f"{k} ({v})" for k, v in audience.skipped.items()),
+            field="selector",
+        )
+    components = selector.components or tuple(sorted({x for c in chosen for x in c.components}))
+    regions = selector.regions or tuple(sorted({x for c in chosen for x in c.regions}))
+    promised = promise_after(now, cadence)
+    incident = Incident(
+        id=0,
+        title=title,
+        severity=severity,
+        status=IncidentStatus.INVESTIGATING,
+        components=tuple(components),
+        regions=tuple(regions),
+        selector=selector,
+        started_at=started,
+        declared_at=now,
+        resolved_at=None,
+        commander=commander,
+        update_every=cadence,
+        next_update_due=promised,
+        ack_due=started + policy.ack_within,
+        audience_size=audience.size,
+    )
+    rnd = Round(
+        id=0,
+        incident_id=0,
+        seq=1,
+        kind=RoundKind.ACKNOWLEDGEMENT,
+        message=message,
+        status=IncidentStatus.INVESTIGATING,
+        created_at=now,
+        due_by=incident.ack_due,
+        promised_next_by=promised,
+    )
+    reached = {cid for cid, _ in audience.pairs}
+    reachable = [c for c in chosen if c.id in reached]
+    rendered = preflight(app, incident, rnd, reachable, sorted({ch for _, ch in audience.pairs}))
+    sample_c = reachable[0] if reachable else None
+    sample_ch = next((ch for cid, ch in audience.pairs if sample_c and cid == sample_c.id), None)
+    sample = None
+    if sample_c and sample_ch:
+        tc = template_channels(app, [sample_ch])[sample_ch]
+        sample = rendered.get((sample_c.locale, sample_c.timezone, tc))
+    return DeclarePlan(incident, rnd, audience, sample_c, sample_ch, sample)
+
+
+def commit_declare(app: App, plan: DeclarePlan) -> RoundCreated:
+    """Write the incident, its audience, the acknowledgement round and every delivery at once."""
+    inc = plan.incident
+    with app.store.write() as conn:
+        incident_id = repo.insert_incident(
+            conn,
+            {
+                "title": inc.title,
+                "severity": inc.severity,
+                "status": inc.status.value,
+                "components": list(inc.components),
+                "regions": list(inc.regions),
+                "selector": inc.selector.to_json(),
+                "started_at": inc.started_at,
+                "declared_at": inc.declared_at,
+                "resolved_at": None,
+                "commander": inc.commander,
+                "update_every_s": inc.update_every.total_seconds(),
+                "next_update_due": inc.next_update_due,
+                "ack_due": inc.ack_due,
+                "reminded_for": None,
+                "audience_size": plan.audience.size,
+                "skipped": plan.audience.skipped,
+                "version": 1,
+            },
+        )
+        repo.insert_audience(conn, incident_id, plan.audience.pairs)
+        rnd = repo.insert_round_with_deliveries(
+            conn,
+            incident_id=incident_id,
+            kind=RoundKind.ACKNOWLEDGEMENT,
+            message=plan.round.message,
+            status=IncidentStatus.INVESTIGATING,
+            created_at=plan.round.created_at,
+            due_by=plan.round.due_by,
+            promised_next_by=plan.round.promised_next_by,
+        )
+        repo.add_event(
+            conn, incident_id, plan.round.created_at, "declared", f"audience {plan.audience.size}"
+        )
+        row = repo.get_incident(conn, incident_id)
+    return RoundCreated(row.incident, rnd, len(plan.audience.pairs))
+
+
+def declare(app: App, **kwargs: object) -> RoundCreated:
+    return commit_declare(app, plan_declare(app, **kwargs))  # type: ignore[arg-type]
+
+
+def _add_round(
+    app: App,
+    incident_id: int,
+    *,
+    kind: RoundKind,
+    message: str,
+    status: IncidentStatus | None,
+    every: timedelta | None,
+    resolved_at: datetime | None = None,
+    expect_due: datetime | None = None,
+) -> RoundCreated | None:
+    """Pre-flight, then write the round, its deliveries and the new promise in one transaction.
+
+    ``expect_due`` (holding rounds) makes the write conditional on the promise still being the
+    one the scheduler saw, so two schedulers can never both create it. Returns None then.
+    """
+    now = app.clock()
+    with app.store.read() as conn:
+        row = repo.get_incident(conn, incident_id)
+        reps = _representatives(conn, incident_id)
+        channel_names = sorted(repo.audience_channels(conn, incident_id))
+    inc = row.incident
+    if not inc.is_open:
+        raise StateError(
+            f"{inc.ref} is resolved (at {inc.resolved_at:%Y-%m-%d %H:%M} UTC); nothing more is promised"
+        )
+    cadence = every or inc.update_every
+    new_status = IncidentStatus.RESOLVED if kind == RoundKind.RESOLUTION else (status or inc.status)
+    if kind == RoundKind.HOLDING:
+        assert inc.next_update_due is not None
+        promised: datetime | None = promise_after(max(inc.next_update_due, now), cadence)
+    elif kind == RoundKind.RESOLUTION:
+        promised = None
+    else:
+        promised = promise_after(now, cadence)
+    if resolved_at is not None:
+        inc = _replace_incident(inc, resolved_at=resolved_at, status=IncidentStatus.RESOLVED)
+    provisional = Round(
+        id=0,
+        incident_id=incident_id,
+        seq=0,
+        kind=kind,
+        message=message,
+        status=new_status,
+        created_at=now,
+        due_by=inc.next_update_due,
+        promised_next_by=promised,
+    )
+    preflight(app, inc, provisional, reps, channel_names)
+    with app.store.write() as conn:
+        fresh = repo.get_incident(conn, incident_id)
+        if not fresh.incident.is_open:
+            raise StateError(f"{inc.ref} was resolved meanwhile; nothing more is promised")
+        if expect_due is not None and fresh.incident.next_update_due != expect_due:
+            return None
+        values: dict[str, object] = {
+            "status": new_status.value,
+            "next_update_due": promised,
+            "update_every_s": cadence.total_seconds(),
+            "reminded_for": None,
+        }
+        if kind == RoundKind.RESOLUTION:
+            values["resolved_at"] = resolved_at or now
+        if not repo.update_incident(conn, incident_id, fresh.version, **values):
+            if expect_due is not None:
+                return None
+            raise StateError(f"{inc.ref} changed while this command ran; try again")
+        rnd = repo.insert_round_with_deliveries(
+            conn,
+            incident_id=incident_id,
+            kind=kind,
+            message=message,
+            status=new_status,
+            created_at=now,
+            due_by=fresh.incident.next_update_due,
+            promised_next_by=promised,
+        )
+        repo.add_event(conn, incident_id, now, kind.value, f"round {rnd.seq}")
+        queued = sum(repo.audience_channels(conn, incident_id).values())
+        final = repo.get_incident(conn, incident_id).incident
+    return RoundCreated(final, rnd, queued)
+
+
+def _replace_incident(inc: Incident, **changes: object) -> Incident:
+    from dataclasses import replace
+
+    return replace(inc, **changes)  # type: ignore[arg-type]
+
+
+def post_update(
+    app: App,
+    incident_id: int,
+    message: str,
+    *,
+    status: str | None = None,
+    every: timedelta | None = None,
+) -> RoundCreated:
+    """The commander's update: goes to the whole audience at once and restarts the cadence."""
+    msg = check_message(message)
+    st = check_status(status)
+    created = _add_round(
+        app, incident_id, kind=RoundKind.UPDATE, message=msg, status=st, every=every
+    )
+    assert created is not None
+    return created
+
+
+def resolve(
+    app: App, incident_id: int, message: str, *, at: datetime | None = None
+) -> RoundCreated:
+    """Send the resolution notice and stop promising updates."""
+    msg = check_message(message)
+    now = app.clock()
+    resolved_at = at or now
+    with app.store.read() as conn:
+        inc = repo.get_incident(conn, incident_id).incident
+    if resolved_at < inc.started_at:
+        raise InputError(
+            "is before the incident started", field="--at", value=resolved_at.isoformat()
+        )
+    if resolved_at > now + timedelta(seconds=5):
+        raise InputError("is in the future", field="--at", value=resolved_at.isoformat())
+    created = _add_round(
+        app,
+        incident_id,
+        kind=RoundKind.RESOLUTION,
+        message=msg,
+        status=None,
+        every=None,
+        resolved_at=resolved_at,
+    )
+    assert created is not None
+    return created
+
+
+def create_holding_round(app: App, incident_id: int, expect_due: datetime) -> RoundCreated | None:
+    """The scheduler's holding update for the promise ``expect_due``; None if someone else
+    (a commander update, another scheduler) already kept that promise."""
+    return _add_round(
+        app,
+        incident_id,
+        kind=RoundKind.HOLDING,
+        message="",
+        status=None,
+        every=None,
+        expect_due=expect_due,
+    )

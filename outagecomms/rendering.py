@@ -1,0 +1,258 @@
+"""Templates: a sandboxed Jinja2 environment with StrictUndefined and autoescaped HTML.
+
+Templates are looked up as ``<kind>/<channel>.<part>.j2`` (e.g. ``holding/email.subject.j2``),
+first in the user's override folder, then in the packaged defaults. Every template a round needs
+is pre-flighted (rendered once per locale/timezone/channel in the audience) before anything is
+queued, so a broken template sends nothing and says which template and line.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel.dates import format_date, format_datetime, format_time
+from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateNotFound
+from jinja2 import TemplateError as JinjaTemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from outagecomms.config import CompanyConfig
+from outagecomms.errors import TemplateError
+from outagecomms.models import Customer, Incident, Round, RoundKind
+
+PARTS = {"email": ("subject", "txt", "html")}
+STATUS_LABELS = {
+    "investigating": "Investigating",
+    "identified": "Identified",
+    "monitoring": "Monitoring",
+    "resolved": "Resolved",
+}
+
+
+def default_templates_dir() -> Path:
+    """The packaged templates (wheel) or the repository's ``templates/`` (editable install)."""
+    packaged = resources.files("outagecomms") / "templates"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "templates"
+
+
+@lru_cache(maxsize=4096)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+@lru_cache(maxsize=256)
+def _locale(name: str) -> Locale:
+    try:
+        return Locale.parse(name)
+    except Exception:
+        return Locale.parse("en_US")
+
+
+@lru_cache(maxsize=65536)
+def local_time(dt: datetime, tz: str, locale: str, *, with_date: bool = False) -> str:
+    """``14:30 CET`` (or with the date) in the customer's zone and locale."""
+    zone = _zone(tz)
+    loc = _locale(locale)
+    local = dt.astimezone(zone)
+    abbrev = local.tzname() or tz
+    if with_date:
+        return f"{format_datetime(local, 'medium', tzinfo=zone, locale=loc)} {abbrev}"
+    # A promise is shown exactly: with seconds when it is not on a whole minute.
+    fmt = "short" if local.second == 0 and local.microsecond == 0 else "medium"
+    return f"{format_time(local, fmt, tzinfo=zone, locale=loc)} {abbrev}"
+
+
+@lru_cache(maxsize=65536)
+def local_promise(dt: datetime, ref: datetime, tz: str, locale: str) -> str:
+    """A promise as customers read it: time only when it is the same local day as ``ref``."""
+    zone = _zone(tz)
+    same_day = dt.astimezone(zone).date() == ref.astimezone(zone).date()
+    if same_day:
+        return local_time(dt, tz, locale)
+    date = format_date(dt.astimezone(zone), "medium", locale=_locale(locale))
+    return f"{date}, {local_time(dt, tz, locale)}"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str | None
+
+
+class Renderer:
+    """Renders round messages for customers. Thread-compatible; templates compile once."""
+
+    def __init__(
+        self,
+        *,
+        company: CompanyConfig,
+        user_dir: Path | None = None,
+        public_url: str = "",
+    ):
+        self.company = company
+        self.public_url = public_url
+        loaders = []
+        if user_dir is not None:
+            loaders.append(FileSystemLoader(str(user_dir)))
+        loaders.append(FileSystemLoader(str(default_templates_dir())))
+        self.env = SandboxedEnvironment(
+            loader=ChoiceLoader(loaders),
+            undefined=StrictUndefined,
+            autoescape=lambda name: bool(name and name.endswith(".html.j2")),
+            keep_trailing_newline=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters["localtime"] = self._localtime_filter
+        self._templates: dict[str, Any] = {}
+
+    @staticmethod
+    def _localtime_filter(dt: datetime, customer: dict[str, Any], with_date: bool = True) -> str:
+        return local_time(dt, customer["timezone"], customer["locale"], with_date=with_date)
+
+    def template_name(self, kind: RoundKind | str, channel: str, part: str) -> str:
+        return f"{RoundKind(kind).value}/{channel}.{part}.j2"
+
+    def _get(self, name: str) -> Any:
+        tpl = self._templates.get(name)
+        if tpl is None:
+            try:
+                tpl = self.env.get_template(name)
+            except TemplateNotFound:
+                raise TemplateError(
+                    "not found in the override folder or the defaults", template=name
+                ) from None
+            except JinjaTemplateError as exc:
+                raise TemplateError(
+                    str(getattr(exc, "message", exc)),
+                    template=name,
+                    line=getattr(exc, "lineno", None),
+                ) from None
+            self._templates[name] = tpl
+        return tpl
+
+    def context(
+        self,
+        *,
+        incident: Incident,
+        round: Round,
+        customer: Customer,
+        credit: Any = None,
+    ) -> dict[str, Any]:
+        tz, loc = customer.timezone, customer.locale
+        affected_components = [c for c in incident.components if c in customer.components] or list(
+            incident.components
+        )
+        affected_regions = [r for r in incident.regions if r in customer.regions] or list(
+            incident.regions
+        )
+        promised = None
+        if round.promised_next_by is not None:
+            promised = local_promise(round.promised_next_by, round.created_at, tz, loc)
+        return {
+            "company": {
+                "name": self.company.name,
+                "status_page_url": self.company.status_page_url,
+                "support_email": self.company.support_email,
+                "support_phone": self.company.support_phone,
+            },
+            "incident": {
+                "ref": incident.ref,
+                "title": incident.title,
+                "severity": incident.severity,
+                "status": round.status.value,
+                "status_label": STATUS_LABELS.get(round.status.value, round.status.value),
+                "components": affected_components,
+                "regions": affected_regions,
+                "started_at": local_time(incident.started_at, tz, loc, with_date=True),
+                "resolved_at": (
+                    local_time(incident.resolved_at, tz, loc, with_date=True)
+                    if incident.resolved_at
+                    else None
+                ),
+                "duration": _human_duration(
+                    (incident.resolved_at or round.created_at) - incident.started_at
+                ),
+            },
+            "round": {
+                "kind": round.kind.value,
+                "seq": round.seq,
+                "message": round.message,
+                "sent_at": local_time(round.created_at, tz, loc, with_date=True),
+            },
+            "customer": {
+                "id": customer.id,
+                "name": customer.name,
+                "tier": customer.tier,
+                "timezone": tz,
+                "locale": loc,
+            },
+            "promised_next_by": promised,
+            "promised_next_by_utc": round.promised_next_by.isoformat()
+            if round.promised_next_by
+            else None,
+            "credit": credit,
+            "feedback_url": None,
+            "status_page_url": self.company.status_page_url,
+        }
+
+    def render(self, kind: RoundKind, channel: str, ctx: dict[str, Any]) -> Rendered:
+        parts = PARTS.get(channel, ("txt",))
+        out: dict[str, str] = {}
+        for part in parts:
+            name = self.template_name(kind, channel, part)
+            tpl = self._get(name)
+            try:
+                out[part] = tpl.render(ctx)
+            except JinjaTemplateError as exc:
+                raise TemplateError(
+                    str(getattr(exc, "message", None) or exc),
+                    template=name,
+                    line=_template_line(exc, name),
+                ) from None
+            except Exception as exc:  # errors raised by template code, e.g. 1/0
+                raise TemplateError(
+                    f"{type(exc).__name__}: {exc}", template=name, line=_template_line(exc, name)
+                ) from None
+        return Rendered(
+            subject=" ".join(out.get("subject", "").split()),
+            text=out.get("txt", "").strip() + "\n",
+            html=out.get("html"),
+        )
+
+    def render_for(
+        self, *, incident: Incident, round: Round, customer: Customer, channel: str
+    ) -> Rendered:
+        return self.render(
+            round.kind, channel, self.context(incident=incident, round=round, customer=customer)
+        )
+
+
+def _template_line(exc: BaseException, name: str) -> int | None:
+    lineno = getattr(exc, "lineno", None)
+    if lineno:
+        return int(lineno)
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if frame.filename.endswith(name) or frame.filename.endswith(".j2"):
+            return frame.lineno
+    return None
+
+
+def _human_duration(delta: timedelta) -> str:
+    minutes = max(0, int(delta.total_seconds() // 60))
+    hours, minutes = divmod(minutes, 60)
+    if hours and minutes:
+        return f"{hours} h {minutes} min"
+    if hours:
+        return f"{hours} h"
+    return f"{minutes} min"

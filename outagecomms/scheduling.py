@@ -1,0 +1,147 @@
+"""What is due, and when to wake up next. The store is the source of truth: every decision
+here is derived from it, so the daemon, ``tick`` and ``--follow`` agree and a restart loses
+nothing.
+
+For an open incident with promise P (``next_update_due``):
+  * at ``P - remind_before`` the commander is reminded (once per promise);
+  * at ``P - margin`` a holding round starts if the commander has posted nothing, so the
+    whole fan-out completes before P. The margin covers the audience's fan-out time.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from outagecomms.app import App
+from outagecomms.config import Config
+from outagecomms.dispatch import Dispatcher, DispatchSummary, Progress
+from outagecomms.errors import OutageCommsError
+from outagecomms.incidents import create_holding_round
+from outagecomms.models import Incident
+from outagecomms.store import repository as repo
+
+log = logging.getLogger("outagecomms.scheduler")
+
+#: conservative fan-out rate used to size the holding margin (messages per second)
+ASSUMED_RATE = 200.0
+
+
+def fanout_margin(incident: Incident, config: Config) -> timedelta:
+    """How long before a promise the holding round starts."""
+    every = incident.update_every
+    estimate = timedelta(seconds=2 + incident.audience_size / ASSUMED_RATE)
+    margin = max(config.daemon.min_margin, estimate)
+    return min(margin, every / 2)
+
+
+def holding_start(incident: Incident, config: Config) -> datetime | None:
+    if not incident.is_open or incident.next_update_due is None:
+        return None
+    return incident.next_update_due - fanout_margin(incident, config)
+
+
+def reminder_at(incident: Incident, config: Config) -> datetime | None:
+    if not incident.is_open or incident.next_update_due is None:
+        return None
+    if incident.reminded_for == incident.next_update_due:
+        return None
+    before = config.policy(incident.severity).remind_before
+    margin = fanout_margin(incident, config)
+    if before <= margin or before >= incident.update_every:
+        return None  # no useful window between the reminder and the holding round
+    return incident.next_update_due - before
+
+
+@dataclass
+class DueResult:
+    holding: list[str] = field(default_factory=list)  # "INC-3 round 4"
+    reminders: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def run_due(app: App, now: datetime | None = None) -> DueResult:
+    """Create every holding round and reminder that is due. Safe to run concurrently."""
+    now = now or app.clock()
+    out = DueResult()
+    with app.store.read() as conn:
+        open_incidents = repo.list_incidents(conn)
+    for inc in open_incidents:
+        remind = reminder_at(inc, app.config)
+        start = holding_start(inc, app.config)
+        reminder_due = remind is not None and remind <= now and (start is None or now < start)
+        if reminder_due and _remind(app, inc, now):
+            out.reminders.append(inc.ref)
+        if start is not None and start <= now:
+            assert inc.next_update_due is not None
+            try:
+                created = create_holding_round(app, inc.id, inc.next_update_due)
+            except OutageCommsError as exc:
+                msg = f"{inc.ref}: holding update for {inc.next_update_due:%H:%M:%S} UTC not sent: {exc}"
+                log.error(msg)
+                out.errors.append(msg)
+                with app.store.write() as conn:
+                    repo.add_event(conn, inc.id, now, "error", msg)
+                continue
+            if created is not None:
+                out.holding.append(f"{inc.ref} round {created.round.seq}")
+                log.info(
+                    "%s: holding update (round %d) queued for %d",
+                    inc.ref,
+                    created.round.seq,
+                    created.queued,
+                )
+    return out
+
+
+def _remind(app: App, inc: Incident, now: datetime) -> bool:
+    with app.store.write() as conn:
+        row = repo.get_incident(conn, inc.id)
+        if (
+            row.incident.next_update_due != inc.next_update_due
+            or row.incident.reminded_for == inc.next_update_due
+        ):
+            return False
+        if not repo.update_incident(conn, inc.id, row.version, reminded_for=inc.next_update_due):
+            return False
+        due = inc.next_update_due
+        assert due is not None
+        left = max(0, int((due - now).total_seconds()))
+        text = (
+            f"{inc.ref} ({inc.title}): the next update is promised by {due:%H:%M:%S} UTC "
+            f"({left}s from now). Post one with `outagecomms update {inc.ref} MESSAGE`, "
+            "or a holding update goes out."
+        )
+        repo.add_event(conn, inc.id, now, "reminder", text)
+    log.warning("reminder: %s", text)
+    return True
+
+
+def next_wakeup(app: App, now: datetime | None = None) -> datetime | None:
+    """The earliest moment something becomes due (holding round, reminder, pending retry)."""
+    now = now or app.clock()
+    times: list[datetime] = []
+    with app.store.read() as conn:
+        for inc in repo.list_incidents(conn):
+            for t in (holding_start(inc, app.config), reminder_at(inc, app.config)):
+                if t is not None:
+                    times.append(t)
+        pend = repo.next_pending_at(conn)
+    if pend is not None:
+        times.append(pend)
+    return min(times) if times else None
+
+
+@dataclass
+class TickResult:
+    due: DueResult
+    dispatch: DispatchSummary
+
+
+async def tick(app: App, *, progress: Progress | None = None) -> TickResult:
+    """The cron form: do everything that is due now, send it, return."""
+    due = run_due(app)
+    async with Dispatcher(app) as d:
+        summary = await d.run(progress=progress)
+    return TickResult(due, summary)

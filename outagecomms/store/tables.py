@@ -1,0 +1,133 @@
+"""The schema (SQLAlchemy Core). Portable: SQLite by default, PostgreSQL later.
+
+Changes to these tables are Alembic migrations in ``store/migrations/versions``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# BIGINT on PostgreSQL, INTEGER (the rowid alias, so autoincrementing) on SQLite.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+TS = DateTime(timezone=True)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("name", String(500), nullable=False),
+    Column("email", String(320), nullable=False, default=""),
+    Column("phone", String(32), nullable=False, default=""),
+    Column("slack_webhook", Text, nullable=False, default=""),
+    Column("teams_webhook", Text, nullable=False, default=""),
+    Column("webhook_url", Text, nullable=False, default=""),
+    Column("tier", String(100), nullable=False),
+    Column("monthly_fee", String(40), nullable=False, default="0"),  # exact Decimal as text
+    Column("currency", String(3), nullable=False),
+    Column("components", JSON, nullable=False),
+    Column("regions", JSON, nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("locale", String(32), nullable=False),
+    Column("channels", JSON, nullable=False),
+    Column("account_manager", String(320), nullable=False, default=""),
+    Column("updated_at", TS, nullable=False),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("title", String(500), nullable=False),
+    Column("severity", String(10), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("components", JSON, nullable=False),
+    Column("regions", JSON, nullable=False),
+    Column("selector", JSON, nullable=False),
+    Column("started_at", TS, nullable=False),
+    Column("declared_at", TS, nullable=False),
+    Column("resolved_at", TS, nullable=True),
+    Column("commander", String(200), nullable=False, default=""),
+    Column("update_every_s", Float, nullable=False),
+    Column("next_update_due", TS, nullable=True),
+    Column("ack_due", TS, nullable=False),
+    Column("reminded_for", TS, nullable=True),
+    Column("audience_size", Integer, nullable=False, default=0),
+    Column("skipped", JSON, nullable=False),
+    Column("version", Integer, nullable=False, default=1),
+    Index("ix_incidents_status", "status"),
+)
+
+audience = Table(
+    "audience",
+    metadata,
+    Column("incident_id", BigId, ForeignKey("incidents.id"), primary_key=True),
+    Column("customer_id", String(200), primary_key=True),
+    Column("channel", String(100), primary_key=True),
+)
+
+rounds = Table(
+    "rounds",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("incident_id", BigId, ForeignKey("incidents.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("message", Text, nullable=False, default=""),
+    Column("status", String(20), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("due_by", TS, nullable=True),
+    Column("promised_next_by", TS, nullable=True),
+    UniqueConstraint("incident_id", "seq", name="uq_rounds_incident_seq"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("incident_id", BigId, ForeignKey("incidents.id"), nullable=False),
+    Column("round_id", BigId, ForeignKey("rounds.id"), nullable=False),
+    Column("customer_id", String(200), nullable=False),
+    Column("channel", String(100), nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    Column("provider_id", String(500), nullable=True),
+    Column("lease_owner", String(100), nullable=True),
+    Column("lease_until", TS, nullable=True),
+    Column("next_attempt_at", TS, nullable=True),
+    Column("sent_at", TS, nullable=True),
+    Column("content", LargeBinary, nullable=True),  # zlib(JSON) of exactly what was sent
+    UniqueConstraint("incident_id", "round_id", "customer_id", "channel", name="uq_deliveries_key"),
+    Index("ix_deliveries_claim", "status", "next_attempt_at"),
+    Index("ix_deliveries_round", "round_id", "status"),
+    Index("ix_deliveries_customer", "incident_id", "customer_id"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("incident_id", BigId, ForeignKey("incidents.id"), nullable=True),
+    Column("at", TS, nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("detail", Text, nullable=False, default=""),
+    Index("ix_events_incident", "incident_id", "at"),
+)

@@ -1,0 +1,149 @@
+"""Read models for ``list``, ``show`` and ``customers list``: plain JSON-able dicts that the CLI
+prints as tables or JSON (the ``--json`` keys are part of the command-line contract)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from outagecomms import audience as aud
+from outagecomms.app import App
+from outagecomms.models import Customer, Incident, RoundStats, Selector, incident_id_from_ref
+from outagecomms.store import repository as repo
+
+
+def iso(dt: datetime | None) -> str | None:
+    return dt.isoformat().replace("+00:00", "Z") if dt else None
+
+
+def incident_dict(inc: Incident) -> dict[str, Any]:
+    return {
+        "incident": inc.ref,
+        "title": inc.title,
+        "severity": inc.severity,
+        "status": inc.status.value,
+        "components": list(inc.components),
+        "regions": list(inc.regions),
+        "selector": inc.selector.to_json(),
+        "commander": inc.commander,
+        "started_at": iso(inc.started_at),
+        "declared_at": iso(inc.declared_at),
+        "resolved_at": iso(inc.resolved_at),
+        "update_every_seconds": inc.update_every.total_seconds(),
+        "next_update_due": iso(inc.next_update_due),
+        "ack_due": iso(inc.ack_due),
+        "audience": inc.audience_size,
+    }
+
+
+def round_dict(s: RoundStats) -> dict[str, Any]:
+    r = s.round
+    return {
+        "round": r.seq,
+        "kind": r.kind.value,
+        "status": r.status.value,
+        "message": r.message,
+        "created_at": iso(r.created_at),
+        "due_by": iso(r.due_by),
+        "promised_next_by": iso(r.promised_next_by),
+        "owed": s.owed,
+        "sent": s.sent,
+        "failed": s.failed,
+        "pending": s.pending,
+        "on_time": s.on_time,
+        "first_sent_at": iso(s.first_sent_at),
+        "last_sent_at": iso(s.last_sent_at),
+        "deliveries": s.by_status,
+    }
+
+
+def list_incidents(app: App, *, include_resolved: bool = False) -> list[dict[str, Any]]:
+    with app.store.read() as conn:
+        return [
+            incident_dict(i) for i in repo.list_incidents(conn, include_resolved=include_resolved)
+        ]
+
+
+def show_incident(app: App, ref: str, *, customer: str | None = None) -> dict[str, Any]:
+    iid = incident_id_from_ref(ref)
+    with app.store.read() as conn:
+        row = repo.get_incident(conn, iid)
+        stats = repo.round_stats(conn, iid)
+        events = repo.list_events(conn, iid)
+        channels = repo.audience_channels(conn, iid)
+        out = incident_dict(row.incident)
+        owed = sum(s.owed for s in stats)
+        on_time = sum(s.on_time for s in stats)
+        out.update(
+            {
+                "channels": channels,
+                "skipped": row.skipped,
+                "rounds": [round_dict(s) for s in stats],
+                "promises_kept": {
+                    "on_time": on_time,
+                    "owed": owed,
+                    "ratio": (on_time / owed) if owed else None,
+                },
+                "events": [
+                    {"at": iso(e["at"]), "kind": e["kind"], "detail": e["detail"]} for e in events
+                ],
+            }
+        )
+        if customer is not None:
+            found = repo.get_customers(conn, [customer])
+            rows = repo.customer_deliveries(conn, iid, customer)
+            if customer not in found and not rows:
+                from outagecomms.errors import NotFound
+
+                raise NotFound(
+                    f"customer {customer!r} is not in the audience of {row.incident.ref}"
+                )
+            out["customer"] = {
+                "id": customer,
+                "deliveries": [
+                    {
+                        "round": r["seq"],
+                        "kind": r["kind"],
+                        "channel": r["channel"],
+                        "status": r["status"],
+                        "attempts": r["attempts"],
+                        "sent_at": iso(r["sent_at"]),
+                        "due_by": iso(r["due_by"]),
+                        "on_time": bool(
+                            r["sent_at"] and r["due_by"] and r["sent_at"] <= r["due_by"]
+                        ),
+                        "provider_id": r["provider_id"],
+                        "last_error": r["last_error"],
+                        "message": r["content"],
+                    }
+                    for r in rows
+                ],
+            }
+    return out
+
+
+def customer_dict(c: Customer) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "name": c.name,
+        "email": c.email,
+        "phone": c.phone,
+        "tier": c.tier,
+        "monthly_fee": str(c.monthly_fee),
+        "currency": c.currency,
+        "components": list(c.components),
+        "regions": list(c.regions),
+        "tags": list(c.tags),
+        "timezone": c.timezone,
+        "locale": c.locale,
+        "channels": list(c.channels),
+    }
+
+
+def list_customers(app: App, selector: Selector) -> list[Customer]:
+    with app.store.read() as conn:
+        directory = repo.all_customers(conn)
+    aud.validate_selector(selector, directory)
+    if not selector.has_filters and not selector.customers:
+        return [c for c in directory if c.id not in set(selector.exclude)]
+    return aud.select(selector, directory)

@@ -38,7 +38,7 @@ app.add_typer(customers_app, name="customers")
 out = Console(highlight=False)
 if not out.is_terminal:
     out = Console(highlight=False, width=200)  # pipes and logs: do not squeeze tables to 80
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # one error, one line
 _state: dict[str, Any] = {"config": None}
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3

@@ -107,7 +107,7 @@ class Incident:
 
     @property
     def ref(self) -> str:
-        return f"INC-{self.id}"
+        return f"INC-{self.id}" if self.id else "INC-NEW"  # id 0: not yet written (dry run)
 
     @property
     def is_open(self) -> bool:

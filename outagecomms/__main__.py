@@ -1,0 +1,3 @@
+from outagecomms.cli import main
+
+main()

@@ -1,0 +1,239 @@
+"""The outbox and the scheduler's decisions, in-process with an injected clock (no sleeping)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from conftest import SmtpServer, sample_csv
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from outagecomms.app import App
+from outagecomms.directory import import_file
+from outagecomms.dispatch import dispatch_due
+from outagecomms.errors import StateError
+from outagecomms.incidents import create_holding_round, declare, post_update, resolve
+from outagecomms.models import DeliveryStatus, Selector
+from outagecomms.scheduling import fanout_margin, holding_start, next_wakeup, reminder_at, run_due
+from outagecomms.store import repository as repo
+from outagecomms.store import tables as t
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 25, 13, 0, 7, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw: float) -> None:
+        self.now += timedelta(**kw)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def app(smtp_server: SmtpServer, make_config, clock: Clock):
+    a = App.open(make_config(smtp_server), clock=clock)
+    import_file(a, sample_csv())
+    yield a
+    a.close()
+
+
+def _declare(app: App, every: str = "30m"):
+    from outagecomms.timeutil import parse_duration
+
+    return declare(
+        app, title="API errors", severity="sev2", every=parse_duration(every),
+        selector=Selector(components=("database",), regions=("eu-west",)),
+    )  # fmt: skip
+
+
+def _statuses(app: App, incident_id: int) -> dict[str, int]:
+    with app.store.read() as conn:
+        return repo.count_deliveries(conn, incident_id)
+
+
+def test_declare_writes_round_and_every_delivery_in_one_go(app: App) -> None:
+    created = _declare(app)
+    assert created.queued == created.incident.audience_size > 0
+    assert _statuses(app, created.incident.id) == {"pending": created.queued}
+    # the promise is floored to a whole minute for a 30m cadence: what customers read is exact
+    assert created.incident.next_update_due == datetime(2026, 11, 25, 13, 30, tzinfo=UTC)
+    assert created.round.due_by == created.incident.started_at + timedelta(minutes=10)
+
+
+def test_unique_key_rejects_a_second_delivery(app: App) -> None:
+    created = _declare(app)
+    with app.store.read() as conn:
+        row = conn.execute(select(t.deliveries).limit(1)).one()
+    with pytest.raises(IntegrityError), app.store.write() as conn:
+        conn.execute(
+            insert(t.deliveries).values(
+                incident_id=row.incident_id, round_id=row.round_id, customer_id=row.customer_id,
+                channel=row.channel, status="pending", attempts=0,
+            )
+        )  # fmt: skip
+    assert _statuses(app, created.incident.id)["pending"] == created.queued
+
+
+def test_claims_are_disjoint_and_expired_leases_are_reclaimed(app: App, clock: Clock) -> None:
+    created = _declare(app)
+    lease = timedelta(seconds=30)
+    with app.store.write() as conn:
+        a = repo.claim_deliveries(conn, owner="a", now=clock(), lease=lease, limit=2)
+    with app.store.write() as conn:
+        b = repo.claim_deliveries(conn, owner="b", now=clock(), lease=lease, limit=100)
+    assert {c.id for c in a}.isdisjoint({c.id for c in b})
+    assert len(a) + len(b) == created.queued
+    with app.store.write() as conn:
+        assert repo.claim_deliveries(conn, owner="c", now=clock(), lease=lease, limit=100) == []
+    clock.advance(seconds=31)  # a's process died: its lease runs out
+    with app.store.write() as conn:
+        c = repo.claim_deliveries(conn, owner="c", now=clock(), lease=lease, limit=100)
+    assert {x.id for x in c} == {x.id for x in a} | {x.id for x in b}
+    assert all(x.attempts == 2 for x in c)
+    # the old owner can no longer record a result for what it lost
+    with app.store.write() as conn:
+        n = repo.record_results(conn, "a", [{"id": a[0].id, "status": "sent", "sent_at": clock()}])
+    assert n == 0
+
+
+def test_dispatch_sends_each_once_with_stable_message_id(app: App, smtp_server: SmtpServer) -> None:
+    created = _declare(app)
+    summary = asyncio.run(dispatch_due(app, incident_id=created.incident.id))
+    assert summary.sent == created.queued and summary.problems == 0
+    msgs = smtp_server.handler.wait_for(lambda ms: len(ms) >= created.queued)
+    assert len({m.message_id for m in msgs}) == created.queued
+    again = asyncio.run(dispatch_due(app, incident_id=created.incident.id))
+    assert again.claimed == 0
+    with app.store.read() as conn:
+        rows = repo.customer_deliveries(conn, created.incident.id, msgs[0].customer)
+    assert rows[0]["content"]["message_id"] == msgs[0].message_id
+    assert rows[0]["content"]["subject"] == str(msgs[0].message["Subject"])
+
+
+def test_smtp_4xx_is_retried_and_5xx_fails(app: App, smtp_server: SmtpServer, clock: Clock) -> None:
+    created = _declare(app)
+    with app.store.read() as conn:
+        ids = repo.audience_customer_ids(conn, created.incident.id)
+        customers = repo.get_customers(conn, ids)
+    temp, perm = customers[ids[0]].email, customers[ids[1]].email
+    smtp_server.handler.reject = {temp: "451 4.3.0 try again later", perm: "550 5.1.1 no such user"}
+    summary = asyncio.run(dispatch_due(app, incident_id=created.incident.id))
+    assert (summary.retry, summary.failed, summary.sent) == (1, 1, created.queued - 2)
+    assert _statuses(app, created.incident.id) == {"sent": created.queued - 2, "pending": 1, "failed": 1}
+    smtp_server.handler.reject = {}
+    # not due yet: the retry waits for its backoff
+    assert asyncio.run(dispatch_due(app, incident_id=created.incident.id)).claimed == 0
+    clock.advance(seconds=2)
+    assert asyncio.run(dispatch_due(app, incident_id=created.incident.id)).sent == 1
+    assert _statuses(app, created.incident.id) == {"sent": created.queued - 1, "failed": 1}
+
+
+def test_unreachable_smtp_server_is_transient(app: App, clock: Clock, make_config) -> None:
+    from outagecomms.config import load_config
+
+    created = _declare(app)
+    cfg = load_config(make_config(None, name="down.toml"))  # a port nobody listens on
+    down = App(config=cfg, store=app.store, renderer=app.renderer, clock=clock)
+    s = asyncio.run(dispatch_due(down, incident_id=created.incident.id))
+    assert s.retry == created.queued and s.sent == 0
+
+
+def test_holding_round_is_created_once_per_promise(app: App, clock: Clock) -> None:
+    created = _declare(app, "30m")
+    inc = created.incident
+    assert holding_start(inc, app.config) == inc.next_update_due - fanout_margin(inc, app.config)
+    assert run_due(app).holding == []  # nothing due yet
+    clock.now = holding_start(inc, app.config)  # type: ignore[assignment]
+    due = run_due(app)
+    assert due.holding == [f"{inc.ref} round 2"]
+    assert run_due(app).holding == []  # the same promise is not kept twice
+    assert create_holding_round(app, inc.id, inc.next_update_due) is None  # type: ignore[arg-type]
+    with app.store.read() as conn:
+        fresh = repo.get_incident(conn, inc.id).incident
+        rounds = repo.list_rounds(conn, inc.id)
+    assert rounds[-1].kind.value == "holding"
+    assert rounds[-1].due_by == inc.next_update_due
+    # the next promise continues the grid: previous promise + cadence
+    assert fresh.next_update_due == inc.next_update_due + timedelta(minutes=30)  # type: ignore[operator]
+
+
+def test_reminder_fires_once_before_the_promise(app: App, clock: Clock) -> None:
+    inc = _declare(app, "30m").incident
+    at = reminder_at(inc, app.config)
+    assert at == inc.next_update_due - timedelta(minutes=5)  # type: ignore[operator]
+    assert next_wakeup(app) == clock()  # the acknowledgement is still pending
+    asyncio.run(dispatch_due(app, incident_id=inc.id))
+    assert next_wakeup(app) == at
+    clock.now = at  # type: ignore[assignment]
+    assert run_due(app).reminders == [inc.ref]
+    assert run_due(app).reminders == []
+    with app.store.read() as conn:
+        events = [e for e in repo.list_events(conn, inc.id) if e["kind"] == "reminder"]
+    assert len(events) == 1 and "outagecomms update INC-1" in events[0]["detail"]
+
+
+def test_commander_update_restarts_cadence_and_supersedes_stale_holding(app: App, clock: Clock) -> None:
+    inc = _declare(app, "30m").incident
+    asyncio.run(dispatch_due(app, incident_id=inc.id))
+    clock.now = holding_start(inc, app.config)  # type: ignore[assignment]
+    run_due(app)  # holding round queued, not yet sent
+    clock.advance(seconds=1)
+    upd = post_update(app, inc.id, "Cause found: a failed disk.", status="identified")
+    assert upd.incident.status.value == "identified"
+    assert upd.incident.next_update_due == (clock() + timedelta(minutes=30)).replace(second=0, microsecond=0)
+    counts = _statuses(app, inc.id)
+    assert counts["superseded"] == upd.queued  # nobody gets the stale "still investigating"
+    assert counts["pending"] == upd.queued
+
+
+def test_resolve_stops_updates(app: App, clock: Clock) -> None:
+    inc = _declare(app, "30m").incident
+    done = resolve(app, inc.id, "Fixed.")
+    assert done.incident.status.value == "resolved" and done.incident.next_update_due is None
+    assert done.round.promised_next_by is None
+    clock.advance(hours=2)
+    assert run_due(app).holding == []
+    assert next_wakeup(app) == clock() - timedelta(hours=2)  # only the queued sends remain
+    asyncio.run(dispatch_due(app))
+    assert next_wakeup(app) is None
+    with pytest.raises(StateError):
+        post_update(app, inc.id, "more")
+
+
+def test_overdue_promise_after_downtime_is_kept_late_not_skipped(app: App, clock: Clock) -> None:
+    inc = _declare(app, "30m").incident
+    clock.advance(hours=3)  # nobody ran the scheduler for three hours
+    due = run_due(app)
+    assert due.holding == [f"{inc.ref} round 2"]
+    with app.store.read() as conn:
+        fresh = repo.get_incident(conn, inc.id).incident
+    assert fresh.next_update_due is not None and fresh.next_update_due > clock()
+
+
+def test_store_counts_are_consistent(app: App) -> None:
+    created = _declare(app)
+    with app.store.read() as conn:
+        n = conn.execute(select(func.count()).select_from(t.audience)).scalar_one()
+    assert n == created.queued
+    assert DeliveryStatus.PENDING.value == "pending"
+
+
+def test_migrations_create_the_schema_once(tmp_path: Path) -> None:
+    from outagecomms.store import open_store
+
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    s1 = open_store(url)
+    assert s1.current_revision() == repo.HEAD_REVISION
+    s1.dispose()
+    s2 = open_store(url)  # a second open is a no-op
+    assert s2.current_revision() == repo.HEAD_REVISION
+    s2.dispose()

@@ -42,6 +42,7 @@ _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$")
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")
 _CTRL = re.compile(r"[\x00-\x1f\x7f]")
+_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass(frozen=True)
@@ -214,10 +215,21 @@ def _rows_csv(text: str, source: str) -> Iterator[_Row]:
         raise InputError(
             f"duplicate column(s) in the header: {', '.join(sorted(dupes))}", file=source, line=1
         )
+    unknown = [h for h in header if h not in FIELDS]
+    if unknown:
+        raise InputError(
+            "unknown column; known columns: " + ", ".join(FIELDS),
+            file=source,
+            line=1,
+            field=unknown[0],
+        )
     reader.fieldnames = header
     try:
         for rec in reader:
-            line = reader.line_num
+            # line_num is where the record ends; a quoted value may span lines: report the start
+            line = reader.line_num - sum(
+                len(_BREAK.findall(v)) for v in rec.values() if isinstance(v, str)
+            )
             if None in rec:
                 raise InputError(
                     f"has {len(header) + len(rec[None])} values but the header has {len(header)} columns",  # type: ignore[index]

@@ -149,7 +149,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 CONFIG_TEMPLATE = """\
 [store]
-url = "sqlite:///{db}"
+url = "{store_url}"
 
 [company]
 name = "S1 Technology"
@@ -182,11 +182,17 @@ min_margin = "1s"
 
 @pytest.fixture
 def make_config(tmp_path: Path) -> Callable[..., Path]:
-    def make(server: SmtpServer | None = None, *, extra: str = "", name: str = "outagecomms.toml") -> Path:
+    def make(
+        server: SmtpServer | None = None,
+        *,
+        extra: str = "",
+        name: str = "outagecomms.toml",
+        store_url: str | None = None,
+    ) -> Path:
         path = tmp_path / name
         path.write_text(
             CONFIG_TEMPLATE.format(
-                db=tmp_path / "store.db",
+                store_url=store_url or f"sqlite:///{tmp_path / 'store.db'}",
                 host=server.host if server else "127.0.0.1",
                 port=server.port if server else free_port(),
                 extra=extra,
@@ -195,6 +201,34 @@ def make_config(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return make
+
+
+PG_URL = os.environ.get("OUTAGECOMMS_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh schema in the local PostgreSQL for one test; skipped when none is reachable
+    unless CI is set (in CI PostgreSQL must be there)."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        engine = create_engine(PG_URL)
+        with engine.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+    except Exception as exc:  # pragma: no cover - depends on the machine
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL not reachable: {exc}")
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        engine.dispose()
 
 
 @dataclass

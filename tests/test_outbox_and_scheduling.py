@@ -38,9 +38,17 @@ def clock() -> Clock:
     return Clock()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same contract suite runs on the embedded default and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
 @pytest.fixture
-def app(smtp_server: SmtpServer, make_config, clock: Clock):
-    a = App.open(make_config(smtp_server), clock=clock)
+def app(smtp_server: SmtpServer, make_config, clock: Clock, store_url: str):
+    a = App.open(make_config(smtp_server, store_url=store_url), clock=clock)
     import_file(a, sample_csv())
     yield a
     a.close()
@@ -227,10 +235,10 @@ def test_store_counts_are_consistent(app: App) -> None:
     assert DeliveryStatus.PENDING.value == "pending"
 
 
-def test_migrations_create_the_schema_once(tmp_path: Path) -> None:
+def test_migrations_create_the_schema_once(store_url: str) -> None:
     from outagecomms.store import open_store
 
-    url = f"sqlite:///{tmp_path / 'm.db'}"
+    url = store_url
     s1 = open_store(url)
     assert s1.current_revision() == repo.HEAD_REVISION
     s1.dispose()

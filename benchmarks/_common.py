@@ -59,35 +59,99 @@ def customers_csv(n: int, seed: int = 7) -> tuple[str, str]:
 
 # A faithful copy of /work/shared/tools/gen_customers.py (same seed -> same rows), used only when
 # the shared tools folder is not next to the repository.
-_COMPONENTS = ["api", "dashboard", "database", "storage", "dns", "cdn", "email-relay", "billing",
-               "auth", "search", "queue", "backups"]
+_COMPONENTS = [
+    "api",
+    "dashboard",
+    "database",
+    "storage",
+    "dns",
+    "cdn",
+    "email-relay",
+    "billing",
+    "auth",
+    "search",
+    "queue",
+    "backups",
+]
 _REGIONS = ["us-east", "us-west", "eu-west", "eu-central", "ap-south", "ap-northeast"]
-_TIERS = [("enterprise", 0.05, (5000, 50000)), ("business", 0.25, (500, 5000)),
-          ("standard", 0.70, (20, 500))]
-_ZONES = [("America/New_York", "en_US", "USD"), ("America/Los_Angeles", "en_US", "USD"),
-          ("Europe/London", "en_GB", "GBP"), ("Europe/Berlin", "de_DE", "EUR"),
-          ("Europe/Paris", "fr_FR", "EUR"), ("Asia/Kolkata", "en_IN", "INR"),
-          ("Asia/Tokyo", "ja_JP", "JPY"), ("Australia/Sydney", "en_AU", "AUD")]
-_WORDS = ["Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Hooli", "Vandelay",
-          "Soylent", "Tyrell", "Wonka", "Cyberdyne", "Aperture", "Massive", "Dynamic", "Blue",
-          "North", "Summit", "Pioneer", "Harbor", "Quantum", "Silver", "Cedar", "Falcon"]
+_TIERS = [
+    ("enterprise", 0.05, (5000, 50000)),
+    ("business", 0.25, (500, 5000)),
+    ("standard", 0.70, (20, 500)),
+]
+_ZONES = [
+    ("America/New_York", "en_US", "USD"),
+    ("America/Los_Angeles", "en_US", "USD"),
+    ("Europe/London", "en_GB", "GBP"),
+    ("Europe/Berlin", "de_DE", "EUR"),
+    ("Europe/Paris", "fr_FR", "EUR"),
+    ("Asia/Kolkata", "en_IN", "INR"),
+    ("Asia/Tokyo", "ja_JP", "JPY"),
+    ("Australia/Sydney", "en_AU", "AUD"),
+]
+_WORDS = [
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Stark",
+    "Wayne",
+    "Hooli",
+    "Vandelay",
+    "Soylent",
+    "Tyrell",
+    "Wonka",
+    "Cyberdyne",
+    "Aperture",
+    "Massive",
+    "Dynamic",
+    "Blue",
+    "North",
+    "Summit",
+    "Pioneer",
+    "Harbor",
+    "Quantum",
+    "Silver",
+    "Cedar",
+    "Falcon",
+]
 _SUFFIXES = ["Corp", "Labs", "GmbH", "Ltd", "Inc", "Systems", "Analytics", "Cloud", "Logistics"]
+
+
+def _pick_tier(r: float) -> tuple[str, int, int]:
+    acc = 0.0
+    for tier, share, (lo, hi) in _TIERS:
+        acc += share
+        if r <= acc:
+            return tier, lo, hi
+    tier, _share, (lo, hi) = _TIERS[-1]
+    return tier, lo, hi
 
 
 def _gen_customers(n: int, seed: int) -> str:
     rng = random.Random(seed)
     buf = io.StringIO()
     out = csv.writer(buf, lineterminator="\n")
-    out.writerow(["id", "name", "email", "phone", "slack_webhook", "tier", "monthly_fee",
-                  "currency", "components", "regions", "tags", "timezone", "locale",
-                  "account_manager"])
+    out.writerow(
+        [
+            "id",
+            "name",
+            "email",
+            "phone",
+            "slack_webhook",
+            "tier",
+            "monthly_fee",
+            "currency",
+            "components",
+            "regions",
+            "tags",
+            "timezone",
+            "locale",
+            "account_manager",
+        ]
+    )
     for i in range(1, n + 1):
-        r = rng.random()
-        acc = 0.0
-        for tier, share, (lo, hi) in _TIERS:
-            acc += share
-            if r <= acc:
-                break
+        tier, lo, hi = _pick_tier(rng.random())
         zone, locale, currency = rng.choice(_ZONES)
         name = f"{rng.choice(_WORDS)} {rng.choice(_WORDS)} {rng.choice(_SUFFIXES)} {i}"
         slug = f"c{i:07d}"
@@ -104,9 +168,7 @@ def _gen_customers(n: int, seed: int) -> str:
             else ""
         )
         slack = (
-            f"http://127.0.0.1:9/hooks/{slug}"
-            if tier != "standard" and rng.random() < 0.5
-            else ""
+            f"http://127.0.0.1:9/hooks/{slug}" if tier != "standard" and rng.random() < 0.5 else ""
         )
         fee = (
             f"{rng.uniform(lo, hi):.2f}"
@@ -114,9 +176,24 @@ def _gen_customers(n: int, seed: int) -> str:
             else str(int(rng.uniform(lo, hi) * 150))
         )
         manager = f"am{rng.randint(1, 40)}@support.example.net" if tier == "enterprise" else ""
-        out.writerow([slug, name, f"ops+{slug}@example.com", phone, slack, tier, fee, currency,
-                      ";".join(comps), ";".join(regions), ";".join(tags), zone, locale,
-                      manager])
+        out.writerow(
+            [
+                slug,
+                name,
+                f"ops+{slug}@example.com",
+                phone,
+                slack,
+                tier,
+                fee,
+                currency,
+                ";".join(comps),
+                ";".join(regions),
+                ";".join(tags),
+                zone,
+                locale,
+                manager,
+            ]
+        )
     return buf.getvalue()
 
 

@@ -282,9 +282,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
             elif typ == "path":
                 value = str(_resolve_path(base, ctx.string(table, prefix, key, default)))
             elif isinstance(typ, tuple) and value not in typ:
-                raise ctx.err(
-                    f"{prefix}.{key}", f"must be one of {', '.join(typ)}, got {value!r}"
-                )
+                raise ctx.err(f"{prefix}.{key}", f"must be one of {', '.join(typ)}, got {value!r}")
             settings[key] = value
         check: Callable[[Mapping[str, Any]], str | None] | None = getattr(cls, "check_config", None)
         problem = check(settings) if check else None

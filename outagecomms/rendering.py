@@ -19,7 +19,13 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_date, format_datetime, format_time
-from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateNotFound
+from jinja2 import (
+    ChoiceLoader,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateNotFound,
+    TemplateSyntaxError,
+)
 from jinja2 import TemplateError as JinjaTemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -113,6 +119,7 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        self.user_dir = user_dir
         self.env.filters["localtime"] = self._localtime_filter
         self._templates: dict[str, Any] = {}
 
@@ -215,14 +222,16 @@ class Renderer:
             try:
                 out[part] = tpl.render(ctx)
             except JinjaTemplateError as exc:
+                where, line = self._where(exc, name)
                 raise TemplateError(
-                    str(getattr(exc, "message", None) or exc),
-                    template=name,
-                    line=_template_line(exc, name),
+                    str(getattr(exc, "message", None) or exc) + _via(where, name),
+                    template=where,
+                    line=line,
                 ) from None
             except Exception as exc:  # errors raised by template code, e.g. 1/0
+                where, line = self._where(exc, name)
                 raise TemplateError(
-                    f"{type(exc).__name__}: {exc}", template=name, line=_template_line(exc, name)
+                    f"{type(exc).__name__}: {exc}" + _via(where, name), template=where, line=line
                 ) from None
         return Rendered(
             subject=" ".join(out.get("subject", "").split()),
@@ -237,15 +246,27 @@ class Renderer:
             round.kind, channel, self.context(incident=incident, round=round, customer=customer)
         )
 
+    def _where(self, exc: BaseException, name: str) -> tuple[str, int | None]:
+        """The template and line an error happened in: an ``{% include %}``d or extended
+        template is named itself, not the template that pulled it in."""
+        if isinstance(exc, TemplateSyntaxError) and exc.lineno:
+            return exc.name or name, int(exc.lineno)
+        for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+            if frame.filename.endswith(".j2"):
+                return self._name_of(frame.filename) or name, frame.lineno
+        lineno = getattr(exc, "lineno", None)
+        return name, int(lineno) if lineno else None
 
-def _template_line(exc: BaseException, name: str) -> int | None:
-    lineno = getattr(exc, "lineno", None)
-    if lineno:
-        return int(lineno)
-    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        if frame.filename.endswith(name) or frame.filename.endswith(".j2"):
-            return frame.lineno
-    return None
+    def _name_of(self, filename: str) -> str | None:
+        path = Path(filename)
+        for root in (self.user_dir, default_templates_dir()):
+            if root is not None and path.is_relative_to(root):
+                return path.relative_to(root).as_posix()
+        return None
+
+
+def _via(where: str, name: str) -> str:
+    return "" if where == name else f" (while rendering {name})"
 
 
 def _human_duration(delta: timedelta) -> str:

@@ -81,7 +81,9 @@ class RecordingHandler:
     reject: dict[str, str] = field(default_factory=dict)
     cond: threading.Condition = field(default_factory=threading.Condition)
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
         if address in self.reject:
             return self.reject[address]
         envelope.rcpt_tos.append(address)
@@ -95,14 +97,18 @@ class RecordingHandler:
             self.cond.notify_all()
         return "250 2.0.0 Ok: queued"
 
-    def wait_for(self, predicate: Callable[[list[Received]], bool], timeout: float = 30.0) -> list[Received]:
+    def wait_for(
+        self, predicate: Callable[[list[Received]], bool], timeout: float = 30.0
+    ) -> list[Received]:
         """Block until ``predicate(messages)`` holds (no fixed sleeps); fail on timeout."""
         deadline = time.monotonic() + timeout
         with self.cond:
             while not predicate(self.messages):
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise AssertionError(f"timed out after {timeout}s; have {len(self.messages)} messages")
+                    raise AssertionError(
+                        f"timed out after {timeout}s; have {len(self.messages)} messages"
+                    )
                 self.cond.wait(left)
             return list(self.messages)
 
@@ -251,7 +257,9 @@ def cli() -> Callable[..., CliResult]:
     return run
 
 
-def run_cli_process(*args: str, config: Path, timeout: float = 60, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli_process(
+    *args: str, config: Path, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the CLI as a real subprocess."""
     return subprocess.run(
         [sys.executable, "-m", "outagecomms", "--config", str(config), *args],

@@ -34,10 +34,16 @@ def sample_header() -> list[str]:
         return next(csv.reader(fh))
 
 
-def write_csv(path: Path, rows: Sequence[dict[str, str]], header: Sequence[str] | None = None) -> Path:
+def write_csv(
+    path: Path,
+    rows: Sequence[dict[str, str]],
+    header: Sequence[str] | None = None,
+    *,
+    quoting: int = csv.QUOTE_MINIMAL,
+) -> Path:
     header = list(header or sample_header())
     with path.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=header, lineterminator="\n")
+        w = csv.DictWriter(fh, fieldnames=header, lineterminator="\n", quoting=quoting)
         w.writeheader()
         w.writerows(rows)
     return path
@@ -186,7 +192,7 @@ def test_bad_value_names_file_line_field_value(tmp_path: Path, case: str) -> Non
     with pytest.raises(InputError) as info:
         parse_directory(path)
     msg = str(info.value)
-    assert f"bad.csv:5:" in msg
+    assert "bad.csv:5:" in msg
     assert f"'{field}'" in msg
     if value:
         assert repr(value) in msg
@@ -226,7 +232,8 @@ def test_line_break_inside_a_name(tmp_path: Path, newline: str) -> None:
     rows = sample_rows()
     rows[3]["name"] = f"Pioneer{newline} Dynamic"
     # written with newline="" so the line break inside the quoted value survives as is
-    path = write_csv(tmp_path / "bad.csv", rows)
+    # (quoted, since the csv module does not quote a lone CR when the line ends with LF)
+    path = write_csv(tmp_path / "bad.csv", rows, quoting=csv.QUOTE_ALL)
     assert newline.encode() in path.read_bytes()
     with pytest.raises(InputError) as info:
         parse_directory(path)
@@ -388,9 +395,7 @@ BAD_ROW_EDITS: dict[str, tuple[str, str]] = {
 
 
 @pytest.mark.parametrize("case", list(BAD_ROW_EDITS), ids=list(BAD_ROW_EDITS))
-def test_cli_bad_row_imports_nothing(
-    cli: Cli, cfg: Path, tmp_path: Path, case: str
-) -> None:
+def test_cli_bad_row_imports_nothing(cli: Cli, cfg: Path, tmp_path: Path, case: str) -> None:
     field, value = BAD_ROW_EDITS[case]
     rows = sample_rows()
     rows[3][field] = value  # rows 1-3 (lines 2-4) are good, line 5 is bad
@@ -555,8 +560,13 @@ def test_cli_list_unknown_component(cli: Cli, cfg: Path) -> None:
 
 @pytest.mark.parametrize(
     ("flag", "value"),
-    [("--region", "eu-wset"), ("--tier", "gold"), ("--tag", "vip"), ("--customer", "c404"),
-     ("--exclude", "c404")],
+    [
+        ("--region", "eu-wset"),
+        ("--tier", "gold"),
+        ("--tag", "vip"),
+        ("--customer", "c404"),
+        ("--exclude", "c404"),
+    ],
 )
 def test_cli_list_unknown_values(cli: Cli, cfg: Path, flag: str, value: str) -> None:
     import_ok(cli, cfg, sample_csv())

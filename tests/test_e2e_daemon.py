@@ -19,7 +19,9 @@ def _round_msgs(handler: RecordingHandler, seq: int) -> list:
     return [m for m in handler.snapshot() if m.round == seq]
 
 
-def _assert_round_on_time(handler: RecordingHandler, show: dict, seq: int, emails: set[str]) -> None:
+def _assert_round_on_time(
+    handler: RecordingHandler, show: dict, seq: int, emails: set[str]
+) -> None:
     rnd = next(r for r in show["rounds"] if r["round"] == seq)
     msgs = _round_msgs(handler, seq)
     assert {m.rcpt_tos[0] for m in msgs} == emails, f"round {seq} recipients"
@@ -29,7 +31,9 @@ def _assert_round_on_time(handler: RecordingHandler, show: dict, seq: int, email
     assert not late, f"round {seq} ({rnd['kind']}) arrived after its promise {due}: {late}"
 
 
-def test_daemon_keeps_every_promise(smtp_server: SmtpServer, make_config, cli, tmp_path: Path) -> None:
+def test_daemon_keeps_every_promise(
+    smtp_server: SmtpServer, make_config, cli, tmp_path: Path
+) -> None:
     cfg = make_config(smtp_server)
     h = smtp_server.handler
     res = cli("--config", str(cfg), "customers", "import", str(sample_csv()))
@@ -64,15 +68,26 @@ def test_daemon_keeps_every_promise(smtp_server: SmtpServer, make_config, cli, t
     try:
         # two holding rounds (2 and 3), each before its promise
         h.wait_for(lambda ms: len([m for m in ms if m.round == 3]) >= len(want), timeout=30)
-        upd = cli_json(cfg, "update", "INC-1", "We found a failed disk and are failing over.", "--status", "identified")
+        upd = cli_json(
+            cfg,
+            "update",
+            "INC-1",
+            "We found a failed disk and are failing over.",
+            "--status",
+            "identified",
+        )
         seq_update = upd["round"]
         h.wait_for(lambda ms: len([m for m in ms if m.round == seq_update]) >= len(want))
         msgs = _round_msgs(h, seq_update)
         assert all(m.kind == "update" for m in msgs)
         assert all("failed disk" in m.text() for m in msgs)
         # the cadence restarted from the update: one more holding round after it
-        h.wait_for(lambda ms: len([m for m in ms if m.round == seq_update + 1]) >= len(want), timeout=30)
-        res = cli_json(cfg, "resolve", "INC-1", "Failed over to a healthy replica; all queries succeed.")
+        h.wait_for(
+            lambda ms: len([m for m in ms if m.round == seq_update + 1]) >= len(want), timeout=30
+        )
+        res = cli_json(
+            cfg, "resolve", "INC-1", "Failed over to a healthy replica; all queries succeed."
+        )
         seq_res = res["round"]
         h.wait_for(lambda ms: len([m for m in ms if m.kind == "resolution"]) >= len(want))
         # nothing after the resolution, for three whole cadences
@@ -94,7 +109,9 @@ def test_daemon_keeps_every_promise(smtp_server: SmtpServer, make_config, cli, t
     assert all(n == 1 for n in ids.values()), "a message was sent twice"
 
 
-def test_follow_runs_until_resolved(smtp_server: SmtpServer, make_config, cli, tmp_path: Path) -> None:
+def test_follow_runs_until_resolved(
+    smtp_server: SmtpServer, make_config, cli, tmp_path: Path
+) -> None:
     import subprocess
     import sys
 

@@ -136,7 +136,11 @@ def test_smtp_4xx_is_retried_and_5xx_fails(app: App, smtp_server: SmtpServer, cl
     smtp_server.handler.reject = {temp: "451 4.3.0 try again later", perm: "550 5.1.1 no such user"}
     summary = asyncio.run(dispatch_due(app, incident_id=created.incident.id))
     assert (summary.retry, summary.failed, summary.sent) == (1, 1, created.queued - 2)
-    assert _statuses(app, created.incident.id) == {"sent": created.queued - 2, "pending": 1, "failed": 1}
+    assert _statuses(app, created.incident.id) == {
+        "sent": created.queued - 2,
+        "pending": 1,
+        "failed": 1,
+    }
     smtp_server.handler.reject = {}
     # not due yet: the retry waits for its backoff
     assert asyncio.run(dispatch_due(app, incident_id=created.incident.id)).claimed == 0
@@ -189,7 +193,9 @@ def test_reminder_fires_once_before_the_promise(app: App, clock: Clock) -> None:
     assert len(events) == 1 and "outagecomms update INC-1" in events[0]["detail"]
 
 
-def test_commander_update_restarts_cadence_and_supersedes_stale_holding(app: App, clock: Clock) -> None:
+def test_commander_update_restarts_cadence_and_supersedes_stale_holding(
+    app: App, clock: Clock
+) -> None:
     inc = _declare(app, "30m").incident
     asyncio.run(dispatch_due(app, incident_id=inc.id))
     clock.now = holding_start(inc, app.config)  # type: ignore[assignment]
@@ -197,7 +203,9 @@ def test_commander_update_restarts_cadence_and_supersedes_stale_holding(app: App
     clock.advance(seconds=1)
     upd = post_update(app, inc.id, "Cause found: a failed disk.", status="identified")
     assert upd.incident.status.value == "identified"
-    assert upd.incident.next_update_due == (clock() + timedelta(minutes=30)).replace(second=0, microsecond=0)
+    assert upd.incident.next_update_due == (clock() + timedelta(minutes=30)).replace(
+        second=0, microsecond=0
+    )
     counts = _statuses(app, inc.id)
     assert counts["superseded"] == upd.queued  # nobody gets the stale "still investigating"
     assert counts["pending"] == upd.queued

@@ -50,7 +50,9 @@ def _check_rounds(cfg: Path, smtp: SmtpServer, n_customers: int) -> dict:
     return show
 
 
-def test_ticks_keep_the_promise_even_when_they_overlap(smtp_server: SmtpServer, make_config, cli) -> None:
+def test_ticks_keep_the_promise_even_when_they_overlap(
+    smtp_server: SmtpServer, make_config, cli
+) -> None:
     cfg = make_config(smtp_server)
     want = _declare(cfg, cli)
     h = smtp_server.handler
@@ -82,7 +84,12 @@ def test_daemon_killed_and_restarted_keeps_the_next_promise(
     try:
         h.wait_for(lambda ms: len([m for m in ms if m.round == 2]) >= len(want), timeout=30)
         # make sure the sends were recorded before the kill, so a resend would be a real bug
-        wait_until(lambda: next(r for r in cli_json(cfg, "show", "INC-1")["rounds"] if r["round"] == 2)["sent"] == len(want))
+        wait_until(
+            lambda: (
+                next(r for r in cli_json(cfg, "show", "INC-1")["rounds"] if r["round"] == 2)["sent"]
+                == len(want)
+            )
+        )
     finally:
         d1.send_signal(signal.SIGKILL)
         d1.wait(timeout=10)
@@ -97,7 +104,9 @@ def test_daemon_killed_and_restarted_keeps_the_next_promise(
     _check_rounds(cfg, smtp_server, len(want))
 
 
-def test_second_daemon_on_the_same_sqlite_file_is_refused(smtp_server: SmtpServer, make_config, cli, tmp_path: Path) -> None:
+def test_second_daemon_on_the_same_sqlite_file_is_refused(
+    smtp_server: SmtpServer, make_config, cli, tmp_path: Path
+) -> None:
     cfg = make_config(smtp_server)
     d1 = start_daemon(cfg, tmp_path / "d1.log")
     try:

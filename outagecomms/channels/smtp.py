@@ -88,10 +88,10 @@ class SmtpChannel(Channel):
             except asyncio.QueueEmpty:
                 try:
                     client = await self._connect()
+                except aiosmtplib.SMTPAuthenticationError as exc:
+                    return DeliveryResult.retry(f"SMTP login failed: {exc.code} {exc.message}")
                 except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                     return DeliveryResult.retry(f"cannot connect to SMTP server: {exc}")
-                except aiosmtplib.SMTPAuthenticationError as exc:  # pragma: no cover
-                    return DeliveryResult.retry(f"SMTP login failed: {exc}")
             try:
                 _errors, response = await client.sendmail(self.envelope_from, [message.to], data)
             except aiosmtplib.SMTPRecipientsRefused as exc:

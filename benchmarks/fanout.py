@@ -1,0 +1,302 @@
+"""Fan-out benchmark: how fast does ``outagecomms declare`` acknowledge a large audience by email?
+
+usage: python benchmarks/fanout.py [--customers N] [--connections K] [--sink smtp-sink|aiosmtpd]
+
+1. Generates an N-customer directory (``/work/shared/tools/gen_customers.py N --seed 7``),
+   writes a throwaway config (SQLite in a temp dir, ``[channels.email] kind = "smtp"`` to a
+   local sink with ``max_connections = K``) and runs ``outagecomms customers import``.
+2. Starts the sink and runs ``outagecomms declare "Bench" --severity sev2 --tier ... --yes
+   --json`` (every customer selected) as a real subprocess. Measured: wall time from starting
+   ``declare`` to the sink accepting the last message (-> messages/s), the time until the
+   incident is committed (the CLI's "INC-1 declared" line on stderr), first message, process
+   exit. Verifies that the store has N deliveries ``sent`` and the sink saw N messages.
+3. In the same run, the raw ceiling: ``raw_ceiling.py`` sends N prebuilt messages of the same
+   size over K reused aiosmtplib connections to a fresh sink of the same kind.
+
+Prints PASS/FAIL against the target (default 1,000 messages/s). Exit status is 0 unless a
+step broke (a command failed, a timeout, a count that does not match).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    BENCH_DIR,
+    PYTHON,
+    Sink,
+    cli_env,
+    customers_csv,
+    ensure_smtp_sink,
+    free_port,
+    machine_line,
+    outagecomms_cmd,
+    run_cli,
+    verdict,
+    write_config,
+)
+
+
+@dataclass
+class FanoutResult:
+    n: int
+    wall: float | None = None  # declare start -> last message accepted by the sink
+    committed: float | None = None  # declare start -> "INC-1 declared" on stderr
+    first_accepted: float | None = None
+    dispatch_done: float | None = None  # "acknowledgement: ..." on stderr
+    exited: float | None = None
+    returncode: int | None = None
+    sink_count: int = 0
+    store_sent: int | None = None
+    cli_sent: int | None = None
+    store_span: float | None = None  # rounds[0].last_sent_at - first_sent_at (store clock)
+    stderr: str = ""
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float | None:
+        return self.n / self.wall if self.wall else None
+
+    @property
+    def dispatch_rate(self) -> float | None:
+        if self.wall is None or self.committed is None or self.wall <= self.committed:
+            return None
+        return self.n / (self.wall - self.committed)
+
+
+def _read_lines(stream: Any, t0: float, marks: dict[str, float], lines: list[str]) -> None:
+    for raw in iter(stream.readline, b""):
+        now = time.monotonic() - t0
+        line = raw.decode(errors="replace").rstrip()
+        lines.append(line)
+        if " declared:" in line and "committed" not in marks:
+            marks["committed"] = now
+        elif line.startswith("acknowledgement:"):
+            marks["dispatch_done"] = now
+
+
+def run_declare(
+    workdir: Path, config: Path, n: int, tiers: list[str], sink: Sink, timeout: float
+) -> FanoutResult:
+    res = FanoutResult(n=n)
+    cmd = [*outagecomms_cmd(), "--config", str(config), "declare", "Bench", "--severity", "sev2"]
+    for t in tiers:
+        cmd += ["--tier", t]
+    cmd += ["--yes", "--json"]
+    marks: dict[str, float] = {}
+    err_lines: list[str] = []
+    t0 = time.monotonic()
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=cli_env()
+    )
+    reader = threading.Thread(target=_read_lines, args=(proc.stderr, t0, marks, err_lines))
+    reader.start()
+    out_chunks: list[bytes] = []
+    out_reader = threading.Thread(target=lambda: out_chunks.append(proc.stdout.read()))  # type: ignore[union-attr]
+    out_reader.start()
+    deadline = t0 + timeout
+    while sink.count < n and proc.poll() is None and time.monotonic() < deadline:
+        sink.wait_for(n, 0.2)
+    try:
+        proc.wait(max(1.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        res.problems.append(f"declare did not finish within {timeout:.0f} s (killed)")
+    res.exited = time.monotonic() - t0
+    sink.wait_for(n, 1.0)
+    sink.settle(0.3)  # anything sent twice would show up here
+    reader.join(5)
+    out_reader.join(5)
+    res.returncode = proc.returncode
+    res.stderr = "\n".join(err_lines)
+    res.committed = marks.get("committed")
+    res.dispatch_done = marks.get("dispatch_done")
+    res.sink_count = sink.count
+    if sink.first_at is not None:
+        res.first_accepted = sink.first_at - t0
+    if sink.count >= n and sink.last_at is not None:
+        res.wall = sink.last_at - t0
+    if proc.returncode != 0:
+        res.problems.append(f"declare exited {proc.returncode}: {res.stderr[-600:]}")
+    try:
+        data = json.loads(b"".join(out_chunks) or b"{}")
+        res.cli_sent = data.get("sent")
+    except json.JSONDecodeError:
+        res.problems.append("declare --json did not print one JSON object")
+    return res
+
+
+def verify(config: Path, res: FanoutResult, workdir: Path, first_customer: str) -> Path | None:
+    """Check the store and the sink agree on N; save one real message as the ceiling's sample."""
+    show = json.loads(run_cli(config, "show", "INC-1", "--json").stdout)
+    r0 = show["rounds"][0]
+    res.store_sent = int(r0["sent"])
+    try:
+        from datetime import datetime
+
+        a = datetime.fromisoformat(r0["first_sent_at"].replace("Z", "+00:00"))
+        b = datetime.fromisoformat(r0["last_sent_at"].replace("Z", "+00:00"))
+        res.store_span = (b - a).total_seconds()
+    except (KeyError, TypeError, ValueError, AttributeError):
+        pass
+    if res.store_sent != res.n:
+        res.problems.append(f"store: rounds[0].sent = {res.store_sent}, expected {res.n}")
+    if res.sink_count != res.n:
+        res.problems.append(f"sink saw {res.sink_count} messages, expected {res.n}")
+    sample = None
+    try:
+        one = json.loads(
+            run_cli(config, "show", "INC-1", "--customer", first_customer, "--json").stdout
+        )
+        msg = one["customer"]["deliveries"][0]["message"]
+        sample = workdir / "sample.json"
+        sample.write_text(json.dumps({k: msg.get(k) for k in ("subject", "text", "html")}))
+    except (KeyError, IndexError, TypeError, RuntimeError):
+        sample = None
+    return sample
+
+
+def run_ceiling(
+    n: int, connections: int, sink_kind: str, sample: Path | None, timeout: float
+) -> dict[str, Any]:
+    port = free_port()
+    with Sink(sink_kind, port, connections) as sink:
+        cmd = [PYTHON, str(BENCH_DIR / "raw_ceiling.py"), "--port", str(port)]
+        cmd += ["--count", str(n), "--connections", str(connections)]
+        if sample is not None:
+            cmd += ["--sample", str(sample)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        sink.wait_for(n, 2.0)
+        sink.settle(0.3)
+        if proc.returncode != 0:
+            raise RuntimeError(f"raw_ceiling.py exited {proc.returncode}: {proc.stderr[-600:]}")
+        out: dict[str, Any] = json.loads(proc.stdout)
+        out["sink_count"] = sink.count
+        if sink.first_at is not None and sink.last_at is not None:
+            out["sink_span"] = sink.last_at - sink.first_at
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="outagecomms email fan-out benchmark")
+    ap.add_argument("--customers", type=int, default=10_000, help="audience size (default 10000)")
+    ap.add_argument("--connections", type=int, default=8, help="SMTP max_connections (default 8)")
+    ap.add_argument("--sink", choices=("smtp-sink", "aiosmtpd"), default="smtp-sink")
+    ap.add_argument("--target", type=float, default=1000.0, help="messages/s to pass (1000)")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--timeout", type=float, default=0.0, help="per run, s (default: scaled)")
+    ap.add_argument("--no-ceiling", action="store_true", help="skip the raw aiosmtplib ceiling")
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir (config, db)")
+    args = ap.parse_args()
+    n, k = args.customers, args.connections
+    timeout = args.timeout or max(120.0, n / 50)
+
+    sink_kind = args.sink
+    if sink_kind == "smtp-sink" and ensure_smtp_sink() is None:
+        print("smtp-sink unavailable (install postfix); falling back to --sink aiosmtpd")
+        sink_kind = "aiosmtpd"
+
+    workdir = Path(tempfile.mkdtemp(prefix="oc-bench-fanout-"))
+    failed = False
+    try:
+        csv_text, source = customers_csv(n, args.seed)
+        rows = list(csv.DictReader(io.StringIO(csv_text)))
+        tiers = sorted({r["tier"] for r in rows})
+        (workdir / "customers.csv").write_text(csv_text)
+        port = free_port()
+        config = write_config(workdir, smtp_port=port, max_connections=k)
+
+        print(f"outagecomms fan-out: {n} customers, {k} SMTP connections, sink {sink_kind}")
+        print(f"machine: {machine_line()}")
+        print(f"customers: {source} {n} --seed {args.seed}; work dir {workdir}")
+        t = time.monotonic()
+        run_cli(config, "customers", "import", str(workdir / "customers.csv"), timeout=timeout)
+        print(f"customers import: {time.monotonic() - t:.2f} s")
+
+        with Sink(sink_kind, port, k) as sink:
+            res = run_declare(workdir, config, n, tiers, sink, timeout)
+        sample = verify(config, res, workdir, rows[0]["id"]) if res.returncode == 0 else None
+
+        print("\n[outagecomms declare --yes --json, real subprocess]")
+        print(f"  incident committed after      {_s(res.committed)}   (stderr 'INC-1 declared')")
+        print(f"  first message accepted after  {_s(res.first_accepted)}")
+        print(f"  last message accepted after   {_s(res.wall)}   <- fan-out wall time")
+        print(f"  dispatch finished (stderr)    {_s(res.dispatch_done)}")
+        print(f"  process exited after          {_s(res.exited)}")
+        print(f"  fan-out rate                  {_r(res.rate)}   ({n} / wall time)")
+        print(
+            f"  dispatch-only rate            {_r(res.dispatch_rate)}   (commit -> last accepted)"
+        )
+        if res.store_span is not None:
+            print(f"  store: first->last sent_at    {res.store_span:.3f} s")
+        print(
+            f"  verified: store rounds[0].sent={res.store_sent}, declare --json sent={res.cli_sent},"
+            f" sink saw {res.sink_count} (expected {n})"
+        )
+
+        ceiling: dict[str, Any] | None = None
+        if not args.no_ceiling:
+            ceiling = run_ceiling(n, k, sink_kind, sample, timeout)
+            print("\n[raw ceiling: prebuilt messages, aiosmtplib only, same sink and connections]")
+            print(
+                f"  {ceiling['sent']} messages of {ceiling['message_bytes']} bytes in"
+                f" {ceiling['seconds']:.3f} s -> {_r(ceiling['messages_per_second'])}"
+                f" (sink saw {ceiling['sink_count']})"
+            )
+            if ceiling["sink_count"] != n or ceiling["sent"] != n:
+                res.problems.append(
+                    f"raw ceiling: sent {ceiling['sent']}, sink {ceiling['sink_count']}"
+                )
+
+        print("\n[summary]")
+        if res.rate is not None:
+            print(f"  outagecomms fan-out: {res.wall:.2f} s for {n} -> {res.rate:,.0f} msgs/s")
+            if ceiling:
+                pct = 100 * res.rate / ceiling["messages_per_second"]
+                print(
+                    f"  raw aiosmtplib ceiling: {ceiling['messages_per_second']:,.0f} msgs/s;"
+                    f" outagecomms reaches {pct:.0f}% of it"
+                )
+            print(
+                f"  target >= {args.target:,.0f} msgs/s: {verdict(res.rate >= args.target)}"
+                f" ({res.rate:,.0f} msgs/s)"
+            )
+        else:
+            print(f"  target >= {args.target:,.0f} msgs/s: FAIL (fan-out did not complete)")
+        for p in res.problems:
+            print(f"  PROBLEM: {p}")
+        failed = bool(res.problems)
+    except Exception as exc:  # report, clean up, exit 1
+        print(f"benchmark broke: {type(exc).__name__}: {exc}", file=sys.stderr)
+        failed = True
+    finally:
+        if args.keep:
+            print(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 1 if failed else 0
+
+
+def _s(x: float | None) -> str:
+    return "        -" if x is None else f"{x:8.3f} s"
+
+
+def _r(x: float | None) -> str:
+    return "-" if x is None else f"{x:,.0f} msgs/s"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -19,6 +19,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from outagecomms.errors import OutageCommsError
@@ -54,7 +55,7 @@ def handle_errors(fn: F) -> F:
         except OutageCommsError as exc:
             if os.environ.get("OUTAGECOMMS_DEBUG"):
                 raise
-            err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err.print("interrupted")
@@ -67,6 +68,11 @@ def _app() -> Any:
     from outagecomms.app import App
 
     return App.open(_state["config"])
+
+
+def _add_row(table: Table, *cells: str) -> None:
+    """User data (names, titles) is shown literally, never read as Rich markup."""
+    table.add_row(*(escape(c) for c in cells))
 
 
 def _print_json(data: Any) -> None:
@@ -260,7 +266,7 @@ def customers_list(
         return
     table = Table("id", "name", "tier", "components", "regions", "tags", "timezone", "email")
     for c in rows:
-        table.add_row(
+        _add_row(table, 
             c.id,
             c.name,
             c.tier,
@@ -341,7 +347,7 @@ def declare(
         return
     if not yes and sys.stdin.isatty() and not as_json:
         err.print(
-            f"Declare [bold]{plan.incident.title}[/] ({plan.incident.severity}) and notify "
+            f"Declare [bold]{escape(plan.incident.title)}[/] ({plan.incident.severity}) and notify "
             f"[bold]{plan.audience.size}[/] customers ({_fmt_counts(channels)})?"
         )
         if not typer.confirm("Send the acknowledgement now?", default=False, err=True):
@@ -417,7 +423,7 @@ def _print_dry_run(plan: Any, channels: dict[str, int], as_json: bool) -> None:
         "customer", "name", "tier", "timezone", "channels", title="would be told (dry run)"
     )
     for c in plan.audience.customers:
-        table.add_row(c.id, c.name, c.tier, c.timezone, ", ".join(by_customer.get(c.id, [])) or "-")
+        _add_row(table, c.id, c.name, c.tier, c.timezone, ", ".join(by_customer.get(c.id, [])) or "-")
     out.print(table)
     out.print(f"{plan.audience.size} customers; {_fmt_counts(channels)}")
     if plan.audience.skipped:
@@ -536,7 +542,7 @@ def list_cmd(
         "incident", "severity", "status", "title", "audience", "started", "next update due"
     )
     for r in rows:
-        table.add_row(
+        _add_row(table, 
             r["incident"],
             r["severity"],
             r["status"],
@@ -565,7 +571,7 @@ def show(
         _print_json(data)
         return
     out.print(
-        f"[bold]{data['incident']}[/] {data['title']}  ({data['severity']}, {data['status']})"
+        f"[bold]{data['incident']}[/] {escape(data['title'])}  ({data['severity']}, {data['status']})"
     )
     out.print(
         f"started {data['started_at']}  declared {data['declared_at']}  resolved {data['resolved_at'] or '-'}\n"
@@ -591,7 +597,7 @@ def show(
         "next by",
     )
     for r in data["rounds"]:
-        table.add_row(
+        _add_row(table, 
             str(r["round"]),
             r["kind"],
             r["status"],
@@ -644,7 +650,7 @@ def deliveries(
         return
     table = Table("id", "round", "customer", "channel", "status", "attempts", "sent_at", "error")
     for r in rows:
-        table.add_row(
+        _add_row(table, 
             str(r["id"]),
             str(r["round"]),
             r["customer"],

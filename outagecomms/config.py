@@ -9,6 +9,7 @@ Secrets are never inline: keys ending in ``_env`` name an environment variable.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from outagecomms.errors import ConfigError, InputError
 from outagecomms.timeutil import parse_duration
 
 APP = "outagecomms"
+_CTRL = re.compile(r"[\x00-\x1f\x7f]")
 SEVERITIES = ("sev1", "sev2", "sev3", "sev4")
 
 
@@ -138,6 +140,8 @@ class _Ctx:
         v = data.get(key, default)
         if not isinstance(v, str):
             raise self.err(f"{prefix}.{key}", f"must be a string, got {v!r}")
+        if _CTRL.search(v):  # values end up in headers and messages: one line, no controls
+            raise self.err(f"{prefix}.{key}", f"must not contain control characters, got {v!r}")
         return v
 
     def integer(

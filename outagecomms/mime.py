@@ -36,6 +36,9 @@ def build_email(msg: OutboundMessage, *, from_addr: str, reply_to: str = "") -> 
     """Multipart text+HTML with Message-ID, Date, From, To and the headers of an automated
     notice. Returns the wire bytes (CRLF line endings)."""
     em = EmailMessage(policy=SMTP)
+    problem = check_from(from_addr)  # parseaddr() turns "A\r\nB: c@d <x@y>" into "c@d"
+    if problem:
+        raise ConfigError(problem)
     from_name, from_email = parseaddr(from_addr)
     if not from_email:
         raise ConfigError(f"'from' address {from_addr!r} is not valid")
@@ -45,7 +48,7 @@ def build_email(msg: OutboundMessage, *, from_addr: str, reply_to: str = "") -> 
     em["Date"] = formatdate(usegmt=True)
     em["Message-ID"] = msg.message_id
     if reply_to:
-        em["Reply-To"] = reply_to
+        em["Reply-To"] = header_safe(reply_to)
     em["Auto-Submitted"] = "auto-generated"
     em["X-Auto-Response-Suppress"] = "All"
     for key, value in msg.headers.items():

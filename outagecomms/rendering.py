@@ -115,7 +115,7 @@ class Renderer:
             loader=ChoiceLoader(loaders),
             undefined=StrictUndefined,
             autoescape=lambda name: bool(name and name.endswith(".html.j2")),
-            keep_trailing_newline=False,
+            keep_trailing_newline=True,  # an include keeps its last line break
             trim_blocks=True,
             lstrip_blocks=True,
         )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from outagecomms.app import App
 from outagecomms.errors import InputError, NotFound
-from outagecomms.incidents import preflight
+from outagecomms.incidents import preflight, promise_after
 from outagecomms.models import (
     Customer,
     Incident,
@@ -88,7 +88,7 @@ def _sample_incident(app: App) -> tuple[Incident, dict[RoundKind, Round]]:
         resolved_at=now,
         commander="",
         update_every=every,
-        next_update_due=now + every,
+        next_update_due=promise_after(now, every),
         ack_due=now,
         audience_size=1,
     )
@@ -104,7 +104,7 @@ def _sample_incident(app: App) -> tuple[Incident, dict[RoundKind, Round]]:
             else IncidentStatus.IDENTIFIED,
             created_at=now,
             due_by=now,
-            promised_next_by=None if kind == RoundKind.RESOLUTION else now + every,
+            promised_next_by=None if kind == RoundKind.RESOLUTION else promise_after(now, every),
         )
         for i, kind in enumerate(
             (RoundKind.ACKNOWLEDGEMENT, RoundKind.UPDATE, RoundKind.HOLDING, RoundKind.RESOLUTION)

@@ -60,7 +60,7 @@ def parse_time(text: str, *, now: datetime, field: str = "time") -> datetime:
     if s.lower() == "now":
         return now
     try:
-        dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
+        dt = datetime.fromisoformat(s[:-1] + "+00:00" if s.endswith(("Z", "z")) else s)
     except ValueError:
         raise InputError(
             "not a time; use ISO 8601 (2026-11-25T14:00:00Z) or relative (-15m)",

@@ -256,6 +256,28 @@ def test_missing_explicit_config_file(tmp_path: Path) -> None:
     assert "nope.toml" in str(info.value)
 
 
+def test_control_characters_in_a_string_value(tmp_path: Path) -> None:
+    """Config strings end up in headers (Reply-To) and messages: CR/LF is refused at load."""
+    path = write_config(tmp_path)
+    path.write_text(
+        path.read_text().replace(
+            'support_email = "support@example.com"',
+            'support_email = "support@example.com\\r\\nBcc: evil@example.net"',
+        )
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.key == "company.support_email"
+    assert str(path.resolve()) in str(info.value)
+
+
+def test_username_requires_password_env(tmp_path: Path) -> None:
+    path = write_config(tmp_path, email_extra='username = "mailer"')
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "channels.email" in str(info.value)
+
+
 # --- store URL --------------------------------------------------------------------------------
 
 

@@ -574,3 +574,53 @@ def test_cli_list_unknown_values(cli: Cli, cfg: Path, flag: str, value: str) -> 
     assert res.exit_code == 2
     assert flag in res.stderr and repr(value) in res.stderr
     assert re.search(r"known \w+s, closest first: \S", res.stderr)
+
+
+def test_excel_style_csv_with_bom_and_crlf(tmp_path: Path) -> None:
+    text = sample_csv().read_text(encoding="utf-8")
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8"))
+    assert parse_directory(path).customers == parse_directory(sample_csv()).customers
+    rows = sample_rows()
+    rows[5]["currency"] = "EUROS"
+    bad = tmp_path / "bad.csv"
+    write_csv(bad, rows)
+    bad.write_bytes(b"\xef\xbb\xbf" + bad.read_bytes().replace(b"\n", b"\r\n"))
+    with pytest.raises(InputError, match=r"bad\.csv:7: field 'currency'"):
+        parse_directory(bad)
+
+
+def test_cli_header_only_file(cli: Cli, cfg: Path, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "empty.csv", [])
+    res = cli("--config", str(cfg), "customers", "import", str(path))
+    assert res.exit_code == 2
+    assert "empty.csv" in res.stderr and "no customers" in res.stderr
+
+
+def test_cli_unknown_format(cli: Cli, cfg: Path) -> None:
+    res = cli("--config", str(cfg), "customers", "import", str(sample_csv()), "--format", "xml")
+    assert res.exit_code == 2
+    assert "--format" in res.stderr and "'xml'" in res.stderr
+    assert listed(cli, cfg) == []
+
+
+def test_cli_list_table_shows_names_literally(cli: Cli, cfg: Path, tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "brackets.csv",
+        [
+            {"id": "x1", "name": "Acme [/] Corp", "email": "a@example.com", "components": "auth"},
+            {
+                "id": "x2",
+                "name": "[red]Beta[/red] Ltd",
+                "email": "b@example.com",
+                "components": "auth",
+            },
+        ],
+        header=["id", "name", "email", "components"],
+    )
+    import_ok(cli, cfg, path)
+    assert sorted(c["name"] for c in listed(cli, cfg)) == ["Acme [/] Corp", "[red]Beta[/red] Ltd"]
+    res = cli("--config", str(cfg), "customers", "list")
+    assert res.exit_code == 0
+    assert "Acme [/] Corp" in res.stdout
+    assert "[red]Beta[/red] Ltd" in res.stdout

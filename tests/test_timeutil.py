@@ -64,6 +64,8 @@ def test_format_duration_round_trips(delta: timedelta, text: str) -> None:
     ("text", "expected"),
     [
         ("2026-01-15T12:00:00Z", datetime(2026, 1, 15, 12, 0, tzinfo=UTC)),
+        ("2026-01-15T12:00:00z", datetime(2026, 1, 15, 12, 0, tzinfo=UTC)),  # RFC 3339 5.6
+        ("2026-01-15T12:00:00.250Z", datetime(2026, 1, 15, 12, 0, 0, 250000, tzinfo=UTC)),
         ("2026-01-15T12:00:00+00:00", datetime(2026, 1, 15, 12, 0, tzinfo=UTC)),
         # naive means UTC
         ("2026-01-15T12:00:00", datetime(2026, 1, 15, 12, 0, tzinfo=UTC)),

@@ -36,6 +36,10 @@ class SmtpChannel(Channel):
 
     @classmethod
     def check_config(cls, settings: Mapping[str, Any]) -> str | None:
+        if settings["username"] and not settings["password_env"]:
+            return "username is set, so password_env must name the variable holding the password"
+        if not 0 < settings["port"] < 65536:
+            return f"port must be 1..65535, got {settings['port']}"
         return check_from(settings["from"])
 
     def __init__(self, *args: Any, **kwargs: Any):

@@ -1,0 +1,443 @@
+"""Templates: the defaults render for every kind, zone and locale; the promise is shown in the
+customer's local time; HTML is escaped; overrides, errors with template and line, sandbox."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from outagecomms.config import CompanyConfig
+from outagecomms.errors import TemplateError
+from outagecomms.models import Customer, Incident, IncidentStatus, Round, RoundKind, Selector
+from outagecomms.rendering import Rendered, Renderer
+
+COMPANY = CompanyConfig(
+    name="S1 Technology",
+    status_page_url="https://status.example.com",
+    support_email="support@example.com",
+    support_phone="+15550100100",
+)
+WINTER = datetime(2026, 1, 15, 13, 0, tzinfo=UTC)
+SUMMER = datetime(2026, 7, 15, 13, 0, tzinfo=UTC)
+KINDS = [RoundKind.ACKNOWLEDGEMENT, RoundKind.UPDATE, RoundKind.HOLDING, RoundKind.RESOLUTION]
+ZONES = [
+    ("Europe/Berlin", "de_DE"),
+    ("Asia/Tokyo", "ja_JP"),
+    ("America/New_York", "en_US"),
+    ("Australia/Sydney", "en_AU"),
+    ("Asia/Kolkata", "en_IN"),
+    ("Europe/London", "en_GB"),
+    ("Europe/Paris", "fr_FR"),
+    ("UTC", "en_US"),
+]
+
+
+def norm(s: str) -> str:
+    """Babel separates '8:30 AM' with a narrow no-break space; compare with plain spaces."""
+    return s.replace("\u202f", " ").replace("\xa0", " ")
+
+
+def customer(tz: str = "Europe/Berlin", locale: str = "de_DE", **kw: object) -> Customer:
+    base: dict[str, object] = {
+        "id": "c1",
+        "name": "Acme Logistics",
+        "email": "ops@acme.example.com",
+        "components": ("auth",),
+        "regions": ("eu-west",),
+        "timezone": tz,
+        "locale": locale,
+    }
+    base.update(kw)
+    return Customer(**base)  # type: ignore[arg-type]
+
+
+def incident(
+    at: datetime = WINTER, *, title: str = "Sign-in failures", resolved: bool = False
+) -> Incident:
+    return Incident(
+        id=42,
+        title=title,
+        severity="sev2",
+        status=IncidentStatus.RESOLVED if resolved else IncidentStatus.INVESTIGATING,
+        components=("api", "auth"),
+        regions=("eu-west", "us-east"),
+        selector=Selector(components=("api", "auth")),
+        started_at=at - timedelta(minutes=12),
+        declared_at=at,
+        resolved_at=at + timedelta(minutes=50) if resolved else None,
+        commander="alice",
+        update_every=timedelta(minutes=30),
+        next_update_due=None if resolved else at + timedelta(minutes=30),
+        ack_due=at - timedelta(minutes=2),
+    )
+
+
+def round_(
+    kind: RoundKind,
+    at: datetime = WINTER,
+    *,
+    promise: datetime | None = None,
+    message: str = "A database failover is in progress.",
+) -> Round:
+    resolution = kind == RoundKind.RESOLUTION
+    return Round(
+        id=1,
+        incident_id=42,
+        seq=KINDS.index(kind) + 1 if kind in KINDS else 9,
+        kind=kind,
+        message=message,
+        status=IncidentStatus.RESOLVED if resolution else IncidentStatus.IDENTIFIED,
+        created_at=at,
+        due_by=at,
+        promised_next_by=None if resolution else (promise or at + timedelta(minutes=30)),
+    )
+
+
+def render(
+    kind: RoundKind,
+    c: Customer,
+    *,
+    renderer: Renderer | None = None,
+    at: datetime = WINTER,
+    promise: datetime | None = None,
+    title: str = "Sign-in failures",
+    message: str = "A database failover is in progress.",
+) -> Rendered:
+    r = renderer or Renderer(company=COMPANY)
+    inc = incident(at, title=title, resolved=kind == RoundKind.RESOLUTION)
+    rnd = round_(kind, at, promise=promise, message=message)
+    return r.render(kind, "email", r.context(incident=inc, round=rnd, customer=c))
+
+
+# --- the defaults -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("tz", "locale"), ZONES)
+@pytest.mark.parametrize("kind", KINDS, ids=[k.value for k in KINDS])
+def test_default_templates_render(kind: RoundKind, tz: str, locale: str) -> None:
+    c = customer(tz, locale)
+    out = render(kind, c)
+    assert out.subject and "\n" not in out.subject
+    assert "Sign-in failures" in out.subject
+    assert "INC-42" in out.subject
+    assert out.html is not None
+    for body in (out.text, out.html):
+        assert "Acme Logistics" in body
+        assert "S1 Technology" in body
+        assert "INC-42" in body
+        assert "support@example.com" in body
+        assert "https://status.example.com" in body
+        # what is affected for *this* customer: auth in eu-west, not the others' api/us-east
+        assert "auth" in body.lower()
+        assert "us-east" not in body
+        assert "{{" not in body and "{%" not in body
+    assert out.html.lstrip().startswith("<!DOCTYPE html>")
+    assert f'<html lang="{locale[:2]}">' in out.html
+    if kind == RoundKind.UPDATE:
+        assert "A database failover is in progress." in out.text
+    if kind == RoundKind.RESOLUTION:
+        assert "resolved" in out.text.lower()
+    else:
+        assert "by " in out.text
+
+
+def test_resolution_duration_and_no_promise() -> None:
+    out = render(RoundKind.RESOLUTION, customer())
+    # started 12 minutes before declaration, resolved 50 minutes after: 62 minutes
+    assert "1 h 2 min" in out.text
+    assert "hear from us again" not in out.text
+    assert "next update" not in out.text.lower()
+
+
+def test_apology_where_it_belongs() -> None:
+    """Sorry in the acknowledgement and the resolution, not in every holding update."""
+    c = customer()
+    assert "sorry" in render(RoundKind.ACKNOWLEDGEMENT, c).text.lower()
+    assert "sorry" in render(RoundKind.RESOLUTION, c).text.lower()
+    assert "sorry" not in render(RoundKind.HOLDING, c).text.lower()
+
+
+# (timezone, locale, the promise of 13:30 UTC as that customer reads it)
+WINTER_PROMISES = [
+    ("Europe/Berlin", "de_DE", "14:30 CET"),
+    ("Europe/Paris", "fr_FR", "14:30 CET"),
+    ("Asia/Tokyo", "ja_JP", "22:30 JST"),
+    ("America/New_York", "en_US", "8:30 AM EST"),
+    ("America/Los_Angeles", "en_US", "5:30 AM PST"),
+    ("Europe/London", "en_GB", "13:30 GMT"),
+    ("Asia/Kolkata", "en_IN", "7:00 pm IST"),
+    ("Australia/Sydney", "en_AU", "12:30 am AEDT"),
+]
+SUMMER_PROMISES = [
+    ("Europe/Berlin", "de_DE", "15:30 CEST"),
+    ("Europe/London", "en_GB", "14:30 BST"),
+    ("America/New_York", "en_US", "9:30 AM EDT"),
+    ("Asia/Tokyo", "ja_JP", "22:30 JST"),
+    ("Australia/Sydney", "en_AU", "11:30 pm AEST"),
+]
+
+
+@pytest.mark.parametrize(("tz", "locale", "shown"), WINTER_PROMISES)
+@pytest.mark.parametrize(
+    "kind",
+    [RoundKind.ACKNOWLEDGEMENT, RoundKind.UPDATE, RoundKind.HOLDING],
+    ids=["acknowledgement", "update", "holding"],
+)
+def test_promise_in_customer_zone_winter(kind: RoundKind, tz: str, locale: str, shown: str) -> None:
+    out = render(kind, customer(tz, locale), at=WINTER, promise=WINTER + timedelta(minutes=30))
+    assert f"by {shown}" in norm(out.text)
+    assert out.html is not None
+    assert shown in norm(out.html)
+    assert "13:30 UTC" not in out.text or tz == "UTC"
+
+
+@pytest.mark.parametrize(("tz", "locale", "shown"), SUMMER_PROMISES)
+def test_promise_in_customer_zone_summer(tz: str, locale: str, shown: str) -> None:
+    out = render(
+        RoundKind.ACKNOWLEDGEMENT,
+        customer(tz, locale),
+        at=SUMMER,
+        promise=SUMMER + timedelta(minutes=30),
+    )
+    assert f"by {shown}" in norm(out.text)
+
+
+def test_promise_on_another_local_day_shows_the_date() -> None:
+    # 13:00 UTC is 22:00 in Tokyo; a promise at 15:30 UTC is 00:30 the next day there
+    promise = WINTER + timedelta(hours=2, minutes=30)
+    tokyo = norm(render(RoundKind.UPDATE, customer("Asia/Tokyo", "ja_JP"), promise=promise).text)
+    assert "0:30 JST" in tokyo
+    assert "2026/01/16" in tokyo
+    berlin = norm(render(RoundKind.UPDATE, customer(), promise=promise).text)
+    (line,) = [ln for ln in berlin.splitlines() if "by 16:30 CET" in ln]  # same day: time only
+    assert "2026" not in line and "16.01." not in line
+
+
+def test_promise_with_seconds_is_shown_exactly() -> None:
+    promise = WINTER + timedelta(minutes=30, seconds=15)
+    out = render(RoundKind.HOLDING, customer(), promise=promise)
+    assert "14:30:15 CET" in out.text
+
+
+def test_started_at_in_customer_zone() -> None:
+    out = render(RoundKind.ACKNOWLEDGEMENT, customer("America/New_York", "en_US"))
+    # started 12:48 UTC = 7:48 AM EST
+    assert "7:48:00 AM EST" in norm(out.text)
+
+
+# --- escaping ---------------------------------------------------------------------------------
+
+EVIL = "<script>alert('x')</script>"
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=[k.value for k in KINDS])
+def test_html_escapes_text_keeps_literal(kind: RoundKind) -> None:
+    c = customer(name="Bob <b>&</b> Co")
+    out = render(kind, c, title=f"API {EVIL}", message=f"we found {EVIL} in logs")
+    assert out.html is not None
+    assert "<script>" not in out.html
+    assert "&lt;script&gt;" in out.html
+    assert "Bob &lt;b&gt;&amp;&lt;/b&gt; Co" in out.html
+    assert f"API {EVIL}" in out.text
+    assert "Bob <b>&</b> Co" in out.text
+    assert "&lt;" not in out.text
+    assert f"API {EVIL}" in out.subject
+    if kind != RoundKind.ACKNOWLEDGEMENT:
+        assert f"we found {EVIL} in logs" in out.text
+
+
+# --- overrides --------------------------------------------------------------------------------
+
+
+def write(root: Path, name: str, body: str) -> None:
+    p = root / name
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(body)
+
+
+def test_override_replaces_one_template(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "acknowledgement/email.subject.j2",
+        "OVERRIDDEN {{ incident.ref }} for {{ customer.id }}",
+    )
+    r = Renderer(company=COMPANY, user_dir=tmp_path)
+    out = render(RoundKind.ACKNOWLEDGEMENT, customer(), renderer=r)
+    assert out.subject == "OVERRIDDEN INC-42 for c1"
+    default = render(RoundKind.ACKNOWLEDGEMENT, customer())
+    assert out.text == default.text  # the other parts are still the defaults
+    assert out.html == default.html
+    # other kinds are untouched
+    assert render(RoundKind.UPDATE, customer(), renderer=r).subject.startswith("[")
+
+
+def test_override_of_a_partial_applies_to_defaults(tmp_path: Path) -> None:
+    write(
+        tmp_path, "_partials/contact.txt.j2", "Call the hotline: 0800-OUTAGE ({{ incident.ref }})"
+    )
+    r = Renderer(company=COMPANY, user_dir=tmp_path)
+    for kind in KINDS:
+        text = render(kind, customer(), renderer=r).text
+        assert "Call the hotline: 0800-OUTAGE (INC-42)" in text
+        assert "To reach a person" not in text
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+def render_override(tmp_path: Path, name: str, body: str, **files: str) -> Rendered:
+    write(tmp_path, name, body)
+    for n, b in files.items():
+        write(tmp_path, n, b)
+    r = Renderer(company=COMPANY, user_dir=tmp_path)
+    return render(RoundKind.ACKNOWLEDGEMENT, customer(), renderer=r)
+
+
+def test_syntax_error_names_template_and_line(tmp_path: Path) -> None:
+    with pytest.raises(TemplateError) as info:
+        render_override(
+            tmp_path, "acknowledgement/email.txt.j2", "Hello\n\n{% if %}oops{% endif %}\n"
+        )
+    err = info.value
+    assert (err.template, err.line) == ("acknowledgement/email.txt.j2", 3)
+    assert "acknowledgement/email.txt.j2, line 3" in str(err)
+    assert err.exit_code == 2
+
+
+def test_unclosed_block_names_template(tmp_path: Path) -> None:
+    with pytest.raises(TemplateError) as info:
+        render_override(
+            tmp_path, "acknowledgement/email.html.j2", "<p>\n{% for x in incident.components %}\n"
+        )
+    assert info.value.template == "acknowledgement/email.html.j2"
+    assert info.value.line is not None
+
+
+def test_undefined_variable_names_template_and_line(tmp_path: Path) -> None:
+    with pytest.raises(TemplateError) as info:
+        render_override(
+            tmp_path,
+            "acknowledgement/email.txt.j2",
+            "Hello {{ customer.name }},\n\n{{ customer.nickname }}\n",
+        )
+    err = info.value
+    assert (err.template, err.line) == ("acknowledgement/email.txt.j2", 3)
+    assert "nickname" in str(err)
+
+
+def test_undefined_top_level_name(tmp_path: Path) -> None:
+    with pytest.raises(TemplateError) as info:
+        render_override(
+            tmp_path, "acknowledgement/email.subject.j2", "{{ incident.ref }} {{ eta }}"
+        )
+    assert (info.value.template, info.value.line) == ("acknowledgement/email.subject.j2", 1)
+    assert "'eta' is undefined" in str(info.value)
+
+
+def test_undefined_in_if_test_is_an_error_too(tmp_path: Path) -> None:
+    with pytest.raises(TemplateError) as info:
+        render_override(
+            tmp_path, "acknowledgement/email.txt.j2", "a\nb\n{% for x in nope %}{{ x }}{% endfor %}"
+        )
+    assert info.value.line == 3
+
+
+def test_error_in_included_partial_names_the_partial(tmp_path: Path) -> None:
+    with pytest.raises(TemplateError) as info:
+        render_override(
+            tmp_path,
+            "acknowledgement/email.txt.j2",
+            "Hello\n{% include '_partials/extra.txt.j2' %}\n",
+            **{"_partials/extra.txt.j2": "one\ntwo\n{{ customer.vip_level }}\n"},
+        )
+    err = info.value
+    assert (err.template, err.line) == ("_partials/extra.txt.j2", 3)
+    assert "acknowledgement/email.txt.j2" in str(err)  # and which template included it
+
+
+def test_syntax_error_in_included_partial_names_the_partial(tmp_path: Path) -> None:
+    with pytest.raises(TemplateError) as info:
+        render_override(
+            tmp_path,
+            "acknowledgement/email.txt.j2",
+            "Hello\n{% include '_partials/extra.txt.j2' %}\n",
+            **{"_partials/extra.txt.j2": "one\n{{ broken ( }}\n"},
+        )
+    assert (info.value.template, info.value.line) == ("_partials/extra.txt.j2", 2)
+
+
+def test_error_in_an_html_block_of_an_extending_template(tmp_path: Path) -> None:
+    body = '{% extends "_partials/layout.html.j2" %}\n{% block body %}\n<p>{{ customer.name }}</p>\n<p>{{ round.nope }}</p>\n{% endblock %}\n'
+    with pytest.raises(TemplateError) as info:
+        render_override(tmp_path, "acknowledgement/email.html.j2", body)
+    assert (info.value.template, info.value.line) == ("acknowledgement/email.html.j2", 4)
+
+
+def test_exception_raised_by_template_code(tmp_path: Path) -> None:
+    with pytest.raises(TemplateError) as info:
+        render_override(tmp_path, "acknowledgement/email.txt.j2", "x\n{{ 1 // 0 }}")
+    assert info.value.line == 2
+    assert "ZeroDivisionError" in str(info.value)
+
+
+def test_missing_template_kind() -> None:
+    r = Renderer(company=COMPANY)
+    c = customer()
+    rnd = round_(RoundKind.FOLLOW_UP)
+    with pytest.raises(TemplateError) as info:
+        r.render(
+            RoundKind.FOLLOW_UP, "email", r.context(incident=incident(), round=rnd, customer=c)
+        )
+    assert info.value.template == "follow_up/email.subject.j2"
+    assert "not found" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "{{ ''.__class__.__mro__ }}",
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        "{{ customer.__class__ }}",
+        "{{ cycler.__init__.__globals__ }}",
+        "{{ lipsum.__globals__['os'] }}",
+        "{{ '{0.__class__}'.format(customer) }}",
+        "{{ customer.name.format.__globals__ }}",
+        "{% set x = ''.__class__ %}{{ x }}",
+    ],
+)
+def test_sandbox_blocks_internals(tmp_path: Path, payload: str) -> None:
+    with pytest.raises(TemplateError) as info:
+        render_override(tmp_path, "acknowledgement/email.txt.j2", f"Hello\n{payload}\n")
+    assert info.value.template == "acknowledgement/email.txt.j2"
+    assert info.value.line == 2
+    assert "unsafe" in str(info.value) or "undefined" in str(info.value)
+
+
+def test_context_is_plain_data() -> None:
+    """Templates get dicts and strings, never live objects with methods into the store."""
+    r = Renderer(company=COMPANY)
+    ctx = r.context(incident=incident(), round=round_(RoundKind.UPDATE), customer=customer())
+    for key in ("company", "incident", "round", "customer"):
+        assert isinstance(ctx[key], dict)
+    assert isinstance(ctx["promised_next_by"], str)
+
+
+def test_rendered_subject_is_one_line_even_if_the_template_breaks_lines(tmp_path: Path) -> None:
+    out = render_override(
+        tmp_path,
+        "acknowledgement/email.subject.j2",
+        "{{ incident.ref }}\n\r\nBcc: evil@example.net\n",
+    )
+    assert out.subject == "INC-42 Bcc: evil@example.net"
+    assert "\n" not in out.subject and "\r" not in out.subject
+
+
+def test_renderer_reuses_compiled_templates(tmp_path: Path) -> None:
+    write(tmp_path, "acknowledgement/email.subject.j2", "one")
+    r = Renderer(company=COMPANY, user_dir=tmp_path)
+    assert render(RoundKind.ACKNOWLEDGEMENT, customer(), renderer=r).subject == "one"
+    c2 = replace(customer(), id="c2", timezone="Asia/Tokyo", locale="ja_JP")
+    assert render(RoundKind.ACKNOWLEDGEMENT, c2, renderer=r).subject == "one"

@@ -266,7 +266,8 @@ def customers_list(
         return
     table = Table("id", "name", "tier", "components", "regions", "tags", "timezone", "email")
     for c in rows:
-        _add_row(table, 
+        _add_row(
+            table,
             c.id,
             c.name,
             c.tier,
@@ -423,7 +424,9 @@ def _print_dry_run(plan: Any, channels: dict[str, int], as_json: bool) -> None:
         "customer", "name", "tier", "timezone", "channels", title="would be told (dry run)"
     )
     for c in plan.audience.customers:
-        _add_row(table, c.id, c.name, c.tier, c.timezone, ", ".join(by_customer.get(c.id, [])) or "-")
+        _add_row(
+            table, c.id, c.name, c.tier, c.timezone, ", ".join(by_customer.get(c.id, [])) or "-"
+        )
     out.print(table)
     out.print(f"{plan.audience.size} customers; {_fmt_counts(channels)}")
     if plan.audience.skipped:
@@ -542,7 +545,8 @@ def list_cmd(
         "incident", "severity", "status", "title", "audience", "started", "next update due"
     )
     for r in rows:
-        _add_row(table, 
+        _add_row(
+            table,
             r["incident"],
             r["severity"],
             r["status"],
@@ -597,7 +601,8 @@ def show(
         "next by",
     )
     for r in data["rounds"]:
-        _add_row(table, 
+        _add_row(
+            table,
             str(r["round"]),
             r["kind"],
             r["status"],
@@ -650,7 +655,8 @@ def deliveries(
         return
     table = Table("id", "round", "customer", "channel", "status", "attempts", "sent_at", "error")
     for r in rows:
-        _add_row(table, 
+        _add_row(
+            table,
             str(r["id"]),
             str(r["round"]),
             r["customer"],

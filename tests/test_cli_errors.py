@@ -347,6 +347,7 @@ def test_update_on_resolved_incident(env: Env) -> None:
 
 # --- user text is not Rich markup -------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "args",
     [

@@ -87,9 +87,7 @@ def _read_lines(stream: Any, t0: float, marks: dict[str, float], lines: list[str
             marks["dispatch_done"] = now
 
 
-def run_declare(
-    workdir: Path, config: Path, n: int, tiers: list[str], sink: Sink, timeout: float
-) -> FanoutResult:
+def run_declare(config: Path, n: int, tiers: list[str], sink: Sink, timeout: float) -> FanoutResult:
     res = FanoutResult(n=n)
     cmd = [*outagecomms_cmd(), "--config", str(config), "declare", "Bench", "--severity", "sev2"]
     for t in tiers:
@@ -227,7 +225,7 @@ def main() -> int:
         print(f"customers import: {time.monotonic() - t:.2f} s")
 
         with Sink(sink_kind, port, k) as sink:
-            res = run_declare(workdir, config, n, tiers, sink, timeout)
+            res = run_declare(config, n, tiers, sink, timeout)
         sample = verify(config, res, workdir, rows[0]["id"]) if res.returncode == 0 else None
 
         print("\n[outagecomms declare --yes --json, real subprocess]")

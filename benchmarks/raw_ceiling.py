@@ -53,6 +53,8 @@ def build_template(content: dict[str, Any]) -> bytes:
     em["Auto-Submitted"] = "auto-generated"
     em["X-Auto-Response-Suppress"] = "All"
     em["X-Outagecomms-Incident"] = "INC-1"
+    em["X-Outagecomms-Round"] = "1 acknowledgement"
+    em["X-Outagecomms-Customer"] = "c0000000"
     em.set_content(content["text"], cte="quoted-printable")
     if content.get("html"):
         em.add_alternative(content["html"], subtype="html", cte="quoted-printable")

@@ -12,6 +12,7 @@ import os
 import random
 import socket
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,7 +28,7 @@ from outagecomms.store import repository as repo
 
 Progress = Callable[[int, int], None]  # (done in this step, total known so far)
 MAX_BACKOFF = timedelta(minutes=15)
-FLUSH_EVERY = 64
+FLUSH_EVERY = 64  # results per write: bounds what a crash can leave unrecorded
 
 
 @dataclass
@@ -77,6 +78,7 @@ class Dispatcher:
         self.channels: dict[str, Channel] = {}
         self._incidents: dict[int, Incident] = {}
         self._rounds: dict[int, Round] = {}
+        self._domains: dict[str, str] = {}
 
     async def __aenter__(self) -> Dispatcher:
         return self
@@ -111,67 +113,88 @@ class Dispatcher:
         progress: Progress | None = None,
         stop: asyncio.Event | None = None,
     ) -> DispatchSummary:
-        """Send every delivery that is due now, batch after batch, until none is left."""
-        total = DispatchSummary()
-        while stop is None or not stop.is_set():
-            batch = await self.run_batch(incident_id=incident_id, progress=progress)
-            if not batch.claimed:
-                break
-            total.add(batch)
-        return total
+        """Send every delivery that is due now until none is left.
 
-    async def run_batch(
-        self, *, incident_id: int | None = None, progress: Progress | None = None
-    ) -> DispatchSummary:
+        A fixed set of worker coroutines (as many as the channels have connections) pulls
+        deliveries from a local queue; when it runs low the next batch is claimed, so the
+        connections never idle between batches. Results are recorded in small flushes, each
+        only for deliveries this sender still holds the lease on.
+        """
+        summary = DispatchSummary()
+        queue: deque[tuple[repo.Claimed, str]] = deque()
+        customers: dict[str, Customer] = {}
+        pending: dict[str, list[dict[str, Any]]] = {}
+        state = {"exhausted": False}
+
+        def flush(token: str | None = None) -> None:
+            for tok in [token] if token else list(pending):
+                rows = pending.pop(tok, [])
+                if rows:
+                    with self.app.store.write() as conn:
+                        repo.record_results(conn, tok, rows)
+                    if progress:
+                        progress(len(rows), summary.claimed)
+
+        def refill() -> None:
+            if state["exhausted"] or (stop is not None and stop.is_set()):
+                return
+            token, claimed, got = self._claim(incident_id)
+            if not claimed:
+                state["exhausted"] = True
+                return
+            summary.claimed += len(claimed)
+            customers.update(got)
+            queue.extend((c, token) for c in claimed)
+
+        async def worker() -> None:
+            while True:
+                if not queue:
+                    refill()  # synchronous: one worker claims, the others see the result
+                    if not queue:
+                        return
+                claim, token = queue.popleft()
+                claim, result, content = await self._send_one(
+                    claim, customers.get(claim.customer_id)
+                )
+                rows = pending.setdefault(token, [])
+                rows.append(self._result_row(claim, result, content, summary))
+                if len(rows) >= FLUSH_EVERY:
+                    flush(token)
+
+        refill()
+        width = max(1, min(64, sum(c.max_connections for c in self.app.config.channels.values())))
+        try:
+            await asyncio.gather(*(worker() for _ in range(width)))
+        finally:
+            flush()
+        return summary
+
+    def _claim(
+        self, incident_id: int | None
+    ) -> tuple[str, list[repo.Claimed], dict[str, Customer]]:
         app = self.app
         cfg = app.config.dispatch
         self._claims += 1
         token = f"{self.owner}:{self._claims}"
-        now = app.clock()
         with app.store.write() as conn:
             claimed = repo.claim_deliveries(
                 conn,
                 owner=token,
-                now=now,
+                now=app.clock(),
                 lease=cfg.lease,
                 limit=cfg.batch_size,
                 incident_id=incident_id,
             )
-        summary = DispatchSummary(claimed=len(claimed))
         if not claimed:
-            return summary
+            return token, [], {}
         with app.store.read() as conn:
             customers = repo.get_customers(conn, (c.customer_id for c in claimed))
             missing_rounds = {c.round_id for c in claimed} - set(self._rounds)
             self._rounds.update(repo.get_rounds(conn, missing_rounds))
             for iid in {c.incident_id for c in claimed}:
-                # Re-read each batch: status and resolution time feed the templates.
+                # Re-read per batch: status and resolution time feed the templates.
                 self._incidents[iid] = repo.get_incident(conn, iid).incident
-
-        pending: list[dict[str, Any]] = []
-
-        def flush() -> None:
-            if pending:
-                with app.store.write() as conn:
-                    repo.record_results(conn, token, pending)
-                if progress:
-                    progress(len(pending), 0)
-                pending.clear()
-
-        tasks = [
-            asyncio.ensure_future(self._send_one(c, customers.get(c.customer_id))) for c in claimed
-        ]
-        try:
-            for fut in asyncio.as_completed(tasks):
-                claim, result, content = await fut
-                pending.append(self._result_row(claim, result, content, summary))
-                if len(pending) >= FLUSH_EVERY:
-                    flush()
-        finally:
-            for task in tasks:
-                task.cancel()
-            flush()
-        return summary
+        return token, claimed, customers
 
     def _result_row(
         self,
@@ -233,7 +256,11 @@ class Dispatcher:
             )
         except OutageCommsError as exc:
             return claim, DeliveryResult.failed(str(exc)), None
-        domain = sender_domain(str(channel.settings.get("from", "")))
+        domain = self._domains.get(claim.channel)
+        if domain is None:
+            domain = self._domains[claim.channel] = sender_domain(
+                str(channel.settings.get("from", ""))
+            )
         msg = OutboundMessage(
             delivery_id=claim.id,
             to=contact,

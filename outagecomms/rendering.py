@@ -118,6 +118,7 @@ class Renderer:
             keep_trailing_newline=True,  # an include keeps its last line break
             trim_blocks=True,
             lstrip_blocks=True,
+            auto_reload=False,  # templates do not change under a running sender
         )
         self.user_dir = user_dir
         self.env.filters["localtime"] = self._localtime_filter

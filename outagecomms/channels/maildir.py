@@ -34,9 +34,12 @@ class MaildirChannel(Channel):
     async def send(self, message: OutboundMessage) -> DeliveryResult:
         if not hasattr(self, "box"):
             await self.open()
-        data = build_email(
-            message, from_addr=self.settings["from"], reply_to=self.company.support_email
-        )
+        try:
+            data = build_email(
+                message, from_addr=self.settings["from"], reply_to=self.company.support_email
+            )
+        except ValueError as exc:
+            return DeliveryResult.failed(str(exc))
         try:
             key = self.box.add(data)
         except OSError as exc:

@@ -85,7 +85,10 @@ class SmtpChannel(Channel):
             client.close()
 
     async def send(self, message: OutboundMessage) -> DeliveryResult:
-        data = build_email(message, from_addr=self.sender, reply_to=self.company.support_email)
+        try:
+            data = build_email(message, from_addr=self.sender, reply_to=self.company.support_email)
+        except ValueError as exc:
+            return DeliveryResult.failed(str(exc))
         async with self._slots:
             try:
                 client = self._idle.get_nowait()

@@ -641,7 +641,7 @@ def customer_deliveries(
 
 
 def encode_content(content: dict[str, Any]) -> bytes:
-    return zlib.compress(json.dumps(content, ensure_ascii=False).encode(), 3)
+    return zlib.compress(json.dumps(content, ensure_ascii=False).encode(), 1)
 
 
 def decode_content(blob: bytes | None) -> dict[str, Any] | None:

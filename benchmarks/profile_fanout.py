@@ -1,0 +1,388 @@
+"""Where does the fan-out's CPU time go, per message?
+
+usage: python benchmarks/profile_fanout.py [--customers N] [--connections K]
+                                           [--mode pyspy|cprofile|micro|all]
+
+- ``pyspy`` (needs ``pip install py-spy``): runs the real ``outagecomms declare ... --yes``
+  under ``py-spy record --format raw`` against smtp-sink and attributes every sample of the
+  sending phase to the innermost recognisable layer (Jinja, stdlib ``email``, aiosmtplib,
+  SQLAlchemy, asyncio, ...). Sampling barely distorts the picture.
+- ``cprofile``: ``declare --no-send``, then ``asyncio.run(dispatch_due(app, incident_id=1))``
+  in this process under cProfile; self time by layer and the inclusive time of the
+  per-message steps. (Deterministic profiling inflates Python-heavy code; use for call counts.)
+- ``micro``: each per-message step timed alone for the round's customers, no network:
+  template context, render, MIME build, content blob; plus the SMTP send measured separately.
+
+Raw outputs go to ``benchmarks/out/`` (ignored by git).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import cProfile
+import csv
+import io
+import pstats
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    BENCH_DIR,
+    PYTHON,
+    Sink,
+    cli_env,
+    customers_csv,
+    ensure_smtp_sink,
+    free_port,
+    machine_line,
+    outagecomms_cmd,
+    run_cli,
+    write_config,
+)
+
+OUT = BENCH_DIR / "out"
+
+# Innermost matching frame wins: a stdlib ``re`` call made by the email package is MIME time.
+LAYERS: list[tuple[str, str]] = [
+    ("encode_content", "store: content blob (json+zlib)"),
+    (".j2", "render: Jinja templates"),
+    ("jinja2/", "render: Jinja templates"),
+    ("babel/", "render: babel (local times)"),
+    ("rendering.py", "render: context + glue"),
+    ("email/", "MIME: stdlib email (EmailMessage)"),
+    ("mime.py", "MIME: build_email glue"),
+    ("aiosmtplib/", "SMTP: aiosmtplib"),
+    ("sqlalchemy/", "store: SQLAlchemy/SQLite"),
+    ("sqlite3", "store: SQLAlchemy/SQLite"),
+    ("repository.py", "store: SQLAlchemy/SQLite"),
+    ("asyncio/", "event loop (asyncio)"),
+    ("selectors.py", "event loop (asyncio)"),
+    ("channels/", "dispatch: channel glue"),
+    ("dispatch.py", "dispatch: own code"),
+]
+STEPS = ("build_email", "render", "context", "sendmail", "encode_content", "record_results")
+
+
+def layer_of(frames: Iterable[str]) -> str:
+    for f in frames:
+        for pat, name in LAYERS:
+            if pat in f:
+                return name
+    return "other"
+
+
+def table(counter: collections.Counter[str], total: float, unit: str, per: float) -> None:
+    for name, v in counter.most_common():
+        print(f"  {name:40s} {100 * v / total:5.1f}%   {v * per:8.1f} {unit}")
+
+
+# --- setup ----------------------------------------------------------------------------------
+
+
+def setup(n: int, k: int, port: int, workdir: Path, seed: int) -> tuple[Path, list[str]]:
+    csv_text, _ = customers_csv(n, seed)
+    (workdir / "customers.csv").write_text(csv_text)
+    config = write_config(workdir, smtp_port=port, max_connections=k)
+    run_cli(config, "customers", "import", str(workdir / "customers.csv"))
+    tiers = sorted({row["tier"] for row in csv.DictReader(io.StringIO(csv_text))})
+    return config, [a for t in tiers for a in ("--tier", t)]
+
+
+def py_spy() -> str | None:
+    cand = Path(PYTHON).with_name("py-spy")
+    return str(cand) if cand.exists() else shutil.which("py-spy")
+
+
+# --- py-spy ---------------------------------------------------------------------------------
+
+
+def mode_pyspy(n: int, k: int, seed: int, rate: int) -> None:
+    exe = py_spy()
+    if exe is None:
+        print("py-spy is not installed: pip install py-spy (skipping)")
+        return
+    workdir = Path(tempfile.mkdtemp(prefix="oc-prof-"))
+    try:
+        port = free_port()
+        config, tier_args = setup(n, k, port, workdir, seed)
+        raw = OUT / f"fanout-{n}.pyspy.txt"
+        decl = [*outagecomms_cmd(), "--config", str(config), "declare", "Bench"]
+        decl += ["--severity", "sev2", *tier_args, "--yes", "--json"]
+        with Sink("smtp-sink", port, k) as sink:
+            t = time.monotonic()
+            cmd = [exe, "record", "-r", str(rate), "--format", "raw", "-o", str(raw), "--", *decl]
+            subprocess.run(cmd, check=True, capture_output=True, env=cli_env(), timeout=900)
+            wall = time.monotonic() - t
+            print(
+                f"py-spy run: {sink.count}/{n} messages accepted, {wall:.1f} s under the profiler"
+            )
+        print(f"raw stacks: {raw}")
+        summarize_pyspy(raw, n, rate)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def summarize_pyspy(raw: Path, n: int, rate: int) -> None:
+    phases: collections.Counter[str] = collections.Counter()
+    layers: collections.Counter[str] = collections.Counter()
+    leaves: collections.Counter[str] = collections.Counter()
+    lines: collections.Counter[str] = collections.Counter()
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack:
+            continue
+        c = int(count)
+        frames = stack.split(";")
+        names = [f.split(" (")[0] for f in frames]
+        if frames[-1].startswith("_worker (concurrent/futures/thread.py"):
+            continue  # an idle executor thread (aiosmtplib resolves the local hostname there)
+        if "_send" in names:
+            phase = "dispatch (send every delivery)"
+        elif "plan_declare" in names:
+            phase = "plan_declare (select, pre-flight)"
+        elif "commit_declare" in names:
+            phase = "commit_declare (outbox write)"
+        else:
+            phase = "start-up, imports, CLI, exit"
+        phases[phase] += c
+        if not phase.startswith("dispatch"):
+            continue
+        layers[layer_of(reversed(frames))] += c
+        leaves[frames[-1]] += c
+        for f in set(frames):
+            if any(
+                p in f
+                for p in (
+                    "dispatch.py",
+                    "channels/",
+                    "mime.py",
+                    "rendering.py",
+                    "repository.py",
+                    "aiosmtplib/smtp.py",
+                )
+            ):
+                lines[f] += c
+    total = sum(phases.values())
+    ms = 1000 / rate
+    print(f"\nCPU samples by phase ({total} samples at {rate} Hz; ms = samples x {ms:g} ms)")
+    table(phases, total, "ms", ms)
+    d = sum(layers.values())
+    print(f"\ndispatch phase by layer (innermost frame wins), per message over {n} messages")
+    table(layers, d, "us/msg", 1000 * ms / n)
+    print("\nhottest leaf frames in the dispatch phase")
+    for f, v in leaves.most_common(12):
+        print(f"  {100 * v / d:5.1f}%  {f}")
+    print("\ninclusive, outagecomms/aiosmtplib lines (share of the dispatch phase)")
+    for f, v in lines.most_common(22):
+        print(f"  {100 * v / d:5.1f}%  {f}")
+
+
+# --- cProfile --------------------------------------------------------------------------------
+
+
+def layers_from_cprofile(stats: dict[Any, Any]) -> collections.Counter[str]:
+    """Self time per layer. A function of no layer (a builtin such as ``str.join``, stdlib ``re``)
+    is charged to its callers' layers in proportion to the time each caller spent in it."""
+    memo: dict[Any, dict[str, float]] = {}
+
+    def dist(key: Any, depth: int = 0) -> dict[str, float]:
+        if key in memo:
+            return memo[key]
+        file, _line, func = key
+        direct = layer_of([f"{func} ({file})"])
+        memo[key] = {direct: 1.0}  # also the guard against recursion cycles
+        if direct != "other" or depth > 40 or key not in stats:
+            return memo[key]
+        callers: dict[Any, Any] = stats[key][4]
+        weights = {ck: float(v[2]) or 1e-9 for ck, v in callers.items()}
+        total = sum(weights.values())
+        if not total:
+            return memo[key]
+        out: dict[str, float] = collections.defaultdict(float)
+        for ck, w in weights.items():
+            for layer, frac in dist(ck, depth + 1).items():
+                out[layer] += frac * w / total
+        memo[key] = dict(out)
+        return memo[key]
+
+    by_layer: collections.Counter[str] = collections.Counter()
+    for key, (_cc, _nc, tt, _ct, _callers) in stats.items():
+        for layer, frac in dist(key).items():
+            by_layer[layer] += int(tt * frac * 1e6)
+    return by_layer
+
+
+def mode_cprofile(n: int, k: int, seed: int) -> None:
+    from outagecomms.app import App
+    from outagecomms.dispatch import dispatch_due
+
+    workdir = Path(tempfile.mkdtemp(prefix="oc-prof-"))
+    try:
+        port = free_port()
+        config, tier_args = setup(n, k, port, workdir, seed)
+        run_cli(config, "declare", "Bench", "--severity", "sev2", *tier_args, "--yes", "--no-send")
+        app = App.open(config)
+        prof = cProfile.Profile()
+        with Sink("smtp-sink", port, k) as sink:
+            t = time.perf_counter()
+            prof.enable()
+            summary = asyncio.run(dispatch_due(app, incident_id=1))
+            prof.disable()
+            wall = time.perf_counter() - t
+            sink.wait_for(n, 2)
+        app.close()
+        print(f"cProfile run: {summary.sent} sent, sink {sink.count}, {wall:.1f} s under cProfile")
+        out = OUT / f"dispatch-{n}.prof"
+        prof.dump_stats(str(out))
+        print(f"pstats file: {out}  (python -m pstats {out})")
+        st: Any = pstats.Stats(prof)
+        by_layer = layers_from_cprofile(st.stats)
+        steps: dict[str, tuple[int, float]] = {}
+        for (file, _line, func), (_cc, nc, _tt, ct, _callers) in st.stats.items():
+            if func in STEPS and ("outagecomms" in file or "aiosmtplib" in file):
+                steps[func] = (nc, ct)
+        total = sum(by_layer.values())
+        print(
+            f"\nself time by layer (cProfile; builtins/stdlib charged to callers), per msg over {n}"
+        )
+        table(by_layer, total, "us/msg", 1 / n)
+        print("\ninclusive time of the per-message steps (coroutines: time while running)")
+        for func in STEPS:
+            if func in steps:
+                nc, ct = steps[func]
+                print(f"  {func:16s} calls {nc:7d}   {1e6 * ct / n:8.1f} us/msg")
+        print("\ntop 15 by self time")
+        st.sort_stats("tottime").print_stats(15)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --- micro -------------------------------------------------------------------------------------
+
+
+def mode_micro(n: int, k: int, seed: int) -> None:
+    from outagecomms.app import App
+    from outagecomms.channels.base import OutboundMessage
+    from outagecomms.mime import build_email
+    from outagecomms.store import repository as repo
+
+    workdir = Path(tempfile.mkdtemp(prefix="oc-prof-"))
+    try:
+        port = free_port()
+        config, tier_args = setup(n, k, port, workdir, seed)
+        run_cli(config, "declare", "Bench", "--severity", "sev2", *tier_args, "--yes", "--no-send")
+        app = App.open(config)
+        with app.store.read() as conn:
+            inc = repo.get_incident(conn, 1).incident
+            rnd = next(iter(repo.get_rounds(conn, [1]).values()))
+            customers = repo.all_customers(conn)
+        r = app.renderer
+        sender = "Bench Support <support@example.com>"
+        timings: dict[str, float] = {}
+
+        def timed(name: str, fn: Any, items: list[Any]) -> list[Any]:
+            t = time.perf_counter()
+            out = [fn(x) for x in items]
+            timings[name] = (time.perf_counter() - t) / len(items)
+            return out
+
+        ctxs = timed(
+            "Renderer.context",
+            lambda c: r.context(incident=inc, round=rnd, customer=c),
+            customers,
+        )
+        rendered = timed(
+            "Renderer.render (3 templates)", lambda x: r.render(rnd.kind, "email", x), ctxs
+        )
+        msgs = [
+            OutboundMessage(
+                delivery_id=i,
+                to=c.email,
+                to_name=c.name,
+                subject=x.subject,
+                text=x.text,
+                html=x.html,
+                message_id=f"<oc.{i}.inc-1.r1@example.com>",
+                headers={"X-Outagecomms-Incident": "INC-1", "X-Outagecomms-Customer": c.id},
+            )
+            for i, (c, x) in enumerate(zip(customers, rendered, strict=True))
+        ]
+        datas = timed(
+            "mime.build_email",
+            lambda m: build_email(m, from_addr=sender, reply_to="support@example.com"),
+            msgs,
+        )
+        timed(
+            "repository.encode_content",
+            lambda m: repo.encode_content(
+                {"to": m.to, "subject": m.subject, "text": m.text, "html": m.html}
+            ),
+            msgs,
+        )
+        app.close()
+
+        import aiosmtplib
+
+        async def send_all() -> float:
+            q = list(zip(customers, datas, strict=True))
+            t = time.perf_counter()
+
+            async def worker() -> None:
+                c = aiosmtplib.SMTP(hostname="127.0.0.1", port=port)
+                await c.connect()
+                while q:
+                    cust, data = q.pop()
+                    await c.sendmail("support@example.com", [cust.email], data)
+                await c.quit()
+
+            await asyncio.gather(*(worker() for _ in range(k)))
+            return (time.perf_counter() - t) / len(customers)
+
+        with Sink("smtp-sink", port, k):
+            timings[f"aiosmtplib sendmail ({k} conns, wall)"] = asyncio.run(send_all())
+        print(f"\nper-message cost of each step, alone (mean over {n} customers)")
+        total = 0.0
+        for name, sec in timings.items():
+            total += sec
+            print(f"  {name:40s} {1e6 * sec:8.1f} us/msg")
+        print(f"  {'sum':40s} {1e6 * total:8.1f} us/msg  -> ~{1 / total:,.0f} msgs/s single core")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="profile the outagecomms email fan-out")
+    ap.add_argument("--customers", type=int, default=10_000)
+    ap.add_argument("--connections", type=int, default=8)
+    ap.add_argument("--mode", choices=("pyspy", "cprofile", "micro", "all"), default="all")
+    ap.add_argument("--rate", type=int, default=250, help="py-spy samples per second (250)")
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+    if ensure_smtp_sink() is None:
+        print("profile_fanout.py needs postfix's smtp-sink", file=sys.stderr)
+        return 1
+    OUT.mkdir(exist_ok=True)
+    print(f"profiling the fan-out: {args.customers} customers, {args.connections} connections")
+    print(f"machine: {machine_line()}")
+    modes = ("micro", "pyspy", "cprofile") if args.mode == "all" else (args.mode,)
+    for m in modes:
+        print(f"\n===== {m} =====")
+        if m == "pyspy":
+            mode_pyspy(args.customers, args.connections, args.seed, args.rate)
+        elif m == "cprofile":
+            mode_cprofile(args.customers, args.connections, args.seed)
+        else:
+            mode_micro(args.customers, args.connections, args.seed)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

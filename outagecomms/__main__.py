@@ -1,3 +1,4 @@
 from outagecomms.cli import main
 
-main()
+if __name__ == "__main__":  # guarded: dispatch worker processes import this module too
+    main()

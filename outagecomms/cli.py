@@ -99,11 +99,11 @@ def _progress(total: int, label: str) -> tuple[Callable[[int, int], None], Calla
 
 
 def _send(a: Any, incident_id: int, total: int, label: str) -> Any:
-    from outagecomms.dispatch import dispatch_due
+    from outagecomms.dispatch import dispatch_parallel
 
     advance, stop = _progress(total, label)
     try:
-        return asyncio.run(dispatch_due(a, incident_id=incident_id, progress=advance))
+        return asyncio.run(dispatch_parallel(a, incident_id=incident_id, progress=advance))
     finally:
         stop()
 

@@ -83,6 +83,8 @@ class DispatchConfig:
     lease: timedelta = timedelta(seconds=60)
     max_attempts: int = 5
     retry_base: timedelta = timedelta(seconds=5)
+    processes: int = 0  # sender processes for a large fan-out; 0 = one per CPU (at most 4)
+    parallel_min: int = 2000  # a fan-out this large uses several processes
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -319,12 +321,18 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
         policies[sev] = _parse_policy(ctx, raw, f"policy.{sev}", default, names)
 
     disp = ctx.table(data.get("dispatch", {}), "dispatch")
-    ctx.known(disp, "dispatch", {"batch_size", "lease", "max_attempts", "retry_base"})
+    ctx.known(
+        disp,
+        "dispatch",
+        {"batch_size", "lease", "max_attempts", "retry_base", "processes", "parallel_min"},
+    )
     dispatch = DispatchConfig(
         batch_size=ctx.integer(disp, "dispatch", "batch_size", 500, minimum=1),
         lease=ctx.duration(disp, "dispatch", "lease", timedelta(seconds=60)),
         max_attempts=ctx.integer(disp, "dispatch", "max_attempts", 5, minimum=1),
         retry_base=ctx.duration(disp, "dispatch", "retry_base", timedelta(seconds=5)),
+        processes=ctx.integer(disp, "dispatch", "processes", 0, minimum=0),
+        parallel_min=ctx.integer(disp, "dispatch", "parallel_min", 2000, minimum=1),
     )
 
     dmn = ctx.table(data.get("daemon", {}), "daemon")

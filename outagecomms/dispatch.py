@@ -8,19 +8,23 @@ out so another picks the delivery up. A resend reuses the delivery's Message-ID.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import multiprocessing
 import os
 import random
 import socket
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from outagecomms.app import App
 from outagecomms.channels import registry
 from outagecomms.channels.base import Channel, DeliveryResult, OutboundMessage, Outcome
+from outagecomms.config import Config
 from outagecomms.errors import OutageCommsError
 from outagecomms.mime import sender_domain
 from outagecomms.models import Customer, DeliveryStatus, Incident, Round
@@ -284,6 +288,7 @@ class Dispatcher:
             content = repo.encode_content(
                 {
                     "channel": claim.channel,
+                    "sender": self.owner,  # host:pid:nonce of the process that sent it
                     "to": contact,
                     "message_id": msg.message_id,
                     "subject": rendered.subject,
@@ -292,6 +297,71 @@ class Dispatcher:
                 }
             )
         return claim, result, content
+
+
+def _worker_process(config: Config, incident_id: int | None) -> dict[str, Any]:
+    """Entry point of an extra sender process (spawned): same outbox, its own leases."""
+    app = App.from_config(config)
+    try:
+        return asdict(asyncio.run(dispatch_due(app, incident_id=incident_id)))
+    finally:
+        app.close()
+
+
+def sender_processes(app: App) -> int:
+    n = app.config.dispatch.processes or min(4, os.cpu_count() or 1)
+    return max(1, n)
+
+
+async def dispatch_parallel(
+    app: App, *, incident_id: int | None = None, progress: Progress | None = None
+) -> DispatchSummary:
+    """Like ``dispatch_due``, but a large fan-out is shared with extra sender processes.
+
+    Rendering and MIME building are CPU-bound Python, so one process saturates one core; the
+    outbox's leases let several processes drain the same deliveries without sending any
+    twice. Progress then comes from the store, which counts every process's results.
+    """
+    owed = pending_count(app, incident_id)
+    procs = min(sender_processes(app), max(1, owed // max(1, app.config.dispatch.batch_size)))
+    if procs <= 1 or owed < app.config.dispatch.parallel_min:
+        return await dispatch_due(app, incident_id=incident_id, progress=progress)
+    loop = asyncio.get_running_loop()
+    ctx = multiprocessing.get_context("spawn")  # never fork a process holding DB connections
+    total = DispatchSummary()
+    with ProcessPoolExecutor(max_workers=procs - 1, mp_context=ctx) as pool:
+        futures = [
+            loop.run_in_executor(pool, _worker_process, app.config, incident_id)
+            for _ in range(procs - 1)
+        ]
+        done = asyncio.Event()
+        poller = asyncio.create_task(_poll_progress(app, incident_id, owed, progress, done))
+        try:
+            total.add(await dispatch_due(app, incident_id=incident_id))
+            for result in await asyncio.gather(*futures):
+                total.add(DispatchSummary(**result))
+        finally:
+            done.set()
+            await poller
+    return total
+
+
+async def _poll_progress(
+    app: App, incident_id: int | None, owed: int, progress: Progress | None, done: asyncio.Event
+) -> None:
+    if progress is None:
+        await done.wait()
+        return
+    reported = 0
+    while True:
+        finished = owed - pending_count(app, incident_id)
+        if finished > reported:
+            progress(finished - reported, owed)
+            reported = finished
+        if done.is_set():
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), 0.2)
 
 
 async def dispatch_due(

@@ -9,10 +9,14 @@ encoded by ``email.header``.
 
 from __future__ import annotations
 
+import io
 import re
+import uuid
 from email import policy as email_policy
 from email.charset import QP, Charset
+from email.generator import BytesGenerator
 from email.header import Header
+from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import formataddr, formatdate, parseaddr
@@ -24,6 +28,24 @@ _CTRL = re.compile(r"[\x00-\x1f\x7f]+")
 _POLICY = email_policy.compat32.clone(linesep="\r\n")
 _UTF8_QP = Charset("utf-8")
 _UTF8_QP.body_encoding = QP  # readable in raw form, and safe for 7-bit relays
+
+
+class _Generator(BytesGenerator):
+    """The stdlib generator, minus the cost of re-folding headers that are already short,
+    plain ASCII lines (most of them); everything else goes through the policy's folding."""
+
+    def _write_headers(self, msg: Message) -> None:
+        for name, value in msg.raw_items():
+            if (
+                type(value) is str
+                and len(name) + len(value) < 77
+                and value.isascii()
+                and not _CTRL.search(value)
+            ):
+                self._fp.write(f"{name}: {value}\r\n".encode("ascii"))
+            else:
+                self._fp.write(self.policy.fold_binary(name, value))
+        self.write(self._NL)  # type: ignore[attr-defined]
 
 
 def header_safe(value: str) -> str:
@@ -65,7 +87,9 @@ def build_email(msg: OutboundMessage, *, from_addr: str, reply_to: str = "") -> 
     if msg.html is None:
         em: MIMEText | MIMEMultipart = MIMEText(msg.text, "plain", _UTF8_QP, policy=_POLICY)
     else:
-        em = MIMEMultipart("alternative", policy=_POLICY)
+        # A random boundary starting with "=_" can never occur in quoted-printable bodies
+        # (which encode "=" as "=3D"), so the generator need not search the body for it.
+        em = MIMEMultipart("alternative", boundary=f"=_oc_{uuid.uuid4().hex}", policy=_POLICY)
         em.attach(MIMEText(msg.text, "plain", _UTF8_QP, policy=_POLICY))
         em.attach(MIMEText(msg.html, "html", _UTF8_QP, policy=_POLICY))
     em["From"] = _address(from_name, from_email)
@@ -79,4 +103,6 @@ def build_email(msg: OutboundMessage, *, from_addr: str, reply_to: str = "") -> 
     em["X-Auto-Response-Suppress"] = "All"
     for key, value in msg.headers.items():
         em[key] = _text_header(value)  # type: ignore[assignment]
-    return em.as_bytes(policy=_POLICY)
+    out = io.BytesIO()
+    _Generator(out, mangle_from_=False, policy=_POLICY).flatten(em)
+    return out.getvalue()

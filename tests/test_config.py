@@ -106,7 +106,9 @@ def test_example_documents_every_key_the_parser_accepts() -> None:
     assert {"update_every", "ack_within", "remind_before", "follow_up_after", "channels"} <= set(
         data["policy"]["default"]
     )
-    assert set(data["dispatch"]) == {"batch_size", "lease", "max_attempts", "retry_base"}
+    from outagecomms.config import DispatchConfig
+
+    assert set(data["dispatch"]) == set(DispatchConfig.__dataclass_fields__)
     assert set(data["daemon"]) == {
         "http",
         "public_url",

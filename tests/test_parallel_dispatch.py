@@ -1,0 +1,60 @@
+"""A large fan-out is shared by several sender processes: everyone told once."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import SmtpServer
+from helpers import cli_json
+
+from outagecomms.app import App
+from outagecomms.store import repository as repo
+
+pytestmark = pytest.mark.slow
+
+
+def write_directory(path: Path, n: int) -> list[dict[str, str]]:
+    rows = [
+        {"id": f"p{i:05d}", "name": f"Customer {i}", "email": f"ops+p{i:05d}@example.com",
+         "tier": ("enterprise", "business", "standard")[i % 3], "components": "api",
+         "regions": "eu-west", "timezone": ("Europe/Berlin", "Asia/Tokyo", "America/New_York")[i % 3],
+         "locale": ("de_DE", "ja_JP", "en_US")[i % 3], "currency": "EUR", "monthly_fee": "100"}
+        for i in range(n)
+    ]  # fmt: skip
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return rows
+
+
+def test_fan_out_over_two_processes_sends_each_message_once(
+    smtp_server: SmtpServer, make_config, cli, tmp_path: Path
+) -> None:
+    cfg = make_config(smtp_server)
+    # small batches, parallel from 100 deliveries, 2 sender processes
+    cfg.write_text(
+        cfg.read_text().replace(
+            'retry_base = "1s"',
+            'retry_base = "1s"\nbatch_size = 50\nprocesses = 2\nparallel_min = 100',
+        )
+    )
+    directory = tmp_path / "customers.csv"
+    rows = write_directory(directory, 2000)
+    assert cli("--config", str(cfg), "customers", "import", str(directory)).exit_code == 0
+    out = cli_json(cfg, "declare", "API down", "--severity", "sev1", "--component", "api", "--yes")
+    assert out["audience"] == len(rows)
+    assert out["sent"] == len(rows) and out["failed"] == out["retry"] == 0
+    msgs = smtp_server.handler.wait_for(lambda ms: len(ms) >= len(rows), timeout=60)
+    assert Counter(m.customer for m in msgs) == Counter(r["id"] for r in rows)
+    assert len({m.message_id for m in msgs}) == len(rows)
+    assert cli_json(cfg, "show", "INC-1")["rounds"][0]["sent"] == len(rows)
+    senders: Counter[str] = Counter()
+    with App.open(cfg) as app, app.store.read() as conn:
+        for r in rows:
+            (got,) = repo.customer_deliveries(conn, 1, r["id"])
+            senders[got["content"]["sender"].split(":")[1]] += 1  # the sender's pid
+    assert len(senders) == 2, f"the fan-out was not shared by two processes: {senders}"

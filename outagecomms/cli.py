@@ -7,7 +7,6 @@ Results go to stdout (``--json``: exactly one JSON object); progress and errors 
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import logging
@@ -17,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -60,6 +60,16 @@ def handle_errors(fn: F) -> F:
         except KeyboardInterrupt:
             err.print("interrupted")
             raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, click.exceptions.ClickException):
+            raise
+        except Exception as exc:  # a bug: one line, not a page of locals
+            if os.environ.get("OUTAGECOMMS_DEBUG"):
+                raise
+            err.print(
+                f"[bold red]internal error:[/] {escape(f'{type(exc).__name__}: {exc}')} "
+                "(run with OUTAGECOMMS_DEBUG=1 for the traceback)"
+            )
+            raise typer.Exit(EXIT_FAIL) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -99,6 +109,8 @@ def _progress(total: int, label: str) -> tuple[Callable[[int, int], None], Calla
 
 
 def _send(a: Any, incident_id: int, total: int, label: str) -> Any:
+    import asyncio
+
     from outagecomms.dispatch import dispatch_parallel
 
     advance, stop = _progress(total, label)
@@ -699,6 +711,8 @@ def preview(
 @handle_errors
 def tick(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Do everything due now (holding updates, reminders, pending sends), then exit. For cron."""
+    import asyncio
+
     from outagecomms.scheduling import tick as do_tick
 
     res = asyncio.run(do_tick(_app()))
@@ -748,6 +762,8 @@ def _now() -> str:
 
 
 def _follow(a: Any, incident_id: int) -> None:
+    import asyncio
+
     from outagecomms.daemon import Daemon
     from outagecomms.store import repository as repo
 

@@ -130,16 +130,15 @@ def preflight(
     customers: Sequence[Customer],
     channel_names: Sequence[str],
 ) -> dict[tuple[str, str, str], Rendered]:
-    """Render every template the round needs once per (locale, timezone, template set) in the
-    audience. Raises TemplateError (naming template and line) before anything is queued."""
+    """Render every template the round needs once per (locale, template set) in the audience.
+    Raises TemplateError (naming template and line) before anything is queued."""
     out: dict[tuple[str, str, str], Rendered] = {}
     sets = sorted(set(template_channels(app, channel_names).values()))
-    seen: set[tuple[str, str]] = set()
+    seen: set[str] = set()
     for c in customers:
-        key = (c.locale, c.timezone)
-        if key in seen:
+        if c.locale in seen:
             continue
-        seen.add(key)
+        seen.add(c.locale)
         for tc in sets:
             out[(c.locale, c.timezone, tc)] = app.renderer.render(
                 rnd.kind, tc, app.renderer.context(incident=incident, round=rnd, customer=c)
@@ -148,13 +147,13 @@ def preflight(
 
 
 def _representatives(conn: Connection, incident_id: int) -> list[Customer]:
-    """One audience customer per (locale, timezone): enough to pre-flight every template."""
+    """One audience customer per locale: enough to pre-flight every template."""
     c, a = t.customers, t.audience
     q = (
         select(func.min(c.c.id))
         .join(a, a.c.customer_id == c.c.id)
         .where(a.c.incident_id == incident_id)
-        .group_by(c.c.locale, c.c.timezone)
+        .group_by(c.c.locale)
     )
     ids = [r[0] for r in conn.execute(q)]
     return list(repo.get_customers(conn, ids).values())
@@ -322,7 +321,8 @@ def _add_round(
     with app.store.read() as conn:
         row = repo.get_incident(conn, incident_id)
         reps = _representatives(conn, incident_id)
-        channel_names = sorted(repo.audience_channels(conn, incident_id))
+        channel_counts = repo.audience_channels(conn, incident_id)
+    channel_names = sorted(channel_counts)
     inc = row.incident
     if not inc.is_open:
         raise StateError(
@@ -380,7 +380,7 @@ def _add_round(
             promised_next_by=promised,
         )
         repo.add_event(conn, incident_id, now, kind.value, f"round {rnd.seq}")
-        queued = sum(repo.audience_channels(conn, incident_id).values())
+        queued = sum(channel_counts.values())  # the audience is fixed at declare
         final = repo.get_incident(conn, incident_id).incident
     return RoundCreated(final, rnd, queued)
 

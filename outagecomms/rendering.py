@@ -21,6 +21,7 @@ from babel import Locale
 from babel.dates import format_date, format_datetime, format_time
 from jinja2 import (
     ChoiceLoader,
+    FileSystemBytecodeCache,
     FileSystemLoader,
     StrictUndefined,
     TemplateNotFound,
@@ -88,6 +89,19 @@ def local_promise(dt: datetime, ref: datetime, tz: str, locale: str) -> str:
     return f"{date}, {local_time(dt, tz, locale)}"
 
 
+def _bytecode_cache() -> FileSystemBytecodeCache | None:
+    """Compiled templates survive the process: a CLI call need not recompile them (keyed by
+    the template's source checksum, so an edited override is recompiled)."""
+    import platformdirs
+
+    path = Path(platformdirs.user_cache_dir("outagecomms", appauthor=False)) / "jinja"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return FileSystemBytecodeCache(str(path))
+
+
 @dataclass(frozen=True)
 class Rendered:
     subject: str
@@ -113,6 +127,7 @@ class Renderer:
         loaders.append(FileSystemLoader(str(default_templates_dir())))
         self.env = SandboxedEnvironment(
             loader=ChoiceLoader(loaders),
+            bytecode_cache=_bytecode_cache(),
             undefined=StrictUndefined,
             autoescape=lambda name: bool(name and name.endswith(".html.j2")),
             keep_trailing_newline=True,  # an include keeps its last line break

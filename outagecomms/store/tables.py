@@ -117,7 +117,6 @@ deliveries = Table(
     Column("content", LargeBinary, nullable=True),  # zlib(JSON) of exactly what was sent
     UniqueConstraint("incident_id", "round_id", "customer_id", "channel", name="uq_deliveries_key"),
     Index("ix_deliveries_claim", "status", "next_attempt_at"),
-    Index("ix_deliveries_round", "round_id", "status"),
     Index("ix_deliveries_customer", "incident_id", "customer_id"),
 )
 

@@ -101,7 +101,6 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_deliveries_claim", "deliveries", ["status", "next_attempt_at"])
-    op.create_index("ix_deliveries_round", "deliveries", ["round_id", "status"])
     op.create_index("ix_deliveries_customer", "deliveries", ["incident_id", "customer_id"])
     op.create_table(
         "events",

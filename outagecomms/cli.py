@@ -358,7 +358,7 @@ def declare(
     if dry_run:
         _print_dry_run(plan, channels, as_json)
         return
-    if not yes and sys.stdin.isatty() and not as_json:
+    if not yes and sys.stdin.isatty():
         err.print(
             f"Declare [bold]{escape(plan.incident.title)}[/] ({plan.incident.severity}) and notify "
             f"[bold]{plan.audience.size}[/] customers ({_fmt_counts(channels)})?"
@@ -751,6 +751,10 @@ def daemon(
     from outagecomms.daemon import run_daemon
 
     a = _app()
+    if http or a.config.daemon.http:
+        err.print(
+            "note: the HTTP listener (feedback links) is not part of this release; ignoring --http"
+        )
     err.print(f"outagecomms daemon: store {a.store.url}, pid {os.getpid()}")
     run_daemon(a, on_event=lambda m: err.print(f"{_now()} {m}", markup=False))
 

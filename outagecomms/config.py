@@ -93,7 +93,7 @@ class DaemonConfig:
     public_url: str = ""
     secret_env: str = "OUTAGECOMMS_SECRET"
     reconcile_every: timedelta = timedelta(seconds=2)
-    min_margin: timedelta = timedelta(seconds=30)
+    min_margin: timedelta = timedelta(seconds=90)  # > one cron minute: `tick` every minute keeps promises
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -342,7 +342,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
         public_url=ctx.string(dmn, "daemon", "public_url", ""),
         secret_env=ctx.string(dmn, "daemon", "secret_env", "OUTAGECOMMS_SECRET"),
         reconcile_every=ctx.duration(dmn, "daemon", "reconcile_every", timedelta(seconds=2)),
-        min_margin=ctx.duration(dmn, "daemon", "min_margin", timedelta(seconds=30)),
+        min_margin=ctx.duration(dmn, "daemon", "min_margin", timedelta(seconds=90)),
     )
 
     tpl = ctx.table(data.get("templates", {}), "templates")

@@ -88,7 +88,7 @@ def test_example_config_loads() -> None:
     assert cfg.dispatch.lease == timedelta(seconds=60)
     assert cfg.dispatch.retry_base == timedelta(seconds=5)
     assert cfg.daemon.public_url == "https://comms.example.com"
-    assert cfg.daemon.min_margin == timedelta(seconds=30)
+    assert cfg.daemon.min_margin == timedelta(seconds=90)
     assert cfg.templates_dir == EXAMPLE.resolve().parent / "templates"
 
 

@@ -253,3 +253,27 @@ def test_migrations_create_the_schema_once(store_url: str) -> None:
     s2 = open_store(url)  # a second open is a no-op
     assert s2.current_revision() == repo.HEAD_REVISION
     s2.dispose()
+
+
+def test_cron_every_minute_keeps_the_promise_with_default_margin(
+    smtp_server: SmtpServer, make_config, clock: Clock, tmp_path: Path
+) -> None:
+    """With the default min_margin, a `tick` on each whole minute (cron) always creates the
+    holding round before the (whole-minute) promise, with time left for the fan-out."""
+    cfg = make_config(smtp_server)
+    cfg.write_text(cfg.read_text().replace('min_margin = "1s"\n', ""))
+    app = App.open(cfg, clock=clock)
+    try:
+        import_file(app, sample_csv())
+        inc = _declare(app, "30m").incident
+        assert inc.next_update_due is not None
+        clock.now = clock.now.replace(second=0, microsecond=0)
+        created_at = None
+        while created_at is None:
+            clock.advance(minutes=1)  # the next cron run
+            if run_due(app).holding:
+                created_at = clock()
+        assert created_at < inc.next_update_due
+        assert inc.next_update_due - created_at >= timedelta(seconds=30)
+    finally:
+        app.close()

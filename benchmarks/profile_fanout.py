@@ -7,7 +7,7 @@ usage: python benchmarks/profile_fanout.py [--customers N] [--connections K]
   under ``py-spy record --format raw`` against smtp-sink and attributes every sample of the
   sending phase to the innermost recognisable layer (Jinja, stdlib ``email``, aiosmtplib,
   SQLAlchemy, asyncio, ...). Sampling barely distorts the picture.
-- ``cprofile``: ``declare --no-send``, then ``asyncio.run(dispatch_due(app, incident_id=1))``
+- ``cprofile``: ``declare --queue-only``, then ``asyncio.run(dispatch_due(app, incident_id=1))``
   in this process under cProfile; self time by layer and the inclusive time of the
   per-message steps. (Deterministic profiling inflates Python-heavy code; use for call counts.)
 - ``micro``: each per-message step timed alone for the round's customers, no network:
@@ -228,7 +228,9 @@ def mode_cprofile(n: int, k: int, seed: int) -> None:
     try:
         port = free_port()
         config, tier_args = setup(n, k, port, workdir, seed)
-        run_cli(config, "declare", "Bench", "--severity", "sev2", *tier_args, "--yes", "--no-send")
+        run_cli(
+            config, "declare", "Bench", "--severity", "sev2", *tier_args, "--yes", "--queue-only"
+        )
         app = App.open(config)
         prof = cProfile.Profile()
         with Sink("smtp-sink", port, k) as sink:
@@ -278,7 +280,9 @@ def mode_micro(n: int, k: int, seed: int) -> None:
     try:
         port = free_port()
         config, tier_args = setup(n, k, port, workdir, seed)
-        run_cli(config, "declare", "Bench", "--severity", "sev2", *tier_args, "--yes", "--no-send")
+        run_cli(
+            config, "declare", "Bench", "--severity", "sev2", *tier_args, "--yes", "--queue-only"
+        )
         app = App.open(config)
         with app.store.read() as conn:
             inc = repo.get_incident(conn, 1).incident

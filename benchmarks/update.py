@@ -2,10 +2,10 @@
 
 usage: python benchmarks/update.py [--customers N] [--repeat R]
 
-Sets up an open incident of N customers (``declare --no-send``: the deliveries are queued,
+Sets up an open incident of N customers (``declare --queue-only``: the deliveries are queued,
 nothing is sent), then measures, excluding the send:
 
-- end to end: ``outagecomms update INC-1 "msg" --no-send --json`` as a real subprocess
+- end to end: ``outagecomms update INC-1 "msg" --queue-only --json`` as a real subprocess
   (interpreter start, imports, config, pre-flight, the write transaction), R times, median;
 - in process: ``outagecomms.incidents.post_update(app, 1, "msg")`` on an open App, R times,
   median (the first call, with cold template and query caches, is shown separately);
@@ -74,21 +74,21 @@ def main() -> int:
             "sev2",
             *tier_args,
             "--yes",
-            "--no-send",
+            "--queue-only",
             "--json",
         )
         queued = json.loads(out)["queued"]
-        print(f"declare --no-send: {t_decl:.3f} s, {queued} deliveries queued")
+        print(f"declare --queue-only: {t_decl:.3f} s, {queued} deliveries queued")
 
         print("\n[baseline: outagecomms list --json (CLI start-up, no work)]")
         base = [timed_cli(config, "list", "--json")[0] for _ in range(reps)]
         print("  runs: " + ", ".join(f"{x:.3f}" for x in base) + f" s; median {median(base):.3f} s")
 
-        print('\n[end to end: outagecomms update INC-1 "..." --no-send --json]')
+        print('\n[end to end: outagecomms update INC-1 "..." --queue-only --json]')
         cli_times: list[float] = []
         for i in range(reps):
             t, out = timed_cli(
-                config, "update", "INC-1", f"Bench update {i + 1}", "--no-send", "--json"
+                config, "update", "INC-1", f"Bench update {i + 1}", "--queue-only", "--json"
             )
             data = json.loads(out)
             if data.get("queued") != queued:

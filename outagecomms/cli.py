@@ -332,7 +332,11 @@ def declare(
         bool, typer.Option("--follow", help="Keep running the scheduler here until resolved.")
     ] = False,
     no_send: Annotated[
-        bool, typer.Option("--no-send", help="Queue only; a daemon or tick sends.")
+        bool,
+        typer.Option("--no-send", help="Record only: nothing is sent, now or later (history)."),
+    ] = False,
+    queue_only: Annotated[
+        bool, typer.Option("--queue-only", help="Queue the messages; a daemon or tick sends them.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -358,7 +362,7 @@ def declare(
     if dry_run:
         _print_dry_run(plan, channels, as_json)
         return
-    if not yes and sys.stdin.isatty():
+    if not yes and not no_send and sys.stdin.isatty():
         err.print(
             f"Declare [bold]{escape(plan.incident.title)}[/] ({plan.incident.severity}) and notify "
             f"[bold]{plan.audience.size}[/] customers ({_fmt_counts(channels)})?"
@@ -366,13 +370,16 @@ def declare(
         if not typer.confirm("Send the acknowledgement now?", default=False, err=True):
             err.print("nothing sent")
             raise typer.Exit(EXIT_USAGE)
-    created = commit_declare(a, plan)
+    created = commit_declare(a, plan, send=not no_send)
     inc = created.incident
-    err.print(
-        f"[bold]{inc.ref}[/] declared: {plan.audience.size} customers, next update promised by "
-        f"{inc.next_update_due:%H:%M:%S} UTC"
-    )
-    summary = None if no_send else _send(a, inc.id, created.queued, "acknowledging")
+    if no_send:
+        err.print(f"[bold]{inc.ref}[/] recorded for {plan.audience.size} customers; nothing sent")
+    else:
+        err.print(
+            f"[bold]{inc.ref}[/] declared: {plan.audience.size} customers, next update promised "
+            f"by {inc.next_update_due:%H:%M:%S} UTC"
+        )
+    summary = None if (no_send or queue_only) else _send(a, inc.id, created.queued, "acknowledging")
     if summary is not None:
         err.print(f"acknowledgement: {_summary_line(summary)}")
     if as_json:
@@ -452,11 +459,11 @@ def _print_dry_run(plan: Any, channels: dict[str, int], as_json: bool) -> None:
     err.print("dry run: nothing was written or sent")
 
 
-def _round_cmd_output(a: Any, created: Any, no_send: bool, as_json: bool, label: str) -> None:
+def _round_cmd_output(a: Any, created: Any, send_now: bool, as_json: bool, label: str) -> None:
     from outagecomms.views import iso
 
     inc = created.incident
-    summary = None if no_send else _send(a, inc.id, created.queued, label)
+    summary = _send(a, inc.id, created.queued, label) if send_now else None
     promise = (
         f"next update promised by {inc.next_update_due:%H:%M:%S} UTC"
         if inc.next_update_due
@@ -497,7 +504,11 @@ def update(
         str | None, typer.Option("--every", help="New cadence from now on, e.g. 1h.")
     ] = None,
     no_send: Annotated[
-        bool, typer.Option("--no-send", help="Queue only; a daemon or tick sends.")
+        bool,
+        typer.Option("--no-send", help="Record only: nothing is sent, now or later (history)."),
+    ] = False,
+    queue_only: Annotated[
+        bool, typer.Option("--queue-only", help="Queue the messages; a daemon or tick sends them.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -508,8 +519,8 @@ def update(
     iid = incident_id_from_ref(incident)
     cadence = _duration(every, "--every")
     a = _app()
-    created = post_update(a, iid, message, status=status, every=cadence)
-    _round_cmd_output(a, created, no_send, as_json, "update")
+    created = post_update(a, iid, message, status=status, every=cadence, send=not no_send)
+    _round_cmd_output(a, created, not (no_send or queue_only), as_json, "update")
 
 
 @app.command()
@@ -521,7 +532,11 @@ def resolve(
         str | None, typer.Option("--at", help="When service was restored (ISO 8601 or -10m).")
     ] = None,
     no_send: Annotated[
-        bool, typer.Option("--no-send", help="Queue only; a daemon or tick sends.")
+        bool,
+        typer.Option("--no-send", help="Record only: nothing is sent, now or later (history)."),
+    ] = False,
+    queue_only: Annotated[
+        bool, typer.Option("--queue-only", help="Queue the messages; a daemon or tick sends them.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -533,8 +548,8 @@ def resolve(
     iid = incident_id_from_ref(incident)
     a = _app()
     when = parse_time(at, now=a.clock(), field="--at") if at else None
-    created = do_resolve(a, iid, message, at=when)
-    _round_cmd_output(a, created, no_send, as_json, "resolution")
+    created = do_resolve(a, iid, message, at=when, send=not no_send)
+    _round_cmd_output(a, created, not (no_send or queue_only), as_json, "resolution")
 
 
 # --- seeing ---------------------------------------------------------------------------------

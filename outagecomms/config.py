@@ -93,7 +93,9 @@ class DaemonConfig:
     public_url: str = ""
     secret_env: str = "OUTAGECOMMS_SECRET"
     reconcile_every: timedelta = timedelta(seconds=2)
-    min_margin: timedelta = timedelta(seconds=90)  # > one cron minute: `tick` every minute keeps promises
+    min_margin: timedelta = timedelta(
+        seconds=90
+    )  # > one cron minute: `tick` every minute keeps promises
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -253,9 +253,14 @@ def plan_declare(
     return DeclarePlan(incident, rnd, audience, sample_c, sample_ch, sample)
 
 
-def commit_declare(app: App, plan: DeclarePlan) -> RoundCreated:
-    """Write the incident, its audience, the acknowledgement round and every delivery at once."""
+def commit_declare(app: App, plan: DeclarePlan, *, send: bool = True) -> RoundCreated:
+    """Write the incident, its audience, the acknowledgement round and every delivery at once.
+
+    ``send=False`` records the incident without messaging anyone (e.g. a past incident, for
+    history and credits): no delivery is queued and, since nobody was told, nothing is promised.
+    """
     inc = plan.incident
+    promise = inc.next_update_due if send else None
     with app.store.write() as conn:
         incident_id = repo.insert_incident(
             conn,
@@ -271,7 +276,7 @@ def commit_declare(app: App, plan: DeclarePlan) -> RoundCreated:
                 "resolved_at": None,
                 "commander": inc.commander,
                 "update_every_s": inc.update_every.total_seconds(),
-                "next_update_due": inc.next_update_due,
+                "next_update_due": promise,
                 "ack_due": inc.ack_due,
                 "reminded_for": None,
                 "audience_size": plan.audience.size,
@@ -288,13 +293,19 @@ def commit_declare(app: App, plan: DeclarePlan) -> RoundCreated:
             status=IncidentStatus.INVESTIGATING,
             created_at=plan.round.created_at,
             due_by=plan.round.due_by,
-            promised_next_by=plan.round.promised_next_by,
+            promised_next_by=promise,
+            queue=send,
         )
+        note = "" if send else " (recorded, nothing sent)"
         repo.add_event(
-            conn, incident_id, plan.round.created_at, "declared", f"audience {plan.audience.size}"
+            conn,
+            incident_id,
+            plan.round.created_at,
+            "declared",
+            f"audience {plan.audience.size}{note}",
         )
         row = repo.get_incident(conn, incident_id)
-    return RoundCreated(row.incident, rnd, len(plan.audience.pairs))
+    return RoundCreated(row.incident, rnd, len(plan.audience.pairs) if send else 0)
 
 
 def declare(app: App, **kwargs: object) -> RoundCreated:
@@ -311,6 +322,7 @@ def _add_round(
     every: timedelta | None,
     resolved_at: datetime | None = None,
     expect_due: datetime | None = None,
+    send: bool = True,
 ) -> RoundCreated | None:
     """Pre-flight, then write the round, its deliveries and the new promise in one transaction.
 
@@ -330,11 +342,13 @@ def _add_round(
         )
     cadence = every or inc.update_every
     new_status = IncidentStatus.RESOLVED if kind == RoundKind.RESOLUTION else (status or inc.status)
-    if kind == RoundKind.HOLDING:
+    if kind == RoundKind.RESOLUTION:
+        promised: datetime | None = None
+    elif not send:
+        promised = inc.next_update_due  # nobody was told anything new: the promise stands
+    elif kind == RoundKind.HOLDING:
         assert inc.next_update_due is not None
-        promised: datetime | None = promise_after(max(inc.next_update_due, now), cadence)
-    elif kind == RoundKind.RESOLUTION:
-        promised = None
+        promised = promise_after(max(inc.next_update_due, now), cadence)
     else:
         promised = promise_after(now, cadence)
     if resolved_at is not None:
@@ -377,10 +391,12 @@ def _add_round(
             status=new_status,
             created_at=now,
             due_by=fresh.incident.next_update_due,
-            promised_next_by=promised,
+            promised_next_by=promised if send else None,
+            queue=send,
         )
-        repo.add_event(conn, incident_id, now, kind.value, f"round {rnd.seq}")
-        queued = sum(channel_counts.values())  # the audience is fixed at declare
+        note = "" if send else " (recorded, nothing sent)"
+        repo.add_event(conn, incident_id, now, kind.value, f"round {rnd.seq}{note}")
+        queued = sum(channel_counts.values()) if send else 0  # the audience is fixed at declare
         final = repo.get_incident(conn, incident_id).incident
     return RoundCreated(final, rnd, queued)
 
@@ -398,19 +414,21 @@ def post_update(
     *,
     status: str | None = None,
     every: timedelta | None = None,
+    send: bool = True,
 ) -> RoundCreated:
-    """The commander's update: goes to the whole audience at once and restarts the cadence."""
+    """The commander's update: goes to the whole audience at once and restarts the cadence.
+    ``send=False`` records it without messaging anyone; the promise in force stands."""
     msg = check_message(message)
     st = check_status(status)
     created = _add_round(
-        app, incident_id, kind=RoundKind.UPDATE, message=msg, status=st, every=every
+        app, incident_id, kind=RoundKind.UPDATE, message=msg, status=st, every=every, send=send
     )
     assert created is not None
     return created
 
 
 def resolve(
-    app: App, incident_id: int, message: str, *, at: datetime | None = None
+    app: App, incident_id: int, message: str, *, at: datetime | None = None, send: bool = True
 ) -> RoundCreated:
     """Send the resolution notice and stop promising updates."""
     msg = check_message(message)
@@ -432,6 +450,7 @@ def resolve(
         status=None,
         every=None,
         resolved_at=resolved_at,
+        send=send,
     )
     assert created is not None
     return created

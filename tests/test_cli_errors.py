@@ -367,7 +367,7 @@ def test_error_shows_brackets_literally(env: Env) -> None:
 
 def test_list_table_with_brackets_in_title(env: Env) -> None:
     data = env.json(
-        "declare", "Search [/] slow", "-s", "sev3", "-c", "search", "--yes", "--no-send"
+        "declare", "Search [/] slow", "-s", "sev3", "-c", "search", "--yes", "--queue-only"
     )
     assert data["incident"] == "INC-1"
     res = env.run("list")

@@ -368,8 +368,10 @@ def insert_round_with_deliveries(
     created_at: datetime,
     due_by: datetime | None,
     promised_next_by: datetime | None,
+    queue: bool = True,
 ) -> Round:
     """Write a round and one pending delivery per audience (customer, channel): one statement.
+    ``queue=False`` records the round only (nothing is sent).
 
     Pending deliveries of earlier update/holding rounds are superseded: a customer must not get
     a stale "next update by 14:30" after a newer message.
@@ -393,6 +395,8 @@ def insert_round_with_deliveries(
         )
         .returning(t.rounds.c.id)
     ).scalar_one()
+    if not queue:
+        return _row_to_round(conn.execute(select(t.rounds).where(t.rounds.c.id == round_id)).one())
     if kind != RoundKind.ACKNOWLEDGEMENT:
         stale = select(t.rounds.c.id).where(
             t.rounds.c.incident_id == incident_id,

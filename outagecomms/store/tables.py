@@ -70,6 +70,7 @@ incidents = Table(
     Column("ack_due", TS, nullable=False),
     Column("reminded_for", TS, nullable=True),
     Column("audience_size", Integer, nullable=False, default=0),
+    Column("follow_up_due", TS, nullable=True),  # set at resolution; cleared when sent
     Column("skipped", JSON, nullable=False),
     Column("version", Integer, nullable=False, default=1),
     Index("ix_incidents_status", "status"),
@@ -129,4 +130,29 @@ events = Table(
     Column("kind", String(40), nullable=False),
     Column("detail", Text, nullable=False, default=""),
     Index("ix_events_incident", "incident_id", "at"),
+)
+
+credits = Table(
+    "credits",
+    metadata,
+    Column("incident_id", BigId, ForeignKey("incidents.id"), primary_key=True),
+    Column("customer_id", String(200), primary_key=True),
+    Column("amount", String(40), nullable=False),  # exact Decimal as text, rounded once
+    Column("currency", String(3), nullable=False),
+    Column("lines", JSON, nullable=False),  # [{"rule", "amount", "detail"}]
+    Column("goodwill", Text, nullable=False, default=""),  # the "something extra" offered
+    Column("status", String(10), nullable=False),  # proposed | approved | exported
+    Column("computed_at", TS, nullable=False),
+    Column("approved_at", TS, nullable=True),
+)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("incident_id", BigId, ForeignKey("incidents.id"), primary_key=True),
+    Column("customer_id", String(200), primary_key=True),
+    Column("score", Integer, nullable=False),
+    Column("comment", Text, nullable=False, default=""),
+    Column("source", String(20), nullable=False),  # link | manual
+    Column("received_at", TS, nullable=False),
 )

@@ -1,0 +1,911 @@
+"""The credit engine: what a customer is owed for one incident, from credit policy as data.
+
+Pure: no I/O, no clock, no store. ``parse_credit_policy`` validates the ``[credits]`` table of
+the config; ``compute_credit`` applies it to one customer and one resolved incident.
+
+Rules (``[[credits.rules]]``, ``kind`` and its keys; the names are the contract of issue 4):
+
+- ``response_sla``: ``percent`` (of the monthly fee) or ``amount``; earned when the
+  acknowledgement reached the customer after ``started_at + ack_within``, or never.
+- ``downtime_step``: ``percent_per_block`` for each ``block`` of downtime after a free ``after``
+  (default 0); ``rounding = "floor"`` counts complete blocks, ``"ceil"`` counts a started block
+  ("or part thereof"); optional ``max_percent`` caps this rule (before multipliers).
+- ``uptime_table``: ``tiers = [{below, percent}, ...]`` and ``minutes = "exact" | "whole"``.
+  Uptime of a calendar month (UTC) is ``100 × (1 − downtime / length of the month)``; the
+  percent is that of the lowest ``below`` the uptime is strictly under (compared exactly, as
+  rationals). The month's downtime is the union of the customer's incident intervals in that
+  month (overlaps count once). With ``"whole"``, each incident's downtime within the month is
+  floored to whole minutes before the union is taken. An incident's credit is the month's credit
+  with the customer's incidents up to and including it (ordered by ``started_at``, then id)
+  minus the month's credit without it, so the credits of a month's incidents add up to the
+  month's credit and a later incident never changes an earlier one's credit.
+- ``downtime_multiple``: ``multiple × monthly_fee × months_in(period) × downtime /
+  length_of(period)``, ``period = "month" | "quarter"`` (calendar, UTC).
+- ``repeat``: ``window``, ``min_incidents``, then ``percent`` or ``amount``: earned when at
+  least ``min_incidents`` of the customer's incidents (this one included) started within
+  ``window`` before this one started (inclusive: one that started exactly ``window`` earlier
+  counts; incidents that started later do not).
+
+Then ``[credits.multipliers]`` ``severity``/``tier`` (default 1) multiply every line,
+``cap_percent`` (default 100) limits a customer's credits in one calendar month, and
+``minimum`` (default 0) suppresses a credit below it. A fixed ``amount`` and ``minimum`` are in
+the customer's own currency.
+
+Money: every line is computed exactly (as a rational number); the total is rounded **once**,
+half-up (``ROUND_HALF_UP`` semantics), to the currency's minor unit (Babel: USD 2, JPY 0, BHD 3).
+The cap is ``cap_percent`` of the monthly fee rounded half-up to the minor unit, so a customer's
+rounded credits in a month never add up to more than that. ``credited_this_month`` is the sum
+of the rounded credits already proposed/approved for this customer for incidents that started
+earlier in the same calendar month; the remaining room is ``cap − credited_this_month`` (never
+below 0). A credit whose rounded amount is above 0 but below ``minimum`` becomes 0 with
+``below_minimum = True``.
+
+An incident that crosses a month's end (UTC):
+
+- its downtime is attributed to the months (for ``period = "quarter"``: the quarters) it fell
+  in. ``uptime_table`` earns, for every month the incident touched, that month's increase in
+  credit (so a 23:00–02:00 outage over 31 January lowers January's uptime by 1 h and
+  February's by 2 h, and may earn in both); ``downtime_multiple`` prices each part at the rate
+  of its own period (a minute of February is worth more than a minute of March);
+  ``downtime_step`` and ``response_sla`` look at the incident as one outage (blocks are not
+  split, so a boundary never loses a partial block);
+- the credit as a whole belongs to the month the incident **started**: that month's cap applies
+  and ``credited_this_month`` must be that month's earlier credits.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
+from fractions import Fraction
+from types import MappingProxyType
+from typing import Any, ClassVar
+
+from babel.core import UnknownLocaleError
+from babel.numbers import format_currency, get_currency_precision
+
+from outagecomms.errors import ConfigError, InputError
+from outagecomms.models import Customer, Severity
+from outagecomms.timeutil import parse_duration
+
+__all__ = [
+    "Credit",
+    "CreditLine",
+    "CreditPolicy",
+    "CreditRule",
+    "DowntimeMultipleRule",
+    "DowntimeStepRule",
+    "RepeatRule",
+    "ResponseSlaRule",
+    "Span",
+    "UptimeTableRule",
+    "UptimeTier",
+    "compute_credit",
+    "credit_reason",
+    "format_money",
+    "parse_credit_policy",
+]
+
+RULE_KINDS = ("response_sla", "downtime_step", "uptime_table", "downtime_multiple", "repeat")
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+_ZERO = Fraction(0)
+_MICRO = timedelta(microseconds=1)
+
+# --- policy --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResponseSlaRule:
+    """A fixed remedy when the acknowledgement was late or never delivered."""
+
+    kind: ClassVar[str] = "response_sla"
+    percent: Decimal | None = None
+    amount: Decimal | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class DowntimeStepRule:
+    """``percent_per_block`` for each (complete or started) ``block`` of downtime after ``after``."""
+
+    kind: ClassVar[str] = "downtime_step"
+    percent_per_block: Decimal
+    block: timedelta
+    rounding: str  # "floor" | "ceil"
+    after: timedelta = timedelta(0)
+    max_percent: Decimal | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class UptimeTier:
+    below: Decimal  # uptime percent, e.g. 99.99
+    percent: Decimal  # credit percent of the monthly fee
+
+
+@dataclass(frozen=True, kw_only=True)
+class UptimeTableRule:
+    """Monthly uptime thresholds; ``tiers`` sorted by ``below``, lowest first."""
+
+    kind: ClassVar[str] = "uptime_table"
+    tiers: tuple[UptimeTier, ...]
+    minutes: str = "exact"  # "exact" | "whole"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DowntimeMultipleRule:
+    """``multiple`` × the fee paid for the downtime."""
+
+    kind: ClassVar[str] = "downtime_multiple"
+    multiple: Decimal
+    period: str = "month"  # "month" | "quarter"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RepeatRule:
+    """A remedy for a customer hit by ``min_incidents`` incidents within ``window``."""
+
+    kind: ClassVar[str] = "repeat"
+    window: timedelta
+    min_incidents: int
+    percent: Decimal | None = None
+    amount: Decimal | None = None
+
+
+CreditRule = ResponseSlaRule | DowntimeStepRule | UptimeTableRule | DowntimeMultipleRule | RepeatRule
+
+
+def _frozen_map() -> Mapping[str, Decimal]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreditPolicy:
+    """The validated ``[credits]`` table. No rules: every credit is zero."""
+
+    rules: tuple[CreditRule, ...] = ()
+    severity_multipliers: Mapping[str, Decimal] = field(default_factory=_frozen_map)
+    tier_multipliers: Mapping[str, Decimal] = field(default_factory=_frozen_map)
+    cap_percent: Decimal = Decimal(100)
+    minimum: Decimal = Decimal(0)
+
+
+# --- inputs and results --------------------------------------------------------------------
+
+
+def _utc(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got naive {value.isoformat()}")
+    return value.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Span:
+    """One of the customer's incidents: downtime from ``started_at`` to ``resolved_at``."""
+
+    incident_id: int
+    started_at: datetime
+    resolved_at: datetime
+    severity: str
+
+    def __post_init__(self) -> None:
+        start = _utc(self.started_at, "started_at")
+        end = _utc(self.resolved_at, "resolved_at")
+        if end < start:
+            raise ValueError(
+                f"incident {self.incident_id}: resolved_at {end.isoformat()} is before "
+                f"started_at {start.isoformat()}"
+            )
+        object.__setattr__(self, "started_at", start)
+        object.__setattr__(self, "resolved_at", end)
+
+    @property
+    def downtime(self) -> timedelta:
+        return self.resolved_at - self.started_at
+
+
+@dataclass(frozen=True)
+class CreditLine:
+    """One rule's contribution: exact (not rounded), after multipliers, before the cap.
+
+    ``detail`` shows the arithmetic (for billing and the report); ``reason`` says it in words
+    for the customer ("10% of your monthly fee for 2 started 30-minute blocks of downtime").
+    """
+
+    rule: str
+    amount: Decimal
+    detail: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Credit:
+    """What one customer is owed for one incident, rounded once to the currency's minor unit."""
+
+    customer_id: str
+    currency: str
+    amount: Decimal
+    lines: tuple[CreditLine, ...]
+    capped: bool
+    below_minimum: bool
+
+
+# --- parsing ----------------------------------------------------------------------------------
+
+_RULE_KEYS: dict[str, set[str]] = {
+    "response_sla": {"kind", "percent", "amount"},
+    "downtime_step": {"kind", "percent_per_block", "block", "after", "rounding", "max_percent"},
+    "uptime_table": {"kind", "tiers", "minutes"},
+    "downtime_multiple": {"kind", "multiple", "period"},
+    "repeat": {"kind", "window", "min_incidents", "percent", "amount"},
+}
+_TOP_KEYS = {"rules", "multipliers", "cap_percent", "minimum"}
+_ZERO_DURATION = re.compile(r"0+(\.0+)?(ms|s|m|h|d)?")
+_RULE_INDEX = re.compile(r"^credits\.rules\[(\d+)\]")
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+class _Parser:
+    def __init__(self, source: str):
+        self.source = source
+
+    def err(self, key: str, message: str) -> ConfigError:
+        m = _RULE_INDEX.match(key)
+        if m:
+            message += f" (in the {_ordinal(int(m.group(1)) + 1)} [[credits.rules]] table)"
+        return ConfigError(message, path=self.source or None, key=key)
+
+    def table(self, value: Any, key: str) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self.err(key, f"must be a table, got {value!r}")
+        return value
+
+    def known(self, data: Mapping[str, Any], prefix: str, allowed: set[str]) -> None:
+        for k in data:
+            if k not in allowed:
+                raise self.err(
+                    f"{prefix}.{k}", "unknown key; known keys here: " + ", ".join(sorted(allowed))
+                )
+
+    def number(
+        self,
+        data: Mapping[str, Any],
+        prefix: str,
+        key: str,
+        *,
+        default: Decimal | None = None,
+        required: bool = False,
+        positive: bool = False,
+    ) -> Decimal | None:
+        full = f"{prefix}.{key}"
+        if key not in data:
+            if required:
+                raise self.err(full, "is required")
+            return default
+        value = data[key]
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise self.err(full, f"must be a number, got {value!r}")
+        try:
+            # str() first: a TOML float 0.1 stays exactly 0.1
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise self.err(full, f"must be a number, got {value!r}") from None
+        if not number.is_finite():
+            raise self.err(full, f"must be a finite number, got {value!r}")
+        if positive and number <= 0:
+            raise self.err(full, f"must be greater than 0, got {value!r}")
+        if number < 0:
+            raise self.err(full, f"must be 0 or more, got {value!r}")
+        return number
+
+    def required_number(
+        self, data: Mapping[str, Any], prefix: str, key: str, *, positive: bool = False
+    ) -> Decimal:
+        number = self.number(data, prefix, key, required=True, positive=positive)
+        assert number is not None
+        return number
+
+    def duration(
+        self,
+        data: Mapping[str, Any],
+        prefix: str,
+        key: str,
+        *,
+        default: timedelta | None = None,
+        allow_zero: bool = False,
+    ) -> timedelta:
+        full = f"{prefix}.{key}"
+        if key not in data:
+            if default is None:
+                raise self.err(full, 'is required: a duration such as "30m" or "1h"')
+            return default
+        value = data[key]
+        if not isinstance(value, str):
+            # a bare number is ambiguous (seconds? minutes?) and costly when wrong: refuse it
+            raise self.err(
+                full, f'must be a duration with a unit, such as "30m" or "1h", got {value!r}'
+            )
+        text = value.strip().lower()
+        if allow_zero and _ZERO_DURATION.fullmatch(text):
+            return timedelta(0)
+        try:
+            return parse_duration(text, field=key)
+        except InputError:
+            raise self.err(
+                full, f'not a duration: {value!r}; use a number with a unit: "30m", "1h", "30d"'
+            ) from None
+
+    def choice(
+        self,
+        data: Mapping[str, Any],
+        prefix: str,
+        key: str,
+        options: tuple[str, ...],
+        default: str | None = None,
+    ) -> str:
+        full = f"{prefix}.{key}"
+        if key not in data:
+            if default is None:
+                raise self.err(full, "is required: one of " + ", ".join(options))
+            return default
+        value = data[key]
+        if value not in options:
+            raise self.err(full, f"must be one of {', '.join(options)}, got {value!r}")
+        return str(value)
+
+    def percent_or_amount(
+        self, data: Mapping[str, Any], prefix: str
+    ) -> tuple[Decimal | None, Decimal | None]:
+        if "percent" in data and "amount" in data:
+            raise self.err(f"{prefix}.amount", "give either percent or amount, not both")
+        if "percent" not in data and "amount" not in data:
+            raise self.err(
+                f"{prefix}.percent",
+                "is required: percent (of the monthly fee) or amount (in the customer's currency)",
+            )
+        return self.number(data, prefix, "percent"), self.number(data, prefix, "amount")
+
+    # the tables ---------------------------------------------------------------------------
+
+    def policy(self, data: Mapping[str, Any]) -> CreditPolicy:
+        self.known(data, "credits", _TOP_KEYS)
+        rules_in = data.get("rules", [])
+        if not isinstance(rules_in, list):
+            raise self.err("credits.rules", "must be an array of tables: [[credits.rules]]")
+        rules = tuple(self.rule(raw, f"credits.rules[{i}]") for i, raw in enumerate(rules_in))
+
+        mult = self.table(data.get("multipliers", {}), "credits.multipliers")
+        self.known(mult, "credits.multipliers", {"severity", "tier"})
+        severities = {s.value for s in Severity}
+        sev = self.multipliers(mult.get("severity", {}), "credits.multipliers.severity")
+        for name in sev:
+            if name not in severities:
+                raise self.err(
+                    f"credits.multipliers.severity.{name}",
+                    "unknown severity; use " + ", ".join(sorted(severities)),
+                )
+        tier = self.multipliers(mult.get("tier", {}), "credits.multipliers.tier")
+
+        cap = self.number(data, "credits", "cap_percent", default=Decimal(100))
+        minimum = self.number(data, "credits", "minimum", default=Decimal(0))
+        assert cap is not None and minimum is not None
+        return CreditPolicy(
+            rules=rules,
+            severity_multipliers=MappingProxyType(sev),
+            tier_multipliers=MappingProxyType(tier),
+            cap_percent=cap,
+            minimum=minimum,
+        )
+
+    def multipliers(self, raw: Any, prefix: str) -> dict[str, Decimal]:
+        table = self.table(raw, prefix)
+        out: dict[str, Decimal] = {}
+        for name in table:
+            if not name:
+                raise self.err(prefix, "names must not be empty")
+            out[name] = self.required_number(table, prefix, name)
+        return out
+
+    def rule(self, raw: Any, prefix: str) -> CreditRule:
+        data = self.table(raw, prefix)
+        kind = data.get("kind")
+        if kind is None:
+            raise self.err(f"{prefix}.kind", "is required: one of " + ", ".join(RULE_KINDS))
+        if kind not in _RULE_KEYS:
+            raise self.err(
+                f"{prefix}.kind", f"unknown rule kind {kind!r}; known: " + ", ".join(RULE_KINDS)
+            )
+        self.known(data, prefix, _RULE_KEYS[kind])
+        if kind == "response_sla":
+            percent, amount = self.percent_or_amount(data, prefix)
+            return ResponseSlaRule(percent=percent, amount=amount)
+        if kind == "downtime_step":
+            return DowntimeStepRule(
+                percent_per_block=self.required_number(data, prefix, "percent_per_block"),
+                block=self.duration(data, prefix, "block"),
+                after=self.duration(data, prefix, "after", default=timedelta(0), allow_zero=True),
+                rounding=self.choice(data, prefix, "rounding", ("floor", "ceil")),
+                max_percent=self.number(data, prefix, "max_percent"),
+            )
+        if kind == "uptime_table":
+            return UptimeTableRule(
+                tiers=self.tiers(data, prefix),
+                minutes=self.choice(data, prefix, "minutes", ("exact", "whole"), "exact"),
+            )
+        if kind == "downtime_multiple":
+            return DowntimeMultipleRule(
+                multiple=self.required_number(data, prefix, "multiple"),
+                period=self.choice(data, prefix, "period", ("month", "quarter"), "month"),
+            )
+        window = self.duration(data, prefix, "window")
+        count = data.get("min_incidents")
+        if count is None:
+            raise self.err(f"{prefix}.min_incidents", "is required: a whole number >= 1")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise self.err(f"{prefix}.min_incidents", f"must be a whole number >= 1, got {count!r}")
+        percent, amount = self.percent_or_amount(data, prefix)
+        return RepeatRule(window=window, min_incidents=count, percent=percent, amount=amount)
+
+    def tiers(self, data: Mapping[str, Any], prefix: str) -> tuple[UptimeTier, ...]:
+        key = f"{prefix}.tiers"
+        raw = data.get("tiers")
+        if raw is None:
+            raise self.err(key, "is required: e.g. [{below = 99.9, percent = 10}]")
+        if not isinstance(raw, list) or not raw:
+            raise self.err(key, "must be a non-empty array of {below = ..., percent = ...}")
+        tiers: list[UptimeTier] = []
+        for i, item in enumerate(raw):
+            tp = f"{key}[{i}]"
+            table = self.table(item, tp)
+            self.known(table, tp, {"below", "percent"})
+            below = self.required_number(table, tp, "below", positive=True)
+            if below > 100:
+                raise self.err(f"{tp}.below", f"is an uptime percent, at most 100, got {below}")
+            if any(t.below == below for t in tiers):
+                raise self.err(f"{tp}.below", f"below = {below} is given twice")
+            tiers.append(UptimeTier(below=below, percent=self.required_number(table, tp, "percent")))
+        ordered = sorted(tiers, key=lambda t: t.below)
+        for lower, higher in zip(ordered, ordered[1:], strict=False):
+            if lower.percent < higher.percent:
+                raise self.err(
+                    key,
+                    f"a lower uptime must not earn less: below = {lower.below} gives "
+                    f"{lower.percent}% but below = {higher.below} gives {higher.percent}%",
+                )
+        return tuple(ordered)
+
+
+def parse_credit_policy(data: Mapping[str, Any] | None, *, source: str) -> CreditPolicy:
+    """Validate the ``[credits]`` table (``source`` names the file in errors).
+
+    Raises ``ConfigError`` with ``key`` such as ``credits.rules[2].block`` (index from 0).
+    ``None`` or an empty table gives a policy without rules: every credit is zero.
+    """
+    parser = _Parser(source)
+    if data is None:
+        return CreditPolicy()
+    return parser.policy(parser.table(data, "credits"))
+
+
+# --- time and money helpers ---------------------------------------------------------------
+
+
+def _month_start(dt: datetime) -> datetime:
+    return datetime(dt.year, dt.month, 1, tzinfo=UTC)
+
+
+def _add_months(start: datetime, months: int) -> datetime:
+    years, month0 = divmod(start.month - 1 + months, 12)
+    return start.replace(year=start.year + years, month=month0 + 1)
+
+
+def _periods(start: datetime, end: datetime, months: int) -> Iterator[tuple[datetime, datetime]]:
+    """Calendar periods of ``months`` months (1: months, 3: quarters) overlapping [start, end)."""
+    p = datetime(start.year, (start.month - 1) // months * months + 1, 1, tzinfo=UTC)
+    while p < end:
+        nxt = _add_months(p, months)
+        yield p, nxt
+        p = nxt
+
+
+def _us(delta: timedelta) -> int:
+    return delta // _MICRO
+
+
+def _union(pieces: list[tuple[datetime, datetime]]) -> timedelta:
+    total = timedelta(0)
+    cur_start: datetime | None = None
+    cur_end: datetime | None = None
+    for a, b in sorted(pieces):
+        if cur_end is None or a > cur_end:
+            if cur_start is not None and cur_end is not None:
+                total += cur_end - cur_start
+            cur_start, cur_end = a, b
+        elif b > cur_end:
+            cur_end = b
+    if cur_start is not None and cur_end is not None:
+        total += cur_end - cur_start
+    return total
+
+
+def _round_half_up(value: Fraction, places: int) -> Decimal:
+    """Round an exact value half-up (away from zero) to ``places`` decimals."""
+    scaled = abs(value) * 10**places
+    n = math.floor(scaled)
+    if scaled - n >= Fraction(1, 2):
+        n += 1
+    return Decimal(-n if value < 0 else n).scaleb(-places)
+
+
+def _decimal(value: Fraction) -> Decimal:
+    """An exact value as a Decimal (exact when it terminates, else to 28 significant digits)."""
+    return Decimal(value.numerator) / Decimal(value.denominator)
+
+
+def _num(value: Decimal | Fraction | int) -> str:
+    """A number without exponent or trailing zeros: 10, 7.5, 0.125."""
+    d = value if isinstance(value, Decimal) else _decimal(Fraction(value))
+    text = format(d.normalize(), "f")
+    return text
+
+
+def _minutes(delta: timedelta) -> str:
+    mins = Fraction(_us(delta), 60_000_000)
+    if mins.denominator == 1:
+        return f"{mins.numerator} min"
+    return f"{_decimal(mins).quantize(Decimal('0.01'), rounding=ROUND_FLOOR)} min"
+
+
+def _human(delta: timedelta, *, adjective: bool = False) -> str:
+    """10 minutes / 1 hour / 30 days; adjective: 30-minute, 1-hour."""
+    secs = Fraction(_us(delta), 1_000_000)
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        if secs >= size and (secs / size).denominator == 1:
+            n = int(secs / size)
+            break
+    else:
+        n_text = _num(secs)
+        return f"{n_text}-second" if adjective else f"{n_text} seconds"
+    if adjective:
+        return f"{n}-{unit}"
+    return f"{n} {unit}" + ("" if n == 1 else "s")
+
+
+def _month_name(dt: datetime) -> str:
+    return f"{_MONTHS[dt.month - 1]} {dt.year}"
+
+
+def _floor_display(value: Fraction, places: int = 3) -> str:
+    """An uptime shown floored, so a shown value never contradicts "under X" (99.98999 → 99.989)."""
+    q = Fraction(1, 10**places)
+    floored = Fraction(math.floor(value / q)) * q
+    return _num(_decimal(floored))
+
+
+def format_money(amount: Decimal, currency: str, locale: str) -> str:
+    """``amount`` in ``currency`` as ``locale`` writes it ($1,234.50, 1.234,50 €, ￥1,235).
+
+    Rounded half-up to the currency's minor unit first; an unknown locale falls back to en_US.
+    """
+    places = get_currency_precision(currency)
+    rounded = amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    try:
+        return format_currency(rounded, currency, locale=locale.replace("-", "_"))
+    except (UnknownLocaleError, ValueError):
+        return format_currency(rounded, currency, locale="en_US")
+
+
+# --- the engine -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Base:
+    """A rule's contribution before multipliers."""
+
+    amount: Fraction
+    detail: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    customer: Customer
+    incident: Span
+    fee: Fraction
+    money: str  # the fee as text with currency, for details
+    spans: tuple[Span, ...]  # the customer's incidents, deduplicated, ordered
+
+    def percent_of_fee(self, percent: Decimal | Fraction) -> Fraction:
+        return self.fee * Fraction(percent) / 100
+
+    def fixed(self, percent: Decimal | None, amount: Decimal | None) -> tuple[Fraction, str, str]:
+        """(amount, detail, reason prefix) of a percent-or-amount remedy."""
+        if percent is not None:
+            return (
+                self.percent_of_fee(percent),
+                f"{_num(percent)}% of {self.money}",
+                f"{_num(percent)}% of your monthly fee",
+            )
+        assert amount is not None
+        cur = self.customer.currency
+        return (
+            Fraction(amount),
+            f"{_num(amount)} {cur}",
+            format_money(amount, cur, self.customer.locale),
+        )
+
+
+def _order(span: Span) -> tuple[datetime, int]:
+    return (span.started_at, span.incident_id)
+
+
+def _response_sla(
+    rule: ResponseSlaRule, ctx: _Ctx, ack: datetime | None, ack_within: timedelta
+) -> list[_Base]:
+    due = ctx.incident.started_at + ack_within
+    if ack is not None and ack <= due:
+        return []
+    amount, what, reason = ctx.fixed(rule.percent, rule.amount)
+    when = (
+        "never delivered"
+        if ack is None
+        else f"delivered {ack:%Y-%m-%d %H:%M:%S} UTC, {_minutes(ack - due)} late"
+    )
+    detail = f"acknowledgement due {due:%Y-%m-%d %H:%M:%S} UTC, {when}: {what}"
+    return [
+        _Base(
+            amount,
+            detail,
+            f"{reason} because our first notice did not reach you within {_human(ack_within)}",
+        )
+    ]
+
+
+def _downtime_step(rule: DowntimeStepRule, ctx: _Ctx) -> list[_Base]:
+    down = ctx.incident.downtime
+    eligible = max(down - rule.after, timedelta(0))
+    blocks, rest = divmod(eligible, rule.block)
+    if rule.rounding == "ceil" and rest:
+        blocks += 1
+    if blocks == 0:
+        return []
+    percent = rule.percent_per_block * blocks
+    capped = rule.max_percent is not None and percent > rule.max_percent
+    if capped:
+        assert rule.max_percent is not None
+        percent = rule.max_percent
+    counted = "started" if rule.rounding == "ceil" else "complete"
+    free = f" after {_minutes(rule.after)} free" if rule.after else ""
+    detail = (
+        f"{_minutes(down)} downtime{free}: {blocks} {counted} {_minutes(rule.block)} block(s)"
+        f" × {_num(rule.percent_per_block)}%"
+        + (f" = {_num(rule.percent_per_block * blocks)}%, rule max {_num(percent)}%" if capped else "")
+        + f" = {_num(percent)}% of {ctx.money}"
+    )
+    plural = "" if blocks == 1 else "s"
+    reason = (
+        f"{_num(percent)}% of your monthly fee"
+        + (" (the most this rule gives)" if capped else "")
+        + f" for {blocks} {counted} {_human(rule.block, adjective=True)} block{plural}"
+        " of downtime"
+        + (f" beyond the first {_human(rule.after)}" if rule.after else "")
+    )
+    return [_Base(ctx.percent_of_fee(percent), detail, reason)]
+
+
+def _month_uptime(
+    rule: UptimeTableRule, spans: Sequence[Span], start: datetime, end: datetime
+) -> tuple[timedelta, Fraction, Decimal]:
+    """(downtime, uptime percent, credit percent) of the calendar month [start, end)."""
+    pieces: list[tuple[datetime, datetime]] = []
+    for s in spans:
+        a, b = max(s.started_at, start), min(s.resolved_at, end)
+        if rule.minutes == "whole":
+            b = a + timedelta(minutes=(b - a) // timedelta(minutes=1)) if b > a else a
+        if b > a:
+            pieces.append((a, b))
+    down = _union(pieces)
+    length = _us(end - start)
+    uptime = Fraction(100) * (length - _us(down)) / length
+    percent = Decimal(0)
+    for tier in rule.tiers:  # lowest below first: the first one the uptime is under wins
+        if uptime < Fraction(tier.below):
+            percent = tier.percent
+            break
+    return down, uptime, percent
+
+
+def _uptime_table(rule: UptimeTableRule, ctx: _Ctx) -> list[_Base]:
+    inc = ctx.incident
+    key = _order(inc)
+    upto = [s for s in ctx.spans if _order(s) <= key]
+    before = [s for s in ctx.spans if _order(s) < key]
+    out: list[_Base] = []
+    for start, end in _periods(inc.started_at, inc.resolved_at, 1):
+        down, uptime, with_pct = _month_uptime(rule, upto, start, end)
+        _, _, without_pct = _month_uptime(rule, before, start, end)
+        delta = with_pct - without_pct
+        if delta <= 0:
+            continue
+        under = min(t.below for t in rule.tiers if uptime < Fraction(t.below))
+        shown = _floor_display(uptime)
+        earlier = f", less {_num(without_pct)}% earned by earlier incidents" if without_pct else ""
+        detail = (
+            f"{start:%Y-%m}: {_minutes(down)} downtime of {_minutes(end - start)}"
+            f" ({rule.minutes} minutes), uptime {shown}% < {_num(under)}% → {_num(with_pct)}%"
+            f"{earlier} = {_num(delta)}% of {ctx.money}"
+        )
+        reason = (
+            f"{_num(delta)}% of your monthly fee because your uptime in {_month_name(start)}"
+            f" was {shown}%, under {_num(under)}%"
+            + (
+                f" ({_num(with_pct)}% in all, less {_num(without_pct)}% already credited)"
+                if without_pct
+                else ""
+            )
+        )
+        out.append(_Base(ctx.percent_of_fee(delta), detail, reason))
+    return out
+
+
+def _downtime_multiple(rule: DowntimeMultipleRule, ctx: _Ctx) -> list[_Base]:
+    inc = ctx.incident
+    months = 1 if rule.period == "month" else 3
+    total = _ZERO
+    parts: list[str] = []
+    for start, end in _periods(inc.started_at, inc.resolved_at, months):
+        piece = min(inc.resolved_at, end) - max(inc.started_at, start)
+        total += (
+            Fraction(rule.multiple) * ctx.fee * months * Fraction(_us(piece), _us(end - start))
+        )
+        label = f"{start:%Y-%m}" if months == 1 else f"{start.year}-Q{(start.month - 1) // 3 + 1}"
+        parts.append(
+            f"{_num(rule.multiple)} × {ctx.money} × {months} × {_minutes(piece)}"
+            f" / {_minutes(end - start)} ({label})"
+        )
+    if total == 0:
+        return []
+    reason = (
+        f"{_num(rule.multiple)} times your fee for the {_minutes(inc.downtime)[:-4]} minutes"
+        " of downtime"
+    )
+    return [_Base(total, " + ".join(parts), reason)]
+
+
+def _repeat(rule: RepeatRule, ctx: _Ctx) -> list[_Base]:
+    inc = ctx.incident
+    since = inc.started_at - rule.window
+    count = sum(1 for s in ctx.spans if since <= s.started_at <= inc.started_at)
+    if count < rule.min_incidents:
+        return []
+    amount, what, reason = ctx.fixed(rule.percent, rule.amount)
+    detail = (
+        f"{count} incidents started within {_human(rule.window)} up to this one"
+        f" (at least {rule.min_incidents}): {what}"
+    )
+    return [
+        _Base(
+            amount,
+            detail,
+            f"{reason} because this is the {_ordinal(count)} incident to affect you within"
+            f" {_human(rule.window)}",
+        )
+    ]
+
+
+def compute_credit(
+    policy: CreditPolicy,
+    *,
+    customer: Customer,
+    incident: Span,
+    ack_delivered_at: datetime | None,
+    ack_within: timedelta,
+    history: Sequence[Span],
+    credited_this_month: Decimal = Decimal(0),
+) -> Credit:
+    """What ``customer`` is owed for ``incident`` under ``policy``.
+
+    ``history``: the customer's incidents (any order; may include ``incident``, whose copy here
+    wins; deduplicated by id), used by ``uptime_table`` and ``repeat``. ``ack_delivered_at``:
+    when the customer's acknowledgement was delivered (None: never). ``credited_this_month``:
+    the customer's rounded credits for earlier incidents that started in the calendar month
+    (UTC) in which this one started.
+    """
+    ack = _utc(ack_delivered_at, "ack_delivered_at") if ack_delivered_at is not None else None
+    by_id = {s.incident_id: s for s in history}
+    by_id[incident.incident_id] = incident
+    places = get_currency_precision(customer.currency)
+    ctx = _Ctx(
+        customer=customer,
+        incident=incident,
+        fee=Fraction(customer.monthly_fee),
+        money=f"{_num(customer.monthly_fee)} {customer.currency}",
+        spans=tuple(sorted(by_id.values(), key=_order)),
+    )
+
+    factors: list[tuple[Decimal, str, str]] = []
+    sev = policy.severity_multipliers.get(incident.severity)
+    if sev is not None and sev != 1:
+        factors.append((sev, f"severity {incident.severity}", f"a {incident.severity} incident"))
+    tier = policy.tier_multipliers.get(customer.tier)
+    if tier is not None and tier != 1:
+        factors.append((tier, f"tier {customer.tier}", f"{customer.tier} customers"))
+    factor = Fraction(1)
+    for f, _, _ in factors:
+        factor *= Fraction(f)
+
+    lines: list[CreditLine] = []
+    exact = _ZERO
+    for rule in policy.rules:
+        if isinstance(rule, ResponseSlaRule):
+            bases = _response_sla(rule, ctx, ack, ack_within)
+        elif isinstance(rule, DowntimeStepRule):
+            bases = _downtime_step(rule, ctx)
+        elif isinstance(rule, UptimeTableRule):
+            bases = _uptime_table(rule, ctx)
+        elif isinstance(rule, DowntimeMultipleRule):
+            bases = _downtime_multiple(rule, ctx)
+        else:
+            bases = _repeat(rule, ctx)
+        for base in bases:
+            amount = base.amount * factor
+            if amount <= 0:
+                continue
+            detail = base.detail + "".join(f" × {_num(f)} ({what})" for f, what, _ in factors)
+            reason = base.reason + "".join(f", times {_num(f)} for {who}" for f, _, who in factors)
+            exact += amount
+            lines.append(CreditLine(rule.kind, _decimal(amount), detail, reason))
+
+    cap = _round_half_up(ctx.percent_of_fee(policy.cap_percent), places)
+    grid = Decimal(1).scaleb(-places)
+    room = max(cap - credited_this_month, Decimal(0)).quantize(grid, rounding=ROUND_FLOOR)
+    capped = exact > Fraction(room)
+    total = room if capped else _round_half_up(exact, places)
+    below = Decimal(0) < total < policy.minimum
+    if below:
+        total = Decimal(0).scaleb(-places)
+    return Credit(
+        customer_id=customer.id,
+        currency=customer.currency,
+        amount=total,
+        lines=tuple(lines),
+        capped=capped,
+        below_minimum=below,
+    )
+
+
+def credit_reason(credit: Credit) -> str:
+    """Why, in a short phrase for the resolution notice (no final full stop), e.g.
+    "10% of your monthly fee for 2 started 30-minute blocks of downtime"."""
+    if credit.below_minimum:
+        return "the credit this incident earned is below the smallest credit we issue"
+    reasons = [line.reason or line.detail for line in credit.lines]
+    if not reasons:
+        return "no service credit applies to this incident"
+    text = ", plus ".join(reasons)
+    if credit.capped:
+        text += (
+            "; your credits this month have already reached the monthly limit"
+            if credit.amount == 0
+            else "; limited to the most we credit in one month"
+        )
+    return text

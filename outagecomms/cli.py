@@ -735,6 +735,7 @@ def tick(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         _print_json(
             {
                 "holding": res.due.holding,
+                "follow_ups": res.due.follow_ups,
                 "reminders": res.due.reminders,
                 "errors": res.due.errors,
                 **_summary_json(res.dispatch),
@@ -745,6 +746,8 @@ def tick(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
             err.print(f"holding update queued: {h}")
         for r in res.due.reminders:
             err.print(f"reminded the commander of {r}")
+        for f in res.due.follow_ups:
+            err.print(f"follow-up queued: {f}")
         if res.dispatch.claimed:
             err.print(f"dispatched {res.dispatch.claimed}: {_summary_line(res.dispatch)}")
     for e in res.due.errors:

@@ -134,6 +134,8 @@ class Daemon:
                 self.on_event(f"holding update queued: {h}")
             for r in due.reminders:
                 self.on_event(f"reminder sent to the commander of {r}")
+            for f in due.follow_ups:
+                self.on_event(f"follow-up queued: {f}")
             for e in due.errors:
                 self.on_event(f"ERROR {e}")
             self.kick.set()

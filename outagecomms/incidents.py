@@ -379,6 +379,9 @@ def _add_round(
         }
         if kind == RoundKind.RESOLUTION:
             values["resolved_at"] = resolved_at or now
+            if send:  # a recorded (past) incident gets no follow-up
+                after = app.config.policy(inc.severity).follow_up_after
+                values["follow_up_due"] = max(resolved_at or now, now) + after
         if not repo.update_incident(conn, incident_id, fresh.version, **values):
             if expect_due is not None:
                 return None
@@ -454,6 +457,35 @@ def resolve(
     )
     assert created is not None
     return created
+
+
+def create_follow_up_round(app: App, incident_id: int, expect_due: datetime) -> RoundCreated | None:
+    """The follow-up (how did we do?) for a resolved incident, once; None if another
+    scheduler already sent it."""
+    now = app.clock()
+    with app.store.read() as conn:
+        row = repo.get_incident(conn, incident_id)
+        reps = _representatives(conn, incident_id)
+        channel_counts = repo.audience_channels(conn, incident_id)
+    inc = row.incident
+    provisional = Round(
+        id=0, incident_id=incident_id, seq=0, kind=RoundKind.FOLLOW_UP, message="",
+        status=IncidentStatus.RESOLVED, created_at=now, due_by=None, promised_next_by=None,
+    )  # fmt: skip
+    preflight(app, inc, provisional, reps, sorted(channel_counts))
+    with app.store.write() as conn:
+        fresh = repo.get_incident(conn, incident_id)
+        if fresh.incident.follow_up_due != expect_due:
+            return None
+        if not repo.update_incident(conn, incident_id, fresh.version, follow_up_due=None):
+            return None
+        rnd = repo.insert_round_with_deliveries(
+            conn, incident_id=incident_id, kind=RoundKind.FOLLOW_UP, message="",
+            status=IncidentStatus.RESOLVED, created_at=now, due_by=None, promised_next_by=None,
+        )  # fmt: skip
+        repo.add_event(conn, incident_id, now, "follow_up", f"round {rnd.seq}")
+        final = repo.get_incident(conn, incident_id).incident
+    return RoundCreated(final, rnd, sum(channel_counts.values()))
 
 
 def create_holding_round(app: App, incident_id: int, expect_due: datetime) -> RoundCreated | None:

@@ -104,6 +104,7 @@ class Incident:
     ack_due: datetime
     reminded_for: datetime | None = None
     audience_size: int = 0
+    follow_up_due: datetime | None = None  # when the follow-up (feedback request) goes out
 
     @property
     def ref(self) -> str:

@@ -9,6 +9,7 @@ queued, so a broken template sends nothing and says which template and line.
 from __future__ import annotations
 
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -171,6 +172,8 @@ class Renderer:
         round: Round,
         customer: Customer,
         credit: Any = None,
+        goodwill: str | None = None,
+        feedback_links: Sequence[str] = (),
     ) -> dict[str, Any]:
         tz, loc = customer.timezone, customer.locale
         affected_components = [c for c in incident.components if c in customer.components] or list(
@@ -225,7 +228,9 @@ class Renderer:
             if round.promised_next_by
             else None,
             "credit": credit,
-            "feedback_url": None,
+            "goodwill": goodwill,
+            "feedback_links": list(feedback_links),
+            "feedback_url": feedback_links[10] if len(feedback_links) > 10 else None,
             "status_page_url": self.company.status_page_url,
         }
 

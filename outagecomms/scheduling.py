@@ -18,7 +18,7 @@ from outagecomms.app import App
 from outagecomms.config import Config
 from outagecomms.dispatch import Dispatcher, DispatchSummary, Progress
 from outagecomms.errors import OutageCommsError
-from outagecomms.incidents import create_holding_round
+from outagecomms.incidents import create_follow_up_round, create_holding_round
 from outagecomms.models import Incident
 from outagecomms.store import repository as repo
 
@@ -58,6 +58,7 @@ def reminder_at(incident: Incident, config: Config) -> datetime | None:
 class DueResult:
     holding: list[str] = field(default_factory=list)  # "INC-3 round 4"
     reminders: list[str] = field(default_factory=list)
+    follow_ups: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
 
@@ -92,6 +93,20 @@ def run_due(app: App, now: datetime | None = None) -> DueResult:
                     created.round.seq,
                     created.queued,
                 )
+    with app.store.read() as conn:
+        follow_ups = repo.follow_ups_pending(conn)
+    for inc in follow_ups:
+        if inc.follow_up_due is None or inc.follow_up_due > now:
+            continue
+        try:
+            created = create_follow_up_round(app, inc.id, inc.follow_up_due)
+        except OutageCommsError as exc:
+            msg = f"{inc.ref}: follow-up not sent: {exc}"
+            log.error(msg)
+            out.errors.append(msg)
+            continue
+        if created is not None:
+            out.follow_ups.append(f"{inc.ref} round {created.round.seq}")
     return out
 
 
@@ -127,6 +142,9 @@ def next_wakeup(app: App, now: datetime | None = None) -> datetime | None:
             for t in (holding_start(inc, app.config), reminder_at(inc, app.config)):
                 if t is not None:
                     times.append(t)
+        for inc in repo.follow_ups_pending(conn):
+            if inc.follow_up_due is not None:
+                times.append(inc.follow_up_due)
         pend = repo.next_pending_at(conn)
     if pend is not None:
         times.append(pend)

@@ -104,10 +104,18 @@ def _sample_incident(app: App) -> tuple[Incident, dict[RoundKind, Round]]:
             else IncidentStatus.IDENTIFIED,
             created_at=now,
             due_by=now,
-            promised_next_by=None if kind == RoundKind.RESOLUTION else promise_after(now, every),
+            promised_next_by=None
+            if kind in (RoundKind.RESOLUTION, RoundKind.FOLLOW_UP)
+            else promise_after(now, every),
         )
         for i, kind in enumerate(
-            (RoundKind.ACKNOWLEDGEMENT, RoundKind.UPDATE, RoundKind.HOLDING, RoundKind.RESOLUTION)
+            (
+                RoundKind.ACKNOWLEDGEMENT,
+                RoundKind.UPDATE,
+                RoundKind.HOLDING,
+                RoundKind.RESOLUTION,
+                RoundKind.FOLLOW_UP,
+            )
         )
     }
     return inc, rounds
@@ -150,7 +158,7 @@ def preview(
         rk = RoundKind(kind)
     except ValueError:
         raise InputError(
-            "unknown kind; use acknowledgement, update, holding or resolution",
+            "unknown kind; use acknowledgement, update, holding, resolution or follow_up",
             field="KIND",
             value=kind,
         ) from None

@@ -220,7 +220,7 @@ def test_resolve_stops_updates(app: App, clock: Clock) -> None:
     assert run_due(app).holding == []
     assert next_wakeup(app) == clock() - timedelta(hours=2)  # only the queued sends remain
     asyncio.run(dispatch_due(app))
-    assert next_wakeup(app) is None
+    assert next_wakeup(app) == done.incident.follow_up_due  # only the follow-up is left
     with pytest.raises(StateError):
         post_update(app, inc.id, "more")
 
@@ -277,3 +277,44 @@ def test_cron_every_minute_keeps_the_promise_with_default_margin(
         assert inc.next_update_due - created_at >= timedelta(seconds=30)
     finally:
         app.close()
+
+
+def test_follow_up_goes_out_once_after_resolution(
+    app: App, clock: Clock, smtp_server: SmtpServer
+) -> None:
+    from outagecomms.scheduling import next_wakeup as wake
+
+    inc = _declare(app, "30m").incident
+    asyncio.run(dispatch_due(app, incident_id=inc.id))
+    done = resolve(app, inc.id, "Fixed.")
+    asyncio.run(dispatch_due(app, incident_id=inc.id))
+    due = done.incident.follow_up_due
+    assert due == clock() + app.config.policy("sev2").follow_up_after
+    assert wake(app) == due
+    clock.now = due - timedelta(seconds=1)  # type: ignore[operator]
+    assert run_due(app).follow_ups == []
+    clock.now = due  # type: ignore[assignment]
+    assert run_due(app).follow_ups == [f"{inc.ref} round 3"]
+    assert run_due(app).follow_ups == []  # once
+    sent = asyncio.run(dispatch_due(app, incident_id=inc.id))
+    assert sent.sent == done.queued
+    msgs = smtp_server.handler.wait_for(
+        lambda ms: sum(m.kind == "follow_up" for m in ms) == done.queued
+    )
+    follow = next(m for m in msgs if m.kind == "follow_up")
+    assert "How did we handle API errors?" in " ".join(str(follow.message["Subject"]).split())
+    assert wake(app) is None
+
+
+def test_recorded_past_incident_gets_no_follow_up(app: App, clock: Clock) -> None:
+    from outagecomms.incidents import commit_declare, plan_declare
+
+    plan = plan_declare(
+        app, title="Old", severity="sev3", selector=Selector(components=("database",)),
+        started_at=clock() - timedelta(days=30),
+    )  # fmt: skip
+    inc = commit_declare(app, plan, send=False).incident
+    done = resolve(app, inc.id, "Fixed then.", at=clock() - timedelta(days=29), send=False)
+    assert done.incident.follow_up_due is None and done.queued == 0
+    clock.advance(days=2)
+    assert run_due(app).follow_ups == []

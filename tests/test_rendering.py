@@ -383,16 +383,28 @@ def test_exception_raised_by_template_code(tmp_path: Path) -> None:
     assert "ZeroDivisionError" in str(info.value)
 
 
-def test_missing_template_kind() -> None:
+def test_missing_template_channel() -> None:
     r = Renderer(company=COMPANY)
     c = customer()
     rnd = round_(RoundKind.FOLLOW_UP)
     with pytest.raises(TemplateError) as info:
-        r.render(
-            RoundKind.FOLLOW_UP, "email", r.context(incident=incident(), round=rnd, customer=c)
-        )
-    assert info.value.template == "follow_up/email.subject.j2"
+        r.render(RoundKind.FOLLOW_UP, "sms", r.context(incident=incident(), round=rnd, customer=c))
+    assert info.value.template == "follow_up/sms.txt.j2"
     assert "not found" in str(info.value)
+
+
+def test_follow_up_lists_one_click_scores() -> None:
+    r = Renderer(company=COMPANY)
+    links = [f"https://comms.example.com/feedback/tok?score={i}" for i in range(11)]
+    ctx = r.context(
+        incident=incident(),
+        round=round_(RoundKind.FOLLOW_UP),
+        customer=customer(),
+        feedback_links=links,
+    )
+    out = r.render(RoundKind.FOLLOW_UP, "email", ctx)
+    assert all(link in out.text for link in links)
+    assert out.html is not None and all(f'href="{link}"' in out.html for link in links)
 
 
 @pytest.mark.parametrize(

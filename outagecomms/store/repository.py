@@ -275,6 +275,7 @@ def _row_to_incident(r: Any) -> Incident:
         ack_due=as_utc(r.ack_due),  # type: ignore[arg-type]
         reminded_for=as_utc(r.reminded_for),
         audience_size=r.audience_size,
+        follow_up_due=as_utc(r.follow_up_due),
     )
 
 
@@ -298,6 +299,16 @@ def list_incidents(conn: Connection, *, include_resolved: bool = False) -> list[
     q = select(t.incidents).order_by(t.incidents.c.id)
     if not include_resolved:
         q = q.where(t.incidents.c.status != IncidentStatus.RESOLVED.value)
+    return [_row_to_incident(r) for r in conn.execute(q)]
+
+
+def follow_ups_pending(conn: Connection) -> list[Incident]:
+    """Resolved incidents whose follow-up has not gone out yet."""
+    q = (
+        select(t.incidents)
+        .where(t.incidents.c.follow_up_due.is_not(None))
+        .order_by(t.incidents.c.follow_up_due)
+    )
     return [_row_to_incident(r) for r in conn.execute(q)]
 
 

@@ -552,6 +552,84 @@ def resolve(
     _round_cmd_output(a, created, not (no_send or queue_only), as_json, "resolution")
 
 
+@app.command()
+@handle_errors
+def edit(
+    incident: Annotated[str, typer.Argument(help="INC-<n>.")],
+    title: Annotated[str | None, typer.Option("--title")] = None,
+    severity: Annotated[str | None, typer.Option("--severity", "-s")] = None,
+    started_at: Annotated[
+        str | None, typer.Option("--started-at", help="When customers were first hurt.")
+    ] = None,
+    resolved_at: Annotated[
+        str | None, typer.Option("--resolved-at", help="When service was restored.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Correct an incident's facts; proposed credits are recomputed, nothing is sent."""
+    from outagecomms.incidents import edit_incident
+    from outagecomms.models import incident_id_from_ref
+    from outagecomms.timeutil import parse_time
+    from outagecomms.views import incident_dict
+
+    iid = incident_id_from_ref(incident)
+    a = _app()
+    now = a.clock()
+    inc = edit_incident(
+        a, iid, title=title, severity=severity,
+        started_at=parse_time(started_at, now=now, field="--started-at") if started_at else None,
+        resolved_at=parse_time(resolved_at, now=now, field="--resolved-at") if resolved_at else None,
+    )  # fmt: skip
+    if as_json:
+        _print_json(incident_dict(inc))
+    else:
+        err.print(f"[bold]{inc.ref}[/] updated")
+
+
+@app.command()
+@handle_errors
+def credits(
+    incident: Annotated[str, typer.Argument(help="INC-<n>.")],
+    approve: Annotated[
+        bool, typer.Option("--approve", help="Freeze the proposed credits.")
+    ] = False,
+    csv_file: Annotated[
+        Path | None, typer.Option("--csv", help="Write them for billing (spreadsheet-safe).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Service credits per affected customer (proposed at resolution)."""
+    from outagecomms.models import incident_id_from_ref
+    from outagecomms.recovery import ledger
+
+    iid = incident_id_from_ref(incident)
+    a = _app()
+    if approve:
+        n = ledger.approve(a, iid)
+        err.print(f"approved {n} credits")
+    if csv_file is not None:
+        n = ledger.export_csv(a, iid, csv_file)
+        err.print(f"wrote {n} credits to {csv_file}")
+    data = ledger.credits_report(a, iid)
+    if as_json:
+        _print_json(data)
+        return
+    table = Table("customer", "amount", "currency", "status", "rules", "goodwill")
+    for c in data["credits"]:
+        rules = "; ".join(f"{x['rule']} {x['amount']}" for x in c["lines"])
+        _add_row(
+            table,
+            c["customer"],
+            c["amount"],
+            c["currency"],
+            c["status"],
+            rules,
+            c["goodwill"] or "",
+        )
+    out.print(table)
+    out.print("total: " + (", ".join(f"{v} {k}" for k, v in data["total"].items()) or "nothing"))
+
+
 # --- seeing ---------------------------------------------------------------------------------
 
 

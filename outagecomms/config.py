@@ -108,6 +108,8 @@ class Config:
     dispatch: DispatchConfig
     daemon: DaemonConfig
     templates_dir: Path | None
+    credits: Any = None  # recovery.credits.CreditPolicy (no rules: nobody is credited)
+    goodwill: tuple[Any, ...] = ()  # recovery.goodwill.GoodwillRule, tried in order
 
     def policy(self, severity: str) -> PolicyConfig:
         return self.policies.get(severity) or self.policies["default"]
@@ -179,7 +181,17 @@ class _Ctx:
 
 
 _POLICY_KEYS = {"update_every", "ack_within", "remind_before", "follow_up_after", "channels"}
-_TOP_KEYS = {"store", "company", "policy", "channels", "dispatch", "daemon", "templates"}
+_TOP_KEYS = {
+    "store",
+    "company",
+    "policy",
+    "channels",
+    "dispatch",
+    "daemon",
+    "templates",
+    "credits",
+    "goodwill",
+}
 
 
 def _parse_policy(
@@ -357,8 +369,17 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
     elif path and (base / "templates").is_dir():
         templates_dir = base / "templates"
 
+    from outagecomms.recovery.credits import parse_credit_policy
+    from outagecomms.recovery.goodwill import parse_goodwill
+
+    source = str(path or "<defaults>")
+    credits = parse_credit_policy(data.get("credits"), source=source)
+    goodwill = parse_goodwill(data.get("goodwill"), source=source)
+
     return Config(
         path=path,
+        credits=credits,
+        goodwill=goodwill,
         store_url=store_url,
         company=company,
         policies=policies,

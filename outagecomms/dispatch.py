@@ -24,10 +24,11 @@ from typing import Any
 from outagecomms.app import App
 from outagecomms.channels import registry
 from outagecomms.channels.base import Channel, DeliveryResult, OutboundMessage, Outcome
-from outagecomms.config import Config
+from outagecomms.config import load_config
 from outagecomms.errors import OutageCommsError
 from outagecomms.mime import sender_domain
-from outagecomms.models import Customer, DeliveryStatus, Incident, Round
+from outagecomms.models import Customer, DeliveryStatus, Incident, Round, RoundKind
+from outagecomms.recovery import ledger
 from outagecomms.store import repository as repo
 
 Progress = Callable[[int, int], None]  # (done in this step, total known so far)
@@ -83,6 +84,7 @@ class Dispatcher:
         self._incidents: dict[int, Incident] = {}
         self._rounds: dict[int, Round] = {}
         self._domains: dict[str, str] = {}
+        self._credits: dict[tuple[int, str], dict[str, Any] | None] = {}
 
     async def __aenter__(self) -> Dispatcher:
         return self
@@ -198,6 +200,11 @@ class Dispatcher:
             for iid in {c.incident_id for c in claimed}:
                 # Re-read per batch: status and resolution time feed the templates.
                 self._incidents[iid] = repo.get_incident(conn, iid).incident
+            for c in claimed:
+                if self._rounds[c.round_id].kind == RoundKind.RESOLUTION:
+                    key = (c.incident_id, c.customer_id)
+                    if key not in self._credits:
+                        self._credits[key] = ledger.customer_credit(conn, *key)
         return token, claimed, customers
 
     def _result_row(
@@ -235,6 +242,16 @@ class Dispatcher:
             row.update(status=DeliveryStatus.FAILED.value)
         return row
 
+    def _extras(self, claim: repo.Claimed, customer: Customer) -> dict[str, Any]:
+        """Per-customer parts of a notice: the credit and offer in the resolution."""
+        kind = self._rounds[claim.round_id].kind
+        if kind == RoundKind.RESOLUTION:
+            credit, goodwill = ledger.notice_context(
+                self._credits.get((claim.incident_id, claim.customer_id)), customer.locale
+            )
+            return {"credit": credit, "goodwill": goodwill}
+        return {}
+
     async def _send_one(
         self, claim: repo.Claimed, customer: Customer | None
     ) -> tuple[repo.Claimed, DeliveryResult, bytes | None]:
@@ -256,7 +273,9 @@ class Dispatcher:
             rendered = self.app.renderer.render(
                 rnd.kind,
                 channel.template_channel,
-                self.app.renderer.context(incident=incident, round=rnd, customer=customer),
+                self.app.renderer.context(
+                    incident=incident, round=rnd, customer=customer, **self._extras(claim, customer)
+                ),
             )
         except OutageCommsError as exc:
             return claim, DeliveryResult.failed(str(exc)), None
@@ -299,9 +318,10 @@ class Dispatcher:
         return claim, result, content
 
 
-def _worker_process(config: Config, incident_id: int | None) -> dict[str, Any]:
-    """Entry point of an extra sender process (spawned): same outbox, its own leases."""
-    app = App.from_config(config)
+def _worker_process(config_path: str | None, incident_id: int | None) -> dict[str, Any]:
+    """Entry point of an extra sender process (spawned): same outbox, its own leases. It
+    loads the same config (same file, same environment) rather than unpickling ours."""
+    app = App.from_config(load_config(config_path))
     try:
         return asdict(asyncio.run(dispatch_due(app, incident_id=incident_id)))
     finally:
@@ -331,7 +351,12 @@ async def dispatch_parallel(
     total = DispatchSummary()
     with ProcessPoolExecutor(max_workers=procs - 1, mp_context=ctx) as pool:
         futures = [
-            loop.run_in_executor(pool, _worker_process, app.config, incident_id)
+            loop.run_in_executor(
+                pool,
+                _worker_process,
+                str(app.config.path) if app.config.path else None,
+                incident_id,
+            )
             for _ in range(procs - 1)
         ]
         done = asyncio.Event()

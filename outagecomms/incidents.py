@@ -141,9 +141,28 @@ def preflight(
         seen.add(c.locale)
         for tc in sets:
             out[(c.locale, c.timezone, tc)] = app.renderer.render(
-                rnd.kind, tc, app.renderer.context(incident=incident, round=rnd, customer=c)
+                rnd.kind,
+                tc,
+                app.renderer.context(
+                    incident=incident, round=rnd, customer=c, **_sample_extras(rnd.kind)
+                ),
             )
     return out
+
+
+def _sample_extras(kind: RoundKind) -> dict[str, object]:
+    """Pre-flight renders the optional parts too: a credit and an offer in the resolution, the
+    score links in the follow-up."""
+    if kind == RoundKind.RESOLUTION:
+        return {
+            "credit": {"amount": "$1.00", "reason": "a sample credit"},
+            "goodwill": "a sample offer",
+        }
+    if kind == RoundKind.FOLLOW_UP:
+        return {
+            "feedback_links": [f"https://example.invalid/feedback/x?score={i}" for i in range(11)]
+        }
+    return {}
 
 
 def _representatives(conn: Connection, incident_id: int) -> list[Customer]:
@@ -445,6 +464,11 @@ def resolve(
         )
     if resolved_at > now + timedelta(seconds=5):
         raise InputError("is in the future", field="--at", value=resolved_at.isoformat())
+    if inc.is_open:
+        # Credits first: the resolution notice tells each customer theirs.
+        from outagecomms.recovery import ledger
+
+        ledger.propose(app, incident_id, resolved_at=resolved_at)
     created = _add_round(
         app,
         incident_id,
@@ -500,3 +524,53 @@ def create_holding_round(app: App, incident_id: int, expect_due: datetime) -> Ro
         every=None,
         expect_due=expect_due,
     )
+
+
+def edit_incident(
+    app: App,
+    incident_id: int,
+    *,
+    title: str | None = None,
+    severity: str | None = None,
+    started_at: datetime | None = None,
+    resolved_at: datetime | None = None,
+) -> Incident:
+    """Correct an incident's facts (e.g. when customers were really first hurt). Proposed
+    credits are recomputed; approved ones stay frozen. Nothing is sent."""
+    values: dict[str, object] = {}
+    with app.store.read() as conn:
+        row = repo.get_incident(conn, incident_id)
+    inc = row.incident
+    if title is not None:
+        values["title"] = check_title(title)
+    if severity is not None:
+        values["severity"] = check_severity(severity)
+    start = started_at or inc.started_at
+    end = resolved_at or inc.resolved_at
+    if resolved_at is not None and inc.is_open:
+        raise StateError(f"{inc.ref} is open; resolve it with `outagecomms resolve`")
+    if end is not None and end < start:
+        raise InputError(
+            "the incident would end before it started", field="--started-at/--resolved-at"
+        )
+    if started_at is not None:
+        policy = app.config.policy(str(values.get("severity", inc.severity)))
+        values["started_at"] = started_at
+        values["ack_due"] = started_at + policy.ack_within
+    if resolved_at is not None:
+        values["resolved_at"] = resolved_at
+    if not values:
+        raise InputError(
+            "nothing to change: give --title, --severity, --started-at or --resolved-at"
+        )
+    with app.store.write() as conn:
+        if not repo.update_incident(conn, incident_id, row.version, **values):
+            raise StateError(f"{inc.ref} changed while this command ran; try again")
+        changed = ", ".join(f"{k}={v}" for k, v in values.items() if k != "ack_due")
+        repo.add_event(conn, incident_id, app.clock(), "edited", changed)
+    if not inc.is_open:
+        from outagecomms.recovery import ledger
+
+        ledger.propose(app, incident_id)
+    with app.store.read() as conn:
+        return repo.get_incident(conn, incident_id).incident

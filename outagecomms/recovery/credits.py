@@ -55,6 +55,7 @@ An incident that crosses a month's end (UTC):
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -167,7 +168,9 @@ class RepeatRule:
     amount: Decimal | None = None
 
 
-CreditRule = ResponseSlaRule | DowntimeStepRule | UptimeTableRule | DowntimeMultipleRule | RepeatRule
+CreditRule = (
+    ResponseSlaRule | DowntimeStepRule | UptimeTableRule | DowntimeMultipleRule | RepeatRule
+)
 
 
 def _frozen_map() -> Mapping[str, Decimal]:
@@ -430,7 +433,7 @@ class _Parser:
         kind = data.get("kind")
         if kind is None:
             raise self.err(f"{prefix}.kind", "is required: one of " + ", ".join(RULE_KINDS))
-        if kind not in _RULE_KEYS:
+        if not isinstance(kind, str) or kind not in _RULE_KEYS:
             raise self.err(
                 f"{prefix}.kind", f"unknown rule kind {kind!r}; known: " + ", ".join(RULE_KINDS)
             )
@@ -482,9 +485,11 @@ class _Parser:
                 raise self.err(f"{tp}.below", f"is an uptime percent, at most 100, got {below}")
             if any(t.below == below for t in tiers):
                 raise self.err(f"{tp}.below", f"below = {below} is given twice")
-            tiers.append(UptimeTier(below=below, percent=self.required_number(table, tp, "percent")))
+            tiers.append(
+                UptimeTier(below=below, percent=self.required_number(table, tp, "percent"))
+            )
         ordered = sorted(tiers, key=lambda t: t.below)
-        for lower, higher in zip(ordered, ordered[1:], strict=False):
+        for lower, higher in itertools.pairwise(ordered):
             if lower.percent < higher.percent:
                 raise self.err(
                     key,
@@ -507,10 +512,6 @@ def parse_credit_policy(data: Mapping[str, Any] | None, *, source: str) -> Credi
 
 
 # --- time and money helpers ---------------------------------------------------------------
-
-
-def _month_start(dt: datetime) -> datetime:
-    return datetime(dt.year, dt.month, 1, tzinfo=UTC)
 
 
 def _add_months(start: datetime, months: int) -> datetime:
@@ -568,26 +569,29 @@ def _num(value: Decimal | Fraction | int) -> str:
     return text
 
 
-def _minutes(delta: timedelta) -> str:
+def _mins(delta: timedelta) -> str:
+    """Minutes as a number: 95, 4.32 (floored to 2 decimals)."""
     mins = Fraction(_us(delta), 60_000_000)
     if mins.denominator == 1:
-        return f"{mins.numerator} min"
-    return f"{_decimal(mins).quantize(Decimal('0.01'), rounding=ROUND_FLOOR)} min"
+        return str(mins.numerator)
+    return str(_decimal(mins).quantize(Decimal("0.01"), rounding=ROUND_FLOOR))
+
+
+def _minutes(delta: timedelta) -> str:
+    return f"{_mins(delta)} min"
 
 
 def _human(delta: timedelta, *, adjective: bool = False) -> str:
     """10 minutes / 1 hour / 30 days; adjective: 30-minute, 1-hour."""
     secs = Fraction(_us(delta), 1_000_000)
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
-        if secs >= size and (secs / size).denominator == 1:
-            n = int(secs / size)
-            break
-    else:
-        n_text = _num(secs)
-        return f"{n_text}-second" if adjective else f"{n_text} seconds"
+    units = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+    unit, n = next(
+        ((u, secs / size) for u, size in units if secs >= size and (secs / size).denominator == 1),
+        ("second", secs),
+    )
     if adjective:
-        return f"{n}-{unit}"
-    return f"{n} {unit}" + ("" if n == 1 else "s")
+        return f"{_num(n)}-{unit}"
+    return f"{_num(n)} {unit}" + ("" if n == 1 else "s")
 
 
 def _month_name(dt: datetime) -> str:
@@ -698,7 +702,11 @@ def _downtime_step(rule: DowntimeStepRule, ctx: _Ctx) -> list[_Base]:
     detail = (
         f"{_minutes(down)} downtime{free}: {blocks} {counted} {_minutes(rule.block)} block(s)"
         f" × {_num(rule.percent_per_block)}%"
-        + (f" = {_num(rule.percent_per_block * blocks)}%, rule max {_num(percent)}%" if capped else "")
+        + (
+            f" = {_num(rule.percent_per_block * blocks)}%, rule max {_num(percent)}%"
+            if capped
+            else ""
+        )
         + f" = {_num(percent)}% of {ctx.money}"
     )
     plural = "" if blocks == 1 else "s"
@@ -706,8 +714,7 @@ def _downtime_step(rule: DowntimeStepRule, ctx: _Ctx) -> list[_Base]:
         f"{_num(percent)}% of your monthly fee"
         + (" (the most this rule gives)" if capped else "")
         + f" for {blocks} {counted} {_human(rule.block, adjective=True)} block{plural}"
-        " of downtime"
-        + (f" beyond the first {_human(rule.after)}" if rule.after else "")
+        " of downtime" + (f" beyond the first {_human(rule.after)}" if rule.after else "")
     )
     return [_Base(ctx.percent_of_fee(percent), detail, reason)]
 
@@ -774,9 +781,7 @@ def _downtime_multiple(rule: DowntimeMultipleRule, ctx: _Ctx) -> list[_Base]:
     parts: list[str] = []
     for start, end in _periods(inc.started_at, inc.resolved_at, months):
         piece = min(inc.resolved_at, end) - max(inc.started_at, start)
-        total += (
-            Fraction(rule.multiple) * ctx.fee * months * Fraction(_us(piece), _us(end - start))
-        )
+        total += Fraction(rule.multiple) * ctx.fee * months * Fraction(_us(piece), _us(end - start))
         label = f"{start:%Y-%m}" if months == 1 else f"{start.year}-Q{(start.month - 1) // 3 + 1}"
         parts.append(
             f"{_num(rule.multiple)} × {ctx.money} × {months} × {_minutes(piece)}"
@@ -784,10 +789,10 @@ def _downtime_multiple(rule: DowntimeMultipleRule, ctx: _Ctx) -> list[_Base]:
         )
     if total == 0:
         return []
-    reason = (
-        f"{_num(rule.multiple)} times your fee for the {_minutes(inc.downtime)[:-4]} minutes"
-        " of downtime"
-    )
+    mins = _mins(inc.downtime)
+    unit = "minute" if mins == "1" else "minutes"
+    times = "the fee" if rule.multiple == 1 else f"{_num(rule.multiple)} times your fee"
+    reason = f"{times} for the {mins} {unit} of downtime"
     return [_Base(total, " + ".join(parts), reason)]
 
 
@@ -831,6 +836,8 @@ def compute_credit(
     (UTC) in which this one started.
     """
     ack = _utc(ack_delivered_at, "ack_delivered_at") if ack_delivered_at is not None else None
+    if credited_this_month < 0:
+        raise ValueError(f"credited_this_month must be 0 or more, got {credited_this_month}")
     by_id = {s.incident_id: s for s in history}
     by_id[incident.incident_id] = incident
     places = get_currency_precision(customer.currency)
@@ -838,7 +845,7 @@ def compute_credit(
         customer=customer,
         incident=incident,
         fee=Fraction(customer.monthly_fee),
-        money=f"{_num(customer.monthly_fee)} {customer.currency}",
+        money=f"{customer.monthly_fee:f} {customer.currency}",
         spans=tuple(sorted(by_id.values(), key=_order)),
     )
 
@@ -853,6 +860,9 @@ def compute_credit(
     for f, _, _ in factors:
         factor *= Fraction(f)
 
+    scaled = ""
+    if factors:
+        scaled = ", times " + " and ".join(f"{_num(f)} for {who}" for f, _, who in factors)
     lines: list[CreditLine] = []
     exact = _ZERO
     for rule in policy.rules:
@@ -871,7 +881,7 @@ def compute_credit(
             if amount <= 0:
                 continue
             detail = base.detail + "".join(f" × {_num(f)} ({what})" for f, what, _ in factors)
-            reason = base.reason + "".join(f", times {_num(f)} for {who}" for f, _, who in factors)
+            reason = base.reason + scaled
             exact += amount
             lines.append(CreditLine(rule.kind, _decimal(amount), detail, reason))
 
@@ -901,7 +911,13 @@ def credit_reason(credit: Credit) -> str:
     reasons = [line.reason or line.detail for line in credit.lines]
     if not reasons:
         return "no service credit applies to this incident"
-    text = ", plus ".join(reasons)
+    common = re.search(r", times [^;]*$", reasons[0])
+    if common and len(reasons) > 1 and all(r.endswith(common.group()) for r in reasons):
+        # the same multipliers apply to every line: say so once, at the end
+        cut = len(common.group())
+        text = ", plus ".join(r[:-cut] for r in reasons) + "; all" + common.group()[1:]
+    else:
+        text = ", plus ".join(reasons)
     if credit.capped:
         text += (
             "; your credits this month have already reached the monthly limit"

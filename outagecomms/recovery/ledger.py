@@ -1,0 +1,295 @@
+"""The credit ledger: propose credits at resolution, approve (freeze), report, export.
+
+Credits are computed per affected customer by ``recovery.credits`` from the store's facts:
+the incident's downtime (``started_at`` → ``resolved_at``), when the customer's acknowledgement
+was delivered, the customer's other incidents (for monthly uptime and repeats) and what earlier
+incidents this month already credited (for the cap). Proposed credits are recomputed whenever
+the incident is resolved again or edited; ``approve`` freezes them.
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, select, update
+
+from outagecomms.app import App
+from outagecomms.errors import InputError, StateError
+from outagecomms.models import Customer, DeliveryStatus, Incident, RoundKind
+from outagecomms.recovery.credits import Credit, Span, compute_credit, credit_reason, format_money
+from outagecomms.recovery.goodwill import choose_offer
+from outagecomms.store import repository as repo
+from outagecomms.store import tables as t
+from outagecomms.timeutil import as_utc
+
+PROPOSED, APPROVED, EXPORTED = "proposed", "approved", "exported"
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _month_start(dt: datetime) -> datetime:
+    return dt.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _spans_by_customer(conn: Connection, customer_ids: list[str]) -> dict[str, list[Span]]:
+    """Every resolved incident each customer was in the audience of."""
+    i, a = t.incidents, t.audience
+    out: dict[str, list[Span]] = {c: [] for c in customer_ids}
+    for chunk in repo._chunks(customer_ids):
+        q = (
+            select(a.c.customer_id, i.c.id, i.c.started_at, i.c.resolved_at, i.c.severity)
+            .join(i, i.c.id == a.c.incident_id)
+            .where(a.c.customer_id.in_(chunk), i.c.resolved_at.is_not(None))
+            .distinct()
+        )
+        for cid, iid, started, resolved, sev in conn.execute(q):
+            out[cid].append(Span(iid, as_utc(started), as_utc(resolved), sev))  # type: ignore[arg-type]
+    return out
+
+
+def _ack_delivered(conn: Connection, incident_id: int) -> dict[str, datetime]:
+    d, r = t.deliveries, t.rounds
+    q = (
+        select(d.c.customer_id, func.min(d.c.sent_at))
+        .join(r, r.c.id == d.c.round_id)
+        .where(
+            d.c.incident_id == incident_id,
+            r.c.kind == RoundKind.ACKNOWLEDGEMENT.value,
+            d.c.status == DeliveryStatus.SENT.value,
+        )
+        .group_by(d.c.customer_id)
+    )
+    return {cid: as_utc(at) for cid, at in conn.execute(q)}  # type: ignore[misc]
+
+
+def _credited_earlier(
+    conn: Connection, customer_ids: list[str], inc: Incident
+) -> dict[str, Decimal]:
+    """Rounded credits of each customer's incidents that started earlier in the same month."""
+    c, i = t.credits, t.incidents
+    month = _month_start(inc.started_at)
+    out: dict[str, Decimal] = {}
+    for chunk in repo._chunks(customer_ids):
+        q = (
+            select(c.c.customer_id, c.c.amount, i.c.started_at, i.c.id)
+            .join(i, i.c.id == c.c.incident_id)
+            .where(c.c.customer_id.in_(chunk), c.c.incident_id != inc.id, i.c.started_at >= month)
+        )
+        for cid, amount, started, iid in conn.execute(q):
+            started = as_utc(started)
+            if _month_start(started) == month and (started, iid) < (inc.started_at, inc.id):
+                out[cid] = out.get(cid, Decimal(0)) + Decimal(amount)
+    return out
+
+
+def propose(app: App, incident_id: int, *, resolved_at: datetime | None = None) -> list[Credit]:
+    """Compute and store every affected customer's credit (approved ones stay frozen)."""
+    now = app.clock()
+    policy = app.config.credits
+    with app.store.read() as conn:
+        inc = repo.get_incident(conn, incident_id).incident
+        end = resolved_at or inc.resolved_at
+        if end is None:
+            raise StateError(f"{inc.ref} is not resolved yet: credits follow the downtime's end")
+        ids = repo.audience_customer_ids(conn, incident_id)
+        customers = repo.get_customers(conn, ids)
+        spans = _spans_by_customer(conn, ids)
+        acks = _ack_delivered(conn, incident_id)
+        earlier = _credited_earlier(conn, ids, inc)
+        frozen = {
+            r[0]
+            for r in conn.execute(
+                select(t.credits.c.customer_id).where(
+                    t.credits.c.incident_id == incident_id, t.credits.c.status != PROPOSED
+                )
+            )
+        }
+    this = Span(incident_id, inc.started_at, end, inc.severity)
+    ack_within = inc.ack_due - inc.started_at
+    rows: list[dict[str, Any]] = []
+    out: list[Credit] = []
+    for cid in ids:
+        cust = customers.get(cid)
+        if cust is None or cid in frozen:
+            continue
+        history = [s for s in spans.get(cid, []) if s.incident_id != incident_id] + [this]
+        credit = compute_credit(
+            policy, customer=cust, incident=this, ack_delivered_at=acks.get(cid), ack_within=ack_within,
+            history=history, credited_this_month=earlier.get(cid, Decimal(0)),
+        )  # fmt: skip
+        offer = _offer(app, cust, inc, this, history)
+        out.append(credit)
+        rows.append(
+            {
+                "incident_id": incident_id,
+                "customer_id": cid,
+                "amount": str(credit.amount),
+                "currency": credit.currency,
+                "lines": [
+                    {
+                        "rule": ln.rule,
+                        "amount": str(ln.amount),
+                        "detail": ln.detail,
+                        "reason": ln.reason,
+                    }
+                    for ln in credit.lines
+                ],
+                "goodwill": offer,
+                "status": PROPOSED,
+                "computed_at": now,
+                "approved_at": None,
+            }
+        )
+    with app.store.write() as conn:
+        conn.execute(
+            t.credits.delete().where(
+                t.credits.c.incident_id == incident_id, t.credits.c.status == PROPOSED
+            )
+        )
+        for chunk in repo._chunks(rows):
+            conn.execute(t.credits.insert(), list(chunk))
+    return out
+
+
+def _offer(app: App, cust: Customer, inc: Incident, this: Span, history: list[Span]) -> str:
+    def count_in_window(window: Any) -> int:
+        return sum(
+            1 for s in history if this.started_at - window <= s.started_at <= this.started_at
+        )
+
+    return choose_offer(
+        app.config.goodwill, tier=cust.tier, severity=inc.severity, downtime=this.downtime,
+        count_in_window=count_in_window,
+    )  # fmt: skip
+
+
+def approve(app: App, incident_id: int) -> int:
+    """Freeze the proposed credits: later edits no longer change them."""
+    with app.store.write() as conn:
+        inc = repo.get_incident(conn, incident_id).incident
+        if inc.is_open:
+            raise StateError(f"{inc.ref} is not resolved yet; credits are proposed at resolution")
+        res = conn.execute(
+            update(t.credits)
+            .where(t.credits.c.incident_id == incident_id, t.credits.c.status == PROPOSED)
+            .values(status=APPROVED, approved_at=app.clock())
+        )
+    return int(res.rowcount or 0)
+
+
+def customer_credit(conn: Connection, incident_id: int, customer_id: str) -> dict[str, Any] | None:
+    row = conn.execute(
+        select(t.credits).where(
+            and_(t.credits.c.incident_id == incident_id, t.credits.c.customer_id == customer_id)
+        )
+    ).first()
+    return dict(row._mapping) if row else None
+
+
+def notice_context(
+    row: dict[str, Any] | None, locale: str
+) -> tuple[dict[str, str] | None, str | None]:
+    """What the resolution notice says: ``credit`` ({amount, reason}) and the goodwill offer."""
+    if row is None:
+        return None, None
+    amount = Decimal(row["amount"])
+    credit = None
+    if amount > 0:
+        c = Credit(
+            customer_id=row["customer_id"], currency=row["currency"], amount=amount,
+            lines=tuple(_line(x) for x in row["lines"]), capped=False, below_minimum=False,
+        )  # fmt: skip
+        credit = {
+            "amount": format_money(amount, row["currency"], locale),
+            "reason": credit_reason(c),
+        }
+    return credit, (row["goodwill"] or None)
+
+
+def _line(x: dict[str, Any]) -> Any:
+    from outagecomms.recovery.credits import CreditLine
+
+    return CreditLine(x["rule"], Decimal(x["amount"]), x["detail"], x.get("reason", ""))
+
+
+def credits_report(app: App, incident_id: int) -> dict[str, Any]:
+    """The ``credits --json`` document: per customer, and totals per currency."""
+    with app.store.read() as conn:
+        inc = repo.get_incident(conn, incident_id).incident
+        rows = [dict(r._mapping) for r in conn.execute(
+            select(t.credits).where(t.credits.c.incident_id == incident_id).order_by(t.credits.c.customer_id)
+        )]  # fmt: skip
+    totals: dict[str, Decimal] = {}
+    out = []
+    for r in rows:
+        amount = Decimal(r["amount"])
+        totals[r["currency"]] = totals.get(r["currency"], Decimal(0)) + amount
+        out.append(
+            {
+                "customer": r["customer_id"],
+                "amount": r["amount"],
+                "currency": r["currency"],
+                "status": r["status"],
+                "goodwill": r["goodwill"] or None,
+                "lines": [
+                    {"rule": x["rule"], "amount": x["amount"], "detail": x["detail"]}
+                    for x in r["lines"]
+                ],
+            }
+        )
+    return {
+        "incident": inc.ref,
+        "status": inc.status.value,
+        "credits": out,
+        "total": {cur: str(v) for cur, v in sorted(totals.items())},
+        "customers_credited": sum(1 for r in rows if Decimal(r["amount"]) > 0),
+    }
+
+
+def _cell(value: Any) -> str:
+    """Neutralise spreadsheet formulas: a cell starting with = + - @ tab or CR gets a quote."""
+    s = str(value)
+    return "'" + s if s.startswith(_FORMULA_START) else s
+
+
+def export_csv(app: App, incident_id: int, path: Path) -> int:
+    """Write the credits for billing (spreadsheet-safe). Approved credits become ``exported``."""
+    report = credits_report(app, incident_id)
+    with app.store.read() as conn:
+        names = {
+            c.id: c.name
+            for c in repo.get_customers(conn, [c["customer"] for c in report["credits"]]).values()
+        }
+    try:
+        with Path(path).open("w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(
+                [
+                    "incident",
+                    "customer",
+                    "name",
+                    "amount",
+                    "currency",
+                    "status",
+                    "rules",
+                    "goodwill",
+                ]
+            )
+            for c in report["credits"]:
+                rules = "; ".join(f"{x['rule']} {x['amount']}" for x in c["lines"])
+                w.writerow(
+                    [_cell(v) for v in (report["incident"], c["customer"], names.get(c["customer"], ""),
+                                        c["amount"], c["currency"], c["status"], rules, c["goodwill"] or "")]
+                )  # fmt: skip
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror}", file=path) from None
+    with app.store.write() as conn:
+        conn.execute(
+            update(t.credits)
+            .where(t.credits.c.incident_id == incident_id, t.credits.c.status == APPROVED)
+            .values(status=EXPORTED)
+        )
+    return len(report["credits"])

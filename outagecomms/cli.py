@@ -840,19 +840,16 @@ def tick(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 @handle_errors
 def daemon(
     http: Annotated[
-        str | None, typer.Option("--http", help="HOST:PORT for the HTTP listener (later issues).")
+        str | None,
+        typer.Option("--http", help="HOST:PORT for the feedback links (default: [daemon] http)."),
     ] = None,
 ) -> None:
     """Run the scheduler and the senders until SIGTERM. Picks up every open incident at start."""
     from outagecomms.daemon import run_daemon
 
     a = _app()
-    if http or a.config.daemon.http:
-        err.print(
-            "note: the HTTP listener (feedback links) is not part of this release; ignoring --http"
-        )
     err.print(f"outagecomms daemon: store {a.store.url}, pid {os.getpid()}")
-    run_daemon(a, on_event=lambda m: err.print(f"{_now()} {m}", markup=False))
+    run_daemon(a, http=http, on_event=lambda m: err.print(f"{_now()} {m}", markup=False))
 
 
 def _now() -> str:
@@ -896,6 +893,78 @@ def demo(
 
     cadence = _duration(every, "--every")
     run_demo(directory, every=cadence, console=err)
+
+
+feedback_app = typer.Typer(help="Customer feedback (NPS).", no_args_is_help=True)
+app.add_typer(feedback_app, name="feedback")
+
+
+@feedback_app.command("record")
+@handle_errors
+def feedback_record(
+    incident: Annotated[str, typer.Argument(help="INC-<n>.")],
+    customer: Annotated[str, typer.Argument(help="Customer id.")],
+    score: Annotated[int, typer.Argument(help="0-10: how likely to recommend us.")],
+    comment: Annotated[str | None, typer.Option("--comment", help="What they told us.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Record a score gathered elsewhere (a call, a survey tool)."""
+    from outagecomms.models import incident_id_from_ref
+    from outagecomms.recovery.feedback import record_feedback
+
+    iid = incident_id_from_ref(incident)
+    a = _app()
+    record_feedback(a, iid, customer, score, comment=comment, source="manual")
+    if as_json:
+        _print_json({"incident": f"INC-{iid}", "customer": customer, "score": score})
+    else:
+        err.print(f"recorded {score} from {customer} for INC-{iid}")
+
+
+@app.command()
+@handle_errors
+def nps(
+    incident: Annotated[
+        str | None, typer.Argument(help="INC-<n> (default: all incidents).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Net Promoter Score: % promoters (9-10) minus % detractors (0-6), with counts."""
+    from outagecomms.models import incident_id_from_ref
+    from outagecomms.recovery.feedback import nps as compute
+
+    data = compute(_app(), incident_id_from_ref(incident) if incident else None)
+    if as_json:
+        _print_json(data)
+        return
+    score = "-" if data["nps"] is None else f"{data['nps']:+.1f}"
+    out.print(
+        f"NPS {score}: {data['responses']} responses, {data['promoters']} promoters, "
+        f"{data['passives']} passives, {data['detractors']} detractors"
+    )
+    for c in data["comments"]:
+        if c.get("comment"):
+            out.print(f"  {c['customer']} ({c['score']}): {c['comment']}", markup=False)
+
+
+@app.command()
+@handle_errors
+def report(
+    incident: Annotated[str, typer.Argument(help="INC-<n>.")],
+    fmt: Annotated[str, typer.Option("--format", help="md or html.")] = "md",
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write to this file.")
+    ] = None,
+) -> None:
+    """The post-incident report: timeline, promises kept, first notice, credits, NPS, KB stub."""
+    from outagecomms.models import incident_id_from_ref
+    from outagecomms.recovery.report import write_report
+
+    text = write_report(_app(), incident_id_from_ref(incident), fmt, output)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        err.print(f"wrote {output}")
 
 
 def main() -> None:

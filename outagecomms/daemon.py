@@ -93,8 +93,10 @@ class Daemon:
         until: Callable[[], bool] | None = None,
         on_event: Callable[[str], None] | None = None,
         reconcile_every: timedelta | None = None,
+        http: str | None = None,
     ):
         self.app = app
+        self.http = http if http is not None else app.config.daemon.http
         self.until = until
         self.on_event = on_event or (lambda msg: log.info("%s", msg))
         self.reconcile_every = reconcile_every or app.config.daemon.reconcile_every
@@ -165,6 +167,12 @@ class Daemon:
                 self._schedule_wakeup()
 
     async def run(self) -> DispatchSummary:
+        if self.http:
+            from outagecomms.recovery.feedback import feedback_secret
+            from outagecomms.web import parse_bind
+
+            feedback_secret(self.app)  # fail at start, not at the first click
+            parse_bind(self.http)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -181,6 +189,11 @@ class Daemon:
         )
         self.scheduler.start()
         tasks = [asyncio.create_task(self._dispatch_loop()), asyncio.create_task(self._due_loop())]
+        if self.http:
+            from outagecomms.web import serve_http
+
+            tasks.append(asyncio.create_task(serve_http(self.app, self.http, self.stop)))
+            self.on_event(f"feedback links served on http://{self.http}")
         # Everything open in the store is picked up at start: overdue promises first.
         self.wake.set()
         sd_notify("READY=1")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import multiprocessing
 import os
 import random
@@ -28,11 +29,13 @@ from outagecomms.config import load_config
 from outagecomms.errors import OutageCommsError
 from outagecomms.mime import sender_domain
 from outagecomms.models import Customer, DeliveryStatus, Incident, Round, RoundKind
-from outagecomms.recovery import ledger
+from outagecomms.recovery import feedback, ledger
 from outagecomms.store import repository as repo
 
 Progress = Callable[[int, int], None]  # (done in this step, total known so far)
 MAX_BACKOFF = timedelta(minutes=15)
+FEEDBACK_LINK_LIFETIME = timedelta(days=30)
+log = logging.getLogger("outagecomms.dispatch")
 FLUSH_EVERY = 64  # results per write: bounds what a crash can leave unrecorded
 
 
@@ -250,7 +253,26 @@ class Dispatcher:
                 self._credits.get((claim.incident_id, claim.customer_id)), customer.locale
             )
             return {"credit": credit, "goodwill": goodwill}
+        if kind == RoundKind.FOLLOW_UP:
+            secret = self._feedback_secret()
+            public = self.app.config.daemon.public_url
+            if secret is None or not public:
+                return {}  # no signed links: the message asks for a reply instead
+            expires = self.app.clock() + FEEDBACK_LINK_LIFETIME
+            links = feedback.feedback_links(
+                public, secret, claim.incident_id, claim.customer_id, expires
+            )
+            return {"feedback_links": links}
         return {}
+
+    def _feedback_secret(self) -> bytes | None:
+        if not hasattr(self, "_secret"):
+            try:
+                self._secret: bytes | None = feedback.feedback_secret(self.app)
+            except OutageCommsError as exc:
+                log.warning("follow-up without one-click links: %s", exc)
+                self._secret = None
+        return self._secret
 
     async def _send_one(
         self, claim: repo.Claimed, customer: Customer | None

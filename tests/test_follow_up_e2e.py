@@ -1,0 +1,64 @@
+"""After resolution the daemon sends the follow-up; a customer's one click on a score link in
+the email reaches the daemon's HTTP listener and is recorded; `nps` and `report` show it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import SmtpServer, free_port, sample_csv
+from helpers import cli_json, expected_ids, start_daemon, stop, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def test_follow_up_click_is_recorded(
+    smtp_server: SmtpServer, make_config, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()
+    cfg = make_config(smtp_server)
+    text = cfg.read_text().replace(
+        'update_every = "30m"', 'update_every = "30m"\nfollow_up_after = "1s"'
+    )
+    text = text.replace(
+        "[daemon]\n",
+        f'[daemon]\nhttp = "127.0.0.1:{port}"\npublic_url = "http://127.0.0.1:{port}"\nsecret_env = "OC_TEST_SECRET"\n',
+    )
+    cfg.write_text(text)
+    monkeypatch.setenv("OC_TEST_SECRET", "s3cret-for-tests")
+    assert cli("--config", str(cfg), "customers", "import", str(sample_csv())).exit_code == 0
+    want = expected_ids("database", "eu-west")
+    cli_json(cfg, "declare", "DB down", "-s", "sev2", "-c", "database", "-r", "eu-west", "--yes")
+    cli_json(cfg, "resolve", "INC-1", "Fixed.")
+    daemon = start_daemon(cfg, tmp_path / "daemon.log")
+    try:
+        msgs = smtp_server.handler.wait_for(
+            lambda ms: sum(m.kind == "follow_up" for m in ms) >= len(want), timeout=30
+        )
+        follow = [m for m in msgs if m.kind == "follow_up"]
+        assert {m.customer for m in follow} == want
+        first = follow[0]
+        links = re.findall(r"http://127\.0\.0\.1:\d+/feedback/\S+\?score=\d+", first.text())
+        assert len(links) == 11
+        wait_until(lambda: _healthy(port))
+        r = httpx.get(links[9])  # "9": a promoter
+        assert r.status_code == 200 and "thank" in r.text.lower()
+        r = httpx.get(links[9].replace("score=9", "score=3"))  # changed their mind: updated
+        assert r.status_code == 200
+        tampered = links[9].replace("/feedback/", "/feedback/x")
+        assert httpx.get(tampered).status_code == 403
+    finally:
+        assert stop(daemon) == 0
+    data = cli_json(cfg, "nps", "INC-1")
+    assert data["responses"] == 1 and data["detractors"] == 1 and data["nps"] == -100.0
+    rep = cli("--config", str(cfg), "report", "INC-1")
+    assert rep.exit_code == 0 and "INC-1" in rep.stdout
+
+
+def _healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -23,6 +23,7 @@ from outagecomms.directory import import_file
 from outagecomms.dispatch import dispatch_due
 from outagecomms.incidents import commit_declare, plan_declare, resolve
 from outagecomms.models import RoundKind, Selector
+from outagecomms.recovery import ledger
 from outagecomms.setup import sample_customers_file
 from outagecomms.store import repository as repo
 from outagecomms.views import show_incident
@@ -48,6 +49,17 @@ from = "S1 Support <support@example.com>"
 [daemon]
 reconcile_every = "500ms"
 min_margin = "1s"
+
+[credits]
+[[credits.rules]]
+kind = "downtime_step"
+percent_per_block = 5
+block = "30m"
+rounding = "ceil"
+
+[[goodwill]]
+offer = "a free month of premium support"
+tiers = ["enterprise"]
 """
 
 
@@ -120,6 +132,9 @@ def run_demo(directory: Path | None, *, every: timedelta, console: Console) -> P
         )
         console.print(f"[bold]4.[/] resolved {inc.ref}")
         _fan_out(app, inc.id, done.queued, "resolution", console)
+        credits = ledger.credits_report(app, inc.id)
+        total = ", ".join(f"{v} {k}" for k, v in credits["total"].items())
+        console.print(f"  service credits proposed: {total} (see `outagecomms credits {inc.ref}`)")
         data = show_incident(app, inc.ref)
         pk = data["promises_kept"]
         console.print(

@@ -144,13 +144,27 @@ class Dispatcher:
                     if progress:
                         progress(len(rows), summary.claimed)
 
+        leased: dict[str, datetime] = {}  # claim token -> when its lease was last set
+        lease = self.app.config.dispatch.lease
+
+        def renew(token: str) -> None:
+            """Keep the lease on a batch that is still draining (slow server, long batch), so
+            no other sender takes over deliveries this one is about to send."""
+            now = self.app.clock()
+            if now - leased[token] >= lease / 3:
+                with self.app.store.write() as conn:
+                    repo.renew_lease(conn, token, now + lease)
+                leased[token] = now
+
         def refill() -> None:
             if state["exhausted"] or (stop is not None and stop.is_set()):
                 return
+            claimed_at = self.app.clock()
             token, claimed, got = self._claim(incident_id)
             if not claimed:
                 state["exhausted"] = True
                 return
+            leased[token] = claimed_at
             summary.claimed += len(claimed)
             customers.update(got)
             queue.extend((c, token) for c in claimed)
@@ -162,6 +176,7 @@ class Dispatcher:
                     if not queue:
                         return
                 claim, token = queue.popleft()
+                renew(token)
                 claim, result, content = await self._send_one(
                     claim, customers.get(claim.customer_id)
                 )
@@ -176,6 +191,8 @@ class Dispatcher:
             await asyncio.gather(*(worker() for _ in range(width)))
         finally:
             flush()
+            if leased:
+                self.release()  # nothing of ours is in flight now: orphans go back to the queue
         return summary
 
     def _claim(
@@ -193,6 +210,7 @@ class Dispatcher:
                 lease=cfg.lease,
                 limit=cfg.batch_size,
                 incident_id=incident_id,
+                not_owner_prefix=self.owner + ":",
             )
         if not claimed:
             return token, [], {}

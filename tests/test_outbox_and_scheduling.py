@@ -318,3 +318,31 @@ def test_recorded_past_incident_gets_no_follow_up(app: App, clock: Clock) -> Non
     assert done.incident.follow_up_due is None and done.queued == 0
     clock.advance(days=2)
     assert run_due(app).follow_ups == []
+
+
+def test_a_slow_batch_keeps_its_lease_and_sends_each_once(
+    app: App, clock: Clock, smtp_server: SmtpServer
+) -> None:
+    """Every reading of this clock moves it 7 s (the test config's lease is 20 s): without lease
+    renewal the batch's own deliveries would expire mid-batch and be sent again."""
+    created = declare(
+        app, title="Everything down", severity="sev1",
+        selector=Selector(tiers=("enterprise", "business", "standard")),
+    )  # fmt: skip
+    assert created.queued == 40
+
+    class Ticking:
+        def __init__(self, start: datetime) -> None:
+            self.now = start
+
+        def __call__(self) -> datetime:
+            self.now += timedelta(seconds=7)
+            return self.now
+
+    slow = App(config=app.config, store=app.store, renderer=app.renderer, clock=Ticking(clock()))
+    # bounded: without renewal the sender keeps re-claiming its own batch and never finishes
+    summary = asyncio.run(asyncio.wait_for(dispatch_due(slow, incident_id=created.incident.id), 30))
+    assert summary.claimed == summary.sent == created.queued
+    msgs = smtp_server.handler.wait_for(lambda ms: len(ms) >= created.queued)
+    assert len(msgs) == len({m.message_id for m in msgs}) == created.queued
+    assert _statuses(app, created.incident.id) == {"sent": created.queued}

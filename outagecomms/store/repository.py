@@ -534,12 +534,18 @@ def claim_deliveries(
     limit: int,
     incident_id: int | None = None,
     channels: Sequence[str] | None = None,
+    not_owner_prefix: str | None = None,
 ) -> list[Claimed]:
-    """Lease up to ``limit`` due deliveries (pending, or 'sending' whose lease ran out)."""
+    """Lease up to ``limit`` due deliveries (pending, or 'sending' whose lease ran out).
+
+    ``not_owner_prefix``: never take back what this very sender still has in flight."""
     d = t.deliveries
+    expired = and_(d.c.status == DeliveryStatus.SENDING.value, d.c.lease_until < now)
+    if not_owner_prefix is not None:
+        expired = and_(expired, d.c.lease_owner.not_like(not_owner_prefix + "%"))
     due = or_(
         and_(d.c.status == DeliveryStatus.PENDING.value, d.c.next_attempt_at <= now),
-        and_(d.c.status == DeliveryStatus.SENDING.value, d.c.lease_until < now),
+        expired,
     )
     sub = select(d.c.id).where(due)
     if incident_id is not None:
@@ -604,6 +610,17 @@ def record_results(conn: Connection, owner: str, results: Sequence[dict[str, Any
         for r in results
     ]
     res = conn.execute(stmt, params)
+    return int(res.rowcount or 0)
+
+
+def renew_lease(conn: Connection, owner: str, until: datetime) -> int:
+    """Extend the lease on what this claim still holds (a long batch keeps its deliveries)."""
+    d = t.deliveries
+    res = conn.execute(
+        update(d)
+        .where(d.c.lease_owner == owner, d.c.status == DeliveryStatus.SENDING.value)
+        .values(lease_until=until)
+    )
     return int(res.rowcount or 0)
 
 

@@ -72,8 +72,10 @@ def show_incident(app: App, ref: str, *, customer: str | None = None) -> dict[st
         events = repo.list_events(conn, iid)
         channels = repo.audience_channels(conn, iid)
         out = incident_dict(row.incident)
-        owed = sum(s.owed for s in stats)
-        on_time = sum(s.on_time for s in stats)
+        # only rounds that keep a promise count (not the follow-up, not recorded-only rounds)
+        kept = [s for s in stats if s.round.due_by is not None]
+        owed = sum(s.owed for s in kept)
+        on_time = sum(s.on_time for s in kept)
         out.update(
             {
                 "channels": channels,

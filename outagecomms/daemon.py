@@ -192,7 +192,12 @@ class Daemon:
         if self.http:
             from outagecomms.web import serve_http
 
-            tasks.append(asyncio.create_task(serve_http(self.app, self.http, self.stop)))
+            http_task = asyncio.create_task(serve_http(self.app, self.http, self.stop))
+            # A listener that cannot start (port taken) stops the daemon with its error.
+            http_task.add_done_callback(
+                lambda t: t.cancelled() or t.exception() is None or self.stop.set()
+            )
+            tasks.append(http_task)
             self.on_event(f"feedback links served on http://{self.http}")
         # Everything open in the store is picked up at start: overdue promises first.
         self.wake.set()
@@ -208,6 +213,9 @@ class Daemon:
             _, late = await asyncio.wait(tasks, timeout=30)
             for task in late:
                 task.cancel()
+            failed = [
+                t.exception() for t in tasks if t.done() and not t.cancelled() and t.exception()
+            ]
             released = self.dispatcher.release()
             await self.dispatcher.close()
             if released:
@@ -215,6 +223,8 @@ class Daemon:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 with contextlib.suppress(Exception):
                     loop.remove_signal_handler(sig)
+        if failed:
+            raise failed[0]  # e.g. ConfigError: daemon.http port taken
         return self.sent
 
 

@@ -440,22 +440,9 @@ def _nps(rows: Iterable[Any]) -> dict[str, Any]:
                     "received_at": iso(as_utc(r.received_at)),
                 }
             )
-    n = len(scores)
-    promoters = sum(1 for s in scores if s >= 9)
-    detractors = sum(1 for s in scores if s <= 6)
-    passives = n - promoters - detractors
-    nps = None
-    if n:
-        exact = Decimal(100 * (promoters - detractors)) / Decimal(n)
-        nps = float(exact.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
-    return {
-        "responses": n,
-        "promoters": promoters,
-        "passives": passives,
-        "detractors": detractors,
-        "nps": nps,
-        "comments": comments,
-    }
+    from outagecomms.recovery.feedback import nps_from_scores
+
+    return {**nps_from_scores(scores), "comments": comments}
 
 
 def _kb_article(report: dict[str, Any], stats: list[RoundStats]) -> dict[str, Any]:

@@ -1,0 +1,386 @@
+"""The daemon's small HTTP endpoint: one-click NPS links (``[daemon] http``).
+
+Routes::
+
+    GET  /feedback/{token}?score=N     record score N (0-10), thank-you page with a comment form
+    POST /feedback/{token}/comment     form fields ``comment`` and ``score``; records the comment
+    GET  /healthz                      200 ``ok``
+
+A changed token is answered 403, an expired one 410, a cut-short one 400; nothing is recorded
+then. ``HEAD`` answers like ``GET`` without recording (link scanners in mail systems use it).
+Pages are plain, escaped HTML with a strict Content-Security-Policy and no external resources.
+
+:func:`serve_http` runs the server inside the caller's event loop until an ``asyncio.Event`` is
+set; it installs no signal handlers (the daemon owns SIGTERM/SIGINT).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import ipaddress
+import logging
+import socket
+from collections.abc import Iterator
+from urllib.parse import parse_qs
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from outagecomms.app import App
+from outagecomms.errors import ConfigError, InputError, NotFound, OutageCommsError
+from outagecomms.recovery.feedback import (
+    MAX_COMMENT,
+    FeedbackTokenError,
+    check_score,
+    feedback_secret,
+    read_token,
+    record_feedback,
+)
+from outagecomms.store import repository as repo
+
+log = logging.getLogger("outagecomms.web")
+
+DEFAULT_HOST = "127.0.0.1"
+MAX_FORM_BYTES = 64 * 1024  # a 4,000-character comment is at most ~36 KB percent-encoded
+
+_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "X-Robots-Tag": "noindex, nofollow",
+}
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:#f6f7f9;
+color:#1d2430;margin:0;padding:2rem 1rem;line-height:1.5}
+main{max-width:34rem;margin:0 auto;background:#fff;border-radius:12px;padding:2rem;
+box-shadow:0 1px 4px rgba(0,0,0,.08)}
+h1{font-size:1.4rem;margin-top:0}
+textarea{width:100%;box-sizing:border-box;min-height:8rem;font:inherit;padding:.5rem}
+button{margin-top:.75rem;font:inherit;padding:.5rem 1.25rem;border:0;border-radius:6px;
+background:#1f5fbf;color:#fff;cursor:pointer}
+.scores a{display:inline-block;min-width:1.8rem;text-align:center;margin:.1rem;padding:.2rem;
+border:1px solid #c9d1dc;border-radius:4px;color:#1d2430;text-decoration:none}
+.scores a.on{background:#1f5fbf;color:#fff;border-color:#1f5fbf}
+.quote{white-space:pre-wrap;border-left:3px solid #c9d1dc;padding-left:.75rem;color:#3b4656}
+.muted{color:#5b6675;font-size:.9rem}
+"""
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _page(title: str, body: str, *, company: str, status: int = 200) -> HTMLResponse:
+    doc = (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="robots" content="noindex, nofollow">'
+        f"<title>{_e(title)} · {_e(company)}</title><style>{_STYLE}</style></head>"
+        f"<body><main><h1>{_e(title)}</h1>{body}"
+        f'<p class="muted">{_e(company)}</p></main></body></html>\n'
+    )
+    return HTMLResponse(doc, status_code=status, headers=_HEADERS)
+
+
+_TOKEN_PAGES: dict[str, tuple[int, str, str]] = {
+    "tampered": (
+        403,
+        "This link is not valid",
+        "This feedback link is not valid: it may have been changed, or it was not sent by us. "
+        "Please use the links in the message we sent you, exactly as they are.",
+    ),
+    "expired": (
+        410,
+        "This link has expired",
+        "This feedback link has expired, so we can no longer record a score with it. "
+        "Thank you for wanting to tell us; you can still reply to our message or contact "
+        "support.",
+    ),
+    "malformed": (
+        400,
+        "This link is not valid",
+        "This feedback link is incomplete or not valid; your mail program may have cut it "
+        "short. Please try the link again from the message we sent you.",
+    ),
+}
+
+
+def _score_links(score: int) -> str:
+    links = "".join(
+        f'<a href="?score={n}"{" class=on" if n == score else ""}>{n}</a>' for n in range(11)
+    )
+    return (
+        f'<p class="muted">Changed your mind? Pick another score:</p><p class="scores">{links}</p>'
+    )
+
+
+def make_web_app(app: App) -> Starlette:
+    """The Starlette application for the feedback links. Reads the signing secret now:
+    raises ``ConfigError`` (``daemon.secret_env``) when it is not set."""
+    secret = feedback_secret(app)
+    company = app.config.company.name
+
+    def page(title: str, body: str, status: int = 200) -> HTMLResponse:
+        return _page(title, body, company=company, status=status)
+
+    def refused(err: FeedbackTokenError) -> HTMLResponse:
+        status, title, text = _TOKEN_PAGES[err.reason]
+        return page(title, f"<p>{_e(text)}</p>", status)
+
+    def error_page(err: OutageCommsError) -> HTMLResponse:
+        if isinstance(err, NotFound):
+            return page(
+                "We could not find this incident",
+                "<p>We could not find what this link refers to any more. "
+                "Thank you for wanting to tell us; please reply to our message instead.</p>",
+                404,
+            )
+        if isinstance(err, InputError):
+            return page("Please pick a score", f"<p>{_e(err)}</p>", 400)
+        log.error("feedback: %s", err)
+        return page(
+            "Something went wrong",
+            "<p>We could not record your answer just now. Please try again in a few minutes.</p>",
+            500,
+        )
+
+    def title_of(incident_id: int) -> str:
+        with app.store.read() as conn:
+            return repo.get_incident(conn, incident_id).incident.title
+
+    def verify(token: str) -> tuple[int, str]:
+        return read_token(secret, token, app.clock())
+
+    def bad_score(raw: object) -> HTMLResponse:
+        shown = "" if raw is None else f" (we got “{_e(raw)}”)"
+        return page(
+            "Please pick a score",
+            f"<p>Please choose a score from 0 to 10 using the links in our message{shown}.</p>",
+            400,
+        )
+
+    async def click(request: Request) -> Response:
+        token = request.path_params["token"]
+        try:
+            incident_id, customer_id = verify(token)
+        except FeedbackTokenError as err:
+            return refused(err)
+        raw = request.query_params.get("score")
+        try:
+            score = check_score(raw)
+        except InputError:
+            return bad_score(raw)
+        try:
+            if request.method != "HEAD":  # link scanners probe with HEAD: record real clicks
+                await asyncio.to_thread(
+                    record_feedback, app, incident_id, customer_id, score, source="link"
+                )
+            title = await asyncio.to_thread(title_of, incident_id)
+        except OutageCommsError as err:
+            return error_page(err)
+        body = (
+            f"<p>You gave us <strong>{score} out of 10</strong> for how we handled "
+            f"INC-{incident_id}: “{_e(title)}”. Thank you, we read every answer.</p>"
+            f'<form method="post" action="{_e(token)}/comment">'
+            f'<label for="comment">Is there anything we could have done better? (optional)'
+            f"</label>"
+            f'<textarea id="comment" name="comment" maxlength="{MAX_COMMENT}"></textarea>'
+            f'<input type="hidden" name="score" value="{score}">'
+            f'<button type="submit">Send</button></form>'
+            f"{_score_links(score)}"
+        )
+        return page("Thank you for your feedback", body)
+
+    async def comment(request: Request) -> Response:
+        token = request.path_params["token"]
+        try:
+            incident_id, customer_id = verify(token)
+        except FeedbackTokenError as err:
+            return refused(err)
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != "application/x-www-form-urlencoded":
+            return page("Unsupported form", "<p>Please send the form from the page.</p>", 415)
+        body = await _read_limited(request, MAX_FORM_BYTES)
+        if body is None:
+            return page(
+                "Your comment is too long",
+                f"<p>Please keep your comment under {MAX_COMMENT:,} characters.</p>",
+                413,
+            )
+        try:
+            form = parse_qs(
+                body.decode("utf-8", errors="replace"),
+                keep_blank_values=True,
+                max_num_fields=20,
+            )
+        except ValueError:
+            return page("Unsupported form", "<p>Please send the form from the page.</p>", 400)
+        raw_score = (form.get("score") or [None])[0]
+        try:
+            score = check_score(raw_score)
+        except InputError:
+            return bad_score(raw_score)
+        text = (form.get("comment") or [""])[0].strip()[:MAX_COMMENT].strip()
+        try:
+            await asyncio.to_thread(
+                record_feedback,
+                app,
+                incident_id,
+                customer_id,
+                score,
+                comment=text or None,
+                source="link",
+            )
+        except OutageCommsError as err:
+            return error_page(err)
+        if text:
+            said = f'<p>Your comment:</p><p class="quote">{_e(text)}</p>'
+            lead = "<p>Thank you for taking the time to tell us. We will use it to do better.</p>"
+        else:
+            said = ""
+            lead = "<p>Thank you. Your score is recorded.</p>"
+        return page("Thank you", lead + said)
+
+    async def healthz(request: Request) -> Response:
+        return PlainTextResponse("ok", headers={"Cache-Control": "no-store"})
+
+    return Starlette(
+        routes=[
+            Route("/feedback/{token}", click, methods=["GET"]),
+            Route("/feedback/{token}/comment", comment, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ]
+    )
+
+
+async def _read_limited(request: Request, limit: int) -> bytes | None:
+    """The request body, or None when it is larger than ``limit`` bytes."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+# --- serving --------------------------------------------------------------------------------
+
+
+def parse_bind(bind: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``:PORT`` (loopback) or ``[IPv6]:PORT`` → (host, port)."""
+    text = (bind or "").strip()
+
+    def bad(why: str) -> ConfigError:
+        return ConfigError(
+            f"{why}: {bind!r}; use HOST:PORT, e.g. 127.0.0.1:8080 (or :8080 for loopback)",
+            key="daemon.http",
+        )
+
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not port_text:
+        raise bad("has no port")
+    if host.startswith("["):
+        if not host.endswith("]"):
+            raise bad("has an unclosed [")
+        host = host[1:-1]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise bad("is not an IPv6 address in brackets") from None
+    elif ":" in host:
+        raise bad("needs brackets around an IPv6 address, e.g. [::1]:8080")
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise bad("has a port that is not a number from 1 to 65535")
+    if any(c.isspace() for c in host):
+        raise bad("has a space in the host")
+    return host or DEFAULT_HOST, int(port_text)
+
+
+def _listen(host: str, port: int, bind: str) -> socket.socket:
+    try:
+        infos = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_PASSIVE
+        )
+    except OSError as exc:
+        raise ConfigError(f"cannot resolve {bind!r}: {exc}", key="daemon.http") from None
+    family, kind, proto, _, addr = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+        sock.listen(128)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"cannot listen on {bind!r}: {exc.strerror or exc}", key="daemon.http"
+        ) from None
+    return sock
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signals to its host (the daemon)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:  # uvicorn >= 0.29
+        yield
+
+    def install_signal_handlers(self) -> None:  # older uvicorn
+        return None
+
+
+async def serve_http(app: App, bind: str, stop: asyncio.Event) -> None:
+    """Serve the feedback links on ``bind`` (``[daemon] http``) in the running event loop until
+    ``stop`` is set, then finish the requests in flight and close.
+
+    Raises ``ConfigError`` before serving when the secret is not set (``daemon.secret_env``) or
+    the address is wrong or taken (``daemon.http``).
+    """
+    host, port = parse_bind(bind)
+    config = uvicorn.Config(
+        make_web_app(app),
+        host=host,
+        port=port,
+        log_level="warning",
+        log_config=None,  # leave the host's logging configuration alone
+        access_log=False,
+        lifespan="off",
+        ws="none",
+        timeout_graceful_shutdown=5,
+        server_header=False,
+    )
+    server = _Server(config)
+    # Bind here, not in uvicorn: a taken port is a ConfigError, not a SystemExit.
+    sock = _listen(host, port, bind)
+    serving = asyncio.create_task(server.serve(sockets=[sock]), name="outagecomms-http")
+    stopping = asyncio.create_task(stop.wait(), name="outagecomms-http-stop")
+    try:
+        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        server.should_exit = True
+        try:
+            await asyncio.shield(serving)  # re-raises what made the server fail, if anything
+        except asyncio.CancelledError:
+            if not serving.done():
+                server.force_exit = True
+                serving.cancel()
+            raise
+        finally:
+            sock.close()  # uvicorn closes it on a clean shutdown; this covers a failed start

@@ -337,6 +337,22 @@ class Dispatcher:
                 "X-Outagecomms-Round": f"{rnd.seq} {rnd.kind.value}",
                 "X-Outagecomms-Customer": customer.id,
             },
+            data={
+                "incident": incident.ref,
+                "title": incident.title,
+                "severity": incident.severity,
+                "status": rnd.status.value,
+                "kind": rnd.kind.value,
+                "round": rnd.seq,
+                "message": rnd.message,
+                "customer": customer.id,
+                "components": list(incident.components),
+                "regions": list(incident.regions),
+                "started_at": incident.started_at.isoformat(),
+                "promised_next_by": rnd.promised_next_by.isoformat()
+                if rnd.promised_next_by
+                else None,
+            },
         )
         try:
             result = await channel.deliver(msg)

@@ -40,6 +40,9 @@ class OutboundMessage:
     html: str | None
     message_id: str  # stable across resends so receivers can deduplicate
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: the round as data, for channels that send structured payloads (webhook, status page):
+    #: incident, title, severity, status, kind, round, message, customer, promised_next_by
+    data: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

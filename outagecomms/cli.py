@@ -895,6 +895,87 @@ def demo(
     run_demo(directory, every=cadence, console=err)
 
 
+@app.command()
+@handle_errors
+def watch(
+    incident: Annotated[
+        str | None, typer.Argument(help="INC-<n> (default: every open one).")
+    ] = None,
+    every: Annotated[float, typer.Option("--every", help="Refresh interval in seconds.")] = 1.0,
+    once: Annotated[bool, typer.Option("--once", help="Print one frame and exit.")] = False,
+) -> None:
+    """Live dashboard: fan-out progress, outcomes, countdown to the next promise. Ctrl-C exits."""
+    import time
+
+    from rich.live import Live
+
+    from outagecomms.views import watch_snapshot
+
+    a = _app()
+
+    def frame() -> Table:
+        table = Table(
+            "incident",
+            "sev",
+            "status",
+            "title",
+            "latest round",
+            "sent/owed",
+            "failed",
+            "pending",
+            "next promise in",
+            "recent",
+            title="outagecomms watch",
+            expand=True,
+        )
+        for row in watch_snapshot(a, incident):
+            r = row["latest_round"] or {}
+            left = row["seconds_to_promise"]
+            countdown = (
+                "-"
+                if left is None
+                else (
+                    f"{int(left) // 60}m{int(left) % 60:02d}s"
+                    if left >= 0
+                    else f"LATE {int(-left)}s"
+                )
+            )
+            recent = "; ".join(f"{e['kind']}: {e['detail']}" for e in row["recent"][-2:])
+            _add_row(
+                table, row["incident"], row["severity"], row["status"], row["title"],
+                f"#{r.get('round', '-')} {r.get('kind', '')}", f"{r.get('sent', 0)}/{r.get('owed', 0)}",
+                str(r.get("failed", 0)), str(r.get("pending", 0)), countdown, recent[:80],
+            )  # fmt: skip
+        return table
+
+    if once:
+        out.print(frame())
+        return
+    try:
+        with Live(frame(), console=out, refresh_per_second=4, screen=False) as live:
+            while True:
+                time.sleep(max(0.2, every))
+                live.update(frame())
+    except KeyboardInterrupt:
+        pass
+
+
+db_app = typer.Typer(help="The store.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+@handle_errors
+def db_upgrade() -> None:
+    """Bring the store's schema to this version (also done automatically on open)."""
+    from outagecomms.store.repository import HEAD_REVISION
+
+    a = _app()
+    err.print(
+        f"store {a.store.url} is at revision {a.store.current_revision()} (head {HEAD_REVISION})"
+    )
+
+
 feedback_app = typer.Typer(help="Customer feedback (NPS).", no_args_is_help=True)
 app.add_typer(feedback_app, name="feedback")
 

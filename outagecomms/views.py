@@ -149,3 +149,41 @@ def list_customers(app: App, selector: Selector) -> list[Customer]:
     if not selector.has_filters and not selector.customers:
         return [c for c in directory if c.id not in set(selector.exclude)]
     return aud.select(selector, directory)
+
+
+def watch_snapshot(app: App, ref: str | None = None) -> list[dict[str, Any]]:
+    """What the live dashboard shows: for each open incident (or the one named) its latest
+    round's fan-out progress, deliveries by outcome, the next promise and recent problems."""
+    now = app.clock()
+    with app.store.read() as conn:
+        if ref is not None:
+            incidents = [repo.get_incident(conn, incident_id_from_ref(ref)).incident]
+        else:
+            incidents = repo.list_incidents(conn)
+        out = []
+        for inc in incidents:
+            stats = repo.round_stats(conn, inc.id)
+            events = repo.list_events(conn, inc.id)
+            totals = repo.count_deliveries(conn, inc.id)
+            last = stats[-1] if stats else None
+            out.append(
+                {
+                    "incident": inc.ref,
+                    "title": inc.title,
+                    "severity": inc.severity,
+                    "status": inc.status.value,
+                    "audience": inc.audience_size,
+                    "latest_round": round_dict(last) if last else None,
+                    "deliveries": totals,
+                    "next_update_due": iso(inc.next_update_due),
+                    "seconds_to_promise": (inc.next_update_due - now).total_seconds()
+                    if inc.next_update_due
+                    else None,
+                    "recent": [
+                        {"at": iso(e["at"]), "kind": e["kind"], "detail": e["detail"]}
+                        for e in events[-5:]
+                        if e["kind"] in ("reminder", "error", "holding", "update", "follow_up")
+                    ],
+                }
+            )
+    return out

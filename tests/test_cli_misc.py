@@ -1,0 +1,28 @@
+"""Small commands: the live dashboard's frame, the store upgrade."""
+
+from __future__ import annotations
+
+from conftest import SmtpServer, sample_csv
+
+
+def test_watch_once_shows_open_incidents_and_countdown(
+    smtp_server: SmtpServer, make_config, cli
+) -> None:
+    cfg = make_config(smtp_server)
+    assert cli("--config", str(cfg), "customers", "import", str(sample_csv())).exit_code == 0
+    res = cli("--config", str(cfg), "declare", "Search slow", "-s", "sev3", "-c", "search", "--yes")
+    assert res.exit_code == 0, res.stderr
+    frame = cli("--config", str(cfg), "watch", "--once")
+    assert frame.exit_code == 0, frame.stderr
+    assert "INC-1" in frame.stdout and "Search slow" in frame.stdout
+    assert "#1 acknowledgement" in frame.stdout
+    assert "29m" in frame.stdout or "30m" in frame.stdout  # the 30-minute promise counting down
+    missing = cli("--config", str(cfg), "watch", "INC-9", "--once")
+    assert missing.exit_code == 2 and "INC-9" in missing.stderr
+
+
+def test_db_upgrade_reports_the_revision(make_config, cli) -> None:
+    cfg = make_config()
+    res = cli("--config", str(cfg), "db", "upgrade")
+    assert res.exit_code == 0, res.stderr
+    assert "at revision 0002 (head 0002)" in res.stderr

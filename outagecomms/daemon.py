@@ -104,8 +104,31 @@ class Daemon:
         self.kick = asyncio.Event()  # something may be owed: dispatch
         self.wake = asyncio.Event()  # something may be due: run_due
         self.dispatcher = Dispatcher(app)
+        self._reopen_channels = False
         self.scheduler: AsyncIOScheduler | None = None
         self.sent = DispatchSummary()
+
+    def reload(self) -> None:
+        """SIGHUP: re-read the config file and the templates; a bad config keeps the old one."""
+        from outagecomms.config import load_config
+        from outagecomms.errors import OutageCommsError
+        from outagecomms.rendering import Renderer
+
+        try:
+            config = load_config(self.app.config.path)
+        except OutageCommsError as exc:
+            self.on_event(f"reload refused, keeping the running config: {exc}")
+            return
+        self.app.config = config
+        self.app.renderer = Renderer(
+            company=config.company,
+            user_dir=config.templates_dir,
+            public_url=config.daemon.public_url,
+        )
+        self._reopen_channels = True  # between two dispatch runs, never mid-batch
+        self.kick.set()
+        self.wake.set()
+        self.on_event("reloaded config and templates")
 
     def _schedule_wakeup(self) -> None:
         """(Re)arm the one APScheduler date job at the earliest moment anything falls due."""
@@ -157,6 +180,9 @@ class Daemon:
             self.kick.clear()
             if self.stop.is_set():
                 break
+            if self._reopen_channels:
+                self._reopen_channels = False
+                await self.dispatcher.close()  # reopened lazily with the reloaded settings
             summary = await self.dispatcher.run(stop=self.stop)
             if summary.claimed:
                 self.sent.add(summary)
@@ -187,6 +213,15 @@ class Daemon:
             id="reconcile",
             replace_existing=True,
         )
+        watchdog_usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
+        if watchdog_usec > 0:
+            # systemd WatchdogSec: tell it we are alive twice per interval
+            self.scheduler.add_job(
+                sd_notify, IntervalTrigger(seconds=watchdog_usec / 2e6), args=["WATCHDOG=1"],
+                id="watchdog", replace_existing=True,
+            )  # fmt: skip
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGHUP, self.reload)
         self.scheduler.start()
         tasks = [asyncio.create_task(self._dispatch_loop()), asyncio.create_task(self._due_loop())]
         if self.http:
@@ -220,7 +255,7 @@ class Daemon:
             await self.dispatcher.close()
             if released:
                 self.on_event(f"released {released} in-flight deliveries for another sender")
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 with contextlib.suppress(Exception):
                     loop.remove_signal_handler(sig)
         if failed:

@@ -119,3 +119,51 @@ def test_second_daemon_on_the_same_sqlite_file_is_refused(
         assert "another daemon" in p.stderr
     finally:
         assert stop(d1) == 0
+
+
+def test_sighup_reloads_templates_and_sd_notify_watchdog(
+    smtp_server: SmtpServer, make_config, cli, tmp_path: Path
+) -> None:
+    """SIGHUP: the next round uses the edited template override; WATCHDOG=1 reaches systemd."""
+    import os
+    import socket
+
+    tpl = tmp_path / "templates" / "holding"
+    tpl.mkdir(parents=True)
+    cfg = make_config(smtp_server, extra=f'\n[templates]\ndir = "{tmp_path / "templates"}"\n')
+    want = _declare(cfg, cli, every="2s")
+    notify = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(notify))
+    sock.settimeout(30)
+    log = tmp_path / "daemon.log"
+    fh = log.open("ab")
+    env = {
+        **os.environ,
+        "NOTIFY_SOCKET": str(notify),
+        "WATCHDOG_USEC": "1000000",
+        "PYTHONUNBUFFERED": "1",
+    }
+    d = subprocess.Popen(
+        [sys.executable, "-m", "outagecomms", "--config", str(cfg), "daemon"],
+        stdout=fh,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    try:
+        seen = set()
+        while not {"READY=1", "WATCHDOG=1"} <= seen:
+            seen.add(sock.recv(100).decode())
+        (tpl / "email.subject.j2").write_text("RELOADED {{ incident.ref }}\n")
+        d.send_signal(signal.SIGHUP)
+        wait_until(lambda: "reloaded config and templates" in log.read_text())
+        h = smtp_server.handler
+        h.wait_for(
+            lambda ms: (
+                sum(str(m.message["Subject"]).startswith("RELOADED") for m in ms) >= len(want)
+            ),
+            timeout=30,
+        )
+    finally:
+        assert stop(d) == 0
+        sock.close()

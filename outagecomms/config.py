@@ -93,9 +93,9 @@ class DaemonConfig:
     public_url: str = ""
     secret_env: str = "OUTAGECOMMS_SECRET"
     reconcile_every: timedelta = timedelta(seconds=2)
-    min_margin: timedelta = timedelta(
-        seconds=90
-    )  # > one cron minute: `tick` every minute keeps promises
+    # more than one cron minute, so a `tick` every minute keeps every promise
+    min_margin: timedelta = timedelta(seconds=90)
+    commander_channel: str = "email"  # internal channel for reminders to the commander
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -350,13 +350,18 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
     )
 
     dmn = ctx.table(data.get("daemon", {}), "daemon")
-    ctx.known(dmn, "daemon", {"http", "public_url", "secret_env", "reconcile_every", "min_margin"})
+    ctx.known(
+        dmn,
+        "daemon",
+        {"http", "public_url", "secret_env", "reconcile_every", "min_margin", "commander_channel"},
+    )
     daemon = DaemonConfig(
         http=ctx.string(dmn, "daemon", "http", ""),
         public_url=ctx.string(dmn, "daemon", "public_url", ""),
         secret_env=ctx.string(dmn, "daemon", "secret_env", "OUTAGECOMMS_SECRET"),
         reconcile_every=ctx.duration(dmn, "daemon", "reconcile_every", timedelta(seconds=2)),
         min_margin=ctx.duration(dmn, "daemon", "min_margin", timedelta(seconds=90)),
+        commander_channel=ctx.string(dmn, "daemon", "commander_channel", "email"),
     )
 
     tpl = ctx.table(data.get("templates", {}), "templates")

@@ -10,11 +10,13 @@ For an open incident with promise P (``next_update_due``):
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from outagecomms.app import App
+from outagecomms.commander import notify_commander
 from outagecomms.config import Config
 from outagecomms.dispatch import Dispatcher, DispatchSummary, Progress
 from outagecomms.errors import OutageCommsError
@@ -87,6 +89,12 @@ def run_due(app: App, now: datetime | None = None) -> DueResult:
                 continue
             if created is not None:
                 out.holding.append(f"{inc.ref} round {created.round.seq}")
+                notify_commander(
+                    app, inc, f"[{inc.ref}] holding update sent to {created.queued} recipients",
+                    f"No update was posted before the promise of {inc.next_update_due:%H:%M:%S} UTC, "
+                    f"so customers got a holding update (round {created.round.seq}). Post the real one "
+                    f"with `outagecomms update {inc.ref} MESSAGE`.",
+                )  # fmt: skip
                 log.info(
                     "%s: holding update (round %d) queued for %d",
                     inc.ref,
@@ -130,6 +138,7 @@ def _remind(app: App, inc: Incident, now: datetime) -> bool:
         )
         repo.add_event(conn, inc.id, now, "reminder", text)
     log.warning("reminder: %s", text)
+    notify_commander(app, inc, f"[{inc.ref}] next customer update due by {due:%H:%M} UTC", text)
     return True
 
 
@@ -159,7 +168,7 @@ class TickResult:
 
 async def tick(app: App, *, progress: Progress | None = None) -> TickResult:
     """The cron form: do everything that is due now, send it, return."""
-    due = run_due(app)
+    due = await asyncio.to_thread(run_due, app)  # it may email the commander (its own loop)
     async with Dispatcher(app) as d:
         summary = await d.run(progress=progress)
     return TickResult(due, summary)

@@ -346,3 +346,31 @@ def test_a_slow_batch_keeps_its_lease_and_sends_each_once(
     msgs = smtp_server.handler.wait_for(lambda ms: len(ms) >= created.queued)
     assert len(msgs) == len({m.message_id for m in msgs}) == created.queued
     assert _statuses(app, created.incident.id) == {"sent": created.queued}
+
+
+def test_commander_gets_the_reminder_and_the_holding_notice_by_email(
+    app: App, clock: Clock, smtp_server: SmtpServer
+) -> None:
+    from outagecomms.incidents import commit_declare, plan_declare
+    from outagecomms.timeutil import parse_duration
+
+    plan = plan_declare(
+        app, title="API errors", severity="sev2", every=parse_duration("30m"),
+        selector=Selector(components=("database",), regions=("eu-west",)), commander="ic@example.com",
+    )  # fmt: skip
+    inc = commit_declare(app, plan).incident
+    asyncio.run(dispatch_due(app, incident_id=inc.id))
+    h = smtp_server.handler
+    before = len(h.wait_for(lambda ms: len(ms) == inc.audience_size))
+    clock.now = reminder_at(inc, app.config)  # type: ignore[assignment]
+    assert run_due(app).reminders == [inc.ref]
+    msgs = h.wait_for(lambda ms: len(ms) == before + 1)
+    reminder = msgs[-1]
+    assert reminder.rcpt_tos == ["ic@example.com"]
+    assert "outagecomms update INC-1" in reminder.text()
+    clock.now = holding_start(inc, app.config)  # type: ignore[assignment]
+    assert run_due(app).holding
+    msgs = h.wait_for(lambda ms: len(ms) == before + 2)
+    assert msgs[-1].rcpt_tos == ["ic@example.com"] and "holding update" in str(
+        msgs[-1].message["Subject"]
+    )

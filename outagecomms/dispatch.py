@@ -297,7 +297,15 @@ class Dispatcher:
     ) -> tuple[repo.Claimed, DeliveryResult, bytes | None]:
         if customer is None:
             return claim, DeliveryResult.failed("customer is no longer in the directory"), None
-        channel = await self._channel(claim.channel)
+        try:
+            channel = await self._channel(claim.channel)
+        except OutageCommsError as exc:
+            # e.g. a secret's environment variable is missing: fixable without losing anything
+            return (
+                claim,
+                DeliveryResult.retry(f"channel {claim.channel!r} cannot open: {exc}"),
+                None,
+            )
         if channel is None:
             return (
                 claim,

@@ -35,7 +35,12 @@ from outagecomms.config import CompanyConfig
 from outagecomms.errors import TemplateError
 from outagecomms.models import Customer, Incident, Round, RoundKind
 
-PARTS = {"email": ("subject", "txt", "html")}
+PARTS = {
+    "email": ("subject", "txt", "html"),
+    "slack": ("subject", "txt"),
+    "teams": ("subject", "txt"),
+    "webhook": ("subject", "txt"),
+}
 STATUS_LABELS = {
     "investigating": "Investigating",
     "identified": "Identified",

@@ -13,6 +13,9 @@ _BUILTIN = {
     "smtp": "outagecomms.channels.smtp:SmtpChannel",
     "maildir": "outagecomms.channels.maildir:MaildirChannel",
     "console": "outagecomms.channels.console:ConsoleChannel",
+    "slack": "outagecomms.channels.slack:SlackChannel",
+    "teams": "outagecomms.channels.teams:TeamsChannel",
+    "webhook": "outagecomms.channels.webhook:WebhookChannel",
 }
 _loaded: dict[str, type[Channel]] = {}
 

@@ -1,0 +1,230 @@
+"""Shared machinery of the HTTP channels (slack, teams, webhook).
+
+One pooled :class:`httpx.AsyncClient` per channel, created in ``open`` and closed in ``close``
+(a client passed to the constructor is used as is and left to its owner to close). Outcomes
+follow DESIGN §5:
+
+- 2xx: ``sent`` (a subclass may look at the body first, e.g. Slack's ``ok``);
+- 429: ``retry`` honouring ``Retry-After`` (delta-seconds or an HTTP date);
+- 5xx, timeouts, connection errors: ``retry`` (``Retry-After`` honoured when given);
+- other 4xx, redirects, an unusable URL: ``failed`` (permanent: retrying will not help).
+
+Rate limits are per destination (per URL): Slack allows one message per second per incoming
+webhook, so ``rate_per_second`` of an HTTP channel limits each URL separately, through one
+:class:`RateLimiter` per URL, rather than the whole channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from abc import abstractmethod
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar
+
+import httpx
+
+from outagecomms import __version__
+from outagecomms.channels.base import (
+    Channel,
+    DeliveryResult,
+    KeySpec,
+    OutboundMessage,
+    RateLimiter,
+)
+from outagecomms.config import ChannelConfig, CompanyConfig
+
+USER_AGENT = f"outagecomms/{__version__}"
+#: config keys every HTTP channel has
+HTTP_KEYS: dict[str, KeySpec] = {"timeout": (int, 10)}
+_ERROR_BODY_CHARS = 200
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value: delta-seconds (``"30"``) or an HTTP date
+    (``"Wed, 21 Oct 2026 07:28:00 GMT"``); None when absent or unreadable. Never negative."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # an HTTP date is always GMT
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def body_excerpt(response: httpx.Response) -> str:
+    """The start of a response body on one line, for an error message."""
+    try:
+        text = response.text
+    except Exception:  # undecodable body: say how long it was instead
+        return f"<{len(response.content)} bytes>"
+    return " ".join(text.split())[:_ERROR_BODY_CHARS]
+
+
+def classify_status(response: httpx.Response, *, provider: str) -> DeliveryResult:
+    """The outcome of an HTTP answer by status code alone."""
+    status = response.status_code
+    detail = body_excerpt(response)
+    error = f"{provider} HTTP {status}" + (f": {detail}" if detail else "")
+    if 200 <= status < 300:
+        return DeliveryResult.sent(response.headers.get("x-request-id"))
+    if status == 429 or status >= 500:
+        return DeliveryResult.retry(
+            error, retry_after=parse_retry_after(response.headers.get("retry-after"))
+        )
+    if 300 <= status < 400:
+        where = response.headers.get("location", "")
+        return DeliveryResult.failed(
+            f"{provider} HTTP {status}: the URL redirects"
+            + (f" to {where[:_ERROR_BODY_CHARS]}" if where else "")
+            + "; update the contact to the final URL"
+        )
+    return DeliveryResult.failed(error)
+
+
+class HttpChannel(Channel):
+    """Base of channels that POST one JSON document per message to the contact's URL."""
+
+    contact_field = "webhook_url"
+    max_connections = 16
+    #: a human name for error messages ("Slack", "Teams", "webhook")
+    provider: ClassVar[str] = "HTTP"
+    config_keys: ClassVar[dict[str, KeySpec]] = dict(HTTP_KEYS)
+
+    def __init__(
+        self,
+        config: ChannelConfig,
+        company: CompanyConfig,
+        *,
+        client: httpx.AsyncClient | None = None,
+    ):
+        super().__init__(config, company)
+        # rate_per_second applies per destination URL, not to the channel as a whole
+        self.limiter = None
+        self.rate = float(config.rate_per_second)
+        self.limiters: dict[str, RateLimiter] = {}
+        self.timeout = float(self.settings.get("timeout") or 10)
+        self._client = client
+        self._owns_client = client is None
+        self._slots = asyncio.Semaphore(config.max_connections)
+
+    @classmethod
+    def check_config(cls, settings: Mapping[str, Any]) -> str | None:
+        if settings.get("timeout", 1) <= 0:
+            return f"timeout must be at least 1 second, got {settings['timeout']}"
+        return None
+
+    # -- connections -----------------------------------------------------------------------
+
+    def _make_client(self) -> httpx.AsyncClient:
+        n = self.config.max_connections
+        return httpx.AsyncClient(
+            timeout=httpx.Timeout(self.timeout),
+            limits=httpx.Limits(max_connections=n, max_keepalive_connections=n),
+            headers={"User-Agent": USER_AGENT},
+            follow_redirects=False,  # a POST must not silently turn into something else
+            trust_env=True,  # HTTPS_PROXY / NO_PROXY as usual
+        )
+
+    async def open(self) -> None:
+        if self._client is None:
+            self._client = self._make_client()
+            self._owns_client = True
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None and self._owns_client:
+            await client.aclose()
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = self._make_client()
+            self._owns_client = True
+        return self._client
+
+    # -- rate limits -----------------------------------------------------------------------
+
+    def limiter_for(self, url: str) -> RateLimiter | None:
+        """The limiter of one destination URL (None when the channel has no rate limit)."""
+        if self.rate <= 0:
+            return None
+        lim = self.limiters.get(url)
+        if lim is None:
+            lim = self.limiters[url] = RateLimiter(self.rate, burst=1.0)
+        return lim
+
+    async def deliver(self, message: OutboundMessage) -> DeliveryResult:
+        """Send honouring the rate limit of the message's destination URL."""
+        lim = self.limiter_for(message.to)
+        if lim is not None:
+            await lim.acquire()
+        return await self.send(message)
+
+    # -- one request -----------------------------------------------------------------------
+
+    def check_url(self, url: str) -> str | None:
+        """A sentence describing why ``url`` cannot be posted to, or None."""
+        try:
+            parsed = httpx.URL(url)
+        except (httpx.InvalidURL, TypeError) as exc:
+            return f"{self.provider} URL {url!r} is not valid: {exc}"
+        if parsed.scheme not in ("https", "http") or not parsed.host:
+            return f"{self.provider} URL {url!r} is not an http(s) URL"
+        return None
+
+    async def post(
+        self, url: str, body: bytes, headers: Mapping[str, str] | None = None
+    ) -> httpx.Response | DeliveryResult:
+        """POST ``body`` as JSON; the response, or the result of a transport problem."""
+        problem = self.check_url(url)
+        if problem:
+            return DeliveryResult.failed(problem)
+        all_headers = {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
+        async with self._slots:
+            try:
+                return await self.client.post(url, content=body, headers=all_headers)
+            except httpx.TimeoutException as exc:
+                kind = type(exc).__name__
+                return DeliveryResult.retry(
+                    f"{self.provider} timeout ({kind}) after {self.timeout:g}s"
+                )
+            except (httpx.UnsupportedProtocol, httpx.InvalidURL, httpx.LocalProtocolError) as exc:
+                return DeliveryResult.failed(f"{self.provider} request not possible: {exc}")
+            except httpx.TransportError as exc:
+                return DeliveryResult.retry(
+                    f"{self.provider} connection failed: {type(exc).__name__} {exc}".rstrip()
+                )
+
+    def result(self, response: httpx.Response) -> DeliveryResult:
+        """Map a response to a result; subclasses refine (e.g. by body)."""
+        return classify_status(response, provider=self.provider)
+
+    @abstractmethod
+    def payload(self, message: OutboundMessage) -> bytes:
+        """The request body for one message."""
+
+    def headers(self, message: OutboundMessage, body: bytes) -> dict[str, str]:
+        """Extra request headers for one message."""
+        return {}
+
+    async def send(self, message: OutboundMessage) -> DeliveryResult:
+        body = self.payload(message)
+        answer = await self.post(message.to, body, self.headers(message, body))
+        if isinstance(answer, DeliveryResult):
+            return answer
+        return self.result(answer)

@@ -1,0 +1,999 @@
+"""The HTTP channels (slack, teams, webhook) against a real local HTTP server.
+
+One Starlette app on uvicorn (background thread, loopback, free port) plays all three providers
+by path: ``/services/T../B../..`` is a Slack incoming webhook, ``/workflows/<id>/triggers/...``
+a Teams Workflows trigger, ``/hooks/...`` a customer's webhook receiver. It checks every request
+the way the provider documents it (method, path and query, Content-Type, JSON field names and
+types, Slack's escaping, the webhook's signature computed here independently), records it, and
+answers with whatever a test scripted: 429 with Retry-After, 5xx, Slack error bodies, 4xx, or a
+response slower than the channel's timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from itertools import pairwise
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from conftest import free_port
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from outagecomms.channels import registry
+from outagecomms.channels.base import Channel, DeliveryResult, OutboundMessage, Outcome
+from outagecomms.channels.http_base import HttpChannel, parse_retry_after
+from outagecomms.channels.slack import SECTION_MAX, SlackChannel, escape, sections
+from outagecomms.channels.teams import TeamsChannel
+from outagecomms.channels.webhook import WebhookChannel
+from outagecomms.config import ChannelConfig, CompanyConfig, parse_config
+from outagecomms.errors import ConfigError
+from outagecomms.models import Customer, Incident, IncidentStatus, Round, RoundKind, Selector
+from outagecomms.rendering import PARTS, Renderer
+
+SECRET = "s3cr3t-shared-with-the-receiver"
+SLACK_PATH = "/services/T0001/B0002/XXXXXXXXXXXXXXXXXXXXXXXX"
+TEAMS_PATH = "/workflows/0f1e2d3c4b5a69788796a5b4c3d2e1f0/triggers/manual/paths/invoke"
+TEAMS_QUERY = "api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=AbC-123_xyz"
+HOOK_PATH = "/hooks/outage"
+SLACK_ERRORS = [
+    (400, "invalid_payload"),
+    (400, "user_not_found"),
+    (404, "channel_not_found"),
+    (410, "channel_is_archived"),
+    (403, "action_prohibited"),
+    (403, "posting_to_general_channel_denied"),
+    (400, "too_many_attachments"),
+    (404, "no_service"),
+    (400, "no_service_id"),
+    (404, "no_team"),
+    (404, "team_disabled"),
+    (403, "invalid_token"),
+    (404, "no_active_hooks"),
+]
+
+
+# --- the fake providers -----------------------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    slow: bool = False  # hold the answer until the test releases it
+
+
+@dataclass
+class Recorded:
+    at: float  # time.monotonic() on arrival
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def _is_str(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+def slack_problems(req: Recorded) -> list[str]:
+    """Slack incoming webhooks: POST JSON with ``text`` and Block Kit ``blocks``."""
+    p: list[str] = []
+    if not re.fullmatch(r"/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]+", req.path):
+        p.append(f"not a webhook path: {req.path}")
+    doc = req.json()
+    if not isinstance(doc, dict):
+        return [*p, "body is not a JSON object"]
+    if not _is_str(doc.get("text")) or not doc["text"]:
+        p.append("text must be a non-empty string")
+    blocks = doc.get("blocks")
+    if not isinstance(blocks, list) or not 1 <= len(blocks) <= 50:
+        return [*p, "blocks must be a list of 1..50 blocks"]
+    texts = [doc.get("text", "")]
+    for i, b in enumerate(blocks):
+        t = b.get("text") if isinstance(b, dict) else None
+        if not isinstance(t, dict) or not _is_str(t.get("text")) or not t["text"]:
+            p.append(f"block {i}: text object with a non-empty text required")
+            continue
+        if b["type"] == "header":
+            if t.get("type") != "plain_text" or len(t["text"]) > 150:
+                p.append(f"block {i}: header needs plain_text of at most 150 characters")
+        elif b["type"] == "section":
+            if t.get("type") != "mrkdwn" or len(t["text"]) > 3000:
+                p.append(f"block {i}: section needs mrkdwn of at most 3000 characters")
+            texts.append(t["text"])
+        else:
+            p.append(f"block {i}: unexpected type {b.get('type')!r}")
+    for t in texts:  # mrkdwn text: & < > only as the three entities
+        if "<" in t or ">" in t or re.search(r"&(?!amp;|lt;|gt;)", t):
+            p.append(f"unescaped control character in {t[:60]!r}")
+    return p
+
+
+def teams_problems(req: Recorded) -> list[str]:
+    """Workflows "When a Teams webhook request is received": a message with an Adaptive Card."""
+    p: list[str] = []
+    if req.query != TEAMS_QUERY:
+        p.append(f"query string (with sig) not kept: {req.query!r}")
+    doc = req.json()
+    if not isinstance(doc, dict) or doc.get("type") != "message":
+        return [*p, 'type must be "message"']
+    atts = doc.get("attachments")
+    if not isinstance(atts, list) or len(atts) != 1:
+        return [*p, "attachments must hold one card"]
+    att = atts[0]
+    if att.get("contentType") != "application/vnd.microsoft.card.adaptive":
+        p.append("wrong contentType")
+    if "contentUrl" not in att or att["contentUrl"] is not None:
+        p.append("contentUrl must be null")
+    card = att.get("content") or {}
+    expected = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+    }
+    for k, v in expected.items():
+        if card.get(k) != v:
+            p.append(f"card {k} must be {v!r}, got {card.get(k)!r}")
+    body = card.get("body")
+    if not isinstance(body, list) or not body:
+        return [*p, "card body must be a non-empty list"]
+    for i, el in enumerate(body):
+        if (
+            el.get("type") != "TextBlock"
+            or not _is_str(el.get("text"))
+            or el.get("wrap") is not True
+        ):
+            p.append(f"body {i}: a wrapped TextBlock with text required")
+    if len(req.body) > 28_000:
+        p.append("card larger than Teams accepts")
+    return p
+
+
+def webhook_problems(req: Recorded, secret: bytes, headers: tuple[str, str]) -> list[str]:
+    """Our own webhook contract, checked independently of the channel's code."""
+    sig_name, ts_name = (h.lower() for h in headers)
+    p: list[str] = []
+    key = req.headers.get("idempotency-key", "")
+    if not re.fullmatch(r"oc\.\d+\.inc-\d+\.r\d+@[a-z0-9.-]+", key):
+        p.append(f"Idempotency-Key {key!r} is not a bare Message-ID")
+    ts = req.headers.get(ts_name, "")
+    if not ts.isdigit() or abs(time.time() - int(ts)) > 300:
+        p.append(f"timestamp {ts!r} missing or not current")
+    mac = hmac.new(secret, ts.encode() + b"." + req.body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(req.headers.get(sig_name, ""), f"v1={mac}"):
+        p.append("signature does not verify")
+    doc = req.json()
+    types = {
+        "incident": str,
+        "title": str,
+        "severity": str,
+        "status": str,
+        "kind": str,
+        "round": int,
+        "message": str,
+        "customer": str,
+        "components": list,
+        "regions": list,
+        "started_at": str,
+        "subject": str,
+        "text": str,
+        "delivery_id": int,
+    }
+    for k, t in types.items():
+        if not isinstance(doc.get(k), t) or isinstance(doc.get(k), bool):
+            p.append(f"field {k} must be {t.__name__}, got {doc.get(k)!r}")
+    if doc.get("promised_next_by") is not None and not _is_str(doc["promised_next_by"]):
+        p.append("promised_next_by must be a string or null")
+    return p
+
+
+class FakeProviders:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests: list[Recorded] = []
+        self.problems: list[str] = []
+        self.scripts: dict[str, deque[Reply]] = {}
+        self.release = threading.Event()
+        self.webhook_headers = ("X-Outagecomms-Signature", "X-Outagecomms-Timestamp")
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.app = Starlette(
+            routes=[
+                Route("/health", self.health, methods=["GET"]),
+                Route("/{path:path}", self.handle, methods=["GET", "POST", "PUT"]),
+            ]
+        )
+
+    def reset(self) -> None:
+        with self.lock:
+            self.requests.clear()
+            self.problems.clear()
+            self.scripts.clear()
+        self.release.clear()
+        self.webhook_headers = ("X-Outagecomms-Signature", "X-Outagecomms-Timestamp")
+
+    def script(self, path: str, *replies: Reply) -> None:
+        with self.lock:
+            self.scripts.setdefault(path, deque()).extend(replies)
+
+    def recorded(self, path: str | None = None) -> list[Recorded]:
+        with self.lock:
+            return [r for r in self.requests if path is None or r.path == path]
+
+    async def health(self, request: Request) -> Response:
+        return PlainTextResponse("up")
+
+    async def handle(self, request: Request) -> Response:
+        body = await request.body()
+        rec = Recorded(
+            at=time.monotonic(),
+            method=request.method,
+            path=request.url.path,
+            query=request.url.query,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=body,
+        )
+        problems = self._check(rec)
+        with self.lock:
+            self.requests.append(rec)
+            self.problems.extend(f"{rec.path}: {x}" for x in problems)
+            queue = self.scripts.get(rec.path)
+            reply = queue.popleft() if queue else None
+        if problems:
+            return self._invalid(rec.path, problems)
+        if reply is None:
+            reply = self._default(rec.path)
+        if reply.slow:
+            await asyncio.to_thread(self.release.wait, 10)
+        return Response(reply.body, status_code=reply.status, headers=reply.headers)
+
+    def _check(self, rec: Recorded) -> list[str]:
+        p: list[str] = []
+        if rec.method != "POST":
+            p.append(f"method {rec.method}, expected POST")
+        ctype = rec.headers.get("content-type", "")
+        if ctype.split(";")[0].strip() != "application/json":
+            p.append(f"Content-Type {ctype!r}, expected application/json")
+        try:
+            json.loads(rec.body)
+        except ValueError:
+            return [*p, "body is not JSON"]
+        if rec.path.startswith("/services/"):
+            p += slack_problems(rec)
+        elif rec.path.startswith("/workflows/"):
+            p += teams_problems(rec)
+        elif rec.path.startswith("/hooks/"):
+            p += webhook_problems(rec, SECRET.encode(), self.webhook_headers)
+        return p
+
+    @staticmethod
+    def _invalid(path: str, problems: list[str]) -> Response:
+        if path.startswith("/services/"):
+            return PlainTextResponse("invalid_payload", status_code=400)
+        return Response(
+            json.dumps({"error": {"code": "InvalidRequest", "message": "; ".join(problems)}}),
+            status_code=400,
+            media_type="application/json",
+        )
+
+    @staticmethod
+    def _default(path: str) -> Reply:
+        if path.startswith("/services/"):
+            return Reply(200, "ok", {"x-slack-req-id": "req-1"})
+        if path.startswith("/workflows/"):
+            return Reply(202, "", {"x-ms-workflow-run-id": "08584512345678901234"})
+        return Reply(200, '{"received": true}', {"content-type": "application/json"})
+
+
+@pytest.fixture(scope="module")
+def _providers() -> Iterator[FakeProviders]:
+    fake = FakeProviders()
+    config = uvicorn.Config(
+        fake.app,
+        host="127.0.0.1",
+        port=fake.port,
+        log_level="warning",
+        lifespan="off",
+        ws="none",
+        http="h11",
+        timeout_graceful_shutdown=2,
+    )
+    server = uvicorn.Server(config)
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            server.run()
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=run, name="fake-providers", daemon=True)
+    thread.start()
+    ready = False
+    for _ in range(500):  # bounded: at most ~5 s
+        try:
+            ready = httpx.get(f"{fake.base}/health", timeout=1).text == "up"
+        except httpx.TransportError:
+            ready = False
+        if ready or done.wait(0.01):  # stop early if the server thread died
+            break
+    assert ready, "the fake provider server did not come up"
+    try:
+        yield fake
+    finally:
+        fake.release.set()
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def providers(_providers: FakeProviders) -> Iterator[FakeProviders]:
+    _providers.reset()
+    yield _providers
+    _providers.release.set()  # let any held (slow) answer finish
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def make(cls: type[HttpChannel], *, timeout: float = 5, rate: float = 0, **settings: Any) -> Any:
+    values = {k: default for k, (_t, default) in cls.config_keys.items()}
+    values.update(timeout=timeout, **settings)
+    if cls is WebhookChannel and not values["secret_env"]:
+        values["secret_env"] = "TEST_WEBHOOK_SECRET"
+    cfg = ChannelConfig(
+        name=cls.kind, kind=cls.kind, max_connections=4, rate_per_second=rate, settings=values
+    )
+    return cls(cfg, CompanyConfig(name="S1 Technology", support_email="support@example.com"))
+
+
+def message(to: str, i: int = 7, *, subject: str | None = None, text: str | None = None) -> Any:
+    return OutboundMessage(
+        delivery_id=i,
+        to=to,
+        to_name="Acme Logistics",
+        subject=subject or f"[Investigating] Sign-in failures: we are on it (INC-42) #{i}",
+        text=text or "Hello Acme Logistics: auth in eu-west is not working.\n\nWe are sorry.\n",
+        html=None,
+        message_id=f"<oc.{i}.inc-42.r1@example.com>",
+        data={
+            "incident": "INC-42",
+            "title": "Sign-in failures",
+            "severity": "sev2",
+            "status": "investigating",
+            "kind": "acknowledgement",
+            "round": 1,
+            "message": "A database failover is in progress.",
+            "customer": "c1",
+            "components": ["auth"],
+            "regions": ["eu-west"],
+            "started_at": "2026-01-15T12:48:00+00:00",
+            "promised_next_by": "2026-01-15T13:30:00+00:00",
+        },
+    )
+
+
+def send_all(channel: Channel, *messages: OutboundMessage, deliver: bool = False) -> list[Any]:
+    async def go() -> list[DeliveryResult]:
+        await channel.open()
+        try:
+            call = channel.deliver if deliver else channel.send
+            return list(await asyncio.gather(*(call(m) for m in messages)))
+        finally:
+            await channel.close()
+
+    return asyncio.run(go())
+
+
+def send_one(channel: Channel, msg: OutboundMessage) -> DeliveryResult:
+    result: DeliveryResult = send_all(channel, msg)[0]
+    assert isinstance(result, DeliveryResult)
+    return result
+
+
+@pytest.fixture
+def secret(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("TEST_WEBHOOK_SECRET", SECRET)
+    return SECRET
+
+
+def http_date(seconds_from_now: int) -> str:
+    return format_datetime(datetime.now(UTC) + timedelta(seconds=seconds_from_now), usegmt=True)
+
+
+# --- registry, config, Retry-After ----------------------------------------------------------
+
+
+def test_registered_with_their_template_sets() -> None:
+    for kind, cls, field_name in [
+        ("slack", SlackChannel, "slack_webhook"),
+        ("teams", TeamsChannel, "teams_webhook"),
+        ("webhook", WebhookChannel, "webhook_url"),
+    ]:
+        assert registry.get(kind) is cls
+        assert cls.kind == kind
+        assert cls.template_channel == kind
+        assert cls.contact_field == field_name
+        assert PARTS[kind] == ("subject", "txt")
+        assert kind in registry.names()
+    assert SlackChannel.rate_per_second == 1.0
+
+
+def test_config_file_sections() -> None:
+    cfg = parse_config(
+        {
+            "channels": {
+                "chat": {"kind": "slack"},
+                "teams": {"kind": "teams", "timeout": 3},
+                "hooks": {"kind": "webhook", "secret_env": "HOOK_SECRET"},
+            }
+        },
+        None,
+    )
+    assert cfg.channels["chat"].rate_per_second == 1.0  # Slack's limit, per webhook URL
+    assert cfg.channels["teams"].settings["timeout"] == 3
+    hooks = cfg.channels["hooks"].settings
+    assert hooks["signature_header"] == "X-Outagecomms-Signature"
+    assert hooks["timestamp_header"] == "X-Outagecomms-Timestamp"
+    with pytest.raises(ConfigError, match="secret_env"):
+        parse_config({"channels": {"hooks": {"kind": "webhook"}}}, None)
+    with pytest.raises(ConfigError, match="signature_header"):
+        parse_config(
+            {
+                "channels": {
+                    "hooks": {"kind": "webhook", "secret_env": "X", "signature_header": "Bad Name"}
+                }
+            },
+            None,
+        )
+    with pytest.raises(ConfigError, match=r"channels\.hooks\.sign"):
+        parse_config({"channels": {"hooks": {"kind": "webhook", "sign": "x"}}}, None)
+
+
+def test_parse_retry_after() -> None:
+    now = datetime(2026, 1, 15, 13, 0, tzinfo=UTC).timestamp()
+    assert parse_retry_after("30", now=now) == 30.0
+    assert parse_retry_after(" 1.5 ", now=now) == 1.5
+    assert parse_retry_after("Thu, 15 Jan 2026 13:02:00 GMT", now=now) == 120.0
+    assert parse_retry_after("Thu, 15 Jan 2026 12:59:00 GMT", now=now) == 0.0  # in the past
+    assert parse_retry_after("-5", now=now) == 0.0
+    assert parse_retry_after("soon", now=now) is None
+    assert parse_retry_after("", now=now) is None
+    assert parse_retry_after(None, now=now) is None
+
+
+# --- Slack ------------------------------------------------------------------------------------
+
+
+def test_slack_posts_the_documented_payload(providers: FakeProviders) -> None:
+    url = providers.base + SLACK_PATH
+    msg = message(
+        url,
+        subject="[Investigating] Q&A <portal> down (INC-42)",
+        text="Hello R&D <!channel> team: <https://evil.example|click> > now.\n\nWe are sorry.\n",
+    )
+    result = send_one(make(SlackChannel), msg)
+    assert result.outcome == Outcome.SENT, result
+    assert result.provider_id == "req-1"
+    assert providers.problems == []
+    (req,) = providers.recorded(SLACK_PATH)
+    assert req.method == "POST"
+    assert req.headers["content-type"].startswith("application/json")
+    assert req.headers["user-agent"].startswith("outagecomms/")
+    doc = req.json()
+    assert set(doc) == {"text", "blocks"}
+    assert doc["text"] == "[Investigating] Q&amp;A &lt;portal&gt; down (INC-42)"
+    header, section = doc["blocks"]
+    assert header == {
+        "type": "header",
+        "text": {"type": "plain_text", "text": "[Investigating] Q&A <portal> down (INC-42)"},
+    }
+    assert section["type"] == "section"
+    assert section["text"] == {
+        "type": "mrkdwn",
+        "text": "Hello R&amp;D &lt;!channel&gt; team: &lt;https://evil.example|click&gt; &gt; "
+        "now.\n\nWe are sorry.",
+    }
+
+
+def test_slack_long_text_is_split_into_valid_sections(providers: FakeProviders) -> None:
+    paragraph = "The failover & the <replay> are ongoing. " * 40  # ~1,700 characters
+    text = "\n\n".join([paragraph] * 5)
+    result = send_one(make(SlackChannel), message(providers.base + SLACK_PATH, text=text))
+    assert result.outcome == Outcome.SENT, result
+    assert providers.problems == []
+    blocks = providers.recorded(SLACK_PATH)[0].json()["blocks"]
+    parts = [b["text"]["text"] for b in blocks if b["type"] == "section"]
+    assert len(parts) >= 3
+    assert all(len(p) <= SECTION_MAX for p in parts)
+    assert "".join(parts).replace("\n", "").replace(" ", "") == escape(text).replace(
+        "\n", ""
+    ).replace(" ", "")
+
+
+def test_sections_never_cut_an_entity() -> None:
+    text = escape("&" * 5000)  # one long "word" of entities
+    parts = sections(text, limit=100)
+    assert "".join(parts) == text
+    for p in parts:
+        assert len(p) <= 100
+        assert re.fullmatch(r"(&amp;)+", p), p[:20]
+
+
+@pytest.mark.parametrize(("status", "body"), SLACK_ERRORS, ids=[b for _s, b in SLACK_ERRORS])
+def test_slack_error_bodies_are_permanent(providers: FakeProviders, status: int, body: str) -> None:
+    providers.script(SLACK_PATH, Reply(status, body))
+    result = send_one(make(SlackChannel), message(providers.base + SLACK_PATH))
+    assert result.outcome == Outcome.FAILED
+    assert result.error is not None
+    assert body in result.error
+    assert str(status) in result.error
+    assert len(providers.recorded(SLACK_PATH)) == 1
+
+
+def test_slack_429_retry_after_seconds(providers: FakeProviders) -> None:
+    providers.script(SLACK_PATH, Reply(429, "rate_limited", {"Retry-After": "30"}))
+    result = send_one(make(SlackChannel), message(providers.base + SLACK_PATH))
+    assert result.outcome == Outcome.RETRY
+    assert result.retry_after == 30.0
+    assert result.error is not None and "429" in result.error
+
+
+def test_slack_429_retry_after_http_date(providers: FakeProviders) -> None:
+    providers.script(SLACK_PATH, Reply(429, "rate_limited", {"Retry-After": http_date(120)}))
+    result = send_one(make(SlackChannel), message(providers.base + SLACK_PATH))
+    assert result.outcome == Outcome.RETRY
+    assert result.retry_after is not None and 110 <= result.retry_after <= 121
+
+
+@pytest.mark.parametrize(
+    ("status", "body"), [(500, "rollup_error"), (500, ""), (502, "bad gateway"), (503, "")]
+)
+def test_slack_server_errors_retry(providers: FakeProviders, status: int, body: str) -> None:
+    providers.script(SLACK_PATH, Reply(status, body))
+    result = send_one(make(SlackChannel), message(providers.base + SLACK_PATH))
+    assert result.outcome == Outcome.RETRY
+    assert result.retry_after is None
+    assert result.error is not None and str(status) in result.error
+
+
+def test_slack_200_without_ok_is_not_a_success(providers: FakeProviders) -> None:
+    providers.script(SLACK_PATH, Reply(200, "<html>captive portal</html>"))
+    result = send_one(make(SlackChannel), message(providers.base + SLACK_PATH))
+    assert result.outcome == Outcome.FAILED
+    assert result.error is not None and "without 'ok'" in result.error
+
+
+def test_slack_slow_answer_is_a_timeout_to_retry(providers: FakeProviders) -> None:
+    providers.script(SLACK_PATH, Reply(200, "ok", slow=True))
+    started = time.monotonic()
+    result = send_one(make(SlackChannel, timeout=0.3), message(providers.base + SLACK_PATH))
+    took = time.monotonic() - started
+    providers.release.set()
+    assert result.outcome == Outcome.RETRY
+    assert result.error is not None and "timeout" in result.error
+    assert took < 5  # gave up at the timeout, not when the server finally answered
+
+
+def test_connection_refused_retries() -> None:
+    url = f"http://127.0.0.1:{free_port()}{SLACK_PATH}"  # nothing listens there
+    result = send_one(make(SlackChannel, timeout=2), message(url))
+    assert result.outcome == Outcome.RETRY
+    assert result.error is not None and "connection failed" in result.error
+
+
+@pytest.mark.parametrize("url", ["ftp://hooks.example.com/x", "not a url", "https://"])
+def test_unusable_url_fails_without_a_request(providers: FakeProviders, url: str) -> None:
+    result = send_one(make(SlackChannel), message(url))
+    assert result.outcome == Outcome.FAILED
+    assert providers.recorded() == []
+
+
+def test_rate_limit_is_per_webhook_url(providers: FakeProviders) -> None:
+    """At 10/s per URL, three messages to one URL are >= 0.1 s apart, while another URL's
+    messages do not queue behind them."""
+    path_a, path_b = SLACK_PATH, "/services/T0001/B0003/YYYYYYYYYYYYYYYYYYYYYYYY"
+    ch = make(SlackChannel, rate=10)
+    msgs = [message(providers.base + path_a, i) for i in range(3)]
+    msgs += [message(providers.base + path_b, 10 + i) for i in range(3)]
+    results = send_all(ch, *msgs, deliver=True)
+    assert [r.outcome for r in results] == [Outcome.SENT] * 6
+    a = [r.at for r in providers.recorded(path_a)]
+    b = [r.at for r in providers.recorded(path_b)]
+    assert len(a) == len(b) == 3
+    assert all(y - x >= 0.09 for x, y in pairwise(a)), a
+    assert all(y - x >= 0.09 for x, y in pairwise(b)), b
+    assert b[0] < a[-1]  # URL B did not wait for URL A's turn
+    assert set(ch.limiters) == {providers.base + path_a, providers.base + path_b}
+
+
+# --- Teams --------------------------------------------------------------------------------------
+
+
+def teams_url(providers: FakeProviders) -> str:
+    return f"{providers.base}{TEAMS_PATH}?{TEAMS_QUERY}"
+
+
+def test_teams_posts_an_adaptive_card(providers: FakeProviders) -> None:
+    msg = message(teams_url(providers), text="First paragraph.\n\nSecond <b>paragraph</b>.\n")
+    result = send_one(make(TeamsChannel), msg)
+    assert result.outcome == Outcome.SENT, result
+    assert result.provider_id == "08584512345678901234"
+    assert providers.problems == []
+    (req,) = providers.recorded(TEAMS_PATH)
+    assert req.query == TEAMS_QUERY
+    doc = req.json()
+    assert set(doc) == {"type", "attachments"}
+    card = doc["attachments"][0]["content"]
+    assert [b["text"] for b in card["body"]] == [
+        msg.subject,
+        "First paragraph.",
+        "Second <b>paragraph</b>.",
+    ]
+    assert card["body"][0]["weight"] == "Bolder"
+
+
+def test_teams_200_is_sent_too(providers: FakeProviders) -> None:
+    providers.script(TEAMS_PATH, Reply(200, ""))
+    result = send_one(make(TeamsChannel), message(teams_url(providers)))
+    assert result.outcome == Outcome.SENT
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (400, "InvalidRequestContent"),
+        (401, "DirectApiAuthorizationRequired"),
+        (404, "WorkflowNotFound"),
+    ],
+)
+def test_teams_client_errors_are_permanent(
+    providers: FakeProviders, status: int, code: str
+) -> None:
+    body = json.dumps({"error": {"code": code, "message": "The workflow could not be run."}})
+    providers.script(TEAMS_PATH, Reply(status, body, {"content-type": "application/json"}))
+    result = send_one(make(TeamsChannel), message(teams_url(providers)))
+    assert result.outcome == Outcome.FAILED
+    assert result.error is not None
+    assert result.error.startswith(f"Teams {code} (HTTP {status})")
+
+
+def test_teams_429_and_5xx_retry(providers: FakeProviders) -> None:
+    providers.script(
+        TEAMS_PATH,
+        Reply(429, '{"error":{"code":"WorkflowTriggerIsThrottled"}}', {"Retry-After": "17"}),
+        Reply(502, "Bad Gateway"),
+        Reply(503, "", {"Retry-After": http_date(60)}),
+    )
+    url = teams_url(providers)
+    ch = make(TeamsChannel)
+
+    async def go() -> list[DeliveryResult]:
+        await ch.open()
+        try:
+            return [await ch.send(message(url, i)) for i in range(3)]
+        finally:
+            await ch.close()
+
+    throttled, bad_gateway, unavailable = asyncio.run(go())
+    assert throttled.outcome == Outcome.RETRY and throttled.retry_after == 17.0
+    assert throttled.error is not None and "WorkflowTriggerIsThrottled" in throttled.error
+    assert bad_gateway.outcome == Outcome.RETRY and bad_gateway.retry_after is None
+    assert unavailable.outcome == Outcome.RETRY
+    assert unavailable.retry_after is not None and 50 <= unavailable.retry_after <= 61
+
+
+def test_teams_slow_answer_retries(providers: FakeProviders) -> None:
+    providers.script(TEAMS_PATH, Reply(202, "", slow=True))
+    result = send_one(make(TeamsChannel, timeout=0.3), message(teams_url(providers)))
+    providers.release.set()
+    assert result.outcome == Outcome.RETRY
+    assert result.error is not None and "timeout" in result.error
+
+
+# --- generic webhook --------------------------------------------------------------------------
+
+
+def test_webhook_signed_payload(providers: FakeProviders, secret: str) -> None:
+    msg = message(providers.base + HOOK_PATH, 1234)
+    result = send_one(make(WebhookChannel), msg)
+    assert result.outcome == Outcome.SENT, result
+    assert providers.problems == []  # signature verified with the secret, independently
+    (req,) = providers.recorded(HOOK_PATH)
+    assert req.headers["idempotency-key"] == "oc.1234.inc-42.r1@example.com"
+    assert req.headers["x-outagecomms-signature"].startswith("v1=")
+    doc = req.json()
+    assert doc == {
+        **msg.data,
+        "subject": msg.subject,
+        "text": msg.text,
+        "delivery_id": 1234,
+    }
+
+
+def test_webhook_wrong_secret_does_not_verify(
+    providers: FakeProviders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The receiver's check is real: a channel signing with another secret is refused."""
+    monkeypatch.setenv("TEST_WEBHOOK_SECRET", "not-the-shared-secret")
+    result = send_one(make(WebhookChannel), message(providers.base + HOOK_PATH))
+    assert result.outcome == Outcome.FAILED
+    assert any("signature does not verify" in p for p in providers.problems)
+
+
+def test_webhook_resend_carries_the_same_idempotency_key(
+    providers: FakeProviders, secret: str
+) -> None:
+    providers.script(HOOK_PATH, Reply(503, "busy"), Reply(200, "{}"))
+    ch = make(WebhookChannel)
+    msg = message(providers.base + HOOK_PATH, 55)
+    other = message(providers.base + HOOK_PATH, 56)
+
+    async def go() -> list[DeliveryResult]:
+        await ch.open()
+        try:
+            return [await ch.send(msg), await ch.send(msg), await ch.send(other)]
+        finally:
+            await ch.close()
+
+    first, second, third = asyncio.run(go())
+    assert (first.outcome, second.outcome, third.outcome) == (
+        Outcome.RETRY,
+        Outcome.SENT,
+        Outcome.SENT,
+    )
+    assert providers.problems == []
+    keys = [r.headers["idempotency-key"] for r in providers.recorded(HOOK_PATH)]
+    assert keys[0] == keys[1] == "oc.55.inc-42.r1@example.com"
+    assert keys[2] != keys[0]
+
+
+def test_webhook_custom_header_names(providers: FakeProviders, secret: str) -> None:
+    providers.webhook_headers = ("X-Signature", "X-Signature-Timestamp")
+    ch = make(
+        WebhookChannel, signature_header="X-Signature", timestamp_header="X-Signature-Timestamp"
+    )
+    result = send_one(ch, message(providers.base + HOOK_PATH))
+    assert result.outcome == Outcome.SENT, result
+    assert providers.problems == []
+    (req,) = providers.recorded(HOOK_PATH)
+    assert "x-outagecomms-signature" not in req.headers
+
+
+def test_webhook_missing_secret_stops_at_open(
+    providers: FakeProviders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TEST_WEBHOOK_SECRET", raising=False)
+    ch = make(WebhookChannel)
+    with pytest.raises(ConfigError) as err:
+        asyncio.run(ch.open())
+    assert err.value.key == "channels.webhook.secret_env"
+    assert "TEST_WEBHOOK_SECRET" in str(err.value)
+    assert providers.recorded() == []
+
+
+@pytest.mark.parametrize(
+    ("reply", "outcome", "retry_after"),
+    [
+        (Reply(201, ""), Outcome.SENT, None),
+        (Reply(204, ""), Outcome.SENT, None),
+        (Reply(429, "", {"Retry-After": "5"}), Outcome.RETRY, 5.0),
+        (Reply(500, "oops"), Outcome.RETRY, None),
+        (Reply(504, ""), Outcome.RETRY, None),
+        (Reply(400, "bad"), Outcome.FAILED, None),
+        (Reply(404, "no such hook"), Outcome.FAILED, None),
+        (Reply(410, "gone"), Outcome.FAILED, None),
+        (Reply(301, "", {"Location": "https://elsewhere.example/hook"}), Outcome.FAILED, None),
+    ],
+    ids=["201", "204", "429", "500", "504", "400", "404", "410", "301"],
+)
+def test_webhook_outcomes_by_status(
+    providers: FakeProviders,
+    secret: str,
+    reply: Reply,
+    outcome: Outcome,
+    retry_after: float | None,
+) -> None:
+    providers.script(HOOK_PATH, reply)
+    result = send_one(make(WebhookChannel), message(providers.base + HOOK_PATH))
+    assert result.outcome == outcome, result
+    assert result.retry_after == retry_after
+    if outcome != Outcome.SENT:
+        assert result.error is not None and str(reply.status) in result.error
+    assert len(providers.recorded(HOOK_PATH)) == 1  # a redirect is not followed
+
+
+def test_webhook_slow_answer_retries(providers: FakeProviders, secret: str) -> None:
+    providers.script(HOOK_PATH, Reply(200, "{}", slow=True))
+    result = send_one(make(WebhookChannel, timeout=0.3), message(providers.base + HOOK_PATH))
+    providers.release.set()
+    assert result.outcome == Outcome.RETRY
+    assert result.error is not None and "timeout" in result.error
+
+
+def test_injected_client_is_used_and_left_open(providers: FakeProviders) -> None:
+    async def go() -> tuple[DeliveryResult, bool]:
+        async with httpx.AsyncClient(headers={"X-Test": "injected"}) as client:
+            cfg_ch = make(SlackChannel)
+            ch = SlackChannel(cfg_ch.config, cfg_ch.company, client=client)
+            await ch.open()
+            result = await ch.send(message(providers.base + SLACK_PATH))
+            await ch.close()
+            return result, client.is_closed
+
+    result, closed = asyncio.run(go())
+    assert result.outcome == Outcome.SENT
+    assert closed is False
+    assert providers.recorded(SLACK_PATH)[0].headers["x-test"] == "injected"
+
+
+# --- templates ----------------------------------------------------------------------------------
+
+ALL_KINDS = list(RoundKind)
+
+
+def _incident(resolved: bool) -> Incident:
+    at = datetime(2026, 1, 15, 13, 0, tzinfo=UTC)
+    return Incident(
+        id=42,
+        title="Sign-in failures",
+        severity="sev2",
+        status=IncidentStatus.RESOLVED if resolved else IncidentStatus.INVESTIGATING,
+        components=("api", "auth"),
+        regions=("eu-west", "us-east"),
+        selector=Selector(components=("api", "auth")),
+        started_at=at - timedelta(minutes=12),
+        declared_at=at,
+        resolved_at=at + timedelta(minutes=50) if resolved else None,
+        commander="alice",
+        update_every=timedelta(minutes=30),
+        next_update_due=None if resolved else at + timedelta(minutes=30),
+        ack_due=at - timedelta(minutes=2),
+    )
+
+
+def _round(kind: RoundKind) -> Round:
+    at = datetime(2026, 1, 15, 13, 0, tzinfo=UTC)
+    done = kind in (RoundKind.RESOLUTION, RoundKind.FOLLOW_UP)
+    return Round(
+        id=1,
+        incident_id=42,
+        seq=ALL_KINDS.index(kind) + 1,
+        kind=kind,
+        message="A database failover is in progress.",
+        status=IncidentStatus.RESOLVED if done else IncidentStatus.IDENTIFIED,
+        created_at=at,
+        due_by=at,
+        promised_next_by=None if done else at + timedelta(minutes=30),
+    )
+
+
+@pytest.mark.parametrize("extras", [False, True], ids=["plain", "with-extras"])
+@pytest.mark.parametrize("channel", ["slack", "teams", "webhook"])
+def test_templates_render_every_kind(channel: str, extras: bool) -> None:
+    renderer = Renderer(
+        company=CompanyConfig(
+            name="S1 Technology",
+            status_page_url="https://status.example.com",
+            support_email="support@example.com",
+        )
+    )
+    customer = Customer(
+        id="c1",
+        name="Acme Logistics",
+        components=("auth",),
+        regions=("eu-west",),
+        timezone="Europe/Berlin",
+        locale="de_DE",
+    )
+    links = [f"https://oc.example.com/f/{n}" for n in range(11)]
+    for kind in ALL_KINDS:
+        done = kind in (RoundKind.RESOLUTION, RoundKind.FOLLOW_UP)
+        more: dict[str, Any] = {}
+        if extras and kind == RoundKind.RESOLUTION:
+            more = {
+                "credit": {"amount": "12,00 €", "reason": "10 % of the monthly fee"},
+                "goodwill": "a month of premium support",
+            }
+        if extras and kind == RoundKind.FOLLOW_UP:
+            more = {"feedback_links": links}
+        ctx = renderer.context(
+            incident=_incident(done), round=_round(kind), customer=customer, **more
+        )
+        out = renderer.render(kind, channel, ctx)  # StrictUndefined: a typo raises here
+        assert out.html is None
+        assert out.subject and "\n" not in out.subject and "INC-42" in out.subject
+        text = out.text
+        assert "{{" not in text and "{%" not in text and "\n\n\n" not in text
+        assert "Acme Logistics" in text and "INC-42" in text
+        assert "support@example.com" in text and "https://status.example.com" in text
+        assert "auth in eu-west" in text and "us-east" not in text
+        assert ("sorry" in text.lower()) == (kind != RoundKind.HOLDING and kind != RoundKind.UPDATE)
+        if not done:
+            assert "by 14:30 CET" in text  # the promise, in the customer's time
+        assert ("12,00 €" in text) == (extras and kind == RoundKind.RESOLUTION)
+        assert ("a month of premium support" in text) == (extras and kind == RoundKind.RESOLUTION)
+        assert (links[10] in text) == (extras and kind == RoundKind.FOLLOW_UP)
+        assert len(text) < 1500  # chat-length, not an email
+
+
+# --- through the outbox -------------------------------------------------------------------------
+
+
+def test_declare_fans_out_over_email_webhook_and_slack(
+    providers: FakeProviders,
+    secret: str,
+    smtp_server: Any,
+    make_config: Any,
+    cli: Any,
+    tmp_path: Any,
+) -> None:
+    """The whole path: each customer's channels from the policy, one delivery per channel,
+    every request as the provider documents it, the webhook signed and keyed per delivery."""
+    extra = """
+[channels.hooks]
+kind = "webhook"
+secret_env = "TEST_WEBHOOK_SECRET"
+
+[channels.chat]
+kind = "slack"
+rate_per_second = 0
+"""
+    cfg = make_config(smtp_server, extra=extra)
+    cfg.write_text(
+        cfg.read_text().replace(
+            'channels = { default = ["email"] }',
+            'channels = { default = ["email", "hooks", "chat"] }',
+        )
+    )
+    rows = ["id,name,email,webhook_url,slack_webhook,tier,components,regions,timezone,locale"]
+    for i in range(6):
+        hook = f"{providers.base}/hooks/c{i}" if i % 2 == 0 else ""  # odd ones have no webhook
+        rows.append(
+            f"c{i},Customer {i},c{i}@example.com,{hook},{providers.base}/services/T{i}/B{i}/x,standard,api,eu-west,Europe/Berlin,de_DE"
+        )
+    directory = tmp_path / "dir.csv"
+    directory.write_text("\n".join(rows) + "\n")
+    assert cli("--config", str(cfg), "customers", "import", str(directory)).exit_code == 0
+    res = cli(
+        "--config", str(cfg), "declare", "API down", "-s", "sev2", "-c", "api", "--yes", "--json"
+    )
+    assert res.exit_code == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["channels"] == {"email": 6, "hooks": 3, "chat": 6}
+    assert out["skipped"] == {"hooks: no webhook_url": 3}
+    assert out["sent"] == 15 and out["failed"] == out["retry"] == 0
+    assert providers.problems == []
+    hooks = providers.recorded()
+    assert len([r for r in hooks if r.path.startswith("/hooks/")]) == 3
+    assert len([r for r in hooks if r.path.startswith("/services/")]) == 6
+    keys = {r.headers["idempotency-key"] for r in hooks if r.path.startswith("/hooks/")}
+    assert len(keys) == 3
+    body = json.loads(next(r for r in hooks if r.path == "/hooks/c0").body)
+    assert (
+        body["incident"] == "INC-1"
+        and body["kind"] == "acknowledgement"
+        and body["customer"] == "c0"
+    )
+    smtp_server.handler.wait_for(lambda ms: len(ms) == 6)

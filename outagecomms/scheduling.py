@@ -81,11 +81,13 @@ def run_due(app: App, now: datetime | None = None) -> DueResult:
             try:
                 created = create_holding_round(app, inc.id, inc.next_update_due)
             except OutageCommsError as exc:
-                msg = f"{inc.ref}: holding update for {inc.next_update_due:%H:%M:%S} UTC not sent: {exc}"
-                log.error(msg)
-                out.errors.append(msg)
-                with app.store.write() as conn:
-                    repo.add_event(conn, inc.id, now, "error", msg)
+                _failed(
+                    app,
+                    inc,
+                    now,
+                    out,
+                    f"holding update for {inc.next_update_due:%H:%M:%S} UTC not sent: {exc}",
+                )
                 continue
             if created is not None:
                 out.holding.append(f"{inc.ref} round {created.round.seq}")
@@ -109,13 +111,20 @@ def run_due(app: App, now: datetime | None = None) -> DueResult:
         try:
             created = create_follow_up_round(app, inc.id, inc.follow_up_due)
         except OutageCommsError as exc:
-            msg = f"{inc.ref}: follow-up not sent: {exc}"
-            log.error(msg)
-            out.errors.append(msg)
+            _failed(app, inc, now, out, f"follow-up not sent: {exc}")
             continue
         if created is not None:
             out.follow_ups.append(f"{inc.ref} round {created.round.seq}")
     return out
+
+
+def _failed(app: App, inc: Incident, now: datetime, out: DueResult, what: str) -> None:
+    """A promise the scheduler could not keep is never silent: log, event (``show``), result."""
+    msg = f"{inc.ref}: {what}"
+    log.error(msg)
+    out.errors.append(msg)
+    with app.store.write() as conn:
+        repo.add_event(conn, inc.id, now, "error", msg)
 
 
 def _remind(app: App, inc: Incident, now: datetime) -> bool:

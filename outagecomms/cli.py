@@ -18,9 +18,6 @@ from typing import Annotated, Any, TypeVar
 
 import click
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from outagecomms.errors import OutageCommsError
 
@@ -36,10 +33,51 @@ app = typer.Typer(
 customers_app = typer.Typer(help="The customer directory.", no_args_is_help=True)
 app.add_typer(customers_app, name="customers")
 
-out = Console(highlight=False)
-if not out.is_terminal:
-    out = Console(highlight=False, width=200)  # pipes and logs: do not squeeze tables to 80
-err = Console(stderr=True, highlight=False, soft_wrap=True)  # one error, one line
+
+class _LazyConsole:
+    """Rich costs ~25 ms to import: scripts that only want ``--json`` should not pay for it."""
+
+    def __init__(self, make: Callable[[], Any]):
+        self._make = make
+        self._console: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            self._console = self._make()
+        return getattr(self._console, name)
+
+
+def _make_out() -> Any:
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=200)  # pipes and logs: do not squeeze tables to 80
+    return console
+
+
+def _make_err() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)  # one error, one line
+
+
+out: Any = _LazyConsole(_make_out)
+err: Any = _LazyConsole(_make_err)
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
+def Table(*columns: Any, **kwargs: Any) -> Any:
+    from rich.table import Table as RichTable
+
+    return RichTable(*columns, **kwargs)
+
+
 _state: dict[str, Any] = {"config": None}
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
@@ -80,7 +118,7 @@ def _app() -> Any:
     return App.open(_state["config"])
 
 
-def _add_row(table: Table, *cells: str) -> None:
+def _add_row(table: Any, *cells: str) -> None:
     """User data (names, titles) is shown literally, never read as Rich markup."""
     table.add_row(*(escape(c) for c in cells))
 
@@ -913,7 +951,7 @@ def watch(
 
     a = _app()
 
-    def frame() -> Table:
+    def frame() -> Any:
         table = Table(
             "incident",
             "sev",

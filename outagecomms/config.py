@@ -374,12 +374,17 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
     elif path and (base / "templates").is_dir():
         templates_dir = base / "templates"
 
-    from outagecomms.recovery.credits import parse_credit_policy
-    from outagecomms.recovery.goodwill import parse_goodwill
-
     source = str(path or "<defaults>")
-    credits = parse_credit_policy(data.get("credits"), source=source)
-    goodwill = parse_goodwill(data.get("goodwill"), source=source)
+    credits = None  # no [credits]: nobody is credited (and the engine is not even imported)
+    if "credits" in data:
+        from outagecomms.recovery.credits import parse_credit_policy
+
+        credits = parse_credit_policy(data.get("credits"), source=source)
+    goodwill: tuple[Any, ...] = ()
+    if "goodwill" in data:
+        from outagecomms.recovery.goodwill import parse_goodwill
+
+        goodwill = parse_goodwill(data.get("goodwill"), source=source)
 
     return Config(
         path=path,

@@ -20,7 +20,14 @@ from sqlalchemy import Connection, and_, func, select, update
 from outagecomms.app import App
 from outagecomms.errors import InputError, StateError
 from outagecomms.models import Customer, DeliveryStatus, Incident, RoundKind
-from outagecomms.recovery.credits import Credit, Span, compute_credit, credit_reason, format_money
+from outagecomms.recovery.credits import (
+    Credit,
+    Span,
+    compute_credit,
+    credit_reason,
+    format_money,
+    parse_credit_policy,
+)
 from outagecomms.recovery.goodwill import choose_offer
 from outagecomms.store import repository as repo
 from outagecomms.store import tables as t
@@ -88,7 +95,7 @@ def _credited_earlier(
 def propose(app: App, incident_id: int, *, resolved_at: datetime | None = None) -> list[Credit]:
     """Compute and store every affected customer's credit (approved ones stay frozen)."""
     now = app.clock()
-    policy = app.config.credits
+    policy = app.config.credits or parse_credit_policy(None, source="<defaults>")
     with app.store.read() as conn:
         inc = repo.get_incident(conn, incident_id).incident
         end = resolved_at or inc.resolved_at

@@ -41,10 +41,14 @@ class _LazyConsole:
         self._make = make
         self._console: Any = None
 
-    def __getattr__(self, name: str) -> Any:
+    def get(self) -> Any:
+        """The real Rich console (for Progress, Live and anything that takes one)."""
         if self._console is None:
             self._console = self._make()
-        return getattr(self._console, name)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
 
 
 def _make_out() -> Any:
@@ -138,7 +142,7 @@ def _progress(total: int, label: str) -> tuple[Callable[[int, int], None], Calla
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=err,
+        console=err.get(),
         transient=False,
     )
     task = bar.add_task(label, total=total)
@@ -930,7 +934,7 @@ def demo(
     from outagecomms.demo import run_demo
 
     cadence = _duration(every, "--every")
-    run_demo(directory, every=cadence, console=err)
+    run_demo(directory, every=cadence, console=err.get())
 
 
 @app.command()
@@ -990,7 +994,7 @@ def watch(
         out.print(frame())
         return
     try:
-        with Live(frame(), console=out, refresh_per_second=4, screen=False) as live:
+        with Live(frame(), console=out.get(), refresh_per_second=4, screen=False) as live:
             while True:
                 time.sleep(max(0.2, every))
                 live.update(frame())

@@ -96,6 +96,7 @@ class DaemonConfig:
     # more than one cron minute, so a `tick` every minute keeps every promise
     min_margin: timedelta = timedelta(seconds=90)
     commander_channel: str = "email"  # internal channel for reminders to the commander
+    leader_lease: timedelta = timedelta(seconds=15)  # PostgreSQL: max time to a new leader
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -353,7 +354,15 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
     ctx.known(
         dmn,
         "daemon",
-        {"http", "public_url", "secret_env", "reconcile_every", "min_margin", "commander_channel"},
+        {
+            "http",
+            "public_url",
+            "secret_env",
+            "reconcile_every",
+            "min_margin",
+            "commander_channel",
+            "leader_lease",
+        },
     )
     daemon = DaemonConfig(
         http=ctx.string(dmn, "daemon", "http", ""),
@@ -362,6 +371,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
         reconcile_every=ctx.duration(dmn, "daemon", "reconcile_every", timedelta(seconds=2)),
         min_margin=ctx.duration(dmn, "daemon", "min_margin", timedelta(seconds=90)),
         commander_channel=ctx.string(dmn, "daemon", "commander_channel", "email"),
+        leader_lease=ctx.duration(dmn, "daemon", "leader_lease", timedelta(seconds=15)),
     )
 
     tpl = ctx.table(data.get("templates", {}), "templates")

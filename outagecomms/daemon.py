@@ -32,6 +32,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from outagecomms.app import App
 from outagecomms.dispatch import Dispatcher, DispatchSummary
 from outagecomms.errors import StateError
+from outagecomms.leadership import Leadership
 from outagecomms.scheduling import next_wakeup, run_due
 from outagecomms.timeutil import utcnow
 
@@ -99,12 +100,15 @@ class Daemon:
         self.http = http if http is not None else app.config.daemon.http
         self.until = until
         self.on_event = on_event or (lambda msg: log.info("%s", msg))
-        self.reconcile_every = reconcile_every or app.config.daemon.reconcile_every
+        self.reconcile_every = min(
+            reconcile_every or app.config.daemon.reconcile_every, app.config.daemon.leader_lease / 3
+        )
         self.stop = asyncio.Event()
         self.kick = asyncio.Event()  # something may be owed: dispatch
         self.wake = asyncio.Event()  # something may be due: run_due
         self.dispatcher = Dispatcher(app)
         self._reopen_channels = False
+        self.leadership = Leadership(app.store)
         self.scheduler: AsyncIOScheduler | None = None
         self.sent = DispatchSummary()
 
@@ -154,6 +158,9 @@ class Daemon:
             self.wake.clear()
             if self.stop.is_set():
                 break
+            if not self._lead():
+                self._schedule_wakeup()
+                continue  # a follower only dispatches; the leader decides what is due
             due = await asyncio.to_thread(run_due, self.app)
             for h in due.holding:
                 self.on_event(f"holding update queued: {h}")
@@ -166,11 +173,23 @@ class Daemon:
             self.kick.set()
             self._schedule_wakeup()
 
+    def _lead(self) -> bool:
+        was = self.leadership.leader
+        now = self.leadership.check()
+        if now != was:
+            self.on_event(
+                "became the scheduling leader" if now else "lost the scheduling leadership"
+            )
+            if now:
+                self.wake.set()  # take over every open promise at once
+        return now
+
     async def _reconcile(self) -> None:
         """Notice what other processes changed: new incidents, updates, queued rounds."""
         if self.until is not None and self.until():
             self.stop.set()
             return
+        self._lead()
         self._schedule_wakeup()
         self.kick.set()
 
@@ -251,6 +270,7 @@ class Daemon:
             failed = [
                 t.exception() for t in tasks if t.done() and not t.cancelled() and t.exception()
             ]
+            self.leadership.release()
             released = self.dispatcher.release()
             await self.dispatcher.close()
             if released:

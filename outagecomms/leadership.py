@@ -1,0 +1,66 @@
+"""Scheduling leadership when several daemons share one PostgreSQL store.
+
+Every daemon dispatches (deliveries are claimed with ``FOR UPDATE SKIP LOCKED`` and a lease);
+exactly one, the leader, runs the scheduler's decisions (holding rounds, reminders,
+follow-ups). The leader holds a session-level PostgreSQL advisory lock on a connection of its
+own: if its process dies, even by SIGKILL, the server drops the connection and the lock, and
+the next follower to try (every ``daemon.leader_lease / 3`` at most) becomes the leader.
+The scheduler's writes are compare-and-set anyway, so a brief overlap can never send a round
+twice. On SQLite one daemon per database file is enforced instead, and it always leads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+from sqlalchemy import text
+
+from outagecomms.store import Store
+
+log = logging.getLogger("outagecomms.leadership")
+
+#: advisory lock key: "outagecomms" scheduler (any 64-bit constant shared by all daemons)
+LOCK_KEY = 0x6F7574616765
+
+
+class Leadership:
+    def __init__(self, store: Store):
+        self.store = store
+        self.conn: Any = None
+        self.leader = store.dialect != "postgresql"
+
+    def check(self) -> bool:
+        """Try to become (or stay) the leader; returns whether this daemon leads now."""
+        if self.store.dialect != "postgresql":
+            return True
+        try:
+            if self.conn is None:
+                self.conn = self.store.engine.connect().execution_options(
+                    isolation_level="AUTOCOMMIT"
+                )
+            if self.leader:
+                self.conn.execute(text("SELECT 1"))  # still connected, so still holding it
+            else:
+                got = self.conn.execute(
+                    text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY}
+                ).scalar()
+                self.leader = bool(got)
+        except Exception as exc:  # connection lost: whatever we held is gone with it
+            log.warning("leadership check failed: %s", exc)
+            self._drop()
+        return self.leader
+
+    def _drop(self) -> None:
+        self.leader = False
+        if self.conn is not None:
+            with contextlib.suppress(Exception):
+                self.conn.close()
+            self.conn = None
+
+    def release(self) -> None:
+        if self.store.dialect == "postgresql" and self.conn is not None and self.leader:
+            with contextlib.suppress(Exception):
+                self.conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
+        self._drop()

@@ -21,7 +21,7 @@ import os
 import signal
 import socket
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -109,6 +109,7 @@ class Daemon:
         self.dispatcher = Dispatcher(app)
         self._reopen_channels = False
         self.leadership = Leadership(app.store)
+        self.last_tick: datetime | None = None
         self.scheduler: AsyncIOScheduler | None = None
         self.sent = DispatchSummary()
 
@@ -162,6 +163,7 @@ class Daemon:
                 self._schedule_wakeup()
                 continue  # a follower only dispatches; the leader decides what is due
             due = await asyncio.to_thread(run_due, self.app)
+            self.last_tick = utcnow()
             for h in due.holding:
                 self.on_event(f"holding update queued: {h}")
             for r in due.reminders:
@@ -172,6 +174,15 @@ class Daemon:
                 self.on_event(f"ERROR {e}")
             self.kick.set()
             self._schedule_wakeup()
+
+    def status(self) -> dict[str, Any]:
+        """For ``/healthz`` and ``/metrics``: leader or follower, and when the scheduler last ran."""
+        return {
+            "role": "leader" if self.leadership.leader else "follower",
+            "leader": self.leadership.leader,
+            "last_tick": self.last_tick.isoformat() if self.last_tick else None,
+            "pid": os.getpid(),
+        }
 
     def _lead(self) -> bool:
         was = self.leadership.leader
@@ -246,7 +257,7 @@ class Daemon:
         if self.http:
             from outagecomms.web import serve_http
 
-            http_task = asyncio.create_task(serve_http(self.app, self.http, self.stop))
+            http_task = asyncio.create_task(serve_http(self.app, self.http, self.stop, self.status))
             # A listener that cannot start (port taken) stops the daemon with its error.
             http_task.add_done_callback(
                 lambda t: t.cancelled() or t.exception() is None or self.stop.set()

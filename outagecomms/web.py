@@ -22,13 +22,14 @@ import html
 import ipaddress
 import logging
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 from urllib.parse import parse_qs
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from outagecomms.app import App
@@ -125,7 +126,7 @@ def _score_links(score: int) -> str:
     )
 
 
-def make_web_app(app: App) -> Starlette:
+def make_web_app(app: App, status: Callable[[], dict[str, Any]] | None = None) -> Starlette:
     """The Starlette application for the feedback links. Reads the signing secret now:
     raises ``ConfigError`` (``daemon.secret_env``) when it is not set."""
     secret = feedback_secret(app)
@@ -253,13 +254,30 @@ def make_web_app(app: App) -> Starlette:
         return page("Thank you", lead + said)
 
     async def healthz(request: Request) -> Response:
-        return PlainTextResponse("ok", headers={"Cache-Control": "no-store"})
+        if status is None:
+            return PlainTextResponse("ok", headers={"Cache-Control": "no-store"})
+        info = dict(status())
+        try:
+            await asyncio.to_thread(app.store.current_revision)
+            info["store"] = "ok"
+            code = 200
+        except Exception as exc:  # the store is unreachable: say so, and fail the probe
+            info["store"] = f"unreachable: {type(exc).__name__}"
+            code = 503
+        return JSONResponse(info, status_code=code, headers={"Cache-Control": "no-store"})
+
+    async def metrics(request: Request) -> Response:
+        from outagecomms.metrics import render_metrics
+
+        body = await asyncio.to_thread(render_metrics, app, status() if status else None)
+        return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
 
     return Starlette(
         routes=[
             Route("/feedback/{token}", click, methods=["GET"]),
             Route("/feedback/{token}/comment", comment, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
         ]
     )
 
@@ -345,7 +363,9 @@ class _Server(uvicorn.Server):
         return None
 
 
-async def serve_http(app: App, bind: str, stop: asyncio.Event) -> None:
+async def serve_http(
+    app: App, bind: str, stop: asyncio.Event, status: Callable[[], dict[str, Any]] | None = None
+) -> None:
     """Serve the feedback links on ``bind`` (``[daemon] http``) in the running event loop until
     ``stop`` is set, then finish the requests in flight and close.
 
@@ -354,7 +374,7 @@ async def serve_http(app: App, bind: str, stop: asyncio.Event) -> None:
     """
     host, port = parse_bind(bind)
     config = uvicorn.Config(
-        make_web_app(app),
+        make_web_app(app, status),
         host=host,
         port=port,
         log_level="warning",

@@ -43,6 +43,15 @@ def test_follow_up_click_is_recorded(
         links = re.findall(r"http://127\.0\.0\.1:\d+/feedback/\S+\?score=\d+", first.text())
         assert len(links) == 11
         wait_until(lambda: _healthy(port))
+        health = httpx.get(f"http://127.0.0.1:{port}/healthz").json()
+        assert health["store"] == "ok" and health["role"] == "leader" and health["last_tick"]
+        line = f'outagecomms_deliveries{{channel="email",status="sent"}} {len(msgs)}'
+        # the sender records a batch just after the server accepted it: wait for that write
+        wait_until(lambda: line in httpx.get(f"http://127.0.0.1:{port}/metrics").text)
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        assert "outagecomms_leader 1" in metrics and "outagecomms_open_incidents 0" in metrics
+        assert 'outagecomms_promise_margin_seconds_bucket{le="+Inf"}' in metrics
+        assert "outagecomms_promises_late_total 0" in metrics
         r = httpx.get(links[9])  # "9": a promoter
         assert r.status_code == 200 and "thank" in r.text.lower()
         r = httpx.get(links[9].replace("score=9", "score=3"))  # changed their mind: updated

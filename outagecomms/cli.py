@@ -198,13 +198,9 @@ def main_callback(
     ] = False,
 ) -> None:
     _state["config"] = config
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("apscheduler", "aiosmtplib", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from outagecomms.logs import setup_logging
+
+    setup_logging(verbose=verbose)
 
 
 # --- init / doctor ------------------------------------------------------------------------
@@ -890,8 +886,10 @@ def daemon(
     from outagecomms.daemon import run_daemon
 
     a = _app()
-    err.print(f"outagecomms daemon: store {a.store.url}, pid {os.getpid()}")
-    run_daemon(a, http=http, on_event=lambda m: err.print(f"{_now()} {m}", markup=False))
+    log = logging.getLogger("outagecomms.daemon")
+    logging.getLogger("outagecomms").setLevel(logging.INFO)  # a daemon reports what it does
+    log.info("outagecomms daemon: store %s, pid %d", a.store.url, os.getpid())
+    run_daemon(a, http=http, on_event=log.info)
 
 
 def _now() -> str:

@@ -40,6 +40,7 @@ PARTS = {
     "slack": ("subject", "txt"),
     "teams": ("subject", "txt"),
     "webhook": ("subject", "txt"),
+    "sms": ("txt",),
 }
 STATUS_LABELS = {
     "investigating": "Investigating",

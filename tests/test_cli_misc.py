@@ -26,3 +26,25 @@ def test_db_upgrade_reports_the_revision(make_config, cli) -> None:
     res = cli("--config", str(cfg), "db", "upgrade")
     assert res.exit_code == 0, res.stderr
     assert "at revision 0002 (head 0002)" in res.stderr
+
+
+def test_logs_are_json_lines_off_a_terminal(capsys) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import logging
+
+    from outagecomms.logs import setup_logging
+
+    setup_logging(verbose=True, json_lines=True)
+    try:
+        logging.getLogger("outagecomms.daemon").info("holding update queued: %s", "INC-7 round 3")
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+        doc = json.loads(line)
+        assert doc["msg"] == "holding update queued: INC-7 round 3"
+        assert (
+            doc["level"] == "info"
+            and doc["logger"] == "outagecomms.daemon"
+            and doc["ts"].endswith("+00:00")
+        )
+    finally:
+        logging.getLogger().handlers.clear()
+        logging.getLogger().setLevel(logging.WARNING)

@@ -16,6 +16,7 @@ _BUILTIN = {
     "slack": "outagecomms.channels.slack:SlackChannel",
     "teams": "outagecomms.channels.teams:TeamsChannel",
     "webhook": "outagecomms.channels.webhook:WebhookChannel",
+    "twilio": "outagecomms.channels.twilio:TwilioChannel",
 }
 _loaded: dict[str, type[Channel]] = {}
 

@@ -388,8 +388,8 @@ def test_missing_template_channel() -> None:
     c = customer()
     rnd = round_(RoundKind.FOLLOW_UP)
     with pytest.raises(TemplateError) as info:
-        r.render(RoundKind.FOLLOW_UP, "sms", r.context(incident=incident(), round=rnd, customer=c))
-    assert info.value.template == "follow_up/sms.txt.j2"
+        r.render(RoundKind.FOLLOW_UP, "fax", r.context(incident=incident(), round=rnd, customer=c))
+    assert info.value.template == "follow_up/fax.txt.j2"
     assert "not found" in str(info.value)
 
 

@@ -37,7 +37,13 @@ from urllib.parse import quote, urlencode
 import httpx
 
 from outagecomms.channels.base import DeliveryResult, KeySpec, OutboundMessage
-from outagecomms.channels.http_base import HTTP_KEYS, HttpChannel, body_excerpt, classify_status
+from outagecomms.channels.http_base import (
+    HTTP_KEYS,
+    HttpChannel,
+    body_excerpt,
+    classify_status,
+    parse_retry_after,
+)
 from outagecomms.config import ChannelConfig, CompanyConfig
 from outagecomms.errors import ConfigError
 
@@ -56,6 +62,8 @@ _ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
 _SERVICE_SID = re.compile(r"MG[0-9a-fA-F]{32}")
 _ALPHA_SENDER = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}")  # alphanumeric sender ID
 _ERROR_PREFIX = re.compile(r"twilio (\d+):")
+#: no-break spaces (Babel puts U+202F in "8:30 AM") are not GSM-7: send plain spaces
+_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2009": " "})
 
 # --- segments -----------------------------------------------------------------------------------
 
@@ -240,7 +248,8 @@ class TwilioChannel(HttpChannel):
 
     def form(self, message: OutboundMessage) -> dict[str, str]:
         """The form fields of one message."""
-        fields = {"To": message.to.replace(" ", ""), "Body": message.text.strip()}
+        body = message.text.translate(_SPACES).strip()  # locale spaces would force UCS-2
+        fields = {"To": message.to.replace(" ", ""), "Body": body}
         if self.settings.get("messaging_service_sid"):
             fields["MessagingServiceSid"] = str(self.settings["messaging_service_sid"])
         else:
@@ -274,8 +283,8 @@ class TwilioChannel(HttpChannel):
             return classify_status(response, provider=self.provider)
         error = f"twilio {code}: {text or 'no message'} (HTTP {status})"
         if code == TOO_MANY_REQUESTS or status == 429 or status >= 500:
-            retry = classify_status(response, provider=self.provider)
-            return DeliveryResult.retry(error, retry_after=retry.retry_after)
+            wait = parse_retry_after(response.headers.get("retry-after"))
+            return DeliveryResult.retry(error, retry_after=wait)
         return DeliveryResult.failed(error)
 
     async def send(self, message: OutboundMessage) -> DeliveryResult:

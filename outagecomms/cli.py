@@ -497,6 +497,14 @@ def _print_dry_run(plan: Any, channels: dict[str, int], as_json: bool) -> None:
     err.print("dry run: nothing was written or sent")
 
 
+def _note(plain: bool, text: str) -> None:
+    """A line for the person on stderr; plain (no Rich to load) when a script asked for --json."""
+    if plain:
+        sys.stderr.write(text + "\n")
+    else:
+        err.print(escape(text))
+
+
 def _round_cmd_output(a: Any, created: Any, send_now: bool, as_json: bool, label: str) -> None:
     from outagecomms.views import iso
 
@@ -507,11 +515,12 @@ def _round_cmd_output(a: Any, created: Any, send_now: bool, as_json: bool, label
         if inc.next_update_due
         else "no more updates promised"
     )
-    err.print(
-        f"[bold]{inc.ref}[/] round {created.round.seq} ({created.round.kind.value}) queued for {created.queued}; {promise}"
+    _note(
+        as_json,
+        f"{inc.ref} round {created.round.seq} ({created.round.kind.value}) queued for {created.queued}; {promise}",
     )
     if summary is not None:
-        err.print(f"{label}: {_summary_line(summary)}")
+        _note(as_json, f"{label}: {_summary_line(summary)}")
     if as_json:
         _print_json(
             {

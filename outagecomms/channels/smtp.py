@@ -9,9 +9,10 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import aiosmtplib
+if TYPE_CHECKING:  # imported when a channel is built: loading the config must stay cheap
+    import aiosmtplib
 
 from outagecomms.channels.base import Channel, DeliveryResult, KeySpec, OutboundMessage
 from outagecomms.errors import ConfigError
@@ -43,6 +44,8 @@ class SmtpChannel(Channel):
         return check_from(settings["from"])
 
     def __init__(self, *args: Any, **kwargs: Any):
+        import aiosmtplib
+
         super().__init__(*args, **kwargs)
         self._idle: asyncio.LifoQueue[aiosmtplib.SMTP] = asyncio.LifoQueue()
         self._slots = asyncio.Semaphore(self.config.max_connections)
@@ -62,6 +65,8 @@ class SmtpChannel(Channel):
         return pw
 
     async def _connect(self) -> aiosmtplib.SMTP:
+        import aiosmtplib
+
         s = self.settings
         ctx = None if s["validate_certs"] else ssl._create_unverified_context()
         client = aiosmtplib.SMTP(
@@ -85,6 +90,8 @@ class SmtpChannel(Channel):
             client.close()
 
     async def send(self, message: OutboundMessage) -> DeliveryResult:
+        import aiosmtplib
+
         try:
             data = build_email(message, from_addr=self.sender, reply_to=self.company.support_email)
         except ValueError as exc:

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -37,6 +38,46 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextmanager
+def serve_asgi(app: Any, port: int, *, name: str) -> Iterator[str]:
+    """Run an ASGI app (a fake provider) on 127.0.0.1:port in a thread for the block; waits,
+    bounded, until its ``GET /health`` answers ``up``. Yields the base URL."""
+    import httpx
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", ws="none",
+            http="h11", timeout_graceful_shutdown=2,
+        )
+    )  # fmt: skip
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            server.run()
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    ready = False
+    for _ in range(500):  # bounded: at most ~5 s
+        try:
+            ready = httpx.get(f"{base}/health", timeout=1).text == "up"
+        except httpx.TransportError:
+            ready = False
+        if ready or done.wait(0.01):  # stop early if the server thread died
+            break
+    assert ready, f"the {name} server did not come up"
+    try:
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 @dataclass

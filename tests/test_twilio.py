@@ -23,10 +23,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-import httpx
 import pytest
-import uvicorn
-from conftest import free_port
+from conftest import free_port, serve_asgi
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -217,43 +215,11 @@ class FakeTwilio:
 @pytest.fixture(scope="module")
 def _twilio() -> Iterator[FakeTwilio]:
     fake = FakeTwilio()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            fake.app,
-            host="127.0.0.1",
-            port=fake.port,
-            log_level="warning",
-            lifespan="off",
-            ws="none",
-            http="h11",
-            timeout_graceful_shutdown=2,
-        )
-    )
-    done = threading.Event()
-
-    def run() -> None:
+    with serve_asgi(fake.app, fake.port, name="fake-twilio"):
         try:
-            server.run()
+            yield fake
         finally:
-            done.set()
-
-    thread = threading.Thread(target=run, name="fake-twilio", daemon=True)
-    thread.start()
-    ready = False
-    for _ in range(500):  # bounded: at most ~5 s
-        try:
-            ready = httpx.get(f"{fake.base}/health", timeout=1).text == "up"
-        except httpx.TransportError:
-            ready = False
-        if ready or done.wait(0.01):  # stop early if the server thread died
-            break
-    assert ready, "the fake Twilio server did not come up"
-    try:
-        yield fake
-    finally:
-        fake.release.set()
-        server.should_exit = True
-        thread.join(10)
+            fake.release.set()
 
 
 @pytest.fixture

@@ -461,7 +461,7 @@ async def dispatch_due(
         return await d.run(incident_id=incident_id, progress=progress)
 
 
-def pending_count(app: App, incident_id: int | None = None, now: datetime | None = None) -> int:
+def pending_count(app: App, incident_id: int | None = None) -> int:
     with app.store.read() as conn:
         counts = repo.count_deliveries(conn, incident_id)
     return counts.get(DeliveryStatus.PENDING.value, 0) + counts.get(DeliveryStatus.SENDING.value, 0)

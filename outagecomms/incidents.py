@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, func, select
@@ -371,7 +371,7 @@ def _add_round(
     else:
         promised = promise_after(now, cadence)
     if resolved_at is not None:
-        inc = _replace_incident(inc, resolved_at=resolved_at, status=IncidentStatus.RESOLVED)
+        inc = replace(inc, resolved_at=resolved_at, status=IncidentStatus.RESOLVED)
     provisional = Round(
         id=0,
         incident_id=incident_id,
@@ -421,12 +421,6 @@ def _add_round(
         queued = sum(channel_counts.values()) if send else 0  # the audience is fixed at declare
         final = repo.get_incident(conn, incident_id).incident
     return RoundCreated(final, rnd, queued)
-
-
-def _replace_incident(inc: Incident, **changes: object) -> Incident:
-    from dataclasses import replace
-
-    return replace(inc, **changes)  # type: ignore[arg-type]
 
 
 def post_update(

@@ -45,7 +45,7 @@ def _spans_by_customer(conn: Connection, customer_ids: list[str]) -> dict[str, l
     """Every resolved incident each customer was in the audience of."""
     i, a = t.incidents, t.audience
     out: dict[str, list[Span]] = {c: [] for c in customer_ids}
-    for chunk in repo._chunks(customer_ids):
+    for chunk in repo.chunks(customer_ids):
         q = (
             select(a.c.customer_id, i.c.id, i.c.started_at, i.c.resolved_at, i.c.severity)
             .join(i, i.c.id == a.c.incident_id)
@@ -79,7 +79,7 @@ def _credited_earlier(
     c, i = t.credits, t.incidents
     month = _month_start(inc.started_at)
     out: dict[str, Decimal] = {}
-    for chunk in repo._chunks(customer_ids):
+    for chunk in repo.chunks(customer_ids):
         q = (
             select(c.c.customer_id, c.c.amount, i.c.started_at, i.c.id)
             .join(i, i.c.id == c.c.incident_id)
@@ -156,7 +156,7 @@ def propose(app: App, incident_id: int, *, resolved_at: datetime | None = None) 
                 t.credits.c.incident_id == incident_id, t.credits.c.status == PROPOSED
             )
         )
-        for chunk in repo._chunks(rows):
+        for chunk in repo.chunks(rows):
             conn.execute(t.credits.insert(), list(chunk))
     return out
 

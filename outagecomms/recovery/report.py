@@ -545,6 +545,28 @@ def _money_map(values: Mapping[str, str]) -> str:
     return ", ".join(f"{v} {cur}" for cur, v in values.items()) or "\u2013"
 
 
+def _round_rows(report: dict[str, Any]) -> list[list[object]]:
+    """The timeline table's rows, shared by the Markdown and the HTML report."""
+    return [
+        [
+            r["round"],
+            r["kind"],
+            r["status"],
+            _rel(report, r["created_at"]),
+            _rel(report, r["due_by"]),
+            _rel(report, r["promised_next_by"]),
+            r["owed"],
+            r["sent"],
+            r["failed"],
+            r["pending"],
+            r["on_time"],
+            _rel(report, r["first_sent_at"]),
+            _rel(report, r["last_sent_at"]),
+        ]
+        for r in report["timeline"]["rounds"]
+    ]
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     """The report as Markdown (user strings escaped so they render as plain text)."""
     inc = report["incident"]
@@ -567,25 +589,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         "Times are offsets from the start of the incident.",
         "",
     ]
-    rows = [
-        [
-            r["round"],
-            r["kind"],
-            r["status"],
-            _rel(report, r["created_at"]),
-            _rel(report, r["due_by"]),
-            _rel(report, r["promised_next_by"]),
-            r["owed"],
-            r["sent"],
-            r["failed"],
-            r["pending"],
-            r["on_time"],
-            _rel(report, r["first_sent_at"]),
-            _rel(report, r["last_sent_at"]),
-        ]
-        for r in report["timeline"]["rounds"]
-    ]
-    out += _md_table(list(_ROUND_HEAD), rows)
+    out += _md_table(list(_ROUND_HEAD), _round_rows(report))
     for r in report["timeline"]["rounds"]:
         if r["message"]:
             out += ["", f"Round {r['round']} ({r['kind']}) message:", ""]
@@ -966,24 +970,7 @@ def render_html(report: dict[str, Any]) -> str:
     body.append(
         _h_table(
             list(_ROUND_HEAD),
-            [
-                [
-                    r["round"],
-                    r["kind"],
-                    r["status"],
-                    _rel(report, r["created_at"]),
-                    _rel(report, r["due_by"]),
-                    _rel(report, r["promised_next_by"]),
-                    r["owed"],
-                    r["sent"],
-                    r["failed"],
-                    r["pending"],
-                    r["on_time"],
-                    _rel(report, r["first_sent_at"]),
-                    _rel(report, r["last_sent_at"]),
-                ]
-                for r in rounds
-            ],
+            _round_rows(report),
             numeric=range(6, 11),
         )
     )

@@ -51,7 +51,7 @@ HEAD_REVISION = "0002"
 _CHUNK = 500
 
 
-def _chunks(seq: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+def chunks(seq: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
     for i in range(0, len(seq), size):
         yield seq[i : i + size]
 
@@ -221,7 +221,7 @@ def upsert_customers(
     """Insert or update customers by id. Returns (created, updated, removed)."""
     existing = {r[0] for r in conn.execute(select(t.customers.c.id))}
     rows = [customer_to_row(c, now) for c in customers]
-    for chunk in _chunks(rows):
+    for chunk in chunks(rows):
         _upsert(conn, t.customers, list(chunk), "id")
     new_ids = {c.id for c in customers}
     created = len(new_ids - existing)
@@ -229,7 +229,7 @@ def upsert_customers(
     removed = 0
     if replace:
         gone = sorted(existing - new_ids)
-        for chunk in _chunks(gone):
+        for chunk in chunks(gone):
             removed += conn.execute(
                 t.customers.delete().where(t.customers.c.id.in_(chunk))
             ).rowcount
@@ -244,7 +244,7 @@ def all_customers(conn: Connection) -> list[Customer]:
 
 def get_customers(conn: Connection, ids: Iterable[str]) -> dict[str, Customer]:
     out: dict[str, Customer] = {}
-    for chunk in _chunks(sorted(set(ids))):
+    for chunk in chunks(sorted(set(ids))):
         for r in conn.execute(select(t.customers).where(t.customers.c.id.in_(chunk))):
             out[r.id] = _row_to_customer(r)
     return out
@@ -329,7 +329,7 @@ def update_incident(conn: Connection, incident_id: int, version: int, **values: 
 
 def insert_audience(conn: Connection, incident_id: int, pairs: Sequence[tuple[str, str]]) -> None:
     rows = [{"incident_id": incident_id, "customer_id": c, "channel": ch} for c, ch in pairs]
-    for chunk in _chunks(rows, 5000):
+    for chunk in chunks(rows, 5000):
         conn.execute(insert(t.audience), list(chunk))
 
 

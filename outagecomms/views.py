@@ -57,6 +57,15 @@ def round_dict(s: RoundStats) -> dict[str, Any]:
     }
 
 
+def promises_kept(stats: list[RoundStats]) -> dict[str, Any]:
+    """The headline figure: on-time deliveries / deliveries owed, over the rounds that keep a
+    promise (not the follow-up, not rounds recorded without sending)."""
+    kept = [s for s in stats if s.round.due_by is not None]
+    owed = sum(s.owed for s in kept)
+    on_time = sum(s.on_time for s in kept)
+    return {"on_time": on_time, "owed": owed, "ratio": (on_time / owed) if owed else None}
+
+
 def list_incidents(app: App, *, include_resolved: bool = False) -> list[dict[str, Any]]:
     with app.store.read() as conn:
         return [
@@ -72,20 +81,12 @@ def show_incident(app: App, ref: str, *, customer: str | None = None) -> dict[st
         events = repo.list_events(conn, iid)
         channels = repo.audience_channels(conn, iid)
         out = incident_dict(row.incident)
-        # only rounds that keep a promise count (not the follow-up, not recorded-only rounds)
-        kept = [s for s in stats if s.round.due_by is not None]
-        owed = sum(s.owed for s in kept)
-        on_time = sum(s.on_time for s in kept)
         out.update(
             {
                 "channels": channels,
                 "skipped": row.skipped,
                 "rounds": [round_dict(s) for s in stats],
-                "promises_kept": {
-                    "on_time": on_time,
-                    "owed": owed,
-                    "ratio": (on_time / owed) if owed else None,
-                },
+                "promises_kept": promises_kept(stats),
                 "events": [
                     {"at": iso(e["at"]), "kind": e["kind"], "detail": e["detail"]} for e in events
                 ],

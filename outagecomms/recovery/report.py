@@ -46,7 +46,7 @@ from outagecomms.models import DeliveryStatus, RoundKind, RoundStats
 from outagecomms.store import repository as repo
 from outagecomms.store import tables as t
 from outagecomms.timeutil import as_utc, format_duration
-from outagecomms.views import iso, round_dict
+from outagecomms.views import iso, promises_kept, round_dict
 
 __all__ = ["FORMATS", "build_report", "render_html", "render_markdown", "write_report"]
 
@@ -331,7 +331,6 @@ def _first_notice(
 
 def _promises(stats: list[RoundStats]) -> dict[str, Any]:
     per_round = []
-    owed = on_time = 0
     for s in stats:
         counted = s.round.due_by is not None
         per_round.append(
@@ -345,13 +344,7 @@ def _promises(stats: list[RoundStats]) -> dict[str, Any]:
                 "counted": counted,
             }
         )
-        if counted:
-            owed += s.owed
-            on_time += s.on_time
-    return {
-        "per_round": per_round,
-        "overall": {"on_time": on_time, "owed": owed, "ratio": _ratio(on_time, owed)},
-    }
+    return {"per_round": per_round, "overall": promises_kept(stats)}
 
 
 def _deliveries(

@@ -50,6 +50,10 @@ class PolicyConfig:
     remind_before: timedelta = timedelta(minutes=5)
     follow_up_after: timedelta = timedelta(hours=24)
     channels: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: {"default": ("email",)})
+    #: tiers whose ``account_manager`` gets a copy of every notice (internal template)
+    account_manager_tiers: tuple[str, ...] = ()
+    #: the email-kind channel that sends those copies
+    account_manager_channel: str = "email"
 
     def channels_for_tier(self, tier: str) -> tuple[str, ...]:
         return self.channels.get(tier) or self.channels.get("default") or ()
@@ -181,7 +185,15 @@ class _Ctx:
             ) from None
 
 
-_POLICY_KEYS = {"update_every", "ack_within", "remind_before", "follow_up_after", "channels"}
+_POLICY_KEYS = {
+    "update_every",
+    "ack_within",
+    "remind_before",
+    "follow_up_after",
+    "channels",
+    "account_manager_tiers",
+    "account_manager_channel",
+}
 _TOP_KEYS = {
     "store",
     "company",
@@ -218,12 +230,29 @@ def _parse_policy(
                         + "] table)",
                     )
             channels[tier] = tuple(names)
+    am_tiers = base.account_manager_tiers
+    if "account_manager_tiers" in data:
+        raw_tiers = data["account_manager_tiers"]
+        if not isinstance(raw_tiers, list) or not all(isinstance(n, str) for n in raw_tiers):
+            raise ctx.err(
+                f"{prefix}.account_manager_tiers", f"must be a list of tiers, got {raw_tiers!r}"
+            )
+        am_tiers = tuple(raw_tiers)
+    am_channel = ctx.string(data, prefix, "account_manager_channel", base.account_manager_channel)
+    if am_tiers and am_channel not in channel_names:
+        raise ctx.err(
+            f"{prefix}.account_manager_channel",
+            f"channel {am_channel!r} is not configured; configured channels: "
+            + (", ".join(sorted(channel_names)) or "none"),
+        )
     return PolicyConfig(
         update_every=ctx.duration(data, prefix, "update_every", base.update_every),
         ack_within=ctx.duration(data, prefix, "ack_within", base.ack_within),
         remind_before=ctx.duration(data, prefix, "remind_before", base.remind_before),
         follow_up_after=ctx.duration(data, prefix, "follow_up_after", base.follow_up_after),
         channels=channels,
+        account_manager_tiers=am_tiers,
+        account_manager_channel=am_channel,
     )
 
 

@@ -23,13 +23,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from outagecomms.app import App
+from outagecomms.audience import split_channel
 from outagecomms.channels import registry
 from outagecomms.channels.base import Channel, DeliveryResult, OutboundMessage, Outcome
 from outagecomms.config import load_config
 from outagecomms.errors import OutageCommsError
 from outagecomms.mime import sender_domain
-from outagecomms.models import Customer, DeliveryStatus, Incident, Round, RoundKind
+from outagecomms.models import ROUND_WIDE, Customer, DeliveryStatus, Incident, Round, RoundKind
 from outagecomms.recovery import feedback, ledger
+from outagecomms.rendering import ACCOUNT_MANAGER_TEMPLATES
 from outagecomms.store import repository as repo
 
 Progress = Callable[[int, int], None]  # (done in this step, total known so far)
@@ -295,47 +297,61 @@ class Dispatcher:
     async def _send_one(
         self, claim: repo.Claimed, customer: Customer | None
     ) -> tuple[repo.Claimed, DeliveryResult, bytes | None]:
+        base_name, am_copy = split_channel(claim.channel)
+        if claim.customer_id == ROUND_WIDE:
+            customer = self.app.renderer.neutral_customer()
         if customer is None:
             return claim, DeliveryResult.failed("customer is no longer in the directory"), None
         try:
-            channel = await self._channel(claim.channel)
+            channel = await self._channel(base_name)
         except OutageCommsError as exc:
             # e.g. a secret's environment variable is missing: fixable without losing anything
             return (
                 claim,
-                DeliveryResult.retry(f"channel {claim.channel!r} cannot open: {exc}"),
+                DeliveryResult.retry(f"channel {base_name!r} cannot open: {exc}"),
                 None,
             )
         if channel is None:
             return (
                 claim,
-                DeliveryResult.failed(f"channel {claim.channel!r} is no longer configured"),
+                DeliveryResult.failed(f"channel {base_name!r} is no longer configured"),
                 None,
             )
-        contact = customer.contact(channel.contact_field) if channel.contact_field else ""
-        if channel.contact_field and not contact:
-            return claim, DeliveryResult.failed(f"customer has no {channel.contact_field}"), None
+        template_set = channel.template_channel
+        if am_copy:
+            contact = customer.account_manager
+            template_set = ACCOUNT_MANAGER_TEMPLATES
+            if not contact:
+                return claim, DeliveryResult.failed("customer has no account_manager"), None
+        elif claim.customer_id == ROUND_WIDE or channel.contact_field is None:
+            contact = ""
+        else:
+            contact = customer.contact(channel.contact_field)
+            if not contact:
+                return (
+                    claim,
+                    DeliveryResult.failed(f"customer has no {channel.contact_field}"),
+                    None,
+                )
         incident = self._incidents[claim.incident_id]
         rnd = self._rounds[claim.round_id]
         try:
             rendered = self.app.renderer.render(
                 rnd.kind,
-                channel.template_channel,
+                template_set,
                 self.app.renderer.context(
                     incident=incident, round=rnd, customer=customer, **self._extras(claim, customer)
                 ),
             )
         except OutageCommsError as exc:
             return claim, DeliveryResult.failed(str(exc)), None
-        domain = self._domains.get(claim.channel)
+        domain = self._domains.get(base_name)
         if domain is None:
-            domain = self._domains[claim.channel] = sender_domain(
-                str(channel.settings.get("from", ""))
-            )
+            domain = self._domains[base_name] = sender_domain(str(channel.settings.get("from", "")))
         msg = OutboundMessage(
             delivery_id=claim.id,
             to=contact,
-            to_name=customer.name,
+            to_name=customer.name if not am_copy else "",
             subject=rendered.subject,
             text=rendered.text,
             html=rendered.html,

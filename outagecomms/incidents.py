@@ -23,7 +23,7 @@ from outagecomms.models import (
     RoundKind,
     Selector,
 )
-from outagecomms.rendering import Rendered
+from outagecomms.rendering import ACCOUNT_MANAGER_TEMPLATES, Rendered
 from outagecomms.store import repository as repo
 from outagecomms.store import tables as t
 
@@ -115,12 +115,18 @@ class RoundCreated:
 
 
 def template_channels(app: App, channel_names: Sequence[str]) -> dict[str, str]:
-    """channel name -> template set (e.g. ``email``)."""
-    return {
-        n: registry.get(app.config.channels[n].kind).template_channel
-        for n in channel_names
-        if n in app.config.channels
-    }
+    """channel name -> template set (e.g. ``email``); an account manager's copy uses the
+    internal ``account_manager`` set."""
+    out = {}
+    for n in channel_names:
+        base, copy = aud.split_channel(n)
+        if base in app.config.channels:
+            out[n] = (
+                ACCOUNT_MANAGER_TEMPLATES
+                if copy
+                else registry.get(app.config.channels[base].kind).template_channel
+            )
+    return out
 
 
 def preflight(
@@ -484,7 +490,7 @@ def create_follow_up_round(app: App, incident_id: int, expect_due: datetime) -> 
     with app.store.read() as conn:
         row = repo.get_incident(conn, incident_id)
         reps = _representatives(conn, incident_id)
-        channel_counts = repo.audience_channels(conn, incident_id)
+        channel_counts = repo.audience_channels(conn, incident_id, customers_only=True)
     inc = row.incident
     provisional = Round(
         id=0, incident_id=incident_id, seq=0, kind=RoundKind.FOLLOW_UP, message="",

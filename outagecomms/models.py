@@ -7,6 +7,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
+#: the customer id of a delivery made once per round, not per customer (a status page)
+ROUND_WIDE = "*"
+#: a channel name with this suffix is a copy for the customer's account manager
+COPY_SUFFIX = "+am"
+
 
 class Severity(StrEnum):
     SEV1 = "sev1"

@@ -41,7 +41,10 @@ PARTS = {
     "teams": ("subject", "txt"),
     "webhook": ("subject", "txt"),
     "sms": ("txt",),
+    "account_manager": ("subject", "txt"),
 }
+#: the internal template set of the copy an account manager gets
+ACCOUNT_MANAGER_TEMPLATES = "account_manager"
 STATUS_LABELS = {
     "investigating": "Investigating",
     "identified": "Identified",
@@ -149,6 +152,11 @@ class Renderer:
     @staticmethod
     def _localtime_filter(dt: datetime, customer: dict[str, Any], with_date: bool = True) -> str:
         return local_time(dt, customer["timezone"], customer["locale"], with_date=with_date)
+
+    def neutral_customer(self) -> Customer:
+        """Whom a once-per-round message (a status page) is rendered for: nobody in
+        particular, in UTC."""
+        return Customer(id="*", name=self.company.name, timezone="UTC", locale="en_US")
 
     def template_name(self, kind: RoundKind | str, channel: str, part: str) -> str:
         return f"{RoundKind(kind).value}/{channel}.{part}.j2"

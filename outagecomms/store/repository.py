@@ -35,6 +35,8 @@ from sqlalchemy.exc import OperationalError
 
 from outagecomms.errors import ConfigError, NotFound, OutageCommsError
 from outagecomms.models import (
+    COPY_SUFFIX,
+    ROUND_WIDE,
     Customer,
     DeliveryStatus,
     Incident,
@@ -336,19 +338,29 @@ def insert_audience(conn: Connection, incident_id: int, pairs: Sequence[tuple[st
 def audience_customer_ids(conn: Connection, incident_id: int) -> list[str]:
     q = (
         select(t.audience.c.customer_id)
-        .where(t.audience.c.incident_id == incident_id)
+        .where(t.audience.c.incident_id == incident_id, t.audience.c.customer_id != ROUND_WIDE)
         .distinct()
         .order_by(t.audience.c.customer_id)
     )
     return [r[0] for r in conn.execute(q)]
 
 
-def audience_channels(conn: Connection, incident_id: int) -> dict[str, int]:
+def _customers_only(a: Any) -> Any:
+    """Audience rows for the customers themselves: not the status page, not the account
+    managers' copies (the follow-up asks customers only)."""
+    return (a.c.customer_id != ROUND_WIDE) & ~a.c.channel.endswith(COPY_SUFFIX)
+
+
+def audience_channels(
+    conn: Connection, incident_id: int, *, customers_only: bool = False
+) -> dict[str, int]:
     q = (
         select(t.audience.c.channel, func.count())
         .where(t.audience.c.incident_id == incident_id)
         .group_by(t.audience.c.channel)
     )
+    if customers_only:
+        q = q.where(_customers_only(t.audience))
     return {r[0]: int(r[1]) for r in conn.execute(q)}
 
 
@@ -432,6 +444,8 @@ def insert_round_with_deliveries(
         literal(0),
         literal(created_at, t.TS),
     ).where(t.audience.c.incident_id == incident_id)
+    if kind == RoundKind.FOLLOW_UP:
+        src = src.where(_customers_only(t.audience))
     conn.execute(
         insert(t.deliveries).from_select(
             [

@@ -336,12 +336,13 @@ class Dispatcher:
         incident = self._incidents[claim.incident_id]
         rnd = self._rounds[claim.round_id]
         try:
-            rendered = self.app.renderer.render(
+            rendered = self.app.renderer.render_customer(
                 rnd.kind,
                 template_set,
-                self.app.renderer.context(
-                    incident=incident, round=rnd, customer=customer, **self._extras(claim, customer)
-                ),
+                incident=incident,
+                round=rnd,
+                customer=customer,
+                **self._extras(claim, customer),
             )
         except OutageCommsError as exc:
             return claim, DeliveryResult.failed(str(exc)), None

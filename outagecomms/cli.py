@@ -788,9 +788,28 @@ def show(
                 )
 
 
-@app.command()
+class _DefaultListGroup(typer.core.TyperGroup):
+    """``deliveries INC ...`` means ``deliveries list INC ...``; ``deliveries retry INC`` is
+    the subcommand (DESIGN §9 has both forms)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["list", *args]
+        return super().parse_args(ctx, args)  # type: ignore[no-any-return]
+
+
+deliveries_app = typer.Typer(
+    help="An incident's deliveries (the outbox): `deliveries INC` lists, `deliveries retry INC`"
+    " sends failed and dead ones again.",
+    cls=_DefaultListGroup,
+    no_args_is_help=True,
+)
+app.add_typer(deliveries_app, name="deliveries")
+
+
+@deliveries_app.command("list")
 @handle_errors
-def deliveries(
+def deliveries_list(
     incident: Annotated[str, typer.Argument(help="INC-<n>.")],
     status: Annotated[
         str | None,
@@ -819,6 +838,46 @@ def deliveries(
             r["last_error"] or "",
         )
     out.print(table)
+
+
+@deliveries_app.command("retry")
+@handle_errors
+def deliveries_retry(
+    incident: Annotated[str, typer.Argument(help="INC-<n>.")],
+    customer: Annotated[
+        str | None, typer.Option("--customer", help="Only this customer's deliveries.")
+    ] = None,
+    queue_only: Annotated[
+        bool, typer.Option("--queue-only", help="Queue them; a daemon or tick sends them.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Send an incident's failed and dead deliveries again (those not superseded by a newer
+    round). Exit 3 if some still fail."""
+    from outagecomms.redelivery import retry_deliveries
+
+    a = _app()
+    res = retry_deliveries(a, incident, customer=customer)
+    _note(
+        as_json,
+        f"{res.incident.ref}: {res.requeued} deliveries queued again"
+        + (f"; {res.superseded} not resent (a newer round reached them)" if res.superseded else ""),
+    )
+    summary = None
+    if res.requeued and not queue_only:
+        summary = _send(a, res.incident.id, res.requeued, "retrying")
+        _note(as_json, f"retry: {_summary_line(summary)}")
+    if as_json:
+        _print_json(
+            {
+                "incident": res.incident.ref,
+                "requeued": res.requeued,
+                "superseded": res.superseded,
+                **_summary_json(summary),
+            }
+        )
+    if summary is not None and summary.problems:
+        raise typer.Exit(EXIT_PARTIAL)
 
 
 @app.command()

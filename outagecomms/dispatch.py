@@ -251,12 +251,20 @@ class Dispatcher:
             return row
         key = (result.error or "error").split(":")[0][:80]
         summary.errors[key] = summary.errors.get(key, 0) + 1
-        if result.outcome == Outcome.RETRY and claim.attempts < cfg.max_attempts:
-            summary.retry += 1
+        retry_at = now + backoff(claim.attempts, cfg.retry_base, result.retry_after)
+        next_round = self._rounds[claim.round_id].promised_next_by
+        if result.outcome == Outcome.RETRY and next_round is not None and retry_at >= next_round:
+            # A retry then would arrive after the next round is due, which carries newer news
+            # (and the promise): give up now, visibly, rather than send a stale message late.
+            summary.dead += 1
             row.update(
-                status=DeliveryStatus.PENDING.value,
-                next_attempt_at=now + backoff(claim.attempts, cfg.retry_base, result.retry_after),
+                status=DeliveryStatus.DEAD.value,
+                last_error=f"{result.error}; no retry: the next round is due by "
+                f"{next_round:%H:%M:%S} UTC",
             )
+        elif result.outcome == Outcome.RETRY and claim.attempts < cfg.max_attempts:
+            summary.retry += 1
+            row.update(status=DeliveryStatus.PENDING.value, next_attempt_at=retry_at)
         elif result.outcome == Outcome.RETRY:
             summary.dead += 1
             row.update(status=DeliveryStatus.DEAD.value)

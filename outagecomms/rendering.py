@@ -41,6 +41,8 @@ PARTS = {
     "teams": ("subject", "txt"),
     "webhook": ("subject", "txt"),
     "sms": ("txt",),
+    "statuspage": ("txt",),  # the page incident's name is the incident title
+    "apprise": ("subject", "txt"),
 }
 STATUS_LABELS = {
     "investigating": "Investigating",

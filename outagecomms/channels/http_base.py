@@ -191,13 +191,24 @@ class HttpChannel(Channel):
         self, url: str, body: bytes, headers: Mapping[str, str] | None = None
     ) -> httpx.Response | DeliveryResult:
         """POST ``body`` as JSON; the response, or the result of a transport problem."""
+        all_headers = {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
+        return await self.request("POST", url, body, all_headers)
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response | DeliveryResult:
+        """One request through the pooled client; the response, or the result of a transport
+        problem (timeouts and connection errors: ``retry``; an unusable URL: ``failed``)."""
         problem = self.check_url(url)
         if problem:
             return DeliveryResult.failed(problem)
-        all_headers = {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
         async with self._slots:
             try:
-                return await self.client.post(url, content=body, headers=all_headers)
+                return await self.client.request(method, url, content=body, headers=headers)
             except httpx.TimeoutException as exc:
                 kind = type(exc).__name__
                 return DeliveryResult.retry(

@@ -436,3 +436,28 @@ def test_templates(kind: RoundKind) -> None:
     assert "support@example.com" in text and "https://status.example.com" in text
     assert ("sorry" in text.lower()) == (kind in (RoundKind.ACKNOWLEDGEMENT, RoundKind.RESOLUTION))
     assert len(text) < 1000
+
+
+# --- the benchmark baseline ---------------------------------------------------------------------
+
+
+def test_benchmark_baseline_sends_one_personalised_email_per_customer(
+    smtp_server: SmtpServer,
+) -> None:
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location(
+        "apprise_baseline", REPO / "benchmarks" / "apprise_baseline.py"
+    )
+    assert spec is not None and spec.loader is not None
+    baseline = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(baseline)
+    rate = baseline.apprise_rate(
+        smtp_server.host, smtp_server.port, 3, from_addr="support@example.com"
+    )
+    assert rate > 0
+    got = smtp_server.handler.wait_for(lambda ms: len(ms) == 3)
+    assert sorted(r.rcpt_tos[0] for r in got) == [f"c{i:05d}@example.com" for i in range(3)]
+    assert {r.text().splitlines()[0] for r in got} == {f"Hello Customer {i}," for i in range(3)}

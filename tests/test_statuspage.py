@@ -82,6 +82,7 @@ class Recorded:
     authorization: str
     content_type: str
     body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -179,6 +180,7 @@ class FakeStatuspage:
             authorization=request.headers.get("authorization", ""),
             content_type=request.headers.get("content-type", ""),
             body=await request.body(),
+            headers={k.lower(): v for k, v in request.headers.items()},
         )
         with self.lock:
             self.requests.append(rec)
@@ -902,3 +904,21 @@ def test_templates_speak_publicly(kind: RoundKind) -> None:
     assert ("sorry" in text.lower()) == (kind in (RoundKind.ACKNOWLEDGEMENT, RoundKind.RESOLUTION))
     assert ("Next update by 1:30\u202fPM UTC" in text) == (not done)
     assert len(text) < 800
+
+
+def test_injected_client_is_used_and_left_open(page: FakeStatuspage) -> None:
+    import httpx
+
+    async def go() -> tuple[DeliveryResult, bool]:
+        async with httpx.AsyncClient(headers={"X-Test": "injected"}) as client:
+            cfg = make(page).config
+            ch = StatuspageChannel(cfg, CompanyConfig(), client=client)
+            await ch.open()
+            result = await ch.deliver(message(1))
+            await ch.close()
+            return result, client.is_closed
+
+    result, closed = asyncio.run(go())
+    assert result.outcome == Outcome.SENT
+    assert closed is False
+    assert [r.headers["x-test"] for r in page.recorded()] == ["injected", "injected"]

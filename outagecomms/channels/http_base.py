@@ -1,4 +1,4 @@
-"""Shared machinery of the HTTP channels (slack, teams, webhook).
+"""Shared machinery of the HTTP channels (slack, teams, webhook, twilio, statuspage).
 
 One pooled :class:`httpx.AsyncClient` per channel, created in ``open`` and closed in ``close``
 (a client passed to the constructor is used as is and left to its owner to close). Outcomes
@@ -11,7 +11,8 @@ follow DESIGN §5:
 
 Rate limits are per destination (per URL): Slack allows one message per second per incoming
 webhook, so ``rate_per_second`` of an HTTP channel limits each URL separately, through one
-:class:`RateLimiter` per URL, rather than the whole channel.
+:class:`RateLimiter` per URL, rather than the whole channel (Twilio limits the account, and
+Statuspage each API key, so those channels override ``deliver``).
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def classify_status(response: httpx.Response, *, provider: str) -> DeliveryResul
 class HttpChannel(Channel):
     """Base of channels that POST one JSON document per message to the contact's URL."""
 
-    contact_field = "webhook_url"
+    contact_field: ClassVar[str | None] = "webhook_url"
     max_connections = 16
     #: a human name for error messages ("Slack", "Teams", "webhook")
     provider: ClassVar[str] = "HTTP"

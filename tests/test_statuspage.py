@@ -60,6 +60,7 @@ COMPONENT_STATUSES = (
     "major_outage",
 )
 IMPACTS = ("none", "minor", "major", "critical")
+STARTED = "2026-01-15T12:48:00+00:00"
 
 
 # --- the fake Statuspage ------------------------------------------------------------------------
@@ -381,6 +382,7 @@ def message(
     severity: str = "sev2",
     title: str = "Sign-in failures",
     text: str | None = None,
+    started_at: str = "2026-01-15T12:48:00+00:00",
 ) -> OutboundMessage:
     """A once-per-round message as dispatch builds it (customer "*", no contact)."""
     return OutboundMessage(
@@ -402,7 +404,7 @@ def message(
             "customer": "*",
             "components": ["api", "auth", "search"],  # search is not on the page
             "regions": ["eu-west"],
-            "started_at": "2026-01-15T12:48:00+00:00",
+            "started_at": started_at,
             "promised_next_by": None if kind == "resolution" else "2026-01-15T13:30:00+00:00",
         },
     )
@@ -536,7 +538,9 @@ def test_document_for_a_sev1_acknowledgement(page: FakeStatuspage) -> None:
         COMPONENTS["auth"]: "major_outage",
     }
     assert inc["component_ids"] == [COMPONENTS["api"], COMPONENTS["auth"]]
-    assert inc["metadata"] == {"outagecomms": {"incident": "INC-12", "round": 1}}
+    assert inc["metadata"] == {
+        "outagecomms": {"incident": "INC-12", "started_at": STARTED, "round": 1}
+    }
     assert inc["deliver_notifications"] is True
     assert incident_problems(doc, create=True) == []
 
@@ -594,7 +598,9 @@ def test_create_update_resolve(page: FakeStatuspage) -> None:
     assert inc["name"] == "Sign-in failures"
     assert inc["status"] == "resolved" and inc["resolved_at"] is not None
     assert inc["impact_override"] == "major"
-    assert inc["metadata"] == {"outagecomms": {"incident": "INC-12", "round": 4}}
+    assert inc["metadata"] == {
+        "outagecomms": {"incident": "INC-12", "started_at": STARTED, "round": 4}
+    }
     updates = list(reversed(inc["incident_updates"]))
     assert [u["status"] for u in updates] == [
         "investigating",
@@ -686,6 +692,26 @@ def test_resolution_retry_after_a_crash_finds_the_resolved_incident(page: FakeSt
     gets = page.recorded("GET")
     assert [r.path.rsplit("/", 1)[-1] for r in gets] == ["unresolved", "incidents"]
     assert gets[1].query["q"] == "INC-12"
+    assert [r.method for r in page.recorded()] == ["GET", "GET"]
+
+
+def test_another_incident_with_the_same_reference_is_not_adopted(page: FakeStatuspage) -> None:
+    """A page incident from before the store was reset (its INC-12 started another time) is
+    another incident: a new INC-12's rounds neither skip because of it nor change it."""
+    old = "2025-06-01T08:00:00+00:00"
+    deliver_all(make(page), message(1, started_at=old), message(5, "resolution", started_at=old))
+    (old_id,) = page.incidents
+    (ack,) = deliver_all(make(page), message(1))
+    (resolved,) = deliver_all(make(page), message(2, "resolution"))  # after a restart
+    assert ack.outcome == resolved.outcome == Outcome.SENT
+    assert ack.provider_id == resolved.provider_id != old_id
+    assert len(page.incidents) == 2
+    assert page.incidents[old_id]["metadata"]["outagecomms"]["round"] == 5
+    assert page.incidents[ack.provider_id]["status"] == "resolved"
+    # the resolution again after a crash: the search finds both; ours is the one resolved
+    page.requests.clear()
+    (again,) = deliver_all(make(page), message(2, "resolution"))
+    assert again.provider_id == ack.provider_id
     assert [r.method for r in page.recorded()] == ["GET", "GET"]
 
 

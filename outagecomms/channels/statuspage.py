@@ -18,7 +18,9 @@ status by severity (``component_status``; defaults sev1 ``major_outage``, sev2
 ``impact`` (defaults sev1 ``critical``, sev2 ``major``, sev3/sev4 ``minor``; ``""`` lets
 Statuspage compute it).
 
-Crash safety: ``metadata`` carries ``{"outagecomms": {"incident": "INC-12", "round": 3}}``.
+Crash safety: ``metadata`` carries ``{"outagecomms": {"incident": "INC-12", "started_at":
+"2026-01-15T12:48:00+00:00", "round": 3}}`` (reference and start name our incident: a page
+incident of an earlier store's INC-12 is not ours).
 Before creating, the channel looks for a page incident holding our reference
 (``GET /pages/{page_id}/incidents/unresolved``, then, for a round after the acknowledgement, a
 search ``GET /pages/{page_id}/incidents?q=INC-12`` that also finds a resolved one), so a retry
@@ -115,9 +117,18 @@ def _round_of(data: Mapping[str, Any]) -> int:
     return value
 
 
-def ours(docs: Iterable[Any], ref: str) -> PageIncident | None:
-    """The page incident among ``docs`` whose metadata names our incident ``ref`` (the one with
-    the latest round when, against expectations, there are several)."""
+def _identity(data: Mapping[str, Any]) -> dict[str, str]:
+    """What names our incident in a page incident's metadata: its reference and start."""
+    ident = {"incident": str(data.get("incident") or "")}
+    if data.get("started_at"):
+        ident["started_at"] = str(data["started_at"])
+    return ident
+
+
+def ours(docs: Iterable[Any], ref: str, started_at: str | None) -> PageIncident | None:
+    """The page incident among ``docs`` whose metadata names our incident ``ref`` that started
+    at ``started_at`` (another store's INC-1, e.g. before a reset, is another incident); the one
+    with the latest round when, against expectations, there are several."""
     best: PageIncident | None = None
     for doc in docs:
         if not isinstance(doc, dict) or not isinstance(doc.get("id"), str):
@@ -125,6 +136,8 @@ def ours(docs: Iterable[Any], ref: str) -> PageIncident | None:
         meta = doc.get("metadata")
         mine = meta.get(METADATA_KEY) if isinstance(meta, dict) else None
         if not isinstance(mine, dict) or mine.get("incident") != ref:
+            continue
+        if started_at is not None and mine.get("started_at") != started_at:
             continue
         rnd = mine.get("round")
         found = PageIncident(doc["id"], rnd if isinstance(rnd, int) and rnd > 0 else 0)
@@ -305,7 +318,9 @@ class StatuspageChannel(HttpChannel):
             )
         return docs
 
-    async def find(self, ref: str, *, search: bool) -> PageIncident | DeliveryResult | None:
+    async def find(
+        self, ref: str, started_at: str | None, *, search: bool
+    ) -> PageIncident | DeliveryResult | None:
         """Our page incident for ``ref`` on the page: among the unresolved ones, then (with
         ``search``) by a text search that also finds resolved ones."""
         found: PageIncident | None = None
@@ -313,14 +328,14 @@ class StatuspageChannel(HttpChannel):
             docs = await self._list("/incidents/unresolved", {"page": page, "per_page": PER_PAGE})
             if isinstance(docs, DeliveryResult):
                 return docs
-            found = ours(docs, ref)
+            found = ours(docs, ref, started_at)
             if found is not None or len(docs) < PER_PAGE:
                 break
         if found is None and search:
             docs = await self._list("/incidents", {"q": ref, "limit": PER_PAGE})
             if isinstance(docs, DeliveryResult):
                 return docs
-            found = ours(docs, ref)
+            found = ours(docs, ref, started_at)
         return found
 
     # -- one round ---------------------------------------------------------------------------
@@ -340,7 +355,7 @@ class StatuspageChannel(HttpChannel):
             "name": _cut(str(data.get("title") or ref).strip(), NAME_MAX),
             "status": status,
             "deliver_notifications": self.deliver_notifications,
-            "metadata": {METADATA_KEY: {"incident": ref, "round": rnd}},
+            "metadata": {METADATA_KEY: _identity(data) | {"round": rnd}},
         }
         body = message.text.strip() or str(data.get("message") or "").strip()
         if body:
@@ -371,13 +386,17 @@ class StatuspageChannel(HttpChannel):
             doc = self.document(message)
         except ValueError as exc:
             return DeliveryResult.failed(f"Statuspage: {exc}")
-        ref = str(message.data["incident"])
-        rnd = _round_of(message.data)
+        ident = _identity(message.data)
+        ref, rnd = ident["incident"], _round_of(message.data)
         # rounds of one incident go one at a time: the second must see the first's page incident
         async with self._locks.setdefault(ref, asyncio.Lock()):
             known = self.known.get(ref)
             if known is None:
-                found = await self.find(ref, search=message.data.get("kind") != "acknowledgement")
+                found = await self.find(
+                    ref,
+                    ident.get("started_at"),
+                    search=message.data.get("kind") != "acknowledgement",
+                )
                 if isinstance(found, DeliveryResult):
                     return found
                 if found is not None:

@@ -15,6 +15,7 @@ import binascii
 import os
 import re
 import time
+from email.charset import BASE64, Charset
 from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
 from functools import lru_cache
@@ -24,6 +25,17 @@ from outagecomms.errors import ConfigError
 
 _CTRL = re.compile(r"[\x00-\x1f\x7f]+")
 _MAX_LINE = 78  # RFC 5322's recommended line length, header name included
+
+
+def _utf8_base64() -> Charset:
+    """UTF-8 with base64 encoded-words, fixed here: ``email.charset``'s registry is global,
+    and other libraries in the process (Apprise's email plugin) re-register utf-8."""
+    cs = Charset("utf-8")
+    cs.header_encoding = BASE64
+    return cs
+
+
+_UTF8 = _utf8_base64()
 
 
 def header_safe(value: str) -> str:
@@ -51,7 +63,7 @@ def _header(name: str, value: str) -> bytes:
     value = header_safe(value)
     if value.isascii() and len(name) + 2 + len(value) <= _MAX_LINE:
         return f"{name}: {value}\r\n".encode("ascii")
-    charset = "us-ascii" if value.isascii() else "utf-8"
+    charset: str | Charset = "us-ascii" if value.isascii() else _UTF8
     encoded = Header(value, charset, header_name=name).encode(linesep="\r\n")
     return f"{name}: {encoded}\r\n".encode("ascii")
 
@@ -61,7 +73,7 @@ def _address(name: str, addr: str) -> str:
     name = header_safe(name)
     if name.isascii():
         return formataddr((name, addr))
-    encoded = Header(name, "utf-8", header_name="To").encode(linesep="\r\n")
+    encoded = Header(name, _UTF8, header_name="To").encode(linesep="\r\n")
     return f"{encoded} <{addr}>"
 
 

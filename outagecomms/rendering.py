@@ -46,6 +46,8 @@ PARTS = {
     "webhook": ("subject", "txt"),
     "sms": ("txt",),
     "account_manager": ("subject", "txt"),
+    "statuspage": ("txt",),  # the page incident's name is the incident title
+    "apprise": ("subject", "txt"),
 }
 #: the internal template set of the copy an account manager gets
 ACCOUNT_MANAGER_TEMPLATES = "account_manager"

@@ -247,3 +247,28 @@ def test_long_and_non_ascii_headers_are_encoded_and_folded() -> None:
     assert str(make_header(decode_header(raw_to))) == f"{name.strip()} <ops@acme.example.com>"
     head = data.split(b"\r\n\r\n", 1)[0]
     assert max(len(line) for line in head.split(b"\r\n")) <= 78
+
+
+def test_headers_do_not_depend_on_the_global_charset_registry() -> None:
+    """Apprise's email plugin re-registers utf-8 (quoted-printable headers) process-wide."""
+    from email import charset
+
+    args = {"subject": "Störung " * 12, "to_name": "Zoë " * 25}
+    before = build_email(outbound(**args), from_addr=FROM)
+    saved = dict(charset.CHARSETS)
+    try:
+        charset.add_charset("utf-8", charset.QP, charset.QP, "utf-8")
+        from outagecomms import mime
+
+        mime._header.cache_clear()
+        mime._address.cache_clear()
+        after = build_email(outbound(**args), from_addr=FROM)
+    finally:
+        charset.CHARSETS.clear()
+        charset.CHARSETS.update(saved)
+
+    def head(data: bytes) -> list[bytes]:
+        lines = data.split(b"\r\n\r\n")[0].split(b"\r\n")
+        return [ln for ln in lines if not ln.startswith((b"Date", b" boundary"))]
+
+    assert head(before) == head(after)

@@ -93,6 +93,13 @@ class Channel(ABC):
         """Return a sentence describing a problem with the settings, or None."""
         return None
 
+    @classmethod
+    def delivers(cls, kind: str) -> bool:
+        """Whether rounds of ``kind`` go out on this channel. A once-per-round channel (no
+        ``contact_field``: a status page, a team chat) has no follow-up to send: the follow-up
+        asks each customer for their own score."""
+        return cls.contact_field is not None or kind != "follow_up"
+
     async def open(self) -> None:  # noqa: B027 - optional hook
         """Open pooled connections (optional)."""
 

@@ -34,6 +34,7 @@ from outagecomms.store import repository as repo
 from outagecomms.views import iso
 
 log = logging.getLogger("outagecomms.hooks")
+AUTO_FAILED = "auto-declare failed"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,14 +89,8 @@ def ingest(app: App, source: str, body: bytes) -> IngestReport:
     proposals, ignored = propose(groups, app.config.hooks.effective_rules, now)
     outcomes = [_ignored(x) for x in ignored]
     for p in proposals:
-        outcome = _apply(app, p, now)
-        if (
-            outcome.action in ("created", "refreshed")
-            and p.rule.auto_declare
-            and p.state == AlertState.FIRING
-            and outcome.draft is not None
-            and outcome.incident is None
-        ):
+        outcome, declare_now = _apply(app, p, now)
+        if declare_now and p.rule.auto_declare:
             outcome = _auto_declare(app, outcome)
         outcomes.append(outcome)
         log.info(
@@ -134,20 +129,23 @@ def _incident_open(conn: Connection, incident_id: int | None) -> bool:
     return bool(repo.get_incident(conn, incident_id).incident.is_open)
 
 
-def _apply(app: App, p: Proposal, now: datetime) -> Outcome:
-    """Create or refresh the draft for one proposal, in one transaction holding its key."""
+def _apply(app: App, p: Proposal, now: datetime) -> tuple[Outcome, bool]:
+    """Create or refresh the draft for one proposal, in one transaction holding its key.
+    Returns the outcome and whether an auto-declaring rule should declare the draft now: when
+    this request created it, or when an earlier attempt failed (the directory may have
+    changed since). Repeats leave it to the first, so concurrent repeats do not all plan."""
     key = p.dedup_key
     with app.store.write() as conn:
         store.lock_key(conn, key)
         latest = store.latest_by_key(conn, key)
         base = Outcome(action="refreshed", rule=p.rule.name, alert=p.state.value)
         if p.state == AlertState.RESOLVED:
-            return _resolve(conn, p, latest, now, base)
+            return _resolve(conn, p, latest, now, base), False
         if latest is not None and latest.status == DraftStatus.OPEN:
             store.refresh(conn, latest.id, now, facts=_facts(p))
             if latest.alert_state == AlertState.RESOLVED:
                 repo.add_event(conn, None, now, "draft", f"draft {latest.id}: alert firing again")
-            return replace(base, draft=latest.id)
+            return replace(base, draft=latest.id), latest.note.startswith(AUTO_FAILED)
         if latest is not None and (
             latest.alert_state == AlertState.FIRING or _incident_open(conn, latest.incident_id)
         ):
@@ -163,7 +161,7 @@ def _apply(app: App, p: Proposal, now: datetime) -> Outcome:
                     conn, latest.incident_id, now, "alert",
                     f"the alert behind draft {latest.id} is firing again",
                 )  # fmt: skip
-            return replace(base, draft=latest.id, incident=latest.incident_ref)
+            return replace(base, draft=latest.id, incident=latest.incident_ref), False
         draft_id, created = store.insert_or_refresh_open(
             conn,
             {
@@ -186,7 +184,7 @@ def _apply(app: App, p: Proposal, now: datetime) -> Outcome:
                 conn, None, now, "draft",
                 f"draft {draft_id} from {p.source} ({p.rule.name}): {p.title} [{p.severity}]",
             )  # fmt: skip
-        return replace(base, action="created" if created else "refreshed", draft=draft_id)
+        return replace(base, action="created" if created else "refreshed", draft=draft_id), created
 
 
 def _resolve(
@@ -227,7 +225,7 @@ def _auto_declare(app: App, outcome: Outcome) -> Outcome:
             d = store.get_draft(conn, outcome.draft)
         return replace(outcome, incident=d.incident_ref)
     except OutageCommsError as exc:
-        reason = f"auto-declare failed: {exc}"
+        reason = f"{AUTO_FAILED}: {exc}"
         with app.store.write() as conn:
             store.set_note(conn, outcome.draft, reason)
             repo.add_event(conn, None, app.clock(), "error", f"draft {outcome.draft}: {reason}")

@@ -4,22 +4,19 @@ server, ``drafts`` and ``declare --from-draft`` on the command line, and Postgre
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import REPO, SmtpServer, free_port, sample_csv
-from helpers import expected_ids
+from conftest import REPO, SmtpServer, sample_csv
+from helpers import expected_ids, serve_web
 from sqlalchemy import func, select
 
 from outagecomms.alerts import (
@@ -38,7 +35,6 @@ from outagecomms.errors import ConfigError, InputError, StateError
 from outagecomms.models import AlertState, DraftStatus
 from outagecomms.store import repository as repo
 from outagecomms.store import tables as t
-from outagecomms.web import serve_http
 
 TOKEN = "hook-token-0123456789abcdef"
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -640,56 +636,12 @@ def test_drafts_on_postgresql(
 # --- HTTP: the hooks on a real loopback server -------------------------------------------------
 
 
-@contextmanager
-def hook_server(a: App) -> Iterator[httpx.Client]:
-    """``serve_http`` (what the daemon runs) in a thread with its own event loop."""
-    port = free_port()
-    state: dict[str, Any] = {}
-    ready = threading.Event()
-
-    async def main() -> None:
-        state["loop"] = asyncio.get_running_loop()
-        state["stop"] = asyncio.Event()
-        ready.set()
-        await serve_http(a, f"127.0.0.1:{port}", state["stop"])
-
-    def run() -> None:
-        try:
-            asyncio.run(main())
-        except BaseException as exc:
-            state["error"] = exc
-        finally:
-            ready.set()
-
-    thread = threading.Thread(target=run, name="hooks-http", daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 10
-    while True:
-        assert "error" not in state, state.get("error")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).text == "ok":
-                break
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "the HTTP endpoint did not come up"
-        time.sleep(0.02)
-    try:
-        with httpx.Client(base_url=base, timeout=30) as client:
-            yield client
-    finally:
-        state["loop"].call_soon_threadsafe(state["stop"].set)
-        thread.join(15)
-        assert not thread.is_alive()
-
-
 @pytest.fixture
 def server(app: App, monkeypatch: pytest.MonkeyPatch) -> Iterator[httpx.Client]:
     monkeypatch.setenv("OUTAGECOMMS_SECRET", "feedback-secret")
     monkeypatch.setenv("OUTAGECOMMS_HOOKS_TOKEN", TOKEN)
     app.clock = lambda: datetime.now(UTC)  # the server runs in real time
-    with hook_server(app) as client:
+    with serve_web(app) as client:
         yield client
 
 
@@ -699,7 +651,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 def test_hooks_are_off_until_the_token_is_set(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OUTAGECOMMS_SECRET", "feedback-secret")
     monkeypatch.delenv("OUTAGECOMMS_HOOKS_TOKEN", raising=False)
-    with hook_server(app) as client:
+    with serve_web(app) as client:
         res = client.post("/hooks/alertmanager", json=am_payload(), headers=AUTH)
     assert res.status_code == 503
     assert "OUTAGECOMMS_HOOKS_TOKEN" in res.json()["error"]

@@ -114,6 +114,8 @@ def load_json(body: bytes) -> Any:
         raise InputError("the body is not UTF-8 text") from None
     except ValueError as exc:  # JSONDecodeError included
         raise InputError(f"the body is not JSON: {exc}") from None
+    except RecursionError:
+        raise InputError("the body nests JSON too deeply") from None
 
 
 def _obj(value: Any, path: str, *, required: bool = True) -> dict[str, Any]:

@@ -184,6 +184,7 @@ def test_the_body_must_be_an_object() -> None:
         (b"", "not JSON"),
         (b'{"version": NaN}', "NaN is not JSON"),
         (b"\xff\xfe{}", "not UTF-8"),
+        (b"[" * 100_000, "too deeply"),
     ],
 )
 def test_a_body_that_is_not_json_is_refused_with_the_reason(raw: bytes, fragment: str) -> None:
@@ -564,6 +565,23 @@ def test_a_failed_auto_declare_leaves_the_draft_open_with_the_reason(app: App) -
     assert error.startswith("auto-declare failed:") and "serch" in error
     (d,) = drafts_of(app)
     assert d.status == DraftStatus.OPEN and d.note == error
+
+
+def test_a_repeat_retries_a_failed_auto_declare(app: App) -> None:
+    ingest(app, "alertmanager", body(am_payload(alerts=[am_alert(page="yes", service="serch")])))
+    fixed = ingest(app, "alertmanager", body(am_payload(alerts=[am_alert(page="yes")])))
+    assert fixed.to_json()["results"][0]["incident"] == "INC-1"
+    (d,) = drafts_of(app)
+    assert d.status == DraftStatus.DECLARED and d.note == "" and d.times_seen == 2
+
+
+def test_a_resolved_alert_shows_on_the_live_dashboard(app: App) -> None:
+    from outagecomms.views import watch_snapshot
+
+    ingest(app, "alertmanager", body(am_payload(alerts=[am_alert(page="yes")])))
+    ingest(app, "alertmanager", body(am_payload(status="resolved", alerts=[am_alert(status="resolved", page="yes")])))  # fmt: skip
+    (row,) = watch_snapshot(app, "INC-1")
+    assert row["recent"][-1]["kind"] == "alert_resolved"
 
 
 def test_an_episode_ends_when_the_alert_resolves(app: App) -> None:

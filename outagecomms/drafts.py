@@ -48,6 +48,7 @@ class Outcome:
     incident: str | None = None  # set when the draft is (or just was) declared
     error: str | None = None  # e.g. why an auto-declare did not happen
     reason: str = ""  # why an alert was ignored
+    declared: bool = False  # this request declared the incident (an auto-declaring rule)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -68,7 +69,7 @@ class IngestReport:
 
     def to_json(self) -> dict[str, Any]:
         drafts = list(dict.fromkeys(o.draft for o in self.outcomes if o.draft is not None))
-        declared = [o.incident for o in self.outcomes if o.action == "created" and o.incident]
+        declared = [o.incident for o in self.outcomes if o.declared and o.incident]
         return {
             "source": self.source,
             "drafts": drafts,
@@ -231,7 +232,7 @@ def _auto_declare(app: App, outcome: Outcome) -> Outcome:
             repo.add_event(conn, None, app.clock(), "error", f"draft {outcome.draft}: {reason}")
         log.warning("draft %s: %s", outcome.draft, reason)
         return replace(outcome, error=reason)
-    return replace(outcome, incident=created.incident.ref)
+    return replace(outcome, incident=created.incident.ref, declared=True)
 
 
 # --- the commander's side ---------------------------------------------------------------------

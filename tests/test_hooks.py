@@ -570,6 +570,7 @@ def test_a_failed_auto_declare_leaves_the_draft_open_with_the_reason(app: App) -
 def test_a_repeat_retries_a_failed_auto_declare(app: App) -> None:
     ingest(app, "alertmanager", body(am_payload(alerts=[am_alert(page="yes", service="serch")])))
     fixed = ingest(app, "alertmanager", body(am_payload(alerts=[am_alert(page="yes")])))
+    assert fixed.to_json()["declared"] == ["INC-1"]
     assert fixed.to_json()["results"][0]["incident"] == "INC-1"
     (d,) = drafts_of(app)
     assert d.status == DraftStatus.DECLARED and d.note == "" and d.times_seen == 2

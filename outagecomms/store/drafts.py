@@ -112,12 +112,15 @@ def list_drafts(conn: Connection, *, include_closed: bool = False) -> list[Draft
 def insert_or_refresh_open(conn: Connection, values: dict[str, Any]) -> tuple[int, bool]:
     """Insert an open draft, or, when an open draft with this ``dedup_key`` exists, refresh it
     (facts, ``last_seen``, ``times_seen + 1``). Returns (id, created)."""
-    name = conn.dialect.name
-    if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    stmt: Any
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt = pg_insert(d).values(**values)
     else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    stmt = dialect_insert(d).values(**values)
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(d).values(**values)
     stmt = stmt.on_conflict_do_update(
         index_elements=[d.c.dedup_key],
         index_where=d.c.status == DraftStatus.OPEN.value,

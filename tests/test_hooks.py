@@ -924,3 +924,14 @@ def test_declare_and_auto_declare_race_for_one_draft(cfg: Path) -> None:
             commit_from_draft(a, p2, d2, send=False)
         with a.store.read() as conn:
             assert [i.id for i in repo.list_incidents(conn)] == [1]
+
+
+def test_doctor_reports_the_hooks(make_config: Callable[..., Path], cli) -> None:
+    extra = '[hooks]\n[[hooks.rules]]\nname = "x"\ncomponents = ["search", "payments"]\n'
+    cfg = make_config(extra=extra)
+    assert cli("--config", str(cfg), "customers", "import", str(sample_csv())).exit_code == 0
+    res = cli("--config", str(cfg), "doctor")
+    assert res.exit_code == 0, res.stderr
+    assert "hooks: off ($OUTAGECOMMS_HOOKS_TOKEN is not set); 1 rules" in res.stderr
+    assert "hooks.rules[0] (x): no customer has the component 'payments'" in res.stderr
+    assert "'search'" not in res.stderr

@@ -1086,6 +1086,9 @@ def drafts_list(
     if as_json:
         _print_json({"count": len(rows), "drafts": rows})
         return
+    if not rows:
+        err.print("no drafts" if all_ else "no open drafts")
+        return
     table = Table(
         "id", "status", "alert", "severity", "title", "components", "regions", "seen", "last seen",
         "incident",

@@ -898,6 +898,8 @@ def test_drafts_dismiss_and_errors(cfg: Path, cli) -> None:
     assert no_sev.exit_code == 2 and "--severity" in no_sev.stderr
     empty = cli("--config", str(cfg), "drafts", "list", "--json")
     assert json.loads(empty.stdout) == {"count": 0, "drafts": []}
+    human = cli("--config", str(cfg), "drafts", "list")
+    assert human.exit_code == 0 and human.stdout == "" and "no open drafts" in human.stderr
 
 
 def test_declaring_a_draft_whose_alert_resolved_says_so(cfg: Path, cli) -> None:

@@ -343,8 +343,16 @@ def _duration(value: str | None, flag: str) -> Any:
 @app.command()
 @handle_errors
 def declare(
-    title: Annotated[str, typer.Argument(help="What is broken, as customers will read it.")],
-    severity: Annotated[str, typer.Option("--severity", "-s", help="sev1 .. sev4.")],
+    title: Annotated[
+        str | None,
+        typer.Argument(
+            help="What is broken, as customers will read it (with --from-draft: the draft's)."
+        ),
+    ] = None,
+    severity: Annotated[
+        str | None,
+        typer.Option("--severity", "-s", help="sev1 .. sev4 (required without --from-draft)."),
+    ] = None,
     component: SelComponent = None,
     region: SelRegion = None,
     tier: SelTier = None,
@@ -376,6 +384,14 @@ def declare(
     queue_only: Annotated[
         bool, typer.Option("--queue-only", help="Queue the messages; a daemon or tick sends them.")
     ] = False,
+    from_draft: Annotated[
+        int | None,
+        typer.Option(
+            "--from-draft",
+            help="Declare an alert's draft (`drafts list`): its title, severity, components "
+            "and regions unless given here.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Declare an incident and acknowledge every affected customer at once."""
@@ -383,20 +399,37 @@ def declare(
     from outagecomms.timeutil import parse_time
     from outagecomms.views import iso
 
+    if from_draft is None and title is None:
+        raise click.UsageError("Missing argument 'TITLE'.")
+    if from_draft is None and severity is None:
+        raise click.UsageError("Missing option '--severity' / '-s'.")
     a = _app()
     cadence = _duration(every, "--every")
     started = parse_time(started_at, now=a.clock(), field="--started-at") if started_at else None
-    plan = plan_declare(
-        a,
-        title=title,
-        severity=severity,
-        every=cadence,
-        message=message,
-        started_at=started,
-        commander=commander or os.environ.get("USER", ""),
-        selector=_selector(component, region, tier, tag, customer, exclude),
-    )
+    selector = _selector(component, region, tier, tag, customer, exclude)
+    draft = None
+    if from_draft is not None:
+        from outagecomms.drafts import plan_from_draft
+
+        plan, draft = plan_from_draft(
+            a, from_draft, selector=selector, title=title, severity=severity, every=cadence,
+            message=message, started_at=started, commander=commander or None,
+        )  # fmt: skip
+    else:
+        assert title is not None and severity is not None
+        plan = plan_declare(
+            a,
+            title=title,
+            severity=severity,
+            every=cadence,
+            message=message,
+            started_at=started,
+            commander=commander or os.environ.get("USER", ""),
+            selector=selector,
+        )
     channels = plan.audience.channel_counts()
+    if draft is not None and draft.resolved_at is not None and draft.alert_state == "resolved":
+        _note(as_json, f"note: draft {draft.id}'s alert resolved at {draft.resolved_at:%H:%M} UTC")
     if dry_run:
         _print_dry_run(plan, channels, as_json)
         return
@@ -408,7 +441,12 @@ def declare(
         if not typer.confirm("Send the acknowledgement now?", default=False, err=True):
             err.print("nothing sent")
             raise typer.Exit(EXIT_USAGE)
-    created = commit_declare(a, plan, send=not no_send)
+    if draft is not None:
+        from outagecomms.drafts import commit_from_draft
+
+        created = commit_from_draft(a, plan, draft, send=not no_send)
+    else:
+        created = commit_declare(a, plan, send=not no_send)
     inc = created.incident
     if no_send:
         err.print(f"[bold]{inc.ref}[/] recorded for {plan.audience.size} customers; nothing sent")
@@ -434,6 +472,7 @@ def declare(
                 "queued": created.queued,
                 "promised_next_by": iso(inc.next_update_due),
                 "ack_due": iso(inc.ack_due),
+                **({"draft": draft.id} if draft is not None else {}),
                 **_summary_json(summary),
             }
         )
@@ -1082,6 +1121,66 @@ def db_upgrade() -> None:
     err.print(
         f"store {a.store.url} is at revision {a.store.current_revision()} (head {HEAD_REVISION})"
     )
+
+
+drafts_app = typer.Typer(
+    help="Incidents proposed by monitoring alerts (POST /hooks/...): declare or dismiss.",
+    no_args_is_help=True,
+)
+app.add_typer(drafts_app, name="drafts")
+
+
+@drafts_app.command("list")
+@handle_errors
+def drafts_list(
+    all_: Annotated[
+        bool, typer.Option("--all", help="Include declared and dismissed drafts.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Open drafts: what alerts propose, whether the alert still fires, how often it came."""
+    from outagecomms.drafts import draft_dict, list_drafts
+
+    rows = [draft_dict(d) for d in list_drafts(_app(), include_closed=all_)]
+    if as_json:
+        _print_json({"count": len(rows), "drafts": rows})
+        return
+    if not rows:
+        err.print("no drafts" if all_ else "no open drafts")
+        return
+    table = Table(
+        "id", "status", "alert", "severity", "title", "components", "regions", "seen", "last seen",
+        "incident",
+    )  # fmt: skip
+    for r in rows:
+        _add_row(
+            table, str(r["id"]), r["status"], r["alert"], r["severity"], r["title"],
+            ",".join(r["components"]) or "-", ",".join(r["regions"]) or "-",
+            f"{r['times_seen']}x", (r["last_seen"] or "")[:19], r["incident"] or "",
+        )  # fmt: skip
+    out.print(table)
+    for r in rows:
+        if r["note"]:
+            out.print(f"draft {r['id']}: {r['note']}", markup=False)
+    if rows and not all_:
+        err.print("declare one with `outagecomms declare --from-draft ID`, or `drafts dismiss ID`")
+
+
+@drafts_app.command("dismiss")
+@handle_errors
+def drafts_dismiss(
+    draft_id: Annotated[int, typer.Argument(metavar="ID", help="The draft's id.")],
+    note: Annotated[str, typer.Option("--note", help="Why it is not an incident.")] = "",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Decide an open draft is not an incident (its alert's repeats stay with it)."""
+    from outagecomms.drafts import dismiss, draft_dict
+
+    d = dismiss(_app(), draft_id, note=note)
+    if as_json:
+        _print_json(draft_dict(d))
+    else:
+        err.print(f"draft {d.id} dismissed")
 
 
 feedback_app = typer.Typer(help="Customer feedback (NPS).", no_args_is_help=True)

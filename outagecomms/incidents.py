@@ -4,7 +4,7 @@ deliveries in one transaction (the outbox); sending is a separate step (``dispat
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -282,11 +282,19 @@ def plan_declare(
     return DeclarePlan(incident, rnd, audience, sample_c, sample_ch, sample)
 
 
-def commit_declare(app: App, plan: DeclarePlan, *, send: bool = True) -> RoundCreated:
+def commit_declare(
+    app: App,
+    plan: DeclarePlan,
+    *,
+    send: bool = True,
+    on_commit: Callable[[Connection, int], None] | None = None,
+) -> RoundCreated:
     """Write the incident, its audience, the acknowledgement round and every delivery at once.
 
     ``send=False`` records the incident without messaging anyone (e.g. a past incident, for
     history and credits): no delivery is queued and, since nobody was told, nothing is promised.
+    ``on_commit(conn, incident_id)`` runs inside the same transaction (e.g. marking the draft
+    the incident came from); if it raises, nothing is written.
     """
     inc = plan.incident
     promise = inc.next_update_due if send else None
@@ -333,6 +341,8 @@ def commit_declare(app: App, plan: DeclarePlan, *, send: bool = True) -> RoundCr
             "declared",
             f"audience {plan.audience.size}{note}",
         )
+        if on_commit is not None:
+            on_commit(conn, incident_id)
         row = repo.get_incident(conn, incident_id)
     return RoundCreated(row.incident, rnd, len(plan.audience.pairs) if send else 0)
 

@@ -183,7 +183,8 @@ def watch_snapshot(app: App, ref: str | None = None) -> list[dict[str, Any]]:
                     "recent": [
                         {"at": iso(e["at"]), "kind": e["kind"], "detail": e["detail"]}
                         for e in events[-5:]
-                        if e["kind"] in ("reminder", "error", "holding", "update", "follow_up")
+                        if e["kind"]
+                        in ("reminder", "error", "holding", "update", "follow_up", "alert_resolved")
                     ],
                 }
             )

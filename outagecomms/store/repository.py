@@ -49,7 +49,7 @@ from outagecomms.models import (
 from outagecomms.store import tables as t
 from outagecomms.timeutil import as_utc
 
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 _CHUNK = 500
 
 

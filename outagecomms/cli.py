@@ -775,6 +775,12 @@ def show(
     )
     if data["skipped"]:
         out.print(f"skipped: {_fmt_counts(data['skipped'])}")
+    for f in data.get("flagged_contacts", []):
+        out.print(
+            f"skipped from now on: {f['customer']} on {f['channel']} ({f['contact']}): "
+            f"{f['reason']}",
+            markup=False,
+        )
     pk = data["promises_kept"]
     if pk["owed"]:
         out.print(f"promises kept: {pk['on_time']}/{pk['owed']} ({100 * pk['ratio']:.1f}%)")

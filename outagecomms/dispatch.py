@@ -141,8 +141,11 @@ class Dispatcher:
             for tok in [token] if token else list(pending):
                 rows = pending.pop(tok, [])
                 if rows:
+                    flags = [r["flag"] for r in rows if "flag" in r]
                     with self.app.store.write() as conn:
                         repo.record_results(conn, tok, rows)
+                        if flags:
+                            repo.flag_contacts(conn, flags)
                     if progress:
                         progress(len(rows), summary.claimed)
 
@@ -179,11 +182,11 @@ class Dispatcher:
                         return
                 claim, token = queue.popleft()
                 renew(token)
-                claim, result, content = await self._send_one(
+                claim, result, content, contact = await self._send_one(
                     claim, customers.get(claim.customer_id)
                 )
                 rows = pending.setdefault(token, [])
-                rows.append(self._result_row(claim, result, content, summary))
+                rows.append(self._result_row(claim, result, content, summary, contact))
                 if len(rows) >= FLUSH_EVERY:
                     flush(token)
 
@@ -236,6 +239,7 @@ class Dispatcher:
         result: DeliveryResult,
         content: bytes | None,
         summary: DispatchSummary,
+        contact: str = "",
     ) -> dict[str, Any]:
         now = self.app.clock()
         cfg = self.app.config.dispatch
@@ -271,6 +275,15 @@ class Dispatcher:
         else:
             summary.failed += 1
             row.update(status=DeliveryStatus.FAILED.value)
+            if result.flag_contact and contact:
+                row["flag"] = {
+                    "customer_id": claim.customer_id,
+                    "channel": claim.channel,
+                    "contact": contact,
+                    "reason": (result.error or "refused")[:500],
+                    "incident_id": claim.incident_id,
+                    "flagged_at": now,
+                }
         return row
 
     def _extras(self, claim: repo.Claimed, customer: Customer) -> dict[str, Any]:
@@ -304,12 +317,12 @@ class Dispatcher:
 
     async def _send_one(
         self, claim: repo.Claimed, customer: Customer | None
-    ) -> tuple[repo.Claimed, DeliveryResult, bytes | None]:
+    ) -> tuple[repo.Claimed, DeliveryResult, bytes | None, str]:
         base_name, am_copy = split_channel(claim.channel)
         if claim.customer_id == ROUND_WIDE:
             customer = self.app.renderer.neutral_customer()
         if customer is None:
-            return claim, DeliveryResult.failed("customer is no longer in the directory"), None
+            return claim, DeliveryResult.failed("customer is no longer in the directory"), None, ""
         try:
             channel = await self._channel(base_name)
         except OutageCommsError as exc:
@@ -318,19 +331,21 @@ class Dispatcher:
                 claim,
                 DeliveryResult.retry(f"channel {base_name!r} cannot open: {exc}"),
                 None,
+                "",
             )
         if channel is None:
             return (
                 claim,
                 DeliveryResult.failed(f"channel {base_name!r} is no longer configured"),
                 None,
+                "",
             )
         template_set = channel.template_channel
         if am_copy:
             contact = customer.account_manager
             template_set = ACCOUNT_MANAGER_TEMPLATES
             if not contact:
-                return claim, DeliveryResult.failed("customer has no account_manager"), None
+                return claim, DeliveryResult.failed("customer has no account_manager"), None, ""
         elif claim.customer_id == ROUND_WIDE or channel.contact_field is None:
             contact = ""
         else:
@@ -340,6 +355,7 @@ class Dispatcher:
                     claim,
                     DeliveryResult.failed(f"customer has no {channel.contact_field}"),
                     None,
+                    "",
                 )
         incident = self._incidents[claim.incident_id]
         rnd = self._rounds[claim.round_id]
@@ -353,7 +369,7 @@ class Dispatcher:
                 **self._extras(claim, customer),
             )
         except OutageCommsError as exc:
-            return claim, DeliveryResult.failed(str(exc)), None
+            return claim, DeliveryResult.failed(str(exc)), None, contact
         domain = self._domains.get(base_name)
         if domain is None:
             domain = self._domains[base_name] = sender_domain(str(channel.settings.get("from", "")))
@@ -404,7 +420,7 @@ class Dispatcher:
                     "html": rendered.html,
                 }
             )
-        return claim, result, content
+        return claim, result, content, contact
 
 
 def _worker_process(config_path: str | None, incident_id: int | None) -> dict[str, Any]:

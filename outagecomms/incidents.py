@@ -344,7 +344,8 @@ def commit_declare(
         if on_commit is not None:
             on_commit(conn, incident_id)
         row = repo.get_incident(conn, incident_id)
-    return RoundCreated(row.incident, rnd, len(plan.audience.pairs) if send else 0)
+        queued = repo.count_round_deliveries(conn, incident_id, rnd.id) if send else 0
+    return RoundCreated(row.incident, rnd, queued)
 
 
 def declare(app: App, **kwargs: object) -> RoundCreated:
@@ -438,7 +439,8 @@ def _add_round(
         )
         note = "" if send else " (recorded, nothing sent)"
         repo.add_event(conn, incident_id, now, kind.value, f"round {rnd.seq}{note}")
-        queued = sum(channel_counts.values()) if send else 0  # the audience is fixed at declare
+        # the audience is fixed at declare; flagged contacts are skipped
+        queued = repo.count_round_deliveries(conn, incident_id, rnd.id) if send else 0
         final = repo.get_incident(conn, incident_id).incident
     return RoundCreated(final, rnd, queued)
 
@@ -523,7 +525,8 @@ def create_follow_up_round(app: App, incident_id: int, expect_due: datetime) -> 
         )  # fmt: skip
         repo.add_event(conn, incident_id, now, "follow_up", f"round {rnd.seq}")
         final = repo.get_incident(conn, incident_id).incident
-    return RoundCreated(final, rnd, sum(channel_counts.values()))
+        queued = repo.count_round_deliveries(conn, incident_id, rnd.id)
+    return RoundCreated(final, rnd, queued)
 
 
 def create_holding_round(app: App, incident_id: int, expect_due: datetime) -> RoundCreated | None:

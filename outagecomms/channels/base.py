@@ -51,6 +51,9 @@ class DeliveryResult:
     provider_id: str | None = None
     error: str | None = None
     retry_after: float | None = None
+    #: the contact itself was refused for good (invalid number, opted out): later rounds skip
+    #: it until the customer's contact changes
+    flag_contact: bool = False
 
     @classmethod
     def sent(cls, provider_id: str | None = None) -> DeliveryResult:
@@ -61,8 +64,8 @@ class DeliveryResult:
         return cls(outcome=Outcome.RETRY, error=error, retry_after=retry_after)
 
     @classmethod
-    def failed(cls, error: str) -> DeliveryResult:
-        return cls(outcome=Outcome.FAILED, error=error)
+    def failed(cls, error: str, *, flag_contact: bool = False) -> DeliveryResult:
+        return cls(outcome=Outcome.FAILED, error=error, flag_contact=flag_contact)
 
 
 # A config key spec: (type, default); type is str, int, bool, "path" or a tuple of choices.

@@ -198,3 +198,15 @@ drafts = Table(
     Index("ix_drafts_key", "dedup_key", "id"),
     Index("ix_drafts_status", "status", "id"),
 )
+
+
+contact_flags = Table(
+    "contact_flags",
+    metadata,
+    Column("customer_id", String(200), primary_key=True),
+    Column("channel", String(100), primary_key=True),
+    Column("contact", Text, nullable=False),  # the refused address/number itself
+    Column("reason", Text, nullable=False),  # e.g. "twilio 21610: ... opted out"
+    Column("incident_id", BigId, nullable=True),
+    Column("flagged_at", TS, nullable=False),
+)

@@ -255,6 +255,31 @@ def test_migrations_create_the_schema_once(store_url: str) -> None:
     s2.dispose()
 
 
+def test_daemons_starting_together_migrate_once(store_url: str) -> None:
+    """Six processes open a brand-new store at the same moment: one migrates, the others wait
+    for it and find the schema at head; none fails on a half-built schema."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from outagecomms.store import open_store\n"
+        "s = open_store(sys.argv[1]); print(s.current_revision())\n"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, store_url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, [err for _, err in outs]
+    assert {out.strip() for out, _ in outs} == {repo.HEAD_REVISION}
+
+
 def test_cron_every_minute_keeps_the_promise_with_default_margin(
     smtp_server: SmtpServer, make_config, clock: Clock, tmp_path: Path
 ) -> None:

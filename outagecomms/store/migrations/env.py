@@ -12,8 +12,16 @@ engine = config.attributes.get("engine")
 if engine is None:
     engine = create_engine(config.get_main_option("sqlalchemy.url") or "sqlite://")
 
+#: pg_advisory_xact_lock key serialising migrations ("outagecomms" in ASCII, truncated)
+MIGRATION_LOCK = 0x6F75746167656D
+
 with engine.connect() as connection:
     context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
     with context.begin_transaction():
+        # Several daemons may start at once: the first migrates, the others wait here and then
+        # find the schema at head (the revision is read after the lock). On SQLite the
+        # transaction itself begins with BEGIN IMMEDIATE, which serialises the same way.
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         context.run_migrations()
     connection.commit()

@@ -1,9 +1,11 @@
 """Telling the incident commander (not customers): reminders before a promise falls due, and
 that a holding update went out because no update was posted.
 
-The commander is reached on the internal channel ``[daemon] commander_channel`` (an email-kind
-channel, default ``email``) when ``--commander`` is an email address; always in the store's
-events (``show``) and the daemon's log. Delivery to the commander is best effort: a failure is
+The commander is reached on the internal channel ``[daemon] commander_channel``: an email-kind
+channel (default ``email``) when ``--commander`` is an email address, or a chat channel (slack,
+teams, webhook) posting to the incident room whose webhook URL is in the environment variable
+``[daemon] commander_webhook_env``. Always in the store's events (``show``), the daemon's log
+and ``watch``. Delivery to the commander is best effort: a failure is
 recorded as an event and never stops the customers' messages.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import uuid
 
 from outagecomms.app import App
@@ -30,21 +33,33 @@ def commander_address(inc: Incident) -> str | None:
 
 
 def notify_commander(app: App, inc: Incident, subject: str, text: str) -> bool:
-    """Email the commander (when they have an address and the channel exists). Must not be
-    called from inside a running event loop (the scheduler runs it in a worker thread)."""
-    to = commander_address(inc)
+    """Tell the commander on the commander channel (email to their address, or a post to the
+    incident room); False when there is nowhere to send. Must not be called from inside a
+    running event loop (the scheduler runs it in a worker thread)."""
     name = app.config.daemon.commander_channel
     cfg = app.config.channels.get(name)
-    if to is None or cfg is None:
+    if cfg is None:
         return False
     cls = registry.get(cfg.kind)
-    if cls.template_channel != "email":
+    if cls.template_channel == "email":
+        to = commander_address(inc)
+    else:
+        var = app.config.daemon.commander_webhook_env
+        to = (os.environ.get(var) or None) if var else None
+    if to is None or cls.contact_field is None:
         return False
     channel = cls(cfg, app.config.company)
     msg = OutboundMessage(
         delivery_id=0, to=to, to_name="Incident commander", subject=subject, text=text + "\n", html=None,
         message_id=f"<oc.cmd.{uuid.uuid4().hex}@{sender_domain(str(cfg.settings.get('from', '')))}>",
         headers={"X-Outagecomms-Incident": inc.ref},
+        data={  # for a webhook-kind room: the same shape as a round, kind "commander"
+            "incident": inc.ref, "title": inc.title, "severity": inc.severity,
+            "status": inc.status.value, "kind": "commander", "round": 0, "message": text,
+            "customer": "", "components": list(inc.components), "regions": list(inc.regions),
+            "started_at": inc.started_at.isoformat(),
+            "promised_next_by": inc.next_update_due.isoformat() if inc.next_update_due else None,
+        },
     )  # fmt: skip
 
     async def send() -> bool:
@@ -54,7 +69,8 @@ def notify_commander(app: App, inc: Incident, subject: str, text: str) -> bool:
         finally:
             await channel.close()
         if result.outcome != Outcome.SENT:
-            raise OutageCommsError(f"could not reach the commander at {to}: {result.error}")
+            where = to if cls.template_channel == "email" else f"the {name} room"
+            raise OutageCommsError(f"could not reach the commander at {where}: {result.error}")
         return True
 
     try:

@@ -100,6 +100,9 @@ class DaemonConfig:
     # more than one cron minute, so a `tick` every minute keeps every promise
     min_margin: timedelta = timedelta(seconds=90)
     commander_channel: str = "email"  # internal channel for reminders to the commander
+    #: for a chat-kind commander channel (slack, teams, webhook): the environment variable
+    #: holding the incident room's webhook URL
+    commander_webhook_env: str = ""
     leader_lease: timedelta = timedelta(seconds=15)  # PostgreSQL: max time to a new leader
 
 
@@ -584,6 +587,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
             "reconcile_every",
             "min_margin",
             "commander_channel",
+            "commander_webhook_env",
             "leader_lease",
         },
     )
@@ -594,6 +598,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
         reconcile_every=ctx.duration(dmn, "daemon", "reconcile_every", timedelta(seconds=2)),
         min_margin=ctx.duration(dmn, "daemon", "min_margin", timedelta(seconds=90)),
         commander_channel=ctx.string(dmn, "daemon", "commander_channel", "email"),
+        commander_webhook_env=ctx.string(dmn, "daemon", "commander_webhook_env", ""),
         leader_lease=ctx.duration(dmn, "daemon", "leader_lease", timedelta(seconds=15)),
     )
 

@@ -399,3 +399,60 @@ def test_commander_gets_the_reminder_and_the_holding_notice_by_email(
     assert msgs[-1].rcpt_tos == ["ic@example.com"] and "holding update" in str(
         msgs[-1].message["Subject"]
     )
+
+
+def test_commander_reminders_can_go_to_a_slack_room(
+    smtp_server: SmtpServer, make_config, clock: Clock, tmp_path: Path, monkeypatch
+) -> None:
+    """[daemon] commander_channel names a slack channel; the room's incoming-webhook URL comes
+    from the environment variable commander_webhook_env."""
+    import json as _json
+
+    from conftest import free_port, serve_asgi
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    posts: list[dict] = []
+
+    async def hook(request: Request) -> PlainTextResponse:
+        assert request.headers["content-type"].startswith("application/json")
+        posts.append(_json.loads(await request.body()))
+        return PlainTextResponse("ok")
+
+    port = free_port()
+    room = f"http://127.0.0.1:{port}/services/T0/B0/room"
+    monkeypatch.setenv("OC_CMD_SLACK", room)
+    cfg = make_config(smtp_server, extra='\n[channels.ops]\nkind = "slack"\n')
+    cfg.write_text(
+        cfg.read_text().replace(
+            "[daemon]\n",
+            '[daemon]\ncommander_channel = "ops"\ncommander_webhook_env = "OC_CMD_SLACK"\n',
+        )
+    )
+    app = App.open(cfg, clock=clock)
+    import_file(app, sample_csv())
+    try:
+        with serve_asgi(
+            Starlette(
+                routes=[
+                    Route("/services/T0/B0/room", hook, methods=["POST"]),
+                    Route("/health", lambda _r: PlainTextResponse("up")),
+                ]
+            ),
+            port,
+            name="room",
+        ):
+            inc = _declare(app).incident
+            clock.now = reminder_at(inc, app.config)  # type: ignore[assignment]
+            assert run_due(app).reminders == [inc.ref]
+            assert len(posts) == 1
+            assert "outagecomms update INC-1 MESSAGE" in _json.dumps(posts[0])
+            clock.now = holding_start(inc, app.config)  # type: ignore[assignment]
+            assert run_due(app).holding
+            assert len(posts) == 2 and "holding update" in _json.dumps(posts[1])
+    finally:
+        app.close()
+    # customers were not posted to the room: only the commander's two notices
+    assert all("INC-1" in _json.dumps(p) for p in posts)

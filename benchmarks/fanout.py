@@ -10,10 +10,16 @@ usage: python benchmarks/fanout.py [--customers N] [--connections K] [--sink smt
    ``declare`` to the sink accepting the last message (-> messages/s), the time until the
    incident is committed (the CLI's "INC-1 declared" line on stderr), first message, process
    exit. Verifies that the store has N deliveries ``sent`` and the sink saw N messages.
-3. In the same run, the raw ceiling: ``raw_ceiling.py`` sends N prebuilt messages of the same
-   size over K reused aiosmtplib connections to a fresh sink of the same kind.
+3. In the same run, three references against a fresh sink of the same kind:
+   - Postfix's ``smtp-source`` (C) blasting N messages of the same size over K sessions: the
+     machine's practical limit; we report the fraction of it we reach;
+   - the raw aiosmtplib ceiling: ``raw_ceiling.py`` sends N prebuilt messages over K reused
+     connections;
+   - Apprise sending the same personalised messages, one ``notify()`` per customer
+     (``apprise_baseline.py``), on a sample of ``--apprise-n`` customers (it manages tens of
+     messages per second, so 20,000 would take minutes).
 
-Prints PASS/FAIL against the target (default 1,000 messages/s). Exit status is 0 unless a
+Prints PASS/FAIL against the targets (default >= 3,000 messages/s and >= 50x Apprise). Exit status is 0 unless a
 step broke (a command failed, a timeout, a count that does not match).
 """
 
@@ -188,12 +194,51 @@ def run_ceiling(
     return out
 
 
+def run_smtp_source(n: int, connections: int, size: int, timeout: float) -> dict[str, Any]:
+    """Postfix's smtp-source against a fresh smtp-sink: N messages of ``size`` bytes over
+    ``connections`` parallel sessions, each reusing its connection (-d)."""
+    source = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
+    port = free_port()
+    with Sink("smtp-sink", port, connections) as sink:
+        cmd = [source, "-d", "-s", str(connections), "-m", str(n), "-l", str(size)]
+        cmd += ["-f", "support@example.com", "-t", "ops@example.com", f"127.0.0.1:{port}"]
+        t = time.monotonic()
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        seconds = time.monotonic() - t
+        sink.wait_for(n, 2.0)
+        if proc.returncode != 0:
+            raise RuntimeError(f"smtp-source exited {proc.returncode}: {proc.stderr[-600:]}")
+        return {"seconds": seconds, "sink_count": sink.count, "rate": n / seconds}
+
+
+def run_apprise(n: int) -> float | None:
+    """Apprise's rate on ``n`` personalised messages to a fresh aiosmtpd sink (None: Apprise is
+    not installed: ``pip install 'outagecomms[apprise]'``)."""
+    try:
+        import apprise  # noqa: F401
+    except ImportError:
+        return None
+    from apprise_baseline import apprise_rate
+
+    port = free_port()
+    with Sink("aiosmtpd", port, 1) as sink:
+        rate = apprise_rate("127.0.0.1", port, n, from_addr="support@example.com")
+        sink.wait_for(n, 5.0)
+        if sink.count != n:
+            raise RuntimeError(f"Apprise: the sink got {sink.count} messages, expected {n}")
+    return rate
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description="outagecomms email fan-out benchmark")
-    ap.add_argument("--customers", type=int, default=10_000, help="audience size (default 10000)")
+    ap.add_argument("--customers", type=int, default=20_000, help="audience size (default 20000)")
     ap.add_argument("--connections", type=int, default=8, help="SMTP max_connections (default 8)")
     ap.add_argument("--sink", choices=("smtp-sink", "aiosmtpd"), default="smtp-sink")
-    ap.add_argument("--target", type=float, default=1000.0, help="messages/s to pass (1000)")
+    ap.add_argument("--target", type=float, default=3000.0, help="messages/s to pass (3000)")
+    ap.add_argument("--apprise-x", type=float, default=50.0, help="times Apprise to pass (50)")
+    ap.add_argument("--apprise-n", type=int, default=300, help="Apprise sample size (300)")
+    ap.add_argument("--no-apprise", action="store_true", help="skip the Apprise comparison")
+    ap.add_argument("--no-source", action="store_true", help="skip smtp-source")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--timeout", type=float, default=0.0, help="per run, s (default: scaled)")
     ap.add_argument("--no-ceiling", action="store_true", help="skip the raw aiosmtplib ceiling")
@@ -259,6 +304,21 @@ def main() -> int:
                     f"raw ceiling: sent {ceiling['sent']}, sink {ceiling['sink_count']}"
                 )
 
+        source: dict[str, Any] | None = None
+        if not args.no_source and sink_kind == "smtp-sink":
+            size = ceiling["message_bytes"] if ceiling else 2000
+            source = run_smtp_source(n, k, size, timeout)
+            print("\n[Postfix smtp-source (C), same sink kind, sessions and message size]")
+            print(
+                f"  {n} messages in {source['seconds']:.3f} s -> {_r(source['rate'])}"
+                f" (sink saw {source['sink_count']})"
+            )
+        apprise_r: float | None = None
+        if not args.no_apprise:
+            apprise_r = run_apprise(args.apprise_n)
+            print(f"\n[Apprise, one notify() per personalised message, {args.apprise_n} sampled]")
+            print(f"  {_r(apprise_r)}" if apprise_r else "  apprise not installed: skipped")
+
         print("\n[summary]")
         if res.rate is not None:
             print(f"  outagecomms fan-out: {res.wall:.2f} s for {n} -> {res.rate:,.0f} msgs/s")
@@ -268,10 +328,21 @@ def main() -> int:
                     f"  raw aiosmtplib ceiling: {ceiling['messages_per_second']:,.0f} msgs/s;"
                     f" outagecomms reaches {pct:.0f}% of it"
                 )
+            if source:
+                print(
+                    f"  smtp-source: {source['rate']:,.0f} msgs/s; outagecomms reaches"
+                    f" {100 * res.rate / source['rate']:.0f}% of the machine's practical limit"
+                )
             print(
                 f"  target >= {args.target:,.0f} msgs/s: {verdict(res.rate >= args.target)}"
                 f" ({res.rate:,.0f} msgs/s)"
             )
+            if apprise_r:
+                times = res.rate / apprise_r
+                print(
+                    f"  target >= {args.apprise_x:.0f}x Apprise: {verdict(times >= args.apprise_x)}"
+                    f" ({times:,.0f}x: {res.rate:,.0f} vs {apprise_r:,.1f} msgs/s)"
+                )
         else:
             print(f"  target >= {args.target:,.0f} msgs/s: FAIL (fan-out did not complete)")
         for p in res.problems:

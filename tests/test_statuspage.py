@@ -948,3 +948,47 @@ def test_injected_client_is_used_and_left_open(page: FakeStatuspage) -> None:
     assert result.outcome == Outcome.SENT
     assert closed is False
     assert [r.headers["x-test"] for r in page.recorded()] == ["injected", "injected"]
+
+
+def test_the_outbox_keeps_one_page_incident_in_step_end_to_end(
+    page: FakeStatuspage, make_config: Any, smtp_server: Any, cli: Any, tmp_path: Any
+) -> None:
+    """declare / update / resolve through the real outbox: one delivery per round on the
+    status page (not one per customer), one page incident, created then updated then
+    resolved, while every customer gets their email."""
+    import json
+
+    extra = f"""
+[policy.sev1]
+channels = {{ default = ["email", "status"] }}
+
+[channels.status]
+kind = "statuspage"
+page_id = "{PAGE}"
+api_key_env = "TEST_STATUSPAGE_KEY"
+base_url = "{page.base}"
+components = {{ api = "{COMPONENTS["api"]}" }}
+rate_per_second = 50
+"""
+    cfg = make_config(smtp_server, extra=extra)
+    csv = tmp_path / "c.csv"
+    csv.write_text(
+        "id,name,email,components,regions\n"
+        + "".join(f"c{i},Customer {i},ops{i}@example.com,api,eu-west\n" for i in range(5))
+    )
+    assert cli("--config", str(cfg), "customers", "import", str(csv)).exit_code == 0
+    res = cli("--config", str(cfg), "declare", "API down", "--severity", "sev1",
+              "--component", "api", "--yes", "--json")  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    ref = json.loads(res.stdout)["incident"]
+    assert json.loads(res.stdout)["sent"] == 6  # five emails and the page
+    assert cli("--config", str(cfg), "update", ref, "Rolled back.", "--json").exit_code == 0
+    assert cli("--config", str(cfg), "resolve", ref, "Fixed.", "--json").exit_code == 0
+    assert page.problems == []
+    assert len(page.incidents) == 1
+    [inc] = page.incidents.values()
+    assert inc["status"] == "resolved"
+    writes = [r for r in page.requests if r.method in ("POST", "PATCH")]
+    assert [r.method for r in writes] == ["POST", "PATCH", "PATCH"]
+    assert page.components[COMPONENTS["api"]] == "operational"
+    smtp_server.handler.wait_for(lambda m: len(m) == 15)

@@ -808,7 +808,7 @@ def show(
             str(r["owed"]),
             str(r["sent"]),
             str(r["failed"]),
-            str(r["pending"]),
+            str(r["pending"]) + (f" ({r['retrying']} retrying)" if r["retrying"] else ""),
             f"{r['on_time']}/{r['owed']}",
             (r["promised_next_by"] or "-")[11:19],
         )

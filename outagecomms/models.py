@@ -140,6 +140,7 @@ class RoundStats:
     sent: int = 0
     failed: int = 0
     pending: int = 0
+    retrying: int = 0  # of pending: tried already, a retry is scheduled
     on_time: int = 0
     first_sent_at: datetime | None = None
     last_sent_at: datetime | None = None

@@ -50,6 +50,7 @@ def round_dict(s: RoundStats) -> dict[str, Any]:
         "sent": s.sent,
         "failed": s.failed,
         "pending": s.pending,
+        "retrying": s.retrying,
         "on_time": s.on_time,
         "first_sent_at": iso(s.first_sent_at),
         "last_sent_at": iso(s.last_sent_at),

@@ -147,3 +147,19 @@ def test_the_commander_is_told_of_dead_deliveries_once_per_change(
         assert kinds.count("dead_reported") == 3  # told, reset by the retry, told again
     finally:
         app.close()
+
+
+def test_show_counts_the_deliveries_waiting_for_a_retry(
+    tmp_path: Path, make_config: Callable[..., Path], smtp_server: SmtpServer, cli: Any
+) -> None:
+    cfg = _setup(
+        tmp_path, make_config, smtp_server, cli, dispatch='max_attempts = 5\nretry_base = "1m"'
+    )
+    smtp_server.handler.reject = {"busy@c.example": "451 4.3.0 Mailbox busy"}
+    code, out = _declare(cli, cfg)
+    assert code == 3 and out["retry"] == 1
+    shown = json.loads(cli("--config", str(cfg), "show", out["incident"], "--json").stdout)
+    r0 = shown["rounds"][0]
+    assert (r0["sent"], r0["pending"], r0["retrying"]) == (2, 1, 1)
+    human = cli("--config", str(cfg), "show", out["incident"]).stdout
+    assert "1 (1 retrying)" in human

@@ -509,16 +509,20 @@ def round_stats(conn: Connection, incident_id: int) -> list[RoundStats]:
             on_time,
             func.min(d.c.sent_at),
             func.max(d.c.sent_at),
+            func.sum(case((d.c.attempts > 0, 1), else_=0)),
         )
         .join(r, r.c.id == d.c.round_id)
         .where(d.c.incident_id == incident_id)
         .group_by(d.c.round_id, d.c.status)
     )
     acc: dict[int, dict[str, Any]] = {}
-    for round_id, status, count, ontime, first, last in conn.execute(q):
-        a = acc.setdefault(round_id, {"by_status": {}, "on_time": 0, "first": None, "last": None})
+    empty = {"by_status": {}, "on_time": 0, "first": None, "last": None, "retrying": 0}
+    for round_id, status, count, ontime, first, last, tried in conn.execute(q):
+        a = acc.setdefault(round_id, {**empty, "by_status": {}})
         a["by_status"][status] = int(count)
         a["on_time"] += int(ontime or 0)
+        if status == DeliveryStatus.PENDING.value:
+            a["retrying"] = int(tried or 0)  # tried, failed for now, a retry is scheduled
         first, last = as_utc(first), as_utc(last)
         if first and (a["first"] is None or first < a["first"]):
             a["first"] = first
@@ -526,7 +530,7 @@ def round_stats(conn: Connection, incident_id: int) -> list[RoundStats]:
             a["last"] = last
     out = []
     for rnd in list_rounds(conn, incident_id):
-        a = acc.get(rnd.id, {"by_status": {}, "on_time": 0, "first": None, "last": None})
+        a = acc.get(rnd.id, {**empty, "by_status": {}})
         bs: dict[str, int] = a["by_status"]
         out.append(
             RoundStats(
@@ -535,6 +539,7 @@ def round_stats(conn: Connection, incident_id: int) -> list[RoundStats]:
                 sent=bs.get("sent", 0),
                 failed=bs.get("failed", 0) + bs.get("dead", 0),
                 pending=bs.get("pending", 0) + bs.get("sending", 0),
+                retrying=a["retrying"],
                 on_time=a["on_time"],
                 first_sent_at=a["first"],
                 last_sent_at=a["last"],

@@ -13,8 +13,8 @@ webhook signing secret, and the receivers check which one signed.
 
 The kill points are drawn from a seeded RNG (``CRASH_TEST_SEED`` replays a run; the seed is
 printed): some kills land during start-up (before anything is claimed), the others at a
-position of the fan-out drawn from each of equal slices of it, so kills land near the start,
-in the middle and near the end, right after a claim and mid-flush alike.
+position of the fan-out drawn from each of equal slices of it, so they land near the start, in
+the middle and near the end, wherever the sender is then (sending, claiming, writing).
 """
 
 from __future__ import annotations

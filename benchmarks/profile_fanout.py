@@ -10,6 +10,8 @@ usage: python benchmarks/profile_fanout.py [--customers N] [--connections K]
 - ``cprofile``: ``declare --queue-only``, then ``asyncio.run(dispatch_due(app, incident_id=1))``
   in this process under cProfile; self time by layer and the inclusive time of the
   per-message steps. (Deterministic profiling inflates Python-heavy code; use for call counts.)
+- ``cpu``: the same single sender without a profiler: CPU seconds per message (steady under
+  load from other processes, unlike a wall-clock rate).
 - ``micro``: each per-message step timed alone for the round's customers, no network:
   template context, render, MIME build, content blob; plus the SMTP send measured separately.
 
@@ -267,6 +269,33 @@ def mode_cprofile(n: int, k: int, seed: int) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def mode_cpu(n: int, k: int, seed: int) -> None:
+    """CPU seconds per message of one sender process draining the outbox (no profiler).
+    Unlike a wall-clock rate this hardly moves when other work shares the machine."""
+    from outagecomms.app import App
+    from outagecomms.dispatch import dispatch_due
+
+    workdir = Path(tempfile.mkdtemp(prefix="oc-prof-"))
+    try:
+        port = free_port()
+        config, tier_args = setup(n, k, port, workdir, seed)
+        run_cli(
+            config, "declare", "Bench", "--severity", "sev2", *tier_args, "--yes", "--queue-only"
+        )
+        app = App.open(config)
+        with Sink("smtp-sink", port, k) as sink:
+            t, c = time.perf_counter(), time.process_time()
+            summary = asyncio.run(dispatch_due(app, incident_id=1))
+            cpu, wall = time.process_time() - c, time.perf_counter() - t
+            sink.wait_for(n, 2)
+        app.close()
+        print(f"one sender process: {summary.sent} sent, sink saw {sink.count}")
+        print(f"  CPU  {1e6 * cpu / n:8.1f} us/msg  -> {n / cpu:8,.0f} msgs/s per core")
+        print(f"  wall {1e6 * wall / n:8.1f} us/msg  -> {n / wall:8,.0f} msgs/s")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 # --- micro -------------------------------------------------------------------------------------
 
 
@@ -366,7 +395,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description="profile the outagecomms email fan-out")
     ap.add_argument("--customers", type=int, default=10_000)
     ap.add_argument("--connections", type=int, default=8)
-    ap.add_argument("--mode", choices=("pyspy", "cprofile", "micro", "all"), default="all")
+    ap.add_argument("--mode", choices=("pyspy", "cprofile", "micro", "cpu", "all"), default="all")
     ap.add_argument("--rate", type=int, default=250, help="py-spy samples per second (250)")
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
@@ -383,6 +412,8 @@ def main() -> int:
             mode_pyspy(args.customers, args.connections, args.seed, args.rate)
         elif m == "cprofile":
             mode_cprofile(args.customers, args.connections, args.seed)
+        elif m == "cpu":
+            mode_cpu(args.customers, args.connections, args.seed)
         else:
             mode_micro(args.customers, args.connections, args.seed)
     return 0

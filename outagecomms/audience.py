@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from outagecomms.config import Config, PolicyConfig
 from outagecomms.errors import InputError
-from outagecomms.models import Customer, Selector
+from outagecomms.models import COPY_SUFFIX, ROUND_WIDE, Customer, Selector
 
 
 def _closest_first(value: str, known: Iterable[str]) -> list[str]:
@@ -91,20 +91,35 @@ class Audience:
         return dict(Counter(ch for _, ch in self.pairs))
 
 
+def split_channel(name: str) -> tuple[str, bool]:
+    """``email+am`` -> (``email``, True): the configured channel and whether it is a copy for
+    the account manager rather than the customer."""
+    if name.endswith(COPY_SUFFIX):
+        return name[: -len(COPY_SUFFIX)], True
+    return name, False
+
+
 def channels_for(c: Customer, policy: PolicyConfig) -> tuple[str, ...]:
     return c.channels or policy.channels_for_tier(c.tier)
 
 
 def plan(customers: Sequence[Customer], config: Config, policy: PolicyConfig) -> Audience:
     """Pick each customer's channels: their own list, else the policy's for their tier.
-    A channel without a contact for that customer is skipped and counted, not an error."""
+    A channel without a contact for that customer is skipped and counted, not an error.
+
+    A channel kind with no per-customer contact (a status page) gets one delivery per round,
+    under the customer id ``*``, when any chosen customer's list names it. Customers of the
+    policy's ``account_manager_tiers`` add a copy to their account manager."""
     from outagecomms.channels import registry
 
     pairs: list[tuple[str, str]] = []
     skipped: Counter[str] = Counter()
+    round_wide: list[str] = []
     contact_field = {
         name: registry.get(ch.kind).contact_field for name, ch in config.channels.items()
     }
+    am_tiers = set(policy.account_manager_tiers)
+    am_channel = policy.account_manager_channel
     for c in customers:
         chosen = channels_for(c, policy)
         got = False
@@ -113,11 +128,24 @@ def plan(customers: Sequence[Customer], config: Config, policy: PolicyConfig) ->
                 skipped[f"{name}: channel not configured"] += 1
                 continue
             fld = contact_field[name]
-            if fld is not None and not c.contact(fld):
+            if fld is None:
+                if name not in round_wide:
+                    round_wide.append(name)
+                continue
+            if not c.contact(fld):
                 skipped[f"{name}: no {fld}"] += 1
                 continue
             pairs.append((c.id, name))
             got = True
         if not got:
             skipped["no reachable channel"] += 1
+        if c.tier in am_tiers:
+            if not c.account_manager:
+                skipped[f"{am_channel}{COPY_SUFFIX}: no account_manager"] += 1
+            elif contact_field.get(am_channel) != "email":
+                skipped[f"{am_channel}{COPY_SUFFIX}: channel does not send email"] += 1
+            else:
+                pairs.append((c.id, am_channel + COPY_SUFFIX))
+    if pairs:
+        pairs.extend((ROUND_WIDE, name) for name in round_wide)
     return Audience(list(customers), pairs, dict(skipped))

@@ -343,8 +343,16 @@ def _duration(value: str | None, flag: str) -> Any:
 @app.command()
 @handle_errors
 def declare(
-    title: Annotated[str, typer.Argument(help="What is broken, as customers will read it.")],
-    severity: Annotated[str, typer.Option("--severity", "-s", help="sev1 .. sev4.")],
+    title: Annotated[
+        str | None,
+        typer.Argument(
+            help="What is broken, as customers will read it (with --from-draft: the draft's)."
+        ),
+    ] = None,
+    severity: Annotated[
+        str | None,
+        typer.Option("--severity", "-s", help="sev1 .. sev4 (required without --from-draft)."),
+    ] = None,
     component: SelComponent = None,
     region: SelRegion = None,
     tier: SelTier = None,
@@ -376,6 +384,14 @@ def declare(
     queue_only: Annotated[
         bool, typer.Option("--queue-only", help="Queue the messages; a daemon or tick sends them.")
     ] = False,
+    from_draft: Annotated[
+        int | None,
+        typer.Option(
+            "--from-draft",
+            help="Declare an alert's draft (`drafts list`): its title, severity, components "
+            "and regions unless given here.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Declare an incident and acknowledge every affected customer at once."""
@@ -383,20 +399,37 @@ def declare(
     from outagecomms.timeutil import parse_time
     from outagecomms.views import iso
 
+    if from_draft is None and title is None:
+        raise click.UsageError("Missing argument 'TITLE'.")
+    if from_draft is None and severity is None:
+        raise click.UsageError("Missing option '--severity' / '-s'.")
     a = _app()
     cadence = _duration(every, "--every")
     started = parse_time(started_at, now=a.clock(), field="--started-at") if started_at else None
-    plan = plan_declare(
-        a,
-        title=title,
-        severity=severity,
-        every=cadence,
-        message=message,
-        started_at=started,
-        commander=commander or os.environ.get("USER", ""),
-        selector=_selector(component, region, tier, tag, customer, exclude),
-    )
+    selector = _selector(component, region, tier, tag, customer, exclude)
+    draft = None
+    if from_draft is not None:
+        from outagecomms.drafts import plan_from_draft
+
+        plan, draft = plan_from_draft(
+            a, from_draft, selector=selector, title=title, severity=severity, every=cadence,
+            message=message, started_at=started, commander=commander or None,
+        )  # fmt: skip
+    else:
+        assert title is not None and severity is not None
+        plan = plan_declare(
+            a,
+            title=title,
+            severity=severity,
+            every=cadence,
+            message=message,
+            started_at=started,
+            commander=commander or os.environ.get("USER", ""),
+            selector=selector,
+        )
     channels = plan.audience.channel_counts()
+    if draft is not None and draft.resolved_at is not None and draft.alert_state == "resolved":
+        _note(as_json, f"note: draft {draft.id}'s alert resolved at {draft.resolved_at:%H:%M} UTC")
     if dry_run:
         _print_dry_run(plan, channels, as_json)
         return
@@ -408,7 +441,12 @@ def declare(
         if not typer.confirm("Send the acknowledgement now?", default=False, err=True):
             err.print("nothing sent")
             raise typer.Exit(EXIT_USAGE)
-    created = commit_declare(a, plan, send=not no_send)
+    if draft is not None:
+        from outagecomms.drafts import commit_from_draft
+
+        created = commit_from_draft(a, plan, draft, send=not no_send)
+    else:
+        created = commit_declare(a, plan, send=not no_send)
     inc = created.incident
     if no_send:
         err.print(f"[bold]{inc.ref}[/] recorded for {plan.audience.size} customers; nothing sent")
@@ -434,6 +472,7 @@ def declare(
                 "queued": created.queued,
                 "promised_next_by": iso(inc.next_update_due),
                 "ack_due": iso(inc.ack_due),
+                **({"draft": draft.id} if draft is not None else {}),
                 **_summary_json(summary),
             }
         )
@@ -736,6 +775,12 @@ def show(
     )
     if data["skipped"]:
         out.print(f"skipped: {_fmt_counts(data['skipped'])}")
+    for f in data.get("flagged_contacts", []):
+        out.print(
+            f"skipped from now on: {f['customer']} on {f['channel']} ({f['contact']}): "
+            f"{f['reason']}",
+            markup=False,
+        )
     pk = data["promises_kept"]
     if pk["owed"]:
         out.print(f"promises kept: {pk['on_time']}/{pk['owed']} ({100 * pk['ratio']:.1f}%)")
@@ -788,9 +833,28 @@ def show(
                 )
 
 
-@app.command()
+class _DefaultListGroup(typer.core.TyperGroup):
+    """``deliveries INC ...`` means ``deliveries list INC ...``; ``deliveries retry INC`` is
+    the subcommand (DESIGN §9 has both forms)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["list", *args]
+        return super().parse_args(ctx, args)  # type: ignore[no-any-return]
+
+
+deliveries_app = typer.Typer(
+    help="An incident's deliveries (the outbox): `deliveries INC` lists, `deliveries retry INC`"
+    " sends failed and dead ones again.",
+    cls=_DefaultListGroup,
+    no_args_is_help=True,
+)
+app.add_typer(deliveries_app, name="deliveries")
+
+
+@deliveries_app.command("list")
 @handle_errors
-def deliveries(
+def deliveries_list(
     incident: Annotated[str, typer.Argument(help="INC-<n>.")],
     status: Annotated[
         str | None,
@@ -819,6 +883,46 @@ def deliveries(
             r["last_error"] or "",
         )
     out.print(table)
+
+
+@deliveries_app.command("retry")
+@handle_errors
+def deliveries_retry(
+    incident: Annotated[str, typer.Argument(help="INC-<n>.")],
+    customer: Annotated[
+        str | None, typer.Option("--customer", help="Only this customer's deliveries.")
+    ] = None,
+    queue_only: Annotated[
+        bool, typer.Option("--queue-only", help="Queue them; a daemon or tick sends them.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Send an incident's failed and dead deliveries again (those not superseded by a newer
+    round). Exit 3 if some still fail."""
+    from outagecomms.redelivery import retry_deliveries
+
+    a = _app()
+    res = retry_deliveries(a, incident, customer=customer)
+    _note(
+        as_json,
+        f"{res.incident.ref}: {res.requeued} deliveries queued again"
+        + (f"; {res.superseded} not resent (a newer round reached them)" if res.superseded else ""),
+    )
+    summary = None
+    if res.requeued and not queue_only:
+        summary = _send(a, res.incident.id, res.requeued, "retrying")
+        _note(as_json, f"retry: {_summary_line(summary)}")
+    if as_json:
+        _print_json(
+            {
+                "incident": res.incident.ref,
+                "requeued": res.requeued,
+                "superseded": res.superseded,
+                **_summary_json(summary),
+            }
+        )
+    if summary is not None and summary.problems:
+        raise typer.Exit(EXIT_PARTIAL)
 
 
 @app.command()
@@ -1023,6 +1127,66 @@ def db_upgrade() -> None:
     err.print(
         f"store {a.store.url} is at revision {a.store.current_revision()} (head {HEAD_REVISION})"
     )
+
+
+drafts_app = typer.Typer(
+    help="Incidents proposed by monitoring alerts (POST /hooks/...): declare or dismiss.",
+    no_args_is_help=True,
+)
+app.add_typer(drafts_app, name="drafts")
+
+
+@drafts_app.command("list")
+@handle_errors
+def drafts_list(
+    all_: Annotated[
+        bool, typer.Option("--all", help="Include declared and dismissed drafts.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Open drafts: what alerts propose, whether the alert still fires, how often it came."""
+    from outagecomms.drafts import draft_dict, list_drafts
+
+    rows = [draft_dict(d) for d in list_drafts(_app(), include_closed=all_)]
+    if as_json:
+        _print_json({"count": len(rows), "drafts": rows})
+        return
+    if not rows:
+        err.print("no drafts" if all_ else "no open drafts")
+        return
+    table = Table(
+        "id", "status", "alert", "severity", "title", "components", "regions", "seen", "last seen",
+        "incident",
+    )  # fmt: skip
+    for r in rows:
+        _add_row(
+            table, str(r["id"]), r["status"], r["alert"], r["severity"], r["title"],
+            ",".join(r["components"]) or "-", ",".join(r["regions"]) or "-",
+            f"{r['times_seen']}x", (r["last_seen"] or "")[:19], r["incident"] or "",
+        )  # fmt: skip
+    out.print(table)
+    for r in rows:
+        if r["note"]:
+            out.print(f"draft {r['id']}: {r['note']}", markup=False)
+    if rows and not all_:
+        err.print("declare one with `outagecomms declare --from-draft ID`, or `drafts dismiss ID`")
+
+
+@drafts_app.command("dismiss")
+@handle_errors
+def drafts_dismiss(
+    draft_id: Annotated[int, typer.Argument(metavar="ID", help="The draft's id.")],
+    note: Annotated[str, typer.Option("--note", help="Why it is not an incident.")] = "",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Decide an open draft is not an incident (its alert's repeats stay with it)."""
+    from outagecomms.drafts import dismiss, draft_dict
+
+    d = dismiss(_app(), draft_id, note=note)
+    if as_json:
+        _print_json(draft_dict(d))
+    else:
+        err.print(f"draft {d.id} dismissed")
 
 
 feedback_app = typer.Typer(help="Customer feedback (NPS).", no_args_is_help=True)

@@ -50,6 +50,10 @@ class PolicyConfig:
     remind_before: timedelta = timedelta(minutes=5)
     follow_up_after: timedelta = timedelta(hours=24)
     channels: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: {"default": ("email",)})
+    #: tiers whose ``account_manager`` gets a copy of every notice (internal template)
+    account_manager_tiers: tuple[str, ...] = ()
+    #: the email-kind channel that sends those copies
+    account_manager_channel: str = "email"
 
     def channels_for_tier(self, tier: str) -> tuple[str, ...]:
         return self.channels.get(tier) or self.channels.get("default") or ()
@@ -99,6 +103,73 @@ class DaemonConfig:
     leader_lease: timedelta = timedelta(seconds=15)  # PostgreSQL: max time to a new leader
 
 
+#: Alert severity label values understood without configuration (a rule's severity_map is
+#: merged over this; sev1..sev4 are always taken as they are).
+DEFAULT_SEVERITY_MAP: Mapping[str, str] = {
+    "critical": "sev1",
+    "page": "sev1",
+    "error": "sev2",
+    "major": "sev2",
+    "high": "sev2",
+    "warning": "sev3",
+    "minor": "sev3",
+    "medium": "sev3",
+    "info": "sev4",
+    "low": "sev4",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class HookRule:
+    """One ``[[hooks.rules]]`` entry: which alerts it takes and how their labels become an
+    incident's components, regions and severity. The first rule that matches an alert wins."""
+
+    name: str
+    match: Mapping[str, str] = field(default_factory=dict)  # label equals value
+    match_re: Mapping[str, re.Pattern[str]] = field(default_factory=dict)  # label matches, whole
+    title: str = ""  # "{service} is unavailable in {region}"; "" = the alert's summary/name
+    components_from: tuple[str, ...] = ("service", "component")
+    components: tuple[str, ...] = ()
+    regions_from: tuple[str, ...] = ("region",)
+    regions: tuple[str, ...] = ()
+    severity_from: str = "severity"
+    severity_map: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_SEVERITY_MAP))
+    severity: str = "sev3"  # when the label is missing or not in the map
+    auto_declare: bool = False
+    every: timedelta | None = None
+    commander: str = ""
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return all(labels.get(k) == v for k, v in self.match.items()) and all(
+            p.fullmatch(labels.get(k, "")) is not None for k, p in self.match_re.items()
+        )
+
+
+#: With no [[hooks.rules]]: every alert becomes a draft; components from the ``service`` or
+#: ``component`` label, regions from ``region``, severity from ``severity``; never auto-declared.
+DEFAULT_HOOK_RULE = HookRule(name="default")
+
+
+@dataclass(frozen=True, kw_only=True)
+class HooksConfig:
+    """``[hooks]``: monitoring alerts that propose (or declare) incidents."""
+
+    token_env: str = "OUTAGECOMMS_HOOKS_TOKEN"
+    max_body: int = 1024 * 1024
+    rules: tuple[HookRule, ...] = ()
+
+    def token(self) -> str | None:
+        """The bearer token senders must present (None when the variable is unset or empty:
+        the hooks then refuse every request)."""
+        if not self.token_env:
+            return None
+        return os.environ.get(self.token_env) or None
+
+    @property
+    def effective_rules(self) -> tuple[HookRule, ...]:
+        return self.rules or (DEFAULT_HOOK_RULE,)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Config:
     path: Path | None
@@ -111,6 +182,7 @@ class Config:
     templates_dir: Path | None
     credits: Any = None  # recovery.credits.CreditPolicy (no rules: nobody is credited)
     goodwill: tuple[Any, ...] = ()  # recovery.goodwill.GoodwillRule, tried in order
+    hooks: HooksConfig = field(default_factory=HooksConfig)
 
     def policy(self, severity: str) -> PolicyConfig:
         return self.policies.get(severity) or self.policies["default"]
@@ -181,7 +253,15 @@ class _Ctx:
             ) from None
 
 
-_POLICY_KEYS = {"update_every", "ack_within", "remind_before", "follow_up_after", "channels"}
+_POLICY_KEYS = {
+    "update_every",
+    "ack_within",
+    "remind_before",
+    "follow_up_after",
+    "channels",
+    "account_manager_tiers",
+    "account_manager_channel",
+}
 _TOP_KEYS = {
     "store",
     "company",
@@ -192,6 +272,7 @@ _TOP_KEYS = {
     "templates",
     "credits",
     "goodwill",
+    "hooks",
 }
 
 
@@ -218,12 +299,154 @@ def _parse_policy(
                         + "] table)",
                     )
             channels[tier] = tuple(names)
+    am_tiers = base.account_manager_tiers
+    if "account_manager_tiers" in data:
+        raw_tiers = data["account_manager_tiers"]
+        if not isinstance(raw_tiers, list) or not all(isinstance(n, str) for n in raw_tiers):
+            raise ctx.err(
+                f"{prefix}.account_manager_tiers", f"must be a list of tiers, got {raw_tiers!r}"
+            )
+        am_tiers = tuple(raw_tiers)
+    am_channel = ctx.string(data, prefix, "account_manager_channel", base.account_manager_channel)
+    if am_tiers and am_channel not in channel_names:
+        raise ctx.err(
+            f"{prefix}.account_manager_channel",
+            f"channel {am_channel!r} is not configured; configured channels: "
+            + (", ".join(sorted(channel_names)) or "none"),
+        )
     return PolicyConfig(
         update_every=ctx.duration(data, prefix, "update_every", base.update_every),
         ack_within=ctx.duration(data, prefix, "ack_within", base.ack_within),
         remind_before=ctx.duration(data, prefix, "remind_before", base.remind_before),
         follow_up_after=ctx.duration(data, prefix, "follow_up_after", base.follow_up_after),
         channels=channels,
+        account_manager_tiers=am_tiers,
+        account_manager_channel=am_channel,
+    )
+
+
+_HOOKS_KEYS = {"token_env", "max_body", "rules"}
+_RULE_KEYS = {
+    "name",
+    "match",
+    "match_re",
+    "title",
+    "components_from",
+    "components",
+    "regions_from",
+    "regions",
+    "severity_from",
+    "severity_map",
+    "severity",
+    "auto_declare",
+    "every",
+    "commander",
+}
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _parse_hooks(ctx: _Ctx, data: Any) -> HooksConfig:
+    hooks = ctx.table(data, "hooks")
+    ctx.known(hooks, "hooks", _HOOKS_KEYS)
+    token_env = ctx.string(hooks, "hooks", "token_env", "OUTAGECOMMS_HOOKS_TOKEN")
+    max_body = ctx.integer(hooks, "hooks", "max_body", 1024 * 1024, minimum=1024)
+    raw_rules = hooks.get("rules", [])
+    if not isinstance(raw_rules, list):
+        raise ctx.err("hooks.rules", "must be an array of tables ([[hooks.rules]])")
+    rules = tuple(_parse_rule(ctx, raw, i) for i, raw in enumerate(raw_rules))
+    names = [r.name for r in rules]
+    for i, n in enumerate(names):
+        if n in names[:i]:
+            raise ctx.err(f"hooks.rules[{i}].name", f"{n!r} is used by an earlier rule")
+    return HooksConfig(token_env=token_env, max_body=max_body, rules=rules)
+
+
+def _parse_rule(ctx: _Ctx, raw: Any, i: int) -> HookRule:
+    prefix = f"hooks.rules[{i}]"
+    data = ctx.table(raw, prefix)
+    ctx.known(data, prefix, _RULE_KEYS)
+
+    def names(key: str) -> tuple[str, ...] | None:
+        """A label name or a list of them (None when the key is absent)."""
+        if key not in data:
+            return None
+        v = data[key]
+        items = [v] if isinstance(v, str) else v
+        if not isinstance(items, list) or not all(
+            isinstance(x, str) and _LABEL_NAME.fullmatch(x) for x in items
+        ):
+            raise ctx.err(f"{prefix}.{key}", f"must be a label name or a list of them, got {v!r}")
+        return tuple(items)
+
+    def values(key: str) -> tuple[str, ...]:
+        v = data.get(key, [])
+        if not isinstance(v, list) or not all(
+            isinstance(x, str) and x.strip() and not _CTRL.search(x) for x in v
+        ):
+            raise ctx.err(f"{prefix}.{key}", f"must be a list of names, got {v!r}")
+        return tuple(x.strip() for x in v)
+
+    def sev(key: str, value: object) -> str:
+        if not isinstance(value, str) or value.strip().lower() not in SEVERITIES:
+            raise ctx.err(key, f"must be one of {', '.join(SEVERITIES)}, got {value!r}")
+        return value.strip().lower()
+
+    match = ctx.table(data.get("match", {}), f"{prefix}.match")
+    for k, v in match.items():
+        if not isinstance(v, str):
+            raise ctx.err(f"{prefix}.match.{k}", f"must be a string (the label's value), got {v!r}")
+    match_re: dict[str, re.Pattern[str]] = {}
+    for k, v in ctx.table(data.get("match_re", {}), f"{prefix}.match_re").items():
+        if not isinstance(v, str):
+            raise ctx.err(f"{prefix}.match_re.{k}", f"must be a regular expression, got {v!r}")
+        try:
+            match_re[k] = re.compile(v)
+        except re.error as exc:
+            raise ctx.err(f"{prefix}.match_re.{k}", f"not a regular expression: {exc}") from None
+    title = ctx.string(data, prefix, "title", "").strip()
+    for m in _PLACEHOLDER.finditer(title):
+        if not _LABEL_NAME.fullmatch(m.group(1)):
+            raise ctx.err(
+                f"{prefix}.title",
+                f"placeholder {m.group(0)!r} is not a label name; use e.g. {{service}}",
+            )
+    severity_map = dict(DEFAULT_SEVERITY_MAP)
+    for k, v in ctx.table(data.get("severity_map", {}), f"{prefix}.severity_map").items():
+        severity_map[k.lower()] = sev(f"{prefix}.severity_map.{k}", v)
+    auto = data.get("auto_declare", False)
+    if not isinstance(auto, bool):
+        raise ctx.err(f"{prefix}.auto_declare", f"must be true or false, got {auto!r}")
+    if auto and not title:
+        raise ctx.err(
+            f"{prefix}.title",
+            "is required when auto_declare = true: customers read it as the subject",
+        )
+    fixed_c, fixed_r = values("components"), values("regions")
+    # Label names given, or a fixed list given, or by default the usual labels.
+    comp_from = names("components_from")
+    reg_from = names("regions_from")
+    every = ctx.duration(data, prefix, "every", timedelta(0)) if "every" in data else None
+    severity_from = names("severity_from")
+    if severity_from is not None and len(severity_from) != 1:
+        raise ctx.err(f"{prefix}.severity_from", "must be one label name")
+    return HookRule(
+        name=ctx.string(data, prefix, "name", f"rule-{i + 1}").strip() or f"rule-{i + 1}",
+        match=dict(match),
+        match_re=match_re,
+        title=title,
+        components_from=comp_from
+        if comp_from is not None
+        else (() if fixed_c else ("service", "component")),
+        components=fixed_c,
+        regions_from=reg_from if reg_from is not None else (() if fixed_r else ("region",)),
+        regions=fixed_r,
+        severity_from=severity_from[0] if severity_from else "severity",
+        severity_map=severity_map,
+        severity=sev(f"{prefix}.severity", data.get("severity", "sev3")),
+        auto_declare=auto,
+        every=every,
+        commander=ctx.string(data, prefix, "commander", "").strip(),
     )
 
 
@@ -396,8 +619,11 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
 
         goodwill = parse_goodwill(data.get("goodwill"), source=source)
 
+    hooks = _parse_hooks(ctx, data["hooks"]) if "hooks" in data else HooksConfig()
+
     return Config(
         path=path,
+        hooks=hooks,
         credits=credits,
         goodwill=goodwill,
         store_url=store_url,

@@ -23,13 +23,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from outagecomms.app import App
+from outagecomms.audience import split_channel
 from outagecomms.channels import registry
 from outagecomms.channels.base import Channel, DeliveryResult, OutboundMessage, Outcome
 from outagecomms.config import load_config
 from outagecomms.errors import OutageCommsError
 from outagecomms.mime import sender_domain
-from outagecomms.models import Customer, DeliveryStatus, Incident, Round, RoundKind
+from outagecomms.models import ROUND_WIDE, Customer, DeliveryStatus, Incident, Round, RoundKind
 from outagecomms.recovery import feedback, ledger
+from outagecomms.rendering import ACCOUNT_MANAGER_TEMPLATES
 from outagecomms.store import repository as repo
 
 Progress = Callable[[int, int], None]  # (done in this step, total known so far)
@@ -141,8 +143,11 @@ class Dispatcher:
             for tok in [token] if token else list(pending):
                 rows = pending.pop(tok, [])
                 if rows:
+                    flags = [r["flag"] for r in rows if "flag" in r]
                     with self.app.store.write() as conn:
                         repo.record_results(conn, tok, rows)
+                        if flags:
+                            repo.flag_contacts(conn, flags)
                     if progress:
                         progress(len(rows), summary.claimed)
 
@@ -202,10 +207,10 @@ class Dispatcher:
                         return
                 claim, token = queue.popleft()
                 renew(token)
-                claim, result, content = await self._send_one(
+                claim, result, content, contact = await self._send_one(
                     claim, customers.get(claim.customer_id)
                 )
-                await record(token, self._result_row(claim, result, content, summary))
+                await record(token, self._result_row(claim, result, content, summary, contact))
 
         refill()
         width = max(1, min(64, sum(c.max_connections for c in self.app.config.channels.values())))
@@ -256,6 +261,7 @@ class Dispatcher:
         result: DeliveryResult,
         content: bytes | None,
         summary: DispatchSummary,
+        contact: str = "",
     ) -> dict[str, Any]:
         now = self.app.clock()
         cfg = self.app.config.dispatch
@@ -271,18 +277,35 @@ class Dispatcher:
             return row
         key = (result.error or "error").split(":")[0][:80]
         summary.errors[key] = summary.errors.get(key, 0) + 1
-        if result.outcome == Outcome.RETRY and claim.attempts < cfg.max_attempts:
-            summary.retry += 1
+        retry_at = now + backoff(claim.attempts, cfg.retry_base, result.retry_after)
+        next_round = self._rounds[claim.round_id].promised_next_by
+        if result.outcome == Outcome.RETRY and next_round is not None and retry_at >= next_round:
+            # A retry then would arrive after the next round is due, which carries newer news
+            # (and the promise): give up now, visibly, rather than send a stale message late.
+            summary.dead += 1
             row.update(
-                status=DeliveryStatus.PENDING.value,
-                next_attempt_at=now + backoff(claim.attempts, cfg.retry_base, result.retry_after),
+                status=DeliveryStatus.DEAD.value,
+                last_error=f"{result.error}; no retry: the next round is due by "
+                f"{next_round:%H:%M:%S} UTC",
             )
+        elif result.outcome == Outcome.RETRY and claim.attempts < cfg.max_attempts:
+            summary.retry += 1
+            row.update(status=DeliveryStatus.PENDING.value, next_attempt_at=retry_at)
         elif result.outcome == Outcome.RETRY:
             summary.dead += 1
             row.update(status=DeliveryStatus.DEAD.value)
         else:
             summary.failed += 1
             row.update(status=DeliveryStatus.FAILED.value)
+            if result.flag_contact and contact:
+                row["flag"] = {
+                    "customer_id": claim.customer_id,
+                    "channel": claim.channel,
+                    "contact": contact,
+                    "reason": (result.error or "refused")[:500],
+                    "incident_id": claim.incident_id,
+                    "flagged_at": now,
+                }
         return row
 
     def _extras(self, claim: repo.Claimed, customer: Customer) -> dict[str, Any]:
@@ -316,48 +339,66 @@ class Dispatcher:
 
     async def _send_one(
         self, claim: repo.Claimed, customer: Customer | None
-    ) -> tuple[repo.Claimed, DeliveryResult, bytes | None]:
+    ) -> tuple[repo.Claimed, DeliveryResult, bytes | None, str]:
+        base_name, am_copy = split_channel(claim.channel)
+        if claim.customer_id == ROUND_WIDE:
+            customer = self.app.renderer.neutral_customer()
         if customer is None:
-            return claim, DeliveryResult.failed("customer is no longer in the directory"), None
+            return claim, DeliveryResult.failed("customer is no longer in the directory"), None, ""
         try:
-            channel = await self._channel(claim.channel)
+            channel = await self._channel(base_name)
         except OutageCommsError as exc:
             # e.g. a secret's environment variable is missing: fixable without losing anything
             return (
                 claim,
-                DeliveryResult.retry(f"channel {claim.channel!r} cannot open: {exc}"),
+                DeliveryResult.retry(f"channel {base_name!r} cannot open: {exc}"),
                 None,
+                "",
             )
         if channel is None:
             return (
                 claim,
-                DeliveryResult.failed(f"channel {claim.channel!r} is no longer configured"),
+                DeliveryResult.failed(f"channel {base_name!r} is no longer configured"),
                 None,
+                "",
             )
-        contact = customer.contact(channel.contact_field) if channel.contact_field else ""
-        if channel.contact_field and not contact:
-            return claim, DeliveryResult.failed(f"customer has no {channel.contact_field}"), None
+        template_set = channel.template_channel
+        if am_copy:
+            contact = customer.account_manager
+            template_set = ACCOUNT_MANAGER_TEMPLATES
+            if not contact:
+                return claim, DeliveryResult.failed("customer has no account_manager"), None, ""
+        elif claim.customer_id == ROUND_WIDE or channel.contact_field is None:
+            contact = ""
+        else:
+            contact = customer.contact(channel.contact_field)
+            if not contact:
+                return (
+                    claim,
+                    DeliveryResult.failed(f"customer has no {channel.contact_field}"),
+                    None,
+                    "",
+                )
         incident = self._incidents[claim.incident_id]
         rnd = self._rounds[claim.round_id]
         try:
-            rendered = self.app.renderer.render(
+            rendered = self.app.renderer.render_customer(
                 rnd.kind,
-                channel.template_channel,
-                self.app.renderer.context(
-                    incident=incident, round=rnd, customer=customer, **self._extras(claim, customer)
-                ),
+                template_set,
+                incident=incident,
+                round=rnd,
+                customer=customer,
+                **self._extras(claim, customer),
             )
         except OutageCommsError as exc:
-            return claim, DeliveryResult.failed(str(exc)), None
-        domain = self._domains.get(claim.channel)
+            return claim, DeliveryResult.failed(str(exc)), None, contact
+        domain = self._domains.get(base_name)
         if domain is None:
-            domain = self._domains[claim.channel] = sender_domain(
-                str(channel.settings.get("from", ""))
-            )
+            domain = self._domains[base_name] = sender_domain(str(channel.settings.get("from", "")))
         msg = OutboundMessage(
             delivery_id=claim.id,
             to=contact,
-            to_name=customer.name,
+            to_name=customer.name if not am_copy else "",
             subject=rendered.subject,
             text=rendered.text,
             html=rendered.html,
@@ -401,7 +442,7 @@ class Dispatcher:
                     "html": rendered.html,
                 }
             )
-        return claim, result, content
+        return claim, result, content, contact
 
 
 def _worker_process(config_path: str | None, incident_id: int | None) -> dict[str, Any]:

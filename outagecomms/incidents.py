@@ -4,7 +4,7 @@ deliveries in one transaction (the outbox); sending is a separate step (``dispat
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -23,7 +23,7 @@ from outagecomms.models import (
     RoundKind,
     Selector,
 )
-from outagecomms.rendering import Rendered
+from outagecomms.rendering import ACCOUNT_MANAGER_TEMPLATES, Rendered
 from outagecomms.store import repository as repo
 from outagecomms.store import tables as t
 
@@ -115,12 +115,18 @@ class RoundCreated:
 
 
 def template_channels(app: App, channel_names: Sequence[str]) -> dict[str, str]:
-    """channel name -> template set (e.g. ``email``)."""
-    return {
-        n: registry.get(app.config.channels[n].kind).template_channel
-        for n in channel_names
-        if n in app.config.channels
-    }
+    """channel name -> template set (e.g. ``email``); an account manager's copy uses the
+    internal ``account_manager`` set."""
+    out = {}
+    for n in channel_names:
+        base, copy = aud.split_channel(n)
+        if base in app.config.channels:
+            out[n] = (
+                ACCOUNT_MANAGER_TEMPLATES
+                if copy
+                else registry.get(app.config.channels[base].kind).template_channel
+            )
+    return out
 
 
 def preflight(
@@ -133,7 +139,11 @@ def preflight(
     """Render every template the round needs once per (locale, template set) in the audience.
     Raises TemplateError (naming template and line) before anything is queued."""
     out: dict[tuple[str, str, str], Rendered] = {}
-    sets = sorted(set(template_channels(app, channel_names).values()))
+    classes = [
+        registry.get(app.config.channels[n].kind) for n in channel_names if n in app.config.channels
+    ]
+    # a once-per-round channel (status page) sends no follow-up: it needs no template for one
+    sets = sorted({cls.template_channel for cls in classes if cls.delivers(rnd.kind)})
     seen: set[str] = set()
     for c in customers:
         if c.locale in seen:
@@ -272,11 +282,19 @@ def plan_declare(
     return DeclarePlan(incident, rnd, audience, sample_c, sample_ch, sample)
 
 
-def commit_declare(app: App, plan: DeclarePlan, *, send: bool = True) -> RoundCreated:
+def commit_declare(
+    app: App,
+    plan: DeclarePlan,
+    *,
+    send: bool = True,
+    on_commit: Callable[[Connection, int], None] | None = None,
+) -> RoundCreated:
     """Write the incident, its audience, the acknowledgement round and every delivery at once.
 
     ``send=False`` records the incident without messaging anyone (e.g. a past incident, for
     history and credits): no delivery is queued and, since nobody was told, nothing is promised.
+    ``on_commit(conn, incident_id)`` runs inside the same transaction (e.g. marking the draft
+    the incident came from); if it raises, nothing is written.
     """
     inc = plan.incident
     promise = inc.next_update_due if send else None
@@ -323,8 +341,11 @@ def commit_declare(app: App, plan: DeclarePlan, *, send: bool = True) -> RoundCr
             "declared",
             f"audience {plan.audience.size}{note}",
         )
+        if on_commit is not None:
+            on_commit(conn, incident_id)
         row = repo.get_incident(conn, incident_id)
-    return RoundCreated(row.incident, rnd, len(plan.audience.pairs) if send else 0)
+        queued = repo.count_round_deliveries(conn, incident_id, rnd.id) if send else 0
+    return RoundCreated(row.incident, rnd, queued)
 
 
 def declare(app: App, **kwargs: object) -> RoundCreated:
@@ -418,7 +439,8 @@ def _add_round(
         )
         note = "" if send else " (recorded, nothing sent)"
         repo.add_event(conn, incident_id, now, kind.value, f"round {rnd.seq}{note}")
-        queued = sum(channel_counts.values()) if send else 0  # the audience is fixed at declare
+        # the audience is fixed at declare; flagged contacts are skipped
+        queued = repo.count_round_deliveries(conn, incident_id, rnd.id) if send else 0
         final = repo.get_incident(conn, incident_id).incident
     return RoundCreated(final, rnd, queued)
 
@@ -484,7 +506,7 @@ def create_follow_up_round(app: App, incident_id: int, expect_due: datetime) -> 
     with app.store.read() as conn:
         row = repo.get_incident(conn, incident_id)
         reps = _representatives(conn, incident_id)
-        channel_counts = repo.audience_channels(conn, incident_id)
+        channel_counts = repo.audience_channels(conn, incident_id, customers_only=True)
     inc = row.incident
     provisional = Round(
         id=0, incident_id=incident_id, seq=0, kind=RoundKind.FOLLOW_UP, message="",
@@ -503,7 +525,8 @@ def create_follow_up_round(app: App, incident_id: int, expect_due: datetime) -> 
         )  # fmt: skip
         repo.add_event(conn, incident_id, now, "follow_up", f"round {rnd.seq}")
         final = repo.get_incident(conn, incident_id).incident
-    return RoundCreated(final, rnd, sum(channel_counts.values()))
+        queued = repo.count_round_deliveries(conn, incident_id, rnd.id)
+    return RoundCreated(final, rnd, queued)
 
 
 def create_holding_round(app: App, incident_id: int, expect_due: datetime) -> RoundCreated | None:

@@ -7,6 +7,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
+#: the customer id of a delivery made once per round, not per customer (a status page)
+ROUND_WIDE = "*"
+#: a channel name with this suffix is a copy for the customer's account manager
+COPY_SUFFIX = "+am"
+
 
 class Severity(StrEnum):
     SEV1 = "sev1"
@@ -151,3 +156,49 @@ def incident_id_from_ref(ref: str) -> int:
     if not s.isdigit():
         raise InputError(f"not an incident id: {ref!r}; incident ids look like INC-12")
     return int(s)
+
+
+class DraftStatus(StrEnum):
+    OPEN = "open"  # waiting for the commander: declare or dismiss
+    DECLARED = "declared"  # an incident was declared from it
+    DISMISSED = "dismissed"  # the commander decided it is not an incident
+
+
+class AlertState(StrEnum):
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Draft:
+    """An incident proposed by a monitoring alert (``POST /hooks/...``), waiting for the
+    commander. Repeats of the same alert refresh it (``times_seen``) instead of adding drafts."""
+
+    id: int
+    source: str  # alertmanager | generic
+    dedup_key: str  # hash of (source, group key, rule): one open draft per key
+    group_key: str  # the sender's group key / alert key, as sent
+    rule: str  # the [[hooks.rules]] entry that mapped it
+    title: str
+    severity: str
+    components: tuple[str, ...]
+    regions: tuple[str, ...]
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    url: str
+    status: DraftStatus
+    alert_state: AlertState
+    update_every: timedelta | None  # the rule's cadence, if it sets one
+    commander: str
+    started_at: datetime  # when the alert says the trouble began
+    first_seen: datetime
+    last_seen: datetime
+    resolved_at: datetime | None
+    times_seen: int
+    alerts: int  # alerts in the group at the last notification
+    incident_id: int | None
+    note: str
+
+    @property
+    def incident_ref(self) -> str | None:
+        return f"INC-{self.incident_id}" if self.incident_id else None

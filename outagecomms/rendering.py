@@ -8,9 +8,10 @@ queued, so a broken template sends nothing and says which template and line.
 
 from __future__ import annotations
 
+import re
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from importlib import resources
@@ -27,9 +28,12 @@ from jinja2 import (
     StrictUndefined,
     TemplateNotFound,
     TemplateSyntaxError,
+    meta,
+    nodes,
 )
 from jinja2 import TemplateError as JinjaTemplateError
 from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import escape
 
 from outagecomms.config import CompanyConfig
 from outagecomms.errors import TemplateError
@@ -41,7 +45,12 @@ PARTS = {
     "teams": ("subject", "txt"),
     "webhook": ("subject", "txt"),
     "sms": ("txt",),
+    "account_manager": ("subject", "txt"),
+    "statuspage": ("txt",),  # the page incident's name is the incident title
+    "apprise": ("subject", "txt"),
 }
+#: the internal template set of the copy an account manager gets
+ACCOUNT_MANAGER_TEMPLATES = "account_manager"
 STATUS_LABELS = {
     "investigating": "Investigating",
     "identified": "Identified",
@@ -145,10 +154,17 @@ class Renderer:
         self.user_dir = user_dir
         self.env.filters["localtime"] = self._localtime_filter
         self._templates: dict[str, Any] = {}
+        self._safe: dict[tuple[RoundKind, str], bool] = {}
+        self._shapes: dict[tuple[Any, ...], dict[str, list[str]]] = {}
 
     @staticmethod
     def _localtime_filter(dt: datetime, customer: dict[str, Any], with_date: bool = True) -> str:
         return local_time(dt, customer["timezone"], customer["locale"], with_date=with_date)
+
+    def neutral_customer(self) -> Customer:
+        """Whom a once-per-round message (a status page) is rendered for: nobody in
+        particular, in UTC."""
+        return Customer(id="*", name=self.company.name, timezone="UTC", locale="en_US")
 
     def template_name(self, kind: RoundKind | str, channel: str, part: str) -> str:
         return f"{RoundKind(kind).value}/{channel}.{part}.j2"
@@ -241,6 +257,9 @@ class Renderer:
         }
 
     def render(self, kind: RoundKind, channel: str, ctx: dict[str, Any]) -> Rendered:
+        return _finish(self._render_parts(kind, channel, ctx))
+
+    def _render_parts(self, kind: RoundKind, channel: str, ctx: dict[str, Any]) -> dict[str, str]:
         parts = PARTS.get(channel, ("txt",))
         out: dict[str, str] = {}
         for part in parts:
@@ -260,11 +279,78 @@ class Renderer:
                 raise TemplateError(
                     f"{type(exc).__name__}: {exc}" + _via(where, name), template=where, line=line
                 ) from None
-        return Rendered(
-            subject=" ".join(out.get("subject", "").split()),
-            text=out.get("txt", "").strip() + "\n",
-            html=out.get("html"),
-        )
+        return out
+
+    def render_customer(
+        self,
+        kind: RoundKind,
+        channel: str,
+        *,
+        incident: Incident,
+        round: Round,
+        customer: Customer,
+        **extras: Any,
+    ) -> Rendered:
+        """What ``render(kind, channel, context(...))`` gives, rendered once per *shape*.
+
+        A round's messages differ between customers mostly by name and id; the rest depends
+        on a few attributes (zone, locale, tier, affected components and regions). When every
+        template of the set prints ``customer.name``/``customer.id`` only as a plain
+        ``{{ ... }}`` (checked on the templates' syntax trees, includes too), the set is
+        rendered once per shape with markers in their place and each customer's copy is made
+        by substitution (HTML-escaped in HTML parts), byte for byte the same as rendering it.
+        Per-customer extras (a credit, feedback links) always take the full render."""
+        if any(extras.values()) or not self._substitutable(kind, channel):
+            ctx = self.context(incident=incident, round=round, customer=customer, **extras)
+            return self.render(kind, channel, ctx)
+        comps = tuple(c for c in incident.components if c in customer.components)
+        regions = tuple(r for r in incident.regions if r in customer.regions)
+        key = (kind, channel, incident, round, customer.timezone, customer.locale,
+               customer.tier, comps, regions)  # fmt: skip
+        pieces = self._shapes.get(key)
+        if pieces is None:
+            if len(self._shapes) >= _MAX_SHAPES:
+                self._shapes.clear()
+            marked = replace(customer, name=_NAME_MARK, id=_ID_MARK)
+            ctx = self.context(incident=incident, round=round, customer=marked)
+            raw = self._render_parts(kind, channel, ctx)
+            # [text, marker, text, marker, ...]: substituted in one pass, so a name that
+            # happens to contain a marker is never substituted again
+            pieces = self._shapes[key] = {p: _MARKS.split(v) for p, v in raw.items()}
+        plain = {_NAME_MARK: customer.name, _ID_MARK: customer.id}
+        escaped = {k: str(escape(v)) for k, v in plain.items()} if "html" in pieces else plain
+        out = {}
+        for part, seq in pieces.items():
+            values = escaped if part == "html" else plain
+            out[part] = "".join([values[x] if i % 2 else x for i, x in enumerate(seq)])
+        return _finish(out)
+
+    def _substitutable(self, kind: RoundKind, channel: str) -> bool:
+        key = (RoundKind(kind), channel)
+        ok = self._safe.get(key)
+        if ok is None:
+            names = [self.template_name(kind, channel, p) for p in PARTS.get(channel, ("txt",))]
+            ok = self._safe[key] = all(self._prints_customer_plainly(n, set()) for n in names)
+        return ok
+
+    def _prints_customer_plainly(self, name: str, seen: set[str]) -> bool:
+        """True when the template (and whatever it includes) uses ``customer`` only as
+        ``{{ customer.name }}``/``{{ customer.id }}`` output, its shape attributes, or the
+        ``localtime`` filter's argument."""
+        if name in seen:
+            return True
+        seen.add(name)
+        try:
+            source, _, _ = self.env.loader.get_source(self.env, name)  # type: ignore[union-attr]
+            tree = self.env.parse(source)
+        except Exception:
+            return False
+        if not _plain_customer_use(tree, None, None):
+            return False
+        for ref in meta.find_referenced_templates(tree):
+            if ref is None or not self._prints_customer_plainly(ref, seen):
+                return False
+        return True
 
     def render_for(
         self, *, incident: Incident, round: Round, customer: Customer, channel: str
@@ -290,6 +376,56 @@ class Renderer:
             if root is not None and path.is_relative_to(root):
                 return path.relative_to(root).as_posix()
         return None
+
+
+def _finish(out: dict[str, str]) -> Rendered:
+    return Rendered(
+        subject=" ".join(out.get("subject", "").split()),
+        text=out.get("txt", "").strip() + "\n",
+        html=out.get("html"),
+    )
+
+
+# Private-use characters: no template filter or whitespace rule touches them.
+_NAME_MARK = "\ue000customer.name\ue001"
+_ID_MARK = "\ue000customer.id\ue001"
+_MARKS = re.compile(f"({re.escape(_NAME_MARK)}|{re.escape(_ID_MARK)})")
+_MAX_SHAPES = 4096
+_SHAPE_ATTRS = {"tier", "timezone", "locale"}
+_PLAIN_ATTRS = {"name", "id"}
+
+
+# Constructs that capture or transform printed output (a ``{% filter upper %}`` block, a macro
+# whose result is filtered, ``{% set x %}...{% endset %}``): a marker printed inside them may
+# not survive to the output, so a template using any of them is rendered per customer.
+_CAPTURING = (
+    nodes.FilterBlock,
+    nodes.AssignBlock,
+    nodes.Macro,
+    nodes.CallBlock,
+    nodes.Import,
+    nodes.FromImport,
+)
+
+
+def _plain_customer_use(
+    node: nodes.Node, parent: nodes.Node | None, grand: nodes.Node | None
+) -> bool:
+    if isinstance(node, _CAPTURING):
+        return False
+    if isinstance(node, nodes.Name) and node.name == "self":
+        return False
+    if isinstance(node, nodes.Name) and node.name == "customer":
+        if node.ctx != "load":
+            return False
+        if isinstance(parent, nodes.Getattr) and parent.node is node:
+            if parent.attr in _SHAPE_ATTRS:
+                return True
+            return parent.attr in _PLAIN_ATTRS and isinstance(grand, nodes.Output)
+        return (
+            isinstance(parent, nodes.Filter) and parent.name == "localtime" and node in parent.args
+        )
+    return all(_plain_customer_use(child, node, parent) for child in node.iter_child_nodes())
 
 
 def _via(where: str, name: str) -> str:

@@ -22,6 +22,7 @@ from outagecomms.dispatch import Dispatcher, DispatchSummary, Progress
 from outagecomms.errors import OutageCommsError
 from outagecomms.incidents import create_follow_up_round, create_holding_round
 from outagecomms.models import Incident
+from outagecomms.redelivery import report_dead
 from outagecomms.store import repository as repo
 
 log = logging.getLogger("outagecomms.scheduler")
@@ -61,6 +62,7 @@ class DueResult:
     holding: list[str] = field(default_factory=list)  # "INC-3 round 4"
     reminders: list[str] = field(default_factory=list)
     follow_ups: list[str] = field(default_factory=list)
+    dead_reported: list[str] = field(default_factory=list)  # incidents whose commander was told
     errors: list[str] = field(default_factory=list)
 
 
@@ -115,6 +117,7 @@ def run_due(app: App, now: datetime | None = None) -> DueResult:
             continue
         if created is not None:
             out.follow_ups.append(f"{inc.ref} round {created.round.seq}")
+    out.dead_reported = report_dead(app, now)
     return out
 
 

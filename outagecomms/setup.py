@@ -142,6 +142,29 @@ def doctor(app: App) -> list[str]:
         lines.append(f"templates {kind.value}: ok for {len(reps)} locale/timezone combinations")
     for name, ch in app.config.channels.items():
         lines.append(f"channel {name}: kind {ch.kind}")
+    lines.extend(_hooks_lines(app, customers))
+    return lines
+
+
+def _hooks_lines(app: App, customers: list[Customer]) -> list[str]:
+    """The alert hooks: on or off, and fixed components/regions no customer has."""
+    hooks = app.config.hooks
+    state = "on" if hooks.token() else f"off (${hooks.token_env} is not set)"
+    rules = f"{len(hooks.rules)} rules" if hooks.rules else "the built-in rule"
+    lines = [f"hooks: {state}; {rules}"]
+    if not customers:
+        return lines
+    known = {
+        "component": {x for c in customers for x in c.components},
+        "region": {x for c in customers for x in c.regions},
+    }
+    for i, r in enumerate(hooks.rules):
+        for what, values in (("component", r.components), ("region", r.regions)):
+            for v in values:
+                if v not in known[what]:
+                    lines.append(
+                        f"warning: hooks.rules[{i}] ({r.name}): no customer has the {what} {v!r}"
+                    )
     return lines
 
 

@@ -80,11 +80,25 @@ def show_incident(app: App, ref: str, *, customer: str | None = None) -> dict[st
         stats = repo.round_stats(conn, iid)
         events = repo.list_events(conn, iid)
         channels = repo.audience_channels(conn, iid)
+        flags = repo.contact_flags(conn, repo.audience_customer_ids(conn, iid))
         out = incident_dict(row.incident)
         out.update(
             {
                 "channels": channels,
                 "skipped": row.skipped,
+                # contacts a provider refused for good: later rounds skip them until the
+                # customer's contact changes (re-import)
+                "flagged_contacts": [
+                    {
+                        "customer": f["customer_id"],
+                        "channel": f["channel"],
+                        "contact": f["contact"],
+                        "reason": f["reason"],
+                        "flagged_at": iso(f["flagged_at"]),
+                    }
+                    for f in flags
+                    if f["channel"] in channels
+                ],
                 "rounds": [round_dict(s) for s in stats],
                 "promises_kept": promises_kept(stats),
                 "events": [
@@ -183,7 +197,8 @@ def watch_snapshot(app: App, ref: str | None = None) -> list[dict[str, Any]]:
                     "recent": [
                         {"at": iso(e["at"]), "kind": e["kind"], "detail": e["detail"]}
                         for e in events[-5:]
-                        if e["kind"] in ("reminder", "error", "holding", "update", "follow_up")
+                        if e["kind"]
+                        in ("reminder", "error", "holding", "update", "follow_up", "alert_resolved")
                     ],
                 }
             )

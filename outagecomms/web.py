@@ -5,6 +5,8 @@ Routes::
     GET  /feedback/{token}?score=N     record score N (0-10), thank-you page with a comment form
     POST /feedback/{token}/comment     form fields ``comment`` and ``score``; records the comment
     GET  /healthz                      200 ``ok``
+    POST /hooks/alertmanager           Prometheus Alertmanager's webhook (version 4) → drafts
+    POST /hooks/generic                the generic alert shape (``docs/hooks.md``) → drafts
 
 A changed token is answered 403, an expired one 410, a cut-short one 400; nothing is recorded
 then. ``HEAD`` answers like ``GET`` without recording (link scanners in mail systems use it).
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import html
 import ipaddress
 import logging
@@ -266,6 +269,9 @@ def make_web_app(app: App, status: Callable[[], dict[str, Any]] | None = None) -
             code = 503
         return JSONResponse(info, status_code=code, headers={"Cache-Control": "no-store"})
 
+    async def hook(request: Request) -> Response:
+        return await _hook(app, request, request.path_params["source"])
+
     async def metrics(request: Request) -> Response:
         from outagecomms.metrics import render_metrics
 
@@ -278,8 +284,67 @@ def make_web_app(app: App, status: Callable[[], dict[str, Any]] | None = None) -
             Route("/feedback/{token}/comment", comment, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
+            Route("/hooks/{source:str}", hook, methods=["POST"]),
         ]
     )
+
+
+# --- alert hooks ------------------------------------------------------------------------------
+
+
+def _hook_error(status: int, reason: str, **headers: str) -> JSONResponse:
+    return JSONResponse(
+        {"error": reason}, status_code=status, headers={"Cache-Control": "no-store", **headers}
+    )
+
+
+def _bearer(header: str | None) -> bytes:
+    scheme, _, credentials = (header or "").strip().partition(" ")
+    return credentials.strip().encode() if scheme.lower() == "bearer" else b""
+
+
+async def _hook(app: App, request: Request, source: str) -> Response:
+    """``POST /hooks/{alertmanager,generic}``: bearer token, bounded body, then drafts.
+
+    503 while ``[hooks] token_env`` names no set variable; 401 for a missing or wrong token
+    (checked before the body is read); 413 past ``[hooks] max_body``; 400 with the reason for
+    a body that is not the documented shape; 200 with the drafts otherwise.
+    """
+    from outagecomms.alerts import SOURCES
+    from outagecomms.drafts import ingest
+
+    if source not in SOURCES:
+        return _hook_error(404, f"no such hook; use /hooks/{' or /hooks/'.join(SOURCES)}")
+    hooks = app.config.hooks
+    expected = hooks.token()
+    if expected is None:
+        return _hook_error(
+            503, f"hooks are off: set the bearer token in ${hooks.token_env} ([hooks] token_env)"
+        )
+    given = _bearer(request.headers.get("authorization"))
+    # compare_digest: the time taken does not tell how much of a guess was right
+    if not given or not hmac.compare_digest(given, expected.encode()):
+        return _hook_error(
+            401,
+            "a valid bearer token is required (Authorization: Bearer ...)",
+            **{"WWW-Authenticate": 'Bearer realm="outagecomms hooks"'},
+        )
+    body = await _read_limited(request, hooks.max_body)
+    if body is None:
+        return _hook_error(
+            413, f"the body is larger than {hooks.max_body} bytes ([hooks] max_body)"
+        )
+    try:
+        report = await asyncio.to_thread(ingest, app, source, body)
+    except InputError as err:
+        return _hook_error(400, str(err))
+    except OutageCommsError as err:  # the store is unwell: the sender should retry
+        log.error("hook %s: %s", source, err)
+        return _hook_error(500, str(err))
+    except Exception as exc:  # a bug or a lost database: 500, so Alertmanager retries
+        log.exception("hook %s failed", source)
+        return _hook_error(500, f"internal error: {type(exc).__name__}")
+    return JSONResponse(report.to_json(), headers={"Cache-Control": "no-store"})
 
 
 async def _read_limited(request: Request, limit: int) -> bytes | None:

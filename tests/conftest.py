@@ -123,6 +123,17 @@ class RecordingHandler:
     messages: list[Received] = field(default_factory=list)
     reject: dict[str, str] = field(default_factory=dict)
     cond: threading.Condition = field(default_factory=threading.Condition)
+    #: advertise PIPELINING (RFC 2920) like Postfix and Exim do; aiosmtpd reads commands in
+    #: order, so pipelined groups are answered correctly
+    pipelining: bool = True
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any

@@ -9,11 +9,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from conftest import sample_csv
 
 
@@ -68,3 +70,56 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 30, interval: flo
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(interval)
+
+
+@contextmanager
+def serve_web(app: Any) -> Iterator[httpx.Client]:
+    """The daemon's HTTP endpoint (``serve_http``: feedback links, hooks) on a free loopback
+    port, in a thread with its own event loop, for the block; yields a client on its base URL.
+    Needs ``OUTAGECOMMS_SECRET`` set, as the daemon does."""
+    import asyncio
+    import threading
+
+    from conftest import free_port
+
+    from outagecomms.web import serve_http
+
+    port = free_port()
+    state: dict[str, Any] = {}
+    ready = threading.Event()
+
+    async def main() -> None:
+        state["loop"] = asyncio.get_running_loop()
+        state["stop"] = asyncio.Event()
+        ready.set()
+        await serve_http(app, f"127.0.0.1:{port}", state["stop"])
+
+    def run() -> None:
+        try:
+            asyncio.run(main())
+        except BaseException as exc:
+            state["error"] = exc
+        finally:
+            ready.set()
+
+    thread = threading.Thread(target=run, name="web-test", daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 10
+    while True:
+        assert "error" not in state, state.get("error")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).text == "ok":
+                break
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "the HTTP endpoint did not come up within 10 s"
+        time.sleep(0.02)
+    try:
+        with httpx.Client(base_url=base, timeout=30) as client:
+            yield client
+    finally:
+        state["loop"].call_soon_threadsafe(state["stop"].set)
+        thread.join(15)
+        assert not thread.is_alive(), "serve_http did not stop after the stop event"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 from datetime import UTC, datetime, timedelta
+from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 
@@ -206,3 +207,68 @@ def test_invalid_from(from_addr: str) -> None:
 def test_header_safe() -> None:
     assert header_safe("a\r\nb\tc\x00d ") == "a b c d"
     assert header_safe("plain") == "plain"
+
+
+BODIES = [
+    "",
+    "no line break at all",
+    "trailing spaces   \nand tabs\t\n",
+    ".a line starting with a dot\n..two\n.\n",
+    "= signs = everywhere ==\n",
+    "Grüße " * 40 + "\n" + "東京" * 100,
+    "lone\rcarriage return and \r\n mixed endings\n",
+    "From the start of a line\n",
+]
+
+
+@pytest.mark.parametrize("text", BODIES, ids=range(len(BODIES)))
+def test_bodies_round_trip_through_a_standard_parser(text: str) -> None:
+    data = build_email(outbound(text=text, html=f"<pre>{text}</pre>"), from_addr=FROM)
+    msg = parse(data)
+    assert msg.defects == []
+    expected = text.replace("\r\n", "\n").replace("\r", "\n")
+    assert content(msg.get_body(("plain",))) == expected  # type: ignore[arg-type]
+    assert content(msg.get_body(("html",))) == f"<pre>{expected}</pre>"  # type: ignore[arg-type]
+    lines = data.split(b"\r\n")
+    assert max(len(line) for line in lines) <= 78  # bodies soft-wrapped, headers folded
+    assert all(line.isascii() for line in lines)  # 7-bit clean for any relay
+
+
+def test_long_and_non_ascii_headers_are_encoded_and_folded() -> None:
+    subject = "Störung " * 20 + "(INC-3)"
+    name = "Zoë " * 30
+    data = build_email(outbound(subject=subject, to_name=name), from_addr=FROM)
+    msg = parse(data)
+    assert msg["Subject"] == subject.strip()
+    # RFC 2047 decoding (the stdlib's address parser keeps the folding whitespace between
+    # encoded-words of a display name, which mail clients and RFC 2047 drop)
+    unfolded = data.split(b"\r\n\r\n", 1)[0].decode("ascii").replace("\r\n ", " ")
+    raw_to = next(ln[4:] for ln in unfolded.split("\r\n") if ln.startswith("To: "))
+    assert str(make_header(decode_header(raw_to))) == f"{name.strip()} <ops@acme.example.com>"
+    head = data.split(b"\r\n\r\n", 1)[0]
+    assert max(len(line) for line in head.split(b"\r\n")) <= 78
+
+
+def test_headers_do_not_depend_on_the_global_charset_registry() -> None:
+    """Apprise's email plugin re-registers utf-8 (quoted-printable headers) process-wide."""
+    from email import charset
+
+    args = {"subject": "Störung " * 12, "to_name": "Zoë " * 25}
+    before = build_email(outbound(**args), from_addr=FROM)
+    saved = dict(charset.CHARSETS)
+    try:
+        charset.add_charset("utf-8", charset.QP, charset.QP, "utf-8")
+        from outagecomms import mime
+
+        mime._header.cache_clear()
+        mime._address.cache_clear()
+        after = build_email(outbound(**args), from_addr=FROM)
+    finally:
+        charset.CHARSETS.clear()
+        charset.CHARSETS.update(saved)
+
+    def head(data: bytes) -> list[bytes]:
+        lines = data.split(b"\r\n\r\n")[0].split(b"\r\n")
+        return [ln for ln in lines if not ln.startswith((b"Date", b" boundary"))]
+
+    assert head(before) == head(after)

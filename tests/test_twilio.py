@@ -98,6 +98,7 @@ class FakeTwilio:
         self.requests: list[Recorded] = []
         self.problems: list[str] = []
         self.replies: deque[Reply] = deque()
+        self.by_to: dict[str, Reply] = {}  # a fixed answer for a number, whatever the order
         self.release = threading.Event()
         self.counter = 0
         self.port = free_port()
@@ -114,6 +115,7 @@ class FakeTwilio:
             self.requests.clear()
             self.problems.clear()
             self.replies.clear()
+            self.by_to.clear()
         self.release.clear()
 
     def script(self, *replies: Reply) -> None:
@@ -180,7 +182,9 @@ class FakeTwilio:
         with self.lock:
             self.requests.append(rec)
             self.problems.extend(problems)
-            reply = self.replies.popleft() if self.replies else None
+            reply = self.by_to.get(form.get("To", ""))
+            if reply is None and self.replies:
+                reply = self.replies.popleft()
             self.counter += 1
             n = self.counter
         if problems:

@@ -51,6 +51,9 @@ class DeliveryResult:
     provider_id: str | None = None
     error: str | None = None
     retry_after: float | None = None
+    #: the contact itself was refused for good (invalid number, opted out): later rounds skip
+    #: it until the customer's contact changes
+    flag_contact: bool = False
 
     @classmethod
     def sent(cls, provider_id: str | None = None) -> DeliveryResult:
@@ -61,8 +64,8 @@ class DeliveryResult:
         return cls(outcome=Outcome.RETRY, error=error, retry_after=retry_after)
 
     @classmethod
-    def failed(cls, error: str) -> DeliveryResult:
-        return cls(outcome=Outcome.FAILED, error=error)
+    def failed(cls, error: str, *, flag_contact: bool = False) -> DeliveryResult:
+        return cls(outcome=Outcome.FAILED, error=error, flag_contact=flag_contact)
 
 
 # A config key spec: (type, default); type is str, int, bool, "path" or a tuple of choices.
@@ -92,6 +95,13 @@ class Channel(ABC):
     def check_config(cls, settings: Mapping[str, Any]) -> str | None:
         """Return a sentence describing a problem with the settings, or None."""
         return None
+
+    @classmethod
+    def delivers(cls, kind: str) -> bool:
+        """Whether rounds of ``kind`` go out on this channel. A once-per-round channel (no
+        ``contact_field``: a status page, a team chat) has no follow-up to send: the follow-up
+        asks each customer for their own score."""
+        return cls.contact_field is not None or kind != "follow_up"
 
     async def open(self) -> None:  # noqa: B027 - optional hook
         """Open pooled connections (optional)."""

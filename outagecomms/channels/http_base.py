@@ -1,4 +1,4 @@
-"""Shared machinery of the HTTP channels (slack, teams, webhook).
+"""Shared machinery of the HTTP channels (slack, teams, webhook, twilio, statuspage).
 
 One pooled :class:`httpx.AsyncClient` per channel, created in ``open`` and closed in ``close``
 (a client passed to the constructor is used as is and left to its owner to close). Outcomes
@@ -11,7 +11,8 @@ follow DESIGN §5:
 
 Rate limits are per destination (per URL): Slack allows one message per second per incoming
 webhook, so ``rate_per_second`` of an HTTP channel limits each URL separately, through one
-:class:`RateLimiter` per URL, rather than the whole channel.
+:class:`RateLimiter` per URL, rather than the whole channel (Twilio limits the account, and
+Statuspage each API key, so those channels override ``deliver``).
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def classify_status(response: httpx.Response, *, provider: str) -> DeliveryResul
 class HttpChannel(Channel):
     """Base of channels that POST one JSON document per message to the contact's URL."""
 
-    contact_field = "webhook_url"
+    contact_field: ClassVar[str | None] = "webhook_url"
     max_connections = 16
     #: a human name for error messages ("Slack", "Teams", "webhook")
     provider: ClassVar[str] = "HTTP"
@@ -191,13 +192,24 @@ class HttpChannel(Channel):
         self, url: str, body: bytes, headers: Mapping[str, str] | None = None
     ) -> httpx.Response | DeliveryResult:
         """POST ``body`` as JSON; the response, or the result of a transport problem."""
+        all_headers = {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
+        return await self.request("POST", url, body, all_headers)
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response | DeliveryResult:
+        """One request through the pooled client; the response, or the result of a transport
+        problem (timeouts and connection errors: ``retry``; an unusable URL: ``failed``)."""
         problem = self.check_url(url)
         if problem:
             return DeliveryResult.failed(problem)
-        all_headers = {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
         async with self._slots:
             try:
-                return await self.client.post(url, content=body, headers=all_headers)
+                return await self.client.request(method, url, content=body, headers=headers)
             except httpx.TimeoutException as exc:
                 kind = type(exc).__name__
                 return DeliveryResult.retry(

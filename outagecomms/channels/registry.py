@@ -17,6 +17,8 @@ _BUILTIN = {
     "teams": "outagecomms.channels.teams:TeamsChannel",
     "webhook": "outagecomms.channels.webhook:WebhookChannel",
     "twilio": "outagecomms.channels.twilio:TwilioChannel",
+    "statuspage": "outagecomms.channels.statuspage:StatuspageChannel",
+    "apprise": "outagecomms.channels.apprise:AppriseChannel",
 }
 _loaded: dict[str, type[Channel]] = {}
 

@@ -1,6 +1,9 @@
-"""Email over SMTP with aiosmtplib: a bounded pool of reused connections.
+"""Email over SMTP: a bounded pool of reused connections.
 
-SMTP 4xx and connection problems are transient (``retry``); 5xx is permanent (``failed``).
+aiosmtplib opens each connection (STARTTLS/TLS, AUTH); when the server offers PIPELINING the
+connection is then driven by :mod:`outagecomms.channels.smtp_pipeline` (two round trips per
+message), otherwise by aiosmtplib's ``sendmail``. SMTP 4xx and connection problems are
+transient (``retry``); 5xx is permanent (``failed``).
 """
 
 from __future__ import annotations
@@ -9,14 +12,17 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 if TYPE_CHECKING:  # imported when a channel is built: loading the config must stay cheap
     import aiosmtplib
 
 from outagecomms.channels.base import Channel, DeliveryResult, KeySpec, OutboundMessage
+from outagecomms.channels.smtp_pipeline import PipelinedSession, SessionLost
 from outagecomms.errors import ConfigError
-from outagecomms.mime import build_email, check_from
+from outagecomms.mime import builder, check_from
+
+Session: TypeAlias = "aiosmtplib.SMTP | PipelinedSession"
 
 
 class SmtpChannel(Channel):
@@ -33,6 +39,7 @@ class SmtpChannel(Channel):
         "from": (str, "Support <support@example.com>"),
         "timeout": (int, 30),
         "validate_certs": (bool, True),
+        "pipelining": (bool, True),  # use PIPELINING when the server offers it
     }
 
     @classmethod
@@ -47,11 +54,12 @@ class SmtpChannel(Channel):
         import aiosmtplib
 
         super().__init__(*args, **kwargs)
-        self._idle: asyncio.LifoQueue[aiosmtplib.SMTP] = asyncio.LifoQueue()
+        self._idle: asyncio.LifoQueue[Session] = asyncio.LifoQueue()
         self._slots = asyncio.Semaphore(self.config.max_connections)
-        self._all: set[aiosmtplib.SMTP] = set()
+        self._all: set[Session] = set()
         self.sender = self.settings["from"]
         self.envelope_from = aiosmtplib.email.parse_address(self.sender)
+        self.builder = builder(self.sender, self.company.support_email)
 
     def _password(self) -> str | None:
         if not self.settings["username"]:
@@ -64,7 +72,7 @@ class SmtpChannel(Channel):
             )
         return pw
 
-    async def _connect(self) -> aiosmtplib.SMTP:
+    async def _connect(self) -> Session:
         import aiosmtplib
 
         s = self.settings
@@ -81,10 +89,18 @@ class SmtpChannel(Channel):
         await client.connect()
         if s["username"]:
             await client.login(s["username"], self._password() or "")
-        self._all.add(client)
-        return client
+        session: Session = client
+        if s["pipelining"]:
+            if client.is_ehlo_or_helo_needed:
+                await client.ehlo()
+            if client.supports_extension("pipelining") and isinstance(
+                client.transport, asyncio.Transport
+            ):
+                session = PipelinedSession(client.transport, timeout=float(s["timeout"]))
+        self._all.add(session)
+        return session
 
-    async def _discard(self, client: aiosmtplib.SMTP) -> None:
+    async def _discard(self, client: Session) -> None:
         self._all.discard(client)
         with contextlib.suppress(Exception):
             client.close()
@@ -93,7 +109,7 @@ class SmtpChannel(Channel):
         import aiosmtplib
 
         try:
-            data = build_email(message, from_addr=self.sender, reply_to=self.company.support_email)
+            data = self.builder.build(message)
         except ValueError as exc:
             return DeliveryResult.failed(str(exc))
         async with self._slots:
@@ -106,6 +122,8 @@ class SmtpChannel(Channel):
                     return DeliveryResult.retry(f"SMTP login failed: {exc.code} {exc.message}")
                 except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                     return DeliveryResult.retry(f"cannot connect to SMTP server: {exc}")
+            if isinstance(client, PipelinedSession):
+                return await self._send_pipelined(client, message, data)
             try:
                 _errors, response = await client.sendmail(self.envelope_from, [message.to], data)
             except aiosmtplib.SMTPRecipientsRefused as exc:
@@ -120,6 +138,24 @@ class SmtpChannel(Channel):
                 return DeliveryResult.retry(f"SMTP connection failed: {exc}")
             self._idle.put_nowait(client)
             return DeliveryResult.sent(response.strip()[:200] or None)
+
+    async def _send_pipelined(
+        self, session: PipelinedSession, message: OutboundMessage, data: bytes
+    ) -> DeliveryResult:
+        try:
+            reply = await session.sendmail(self.envelope_from, message.to, data)
+        except ValueError as exc:
+            self._idle.put_nowait(session)
+            return DeliveryResult.failed(str(exc))
+        except SessionLost as exc:
+            await self._discard(session)
+            return DeliveryResult.retry(f"SMTP connection failed: {exc}")
+        self._idle.put_nowait(session)
+        if reply.ok:
+            return DeliveryResult.sent(reply.text.strip()[:200] or None)
+        if reply.step == "RCPT":
+            return self._by_code(reply.code, f"recipient refused: {reply.code} {reply.text}")
+        return self._by_code(reply.code, f"SMTP {reply.code} {reply.text}")
 
     async def _reset(self, client: aiosmtplib.SMTP) -> None:
         try:
@@ -141,7 +177,10 @@ class SmtpChannel(Channel):
         while not self._idle.empty():
             self._idle.get_nowait()
 
-        async def _quit(c: aiosmtplib.SMTP) -> None:
+        async def _quit(c: Session) -> None:
+            if isinstance(c, PipelinedSession):
+                await c.quit()
+                return
             try:
                 await asyncio.wait_for(c.quit(), 2)
             except Exception:

@@ -285,13 +285,14 @@ class TwilioChannel(HttpChannel):
         if code == TOO_MANY_REQUESTS or status == 429 or status >= 500:
             wait = parse_retry_after(response.headers.get("retry-after"))
             return DeliveryResult.retry(error, retry_after=wait)
-        return DeliveryResult.failed(error)
+        return DeliveryResult.failed(error, flag_contact=code in (INVALID_TO, OPTED_OUT))
 
     async def send(self, message: OutboundMessage) -> DeliveryResult:
         to = message.to.replace(" ", "")
         if not _E164.fullmatch(to):
             return DeliveryResult.failed(
-                f"twilio {INVALID_TO}: {to!r} is not an E.164 phone number (not sent)"
+                f"twilio {INVALID_TO}: {to!r} is not an E.164 phone number (not sent)",
+                flag_contact=True,
             )
         if not message.text.strip():
             return DeliveryResult.failed("Twilio: the rendered SMS body is empty")

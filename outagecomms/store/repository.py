@@ -23,7 +23,9 @@ from sqlalchemy import (
     bindparam,
     case,
     create_engine,
+    delete,
     event,
+    exists,
     func,
     insert,
     literal,
@@ -35,6 +37,8 @@ from sqlalchemy.exc import OperationalError
 
 from outagecomms.errors import ConfigError, NotFound, OutageCommsError
 from outagecomms.models import (
+    COPY_SUFFIX,
+    ROUND_WIDE,
     Customer,
     DeliveryStatus,
     Incident,
@@ -47,7 +51,7 @@ from outagecomms.models import (
 from outagecomms.store import tables as t
 from outagecomms.timeutil import as_utc
 
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0004"
 _CHUNK = 500
 
 
@@ -226,6 +230,7 @@ def upsert_customers(
     new_ids = {c.id for c in customers}
     created = len(new_ids - existing)
     updated = len(new_ids & existing)
+    clear_changed_flags(conn, customers)
     removed = 0
     if replace:
         gone = sorted(existing - new_ids)
@@ -336,19 +341,29 @@ def insert_audience(conn: Connection, incident_id: int, pairs: Sequence[tuple[st
 def audience_customer_ids(conn: Connection, incident_id: int) -> list[str]:
     q = (
         select(t.audience.c.customer_id)
-        .where(t.audience.c.incident_id == incident_id)
+        .where(t.audience.c.incident_id == incident_id, t.audience.c.customer_id != ROUND_WIDE)
         .distinct()
         .order_by(t.audience.c.customer_id)
     )
     return [r[0] for r in conn.execute(q)]
 
 
-def audience_channels(conn: Connection, incident_id: int) -> dict[str, int]:
+def _customers_only(a: Any) -> Any:
+    """Audience rows for the customers themselves: not the status page, not the account
+    managers' copies (the follow-up asks customers only)."""
+    return (a.c.customer_id != ROUND_WIDE) & ~a.c.channel.endswith(COPY_SUFFIX)
+
+
+def audience_channels(
+    conn: Connection, incident_id: int, *, customers_only: bool = False
+) -> dict[str, int]:
     q = (
         select(t.audience.c.channel, func.count())
         .where(t.audience.c.incident_id == incident_id)
         .group_by(t.audience.c.channel)
     )
+    if customers_only:
+        q = q.where(_customers_only(t.audience))
     return {r[0]: int(r[1]) for r in conn.execute(q)}
 
 
@@ -432,6 +447,14 @@ def insert_round_with_deliveries(
         literal(0),
         literal(created_at, t.TS),
     ).where(t.audience.c.incident_id == incident_id)
+    if kind == RoundKind.FOLLOW_UP:
+        src = src.where(_customers_only(t.audience))
+    f = t.contact_flags
+    src = src.where(
+        ~exists().where(
+            f.c.customer_id == t.audience.c.customer_id, f.c.channel == t.audience.c.channel
+        )
+    )
     conn.execute(
         insert(t.deliveries).from_select(
             [
@@ -448,6 +471,12 @@ def insert_round_with_deliveries(
     )
     row = conn.execute(select(t.rounds).where(t.rounds.c.id == round_id)).one()
     return _row_to_round(row)
+
+
+def count_round_deliveries(conn: Connection, incident_id: int, round_id: int) -> int:
+    d = t.deliveries
+    q = select(func.count()).where(d.c.incident_id == incident_id, d.c.round_id == round_id)
+    return int(conn.execute(q).scalar_one())
 
 
 def list_rounds(conn: Connection, incident_id: int) -> list[Round]:
@@ -675,6 +704,51 @@ def customer_deliveries(
             m[k] = as_utc(m[k])
         out.append(m)
     return out
+
+
+# --- contact flags -----------------------------------------------------------------------------
+
+
+def flag_contacts(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Record contacts a provider refused for good (customer_id, channel, contact, reason,
+    incident_id, flagged_at); a newer flag for the same pair replaces the older."""
+    f = t.contact_flags
+    for r in rows:
+        conn.execute(
+            delete(f).where(f.c.customer_id == r["customer_id"], f.c.channel == r["channel"])
+        )
+        conn.execute(insert(f).values(**r))
+
+
+def contact_flags(
+    conn: Connection, customer_ids: Iterable[str] | None = None
+) -> list[dict[str, Any]]:
+    f = t.contact_flags
+    q = select(f).order_by(f.c.customer_id, f.c.channel)
+    out: list[dict[str, Any]] = []
+    ids = None if customer_ids is None else sorted(set(customer_ids))
+    for chunk in [None] if ids is None else chunks(ids):
+        qq = q if chunk is None else q.where(f.c.customer_id.in_(chunk))
+        for r in conn.execute(qq):
+            row = dict(r._mapping)
+            row["flagged_at"] = as_utc(row["flagged_at"])
+            out.append(row)
+    return out
+
+
+def clear_changed_flags(conn: Connection, customers: Sequence[Customer]) -> int:
+    """Drop the flags of contacts that a re-import changed: a new number deserves a try."""
+    by_id = {c.id: c for c in customers}
+    stale = []
+    for flag in contact_flags(conn, by_id):
+        c = by_id[flag["customer_id"]]
+        current = {c.email, c.phone, c.slack_webhook, c.teams_webhook, c.webhook_url}
+        if flag["contact"] not in current:
+            stale.append((flag["customer_id"], flag["channel"]))
+    f = t.contact_flags
+    for cid, ch in stale:
+        conn.execute(delete(f).where(f.c.customer_id == cid, f.c.channel == ch))
+    return len(stale)
 
 
 def encode_content(content: dict[str, Any]) -> bytes:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -155,4 +156,57 @@ feedback = Table(
     Column("comment", Text, nullable=False, default=""),
     Column("source", String(20), nullable=False),  # link | manual
     Column("received_at", TS, nullable=False),
+)
+
+# Incidents proposed by monitoring alerts (POST /hooks/...). ``dedup_key`` is a hash of
+# (source, group key, rule): at most one *open* draft per key (the partial unique index), so a
+# repeated or concurrent alert refreshes the draft instead of adding one.
+drafts = Table(
+    "drafts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("source", String(20), nullable=False),  # alertmanager | generic
+    Column("dedup_key", String(64), nullable=False),
+    Column("group_key", Text, nullable=False),
+    Column("rule", String(200), nullable=False, default=""),
+    Column("title", String(500), nullable=False),
+    Column("severity", String(10), nullable=False),
+    Column("components", JSON, nullable=False),
+    Column("regions", JSON, nullable=False),
+    Column("labels", JSON, nullable=False),
+    Column("annotations", JSON, nullable=False),
+    Column("url", Text, nullable=False, default=""),
+    Column("status", String(10), nullable=False),  # open | declared | dismissed
+    Column("alert_state", String(10), nullable=False),  # firing | resolved
+    Column("update_every_s", Float, nullable=True),
+    Column("commander", String(200), nullable=False, default=""),
+    Column("started_at", TS, nullable=False),
+    Column("first_seen", TS, nullable=False),
+    Column("last_seen", TS, nullable=False),
+    Column("resolved_at", TS, nullable=True),
+    Column("times_seen", Integer, nullable=False, default=1),
+    Column("alerts", Integer, nullable=False, default=1),
+    Column("incident_id", BigId, ForeignKey("incidents.id"), nullable=True),
+    Column("note", Text, nullable=False, default=""),
+    Index(
+        "uq_drafts_open_key",
+        "dedup_key",
+        unique=True,
+        sqlite_where=text("status = 'open'"),
+        postgresql_where=text("status = 'open'"),
+    ),
+    Index("ix_drafts_key", "dedup_key", "id"),
+    Index("ix_drafts_status", "status", "id"),
+)
+
+
+contact_flags = Table(
+    "contact_flags",
+    metadata,
+    Column("customer_id", String(200), primary_key=True),
+    Column("channel", String(100), primary_key=True),
+    Column("contact", Text, nullable=False),  # the refused address/number itself
+    Column("reason", Text, nullable=False),  # e.g. "twilio 21610: ... opted out"
+    Column("incident_id", BigId, nullable=True),
+    Column("flagged_at", TS, nullable=False),
 )

@@ -1,0 +1,170 @@
+"""Store access for drafts: incidents proposed by monitoring alerts.
+
+Portable SQL (SQLite and PostgreSQL). Deduplication rests on two things: every write for one
+alert key runs in a transaction that holds that key's lock (SQLite: the database write lock
+every write transaction takes at BEGIN; PostgreSQL: a transaction-level advisory lock on the
+key), and the partial unique index ``uq_drafts_open_key`` allows one *open* draft per key,
+which the insert meets with ``ON CONFLICT DO UPDATE`` should anything slip past the lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, select, text, update
+
+from outagecomms.errors import NotFound
+from outagecomms.models import AlertState, Draft, DraftStatus
+from outagecomms.store import tables as t
+from outagecomms.timeutil import as_utc
+
+d = t.drafts
+
+#: Columns an alert refreshes on an open draft (the newest notification describes it best).
+FACTS = (
+    "title",
+    "severity",
+    "components",
+    "regions",
+    "labels",
+    "annotations",
+    "url",
+    "alert_state",
+    "resolved_at",
+    "update_every_s",
+    "commander",
+    "alerts",
+)
+
+
+def dedup_key(source: str, group_key: str, rule: str) -> str:
+    """The fixed-width key one alert (group) maps to under one rule."""
+    return hashlib.sha256(f"{source}\0{group_key}\0{rule}".encode()).hexdigest()
+
+
+def lock_key(conn: Connection, key: str) -> None:
+    """Serialise writers of one alert key until the transaction ends (PostgreSQL; on SQLite
+    the write transaction already holds the database's write lock)."""
+    if conn.dialect.name == "postgresql":
+        # The two-integer lock space does not overlap the one-bigint space leadership uses;
+        # class 0x6472 ("dr") names ours in it.
+        n = int(key[:15], 16)
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(CAST(:cls AS integer), CAST(:k AS integer))"),
+            {"cls": 0x6472, "k": n % (2**31 - 1)},
+        )
+
+
+def _row_to_draft(r: Any) -> Draft:
+    return Draft(
+        id=r.id,
+        source=r.source,
+        dedup_key=r.dedup_key,
+        group_key=r.group_key,
+        rule=r.rule,
+        title=r.title,
+        severity=r.severity,
+        components=tuple(r.components),
+        regions=tuple(r.regions),
+        labels=dict(r.labels or {}),
+        annotations=dict(r.annotations or {}),
+        url=r.url,
+        status=DraftStatus(r.status),
+        alert_state=AlertState(r.alert_state),
+        update_every=timedelta(seconds=r.update_every_s) if r.update_every_s else None,
+        commander=r.commander,
+        started_at=as_utc(r.started_at),  # type: ignore[arg-type]
+        first_seen=as_utc(r.first_seen),  # type: ignore[arg-type]
+        last_seen=as_utc(r.last_seen),  # type: ignore[arg-type]
+        resolved_at=as_utc(r.resolved_at),
+        times_seen=r.times_seen,
+        alerts=r.alerts,
+        incident_id=r.incident_id,
+        note=r.note,
+    )
+
+
+def get_draft(conn: Connection, draft_id: int) -> Draft:
+    r = conn.execute(select(d).where(d.c.id == draft_id)).first()
+    if r is None:
+        raise NotFound(
+            f"draft {draft_id} does not exist; `outagecomms drafts list --all` shows them"
+        )
+    return _row_to_draft(r)
+
+
+def latest_by_key(conn: Connection, key: str) -> Draft | None:
+    """The newest draft for an alert key, whatever its status."""
+    r = conn.execute(select(d).where(d.c.dedup_key == key).order_by(d.c.id.desc()).limit(1)).first()
+    return _row_to_draft(r) if r is not None else None
+
+
+def list_drafts(conn: Connection, *, include_closed: bool = False) -> list[Draft]:
+    """Open drafts, oldest first (with ``include_closed``: declared and dismissed ones too)."""
+    q = select(d).order_by(d.c.id)
+    if not include_closed:
+        q = q.where(d.c.status == DraftStatus.OPEN.value)
+    return [_row_to_draft(r) for r in conn.execute(q)]
+
+
+def insert_or_refresh_open(conn: Connection, values: dict[str, Any]) -> tuple[int, bool]:
+    """Insert an open draft, or, when an open draft with this ``dedup_key`` exists, refresh it
+    (facts, ``last_seen``, ``times_seen + 1``). Returns (id, created)."""
+    stmt: Any
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt = pg_insert(d).values(**values)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(d).values(**values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[d.c.dedup_key],
+        index_where=d.c.status == DraftStatus.OPEN.value,
+        set_={
+            **{c: stmt.excluded[c] for c in FACTS},
+            "last_seen": stmt.excluded.last_seen,
+            "times_seen": d.c.times_seen + 1,
+        },
+    )
+    row = conn.execute(stmt.returning(d.c.id, d.c.times_seen)).one()
+    return int(row[0]), int(row[1]) == 1
+
+
+def refresh(
+    conn: Connection, draft_id: int, now: datetime, *, facts: dict[str, Any] | None = None
+) -> None:
+    """Count one more sighting of the draft's alert; ``facts`` updates what it says."""
+    conn.execute(
+        update(d)
+        .where(d.c.id == draft_id)
+        .values(last_seen=now, times_seen=d.c.times_seen + 1, **(facts or {}))
+    )
+
+
+def change_status(
+    conn: Connection,
+    draft_id: int,
+    *,
+    expect: DraftStatus,
+    to: DraftStatus,
+    incident_id: int | None = None,
+    note: str | None = None,
+) -> bool:
+    """Compare-and-set the draft's status; False when it is no longer ``expect``."""
+    values: dict[str, Any] = {"status": to.value}
+    if incident_id is not None:
+        values["incident_id"] = incident_id
+    if note is not None:
+        values["note"] = note
+    res = conn.execute(
+        update(d).where(d.c.id == draft_id, d.c.status == expect.value).values(**values)
+    )
+    return res.rowcount == 1
+
+
+def set_note(conn: Connection, draft_id: int, note: str) -> None:
+    conn.execute(update(d).where(d.c.id == draft_id).values(note=note))

@@ -1,0 +1,149 @@
+"""Failed and dead deliveries: listed by status, sent again with ``deliveries retry`` (not when a
+newer round already reached the customer), never retried past the next round, and reported to
+the commander once per change."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from conftest import SmtpServer
+
+from outagecomms.app import App
+from outagecomms.config import load_config
+from outagecomms.redelivery import report_dead
+from outagecomms.store import repository as repo
+
+HEADER = "id,name,email,tier,components,regions,timezone,locale\n"
+ROWS = [
+    "a,Alpha,ops@a.example,standard,api,eu,UTC,en_US",
+    "b,Beta,gone@b.example,standard,api,eu,UTC,en_US",
+    "c,Gamma,busy@c.example,standard,api,eu,UTC,en_US",
+]
+
+
+def _setup(
+    tmp_path: Path,
+    make_config: Callable[..., Path],
+    server: SmtpServer,
+    cli: Any,
+    *,
+    dispatch: str = 'retry_base = "1s"\nmax_attempts = 1',
+) -> Path:
+    cfg = make_config(server)
+    cfg.write_text(cfg.read_text().replace('retry_base = "1s"', dispatch))
+    csv = tmp_path / "customers.csv"
+    csv.write_text(HEADER + "\n".join(ROWS) + "\n")
+    assert cli("--config", str(cfg), "customers", "import", str(csv)).exit_code == 0
+    return cfg
+
+
+def _declare(cli: Any, cfg: Path, *extra: str) -> tuple[int, dict[str, Any]]:
+    res = cli("--config", str(cfg), "declare", "API down", "--severity", "sev2",
+              "--component", "api", "--commander", "ic@s1.example", "--yes", "--json",
+              *extra)  # fmt: skip
+    return res.exit_code, json.loads(res.stdout)
+
+
+def _statuses(cli: Any, cfg: Path, ref: str, status: str) -> list[str]:
+    res = cli("--config", str(cfg), "deliveries", ref, "--status", status, "--json")
+    assert res.exit_code == 0, res.stderr
+    return sorted(d["customer"] for d in json.loads(res.stdout)["deliveries"])
+
+
+def test_failed_and_dead_are_listed_and_retried(
+    tmp_path: Path, make_config: Callable[..., Path], smtp_server: SmtpServer, cli: Any
+) -> None:
+    cfg = _setup(tmp_path, make_config, smtp_server, cli)
+    smtp_server.handler.reject = {
+        "gone@b.example": "550 5.1.1 No such user",
+        "busy@c.example": "451 4.3.0 Mailbox busy",
+    }
+    code, out = _declare(cli, cfg)
+    assert code == 3  # partial: some deliveries failed
+    assert (out["sent"], out["failed"], out["dead"]) == (1, 1, 1)
+    ref = out["incident"]
+    assert _statuses(cli, cfg, ref, "failed") == ["b"]
+    assert _statuses(cli, cfg, ref, "dead") == ["c"]
+    # the list form and the explicit subcommand agree
+    listed = cli("--config", str(cfg), "deliveries", "list", ref, "--json")
+    assert json.loads(listed.stdout)["count"] == 3
+
+    smtp_server.handler.reject = {}
+    res = cli("--config", str(cfg), "deliveries", "retry", ref, "--customer", "b", "--json")
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["requeued"] == 1
+    assert _statuses(cli, cfg, ref, "dead") == ["c"]
+    res = cli("--config", str(cfg), "deliveries", "retry", ref, "--json")
+    assert res.exit_code == 0, res.stderr
+    got = json.loads(res.stdout)
+    assert (got["requeued"], got["sent"], got["superseded"]) == (1, 1, 0)
+    assert _statuses(cli, cfg, ref, "sent") == ["a", "b", "c"]
+    rcpts = sorted(m.rcpt_tos[0] for m in smtp_server.handler.messages)
+    assert rcpts == ["busy@c.example", "gone@b.example", "ops@a.example"]
+
+    res = cli("--config", str(cfg), "deliveries", "retry", ref, "--customer", "nobody")
+    assert res.exit_code == 2 and "nobody" in res.stderr
+
+
+def test_a_newer_round_supersedes_instead_of_a_stale_resend(
+    tmp_path: Path, make_config: Callable[..., Path], smtp_server: SmtpServer, cli: Any
+) -> None:
+    cfg = _setup(tmp_path, make_config, smtp_server, cli)
+    smtp_server.handler.reject = {"gone@b.example": "550 5.1.1 No such user"}
+    _code, out = _declare(cli, cfg)
+    ref = out["incident"]
+    smtp_server.handler.reject = {}
+    res = cli("--config", str(cfg), "update", ref, "Rolled back the deploy.", "--json")
+    assert res.exit_code == 0, res.stderr
+    res = cli("--config", str(cfg), "deliveries", "retry", ref, "--json")
+    got = json.loads(res.stdout)
+    assert (got["requeued"], got["superseded"]) == (0, 1)
+    kinds_to_b = [m.kind for m in smtp_server.handler.messages if m.customer == "b"]
+    assert kinds_to_b == ["update"]  # never the stale acknowledgement after the update
+    assert _statuses(cli, cfg, ref, "superseded") == ["b"]
+
+
+def test_no_retry_is_scheduled_past_the_next_round(
+    tmp_path: Path, make_config: Callable[..., Path], smtp_server: SmtpServer, cli: Any
+) -> None:
+    cfg = _setup(
+        tmp_path, make_config, smtp_server, cli, dispatch='max_attempts = 9\nretry_base = "10m"'
+    )
+    smtp_server.handler.reject = {"busy@c.example": "451 4.3.0 Mailbox busy"}
+    _code, out = _declare(cli, cfg, "--every", "2m")
+    assert out["dead"] == 1 and out["retry"] == 0
+    res = cli("--config", str(cfg), "deliveries", out["incident"], "--status", "dead", "--json")
+    [dead] = json.loads(res.stdout)["deliveries"]
+    assert dead["customer"] == "c"
+    assert "no retry: the next round is due by" in dead["last_error"]
+
+
+def test_the_commander_is_told_of_dead_deliveries_once_per_change(
+    tmp_path: Path, make_config: Callable[..., Path], smtp_server: SmtpServer, cli: Any
+) -> None:
+    cfg = _setup(tmp_path, make_config, smtp_server, cli)
+    smtp_server.handler.reject = {"busy@c.example": "451 4.3.0 Mailbox busy"}
+    _code, out = _declare(cli, cfg)
+    ref = out["incident"]
+    app = App.from_config(load_config(cfg))
+    try:
+        assert report_dead(app) == [ref]
+        assert report_dead(app) == []  # already told
+        to_ic = [m for m in smtp_server.handler.messages if m.rcpt_tos == ["ic@s1.example"]]
+        assert len(to_ic) == 1
+        assert "1 customer notices undeliverable" in str(to_ic[0].message["Subject"])
+        body = to_ic[0].text()
+        assert "451" in body or "Mailbox busy" in body or "recipient refused" in body
+        assert f"outagecomms deliveries retry {ref}" in body
+        # retried and dead again: that is news again
+        res = cli("--config", str(cfg), "deliveries", "retry", ref, "--json")
+        assert res.exit_code == 3
+        assert report_dead(app) == [ref]
+        with app.store.read() as conn:
+            kinds = [e["kind"] for e in repo.list_events(conn, 1)]
+        assert kinds.count("dead_reported") == 3  # told, reset by the retry, told again
+    finally:
+        app.close()

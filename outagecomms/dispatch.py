@@ -38,7 +38,6 @@ Progress = Callable[[int, int], None]  # (done in this step, total known so far)
 MAX_BACKOFF = timedelta(minutes=15)
 FEEDBACK_LINK_LIFETIME = timedelta(days=30)
 log = logging.getLogger("outagecomms.dispatch")
-FLUSH_EVERY = 64  # results per write: bounds what a crash can leave unrecorded
 
 
 @dataclass
@@ -128,8 +127,11 @@ class Dispatcher:
 
         A fixed set of worker coroutines (as many as the channels have connections) pulls
         deliveries from a local queue; when it runs low the next batch is claimed, so the
-        connections never idle between batches. Results are recorded in small flushes, each
-        only for deliveries this sender still holds the lease on.
+        connections never idle between batches. A worker takes its next delivery only once
+        the result of its last one is written, so a crash leaves at most one accepted but
+        unrecorded delivery per worker (a resend, with the same Message-ID). Results that
+        come in while a write is due share it (group commit), and each is written only for
+        a delivery this sender still holds the lease on.
         """
         summary = DispatchSummary()
         queue: deque[tuple[repo.Claimed, str]] = deque()
@@ -174,6 +176,29 @@ class Dispatcher:
             customers.update(got)
             queue.extend((c, token) for c in claimed)
 
+        loop = asyncio.get_running_loop()
+        commit: asyncio.Future[None] | None = None  # the next group write, once one is due
+
+        def write_group() -> None:
+            nonlocal commit
+            done, commit = commit, None
+            assert done is not None
+            try:
+                flush()
+            except Exception as exc:
+                done.set_exception(exc)
+            else:
+                done.set_result(None)
+
+        async def record(token: str, row: dict[str, Any]) -> None:
+            nonlocal commit
+            pending.setdefault(token, []).append(row)
+            if commit is None:
+                commit = loop.create_future()
+                # after the callbacks already ready: results that came in with this one join it
+                loop.call_soon(write_group)
+            await asyncio.shield(commit)
+
         async def worker() -> None:
             while True:
                 if not queue:
@@ -185,10 +210,7 @@ class Dispatcher:
                 claim, result, content, contact = await self._send_one(
                     claim, customers.get(claim.customer_id)
                 )
-                rows = pending.setdefault(token, [])
-                rows.append(self._result_row(claim, result, content, summary, contact))
-                if len(rows) >= FLUSH_EVERY:
-                    flush(token)
+                await record(token, self._result_row(claim, result, content, summary, contact))
 
         refill()
         width = max(1, min(64, sum(c.max_connections for c in self.app.config.channels.values())))

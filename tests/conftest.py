@@ -23,6 +23,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from typer.testing import CliRunner
 
+import outagecomms
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 PACKAGED_SAMPLE = REPO / "outagecomms" / "samples" / "customers.csv"
@@ -196,6 +198,11 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for var in list(os.environ):
         if var.startswith("OUTAGECOMMS_"):
             monkeypatch.delenv(var)
+    # CLI/daemon subprocesses import the very package under test, whatever PYTHONPATH said
+    # (a relative one, or an editable install of another checkout, would silently differ)
+    code = str(Path(outagecomms.__file__).resolve().parent.parent)
+    rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([code, *rest]))
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))

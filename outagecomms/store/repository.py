@@ -608,6 +608,26 @@ def claim_deliveries(
     return [Claimed(*r) for r in conn.execute(q.order_by(d.c.id))]
 
 
+# Built once: the dispatcher writes each result promptly, so this runs once per few sends.
+_RECORD_RESULT = (
+    update(t.deliveries)
+    .where(
+        t.deliveries.c.id == bindparam("b_id"),
+        t.deliveries.c.lease_owner == bindparam("b_owner"),
+    )
+    .values(
+        status=bindparam("b_status"),
+        sent_at=bindparam("b_sent_at"),
+        provider_id=bindparam("b_provider_id"),
+        last_error=bindparam("b_last_error"),
+        next_attempt_at=bindparam("b_next"),
+        content=bindparam("b_content"),
+        lease_owner=None,
+        lease_until=None,
+    )
+)
+
+
 def record_results(conn: Connection, owner: str, results: Sequence[dict[str, Any]]) -> int:
     """Write send outcomes for deliveries this owner still holds. Returns rows written.
 
@@ -615,21 +635,6 @@ def record_results(conn: Connection, owner: str, results: Sequence[dict[str, Any
     """
     if not results:
         return 0
-    d = t.deliveries
-    stmt = (
-        update(d)
-        .where(d.c.id == bindparam("b_id"), d.c.lease_owner == bindparam("b_owner"))
-        .values(
-            status=bindparam("b_status"),
-            sent_at=bindparam("b_sent_at"),
-            provider_id=bindparam("b_provider_id"),
-            last_error=bindparam("b_last_error"),
-            next_attempt_at=bindparam("b_next"),
-            content=bindparam("b_content"),
-            lease_owner=None,
-            lease_until=None,
-        )
-    )
     params = [
         {
             "b_id": r["id"],
@@ -643,7 +648,7 @@ def record_results(conn: Connection, owner: str, results: Sequence[dict[str, Any
         }
         for r in results
     ]
-    res = conn.execute(stmt, params)
+    res = conn.execute(_RECORD_RESULT, params)
     return int(res.rowcount or 0)
 
 

@@ -38,6 +38,9 @@ Progress = Callable[[int, int], None]  # (done in this step, total known so far)
 MAX_BACKOFF = timedelta(minutes=15)
 FEEDBACK_LINK_LIFETIME = timedelta(days=30)
 log = logging.getLogger("outagecomms.dispatch")
+#: how long results wait for others to share their write (group commit); a worker sends its
+#: next delivery only once its last result is written
+GROUP_WAIT = 0.003
 
 
 @dataclass
@@ -89,6 +92,7 @@ class Dispatcher:
         self._rounds: dict[int, Round] = {}
         self._domains: dict[str, str] = {}
         self._credits: dict[tuple[int, str], dict[str, Any] | None] = {}
+        self._retrying: dict[int, dict[str, int]] = {}  # incident -> error kind -> count
 
     async def __aenter__(self) -> Dispatcher:
         return self
@@ -178,11 +182,17 @@ class Dispatcher:
 
         loop = asyncio.get_running_loop()
         commit: asyncio.Future[None] | None = None  # the next group write, once one is due
+        timer: asyncio.TimerHandle | None = None
+        waiting = 0  # results in the group
 
         def write_group() -> None:
-            nonlocal commit
-            done, commit = commit, None
-            assert done is not None
+            nonlocal commit, timer, waiting
+            done, commit, waiting = commit, None, 0
+            if timer is not None:
+                timer.cancel()
+                timer = None
+            if done is None:
+                return
             try:
                 flush()
             except Exception as exc:
@@ -191,13 +201,17 @@ class Dispatcher:
                 done.set_result(None)
 
         async def record(token: str, row: dict[str, Any]) -> None:
-            nonlocal commit
+            nonlocal commit, timer, waiting
             pending.setdefault(token, []).append(row)
+            waiting += 1
             if commit is None:
                 commit = loop.create_future()
-                # after the callbacks already ready: results that came in with this one join it
-                loop.call_soon(write_group)
-            await asyncio.shield(commit)
+                # a group gathers for at most GROUP_WAIT, or until every worker is in it
+                timer = loop.call_later(GROUP_WAIT, write_group)
+            mine = commit
+            if waiting >= width:
+                write_group()
+            await asyncio.shield(mine)
 
         async def worker() -> None:
             while True:
@@ -220,6 +234,7 @@ class Dispatcher:
             flush()
             if leased:
                 self.release()  # nothing of ours is in flight now: orphans go back to the queue
+            self.note_retries()
         return summary
 
     def _claim(
@@ -278,19 +293,21 @@ class Dispatcher:
         key = (result.error or "error").split(":")[0][:80]
         summary.errors[key] = summary.errors.get(key, 0) + 1
         retry_at = now + backoff(claim.attempts, cfg.retry_base, result.retry_after)
-        next_round = self._rounds[claim.round_id].promised_next_by
+        next_round = self._next_round_start(claim)
         if result.outcome == Outcome.RETRY and next_round is not None and retry_at >= next_round:
-            # A retry then would arrive after the next round is due, which carries newer news
-            # (and the promise): give up now, visibly, rather than send a stale message late.
+            # A retry then would arrive after the next round has started, which carries newer
+            # news (and the promise): give up now, visibly, rather than send a stale message.
             summary.dead += 1
             row.update(
                 status=DeliveryStatus.DEAD.value,
-                last_error=f"{result.error}; no retry: the next round is due by "
+                last_error=f"{result.error}; no retry: the next round starts at "
                 f"{next_round:%H:%M:%S} UTC",
             )
         elif result.outcome == Outcome.RETRY and claim.attempts < cfg.max_attempts:
             summary.retry += 1
             row.update(status=DeliveryStatus.PENDING.value, next_attempt_at=retry_at)
+            per = self._retrying.setdefault(claim.incident_id, {})
+            per[key] = per.get(key, 0) + 1
         elif result.outcome == Outcome.RETRY:
             summary.dead += 1
             row.update(status=DeliveryStatus.DEAD.value)
@@ -307,6 +324,32 @@ class Dispatcher:
                     "flagged_at": now,
                 }
         return row
+
+    def _next_round_start(self, claim: repo.Claimed) -> datetime | None:
+        """When the round after this one starts (the holding round begins a margin before
+        the promise); None when no round follows (resolution, follow-up)."""
+        from outagecomms.scheduling import fanout_margin  # scheduling imports this module
+
+        promise = self._rounds[claim.round_id].promised_next_by
+        if promise is None:
+            return None
+        return promise - fanout_margin(self._incidents[claim.incident_id], self.app.config)
+
+    def note_retries(self) -> None:
+        """An event per incident for the retries this sender scheduled: ``show`` and
+        ``watch`` tell the commander, not only this process's log."""
+        retrying, self._retrying = self._retrying, {}
+        if not retrying:
+            return
+        now = self.app.clock()
+        with self.app.store.write() as conn:
+            for iid, errors in retrying.items():
+                n = sum(errors.values())
+                why = "; ".join(
+                    f"{k} ({v})" for k, v in sorted(errors.items(), key=lambda kv: -kv[1])[:3]
+                )
+                repo.add_event(conn, iid, now, "retry", f"{n} deliveries will be retried: {why}")
+                log.warning("INC-%d: %d deliveries will be retried: %s", iid, n, why)
 
     def _extras(self, claim: repo.Claimed, customer: Customer) -> dict[str, Any]:
         """Per-customer parts of a notice: the credit and offer in the resolution."""

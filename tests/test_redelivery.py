@@ -118,7 +118,7 @@ def test_no_retry_is_scheduled_past_the_next_round(
     res = cli("--config", str(cfg), "deliveries", out["incident"], "--status", "dead", "--json")
     [dead] = json.loads(res.stdout)["deliveries"]
     assert dead["customer"] == "c"
-    assert "no retry: the next round is due by" in dead["last_error"]
+    assert "no retry: the next round starts at" in dead["last_error"]
 
 
 def test_the_commander_is_told_of_dead_deliveries_once_per_change(

@@ -424,9 +424,13 @@ def insert_round_with_deliveries(
     if not queue:
         return _row_to_round(conn.execute(select(t.rounds).where(t.rounds.c.id == round_id)).one())
     if kind != RoundKind.ACKNOWLEDGEMENT:
+        # an acknowledgement still waiting (its provider was down) would now arrive after
+        # newer news with a stale "next update by": the new round reaches the customer instead
         stale = select(t.rounds.c.id).where(
             t.rounds.c.incident_id == incident_id,
-            t.rounds.c.kind.in_([RoundKind.UPDATE.value, RoundKind.HOLDING.value]),
+            t.rounds.c.kind.in_(
+                [RoundKind.ACKNOWLEDGEMENT.value, RoundKind.UPDATE.value, RoundKind.HOLDING.value]
+            ),
             t.rounds.c.id != round_id,
         )
         conn.execute(

@@ -121,8 +121,8 @@ def test_refusals_are_classified_and_the_session_is_reused(
     assert [r.outcome for r in results] == [
         Outcome.FAILED, Outcome.SENT, Outcome.RETRY, Outcome.SENT,
     ]  # fmt: skip
-    assert results[0].error.startswith("recipient refused: 550")
-    assert results[2].error.startswith("recipient refused: 451")
+    assert results[0].error.startswith("SMTP recipient refused: 550")
+    assert results[2].error.startswith("SMTP recipient refused: 451")
     assert sessions == 1  # RSET after each refusal, then the same connection goes on
     assert sorted(r.rcpt_tos[0] for r in handler.messages) == ["ok1@example.com", "ok2@example.com"]
 

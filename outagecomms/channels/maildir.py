@@ -1,7 +1,14 @@
-"""Write each email into a local Maildir instead of sending it: demos, dry runs, tests."""
+"""Write each email into a local Maildir instead of sending it: demos, dry runs, tests.
+
+The folder is created when the channel opens, or at the first delivery when it could not be
+then. A folder that cannot be created or written (a file in the way, a full or read-only
+disk) is a ``retry`` naming the maildir, like an SMTP server that is down: never an exception
+out of ``open`` or ``deliver``, which would stop a whole dispatch run.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import mailbox
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,20 +27,26 @@ class MaildirChannel(Channel):
         "path": ("path", "maildir"),
         "from": (str, "Support <support@example.com>"),
     }
+    box: mailbox.Maildir | None = None
 
     @classmethod
     def check_config(cls, settings: Mapping[str, Any]) -> str | None:
         return check_from(settings["from"])
 
+    def _box(self) -> mailbox.Maildir:
+        """The Maildir, created on first use; OSError when it cannot be."""
+        if self.box is None:
+            root = Path(self.settings["path"])
+            for sub in ("tmp", "new", "cur"):  # Maildir() only creates them for a new folder
+                (root / sub).mkdir(parents=True, exist_ok=True)
+            self.box = mailbox.Maildir(root, create=True)
+        return self.box
+
     async def open(self) -> None:
-        root = Path(self.settings["path"])
-        for sub in ("tmp", "new", "cur"):  # Maildir() only creates them for a new folder
-            (root / sub).mkdir(parents=True, exist_ok=True)
-        self.box = mailbox.Maildir(self.settings["path"], create=True)
+        with contextlib.suppress(OSError):  # each delivery will say why, as a retry
+            self._box()
 
     async def send(self, message: OutboundMessage) -> DeliveryResult:
-        if not hasattr(self, "box"):
-            await self.open()
         try:
             data = build_email(
                 message, from_addr=self.settings["from"], reply_to=self.company.support_email
@@ -41,7 +54,7 @@ class MaildirChannel(Channel):
         except ValueError as exc:
             return DeliveryResult.failed(str(exc))
         try:
-            key = self.box.add(data)
+            key = self._box().add(data)
         except OSError as exc:
             return DeliveryResult.retry(f"cannot write to maildir: {exc}")
         return DeliveryResult.sent(key)

@@ -3,7 +3,9 @@
 aiosmtplib opens each connection (STARTTLS/TLS, AUTH); when the server offers PIPELINING the
 connection is then driven by :mod:`outagecomms.channels.smtp_pipeline` (two round trips per
 message), otherwise by aiosmtplib's ``sendmail``. SMTP 4xx and connection problems are
-transient (``retry``); 5xx is permanent (``failed``).
+transient (``retry``); 5xx is permanent (``failed``). Every error is one line that says
+``SMTP``: servers answer in several lines (Gmail refuses an unknown address in two), and an
+error is shown in tables and logs next to those of the other channels.
 """
 
 from __future__ import annotations
@@ -119,23 +121,27 @@ class SmtpChannel(Channel):
                 try:
                     client = await self._connect()
                 except aiosmtplib.SMTPAuthenticationError as exc:
-                    return DeliveryResult.retry(f"SMTP login failed: {exc.code} {exc.message}")
+                    return DeliveryResult.retry(
+                        _one_line(f"SMTP login failed: {exc.code} {exc.message}")
+                    )
                 except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-                    return DeliveryResult.retry(f"cannot connect to SMTP server: {exc}")
+                    return DeliveryResult.retry(_one_line(f"cannot connect to SMTP server: {exc}"))
             if isinstance(client, PipelinedSession):
                 return await self._send_pipelined(client, message, data)
             try:
                 _errors, response = await client.sendmail(self.envelope_from, [message.to], data)
             except aiosmtplib.SMTPRecipientsRefused as exc:
-                code = exc.recipients[0].code if exc.recipients else 550
+                refusal = exc.recipients[0] if exc.recipients else None
+                code = refusal.code if refusal else 550
                 await self._reset(client)
-                return self._by_code(code, f"recipient refused: {exc.recipients[0]}")
+                why = refusal.message if refusal else str(exc)
+                return self._by_code(code, f"SMTP recipient refused: {code} {why}")
             except aiosmtplib.SMTPResponseException as exc:
                 await self._reset(client)
                 return self._by_code(exc.code, f"SMTP {exc.code} {exc.message}")
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                 await self._discard(client)
-                return DeliveryResult.retry(f"SMTP connection failed: {exc}")
+                return DeliveryResult.retry(_one_line(f"SMTP connection failed: {exc}"))
             self._idle.put_nowait(client)
             return DeliveryResult.sent(response.strip()[:200] or None)
 
@@ -149,12 +155,12 @@ class SmtpChannel(Channel):
             return DeliveryResult.failed(str(exc))
         except SessionLost as exc:
             await self._discard(session)
-            return DeliveryResult.retry(f"SMTP connection failed: {exc}")
+            return DeliveryResult.retry(_one_line(f"SMTP connection failed: {exc}"))
         self._idle.put_nowait(session)
         if reply.ok:
             return DeliveryResult.sent(reply.text.strip()[:200] or None)
         if reply.step == "RCPT":
-            return self._by_code(reply.code, f"recipient refused: {reply.code} {reply.text}")
+            return self._by_code(reply.code, f"SMTP recipient refused: {reply.code} {reply.text}")
         return self._by_code(reply.code, f"SMTP {reply.code} {reply.text}")
 
     async def _reset(self, client: aiosmtplib.SMTP) -> None:
@@ -167,6 +173,7 @@ class SmtpChannel(Channel):
 
     @staticmethod
     def _by_code(code: int, error: str) -> DeliveryResult:
+        error = _one_line(error)
         if 400 <= code < 500:
             return DeliveryResult.retry(error)
         return DeliveryResult.failed(error)
@@ -187,3 +194,8 @@ class SmtpChannel(Channel):
                 c.close()
 
         await asyncio.gather(*(_quit(c) for c in clients))
+
+
+def _one_line(text: str) -> str:
+    """A server's (possibly multi-line) words on one line."""
+    return " ".join(text.split())

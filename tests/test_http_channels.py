@@ -583,15 +583,23 @@ def test_rate_limit_is_per_webhook_url(providers: FakeProviders) -> None:
     messages do not queue behind them."""
     path_a, path_b = SLACK_PATH, "/services/T0001/B0003/YYYYYYYYYYYYYYYYYYYYYYYY"
     ch = make(SlackChannel, rate=10)
+    released: dict[str, list[float]] = {}  # when the limiter let each request go, per URL
+    send = ch.send
+
+    async def timed_send(msg: OutboundMessage) -> DeliveryResult:
+        released.setdefault(msg.to, []).append(time.monotonic())
+        return await send(msg)
+
+    ch.send = timed_send  # type: ignore[method-assign]
     msgs = [message(providers.base + path_a, i) for i in range(3)]
     msgs += [message(providers.base + path_b, 10 + i) for i in range(3)]
     results = send_all(ch, *msgs, deliver=True)
     assert [r.outcome for r in results] == [Outcome.SENT] * 6
-    a = [r.at for r in providers.recorded(path_a)]
-    b = [r.at for r in providers.recorded(path_b)]
-    assert len(a) == len(b) == 3
-    assert all(y - x >= 0.09 for x, y in pairwise(a)), a
-    assert all(y - x >= 0.09 for x, y in pairwise(b)), b
+    assert len(providers.recorded(path_a)) == len(providers.recorded(path_b)) == 3
+    # measured where the limiter acts, not at the server (loopback jitter on a loaded machine)
+    a, b = released[providers.base + path_a], released[providers.base + path_b]
+    assert all(y - x >= 0.099 for x, y in pairwise(a)), a
+    assert all(y - x >= 0.099 for x, y in pairwise(b)), b
     assert b[0] < a[-1]  # URL B did not wait for URL A's turn
     assert set(ch.limiters) == {providers.base + path_a, providers.base + path_b}
 

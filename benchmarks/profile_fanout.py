@@ -32,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -223,55 +223,67 @@ def layers_from_cprofile(stats: dict[Any, Any]) -> collections.Counter[str]:
 
 
 def mode_cprofile(n: int, k: int, seed: int) -> None:
-    from outagecomms.app import App
-    from outagecomms.dispatch import dispatch_due
+    prof = cProfile.Profile()
+    timing: dict[str, float] = {}
 
-    workdir = Path(tempfile.mkdtemp(prefix="oc-prof-"))
-    try:
-        port = free_port()
-        config, tier_args = setup(n, k, port, workdir, seed)
-        run_cli(
-            config, "declare", "Bench", "--severity", "sev2", *tier_args, "--yes", "--queue-only"
-        )
-        app = App.open(config)
-        prof = cProfile.Profile()
-        with Sink("smtp-sink", port, k) as sink:
-            t = time.perf_counter()
-            prof.enable()
-            summary = asyncio.run(dispatch_due(app, incident_id=1))
+    def profiled(send: Callable[[], Any]) -> Any:
+        t = time.perf_counter()
+        prof.enable()
+        try:
+            return send()
+        finally:
             prof.disable()
-            wall = time.perf_counter() - t
-            sink.wait_for(n, 2)
-        app.close()
-        print(f"cProfile run: {summary.sent} sent, sink {sink.count}, {wall:.1f} s under cProfile")
-        out = OUT / f"dispatch-{n}.prof"
-        prof.dump_stats(str(out))
-        print(f"pstats file: {out}  (python -m pstats {out})")
-        st: Any = pstats.Stats(prof)
-        by_layer = layers_from_cprofile(st.stats)
-        steps: dict[str, tuple[int, float]] = {}
-        for (file, _line, func), (_cc, nc, _tt, ct, _callers) in st.stats.items():
-            if func in STEPS and ("outagecomms" in file or "aiosmtplib" in file):
-                steps[func] = (nc, ct)
-        total = sum(by_layer.values())
-        print(
-            f"\nself time by layer (cProfile; builtins/stdlib charged to callers), per msg over {n}"
-        )
-        table(by_layer, total, "us/msg", 1 / n)
-        print("\ninclusive time of the per-message steps (coroutines: time while running)")
-        for func in STEPS:
-            if func in steps:
-                nc, ct = steps[func]
-                print(f"  {func:16s} calls {nc:7d}   {1e6 * ct / n:8.1f} us/msg")
-        print("\ntop 15 by self time")
-        st.sort_stats("tottime").print_stats(15)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+            timing["wall"] = time.perf_counter() - t
+
+    summary, count = _queued_dispatch(n, k, seed, profiled)
+    wall = timing["wall"]
+    print(f"cProfile run: {summary.sent} sent, sink {count}, {wall:.1f} s under cProfile")
+    out = OUT / f"dispatch-{n}.prof"
+    prof.dump_stats(str(out))
+    print(f"pstats file: {out}  (python -m pstats {out})")
+    st: Any = pstats.Stats(prof)
+    by_layer = layers_from_cprofile(st.stats)
+    steps: dict[str, tuple[int, float]] = {}
+    for (file, _line, func), (_cc, nc, _tt, ct, _callers) in st.stats.items():
+        if func in STEPS and ("outagecomms" in file or "aiosmtplib" in file):
+            steps[func] = (nc, ct)
+    total = sum(by_layer.values())
+    print(f"\nself time by layer (cProfile; builtins/stdlib charged to callers), per msg over {n}")
+    table(by_layer, total, "us/msg", 1 / n)
+    print("\ninclusive time of the per-message steps (coroutines: time while running)")
+    for func in STEPS:
+        if func in steps:
+            nc, ct = steps[func]
+            print(f"  {func:16s} calls {nc:7d}   {1e6 * ct / n:8.1f} us/msg")
+    print("\ntop 15 by self time")
+    st.sort_stats("tottime").print_stats(15)
 
 
 def mode_cpu(n: int, k: int, seed: int) -> None:
     """CPU seconds per message of one sender process draining the outbox (no profiler).
     Unlike a wall-clock rate this hardly moves when other work shares the machine."""
+    timing: dict[str, float] = {}
+
+    def timed(send: Callable[[], Any]) -> Any:
+        t, c = time.perf_counter(), time.process_time()
+        try:
+            return send()
+        finally:
+            timing["cpu"], timing["wall"] = time.process_time() - c, time.perf_counter() - t
+
+    summary, count = _queued_dispatch(n, k, seed, timed)
+    print(f"one sender process: {summary.sent} sent, sink saw {count}")
+    print(
+        f"  CPU  {1e6 * timing['cpu'] / n:8.1f} us/msg  -> {n / timing['cpu']:8,.0f} msgs/s per core"
+    )
+    print(f"  wall {1e6 * timing['wall'] / n:8.1f} us/msg  -> {n / timing['wall']:8,.0f} msgs/s")
+
+
+def _queued_dispatch(
+    n: int, k: int, seed: int, around: Callable[[Callable[[], Any]], Any]
+) -> tuple[Any, int]:
+    """``declare --queue-only`` for n customers, then drain the outbox in this process to a
+    fresh smtp-sink, the send wrapped by ``around``; returns (summary, sink count)."""
     from outagecomms.app import App
     from outagecomms.dispatch import dispatch_due
 
@@ -284,14 +296,10 @@ def mode_cpu(n: int, k: int, seed: int) -> None:
         )
         app = App.open(config)
         with Sink("smtp-sink", port, k) as sink:
-            t, c = time.perf_counter(), time.process_time()
-            summary = asyncio.run(dispatch_due(app, incident_id=1))
-            cpu, wall = time.process_time() - c, time.perf_counter() - t
+            summary = around(lambda: asyncio.run(dispatch_due(app, incident_id=1)))
             sink.wait_for(n, 2)
         app.close()
-        print(f"one sender process: {summary.sent} sent, sink saw {sink.count}")
-        print(f"  CPU  {1e6 * cpu / n:8.1f} us/msg  -> {n / cpu:8,.0f} msgs/s per core")
-        print(f"  wall {1e6 * wall / n:8.1f} us/msg  -> {n / wall:8,.0f} msgs/s")
+        return summary, sink.count
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -25,8 +25,8 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -256,10 +256,7 @@ class DaemonProc:
 
     def cpu_seconds(self) -> float:
         """User + system CPU of the daemon process so far (its spawned children excluded)."""
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-        return math.nan
+        return proc_cpu(self.pid)
 
     def kill(self) -> datetime:
         """SIGKILL; returns the wall-clock moment (UTC) just before the signal."""
@@ -316,16 +313,65 @@ def start_daemons(
     return out
 
 
+def proc_cpu(pid: int) -> float:
+    """User + system CPU seconds of a live process (NaN when it is gone)."""
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return math.nan
+
+
+class CpuMeter:
+    """CPU seconds used by a set of processes between ``start()`` and ``stop()``, next to the
+    whole machine's, to tell on a shared machine what this run used from what others did."""
+
+    def __init__(self) -> None:
+        self.start_cpu: dict[int, float] = {}
+        self.used: dict[int, float] = {}
+        self.machine: tuple[int, int] = (0, 0)
+        self.machine_s = math.nan  # busy CPU seconds of the whole machine
+        self.wall = math.nan
+        self._t0 = 0.0
+
+    def start(self, pids: list[int]) -> None:
+        self._t0 = time.monotonic()
+        self.machine = machine_busy()
+        self.start_cpu = {p: proc_cpu(p) for p in pids}
+
+    def stop(self, pids: list[int]) -> None:
+        """``pids``: the processes to charge (those not seen at start count from zero)."""
+        end = machine_busy()
+        self.wall = time.monotonic() - self._t0
+        self.machine_s = (end[0] - self.machine[0]) / CLOCK_TICKS
+        for p in set(pids) | set(self.start_cpu):
+            now = proc_cpu(p)
+            if not math.isnan(now):
+                self.used[p] = now - self.start_cpu.get(p, 0.0)
+
+    def of(self, pids: list[int]) -> float:
+        return sum(self.used.get(p, 0.0) for p in pids)
+
+    @property
+    def capacity_s(self) -> float:
+        return self.wall * (os.cpu_count() or 1)
+
+
+def pg_backends(reader: StoreReader, db: str) -> list[int]:
+    """PostgreSQL server processes serving connections to ``db`` (ours excluded)."""
+    return [
+        int(r[0])
+        for r in reader.rows(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (db,),
+        )
+    ]
+
+
 def machine_busy() -> tuple[int, int]:
     """(busy, total) jiffies of the whole machine, from /proc/stat."""
     parts = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = parts[3] + (parts[4] if len(parts) > 4 else 0)
     return sum(parts) - idle, sum(parts)
-
-
-def busy_pct(a: tuple[int, int], b: tuple[int, int]) -> float:
-    total = b[1] - a[1]
-    return 100.0 * (b[0] - a[0]) / total if total else math.nan
 
 
 # --- promises ----------------------------------------------------------------------------------
@@ -444,17 +490,3 @@ def percentile(xs: list[float], q: float) -> float:
     k = (len(s) - 1) * q / 100
     lo, hi = math.floor(k), math.ceil(k)
     return s[lo] + (s[hi] - s[lo]) * (k - lo)
-
-
-@dataclass
-class Stopwatch:
-    """Monotonic marks relative to a start."""
-
-    t0: float = field(default_factory=time.monotonic)
-
-    def __call__(self) -> float:
-        return time.monotonic() - self.t0
-
-
-def seconds(td: timedelta) -> float:
-    return td.total_seconds()

@@ -291,6 +291,12 @@ class DaemonProc:
         """Messages this daemon reports as sent ("dispatched N: S sent, ...")."""
         return sum(int(m) for m in re.findall(r"dispatched \d+: (\d+) sent", self.log_text()))
 
+    def retries_from_log(self) -> int:
+        """Sends this daemon reported as transient failures ("..., R to retry, ...")."""
+        return sum(
+            int(m) for m in re.findall(r"dispatched \d+: \d+ sent, (\d+) to retry", self.log_text())
+        )
+
     def holding_rounds_from_log(self) -> list[str]:
         """ "INC-3 round 4" for every holding round this daemon's scheduler created."""
         return re.findall(r"holding update queued: (INC-\d+ round \d+)", self.log_text())

@@ -200,9 +200,11 @@ def main() -> int:
                 checks, in_force = check_promises(rounds, end)
                 acks_ok, acks = ack_checks(rounds)
                 store_sent = reader.delivery_counts().get("sent", 0)
+                retried = int(reader.value("SELECT count(*) FROM deliveries WHERE attempts > 1"))
                 report(
                     args, checks, in_force, margins, (acks_ok, acks), daemons,
                     (sink.count, store_sent), late_metric, (end - first_at).total_seconds(),
+                    retried,
                 )  # fmt: skip
                 broke = False
             finally:
@@ -244,6 +246,7 @@ def report(
     sink_vs_store: tuple[int, int],
     late_metric: str,
     observed: float,
+    retried: int,
 ) -> None:
     kept = [c for c in checks if c.kept]
     with_round = [c for c in checks if c.kept_by is not None]
@@ -278,8 +281,9 @@ def report(
     for d in daemons:
         print(
             f"  daemon {d.name}: {len(d.holding_rounds_from_log())} holding rounds written, "
-            f"{d.sent_from_log()} messages sent"
+            f"{d.sent_from_log()} messages sent, {d.retries_from_log()} sends to retry"
         )
+    print(f"  deliveries that needed more than one attempt: {retried}")
     print(
         f"  sink saw {sink_count} messages, store has {store_sent} sent; "
         f"/metrics outagecomms_promises_late_total = {late_metric}"

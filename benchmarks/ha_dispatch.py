@@ -324,6 +324,14 @@ def _summary(runs: list[DispatchRun]) -> None:
             f"(commit -> last), {_r(r.steady_rate):>14} (first -> last), "
             f"machine {r.busy:.0f} % busy"
         )
+    for r in runs:
+        daemon_cpu = sum(v for k, v in r.cpu.items() if k.startswith("daemon "))
+        print(
+            f"  {r.daemons} daemon{'s' if r.daemons > 1 else ' '}: "
+            f"{1000 * daemon_cpu / r.n:.2f} ms of daemon CPU per message; "
+            f"others on the machine used "
+            f"{r.cpu.get('whole machine', 0) - sum(v for k, v in r.cpu.items() if k != 'whole machine'):.1f} CPU s"
+        )
     base = next((r for r in runs if r.daemons == 1), None)
     for r in runs:
         if base is not None and r is not base and r.rate and base.rate:

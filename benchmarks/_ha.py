@@ -96,7 +96,7 @@ def store_url(db: str) -> str:
 
 def _admin(sql: str) -> None:
     with psycopg.connect(pg_dsn("postgres"), autocommit=True) as conn:
-        conn.execute(sql)  # type: ignore[arg-type]
+        conn.execute(sql)
 
 
 def drop_database(name: str) -> None:
@@ -125,10 +125,10 @@ class StoreReader:
         self.conn = psycopg.connect(pg_dsn(db), autocommit=True)
 
     def rows(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
-        return self.conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+        return self.conn.execute(sql, params).fetchall()
 
     def value(self, sql: str, params: Any = None) -> Any:
-        row = self.conn.execute(sql, params).fetchone()  # type: ignore[arg-type]
+        row = self.conn.execute(sql, params).fetchone()
         return row[0] if row else None
 
     def close(self) -> None:

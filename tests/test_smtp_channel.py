@@ -65,6 +65,37 @@ def test_connections_are_pooled_and_reused() -> None:
     assert CountingController.connections - 1 <= 2
 
 
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "one-by-one"])
+def test_a_pooled_connection_the_server_closed_while_idle_is_not_used(pipelining: bool) -> None:
+    """Servers close idle connections (smtp-sink after 100 s, aiosmtpd after ``timeout``);
+    a daemon keeps its pool between rounds, so the next round must not lose a send to one."""
+    handler = RecordingHandler(pipelining=pipelining)
+    port = free_port()
+    ctl = Controller(handler, hostname="127.0.0.1", port=port, timeout=0.2)
+    ctl.start()
+    try:
+        ch = _channel(port)
+
+        async def go() -> list[Any]:
+            try:
+                first = await ch.send(_msg(1))
+                idle = list(ch._all)
+                for _ in range(200):  # bounded: until the server has dropped the idle one
+                    if not any(c.is_connected for c in idle):
+                        break
+                    await asyncio.sleep(0.02)
+                assert idle and not any(c.is_connected for c in idle)
+                return [first, await ch.send(_msg(2))]
+            finally:
+                await ch.close()
+
+        results = asyncio.run(go())
+    finally:
+        ctl.stop()
+    assert [r.outcome for r in results] == [Outcome.SENT, Outcome.SENT], results
+    assert len(handler.messages) == 2
+
+
 class Auth:
     def __call__(
         self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any

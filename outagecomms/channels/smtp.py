@@ -102,6 +102,21 @@ class SmtpChannel(Channel):
         self._all.add(session)
         return session
 
+    def _take_idle(self) -> Session | None:
+        """A pooled connection that is still open, or None. Servers close connections left idle
+        (their idle timeout); the daemon keeps its pool between rounds, and sending on a closed
+        one would turn a good delivery into a retry, late by the backoff."""
+        while True:
+            try:
+                client = self._idle.get_nowait()
+            except asyncio.QueueEmpty:
+                return None
+            if client.is_connected:
+                return client
+            self._all.discard(client)
+            with contextlib.suppress(Exception):
+                client.close()
+
     async def _discard(self, client: Session) -> None:
         self._all.discard(client)
         with contextlib.suppress(Exception):
@@ -115,9 +130,8 @@ class SmtpChannel(Channel):
         except ValueError as exc:
             return DeliveryResult.failed(str(exc))
         async with self._slots:
-            try:
-                client = self._idle.get_nowait()
-            except asyncio.QueueEmpty:
+            client = self._take_idle()
+            if client is None:
                 try:
                     client = await self._connect()
                 except aiosmtplib.SMTPAuthenticationError as exc:

@@ -52,6 +52,12 @@ class PipelinedSession(asyncio.Protocol):
         self._lost: BaseException | None = None
         transport.set_protocol(self)
 
+    @property
+    def is_connected(self) -> bool:
+        """False once the server closed the connection (say, its idle timeout between rounds)
+        or it broke: a pool must not reuse it."""
+        return self._lost is None and not self.transport.is_closing()
+
     # --- asyncio.Protocol ----------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:

@@ -277,7 +277,7 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep the temp dir and the database")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
-    args.dispatch_lease_effective = args.dispatch_lease or 60.0
+    args.dispatch_lease_effective = args.dispatch_lease or 15.0  # the product default
 
     if ensure_smtp_sink() is None:
         print("smtp-sink unavailable (install postfix); using the aiosmtpd sink")

@@ -84,7 +84,8 @@ class ChannelConfig:
 @dataclass(frozen=True, kw_only=True)
 class DispatchConfig:
     batch_size: int = 500
-    lease: timedelta = timedelta(seconds=60)
+    #: a sender renews its claims every lease/3; a dead sender's claims are free after this
+    lease: timedelta = timedelta(seconds=15)
     max_attempts: int = 5
     retry_base: timedelta = timedelta(seconds=5)
     processes: int = 0  # sender processes for a large fan-out; 0 = one per CPU (at most 4)
@@ -569,7 +570,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
     )
     dispatch = DispatchConfig(
         batch_size=ctx.integer(disp, "dispatch", "batch_size", 500, minimum=1),
-        lease=ctx.duration(disp, "dispatch", "lease", timedelta(seconds=60)),
+        lease=ctx.duration(disp, "dispatch", "lease", timedelta(seconds=15)),
         max_attempts=ctx.integer(disp, "dispatch", "max_attempts", 5, minimum=1),
         retry_base=ctx.duration(disp, "dispatch", "retry_base", timedelta(seconds=5)),
         processes=ctx.integer(disp, "dispatch", "processes", 0, minimum=0),

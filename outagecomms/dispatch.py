@@ -158,14 +158,24 @@ class Dispatcher:
         leased: dict[str, datetime] = {}  # claim token -> when its lease was last set
         lease = self.app.config.dispatch.lease
 
-        def renew(token: str) -> None:
-            """Keep the lease on a batch that is still draining (slow server, long batch), so
-            no other sender takes over deliveries this one is about to send."""
+        def renew_all() -> None:
+            """Keep the lease on every batch that is still draining (slow server, long batch):
+            no other sender takes over deliveries this one is still sending. A batch with
+            nothing of ours left under it is dropped from the list."""
             now = self.app.clock()
-            if now - leased[token] >= lease / 3:
-                with self.app.store.write() as conn:
-                    repo.renew_lease(conn, token, now + lease)
-                leased[token] = now
+            with self.app.store.write() as conn:
+                for token in list(leased):
+                    if repo.renew_lease(conn, token, now + lease) == 0:
+                        del leased[token]
+                    else:
+                        leased[token] = now
+
+        async def keep_leases() -> None:
+            # On a timer, not per delivery: one slow send must not outlive the lease either.
+            # A sender that dies stops renewing, so its batches are free again within a lease.
+            while True:
+                await asyncio.sleep(lease.total_seconds() / 3)
+                renew_all()  # one quick UPDATE per batch every lease/3
 
         def refill() -> None:
             if state["exhausted"] or (stop is not None and stop.is_set()):
@@ -220,7 +230,6 @@ class Dispatcher:
                     if not queue:
                         return
                 claim, token = queue.popleft()
-                renew(token)
                 claim, result, content, contact = await self._send_one(
                     claim, customers.get(claim.customer_id)
                 )
@@ -228,9 +237,13 @@ class Dispatcher:
 
         refill()
         width = max(1, min(64, sum(c.max_connections for c in self.app.config.channels.values())))
+        renewer = asyncio.create_task(keep_leases())
         try:
             await asyncio.gather(*(worker() for _ in range(width)))
         finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
             flush()
             if leased:
                 self.release()  # nothing of ours is in flight now: orphans go back to the queue

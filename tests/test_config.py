@@ -84,7 +84,7 @@ def test_example_config_loads() -> None:
     assert email.settings["validate_certs"] is True
     assert email.settings["from"] == "S1 Support <support@example.com>"
     assert cfg.dispatch.batch_size == 500
-    assert cfg.dispatch.lease == timedelta(seconds=60)
+    assert cfg.dispatch.lease == timedelta(seconds=15)
     assert cfg.dispatch.retry_base == timedelta(seconds=5)
     assert cfg.daemon.public_url == "https://comms.example.com"
     assert cfg.daemon.min_margin == timedelta(seconds=90)

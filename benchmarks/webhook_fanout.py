@@ -239,8 +239,16 @@ def write_customers(workdir: Path, n: int, seed: int, base: str) -> tuple[Path, 
     return path, sorted({r["tier"] for r in rows}), source
 
 
-def write_config(workdir: Path, *, connections: int, rate: float, processes: int) -> Path:
-    dispatch = f"\n[dispatch]\nprocesses = {processes}\n" if processes else ""
+def write_config(
+    workdir: Path, *, connections: int, rate: float, processes: int, lease: str = ""
+) -> Path:
+    dispatch = "".join(
+        [
+            f"processes = {processes}\n" if processes else "",
+            f'lease = "{lease}"\n' if lease else "",
+        ]
+    )
+    dispatch = f"\n[dispatch]\n{dispatch}" if dispatch else ""
     text = f"""\
 [store]
 url = "sqlite:///{workdir / "bench.db"}"
@@ -640,6 +648,7 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=32, help="max_connections (32)")
     ap.add_argument("--rate", type=float, default=0, help="rate_per_second per URL (0 = none)")
     ap.add_argument("--processes", type=int, default=0, help="[dispatch] processes (0 = auto)")
+    ap.add_argument("--lease", default="", help='[dispatch] lease, e.g. "5s" (default 60s)')
     ap.add_argument("--repeat", type=int, default=1, help="runs; medians printed (1)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--sink-workers", type=int, default=1, help="nginx worker_processes (1)")
@@ -674,10 +683,18 @@ def main() -> int:
     failed = False
     try:
         csv_path, tiers, source = write_customers(workdir, n, args.seed, sink.base)
-        config = write_config(workdir, connections=k, rate=args.rate, processes=args.processes)
+        config = write_config(
+            workdir, connections=k, rate=args.rate, processes=args.processes, lease=args.lease
+        )
         procs = args.processes or min(4, os.cpu_count() or 1)
-        print(f"outagecomms webhook fan-out: {n} customers, max_connections {k} per sender")
-        print(f"  process, rate_per_second {args.rate:g}, [dispatch] processes {args.processes}")
+        print(
+            f"outagecomms webhook fan-out: {n} customers; per sender process: max_connections"
+            f" {k}, rate_per_second {args.rate:g}"
+        )
+        print(
+            f"  [dispatch] processes {args.processes} (0 = one per core, at most 4),"
+            f" lease {args.lease or '60s (default)'}"
+        )
         print(f"machine: {machine_line()}; load average {os.getloadavg()[0]:.2f}")
         print(f"customers: {source} {n} --seed {args.seed} + webhook_url; work dir {workdir}")
         t = time.monotonic()

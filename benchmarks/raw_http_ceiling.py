@@ -2,13 +2,15 @@
 
 usage: python benchmarks/raw_http_ceiling.py --base URL --sample FILE [--count N]
                                              [--connections K] [--processes P]
+                                             [--pool lanes|shared]
 
 No rendering, no signing, no database: the body and headers come from ``--sample`` (a JSON file
 with ``body`` and ``headers``: a real outagecomms webhook request, so the bytes on the wire are
-the same), built before the clock starts. In each of P processes, K coroutines share one
-``httpx.AsyncClient`` limited to K connections (like an outagecomms sender process) and POST to
-``{base}/hooks/c0000001`` ... from a shared queue. Processes start together behind a barrier.
-Prints one JSON object: sent, failed, seconds, messages_per_second.
+the same), built before the clock starts. In each of P processes, K coroutines POST to
+``{base}/hooks/c0000001`` ... from a shared queue, either each with its own one-connection
+``httpx.AsyncClient`` (``lanes``, what the HTTP channels do) or all through one client with a
+pool of K connections (``shared``, httpx's usual way). Processes start together behind a
+barrier. Prints one JSON object: sent, failed, seconds, messages_per_second.
 """
 
 from __future__ import annotations
@@ -34,37 +36,45 @@ def _init(barrier: Any) -> None:
 
 
 async def _post_all(
-    urls: list[str], body: bytes, headers: dict[str, str], k: int
+    urls: list[str], body: bytes, headers: dict[str, str], k: int, pool: str
 ) -> tuple[int, int, float, float]:
-    limits = httpx.Limits(max_connections=k, max_keepalive_connections=k)
-    async with httpx.AsyncClient(limits=limits, timeout=30.0) as client:
-        todo = iter(urls)
-        sent = failed = 0
+    if pool == "lanes":
+        one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        clients = [httpx.AsyncClient(limits=one, timeout=30.0) for _ in range(k)]
+    else:
+        limits = httpx.Limits(max_connections=k, max_keepalive_connections=k)
+        clients = [httpx.AsyncClient(limits=limits, timeout=30.0)] * k
+    todo = iter(urls)
+    sent = failed = 0
 
-        async def worker() -> None:
-            nonlocal sent, failed
-            for url in todo:  # one shared iterator: a simple work queue
-                try:
-                    response = await client.post(url, content=body, headers=headers)
-                except httpx.TransportError:
-                    failed += 1
-                    continue
-                if response.is_success:
-                    sent += 1
-                else:
-                    failed += 1
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal sent, failed
+        for url in todo:  # one shared iterator: a simple work queue
+            try:
+                response = await client.post(url, content=body, headers=headers)
+            except httpx.TransportError:
+                failed += 1
+                continue
+            if response.is_success:
+                sent += 1
+            else:
+                failed += 1
 
+    try:
         if _barrier is not None:
             _barrier.wait()
         start = time.time()
-        await asyncio.gather(*(worker() for _ in range(k)))
+        await asyncio.gather(*(worker(c) for c in clients))
         return sent, failed, start, time.time()
+    finally:
+        for c in set(clients):
+            await c.aclose()
 
 
 def _one_process(
-    urls: list[str], body: bytes, headers: dict[str, str], k: int
+    urls: list[str], body: bytes, headers: dict[str, str], k: int, pool: str
 ) -> tuple[int, int, float, float]:
-    return asyncio.run(_post_all(urls, body, headers, k))
+    return asyncio.run(_post_all(urls, body, headers, k, pool))
 
 
 def main() -> None:
@@ -74,6 +84,7 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=20_000)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--processes", type=int, default=1)
+    ap.add_argument("--pool", choices=("lanes", "shared"), default="lanes")
     args = ap.parse_args()
     sample = json.loads(args.sample.read_text())
     body = sample["body"].encode()
@@ -81,13 +92,13 @@ def main() -> None:
     urls = [f"{args.base}/hooks/c{i:07d}" for i in range(1, args.count + 1)]
     p = max(1, args.processes)
     if p == 1:
-        results = [_one_process(urls, body, headers, args.connections)]
+        results = [_one_process(urls, body, headers, args.connections, args.pool)]
     else:
         ctx = multiprocessing.get_context("spawn")
         barrier = ctx.Barrier(p)
         with ProcessPoolExecutor(p, mp_context=ctx, initializer=_init, initargs=(barrier,)) as ex:
             futures = [
-                ex.submit(_one_process, urls[i::p], body, headers, args.connections)
+                ex.submit(_one_process, urls[i::p], body, headers, args.connections, args.pool)
                 for i in range(p)
             ]
             results = [f.result() for f in futures]
@@ -102,6 +113,7 @@ def main() -> None:
             "messages_per_second": sent / seconds if seconds else 0.0,
             "processes": p,
             "connections": args.connections,
+            "pool": args.pool,
             "body_bytes": len(body),
         },
         sys.stdout,

@@ -17,7 +17,9 @@ usage: python benchmarks/webhook_fanout.py [--customers N] [--connections K] [--
    distinct ``Idempotency-Key`` values and well-formed signatures.
 4. In the same run, against a fresh nginx with the same config: ``wrk`` POSTing a real request
    of the same size with the same headers (the machine's practical ceiling, C on both ends),
-   and ``raw_http_ceiling.py`` (httpx alone, prebuilt requests, same processes and connections).
+   and ``raw_http_ceiling.py`` (httpx alone, prebuilt requests, same processes and connections,
+   by default one one-connection client per connection like the channel; ``--httpx-pool
+   shared`` for one client with a pool of K).
 
 ``--profile`` runs ``declare`` under ``py-spy record --format raw --subprocesses`` and prints
 where the sender processes spend their time. ``--repeat R`` repeats steps 3-4 on a fresh copy of
@@ -355,9 +357,11 @@ def run_declare(
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=cli_env()
     )
+    assert proc.stdout is not None
+    stdout = proc.stdout
     readers = [
         threading.Thread(target=_read_stderr, args=(proc.stderr, t0, marks, err_lines)),
-        threading.Thread(target=lambda: out_chunks.append(proc.stdout.read())),  # type: ignore[union-attr]
+        threading.Thread(target=lambda: out_chunks.append(stdout.read())),
     ]
     for r in readers:
         r.start()
@@ -496,7 +500,8 @@ WRK_DONE = """
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
-    '\\nWRKJSON {"requests":%d,"duration_us":%d,"errors":%d,"non2xx":%d,"p50_us":%d,"p99_us":%d}\\n',
+    '\\nWRKJSON {"requests":%d,"duration_us":%d,"errors":%d,"non2xx":%d,'
+    .. '"p50_us":%d,"p99_us":%d}\\n',
     summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status,
     latency:percentile(50), latency:percentile(99)))
 end
@@ -537,13 +542,19 @@ def run_wrk(
 
 
 def run_httpx_ceiling(
-    sink: NginxSink, sample: dict[str, Any], workdir: Path, n: int, conns: int, procs: int
+    sink: NginxSink,
+    sample: dict[str, Any],
+    workdir: Path,
+    n: int,
+    conns: int,
+    procs: int,
+    pool: str = "lanes",
 ) -> dict[str, Any]:
     path = workdir / "sample.json"
     path.write_text(json.dumps(sample))
     cmd = [PYTHON, str(BENCH_DIR / "raw_http_ceiling.py"), "--base", sink.base]
     cmd += ["--sample", str(path), "--count", str(n), "--connections", str(conns)]
-    cmd += ["--processes", str(procs)]
+    cmd += ["--processes", str(procs), "--pool", pool]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=cli_env())
     if proc.returncode != 0:
         raise RuntimeError(f"raw_http_ceiling.py exited {proc.returncode}: {proc.stderr[-600:]}")
@@ -657,6 +668,12 @@ def main() -> int:
     ap.add_argument("--wrk-seconds", type=float, default=5.0)
     ap.add_argument("--no-wrk", action="store_true")
     ap.add_argument("--no-httpx", action="store_true", help="skip the httpx-alone ceiling")
+    ap.add_argument(
+        "--httpx-pool",
+        choices=("lanes", "shared"),
+        default="lanes",
+        help="httpx alone: a client per connection (as the channel) or one shared pool",
+    )
     ap.add_argument("--profile", action="store_true", help="declare under py-spy (one run)")
     ap.add_argument("--timeout", type=float, default=0.0, help="per declare, s (default scaled)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
@@ -742,13 +759,14 @@ def main() -> int:
                     res.problems.append(f"wrk: {w['errors']} errors, {w['non2xx']} non-2xx")
             if not args.no_httpx:
                 with sink:
-                    raw = run_httpx_ceiling(sink, sample, workdir, n, k, procs)
+                    raw = run_httpx_ceiling(sink, sample, workdir, n, k, procs, args.httpx_pool)
                 hits = len(sink.hits())
                 raws.append(raw)
                 print(
-                    f"  httpx alone ({raw['processes']} process(es) x {k} connections, prebuilt"
-                    f" requests): {raw['sent']:,} in {raw['seconds']:.3f} s ->"
-                    f" {raw['messages_per_second']:,.0f} req/s (nginx logged {hits:,})"
+                    f"  httpx alone ({raw['processes']} process(es) x {k} connections,"
+                    f" pool {raw['pool']}, prebuilt requests): {raw['sent']:,} in"
+                    f" {raw['seconds']:.3f} s -> {raw['messages_per_second']:,.0f} req/s"
+                    f" (nginx logged {hits:,})"
                 )
                 if raw["sent"] != n or hits != n:
                     res.problems.append(f"httpx ceiling: sent {raw['sent']}, nginx {hits}")
@@ -806,7 +824,8 @@ def print_summary(
     print(f"  fan-out wall time {median([r.last or 0 for r in ok]):.2f} s for {ok[0].n:,}")
     print(f"  outagecomms end to end     {rate:9,.0f} msgs/s  (runs: {_list(r.rate for r in ok)})")
     print(
-        f"  outagecomms dispatch only  {disp:9,.0f} msgs/s  (runs: {_list(r.dispatch_rate for r in ok)})"
+        f"  outagecomms dispatch only  {disp:9,.0f} msgs/s"
+        f"  (runs: {_list(r.dispatch_rate for r in ok)})"
     )
     if raws:
         h = median([x["messages_per_second"] for x in raws])

@@ -2,6 +2,7 @@
 
 usage: python benchmarks/webhook_fanout.py [--customers N] [--connections K] [--rate R]
                                            [--processes P] [--repeat R] [--profile]
+                                           [--lease 5s] [--no-wrk] [--no-httpx] [--keep]
 
 1. Starts nginx on a loopback port with a generated config in a temp dir: every request is
    answered ``200 ok`` and logged (time, status, Content-Length, path, ``Idempotency-Key``,
@@ -703,14 +704,16 @@ def main() -> int:
         config = write_config(
             workdir, connections=k, rate=args.rate, processes=args.processes, lease=args.lease
         )
-        procs = args.processes or min(4, os.cpu_count() or 1)
+        # as dispatch_parallel decides (batch_size 500, parallel_min 2000: the defaults)
+        procs = min(args.processes or min(4, os.cpu_count() or 1), max(1, n // 500))
+        procs = procs if n >= 2000 else 1
         print(
             f"outagecomms webhook fan-out: {n} customers; per sender process: max_connections"
             f" {k}, rate_per_second {args.rate:g}"
         )
         print(
-            f"  [dispatch] processes {args.processes} (0 = one per core, at most 4),"
-            f" lease {args.lease or '60s (default)'}"
+            f"  [dispatch] processes {args.processes} (0 = one per core, at most 4): {procs}"
+            f" sender process(es); lease {args.lease or '60s (default)'}"
         )
         print(f"machine: {machine_line()}; load average {os.getloadavg()[0]:.2f}")
         print(f"customers: {source} {n} --seed {args.seed} + webhook_url; work dir {workdir}")
@@ -839,9 +842,10 @@ def print_summary(
             f"  wrk (C) ceiling            {w:9,.0f} req/s   -> outagecomms end to end is"
             f" {100 * rate / w:.1f}%, dispatch only {100 * disp / w:.1f}%"
         )
-    for r in runs:
-        for p in r.problems:
-            print(f"  PROBLEM: {p}")
+    if len(runs) > 1:  # one run's problems were printed with it
+        for i, r in enumerate(runs, 1):
+            for p in r.problems:
+                print(f"  PROBLEM (run {i}): {p}")
 
 
 def _list(xs: Iterable[float | None]) -> str:

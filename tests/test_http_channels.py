@@ -86,6 +86,7 @@ class Recorded:
     query: str
     headers: dict[str, str]
     body: bytes
+    peer: str = ""  # the client's address and port: one per TCP connection
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -252,6 +253,7 @@ class FakeProviders:
             query=request.url.query,
             headers={k.lower(): v for k, v in request.headers.items()},
             body=body,
+            peer=f"{request.client.host}:{request.client.port}" if request.client else "",
         )
         problems = self._check(rec)
         with self.lock:
@@ -822,6 +824,50 @@ def test_injected_client_is_used_and_left_open(providers: FakeProviders) -> None
     assert result.outcome == Outcome.SENT
     assert closed is False
     assert providers.recorded(SLACK_PATH)[0].headers["x-test"] == "injected"
+
+
+def test_connections_are_bounded_and_kept_alive(providers: FakeProviders, secret: str) -> None:
+    """max_connections (4) bounds the connections; a second burst reuses them."""
+    ch = make(WebhookChannel)
+    msgs = [message(providers.base + HOOK_PATH, i) for i in range(12)]
+
+    async def go() -> list[DeliveryResult]:
+        await ch.open()
+        try:
+            first = await asyncio.gather(*(ch.send(m) for m in msgs))
+            second = await asyncio.gather(*(ch.send(m) for m in msgs))
+        finally:
+            await ch.close()
+        return [*first, *second]
+
+    results = asyncio.run(go())
+    assert [r.outcome for r in results] == [Outcome.SENT] * 24
+    peers = [r.peer for r in providers.recorded(HOOK_PATH)]
+    assert len(peers) == 24
+    assert 1 <= len(set(peers[:12])) <= 4
+    assert set(peers[12:]) <= set(peers[:12])
+
+
+def test_a_request_reuses_a_connection_to_its_own_origin(
+    providers: FakeProviders, secret: str
+) -> None:
+    """Alternating between two receivers keeps one connection to each, rather than spreading
+    over all four or replacing a connection on every switch."""
+    other = providers.base.replace("127.0.0.1", "localhost")  # another origin, same server
+    ch = make(WebhookChannel)
+    msgs = [message((providers.base, other)[i % 2] + HOOK_PATH, i) for i in range(8)]
+
+    async def go() -> list[DeliveryResult]:
+        await ch.open()
+        try:
+            return [await ch.send(m) for m in msgs]
+        finally:
+            await ch.close()
+
+    assert [r.outcome for r in asyncio.run(go())] == [Outcome.SENT] * 8
+    peers = [r.peer for r in providers.recorded(HOOK_PATH)]
+    assert len(set(peers[0::2])) == len(set(peers[1::2])) == 1
+    assert peers[0] != peers[1]
 
 
 # --- templates ----------------------------------------------------------------------------------

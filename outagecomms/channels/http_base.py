@@ -1,8 +1,17 @@
 """Shared machinery of the HTTP channels (slack, teams, webhook, twilio, statuspage).
 
-One pooled :class:`httpx.AsyncClient` per channel, created in ``open`` and closed in ``close``
-(a client passed to the constructor is used as is and left to its owner to close). Outcomes
-follow DESIGN §5:
+Up to ``max_connections`` connections per channel, each held by its own one-connection
+:class:`httpx.AsyncClient` (a *lane*), created on demand and closed in ``close``. A request takes
+an idle lane whose kept-alive connection goes to its origin, else a new lane while there are
+fewer than ``max_connections``, else the lane idle the longest (its connection is replaced).
+Why not one client with a pool of ``max_connections``: httpcore's pool (1.0.x) re-examines every
+connection it holds, with a ``poll()`` and several socket calls on each idle one, twice per
+request, so its CPU per request grows with the pool. On loopback, one process made about 1,200
+requests/s through a pool of 8 connections but 300/s through a pool of 32 (the webhook
+default); 32 lanes made 1,300/s (``benchmarks/webhook_fanout.py``; encode/httpcore#1035).
+
+A client passed to the constructor is used as is, with its own pool, and left to its owner to
+close. Outcomes follow DESIGN §5:
 
 - 2xx: ``sent`` (a subclass may look at the body first, e.g. Slack's ``ok``);
 - 429: ``retry`` honouring ``Retry-After`` (delta-seconds or an HTTP date);
@@ -19,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import ssl
 import time
 from abc import abstractmethod
 from collections.abc import Mapping
@@ -119,8 +129,11 @@ class HttpChannel(Channel):
         self.rate = float(config.rate_per_second)
         self.limiters: dict[str, RateLimiter] = {}
         self.timeout = float(self.settings.get("timeout") or 10)
-        self._client = client
-        self._owns_client = client is None
+        self._client = client  # injected: used as is, never closed here
+        self._lanes: list[httpx.AsyncClient] = []
+        #: idle lanes -> the origin their kept-alive connection goes to; least recently used first
+        self._idle: dict[httpx.AsyncClient, tuple[str, str, int | None]] = {}
+        self._ssl: ssl.SSLContext | None = None  # shared by all lanes
         self._slots = asyncio.Semaphore(config.max_connections)
 
     @classmethod
@@ -131,32 +144,46 @@ class HttpChannel(Channel):
 
     # -- connections -----------------------------------------------------------------------
 
-    def _make_client(self) -> httpx.AsyncClient:
-        n = self.config.max_connections
+    def _ssl_context(self) -> ssl.SSLContext:
+        if self._ssl is None:  # loading the CA bundle takes a while: once, not per lane
+            self._ssl = httpx.create_ssl_context()  # honours SSL_CERT_FILE / SSL_CERT_DIR
+        return self._ssl
+
+    def _make_lane(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(
+            verify=self._ssl_context(),
             timeout=httpx.Timeout(self.timeout),
-            limits=httpx.Limits(max_connections=n, max_keepalive_connections=n),
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
             headers={"User-Agent": USER_AGENT},
             follow_redirects=False,  # a POST must not silently turn into something else
             trust_env=True,  # HTTPS_PROXY / NO_PROXY as usual
         )
 
+    def _take_lane(self, origin: tuple[str, str, int | None]) -> httpx.AsyncClient:
+        """A lane for one request; the caller holds a slot, so one is idle or can be made."""
+        for lane, where in reversed(self._idle.items()):  # the warmest connection first
+            if where == origin:
+                del self._idle[lane]
+                return lane
+        if len(self._lanes) < self.config.max_connections:
+            lane = self._make_lane()
+            self._lanes.append(lane)
+            return lane
+        if not self._idle:  # pragma: no cover - the slots make this impossible
+            raise RuntimeError("no idle HTTP connection although a slot was free")
+        lane = next(iter(self._idle))  # idle the longest: its connection gets replaced
+        del self._idle[lane]
+        return lane
+
     async def open(self) -> None:
+        """Load the CA bundle now rather than in the first request; lanes come on demand."""
         if self._client is None:
-            self._client = self._make_client()
-            self._owns_client = True
+            self._ssl_context()
 
     async def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None and self._owns_client:
-            await client.aclose()
-
-    @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = self._make_client()
-            self._owns_client = True
-        return self._client
+        lanes, self._lanes = self._lanes, []
+        self._idle.clear()
+        await asyncio.gather(*(lane.aclose() for lane in lanes), return_exceptions=True)
 
     # -- rate limits -----------------------------------------------------------------------
 
@@ -180,13 +207,18 @@ class HttpChannel(Channel):
 
     def check_url(self, url: str) -> str | None:
         """A sentence describing why ``url`` cannot be posted to, or None."""
+        parsed = self._parse_url(url)
+        return parsed if isinstance(parsed, str) else None
+
+    def _parse_url(self, url: str) -> httpx.URL | str:
+        """The URL, or a sentence describing why it cannot be posted to."""
         try:
             parsed = httpx.URL(url)
         except (httpx.InvalidURL, TypeError) as exc:
             return f"{self.provider} URL {url!r} is not valid: {exc}"
         if parsed.scheme not in ("https", "http") or not parsed.host:
             return f"{self.provider} URL {url!r} is not an http(s) URL"
-        return None
+        return parsed
 
     async def post(
         self, url: str, body: bytes, headers: Mapping[str, str] | None = None
@@ -202,14 +234,16 @@ class HttpChannel(Channel):
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response | DeliveryResult:
-        """One request through the pooled client; the response, or the result of a transport
+        """One request on an idle connection; the response, or the result of a transport
         problem (timeouts and connection errors: ``retry``; an unusable URL: ``failed``)."""
-        problem = self.check_url(url)
-        if problem:
-            return DeliveryResult.failed(problem)
+        target = self._parse_url(url)
+        if isinstance(target, str):
+            return DeliveryResult.failed(target)
+        origin = (target.scheme, target.host, target.port)
         async with self._slots:
+            client = self._client if self._client is not None else self._take_lane(origin)
             try:
-                return await self.client.request(method, url, content=body, headers=headers)
+                return await client.request(method, target, content=body, headers=headers)
             except httpx.TimeoutException as exc:
                 kind = type(exc).__name__
                 return DeliveryResult.retry(
@@ -221,6 +255,9 @@ class HttpChannel(Channel):
                 return DeliveryResult.retry(
                     f"{self.provider} connection failed: {type(exc).__name__} {exc}".rstrip()
                 )
+            finally:
+                if client is not self._client and client in self._lanes:  # not closed meanwhile
+                    self._idle[client] = origin  # the response is read and closed: lane free
 
     def result(self, response: httpx.Response) -> DeliveryResult:
         """Map a response to a result; subclasses refine (e.g. by body)."""

@@ -108,7 +108,7 @@ class Daemon:
         self.wake = asyncio.Event()  # something may be due: run_due
         self.dispatcher = Dispatcher(app)
         self._reopen_channels = False
-        self.leadership = Leadership(app.store)
+        self.leadership = Leadership(app.store, app.config.daemon.leader_lease)
         self.last_tick: datetime | None = None
         self.scheduler: AsyncIOScheduler | None = None
         self.sent = DispatchSummary()

@@ -7,12 +7,18 @@ own: if its process dies, even by SIGKILL, the server drops the connection and t
 the next follower to try (every ``daemon.leader_lease / 3`` at most) becomes the leader.
 The scheduler's writes are compare-and-set anyway, so a brief overlap can never send a round
 twice. On SQLite one daemon per database file is enforced instead, and it always leads.
+
+A leader whose machine vanishes (power, network) sends no FIN: the server would hold its
+connection, and the lock, until TCP keepalive notices, two hours with Linux defaults. So the
+leadership session sets the server's keepalive and user timeout for itself, scaled to
+``leader_lease``: the server drops a silent leader's session, and its lock, within the lease.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -25,9 +31,22 @@ log = logging.getLogger("outagecomms.leadership")
 LOCK_KEY = 0x6F7574616765
 
 
+def keepalive_settings(lease: timedelta) -> dict[str, int]:
+    """Server-side TCP settings for the leadership session: idle lease/3, then 3 probes over
+    the next third; unacknowledged data gives up after the lease."""
+    secs = max(3, int(lease.total_seconds()))
+    return {
+        "tcp_keepalives_idle": max(1, secs // 3),
+        "tcp_keepalives_interval": max(1, secs // 9),
+        "tcp_keepalives_count": 3,
+        "tcp_user_timeout": secs * 1000,  # milliseconds
+    }
+
+
 class Leadership:
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, lease: timedelta = timedelta(seconds=15)):
         self.store = store
+        self.lease = lease
         self.conn: Any = None
         self.leader = store.dialect != "postgresql"
 
@@ -40,6 +59,11 @@ class Leadership:
                 self.conn = self.store.engine.connect().execution_options(
                     isolation_level="AUTOCOMMIT"
                 )
+                for name, value in keepalive_settings(self.lease).items():
+                    # set_config: parameters cannot be bound in SET; these are plain integers
+                    self.conn.execute(
+                        text("SELECT set_config(:n, :v, false)"), {"n": name, "v": str(value)}
+                    )
             if self.leader:
                 self.conn.execute(text("SELECT 1"))  # still connected, so still holding it
             else:

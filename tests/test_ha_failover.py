@@ -71,3 +71,35 @@ def test_leader_killed_another_takes_over(
             got = [m for m in msgs if m.round == r["round"]]
             assert len(got) == len(want)
             assert all(m.at <= parse_ts(r["due_by"]) for m in got), f"round {r['round']} late"
+
+
+def test_the_leadership_session_tells_the_server_to_drop_a_silent_leader(pg_url: str) -> None:
+    """A leader whose machine vanishes sends no FIN: the server must notice within the lease
+    (keepalive and user timeout on that session), not after two hours of TCP defaults."""
+    from datetime import timedelta
+
+    from sqlalchemy import text
+
+    from outagecomms.leadership import Leadership, keepalive_settings
+    from outagecomms.store import open_store
+
+    store = open_store(pg_url)
+    lead = Leadership(store, timedelta(seconds=15))
+    try:
+        assert lead.check() is True
+        shown = {
+            name: lead.conn.execute(text(f"SHOW {name}")).scalar()
+            for name in keepalive_settings(timedelta(seconds=15))
+        }
+        assert shown == {
+            "tcp_keepalives_idle": "5",
+            "tcp_keepalives_interval": "1",
+            "tcp_keepalives_count": "3",
+            "tcp_user_timeout": "15000",  # ms
+        }
+        follower = Leadership(store, timedelta(seconds=15))
+        assert follower.check() is False  # the lock is held
+        follower.release()
+    finally:
+        lead.release()
+        store.dispose()

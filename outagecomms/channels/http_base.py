@@ -107,6 +107,23 @@ def classify_status(response: httpx.Response, *, provider: str) -> DeliveryResul
     return DeliveryResult.failed(error)
 
 
+def sent_with_id(response: httpx.Response, key: str, *, provider: str, what: str) -> DeliveryResult:
+    """A 2xx answer whose JSON body must carry the provider's id under ``key`` (Twilio's
+    message ``sid``, Statuspage's incident ``id``): ``sent`` with it, else ``failed`` (an
+    answer without it is not an accepted message)."""
+    try:
+        doc = response.json()
+    except ValueError:
+        doc = None
+    value = doc.get(key) if isinstance(doc, dict) else None
+    if isinstance(value, str) and value:
+        return DeliveryResult.sent(value)
+    return DeliveryResult.failed(
+        f"{provider} HTTP {response.status_code} without {what}: "
+        f"{body_excerpt(response) or '<empty body>'}"
+    )
+
+
 class HttpChannel(Channel):
     """Base of channels that POST one JSON document per message to the contact's URL."""
 

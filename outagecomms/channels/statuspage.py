@@ -59,6 +59,7 @@ from outagecomms.channels.http_base import (
     body_excerpt,
     classify_status,
     parse_retry_after,
+    sent_with_id,
 )
 from outagecomms.config import SEVERITIES, ChannelConfig, CompanyConfig
 from outagecomms.errors import ConfigError
@@ -288,17 +289,7 @@ class StatuspageChannel(HttpChannel):
         problem = self.problem(response)
         if problem is not None:
             return problem
-        try:
-            doc = response.json()
-        except ValueError:
-            doc = None
-        incident_id = doc.get("id") if isinstance(doc, dict) else None
-        if isinstance(incident_id, str) and incident_id:
-            return DeliveryResult.sent(incident_id)
-        return DeliveryResult.failed(
-            f"Statuspage HTTP {response.status_code} without an incident id: "
-            f"{body_excerpt(response) or '<empty body>'}"
-        )
+        return sent_with_id(response, "id", provider="Statuspage", what="an incident id")
 
     async def _list(self, path: str, params: Mapping[str, str | int]) -> list[Any] | DeliveryResult:
         answer = await self.call("GET", path, params=params)

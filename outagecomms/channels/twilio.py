@@ -43,6 +43,7 @@ from outagecomms.channels.http_base import (
     body_excerpt,
     classify_status,
     parse_retry_after,
+    sent_with_id,
 )
 from outagecomms.config import ChannelConfig, CompanyConfig
 from outagecomms.errors import ConfigError
@@ -267,17 +268,7 @@ class TwilioChannel(HttpChannel):
     def result(self, response: httpx.Response) -> DeliveryResult:
         status = response.status_code
         if 200 <= status < 300:
-            try:
-                doc = response.json()
-            except ValueError:
-                doc = None
-            sid = doc.get("sid") if isinstance(doc, dict) else None
-            if isinstance(sid, str) and sid:
-                return DeliveryResult.sent(sid)
-            return DeliveryResult.failed(
-                f"Twilio HTTP {status} without a Message sid: "
-                f"{body_excerpt(response) or '<empty body>'}"
-            )
+            return sent_with_id(response, "sid", provider="Twilio", what="a Message sid")
         code, text = _twilio_error(response)
         if code is None:
             return classify_status(response, provider=self.provider)

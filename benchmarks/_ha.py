@@ -13,6 +13,7 @@ version of it is installed in the venv.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import math
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from _common import REPO, cli_env, outagecomms_cmd
+from _common import REPO, cli_env, config_text, outagecomms_cmd, smtp_channel_toml
 
 if str(REPO) not in sys.path[:1]:
     sys.path.insert(0, str(REPO))  # the benchmark's own in-process reads use this checkout too
@@ -81,6 +82,14 @@ def wait_until(
         if time.monotonic() > deadline:
             raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(interval)
+
+
+def add_store_args(ap: argparse.ArgumentParser, db: str) -> None:
+    """``--db`` (the database to create and drop, default ``db``), ``--seed`` and ``--keep``:
+    the flags every HA benchmark has."""
+    ap.add_argument("--db", default=db, help="database to create and drop")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir and the database")
 
 
 # --- PostgreSQL --------------------------------------------------------------------------------
@@ -165,28 +174,12 @@ def write_pg_config(
 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
-        f"""\
-[store]
-url = "{store}"
-
-[company]
-name = "Bench Co"
-status_page_url = "https://status.example.com"
-support_email = "support@example.com"
-
-[policy.default]
-channels = {{ default = ["email"] }}
-
-[channels.email]
-kind = "smtp"
-host = "127.0.0.1"
-port = {smtp_port}
-tls = "none"
-from = "Bench Support <support@example.com>"
-timeout = 30
-max_connections = {max_connections}
-rate_per_second = 0
-{table("dispatch", dispatch)}{table("daemon", daemon)}"""
+        config_text(
+            store,
+            "email",
+            smtp_channel_toml(smtp_port, max_connections),
+            table("dispatch", dispatch) + table("daemon", daemon),
+        )
     )
     return path
 

@@ -26,13 +26,22 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from _common import REPO, cli_env, config_text, outagecomms_cmd, smtp_channel_toml
+from _common import (
+    REPO,
+    BenchRun,
+    bench_run,
+    cli_env,
+    config_text,
+    outagecomms_cmd,
+    smtp_channel_toml,
+)
 
 if str(REPO) not in sys.path[:1]:
     sys.path.insert(0, str(REPO))  # the benchmark's own in-process reads use this checkout too
@@ -90,6 +99,11 @@ def add_store_args(ap: argparse.ArgumentParser, db: str) -> None:
     ap.add_argument("--db", default=db, help="database to create and drop")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--keep", action="store_true", help="keep the temp dir and the database")
+
+
+def ha_bench_run(prefix: str, args: argparse.Namespace) -> AbstractContextManager[BenchRun]:
+    """``bench_run`` for an HA benchmark: ``--keep`` keeps the database ``--db`` too, and says so."""
+    return bench_run(prefix, keep=args.keep, kept_note=f" (and database {args.db})")
 
 
 # --- PostgreSQL --------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ measure from the outside.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import csv
 import io
@@ -22,7 +23,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -271,14 +272,22 @@ def write_config(
 
 
 def run_cli(
-    config: Path, *args: str, timeout: float = 600, check: bool = True
+    config: Path,
+    *args: str,
+    timeout: float = 600,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    stdin: int | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    """``outagecomms --config CONFIG ARGS...`` as a real subprocess, output captured; raises
+    when it fails (``check``). ``env`` defaults to ``cli_env()``."""
     res = subprocess.run(
         [*outagecomms_cmd(), "--config", str(config), *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=cli_env(),
+        env=cli_env() if env is None else env,
+        stdin=stdin,
     )
     if check and res.returncode != 0:
         raise RuntimeError(
@@ -648,3 +657,37 @@ def pyspy_samples(raw: Path) -> Iterator[tuple[list[str], list[str], int]]:
         if frames[-1].startswith("_worker (concurrent/futures/thread.py"):
             continue  # an idle executor thread (aiosmtplib resolves the local hostname there)
         yield frames, [f.split(" (")[0] for f in frames], int(count)
+
+
+@dataclass
+class PyspyTally:
+    """Samples of a py-spy run: by phase; and within the dispatch phase by layer, by leaf frame
+    and (inclusive) by each frame of interest."""
+
+    phases: collections.Counter[str] = field(default_factory=collections.Counter)
+    layers: collections.Counter[str] = field(default_factory=collections.Counter)
+    leaves: collections.Counter[str] = field(default_factory=collections.Counter)
+    lines: collections.Counter[str] = field(default_factory=collections.Counter)
+
+
+def tally_pyspy(
+    raw: Path,
+    phase_of: Callable[[list[str]], str],
+    layers: Sequence[tuple[str, str]],
+    hot: Sequence[str],
+) -> PyspyTally:
+    """Count the samples of ``raw`` by ``phase_of(function names)``; for the phase whose name
+    starts with ``dispatch`` also by ``layer_of`` (innermost frame first), by leaf frame, and
+    inclusively by every frame that contains one of ``hot``."""
+    t = PyspyTally()
+    for frames, names, c in pyspy_samples(raw):
+        phase = phase_of(names)
+        t.phases[phase] += c
+        if not phase.startswith("dispatch"):
+            continue
+        t.layers[layer_of(reversed(frames), layers)] += c
+        t.leaves[frames[-1]] += c
+        for f in set(frames):
+            if any(p in f for p in hot):
+                t.lines[f] += c
+    return t

@@ -40,6 +40,7 @@ from _common import (
     cli_env,
     config_text,
     outagecomms_cmd,
+    run_cli,
     smtp_channel_toml,
 )
 
@@ -67,20 +68,16 @@ def ha_env() -> dict[str, str]:
 def cli(
     config: Path, *args: str, timeout: float = 600, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    """``outagecomms --config CONFIG ARGS...`` as a real subprocess."""
-    res = subprocess.run(
-        [*outagecomms_cmd(), "--config", str(config), *args],
-        capture_output=True,
-        text=True,
+    """``outagecomms --config CONFIG ARGS...`` as a real subprocess, running this checkout
+    (``ha_env``), stdin closed."""
+    return run_cli(
+        config,
+        *args,
         timeout=timeout,
+        check=check,
         env=ha_env(),
         stdin=subprocess.DEVNULL,
     )
-    if check and res.returncode != 0:
-        raise RuntimeError(
-            f"outagecomms {' '.join(args[:2])} exited {res.returncode}: {res.stderr.strip()[-800:]}"
-        )
-    return res
 
 
 def wait_until(

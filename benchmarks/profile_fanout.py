@@ -44,8 +44,8 @@ from _common import (
     layer_of,
     machine_line,
     py_spy,
-    pyspy_samples,
     run_cli,
+    tally_pyspy,
     tier_args,
     tiers_of,
     write_config,
@@ -131,37 +131,25 @@ def mode_pyspy(n: int, k: int, seed: int, rate: int) -> None:
 
 
 def summarize_pyspy(raw: Path, n: int, rate: int) -> None:
-    phases: collections.Counter[str] = collections.Counter()
-    layers: collections.Counter[str] = collections.Counter()
-    leaves: collections.Counter[str] = collections.Counter()
-    lines: collections.Counter[str] = collections.Counter()
-    for frames, names, c in pyspy_samples(raw):
+    def phase_of(names: list[str]) -> str:
         if "_send" in names:
-            phase = "dispatch (send every delivery)"
-        elif "plan_declare" in names:
-            phase = "plan_declare (select, pre-flight)"
-        elif "commit_declare" in names:
-            phase = "commit_declare (outbox write)"
-        else:
-            phase = "start-up, imports, CLI, exit"
-        phases[phase] += c
-        if not phase.startswith("dispatch"):
-            continue
-        layers[layer_of(reversed(frames), LAYERS)] += c
-        leaves[frames[-1]] += c
-        for f in set(frames):
-            if any(
-                p in f
-                for p in (
-                    "dispatch.py",
-                    "channels/",
-                    "mime.py",
-                    "rendering.py",
-                    "repository.py",
-                    "aiosmtplib/smtp.py",
-                )
-            ):
-                lines[f] += c
+            return "dispatch (send every delivery)"
+        if "plan_declare" in names:
+            return "plan_declare (select, pre-flight)"
+        if "commit_declare" in names:
+            return "commit_declare (outbox write)"
+        return "start-up, imports, CLI, exit"
+
+    hot = (
+        "dispatch.py",
+        "channels/",
+        "mime.py",
+        "rendering.py",
+        "repository.py",
+        "aiosmtplib/smtp.py",
+    )
+    tally = tally_pyspy(raw, phase_of, LAYERS, hot)
+    phases, layers, leaves, lines = tally.phases, tally.layers, tally.leaves, tally.lines
     total = sum(phases.values())
     ms = 1000 / rate
     print(f"\nCPU samples by phase ({total} samples at {rate} Hz; ms = samples x {ms:g} ms)")

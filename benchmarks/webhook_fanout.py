@@ -60,12 +60,11 @@ from _common import (
     fmt_rate,
     fmt_secs,
     free_port,
-    layer_of,
     machine_line,
     median,
     py_spy,
-    pyspy_samples,
     run_cli,
+    tally_pyspy,
     tiers_of,
     wait_port,
     write_customers,
@@ -519,29 +518,20 @@ _DISPATCH = ("_send", "_worker_process", "dispatch_due", "dispatch_parallel")
 
 
 def summarize_profile(raw: Path, n: int, rate: int = 250) -> None:
-    phases: collections.Counter[str] = collections.Counter()
-    layers: collections.Counter[str] = collections.Counter()
-    leaves: collections.Counter[str] = collections.Counter()
-    lines: collections.Counter[str] = collections.Counter()
-    for frames, names, c in pyspy_samples(raw):
+    def phase_of(names: list[str]) -> str:
         if any(d in names for d in _DISPATCH):
-            phase = "dispatch (send every delivery)"
-        elif "plan_declare" in names:
-            phase = "plan_declare (select, pre-flight)"
-        elif "commit_declare" in names:
-            phase = "commit_declare (outbox write)"
-        elif "spawn_main" in " ".join(names):
-            phase = "sender process start-up (spawn, imports)"
-        else:
-            phase = "start-up, imports, CLI, exit"
-        phases[phase] += c
-        if not phase.startswith("dispatch"):
-            continue
-        layers[layer_of(reversed(frames), LAYERS)] += c
-        leaves[frames[-1]] += c
-        for f in set(frames):
-            if any(p in f for p in ("dispatch.py", "channels/", "rendering.py", "repository.py")):
-                lines[f] += c
+            return "dispatch (send every delivery)"
+        if "plan_declare" in names:
+            return "plan_declare (select, pre-flight)"
+        if "commit_declare" in names:
+            return "commit_declare (outbox write)"
+        if "spawn_main" in " ".join(names):
+            return "sender process start-up (spawn, imports)"
+        return "start-up, imports, CLI, exit"
+
+    hot = ("dispatch.py", "channels/", "rendering.py", "repository.py")
+    tally = tally_pyspy(raw, phase_of, LAYERS, hot)
+    phases, layers, leaves, lines = tally.phases, tally.layers, tally.leaves, tally.lines
     ms = 1000 / rate
     total = sum(phases.values())
     print(f"\n[profile: CPU samples by phase, all processes ({total} samples at {rate} Hz)]")

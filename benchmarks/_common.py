@@ -7,9 +7,11 @@ measure from the outside.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import csv
 import io
+import json
 import os
 import random
 import re
@@ -18,9 +20,10 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -29,7 +32,6 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 GENERATOR = Path(__file__).resolve().parents[2] / "shared" / "tools" / "gen_customers.py"
 PYTHON = sys.executable
-SMTP_SINK = "/usr/sbin/smtp-sink"
 ALL_TIERS = ("enterprise", "business", "standard")
 
 
@@ -55,6 +57,25 @@ def customers_csv(n: int, seed: int = 7) -> tuple[str, str]:
         )
         return res.stdout, str(GENERATOR)
     return _gen_customers(n, seed), "built-in copy of gen_customers.py"
+
+
+def write_customers(workdir: Path, n: int, seed: int) -> tuple[Path, list[dict[str, str]], str]:
+    """``customers_csv(n, seed)`` written to ``workdir/customers.csv``: its path, its rows and
+    where it came from."""
+    csv_text, source = customers_csv(n, seed)
+    path = workdir / "customers.csv"
+    path.write_text(csv_text)
+    return path, list(csv.DictReader(io.StringIO(csv_text))), source
+
+
+def tiers_of(rows: Iterable[dict[str, str]]) -> list[str]:
+    """The tiers present in a customer directory, sorted."""
+    return sorted({r["tier"] for r in rows})
+
+
+def tier_args(tiers: Iterable[str]) -> list[str]:
+    """``--tier T`` for every tier (selects every customer of those tiers)."""
+    return [a for t in tiers for a in ("--tier", t)]
 
 
 # A faithful copy of /work/shared/tools/gen_customers.py (same seed -> same rows), used only when
@@ -200,14 +221,13 @@ def _gen_customers(n: int, seed: int) -> str:
 # --- config ----------------------------------------------------------------------------------
 
 
-def write_config(
-    workdir: Path, *, smtp_port: int, max_connections: int, batch_size: int | None = None
-) -> Path:
-    """A self-contained config: SQLite in ``workdir``, email over SMTP to the local sink."""
-    dispatch = f"\n[dispatch]\nbatch_size = {batch_size}\n" if batch_size else ""
-    text = f"""\
+def config_text(store_url: str, channel: str, channel_toml: str, tail: str = "") -> str:
+    """The text every benchmark config shares: ``[store]`` at ``store_url``, the bench company,
+    a default policy sending every tier to ``channel``; then ``channel_toml`` (that channel's
+    table, ending in a newline) and ``tail`` (further tables, already TOML)."""
+    return f"""\
 [store]
-url = "sqlite:///{workdir / "bench.db"}"
+url = "{store_url}"
 
 [company]
 name = "Bench Co"
@@ -215,8 +235,14 @@ status_page_url = "https://status.example.com"
 support_email = "support@example.com"
 
 [policy.default]
-channels = {{ default = ["email"] }}
+channels = {{ default = ["{channel}"] }}
 
+{channel_toml}{tail}"""
+
+
+def smtp_channel_toml(smtp_port: int, max_connections: int) -> str:
+    """``[channels.email]``: SMTP without TLS to the local sink on ``smtp_port``, no rate limit."""
+    return f"""\
 [channels.email]
 kind = "smtp"
 host = "127.0.0.1"
@@ -226,21 +252,42 @@ from = "Bench Support <support@example.com>"
 timeout = 30
 max_connections = {max_connections}
 rate_per_second = 0
-{dispatch}"""
+"""
+
+
+def write_config(
+    workdir: Path, *, smtp_port: int, max_connections: int, batch_size: int | None = None
+) -> Path:
+    """A self-contained config: SQLite in ``workdir``, email over SMTP to the local sink."""
+    dispatch = f"\n[dispatch]\nbatch_size = {batch_size}\n" if batch_size else ""
+    text = config_text(
+        f"sqlite:///{workdir / 'bench.db'}",
+        "email",
+        smtp_channel_toml(smtp_port, max_connections),
+        dispatch,
+    )
     path = workdir / "outagecomms.toml"
     path.write_text(text)
     return path
 
 
 def run_cli(
-    config: Path, *args: str, timeout: float = 600, check: bool = True
+    config: Path,
+    *args: str,
+    timeout: float = 600,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    stdin: int | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    """``outagecomms --config CONFIG ARGS...`` as a real subprocess, output captured; raises
+    when it fails (``check``). ``env`` defaults to ``cli_env()``."""
     res = subprocess.run(
         [*outagecomms_cmd(), "--config", str(config), *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=cli_env(),
+        env=cli_env() if env is None else env,
+        stdin=stdin,
     )
     if check and res.returncode != 0:
         raise RuntimeError(
@@ -254,6 +301,106 @@ def cli_env() -> dict[str, str]:
     for k in ("OUTAGECOMMS_CONFIG", "OUTAGECOMMS_STORE_URL", "OUTAGECOMMS_DEBUG"):
         env.pop(k, None)
     return env
+
+
+# --- the declare subprocess ------------------------------------------------------------------
+
+
+def declare_cmd(config: Path, tiers: Iterable[str], *, queue_only: bool = False) -> list[str]:
+    """``outagecomms --config CONFIG declare "Bench" --severity sev2 --tier ... [--queue-only]
+    --yes --json``: every customer of ``tiers`` selected."""
+    cmd = [*outagecomms_cmd(), "--config", str(config), "declare", "Bench", "--severity", "sev2"]
+    cmd += tier_args(tiers)
+    if queue_only:
+        cmd.append("--queue-only")
+    return [*cmd, "--yes", "--json"]
+
+
+def read_declare_stderr(
+    stream: IO[bytes], t0: float, marks: dict[str, float], lines: list[str]
+) -> None:
+    """Collect ``declare``'s stderr into ``lines``, marking (seconds since ``t0``) when the
+    incident was committed (``"INC-1 declared: ..."``: ``marks["committed"]``) and when the
+    dispatch finished (``"acknowledgement: ..."``: ``marks["dispatch_done"]``)."""
+    for raw in iter(stream.readline, b""):
+        now = time.monotonic() - t0
+        line = raw.decode(errors="replace").rstrip()
+        lines.append(line)
+        if " declared:" in line and "committed" not in marks:
+            marks["committed"] = now
+        elif line.startswith("acknowledgement:"):
+            marks["dispatch_done"] = now
+
+
+@dataclass
+class DeclareProc:
+    """A ``declare`` subprocess whose stdout and stderr are read by threads: stdout kept whole,
+    stderr as lines with the moments of its marks (``read_declare_stderr``)."""
+
+    proc: subprocess.Popen[bytes]
+    t0: float
+    marks: dict[str, float] = field(default_factory=dict)
+    err_lines: list[str] = field(default_factory=list)
+    _out: list[bytes] = field(default_factory=list)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, cmd: list[str], env: dict[str, str], t0: float | None = None) -> DeclareProc:
+        """Start ``cmd``; marks count from ``t0`` (default: just before the start)."""
+        t0 = time.monotonic() if t0 is None else t0
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env
+        )
+        self = cls(proc, t0)
+        assert proc.stdout is not None and proc.stderr is not None
+        stdout = proc.stdout
+        self._threads = [
+            threading.Thread(
+                target=read_declare_stderr,
+                args=(proc.stderr, t0, self.marks, self.err_lines),
+                daemon=True,
+            ),
+            threading.Thread(target=lambda: self._out.append(stdout.read()), daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+        return self
+
+    def wait_or_kill(self, timeout: float) -> bool:
+        """Wait for the exit; past ``timeout`` kill it and return False."""
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return False
+        return True
+
+    def join(self, timeout: float = 5) -> None:
+        """Let the readers finish (after the exit)."""
+        for t in self._threads:
+            t.join(timeout)
+
+    @property
+    def stdout(self) -> bytes:
+        return b"".join(self._out)
+
+
+def first_round_sent(config: Path) -> tuple[int, float | None]:
+    """INC-1's first round in the store (``show INC-1 --json``): how many deliveries were sent,
+    and the seconds from its first to its last ``sent_at`` (None when not known)."""
+    from datetime import datetime
+
+    show = json.loads(run_cli(config, "show", "INC-1", "--json").stdout)
+    r0 = show["rounds"][0]
+    span = None
+    try:
+        a = datetime.fromisoformat(r0["first_sent_at"].replace("Z", "+00:00"))
+        b = datetime.fromisoformat(r0["last_sent_at"].replace("Z", "+00:00"))
+        span = (b - a).total_seconds()
+    except (KeyError, TypeError, ValueError, AttributeError):
+        pass
+    return int(r0["sent"]), span
 
 
 def free_port() -> int:
@@ -277,23 +424,46 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
 # --- SMTP sinks ------------------------------------------------------------------------------
 
 
-def ensure_smtp_sink() -> str | None:
-    """Path of postfix's smtp-sink, installing postfix with apt-get if it is missing.
-    None when it cannot be had (the caller falls back to the aiosmtpd sink)."""
-    found = shutil.which("smtp-sink") or (SMTP_SINK if os.path.exists(SMTP_SINK) else None)
-    if found:
+def _which(exe: str) -> str | None:
+    return shutil.which(exe) or next(
+        (p for p in (f"/usr/sbin/{exe}", f"/usr/bin/{exe}") if os.path.exists(p)), None
+    )
+
+
+def ensure_tool(exe: str, package: str) -> str | None:
+    """Path of ``exe``, installing the Debian ``package`` with apt-get if it is missing and we
+    are root. None when it cannot be had."""
+    found = _which(exe)
+    if found or os.geteuid() != 0 or not shutil.which("apt-get"):
         return found
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        return None
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    install = ["apt-get", "install", "-y", "--no-install-recommends", "postfix"]
-    print("installing postfix for smtp-sink (apt-get) ...", file=sys.stderr, flush=True)
+    install = ["apt-get", "install", "-y", "--no-install-recommends", package]
+    print(f"installing {package} for {exe} (apt-get) ...", file=sys.stderr, flush=True)
     for cmd in (install, ["apt-get", "update", "-qq"], install):
         res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
         if cmd is install and res.returncode == 0:
             break
-    found = shutil.which("smtp-sink") or (SMTP_SINK if os.path.exists(SMTP_SINK) else None)
-    return found
+    return _which(exe)
+
+
+def ensure_smtp_sink() -> str | None:
+    """Path of postfix's smtp-sink, installing postfix with apt-get if it is missing.
+    None when it cannot be had (the caller falls back to the aiosmtpd sink)."""
+    return ensure_tool("smtp-sink", "postfix")
+
+
+def pick_sink(kind: str) -> str:
+    """``kind``, or ``aiosmtpd`` (said on stdout) when smtp-sink was asked for and cannot be had."""
+    if kind == "smtp-sink" and ensure_smtp_sink() is None:
+        print("smtp-sink unavailable (install postfix); falling back to --sink aiosmtpd")
+        return "aiosmtpd"
+    return kind
+
+
+def py_spy() -> str | None:
+    """The py-spy next to the interpreter (the venv's), else on PATH; None without one."""
+    cand = Path(PYTHON).with_name("py-spy")
+    return str(cand) if cand.exists() else shutil.which("py-spy")
 
 
 _MESG = re.compile(rb"mesg=(\d+)")
@@ -420,6 +590,104 @@ def fmt_s(x: float | None) -> str:
 
 
 def as_json_line(obj: Any) -> str:
-    import json
-
     return json.dumps(obj, default=str)
+
+
+def fmt_secs(x: float | None) -> str:
+    """Seconds in a 10-wide column (``"   1.234 s"``), a dash when not measured."""
+    return "        -" if x is None else f"{x:8.3f} s"
+
+
+def fmt_rate(x: float | None) -> str:
+    """Messages per second (``"3,312 msgs/s"``), a dash when not measured."""
+    return "-" if x is None else f"{x:,.0f} msgs/s"
+
+
+@dataclass
+class BenchRun:
+    """What ``bench_run`` yields: the work directory; set ``failed`` for exit status 1."""
+
+    workdir: Path
+    failed: bool = False
+
+    @property
+    def status(self) -> int:
+        return 1 if self.failed else 0
+
+
+@contextlib.contextmanager
+def bench_run(prefix: str, *, keep: bool, kept_note: str = "") -> Iterator[BenchRun]:
+    """A benchmark's body in a fresh temp dir (``prefix``...). An exception in it is reported as
+    ``benchmark broke: ...`` on stderr and marks the run failed (it does not propagate); the
+    dir is removed afterwards, or kept with ``keep`` (``kept DIR`` + ``kept_note``)."""
+    run = BenchRun(Path(tempfile.mkdtemp(prefix=prefix)))
+    try:
+        yield run
+    except Exception as exc:  # report, clean up, exit 1
+        print(f"benchmark broke: {type(exc).__name__}: {exc}", file=sys.stderr)
+        run.failed = True
+    finally:
+        if keep:
+            print(f"kept {run.workdir}{kept_note}")
+        else:
+            shutil.rmtree(run.workdir, ignore_errors=True)
+
+
+# --- py-spy raw stacks -------------------------------------------------------------------------
+
+
+def layer_of(frames: Iterable[str], layers: Sequence[tuple[str, str]]) -> str:
+    """The name of the first ``(pattern, name)`` of ``layers`` whose pattern is in one of
+    ``frames`` (give them innermost first: the innermost match wins); ``"other"`` for none."""
+    for f in frames:
+        for pat, name in layers:
+            if pat in f:
+                return name
+    return "other"
+
+
+def pyspy_samples(raw: Path) -> Iterator[tuple[list[str], list[str], int]]:
+    """The stacks of a ``py-spy record --format raw`` file as (frames outermost first, their
+    function names, sample count); idle executor threads left out."""
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = stack.split(";")
+        if frames[-1].startswith("_worker (concurrent/futures/thread.py"):
+            continue  # an idle executor thread (aiosmtplib resolves the local hostname there)
+        yield frames, [f.split(" (")[0] for f in frames], int(count)
+
+
+@dataclass
+class PyspyTally:
+    """Samples of a py-spy run: by phase; and within the dispatch phase by layer, by leaf frame
+    and (inclusive) by each frame of interest."""
+
+    phases: collections.Counter[str] = field(default_factory=collections.Counter)
+    layers: collections.Counter[str] = field(default_factory=collections.Counter)
+    leaves: collections.Counter[str] = field(default_factory=collections.Counter)
+    lines: collections.Counter[str] = field(default_factory=collections.Counter)
+
+
+def tally_pyspy(
+    raw: Path,
+    phase_of: Callable[[list[str]], str],
+    layers: Sequence[tuple[str, str]],
+    hot: Sequence[str],
+) -> PyspyTally:
+    """Count the samples of ``raw`` by ``phase_of(function names)``; for the phase whose name
+    starts with ``dispatch`` also by ``layer_of`` (innermost frame first), by leaf frame, and
+    inclusively by every frame that contains one of ``hot``."""
+    t = PyspyTally()
+    for frames, names, c in pyspy_samples(raw):
+        phase = phase_of(names)
+        t.phases[phase] += c
+        if not phase.startswith("dispatch"):
+            continue
+        t.layers[layer_of(reversed(frames), layers)] += c
+        t.leaves[frames[-1]] += c
+        for f in set(frames):
+            if any(p in f for p in hot):
+                t.lines[f] += c
+    return t

@@ -13,6 +13,7 @@ version of it is installed in the venv.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import math
@@ -25,13 +26,23 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from _common import REPO, cli_env, outagecomms_cmd
+from _common import (
+    REPO,
+    BenchRun,
+    bench_run,
+    cli_env,
+    config_text,
+    outagecomms_cmd,
+    run_cli,
+    smtp_channel_toml,
+)
 
 if str(REPO) not in sys.path[:1]:
     sys.path.insert(0, str(REPO))  # the benchmark's own in-process reads use this checkout too
@@ -57,20 +68,16 @@ def ha_env() -> dict[str, str]:
 def cli(
     config: Path, *args: str, timeout: float = 600, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    """``outagecomms --config CONFIG ARGS...`` as a real subprocess."""
-    res = subprocess.run(
-        [*outagecomms_cmd(), "--config", str(config), *args],
-        capture_output=True,
-        text=True,
+    """``outagecomms --config CONFIG ARGS...`` as a real subprocess, running this checkout
+    (``ha_env``), stdin closed."""
+    return run_cli(
+        config,
+        *args,
         timeout=timeout,
+        check=check,
         env=ha_env(),
         stdin=subprocess.DEVNULL,
     )
-    if check and res.returncode != 0:
-        raise RuntimeError(
-            f"outagecomms {' '.join(args[:2])} exited {res.returncode}: {res.stderr.strip()[-800:]}"
-        )
-    return res
 
 
 def wait_until(
@@ -81,6 +88,19 @@ def wait_until(
         if time.monotonic() > deadline:
             raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(interval)
+
+
+def add_store_args(ap: argparse.ArgumentParser, db: str) -> None:
+    """``--db`` (the database to create and drop, default ``db``), ``--seed`` and ``--keep``:
+    the flags every HA benchmark has."""
+    ap.add_argument("--db", default=db, help="database to create and drop")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir and the database")
+
+
+def ha_bench_run(prefix: str, args: argparse.Namespace) -> AbstractContextManager[BenchRun]:
+    """``bench_run`` for an HA benchmark: ``--keep`` keeps the database ``--db`` too, and says so."""
+    return bench_run(prefix, keep=args.keep, kept_note=f" (and database {args.db})")
 
 
 # --- PostgreSQL --------------------------------------------------------------------------------
@@ -165,28 +185,12 @@ def write_pg_config(
 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
-        f"""\
-[store]
-url = "{store}"
-
-[company]
-name = "Bench Co"
-status_page_url = "https://status.example.com"
-support_email = "support@example.com"
-
-[policy.default]
-channels = {{ default = ["email"] }}
-
-[channels.email]
-kind = "smtp"
-host = "127.0.0.1"
-port = {smtp_port}
-tls = "none"
-from = "Bench Support <support@example.com>"
-timeout = 30
-max_connections = {max_connections}
-rate_per_second = 0
-{table("dispatch", dispatch)}{table("daemon", daemon)}"""
+        config_text(
+            store,
+            "email",
+            smtp_channel_toml(smtp_port, max_connections),
+            table("dispatch", dispatch) + table("daemon", daemon),
+        )
     )
     return path
 

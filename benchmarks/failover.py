@@ -33,25 +33,31 @@ step broke.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from _common import ALL_TIERS, Sink, customers_csv, ensure_smtp_sink, free_port, machine_line
+from _common import (
+    ALL_TIERS,
+    Sink,
+    ensure_smtp_sink,
+    free_port,
+    machine_line,
+    tier_args,
+    write_customers,
+)
 from _ha import (
     DaemonProc,
     PromiseCheck,
     StoreReader,
+    add_store_args,
     check_promises,
     cli,
     fresh_database,
+    ha_bench_run,
     read_rounds,
     start_daemons,
     utcnow,
@@ -109,7 +115,7 @@ def one_run(i: int, args: argparse.Namespace, workdir: Path, customers: Path, si
             if b.is_leader() or not a.is_leader():
                 run.problems.append("A should lead and B follow before the kill")
             sink_before = sink.count
-            tiers = [x for t in ALL_TIERS for x in ("--tier", t)]
+            tiers = tier_args(ALL_TIERS)
             decl = json.loads(
                 cli(
                     cfg, "declare", "Failover bench", "--severity", "sev2", *tiers,
@@ -272,9 +278,7 @@ def main() -> int:
         "--dispatch-lease", type=float, default=0, help="[dispatch] lease, s (default: product's)"
     )
     ap.add_argument("--connections", type=int, default=4, help="SMTP max_connections (4)")
-    ap.add_argument("--db", default="bench_failover", help="database to create and drop")
-    ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--keep", action="store_true", help="keep the temp dir and the database")
+    add_store_args(ap, db="bench_failover")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
     args.dispatch_lease_effective = args.dispatch_lease or 15.0  # the product default
@@ -284,14 +288,10 @@ def main() -> int:
         sink_kind = "aiosmtpd"
     else:
         sink_kind = "smtp-sink"
-    workdir = Path(tempfile.mkdtemp(prefix="oc-bench-failover-"))
     runs: list[Run] = []
-    broke = False
-    try:
-        csv_text, source = customers_csv(args.customers, args.seed)
-        rows = list(csv.DictReader(io.StringIO(csv_text)))
-        customers = workdir / "customers.csv"
-        customers.write_text(csv_text)
+    with ha_bench_run("oc-bench-failover-", args) as bench:
+        workdir = bench.workdir
+        customers, rows, source = write_customers(workdir, args.customers, args.seed)
         print(
             f"outagecomms failover: 2 daemons on PostgreSQL, {len(rows)} customers, "
             f"cadence {args.every:g} s, leader_lease {args.leader_lease:g} s, "
@@ -307,15 +307,7 @@ def main() -> int:
                 runs.append(run)
                 _print_run(run, args)
         _summary(runs, args)
-    except Exception as exc:  # report, clean up, exit 1
-        print(f"benchmark broke: {type(exc).__name__}: {exc}", file=sys.stderr)
-        broke = True
-    finally:
-        if args.keep:
-            print(f"kept {workdir} (and database {args.db})")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    return 1 if broke else 0
+    return bench.status
 
 
 def _f(x: float | None, unit: str = " s") -> str:

@@ -26,14 +26,10 @@ step broke (a command failed, a timeout, a count that does not match).
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import shutil
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,16 +38,22 @@ from typing import Any
 from _common import (
     BENCH_DIR,
     PYTHON,
+    DeclareProc,
     Sink,
+    bench_run,
     cli_env,
-    customers_csv,
-    ensure_smtp_sink,
+    declare_cmd,
+    first_round_sent,
+    fmt_rate,
+    fmt_secs,
     free_port,
     machine_line,
-    outagecomms_cmd,
+    pick_sink,
     run_cli,
+    tiers_of,
     verdict,
     write_config,
+    write_customers,
 )
 
 
@@ -82,52 +84,23 @@ class FanoutResult:
         return self.n / (self.wall - self.committed)
 
 
-def _read_lines(stream: Any, t0: float, marks: dict[str, float], lines: list[str]) -> None:
-    for raw in iter(stream.readline, b""):
-        now = time.monotonic() - t0
-        line = raw.decode(errors="replace").rstrip()
-        lines.append(line)
-        if " declared:" in line and "committed" not in marks:
-            marks["committed"] = now
-        elif line.startswith("acknowledgement:"):
-            marks["dispatch_done"] = now
-
-
 def run_declare(config: Path, n: int, tiers: list[str], sink: Sink, timeout: float) -> FanoutResult:
     res = FanoutResult(n=n)
-    cmd = [*outagecomms_cmd(), "--config", str(config), "declare", "Bench", "--severity", "sev2"]
-    for t in tiers:
-        cmd += ["--tier", t]
-    cmd += ["--yes", "--json"]
-    marks: dict[str, float] = {}
-    err_lines: list[str] = []
-    t0 = time.monotonic()
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=cli_env()
-    )
-    reader = threading.Thread(target=_read_lines, args=(proc.stderr, t0, marks, err_lines))
-    reader.start()
-    out_chunks: list[bytes] = []
-    out_reader = threading.Thread(target=lambda: out_chunks.append(proc.stdout.read()))  # type: ignore[union-attr]
-    out_reader.start()
+    decl = DeclareProc.start(declare_cmd(config, tiers), cli_env())
+    t0, proc = decl.t0, decl.proc
     deadline = t0 + timeout
     while sink.count < n and proc.poll() is None and time.monotonic() < deadline:
         sink.wait_for(n, 0.2)
-    try:
-        proc.wait(max(1.0, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    if not decl.wait_or_kill(max(1.0, deadline - time.monotonic())):
         res.problems.append(f"declare did not finish within {timeout:.0f} s (killed)")
     res.exited = time.monotonic() - t0
     sink.wait_for(n, 1.0)
     sink.settle(0.3)  # anything sent twice would show up here
-    reader.join(5)
-    out_reader.join(5)
+    decl.join(5)
     res.returncode = proc.returncode
-    res.stderr = "\n".join(err_lines)
-    res.committed = marks.get("committed")
-    res.dispatch_done = marks.get("dispatch_done")
+    res.stderr = "\n".join(decl.err_lines)
+    res.committed = decl.marks.get("committed")
+    res.dispatch_done = decl.marks.get("dispatch_done")
     res.sink_count = sink.count
     if sink.first_at is not None:
         res.first_accepted = sink.first_at - t0
@@ -136,7 +109,7 @@ def run_declare(config: Path, n: int, tiers: list[str], sink: Sink, timeout: flo
     if proc.returncode != 0:
         res.problems.append(f"declare exited {proc.returncode}: {res.stderr[-600:]}")
     try:
-        data = json.loads(b"".join(out_chunks) or b"{}")
+        data = json.loads(decl.stdout or b"{}")
         res.cli_sent = data.get("sent")
     except json.JSONDecodeError:
         res.problems.append("declare --json did not print one JSON object")
@@ -145,17 +118,7 @@ def run_declare(config: Path, n: int, tiers: list[str], sink: Sink, timeout: flo
 
 def verify(config: Path, res: FanoutResult, workdir: Path, first_customer: str) -> Path | None:
     """Check the store and the sink agree on N; save one real message as the ceiling's sample."""
-    show = json.loads(run_cli(config, "show", "INC-1", "--json").stdout)
-    r0 = show["rounds"][0]
-    res.store_sent = int(r0["sent"])
-    try:
-        from datetime import datetime
-
-        a = datetime.fromisoformat(r0["first_sent_at"].replace("Z", "+00:00"))
-        b = datetime.fromisoformat(r0["last_sent_at"].replace("Z", "+00:00"))
-        res.store_span = (b - a).total_seconds()
-    except (KeyError, TypeError, ValueError, AttributeError):
-        pass
+    res.store_sent, res.store_span = first_round_sent(config)
     if res.store_sent != res.n:
         res.problems.append(f"store: rounds[0].sent = {res.store_sent}, expected {res.n}")
     if res.sink_count != res.n:
@@ -247,18 +210,12 @@ def main() -> int:
     n, k = args.customers, args.connections
     timeout = args.timeout or max(120.0, n / 50)
 
-    sink_kind = args.sink
-    if sink_kind == "smtp-sink" and ensure_smtp_sink() is None:
-        print("smtp-sink unavailable (install postfix); falling back to --sink aiosmtpd")
-        sink_kind = "aiosmtpd"
+    sink_kind = pick_sink(args.sink)
 
-    workdir = Path(tempfile.mkdtemp(prefix="oc-bench-fanout-"))
-    failed = False
-    try:
-        csv_text, source = customers_csv(n, args.seed)
-        rows = list(csv.DictReader(io.StringIO(csv_text)))
-        tiers = sorted({r["tier"] for r in rows})
-        (workdir / "customers.csv").write_text(csv_text)
+    with bench_run("oc-bench-fanout-", keep=args.keep) as run:
+        workdir = run.workdir
+        csv_path, rows, source = write_customers(workdir, n, args.seed)
+        tiers = tiers_of(rows)
         port = free_port()
         config = write_config(workdir, smtp_port=port, max_connections=k)
 
@@ -266,7 +223,7 @@ def main() -> int:
         print(f"machine: {machine_line()}")
         print(f"customers: {source} {n} --seed {args.seed}; work dir {workdir}")
         t = time.monotonic()
-        run_cli(config, "customers", "import", str(workdir / "customers.csv"), timeout=timeout)
+        run_cli(config, "customers", "import", str(csv_path), timeout=timeout)
         print(f"customers import: {time.monotonic() - t:.2f} s")
 
         with Sink(sink_kind, port, k) as sink:
@@ -274,14 +231,16 @@ def main() -> int:
         sample = verify(config, res, workdir, rows[0]["id"]) if res.returncode == 0 else None
 
         print("\n[outagecomms declare --yes --json, real subprocess]")
-        print(f"  incident committed after      {_s(res.committed)}   (stderr 'INC-1 declared')")
-        print(f"  first message accepted after  {_s(res.first_accepted)}")
-        print(f"  last message accepted after   {_s(res.wall)}   <- fan-out wall time")
-        print(f"  dispatch finished (stderr)    {_s(res.dispatch_done)}")
-        print(f"  process exited after          {_s(res.exited)}")
-        print(f"  fan-out rate                  {_r(res.rate)}   ({n} / wall time)")
         print(
-            f"  dispatch-only rate            {_r(res.dispatch_rate)}   (commit -> last accepted)"
+            f"  incident committed after      {fmt_secs(res.committed)}   (stderr 'INC-1 declared')"
+        )
+        print(f"  first message accepted after  {fmt_secs(res.first_accepted)}")
+        print(f"  last message accepted after   {fmt_secs(res.wall)}   <- fan-out wall time")
+        print(f"  dispatch finished (stderr)    {fmt_secs(res.dispatch_done)}")
+        print(f"  process exited after          {fmt_secs(res.exited)}")
+        print(f"  fan-out rate                  {fmt_rate(res.rate)}   ({n} / wall time)")
+        print(
+            f"  dispatch-only rate            {fmt_rate(res.dispatch_rate)}   (commit -> last accepted)"
         )
         if res.store_span is not None:
             print(f"  store: first->last sent_at    {res.store_span:.3f} s")
@@ -296,7 +255,7 @@ def main() -> int:
             print("\n[raw ceiling: prebuilt messages, aiosmtplib only, same sink and connections]")
             print(
                 f"  {ceiling['sent']} messages of {ceiling['message_bytes']} bytes in"
-                f" {ceiling['seconds']:.3f} s -> {_r(ceiling['messages_per_second'])}"
+                f" {ceiling['seconds']:.3f} s -> {fmt_rate(ceiling['messages_per_second'])}"
                 f" (sink saw {ceiling['sink_count']})"
             )
             if ceiling["sink_count"] != n or ceiling["sent"] != n:
@@ -310,14 +269,14 @@ def main() -> int:
             source = run_smtp_source(n, k, size, timeout)
             print("\n[Postfix smtp-source (C), same sink kind, sessions and message size]")
             print(
-                f"  {n} messages in {source['seconds']:.3f} s -> {_r(source['rate'])}"
+                f"  {n} messages in {source['seconds']:.3f} s -> {fmt_rate(source['rate'])}"
                 f" (sink saw {source['sink_count']})"
             )
         apprise_r: float | None = None
         if not args.no_apprise:
             apprise_r = run_apprise(args.apprise_n)
             print(f"\n[Apprise, one notify() per personalised message, {args.apprise_n} sampled]")
-            print(f"  {_r(apprise_r)}" if apprise_r else "  apprise not installed: skipped")
+            print(f"  {fmt_rate(apprise_r)}" if apprise_r else "  apprise not installed: skipped")
 
         print("\n[summary]")
         if res.rate is not None:
@@ -347,24 +306,8 @@ def main() -> int:
             print(f"  target >= {args.target:,.0f} msgs/s: FAIL (fan-out did not complete)")
         for p in res.problems:
             print(f"  PROBLEM: {p}")
-        failed = bool(res.problems)
-    except Exception as exc:  # report, clean up, exit 1
-        print(f"benchmark broke: {type(exc).__name__}: {exc}", file=sys.stderr)
-        failed = True
-    finally:
-        if args.keep:
-            print(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    return 1 if failed else 0
-
-
-def _s(x: float | None) -> str:
-    return "        -" if x is None else f"{x:8.3f} s"
-
-
-def _r(x: float | None) -> str:
-    return "-" if x is None else f"{x:,.0f} msgs/s"
+        run.failed = bool(res.problems)
+    return run.status
 
 
 if __name__ == "__main__":

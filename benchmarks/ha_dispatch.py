@@ -30,26 +30,32 @@ shows how busy the machine was and each daemon's CPU time.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import resource
-import shutil
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _common import Sink, customers_csv, ensure_smtp_sink, free_port, machine_line, outagecomms_cmd
+from _common import (
+    DeclareProc,
+    Sink,
+    declare_cmd,
+    fmt_rate,
+    free_port,
+    machine_line,
+    pick_sink,
+    tiers_of,
+    write_customers,
+)
 from _ha import (
     CpuMeter,
     DaemonProc,
     StoreReader,
+    add_store_args,
     cli,
     fresh_database,
+    ha_bench_run,
     ha_env,
     pg_backends,
     start_daemons,
@@ -129,35 +135,22 @@ def one_run(
                 daemons = start_daemons(cfg, run_dir, k, [free_port() for _ in range(k)])
                 meter = CpuMeter()
                 sink_pid = sink._proc.pid if sink._proc else 0
-                marks: dict[str, float] = {}
-                cmd = [*outagecomms_cmd(), "--config", str(cfg), "declare", "Bench"]
-                cmd += ["--severity", "sev2", *tiers, "--queue-only", "--yes", "--json"]
+                cmd = declare_cmd(cfg, tiers, queue_only=True)
                 t0 = time.monotonic()
                 meter.start([*(d.pid for d in daemons), sink_pid, *pg_backends(reader, args.db)])
                 children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-                proc = subprocess.Popen(
-                    cmd,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    stdin=subprocess.DEVNULL,
-                    env=ha_env(),
-                )
-                err_lines: list[str] = []
-                reader_t = threading.Thread(
-                    target=_read_stderr, args=(proc, t0, marks, err_lines), daemon=True
-                )
-                reader_t.start()
-                assert proc.stdout is not None
-                out = proc.stdout.read()  # stderr is the reader thread's
+                decl = DeclareProc.start(cmd, ha_env(), t0)
+                proc = decl.proc
                 proc.wait(timeout)
                 children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 res.declare_exit = time.monotonic() - t0
-                reader_t.join(5)
+                decl.join(5)
                 if proc.returncode != 0:
-                    raise RuntimeError(f"declare exited {proc.returncode}: {err_lines[-5:]}")
+                    raise RuntimeError(f"declare exited {proc.returncode}: {decl.err_lines[-5:]}")
+                out = decl.stdout
                 if json.loads(out).get("queued") != n:
                     res.problems.append(f"declare queued {json.loads(out).get('queued')}, not {n}")
-                res.committed = marks.get("committed")
+                res.committed = decl.marks.get("committed")
                 deadline = t0 + timeout
                 while sink.count < n and time.monotonic() < deadline:
                     sink.wait_for(n, 0.5)
@@ -206,24 +199,9 @@ def one_run(
     return res
 
 
-def _read_stderr(
-    proc: subprocess.Popen[bytes], t0: float, marks: dict[str, float], lines: list[str]
-) -> None:
-    assert proc.stderr is not None
-    for raw in iter(proc.stderr.readline, b""):
-        now = time.monotonic() - t0
-        line = raw.decode(errors="replace").rstrip()
-        lines.append(line)
-        if " declared:" in line and "committed" not in marks:
-            marks["committed"] = now
-
-
 def _s(x: float | None) -> str:
+    # one column narrower than fmt_secs' dash: the output has always been aligned like this
     return "       -" if x is None else f"{x:8.3f} s"
-
-
-def _r(x: float | None) -> str:
-    return "-" if x is None else f"{x:,.0f} msgs/s"
 
 
 def main() -> int:
@@ -239,26 +217,17 @@ def main() -> int:
     )
     ap.add_argument("--connections", type=int, default=8, help="SMTP max_connections per daemon")
     ap.add_argument("--sink", choices=("smtp-sink", "aiosmtpd"), default="smtp-sink")
-    ap.add_argument("--db", default="bench_ha_dispatch", help="database to create and drop")
-    ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--timeout", type=float, default=0.0, help="per run, s (default: scaled)")
-    ap.add_argument("--keep", action="store_true", help="keep the temp dir and the database")
+    add_store_args(ap, db="bench_ha_dispatch")
     args = ap.parse_args()
     n = args.customers
 
-    sink_kind = args.sink
-    if sink_kind == "smtp-sink" and ensure_smtp_sink() is None:
-        print("smtp-sink unavailable (install postfix); falling back to --sink aiosmtpd")
-        sink_kind = "aiosmtpd"
-    workdir = Path(tempfile.mkdtemp(prefix="oc-bench-ha-dispatch-"))
+    sink_kind = pick_sink(args.sink)
     runs: list[DispatchRun] = []
-    broke = False
-    try:
-        csv_text, source = customers_csv(n, args.seed)
-        rows = list(csv.DictReader(io.StringIO(csv_text)))
-        tiers = [x for t in sorted({r["tier"] for r in rows}) for x in ("--tier", t)]
-        customers = workdir / "customers.csv"
-        customers.write_text(csv_text)
+    with ha_bench_run("oc-bench-ha-dispatch-", args) as bench:
+        workdir = bench.workdir
+        customers, rows, source = write_customers(workdir, n, args.seed)
+        tiers = tiers_of(rows)
         print(
             f"outagecomms HA dispatch: {n} customers by email, PostgreSQL store, sink {sink_kind}, "
             f"{args.connections} SMTP connections per daemon; daemons: "
@@ -275,16 +244,8 @@ def main() -> int:
             runs.append(res)
             _print_run(res, args)
         _summary(runs)
-        broke = any(r.problems for r in runs)
-    except Exception as exc:  # report, clean up, exit 1
-        print(f"benchmark broke: {type(exc).__name__}: {exc}", file=sys.stderr)
-        broke = True
-    finally:
-        if args.keep:
-            print(f"kept {workdir} (and database {args.db})")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    return 1 if broke else 0
+        bench.failed = any(r.problems for r in runs)
+    return bench.status
 
 
 def _print_run(r: DispatchRun, args: argparse.Namespace) -> None:
@@ -293,8 +254,8 @@ def _print_run(r: DispatchRun, args: argparse.Namespace) -> None:
     print(f"  declare --queue-only committed{_s(r.committed)}   (from its start)")
     print(f"  first message accepted        {_s(r.first)}")
     print(f"  last message accepted         {_s(r.last)}")
-    print(f"  rate, commit -> last          {_r(r.rate)}")
-    print(f"  rate, first -> last           {_r(r.steady_rate)}")
+    print(f"  rate, commit -> last          {fmt_rate(r.rate)}")
+    print(f"  rate, first -> last           {fmt_rate(r.steady_rate)}")
     for name, sent in r.sent_by.items():
         print(f"  daemon {name} sent               {sent:>8,}")
     print(f"  CPU s, declare start -> last message ({r.cpu_capacity:.1f} CPU s available):")
@@ -320,8 +281,8 @@ def _summary(runs: list[DispatchRun]) -> None:
     print("\n[summary]")
     for r in runs:
         print(
-            f"  {r.daemons} daemon{'s' if r.daemons > 1 else ' '}: {_r(r.rate):>14} "
-            f"(commit -> last), {_r(r.steady_rate):>14} (first -> last), "
+            f"  {r.daemons} daemon{'s' if r.daemons > 1 else ' '}: {fmt_rate(r.rate):>14} "
+            f"(commit -> last), {fmt_rate(r.steady_rate):>14} (first -> last), "
             f"machine {r.busy:.0f} % busy"
         )
     for r in runs:

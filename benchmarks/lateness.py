@@ -32,27 +32,24 @@ PASS iff every promise is kept and nothing was sent twice. Exit status 0 unless 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import re
-import shutil
 import sys
-import tempfile
 import time
 import urllib.request
 from collections import Counter
 from datetime import timedelta
-from pathlib import Path
 
-from _common import Sink, customers_csv, ensure_smtp_sink, free_port, machine_line
+from _common import Sink, ensure_smtp_sink, free_port, machine_line, write_customers
 from _ha import (
     DaemonProc,
     PromiseCheck,
     StoreReader,
     ack_checks,
+    add_store_args,
     check_promises,
     cli,
     fresh_database,
+    ha_bench_run,
     percentile,
     read_rounds,
     start_daemons,
@@ -130,21 +127,16 @@ def main() -> int:
         "--spread", type=float, default=60, help="declare evenly over this many s (60; 0 = burst)"
     )
     ap.add_argument("--connections", type=int, default=8, help="SMTP max_connections (8)")
-    ap.add_argument("--db", default="bench_lateness", help="database to create and drop")
-    ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--keep", action="store_true", help="keep the temp dir and the database")
+    add_store_args(ap, db="bench_lateness")
     args = ap.parse_args()
     n = args.incidents * args.per_incident
 
     sink_kind = "smtp-sink" if ensure_smtp_sink() is not None else "aiosmtpd"
-    workdir = Path(tempfile.mkdtemp(prefix="oc-bench-lateness-"))
-    broke = False
     daemons: list[DaemonProc] = []
-    try:
-        csv_text, source = customers_csv(n, args.seed)
-        ids = [r["id"] for r in csv.DictReader(io.StringIO(csv_text))]
-        customers = workdir / "customers.csv"
-        customers.write_text(csv_text)
+    with ha_bench_run("oc-bench-lateness-", args) as bench:
+        workdir = bench.workdir
+        customers, rows, source = write_customers(workdir, n, args.seed)
+        ids = [r["id"] for r in rows]
         print(
             f"outagecomms promise lateness: {args.incidents} open incidents x "
             f"{args.per_incident} customers, cadence {args.every:g} s, {args.minutes:g} min, "
@@ -206,21 +198,12 @@ def main() -> int:
                     (sink.count, store_sent), late_metric, (end - first_at).total_seconds(),
                     retried,
                 )  # fmt: skip
-                broke = False
             finally:
                 for d in daemons:
                     d.stop()
                 reader.close()
                 app.close()
-    except Exception as exc:  # report, clean up, exit 1
-        print(f"benchmark broke: {type(exc).__name__}: {exc}", file=sys.stderr)
-        broke = True
-    finally:
-        if args.keep:
-            print(f"kept {workdir} (and database {args.db})")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    return 1 if broke else 0
+    return bench.status
 
 
 def _dist(xs: list[float], *, low_tail: bool = False) -> str:

@@ -24,30 +24,32 @@ import argparse
 import asyncio
 import collections
 import cProfile
-import csv
-import io
 import pstats
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from _common import (
     BENCH_DIR,
-    PYTHON,
     Sink,
     cli_env,
-    customers_csv,
+    declare_cmd,
     ensure_smtp_sink,
     free_port,
+    layer_of,
     machine_line,
-    outagecomms_cmd,
+    py_spy,
     run_cli,
+    tally_pyspy,
+    tier_args,
+    tiers_of,
     write_config,
+    write_customers,
 )
 
 OUT = BENCH_DIR / "out"
@@ -73,14 +75,6 @@ LAYERS: list[tuple[str, str]] = [
 STEPS = ("build_email", "render", "context", "sendmail", "encode_content", "record_results")
 
 
-def layer_of(frames: Iterable[str]) -> str:
-    for f in frames:
-        for pat, name in LAYERS:
-            if pat in f:
-                return name
-    return "other"
-
-
 def table(counter: collections.Counter[str], total: float, unit: str, per: float) -> None:
     for name, v in counter.most_common():
         print(f"  {name:40s} {100 * v / total:5.1f}%   {v * per:8.1f} {unit}")
@@ -90,17 +84,22 @@ def table(counter: collections.Counter[str], total: float, unit: str, per: float
 
 
 def setup(n: int, k: int, port: int, workdir: Path, seed: int) -> tuple[Path, list[str]]:
-    csv_text, _ = customers_csv(n, seed)
-    (workdir / "customers.csv").write_text(csv_text)
+    """The N-customer directory imported into a config sending to ``port``; the tiers present."""
+    csv_path, rows, _ = write_customers(workdir, n, seed)
     config = write_config(workdir, smtp_port=port, max_connections=k)
-    run_cli(config, "customers", "import", str(workdir / "customers.csv"))
-    tiers = sorted({row["tier"] for row in csv.DictReader(io.StringIO(csv_text))})
-    return config, [a for t in tiers for a in ("--tier", t)]
+    run_cli(config, "customers", "import", str(csv_path))
+    return config, tiers_of(rows)
 
 
-def py_spy() -> str | None:
-    cand = Path(PYTHON).with_name("py-spy")
-    return str(cand) if cand.exists() else shutil.which("py-spy")
+def queued_incident(n: int, k: int, seed: int, workdir: Path) -> tuple[Path, int]:
+    """``setup`` and ``declare --queue-only`` for every customer: INC-1's round waits in the
+    outbox. Returns the config and the SMTP port it sends to (no sink there yet)."""
+    port = free_port()
+    config, tiers = setup(n, k, port, workdir, seed)
+    run_cli(
+        config, "declare", "Bench", "--severity", "sev2", *tier_args(tiers), "--yes", "--queue-only"
+    )
+    return config, port
 
 
 # --- py-spy ---------------------------------------------------------------------------------
@@ -114,10 +113,9 @@ def mode_pyspy(n: int, k: int, seed: int, rate: int) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="oc-prof-"))
     try:
         port = free_port()
-        config, tier_args = setup(n, k, port, workdir, seed)
+        config, tiers = setup(n, k, port, workdir, seed)
         raw = OUT / f"fanout-{n}.pyspy.txt"
-        decl = [*outagecomms_cmd(), "--config", str(config), "declare", "Bench"]
-        decl += ["--severity", "sev2", *tier_args, "--yes", "--json"]
+        decl = declare_cmd(config, tiers)
         with Sink("smtp-sink", port, k) as sink:
             t = time.monotonic()
             cmd = [exe, "record", "-r", str(rate), "--format", "raw", "-o", str(raw), "--", *decl]
@@ -133,45 +131,25 @@ def mode_pyspy(n: int, k: int, seed: int, rate: int) -> None:
 
 
 def summarize_pyspy(raw: Path, n: int, rate: int) -> None:
-    phases: collections.Counter[str] = collections.Counter()
-    layers: collections.Counter[str] = collections.Counter()
-    leaves: collections.Counter[str] = collections.Counter()
-    lines: collections.Counter[str] = collections.Counter()
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack:
-            continue
-        c = int(count)
-        frames = stack.split(";")
-        names = [f.split(" (")[0] for f in frames]
-        if frames[-1].startswith("_worker (concurrent/futures/thread.py"):
-            continue  # an idle executor thread (aiosmtplib resolves the local hostname there)
+    def phase_of(names: list[str]) -> str:
         if "_send" in names:
-            phase = "dispatch (send every delivery)"
-        elif "plan_declare" in names:
-            phase = "plan_declare (select, pre-flight)"
-        elif "commit_declare" in names:
-            phase = "commit_declare (outbox write)"
-        else:
-            phase = "start-up, imports, CLI, exit"
-        phases[phase] += c
-        if not phase.startswith("dispatch"):
-            continue
-        layers[layer_of(reversed(frames))] += c
-        leaves[frames[-1]] += c
-        for f in set(frames):
-            if any(
-                p in f
-                for p in (
-                    "dispatch.py",
-                    "channels/",
-                    "mime.py",
-                    "rendering.py",
-                    "repository.py",
-                    "aiosmtplib/smtp.py",
-                )
-            ):
-                lines[f] += c
+            return "dispatch (send every delivery)"
+        if "plan_declare" in names:
+            return "plan_declare (select, pre-flight)"
+        if "commit_declare" in names:
+            return "commit_declare (outbox write)"
+        return "start-up, imports, CLI, exit"
+
+    hot = (
+        "dispatch.py",
+        "channels/",
+        "mime.py",
+        "rendering.py",
+        "repository.py",
+        "aiosmtplib/smtp.py",
+    )
+    tally = tally_pyspy(raw, phase_of, LAYERS, hot)
+    phases, layers, leaves, lines = tally.phases, tally.layers, tally.leaves, tally.lines
     total = sum(phases.values())
     ms = 1000 / rate
     print(f"\nCPU samples by phase ({total} samples at {rate} Hz; ms = samples x {ms:g} ms)")
@@ -199,7 +177,7 @@ def layers_from_cprofile(stats: dict[Any, Any]) -> collections.Counter[str]:
         if key in memo:
             return memo[key]
         file, _line, func = key
-        direct = layer_of([f"{func} ({file})"])
+        direct = layer_of([f"{func} ({file})"], LAYERS)
         memo[key] = {direct: 1.0}  # also the guard against recursion cycles
         if direct != "other" or depth > 40 or key not in stats:
             return memo[key]
@@ -289,11 +267,7 @@ def _queued_dispatch(
 
     workdir = Path(tempfile.mkdtemp(prefix="oc-prof-"))
     try:
-        port = free_port()
-        config, tier_args = setup(n, k, port, workdir, seed)
-        run_cli(
-            config, "declare", "Bench", "--severity", "sev2", *tier_args, "--yes", "--queue-only"
-        )
+        config, port = queued_incident(n, k, seed, workdir)
         app = App.open(config)
         with Sink("smtp-sink", port, k) as sink:
             summary = around(lambda: asyncio.run(dispatch_due(app, incident_id=1)))
@@ -315,11 +289,7 @@ def mode_micro(n: int, k: int, seed: int) -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="oc-prof-"))
     try:
-        port = free_port()
-        config, tier_args = setup(n, k, port, workdir, seed)
-        run_cli(
-            config, "declare", "Bench", "--severity", "sev2", *tier_args, "--yes", "--queue-only"
-        )
+        config, port = queued_incident(n, k, seed, workdir)
         app = App.open(config)
         with app.store.read() as conn:
             inc = repo.get_incident(conn, 1).incident

@@ -41,8 +41,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -52,14 +50,24 @@ from typing import Any
 from _common import (
     BENCH_DIR,
     PYTHON,
+    DeclareProc,
+    bench_run,
     cli_env,
-    customers_csv,
+    config_text,
+    declare_cmd,
+    ensure_tool,
+    first_round_sent,
+    fmt_rate,
+    fmt_secs,
     free_port,
     machine_line,
     median,
-    outagecomms_cmd,
+    py_spy,
     run_cli,
+    tally_pyspy,
+    tiers_of,
     wait_port,
+    write_customers,
 )
 
 OUT = BENCH_DIR / "out"
@@ -93,34 +101,6 @@ http {{
 }}
 """
 _SIGNATURE = re.compile(r"^v1=[0-9a-f]{64}$")
-
-
-# --- tools -----------------------------------------------------------------------------------
-
-
-def ensure_tool(exe: str, package: str) -> str | None:
-    """Path of ``exe``, installing the Debian ``package`` with apt-get if it is missing and we
-    are root. None when it cannot be had."""
-    found = shutil.which(exe) or next(
-        (p for p in (f"/usr/sbin/{exe}", f"/usr/bin/{exe}") if os.path.exists(p)), None
-    )
-    if found or os.geteuid() != 0 or not shutil.which("apt-get"):
-        return found
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    install = ["apt-get", "install", "-y", "--no-install-recommends", package]
-    print(f"installing {package} for {exe} (apt-get) ...", file=sys.stderr, flush=True)
-    for cmd in (install, ["apt-get", "update", "-qq"], install):
-        res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-        if cmd is install and res.returncode == 0:
-            break
-    return shutil.which(exe) or next(
-        (p for p in (f"/usr/sbin/{exe}", f"/usr/bin/{exe}") if os.path.exists(p)), None
-    )
-
-
-def py_spy() -> str | None:
-    cand = Path(PYTHON).with_name("py-spy")
-    return str(cand) if cand.exists() else shutil.which("py-spy")
 
 
 # --- the sink --------------------------------------------------------------------------------
@@ -226,10 +206,11 @@ class NginxSink:
 # --- setup -----------------------------------------------------------------------------------
 
 
-def write_customers(workdir: Path, n: int, seed: int, base: str) -> tuple[Path, list[str], str]:
+def write_hook_customers(
+    workdir: Path, n: int, seed: int, base: str
+) -> tuple[Path, list[str], str]:
     """The generated directory with ``webhook_url`` pointing at the sink; tiers present."""
-    text, source = customers_csv(n, seed)
-    rows = list(csv.DictReader(io.StringIO(text)))
+    path, rows, source = write_customers(workdir, n, seed)
     fields = [*rows[0].keys(), "webhook_url"] if rows else ["id", "webhook_url"]
     buf = io.StringIO()
     out = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
@@ -237,9 +218,8 @@ def write_customers(workdir: Path, n: int, seed: int, base: str) -> tuple[Path, 
     for r in rows:
         r["webhook_url"] = f"{base}/hooks/{r['id']}"
         out.writerow(r)
-    path = workdir / "customers.csv"
     path.write_text(buf.getvalue())
-    return path, sorted({r["tier"] for r in rows}), source
+    return path, tiers_of(rows), source
 
 
 def write_config(
@@ -252,25 +232,15 @@ def write_config(
         ]
     )
     dispatch = f"\n[dispatch]\n{dispatch}" if dispatch else ""
-    text = f"""\
-[store]
-url = "sqlite:///{workdir / "bench.db"}"
-
-[company]
-name = "Bench Co"
-status_page_url = "https://status.example.com"
-support_email = "support@example.com"
-
-[policy.default]
-channels = {{ default = ["hooks"] }}
-
+    hooks = f"""\
 [channels.hooks]
 kind = "webhook"
 secret_env = "{SECRET_ENV}"
 timeout = 30
 max_connections = {connections}
 rate_per_second = {rate:g}
-{dispatch}"""
+"""
+    text = config_text(f"sqlite:///{workdir / 'bench.db'}", "hooks", hooks, dispatch)
     path = workdir / "outagecomms.toml"
     path.write_text(text)
     return path
@@ -328,17 +298,6 @@ class FanoutRun:
         return self.n / (self.last - self.first)
 
 
-def _read_stderr(stream: Any, t0: float, marks: dict[str, float], lines: list[str]) -> None:
-    for raw in iter(stream.readline, b""):
-        now = time.monotonic() - t0
-        line = raw.decode(errors="replace").rstrip()
-        lines.append(line)
-        if " declared:" in line and "committed" not in marks:
-            marks["committed"] = now
-        elif line.startswith("acknowledgement:"):
-            marks["dispatch_done"] = now
-
-
 def run_declare(
     config: Path, n: int, tiers: list[str], sink: NginxSink, timeout: float, profile: Path | None
 ) -> FanoutRun:
@@ -350,40 +309,24 @@ def run_declare(
             raise RuntimeError("--profile needs py-spy (pip install py-spy)")
         rec = [spy, "record", "-r", "250", "--subprocesses", "--format", "raw", "-o", str(profile)]
         cmd = [*rec, "--", *cmd]
-    marks: dict[str, float] = {}
-    err_lines: list[str] = []
-    out_chunks: list[bytes] = []
     wall0 = time.time()
-    t0 = time.monotonic()
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=cli_env()
-    )
-    assert proc.stdout is not None
-    stdout = proc.stdout
-    readers = [
-        threading.Thread(target=_read_stderr, args=(proc.stderr, t0, marks, err_lines)),
-        threading.Thread(target=lambda: out_chunks.append(stdout.read())),
-    ]
-    for r in readers:
-        r.start()
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    decl = DeclareProc.start(cmd, cli_env())
+    proc = decl.proc
+    if not decl.wait_or_kill(timeout):
         res.problems.append(f"declare did not finish within {timeout:.0f} s (killed)")
-    res.exited = time.monotonic() - t0
-    for r in readers:
-        r.join(5)
+    res.exited = time.monotonic() - decl.t0
+    decl.join(5)
     time.sleep(0.3)  # nothing may arrive after the sender exited; give a stray request the chance
     sink.stop()  # flushes the access log
     res.returncode = proc.returncode
-    res.committed = marks.get("committed")
-    res.dispatch_done = marks.get("dispatch_done")
+    res.committed = decl.marks.get("committed")
+    res.dispatch_done = decl.marks.get("dispatch_done")
     if proc.returncode != 0:
-        res.problems.append(f"declare exited {proc.returncode}: {' / '.join(err_lines)[-600:]}")
+        res.problems.append(
+            f"declare exited {proc.returncode}: {' / '.join(decl.err_lines)[-600:]}"
+        )
     try:
-        out = b"".join(out_chunks)
+        out = decl.stdout
         if profile is not None:  # py-spy prints its own lines around the JSON
             out = out[out.find(b"{") : out.rfind(b"}") + 1]
         res.cli_sent = json.loads(out or b"{}").get("sent")
@@ -391,13 +334,6 @@ def run_declare(
         res.problems.append("declare --json did not print one JSON object")
     check_hits(res, sink.hits(), wall0)
     return res
-
-
-def declare_cmd(config: Path, tiers: list[str]) -> list[str]:
-    cmd = [*outagecomms_cmd(), "--config", str(config), "declare", "Bench", "--severity", "sev2"]
-    for t in tiers:
-        cmd += ["--tier", t]
-    return [*cmd, "--yes", "--json"]
 
 
 def check_hits(res: FanoutRun, hits: list[Hit], wall0: float) -> None:
@@ -427,17 +363,7 @@ def check_hits(res: FanoutRun, hits: list[Hit], wall0: float) -> None:
 
 
 def verify_store(config: Path, res: FanoutRun) -> None:
-    show = json.loads(run_cli(config, "show", "INC-1", "--json").stdout)
-    r0 = show["rounds"][0]
-    res.store_sent = int(r0["sent"])
-    try:
-        from datetime import datetime
-
-        a = datetime.fromisoformat(r0["first_sent_at"].replace("Z", "+00:00"))
-        b = datetime.fromisoformat(r0["last_sent_at"].replace("Z", "+00:00"))
-        res.store_span = (b - a).total_seconds()
-    except (KeyError, TypeError, ValueError, AttributeError):
-        pass
+    res.store_sent, res.store_span = first_round_sent(config)
     if res.store_sent != res.n:
         res.problems.append(f"store: rounds[0].sent = {res.store_sent}, expected {res.n}")
     if res.cli_sent is not None and res.cli_sent != res.n:
@@ -591,46 +517,21 @@ LAYERS: list[tuple[str, str]] = [
 _DISPATCH = ("_send", "_worker_process", "dispatch_due", "dispatch_parallel")
 
 
-def layer_of(frames: Iterable[str]) -> str:
-    for f in frames:
-        for pat, name in LAYERS:
-            if pat in f:
-                return name
-    return "other"
-
-
 def summarize_profile(raw: Path, n: int, rate: int = 250) -> None:
-    phases: collections.Counter[str] = collections.Counter()
-    layers: collections.Counter[str] = collections.Counter()
-    leaves: collections.Counter[str] = collections.Counter()
-    lines: collections.Counter[str] = collections.Counter()
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        c = int(count)
-        frames = stack.split(";")
-        names = [f.split(" (")[0] for f in frames]
-        if frames[-1].startswith("_worker (concurrent/futures/thread.py"):
-            continue  # an idle executor thread
+    def phase_of(names: list[str]) -> str:
         if any(d in names for d in _DISPATCH):
-            phase = "dispatch (send every delivery)"
-        elif "plan_declare" in names:
-            phase = "plan_declare (select, pre-flight)"
-        elif "commit_declare" in names:
-            phase = "commit_declare (outbox write)"
-        elif "spawn_main" in " ".join(names):
-            phase = "sender process start-up (spawn, imports)"
-        else:
-            phase = "start-up, imports, CLI, exit"
-        phases[phase] += c
-        if not phase.startswith("dispatch"):
-            continue
-        layers[layer_of(reversed(frames))] += c
-        leaves[frames[-1]] += c
-        for f in set(frames):
-            if any(p in f for p in ("dispatch.py", "channels/", "rendering.py", "repository.py")):
-                lines[f] += c
+            return "dispatch (send every delivery)"
+        if "plan_declare" in names:
+            return "plan_declare (select, pre-flight)"
+        if "commit_declare" in names:
+            return "commit_declare (outbox write)"
+        if "spawn_main" in " ".join(names):
+            return "sender process start-up (spawn, imports)"
+        return "start-up, imports, CLI, exit"
+
+    hot = ("dispatch.py", "channels/", "rendering.py", "repository.py")
+    tally = tally_pyspy(raw, phase_of, LAYERS, hot)
+    phases, layers, leaves, lines = tally.phases, tally.layers, tally.leaves, tally.lines
     ms = 1000 / rate
     total = sum(phases.values())
     print(f"\n[profile: CPU samples by phase, all processes ({total} samples at {rate} Hz)]")
@@ -692,116 +593,109 @@ def main() -> int:
         print("wrk is not installed (apt-get install wrk): skipping the wrk ceiling")
 
     os.environ[SECRET_ENV] = SECRET  # every outagecomms subprocess inherits it
-    workdir = Path(tempfile.mkdtemp(prefix="oc-bench-webhook-"))
-    port = free_port()
-    sink = NginxSink(nginx, workdir / "nginx", port, args.sink_workers)
     runs: list[FanoutRun] = []
     wrks: list[dict[str, Any]] = []
     raws: list[dict[str, Any]] = []
-    failed = False
-    try:
-        csv_path, tiers, source = write_customers(workdir, n, args.seed, sink.base)
-        config = write_config(
-            workdir, connections=k, rate=args.rate, processes=args.processes, lease=args.lease
-        )
-        # as dispatch_parallel decides (batch_size 500, parallel_min 2000: the defaults)
-        procs = min(args.processes or min(4, os.cpu_count() or 1), max(1, n // 500))
-        procs = procs if n >= 2000 else 1
-        print(
-            f"outagecomms webhook fan-out: {n} customers; per sender process: max_connections"
-            f" {k}, rate_per_second {args.rate:g}"
-        )
-        print(
-            f"  [dispatch] processes {args.processes} (0 = one per core, at most 4): {procs}"
-            f" sender process(es); lease {args.lease or '60s (default)'}"
-        )
-        print(f"machine: {machine_line()}; load average {os.getloadavg()[0]:.2f}")
-        print(f"customers: {source} {n} --seed {args.seed} + webhook_url; work dir {workdir}")
-        t = time.monotonic()
-        run_cli(config, "customers", "import", str(csv_path), timeout=timeout)
-        print(f"customers import: {time.monotonic() - t:.2f} s")
-        pristine = workdir / "pristine"
-        snapshot_store(workdir, pristine)
-        first_customer = next(csv.DictReader(csv_path.open()))["id"]
+    with bench_run("oc-bench-webhook-", keep=args.keep) as run:
+        workdir = run.workdir
+        port = free_port()
+        sink = NginxSink(nginx, workdir / "nginx", port, args.sink_workers)
+        try:
+            csv_path, tiers, source = write_hook_customers(workdir, n, args.seed, sink.base)
+            config = write_config(
+                workdir, connections=k, rate=args.rate, processes=args.processes, lease=args.lease
+            )
+            # as dispatch_parallel decides (batch_size 500, parallel_min 2000: the defaults)
+            procs = min(args.processes or min(4, os.cpu_count() or 1), max(1, n // 500))
+            procs = procs if n >= 2000 else 1
+            print(
+                f"outagecomms webhook fan-out: {n} customers; per sender process: max_connections"
+                f" {k}, rate_per_second {args.rate:g}"
+            )
+            print(
+                f"  [dispatch] processes {args.processes} (0 = one per core, at most 4): {procs}"
+                f" sender process(es); lease {args.lease or '60s (default)'}"
+            )
+            print(f"machine: {machine_line()}; load average {os.getloadavg()[0]:.2f}")
+            print(f"customers: {source} {n} --seed {args.seed} + webhook_url; work dir {workdir}")
+            t = time.monotonic()
+            run_cli(config, "customers", "import", str(csv_path), timeout=timeout)
+            print(f"customers import: {time.monotonic() - t:.2f} s")
+            pristine = workdir / "pristine"
+            snapshot_store(workdir, pristine)
+            first_customer = next(csv.DictReader(csv_path.open()))["id"]
 
-        for i in range(repeat):
-            if i:
-                restore_store(workdir, pristine)
-            profile = None
-            if args.profile:
-                OUT.mkdir(exist_ok=True)
-                profile = OUT / f"webhook-{n}.pyspy.txt"
-            with sink:
-                res = run_declare(config, n, tiers, sink, timeout, profile)
-            if res.returncode == 0:
-                verify_store(config, res)
-            runs.append(res)
-            print_run(i + 1, res, profile is not None)
-            if res.returncode != 0:
-                break
-            sample = sample_request(config, first_customer, sink.base, res.body_bytes)
-            if wrk is not None:
+            for i in range(repeat):
+                if i:
+                    restore_store(workdir, pristine)
+                profile = None
+                if args.profile:
+                    OUT.mkdir(exist_ok=True)
+                    profile = OUT / f"webhook-{n}.pyspy.txt"
                 with sink:
-                    w = run_wrk(
-                        wrk,
-                        sink,
-                        sample,
-                        workdir,
-                        args.wrk_threads,
-                        args.wrk_connections or k,
-                        args.wrk_seconds,
+                    res = run_declare(config, n, tiers, sink, timeout, profile)
+                if res.returncode == 0:
+                    verify_store(config, res)
+                runs.append(res)
+                print_run(i + 1, res, profile is not None)
+                if res.returncode != 0:
+                    break
+                sample = sample_request(config, first_customer, sink.base, res.body_bytes)
+                if wrk is not None:
+                    with sink:
+                        w = run_wrk(
+                            wrk,
+                            sink,
+                            sample,
+                            workdir,
+                            args.wrk_threads,
+                            args.wrk_connections or k,
+                            args.wrk_seconds,
+                        )
+                    wrks.append(w)
+                    print(
+                        f"  wrk -t{w['threads']} -c{w['connections']} -d{args.wrk_seconds:g}s POST"
+                        f" {w['body_bytes']} B: {w['requests']:,} requests -> {w['rate']:,.0f} req/s"
+                        f" (p50 {w['p50_us'] / 1000:.2f} ms, p99 {w['p99_us'] / 1000:.2f} ms,"
+                        f" errors {w['errors']}, non-2xx {w['non2xx']})"
                     )
-                wrks.append(w)
-                print(
-                    f"  wrk -t{w['threads']} -c{w['connections']} -d{args.wrk_seconds:g}s POST"
-                    f" {w['body_bytes']} B: {w['requests']:,} requests -> {w['rate']:,.0f} req/s"
-                    f" (p50 {w['p50_us'] / 1000:.2f} ms, p99 {w['p99_us'] / 1000:.2f} ms,"
-                    f" errors {w['errors']}, non-2xx {w['non2xx']})"
-                )
-                if w["errors"] or w["non2xx"]:
-                    res.problems.append(f"wrk: {w['errors']} errors, {w['non2xx']} non-2xx")
-            if not args.no_httpx:
-                with sink:
-                    raw = run_httpx_ceiling(sink, sample, workdir, n, k, procs, args.httpx_pool)
-                hits = len(sink.hits())
-                raws.append(raw)
-                print(
-                    f"  httpx alone ({raw['processes']} process(es) x {k} connections,"
-                    f" pool {raw['pool']}, prebuilt requests): {raw['sent']:,} in"
-                    f" {raw['seconds']:.3f} s -> {raw['messages_per_second']:,.0f} req/s"
-                    f" (nginx logged {hits:,})"
-                )
-                if raw["sent"] != n or hits != n:
-                    res.problems.append(f"httpx ceiling: sent {raw['sent']}, nginx {hits}")
-            if profile is not None:
-                print(f"\nraw stacks: {profile}")
-                summarize_profile(profile, n)
+                    if w["errors"] or w["non2xx"]:
+                        res.problems.append(f"wrk: {w['errors']} errors, {w['non2xx']} non-2xx")
+                if not args.no_httpx:
+                    with sink:
+                        raw = run_httpx_ceiling(sink, sample, workdir, n, k, procs, args.httpx_pool)
+                    hits = len(sink.hits())
+                    raws.append(raw)
+                    print(
+                        f"  httpx alone ({raw['processes']} process(es) x {k} connections,"
+                        f" pool {raw['pool']}, prebuilt requests): {raw['sent']:,} in"
+                        f" {raw['seconds']:.3f} s -> {raw['messages_per_second']:,.0f} req/s"
+                        f" (nginx logged {hits:,})"
+                    )
+                    if raw["sent"] != n or hits != n:
+                        res.problems.append(f"httpx ceiling: sent {raw['sent']}, nginx {hits}")
+                if profile is not None:
+                    print(f"\nraw stacks: {profile}")
+                    summarize_profile(profile, n)
 
-        print_summary(runs, wrks, raws, repeat)
-        failed = any(r.problems for r in runs)
-    except Exception as exc:  # report, clean up, exit 1
-        print(f"benchmark broke: {type(exc).__name__}: {exc}", file=sys.stderr)
-        failed = True
-    finally:
-        sink.stop()
-        if args.keep:
-            print(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    return 1 if failed else 0
+            print_summary(runs, wrks, raws, repeat)
+            run.failed = any(r.problems for r in runs)
+        finally:
+            sink.stop()  # before the work dir (nginx's) goes
+    return run.status
 
 
 def print_run(i: int, r: FanoutRun, profiled: bool) -> None:
     note = "  (under py-spy: slower than without)" if profiled else ""
     print(f"\n[run {i}: outagecomms declare --yes --json, real subprocess]{note}")
-    print(f"  incident committed after      {_s(r.committed)}   (stderr 'INC-1 declared')")
-    print(f"  first request at the sink     {_s(r.first)}")
-    print(f"  last request at the sink      {_s(r.last)}   <- fan-out wall time")
-    print(f"  dispatch finished (stderr)    {_s(r.dispatch_done)}")
-    print(f"  process exited after          {_s(r.exited)}")
-    print(f"  end-to-end rate               {_r(r.rate)}   (N / wall time)")
-    print(f"  dispatch-only rate            {_r(r.dispatch_rate)}   (commit -> last request)")
-    print(f"  at the sink                   {_r(r.sink_rate)}   (first -> last request)")
+    print(f"  incident committed after      {fmt_secs(r.committed)}   (stderr 'INC-1 declared')")
+    print(f"  first request at the sink     {fmt_secs(r.first)}")
+    print(f"  last request at the sink      {fmt_secs(r.last)}   <- fan-out wall time")
+    print(f"  dispatch finished (stderr)    {fmt_secs(r.dispatch_done)}")
+    print(f"  process exited after          {fmt_secs(r.exited)}")
+    print(f"  end-to-end rate               {fmt_rate(r.rate)}   (N / wall time)")
+    print(f"  dispatch-only rate            {fmt_rate(r.dispatch_rate)}   (commit -> last request)")
+    print(f"  at the sink                   {fmt_rate(r.sink_rate)}   (first -> last request)")
     if r.store_span is not None:
         print(f"  store: first->last sent_at    {r.store_span:8.3f} s")
     print(
@@ -850,14 +744,6 @@ def print_summary(
 
 def _list(xs: Iterable[float | None]) -> str:
     return ", ".join(f"{x:,.0f}" for x in xs if x)
-
-
-def _s(x: float | None) -> str:
-    return "        -" if x is None else f"{x:8.3f} s"
-
-
-def _r(x: float | None) -> str:
-    return "-" if x is None else f"{x:,.0f} msgs/s"
 
 
 if __name__ == "__main__":

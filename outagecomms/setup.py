@@ -143,7 +143,35 @@ def doctor(app: App) -> list[str]:
     for name, ch in app.config.channels.items():
         lines.append(f"channel {name}: kind {ch.kind}")
     lines.extend(_hooks_lines(app, customers))
+    lines.extend(_lease_lines(app))
     return lines
+
+
+def _lease_lines(app: App) -> list[str]:
+    """A sender that dies mid-fan-out holds its deliveries until its lease runs out; the
+    holding round starts a margin before the promise (at least ``min_margin``, at most half the
+    cadence). A lease longer than that margin can make a promise late after a crash."""
+    cfg = app.config
+    lease = cfg.dispatch.lease
+    out = []
+    if lease >= cfg.daemon.min_margin:
+        out.append(
+            f"warning: dispatch.lease ({lease.total_seconds():g}s) is not below daemon.min_margin"
+            f" ({cfg.daemon.min_margin.total_seconds():g}s): after a sender crash, deliveries it"
+            " held may go out after the promise"
+        )
+    default = cfg.policies["default"].update_every
+    for sev in sorted(cfg.policies):
+        every = cfg.policies[sev].update_every
+        if sev != "default" and every == default:
+            continue  # inherited: said once, for policy.default
+        if lease >= every / 2:
+            out.append(
+                f"warning: policy.{sev}.update_every ({every.total_seconds():g}s) leaves a holding"
+                f" margin of at most {every.total_seconds() / 2:g}s, not above dispatch.lease"
+                f" ({lease.total_seconds():g}s)"
+            )
+    return out
 
 
 def _hooks_lines(app: App, customers: list[Customer]) -> list[str]:

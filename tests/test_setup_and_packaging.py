@@ -26,9 +26,28 @@ def test_init_writes_a_working_project(cli, tmp_path: Path) -> None:
     res = cli("--config", str(cfg), "doctor")
     assert res.exit_code == 0, res.stderr
     assert "templates resolution: ok" in res.stderr
+    assert "warning" not in res.stderr  # the example's lease, margins and cadences agree
     # a second init does not clobber the config
     again = cli("init", str(target))
     assert again.exit_code == 2 and "already exists" in again.stderr
+
+
+def test_doctor_warns_when_a_crash_could_make_a_promise_late(cli, make_config) -> None:
+    cfg = make_config()  # the tests' config: 1 s margin, 20 s lease
+    res = cli("--config", str(cfg), "doctor")
+    assert res.exit_code == 0, res.stderr
+    assert "warning: dispatch.lease (20s) is not below daemon.min_margin (1s)" in res.stderr
+    cfg.write_text(
+        cfg.read_text()
+        .replace('lease = "20s"', 'lease = "10s"')
+        .replace('min_margin = "1s"', 'min_margin = "15s"')
+        .replace('update_every = "30m"', 'update_every = "16s"')
+    )
+    res = cli("--config", str(cfg), "doctor")
+    assert "daemon.min_margin" not in res.stderr
+    assert "warning: policy.default.update_every (16s) leaves a holding margin of at most 8s" in (
+        res.stderr
+    )
 
 
 def test_demo_runs_the_main_job_to_a_maildir(tmp_path: Path) -> None:

@@ -48,6 +48,7 @@ def test_doctor_warns_when_a_crash_could_make_a_promise_late(cli, make_config) -
     assert "warning: policy.default.update_every (16s) leaves a holding margin of at most 8s" in (
         res.stderr
     )
+    assert res.stderr.count("warning: policy.") == 1  # sev1..sev4 inherit it: said once
 
 
 def test_demo_runs_the_main_job_to_a_maildir(tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ from outagecomms.app import App
 from outagecomms.dispatch import Dispatcher, DispatchSummary
 from outagecomms.errors import StateError
 from outagecomms.leadership import Leadership
-from outagecomms.scheduling import next_wakeup, run_due
+from outagecomms.scheduling import next_send_at, next_wakeup, run_due
 from outagecomms.timeutil import utcnow
 
 log = logging.getLogger("outagecomms.daemon")
@@ -136,17 +136,30 @@ class Daemon:
         self.on_event("reloaded config and templates")
 
     def _schedule_wakeup(self) -> None:
-        """(Re)arm the one APScheduler date job at the earliest moment anything falls due."""
+        """(Re)arm the APScheduler date jobs: ``wakeup`` (run_due) at the earliest moment a
+        scheduler decision falls due, ``send`` (the dispatch loop) when the outbox next owes a
+        send. Kept apart so that a long fan-out (pending sends due now) does not spin the
+        scheduler's decisions while the dispatcher works through it."""
         assert self.scheduler is not None
-        when = next_wakeup(self.app)
+        self._arm("wakeup", next_wakeup(self.app, include_pending=False), self.wake.set)
+        send_at = next_send_at(self.app)
+        if send_at is not None and send_at > self.app.clock():
+            self._arm("send", send_at, self.kick.set)  # a retry's time
+        else:
+            self._arm("send", None, self.kick.set)
+            if send_at is not None:
+                self.kick.set()  # owed now: the dispatch loop takes it (again) as it can
+
+    def _arm(self, job: str, when: datetime | None, action: Callable[[], None]) -> None:
+        assert self.scheduler is not None
         if when is None:
             with contextlib.suppress(Exception):
-                self.scheduler.remove_job("wakeup")
+                self.scheduler.remove_job(job)
             return
         self.scheduler.add_job(
-            self.wake.set,
+            action,
             DateTrigger(run_date=max(when, utcnow())),
-            id="wakeup",
+            id=job,
             replace_existing=True,
             misfire_grace_time=None,
             coalesce=True,

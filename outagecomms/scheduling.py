@@ -154,8 +154,11 @@ def _remind(app: App, inc: Incident, now: datetime) -> bool:
     return True
 
 
-def next_wakeup(app: App, now: datetime | None = None) -> datetime | None:
-    """The earliest moment something becomes due (holding round, reminder, pending retry)."""
+def next_wakeup(
+    app: App, now: datetime | None = None, *, include_pending: bool = True
+) -> datetime | None:
+    """The earliest moment something becomes due (holding round, reminder, follow-up, and
+    with ``include_pending`` a pending send or retry)."""
     now = now or app.clock()
     times: list[datetime] = []
     with app.store.read() as conn:
@@ -166,10 +169,16 @@ def next_wakeup(app: App, now: datetime | None = None) -> datetime | None:
         for inc in repo.follow_ups_pending(conn):
             if inc.follow_up_due is not None:
                 times.append(inc.follow_up_due)
-        pend = repo.next_pending_at(conn)
+        pend = repo.next_pending_at(conn) if include_pending else None
     if pend is not None:
         times.append(pend)
     return min(times) if times else None
+
+
+def next_send_at(app: App) -> datetime | None:
+    """When the outbox next owes a send (a queued delivery: now; a retry: its time)."""
+    with app.store.read() as conn:
+        return repo.next_pending_at(conn)
 
 
 @dataclass

@@ -17,7 +17,14 @@ from outagecomms.dispatch import dispatch_due
 from outagecomms.errors import StateError
 from outagecomms.incidents import create_holding_round, declare, post_update, resolve
 from outagecomms.models import DeliveryStatus, Selector
-from outagecomms.scheduling import fanout_margin, holding_start, next_wakeup, reminder_at, run_due
+from outagecomms.scheduling import (
+    fanout_margin,
+    holding_start,
+    next_send_at,
+    next_wakeup,
+    reminder_at,
+    run_due,
+)
 from outagecomms.store import repository as repo
 from outagecomms.store import tables as t
 
@@ -183,7 +190,12 @@ def test_reminder_fires_once_before_the_promise(app: App, clock: Clock) -> None:
     at = reminder_at(inc, app.config)
     assert at == inc.next_update_due - timedelta(minutes=5)  # type: ignore[operator]
     assert next_wakeup(app) == clock()  # the acknowledgement is still pending
+    # the daemon's scheduler job ignores owed sends (the dispatch loop's own job has them):
+    # a long fan-out must not spin the scheduler's decisions
+    assert next_wakeup(app, include_pending=False) == at
+    assert next_send_at(app) == clock()
     asyncio.run(dispatch_due(app, incident_id=inc.id))
+    assert next_send_at(app) is None
     assert next_wakeup(app) == at
     clock.now = at  # type: ignore[assignment]
     assert run_due(app).reminders == [inc.ref]

@@ -83,9 +83,11 @@ class Store:
             # Let SQLAlchemy's "begin" event issue BEGIN so writers can take the lock up front.
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
+            # the timeout first: switching a new file to WAL needs a lock that another process
+            # opening it at the same moment may hold
+            cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 

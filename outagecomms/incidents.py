@@ -139,11 +139,14 @@ def preflight(
     """Render every template the round needs once per (locale, template set) in the audience.
     Raises TemplateError (naming template and line) before anything is queued."""
     out: dict[tuple[str, str, str], Rendered] = {}
-    classes = [
-        registry.get(app.config.channels[n].kind) for n in channel_names if n in app.config.channels
-    ]
     # a once-per-round channel (status page) sends no follow-up: it needs no template for one
-    sets = sorted({cls.template_channel for cls in classes if cls.delivers(rnd.kind)})
+    sets = sorted(
+        {
+            tc
+            for n, tc in template_channels(app, channel_names).items()
+            if registry.get(app.config.channels[aud.split_channel(n)[0]].kind).delivers(rnd.kind)
+        }
+    )
     seen: set[str] = set()
     for c in customers:
         if c.locale in seen:

@@ -176,3 +176,26 @@ kind = "recording-wide"
     res = cli("--config", str(cfg), "show", out["incident"], "--json")
     shown = json.loads(res.stdout)
     assert shown["audience"] == 3
+
+
+def test_a_broken_account_manager_template_stops_the_declare_before_anything_is_queued(
+    tmp_path: Path, make_config: Callable[..., Path], smtp_server: SmtpServer, cli: Any
+) -> None:
+    """The internal copy's templates are pre-flighted like the customers' own."""
+    tpl = tmp_path / "tpl" / "acknowledgement"
+    tpl.mkdir(parents=True)
+    (tpl / "account_manager.txt.j2").write_text("{{ customer.no_such_field }}\n")
+    cfg = _setup(
+        tmp_path,
+        make_config,
+        smtp_server,
+        cli,
+        AM_POLICY + f'\n[templates]\ndir = "{tpl.parent}"\n',
+    )
+    res = cli("--config", str(cfg), "declare", "API errors", "--severity", "sev2",
+              "--component", "api", "--yes", "--json")  # fmt: skip
+    assert res.exit_code == 2, res.stderr
+    assert "acknowledgement/account_manager.txt.j2" in res.stderr
+    listed = cli("--config", str(cfg), "list", "--all", "--json")
+    assert json.loads(listed.stdout)["incidents"] == []
+    assert smtp_server.handler.snapshot() == []

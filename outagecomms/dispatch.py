@@ -143,9 +143,9 @@ class Dispatcher:
         pending: dict[str, list[dict[str, Any]]] = {}
         state = {"exhausted": False}
 
-        def flush(token: str | None = None) -> None:
-            for tok in [token] if token else list(pending):
-                rows = pending.pop(tok, [])
+        def flush() -> None:
+            for tok in list(pending):
+                rows = pending.pop(tok)
                 if rows:
                     flags = [r["flag"] for r in rows if "flag" in r]
                     with self.app.store.write() as conn:
@@ -155,20 +155,18 @@ class Dispatcher:
                     if progress:
                         progress(len(rows), summary.claimed)
 
-        leased: dict[str, datetime] = {}  # claim token -> when its lease was last set
+        leased: set[str] = set()  # claim tokens with deliveries of ours under them
         lease = self.app.config.dispatch.lease
 
         def renew_all() -> None:
             """Keep the lease on every batch that is still draining (slow server, long batch):
             no other sender takes over deliveries this one is still sending. A batch with
             nothing of ours left under it is dropped from the list."""
-            now = self.app.clock()
+            until = self.app.clock() + lease
             with self.app.store.write() as conn:
                 for token in list(leased):
-                    if repo.renew_lease(conn, token, now + lease) == 0:
-                        del leased[token]
-                    else:
-                        leased[token] = now
+                    if repo.renew_lease(conn, token, until) == 0:
+                        leased.discard(token)
 
         async def keep_leases() -> None:
             # On a timer, not per delivery: one slow send must not outlive the lease either.
@@ -180,12 +178,11 @@ class Dispatcher:
         def refill() -> None:
             if state["exhausted"] or (stop is not None and stop.is_set()):
                 return
-            claimed_at = self.app.clock()
             token, claimed, got = self._claim(incident_id)
             if not claimed:
                 state["exhausted"] = True
                 return
-            leased[token] = claimed_at
+            leased.add(token)
             summary.claimed += len(claimed)
             customers.update(got)
             queue.extend((c, token) for c in claimed)
@@ -305,37 +302,39 @@ class Dispatcher:
             return row
         key = (result.error or "error").split(":")[0][:80]
         summary.errors[key] = summary.errors.get(key, 0) + 1
-        retry_at = now + backoff(claim.attempts, cfg.retry_base, result.retry_after)
-        next_round = self._next_round_start(claim)
-        if result.outcome == Outcome.RETRY and next_round is not None and retry_at >= next_round:
-            # A retry then would arrive after the next round has started, which carries newer
-            # news (and the promise): give up now, visibly, rather than send a stale message.
-            summary.dead += 1
-            row.update(
-                status=DeliveryStatus.DEAD.value,
-                last_error=f"{result.error}; no retry: the next round starts at "
-                f"{next_round:%H:%M:%S} UTC",
-            )
-        elif result.outcome == Outcome.RETRY and claim.attempts < cfg.max_attempts:
-            summary.retry += 1
-            row.update(status=DeliveryStatus.PENDING.value, next_attempt_at=retry_at)
-            per = self._retrying.setdefault(claim.incident_id, {})
-            per[key] = per.get(key, 0) + 1
-        elif result.outcome == Outcome.RETRY:
-            summary.dead += 1
-            row.update(status=DeliveryStatus.DEAD.value)
-        else:
-            summary.failed += 1
-            row.update(status=DeliveryStatus.FAILED.value)
-            if result.flag_contact and contact:
-                row["flag"] = {
-                    "customer_id": claim.customer_id,
-                    "channel": claim.channel,
-                    "contact": contact,
-                    "reason": (result.error or "refused")[:500],
-                    "incident_id": claim.incident_id,
-                    "flagged_at": now,
-                }
+        if result.outcome == Outcome.RETRY:
+            retry_at = now + backoff(claim.attempts, cfg.retry_base, result.retry_after)
+            next_round = self._next_round_start(claim)
+            if next_round is not None and retry_at >= next_round:
+                # A retry then would arrive after the next round has started, which carries
+                # newer news (and the promise): give up now, visibly, rather than send a stale
+                # message.
+                summary.dead += 1
+                row.update(
+                    status=DeliveryStatus.DEAD.value,
+                    last_error=f"{result.error}; no retry: the next round starts at "
+                    f"{next_round:%H:%M:%S} UTC",
+                )
+            elif claim.attempts < cfg.max_attempts:
+                summary.retry += 1
+                row.update(status=DeliveryStatus.PENDING.value, next_attempt_at=retry_at)
+                per = self._retrying.setdefault(claim.incident_id, {})
+                per[key] = per.get(key, 0) + 1
+            else:
+                summary.dead += 1
+                row.update(status=DeliveryStatus.DEAD.value)
+            return row
+        summary.failed += 1
+        row.update(status=DeliveryStatus.FAILED.value)
+        if result.flag_contact and contact:
+            row["flag"] = {
+                "customer_id": claim.customer_id,
+                "channel": claim.channel,
+                "contact": contact,
+                "reason": (result.error or "refused")[:500],
+                "incident_id": claim.incident_id,
+                "flagged_at": now,
+            }
         return row
 
     def _next_round_start(self, claim: repo.Claimed) -> datetime | None:
@@ -396,45 +395,35 @@ class Dispatcher:
     async def _send_one(
         self, claim: repo.Claimed, customer: Customer | None
     ) -> tuple[repo.Claimed, DeliveryResult, bytes | None, str]:
+        def unsent(
+            result: DeliveryResult, contact: str = ""
+        ) -> tuple[repo.Claimed, DeliveryResult, bytes | None, str]:
+            return claim, result, None, contact
+
         base_name, am_copy = split_channel(claim.channel)
         if claim.customer_id == ROUND_WIDE:
             customer = self.app.renderer.neutral_customer()
         if customer is None:
-            return claim, DeliveryResult.failed("customer is no longer in the directory"), None, ""
+            return unsent(DeliveryResult.failed("customer is no longer in the directory"))
         try:
             channel = await self._channel(base_name)
         except OutageCommsError as exc:
             # e.g. a secret's environment variable is missing: fixable without losing anything
-            return (
-                claim,
-                DeliveryResult.retry(f"channel {base_name!r} cannot open: {exc}"),
-                None,
-                "",
-            )
+            return unsent(DeliveryResult.retry(f"channel {base_name!r} cannot open: {exc}"))
         if channel is None:
-            return (
-                claim,
-                DeliveryResult.failed(f"channel {base_name!r} is no longer configured"),
-                None,
-                "",
-            )
+            return unsent(DeliveryResult.failed(f"channel {base_name!r} is no longer configured"))
         template_set = channel.template_channel
         if am_copy:
             contact = customer.account_manager
             template_set = ACCOUNT_MANAGER_TEMPLATES
             if not contact:
-                return claim, DeliveryResult.failed("customer has no account_manager"), None, ""
+                return unsent(DeliveryResult.failed("customer has no account_manager"))
         elif claim.customer_id == ROUND_WIDE or channel.contact_field is None:
             contact = ""
         else:
             contact = customer.contact(channel.contact_field)
             if not contact:
-                return (
-                    claim,
-                    DeliveryResult.failed(f"customer has no {channel.contact_field}"),
-                    None,
-                    "",
-                )
+                return unsent(DeliveryResult.failed(f"customer has no {channel.contact_field}"))
         incident = self._incidents[claim.incident_id]
         rnd = self._rounds[claim.round_id]
         try:
@@ -447,7 +436,7 @@ class Dispatcher:
                 **self._extras(claim, customer),
             )
         except OutageCommsError as exc:
-            return claim, DeliveryResult.failed(str(exc)), None, contact
+            return unsent(DeliveryResult.failed(str(exc)), contact)
         domain = self._domains.get(base_name)
         if domain is None:
             domain = self._domains[base_name] = sender_domain(str(channel.settings.get("from", "")))

@@ -18,7 +18,7 @@ import uuid
 
 from outagecomms.app import App
 from outagecomms.channels import registry
-from outagecomms.channels.base import OutboundMessage, Outcome
+from outagecomms.channels.base import OutboundMessage, Outcome, round_data
 from outagecomms.errors import OutageCommsError
 from outagecomms.mime import sender_domain
 from outagecomms.models import Incident
@@ -53,13 +53,11 @@ def notify_commander(app: App, inc: Incident, subject: str, text: str) -> bool:
         delivery_id=0, to=to, to_name="Incident commander", subject=subject, text=text + "\n", html=None,
         message_id=f"<oc.cmd.{uuid.uuid4().hex}@{sender_domain(str(cfg.settings.get('from', '')))}>",
         headers={"X-Outagecomms-Incident": inc.ref},
-        data={  # for a webhook-kind room: the same shape as a round, kind "commander"
-            "incident": inc.ref, "title": inc.title, "severity": inc.severity,
-            "status": inc.status.value, "kind": "commander", "round": 0, "message": text,
-            "customer": "", "components": list(inc.components), "regions": list(inc.regions),
-            "started_at": inc.started_at.isoformat(),
-            "promised_next_by": inc.next_update_due.isoformat() if inc.next_update_due else None,
-        },
+        # for a webhook-kind room: the same shape as a round, kind "commander"
+        data=round_data(
+            inc, status=inc.status.value, kind="commander", seq=0, message=text, customer="",
+            promised_next_by=inc.next_update_due,
+        ),
     )  # fmt: skip
 
     async def send() -> bool:

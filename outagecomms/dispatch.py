@@ -25,7 +25,13 @@ from typing import Any
 from outagecomms.app import App
 from outagecomms.audience import split_channel
 from outagecomms.channels import registry
-from outagecomms.channels.base import Channel, DeliveryResult, OutboundMessage, Outcome
+from outagecomms.channels.base import (
+    Channel,
+    DeliveryResult,
+    OutboundMessage,
+    Outcome,
+    round_data,
+)
 from outagecomms.config import load_config
 from outagecomms.errors import OutageCommsError
 from outagecomms.mime import sender_domain
@@ -453,22 +459,15 @@ class Dispatcher:
                 "X-Outagecomms-Round": f"{rnd.seq} {rnd.kind.value}",
                 "X-Outagecomms-Customer": customer.id,
             },
-            data={
-                "incident": incident.ref,
-                "title": incident.title,
-                "severity": incident.severity,
-                "status": rnd.status.value,
-                "kind": rnd.kind.value,
-                "round": rnd.seq,
-                "message": rnd.message,
-                "customer": customer.id,
-                "components": list(incident.components),
-                "regions": list(incident.regions),
-                "started_at": incident.started_at.isoformat(),
-                "promised_next_by": rnd.promised_next_by.isoformat()
-                if rnd.promised_next_by
-                else None,
-            },
+            data=round_data(
+                incident,
+                status=rnd.status.value,
+                kind=rnd.kind.value,
+                seq=rnd.seq,
+                message=rnd.message,
+                customer=customer.id,
+                promised_next_by=rnd.promised_next_by,
+            ),
         )
         try:
             result = await channel.deliver(msg)

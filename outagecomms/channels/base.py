@@ -16,10 +16,12 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
 from outagecomms.config import ChannelConfig, CompanyConfig
+from outagecomms.models import Incident
 
 
 class Outcome(StrEnum):
@@ -43,6 +45,34 @@ class OutboundMessage:
     #: the round as data, for channels that send structured payloads (webhook, status page):
     #: incident, title, severity, status, kind, round, message, customer, promised_next_by
     data: Mapping[str, Any] = field(default_factory=dict)
+
+
+def round_data(
+    incident: Incident,
+    *,
+    status: str,
+    kind: str,
+    seq: int,
+    message: str,
+    customer: str,
+    promised_next_by: datetime | None,
+) -> dict[str, Any]:
+    """``OutboundMessage.data``: the round as data, the same shape for every channel that sends
+    structured payloads (and for the commander's notices, kind ``commander``)."""
+    return {
+        "incident": incident.ref,
+        "title": incident.title,
+        "severity": incident.severity,
+        "status": status,
+        "kind": kind,
+        "round": seq,
+        "message": message,
+        "customer": customer,
+        "components": list(incident.components),
+        "regions": list(incident.regions),
+        "started_at": incident.started_at.isoformat(),
+        "promised_next_by": promised_next_by.isoformat() if promised_next_by else None,
+    }
 
 
 @dataclass(frozen=True, kw_only=True)

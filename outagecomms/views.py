@@ -81,7 +81,7 @@ def show_incident(app: App, ref: str, *, customer: str | None = None) -> dict[st
         stats = repo.round_stats(conn, iid)
         events = repo.list_events(conn, iid)
         channels = repo.audience_channels(conn, iid)
-        flags = repo.contact_flags(conn, repo.audience_customer_ids(conn, iid))
+        flags = repo.incident_contact_flags(conn, iid)
         out = incident_dict(row.incident)
         out.update(
             {
@@ -98,7 +98,6 @@ def show_incident(app: App, ref: str, *, customer: str | None = None) -> dict[st
                         "flagged_at": iso(f["flagged_at"]),
                     }
                     for f in flags
-                    if f["channel"] in channels
                 ],
                 "rounds": [round_dict(s) for s in stats],
                 "promises_kept": promises_kept(stats),

@@ -731,20 +731,34 @@ def flag_contacts(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         conn.execute(insert(f).values(**r))
 
 
-def contact_flags(
-    conn: Connection, customer_ids: Iterable[str] | None = None
-) -> list[dict[str, Any]]:
-    f = t.contact_flags
-    q = select(f).order_by(f.c.customer_id, f.c.channel)
-    out: list[dict[str, Any]] = []
-    ids = None if customer_ids is None else sorted(set(customer_ids))
-    for chunk in [None] if ids is None else chunks(ids):
-        qq = q if chunk is None else q.where(f.c.customer_id.in_(chunk))
-        for r in conn.execute(qq):
-            row = dict(r._mapping)
-            row["flagged_at"] = as_utc(row["flagged_at"])
-            out.append(row)
+def _flags(conn: Connection, q: Any) -> list[dict[str, Any]]:
+    out = []
+    for r in conn.execute(q):
+        row = dict(r._mapping)
+        row["flagged_at"] = as_utc(row["flagged_at"])
+        out.append(row)
     return out
+
+
+def contact_flags(conn: Connection, customer_ids: Iterable[str]) -> list[dict[str, Any]]:
+    """The flags on these customers' contacts."""
+    f = t.contact_flags
+    out: list[dict[str, Any]] = []
+    for chunk in chunks(sorted(set(customer_ids))):
+        out += _flags(conn, select(f).where(f.c.customer_id.in_(chunk)))
+    return out
+
+
+def incident_contact_flags(conn: Connection, incident_id: int) -> list[dict[str, Any]]:
+    """The flags on contacts in an incident's audience (customer and channel), in order."""
+    f, a = t.contact_flags, t.audience
+    q = (
+        select(f)
+        .join(a, (a.c.customer_id == f.c.customer_id) & (a.c.channel == f.c.channel))
+        .where(a.c.incident_id == incident_id)
+        .order_by(f.c.customer_id, f.c.channel)
+    )
+    return _flags(conn, q)
 
 
 def clear_changed_flags(conn: Connection, customers: Sequence[Customer]) -> int:

@@ -410,7 +410,8 @@ def test_slow_endpoint_times_out_and_retries(endpoint: JsonEndpoint) -> None:
 
 @pytest.mark.parametrize("kind", [k for k in RoundKind if k != RoundKind.FOLLOW_UP])
 def test_templates(kind: RoundKind) -> None:
-    from test_http_channels import _incident, _round
+    from test_http_channels import _round
+    from test_rendering import incident
 
     renderer = Renderer(
         company=CompanyConfig(
@@ -421,7 +422,7 @@ def test_templates(kind: RoundKind) -> None:
     )
     done = kind == RoundKind.RESOLUTION
     ctx = renderer.context(
-        incident=_incident(done),
+        incident=incident(resolved=done),
         round=_round(kind),
         customer=Customer(id="*", name="Acme Logistics"),
         credit={"amount": "12,00 €", "reason": "10 % of the monthly fee"} if done else None,

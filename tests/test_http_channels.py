@@ -33,6 +33,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from test_rendering import incident
 
 from outagecomms.channels import registry
 from outagecomms.channels.base import Channel, DeliveryResult, OutboundMessage, Outcome
@@ -42,7 +43,7 @@ from outagecomms.channels.teams import TeamsChannel
 from outagecomms.channels.webhook import WebhookChannel
 from outagecomms.config import ChannelConfig, CompanyConfig, parse_config
 from outagecomms.errors import ConfigError
-from outagecomms.models import Customer, Incident, IncidentStatus, Round, RoundKind, Selector
+from outagecomms.models import Customer, IncidentStatus, Round, RoundKind
 from outagecomms.rendering import PARTS, Renderer
 
 SECRET = "s3cr3t-shared-with-the-receiver"
@@ -875,26 +876,6 @@ def test_a_request_reuses_a_connection_to_its_own_origin(
 ALL_KINDS = list(RoundKind)
 
 
-def _incident(resolved: bool) -> Incident:
-    at = datetime(2026, 1, 15, 13, 0, tzinfo=UTC)
-    return Incident(
-        id=42,
-        title="Sign-in failures",
-        severity="sev2",
-        status=IncidentStatus.RESOLVED if resolved else IncidentStatus.INVESTIGATING,
-        components=("api", "auth"),
-        regions=("eu-west", "us-east"),
-        selector=Selector(components=("api", "auth")),
-        started_at=at - timedelta(minutes=12),
-        declared_at=at,
-        resolved_at=at + timedelta(minutes=50) if resolved else None,
-        commander="alice",
-        update_every=timedelta(minutes=30),
-        next_update_due=None if resolved else at + timedelta(minutes=30),
-        ack_due=at - timedelta(minutes=2),
-    )
-
-
 def _round(kind: RoundKind) -> Round:
     at = datetime(2026, 1, 15, 13, 0, tzinfo=UTC)
     done = kind in (RoundKind.RESOLUTION, RoundKind.FOLLOW_UP)
@@ -941,7 +922,7 @@ def test_templates_render_every_kind(channel: str, extras: bool) -> None:
         if extras and kind == RoundKind.FOLLOW_UP:
             more = {"feedback_links": links}
         ctx = renderer.context(
-            incident=_incident(done), round=_round(kind), customer=customer, **more
+            incident=incident(resolved=done), round=_round(kind), customer=customer, **more
         )
         out = renderer.render(kind, channel, ctx)  # StrictUndefined: a typo raises here
         assert out.html is None

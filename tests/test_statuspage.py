@@ -886,7 +886,8 @@ def test_doctor_with_a_status_page_channel(make_config: Any, cli: Any) -> None:
 
 @pytest.mark.parametrize("kind", [k for k in RoundKind if k != RoundKind.FOLLOW_UP])
 def test_templates_speak_publicly(kind: RoundKind) -> None:
-    from test_http_channels import _incident, _round
+    from test_http_channels import _round
+    from test_rendering import incident
 
     from outagecomms.models import Customer
     from outagecomms.rendering import Renderer
@@ -896,7 +897,7 @@ def test_templates_speak_publicly(kind: RoundKind) -> None:
     )
     done = kind == RoundKind.RESOLUTION
     ctx = renderer.context(
-        incident=_incident(done),
+        incident=incident(resolved=done),
         round=_round(kind),
         customer=Customer(id="*", name="Acme Logistics"),
         credit={"amount": "12,00 €", "reason": "10 % of the monthly fee"} if done else None,

@@ -30,6 +30,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from test_rendering import incident
 
 from outagecomms.channels import registry
 from outagecomms.channels.base import DeliveryResult, OutboundMessage, Outcome
@@ -43,7 +44,7 @@ from outagecomms.channels.twilio import (
     validity_period,
 )
 from outagecomms.config import ChannelConfig, CompanyConfig
-from outagecomms.models import Customer, Incident, IncidentStatus, Round, RoundKind, Selector
+from outagecomms.models import Customer, IncidentStatus, Round, RoundKind
 from outagecomms.rendering import Renderer
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "shared" / "data" / "twilio_messages_openapi.json"
@@ -509,26 +510,6 @@ def test_sms_segments(text: str, expected: tuple[str, int]) -> None:
 # --- templates ----------------------------------------------------------------------------------
 
 
-def _incident(resolved: bool, title: str) -> Incident:
-    at = datetime(2026, 1, 15, 13, 0, tzinfo=UTC)
-    return Incident(
-        id=42,
-        title=title,
-        severity="sev2",
-        status=IncidentStatus.RESOLVED if resolved else IncidentStatus.INVESTIGATING,
-        components=("api", "auth"),
-        regions=("eu-west", "us-east"),
-        selector=Selector(components=("api", "auth")),
-        started_at=at - timedelta(minutes=12),
-        declared_at=at,
-        resolved_at=at + timedelta(minutes=50) if resolved else None,
-        commander="alice",
-        update_every=timedelta(minutes=30),
-        next_update_due=None if resolved else at + timedelta(minutes=30),
-        ack_due=at - timedelta(minutes=2),
-    )
-
-
 def _round(kind: RoundKind, message: str) -> Round:
     at = datetime(2026, 1, 15, 13, 0, tzinfo=UTC)
     done = kind in (RoundKind.RESOLUTION, RoundKind.FOLLOW_UP)
@@ -582,7 +563,10 @@ def test_sms_templates_fit_two_segments(extras: bool, tz: str, locale: str) -> N
         if extras and kind == RoundKind.FOLLOW_UP:
             more = {"feedback_links": links}
         ctx = renderer.context(
-            incident=_incident(done, title), round=_round(kind, update), customer=customer, **more
+            incident=incident(resolved=done, title=title),
+            round=_round(kind, update),
+            customer=customer,
+            **more,
         )
         out = renderer.render(kind, TwilioChannel.template_channel, ctx)
         text = out.text.strip()

@@ -66,8 +66,8 @@ from _ha import (
 )
 
 from outagecomms.app import App
-from outagecomms.config import load_config
-from outagecomms.scheduling import fanout_margin, holding_start
+from outagecomms.config.loader import load_config
+from outagecomms.incidents.promises import fanout_margin, holding_start
 from outagecomms.store import repository as repo
 
 

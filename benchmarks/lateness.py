@@ -58,10 +58,10 @@ from _ha import (
 )
 
 from outagecomms.app import App
-from outagecomms.config import load_config
-from outagecomms.incidents import commit_declare, plan_declare
+from outagecomms.config.loader import load_config
+from outagecomms.incidents.lifecycle import commit_declare, plan_declare
+from outagecomms.incidents.promises import fanout_margin
 from outagecomms.models import Selector
-from outagecomms.scheduling import fanout_margin
 from outagecomms.store import repository as repo
 
 

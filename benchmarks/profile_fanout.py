@@ -263,7 +263,7 @@ def _queued_dispatch(
     """``declare --queue-only`` for n customers, then drain the outbox in this process to a
     fresh smtp-sink, the send wrapped by ``around``; returns (summary, sink count)."""
     from outagecomms.app import App
-    from outagecomms.dispatch import dispatch_due
+    from outagecomms.outbox.senders import dispatch_due
 
     workdir = Path(tempfile.mkdtemp(prefix="oc-prof-"))
     try:
@@ -284,7 +284,7 @@ def _queued_dispatch(
 def mode_micro(n: int, k: int, seed: int) -> None:
     from outagecomms.app import App
     from outagecomms.channels.base import OutboundMessage
-    from outagecomms.mime import build_email
+    from outagecomms.rendering.mime import build_email
     from outagecomms.store import repository as repo
 
     workdir = Path(tempfile.mkdtemp(prefix="oc-prof-"))

@@ -42,7 +42,7 @@ def sample_content(path: Path | None) -> dict[str, Any]:
 
 
 def build_template(content: dict[str, Any]) -> bytes:
-    """Mirror of outagecomms.mime.build_email with placeholders for To and Message-ID."""
+    """Mirror of outagecomms.rendering.mime.build_email with placeholders for To and Message-ID."""
     em = EmailMessage(policy=SMTP)
     em["From"] = "Bench Support <support@example.com>"
     em["To"] = "Customer <__RCPT__>"

@@ -7,7 +7,7 @@ nothing is sent), then measures, excluding the send:
 
 - end to end: ``outagecomms update INC-1 "msg" --queue-only --json`` as a real subprocess
   (interpreter start, imports, config, pre-flight, the write transaction), R times, median;
-- in process: ``outagecomms.incidents.post_update(app, 1, "msg")`` on an open App, R times,
+- in process: ``outagecomms.incidents.lifecycle.post_update(app, 1, "msg")`` on an open App, R times,
   median (the first call, with cold template and query caches, is shown separately);
 - baseline in the same run: ``outagecomms list --json`` (the CLI's fixed start-up cost).
 
@@ -98,9 +98,9 @@ def main() -> int:
         cli_med = median(cli_times)
         print(f"  median {cli_med:.3f} s; minus start-up baseline {cli_med - median(base):.3f} s")
 
-        print('\n[in process: outagecomms.incidents.post_update(app, 1, "...")]')
+        print('\n[in process: outagecomms.incidents.lifecycle.post_update(app, 1, "...")]')
         from outagecomms.app import App
-        from outagecomms.incidents import post_update
+        from outagecomms.incidents.lifecycle import post_update
 
         app = App.open(config)
         try:

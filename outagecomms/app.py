@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from outagecomms.config import Config, load_config
-from outagecomms.rendering import Renderer
+from outagecomms.config.loader import load_config
+from outagecomms.config.model import Config
+from outagecomms.rendering.templates import Renderer
 from outagecomms.store import Store, open_store
-from outagecomms.timeutil import utcnow
+from outagecomms.values import utcnow
 
 
 @dataclass

@@ -17,16 +17,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from outagecomms.app import App
-from outagecomms.config import load_config
-from outagecomms.daemon import Daemon
-from outagecomms.directory import import_file
-from outagecomms.dispatch import dispatch_due
-from outagecomms.incidents import commit_declare, plan_declare, resolve
+from outagecomms.config.loader import load_config
+from outagecomms.directory.importer import import_file
+from outagecomms.incidents.lifecycle import commit_declare, plan_declare, resolve
+from outagecomms.incidents.views import show_incident
 from outagecomms.models import RoundKind, Selector
+from outagecomms.outbox.senders import dispatch_due
 from outagecomms.recovery import ledger
-from outagecomms.setup import sample_customers_file
+from outagecomms.scheduler.daemon import Daemon
 from outagecomms.store import repository as repo
-from outagecomms.views import show_incident
+from outagecomms.workspace.scaffold import sample_customers_file
 
 DEMO_CONFIG = """\
 [store]

@@ -82,7 +82,7 @@ def serve_web(app: Any) -> Iterator[httpx.Client]:
 
     from conftest import free_port
 
-    from outagecomms.web import serve_http
+    from outagecomms.web.server import serve_http
 
     port = free_port()
     state: dict[str, Any] = {}

@@ -22,8 +22,8 @@ from conftest import SmtpServer, free_port, sample_csv
 from helpers import expected_ids, serve_web, wait_until
 
 from outagecomms.app import App
-from outagecomms.directory import import_file
-from outagecomms.drafts import list_drafts
+from outagecomms.directory.importer import import_file
+from outagecomms.intake.drafts import list_drafts
 from outagecomms.models import AlertState, DraftStatus
 from outagecomms.store import repository as repo
 

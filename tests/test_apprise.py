@@ -25,10 +25,11 @@ from starlette.routing import Route
 from outagecomms.channels import registry
 from outagecomms.channels.apprise import AppriseChannel, notify_type
 from outagecomms.channels.base import DeliveryResult, OutboundMessage, Outcome
-from outagecomms.config import CompanyConfig, parse_config
+from outagecomms.config.loader import parse_config
+from outagecomms.config.model import CompanyConfig
 from outagecomms.errors import ConfigError
 from outagecomms.models import Customer, RoundKind
-from outagecomms.rendering import PARTS, Renderer
+from outagecomms.rendering.templates import PARTS, Renderer
 
 # The test extra installs Apprise; CI runs these. A mark rather than importorskip keeps the
 # module importable: the channel contract suite uses JsonEndpoint, and without Apprise its
@@ -276,7 +277,7 @@ def test_apprise_is_imported_only_for_an_apprise_channel() -> None:
     import subprocess
 
     code = (
-        "import sys; from outagecomms.config import parse_config; "
+        "import sys; from outagecomms.config.loader import parse_config; "
         "parse_config({'channels': {'chat': {'kind': 'slack'}}}, None); "
         "print('apprise' in sys.modules)"
     )

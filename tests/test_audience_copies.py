@@ -15,7 +15,7 @@ from conftest import CliResult, SmtpServer
 from outagecomms.app import App
 from outagecomms.channels import registry
 from outagecomms.channels.base import Channel, DeliveryResult, OutboundMessage
-from outagecomms.config import load_config
+from outagecomms.config.loader import load_config
 from outagecomms.models import (
     COPY_SUFFIX,
     ROUND_WIDE,

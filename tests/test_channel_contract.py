@@ -74,10 +74,11 @@ from test_twilio import Reply as TwilioReply
 
 from outagecomms.channels import registry
 from outagecomms.channels.base import Channel, DeliveryResult, OutboundMessage, Outcome
-from outagecomms.config import CompanyConfig, parse_config
+from outagecomms.config.loader import parse_config
+from outagecomms.config.model import CompanyConfig
 from outagecomms.errors import ConfigError
 from outagecomms.models import Customer, RoundKind
-from outagecomms.rendering import PARTS, Renderer
+from outagecomms.rendering.templates import PARTS, Renderer
 
 #: what every channel table may hold besides its kind's config_keys
 GENERIC_KEYS = {"kind", "max_connections", "rate_per_second"}

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, CliResult
 
-from outagecomms.config import load_config
+from outagecomms.config.loader import load_config
 from outagecomms.errors import ConfigError
 
 EXAMPLE = REPO / "config.example.toml"
@@ -104,10 +104,10 @@ def test_example_documents_every_key_the_parser_accepts() -> None:
     assert {"update_every", "ack_within", "remind_before", "follow_up_after", "channels"} <= set(
         data["policy"]["default"]
     )
-    from outagecomms.config import DispatchConfig
+    from outagecomms.config.model import DispatchConfig
 
     assert set(data["dispatch"]) == set(DispatchConfig.__dataclass_fields__)
-    from outagecomms.config import DaemonConfig
+    from outagecomms.config.model import DaemonConfig
 
     assert set(data["daemon"]) == set(DaemonConfig.__dataclass_fields__)
     assert set(data["company"]) == {"name", "status_page_url", "support_email", "support_phone"}

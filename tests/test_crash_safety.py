@@ -40,10 +40,10 @@ from sqlalchemy import select
 from webhook_recorder import WebhookRecorder
 
 from outagecomms.app import App
-from outagecomms.config import load_config
+from outagecomms.config.loader import load_config
 from outagecomms.store import repository as repo
 from outagecomms.store import tables as t
-from outagecomms.timeutil import as_utc
+from outagecomms.values import as_utc
 
 pytestmark = pytest.mark.slow
 

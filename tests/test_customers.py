@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from conftest import CliResult, sample_csv
 
-from outagecomms.customers import FIELDS, parse_directory
+from outagecomms.directory.parse import FIELDS, parse_directory
 from outagecomms.errors import InputError
 
 Cli = Callable[..., CliResult]

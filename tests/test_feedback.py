@@ -20,9 +20,9 @@ from conftest import free_port, sample_csv
 from sqlalchemy import func, select
 
 from outagecomms.app import App
-from outagecomms.directory import import_file
+from outagecomms.directory.importer import import_file
 from outagecomms.errors import ConfigError, InputError, NotFound
-from outagecomms.incidents import commit_declare, plan_declare
+from outagecomms.incidents.lifecycle import commit_declare, plan_declare
 from outagecomms.models import Selector
 from outagecomms.recovery.feedback import (
     MAX_COMMENT,
@@ -37,7 +37,7 @@ from outagecomms.recovery.feedback import (
 )
 from outagecomms.store import repository as repo
 from outagecomms.store import tables as t
-from outagecomms.web import parse_bind, serve_http
+from outagecomms.web.server import parse_bind, serve_http
 
 SECRET = b"k3y-for-tests-0123456789abcdef"
 T0 = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)

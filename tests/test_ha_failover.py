@@ -80,7 +80,7 @@ def test_the_leadership_session_tells_the_server_to_drop_a_silent_leader(pg_url:
 
     from sqlalchemy import text
 
-    from outagecomms.leadership import Leadership, keepalive_settings
+    from outagecomms.scheduler.leadership import Leadership, keepalive_settings
     from outagecomms.store import open_store
 
     store = open_store(pg_url)

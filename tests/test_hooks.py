@@ -19,7 +19,13 @@ from conftest import REPO, SmtpServer, sample_csv
 from helpers import expected_ids, serve_web
 from sqlalchemy import func, select
 
-from outagecomms.alerts import (
+from outagecomms.app import App
+from outagecomms.config.loader import load_config, parse_config
+from outagecomms.config.model import DEFAULT_HOOK_RULE
+from outagecomms.config.model import HookRule
+from outagecomms.directory.importer import import_file
+from outagecomms.errors import ConfigError, InputError, StateError
+from outagecomms.intake.alerts import (
     AlertGroup,
     load_json,
     parse_alertmanager,
@@ -27,11 +33,7 @@ from outagecomms.alerts import (
     propose,
     render_title,
 )
-from outagecomms.app import App
-from outagecomms.config import DEFAULT_HOOK_RULE, HookRule, load_config, parse_config
-from outagecomms.directory import import_file
-from outagecomms.drafts import dismiss, ingest, list_drafts
-from outagecomms.errors import ConfigError, InputError, StateError
+from outagecomms.intake.drafts import dismiss, ingest, list_drafts
 from outagecomms.models import AlertState, DraftStatus
 from outagecomms.store import repository as repo
 from outagecomms.store import tables as t
@@ -424,7 +426,7 @@ def test_the_example_documents_the_hooks_section() -> None:
     import tomllib
 
     data = tomllib.loads((REPO / "config.example.toml").read_text())
-    from outagecomms.config import _RULE_KEYS
+    from outagecomms.config.loader import _RULE_KEYS
 
     assert set(data["hooks"]["rules"][0]) == _RULE_KEYS
     assert set(data["hooks"]) == {"token_env", "max_body", "rules"}
@@ -577,7 +579,7 @@ def test_a_repeat_retries_a_failed_auto_declare(app: App) -> None:
 
 
 def test_a_resolved_alert_shows_on_the_live_dashboard(app: App) -> None:
-    from outagecomms.views import watch_snapshot
+    from outagecomms.incidents.views import watch_snapshot
 
     ingest(app, "alertmanager", body(am_payload(alerts=[am_alert(page="yes")])))
     ingest(app, "alertmanager", body(am_payload(status="resolved", alerts=[am_alert(status="resolved", page="yes")])))  # fmt: skip
@@ -914,7 +916,7 @@ def test_declaring_a_draft_whose_alert_resolved_says_so(cfg: Path, cli) -> None:
 
 def test_declare_and_auto_declare_race_for_one_draft(cfg: Path) -> None:
     """The commander's declare and an auto-declare may both plan; only one incident is made."""
-    from outagecomms.drafts import commit_from_draft, plan_from_draft
+    from outagecomms.intake.drafts import commit_from_draft, plan_from_draft
     from outagecomms.models import Selector
 
     post(cfg, "alertmanager", am_payload())

@@ -41,10 +41,11 @@ from outagecomms.channels.http_base import HttpChannel, parse_retry_after
 from outagecomms.channels.slack import SECTION_MAX, SlackChannel, escape, sections
 from outagecomms.channels.teams import TeamsChannel
 from outagecomms.channels.webhook import WebhookChannel
-from outagecomms.config import ChannelConfig, CompanyConfig, parse_config
+from outagecomms.config.loader import parse_config
+from outagecomms.config.model import ChannelConfig, CompanyConfig
 from outagecomms.errors import ConfigError
 from outagecomms.models import Customer, IncidentStatus, Round, RoundKind
-from outagecomms.rendering import PARTS, Renderer
+from outagecomms.rendering.templates import PARTS, Renderer
 
 SECRET = "s3cr3t-shared-with-the-receiver"
 SLACK_PATH = "/services/T0001/B0002/XXXXXXXXXXXXXXXXXXXXXXXX"

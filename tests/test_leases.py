@@ -14,8 +14,8 @@ from conftest import SmtpServer
 from outagecomms.app import App
 from outagecomms.channels import registry
 from outagecomms.channels.base import Channel, DeliveryResult, OutboundMessage
-from outagecomms.config import load_config
-from outagecomms.dispatch import Dispatcher
+from outagecomms.config.loader import load_config
+from outagecomms.outbox.dispatch import Dispatcher
 from outagecomms.store import repository as repo
 
 

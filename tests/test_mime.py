@@ -13,7 +13,7 @@ import pytest
 
 from outagecomms.channels.base import OutboundMessage
 from outagecomms.errors import ConfigError
-from outagecomms.mime import build_email, header_safe
+from outagecomms.rendering.mime import build_email, header_safe
 
 FROM = "S1 Support <support@example.com>"
 INJECT = "\r\nBcc: evil@example.net"
@@ -258,7 +258,7 @@ def test_headers_do_not_depend_on_the_global_charset_registry() -> None:
     saved = dict(charset.CHARSETS)
     try:
         charset.add_charset("utf-8", charset.QP, charset.QP, "utf-8")
-        from outagecomms import mime
+        from outagecomms.rendering import mime
 
         mime._header.cache_clear()
         mime._address.cache_clear()

@@ -12,19 +12,13 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from outagecomms.app import App
-from outagecomms.directory import import_file
-from outagecomms.dispatch import dispatch_due
+from outagecomms.directory.importer import import_file
 from outagecomms.errors import StateError
-from outagecomms.incidents import create_holding_round, declare, post_update, resolve
+from outagecomms.incidents.lifecycle import create_holding_round, declare, post_update, resolve
+from outagecomms.incidents.promises import fanout_margin, holding_start, reminder_at
 from outagecomms.models import DeliveryStatus, Selector
-from outagecomms.scheduling import (
-    fanout_margin,
-    holding_start,
-    next_send_at,
-    next_wakeup,
-    reminder_at,
-    run_due,
-)
+from outagecomms.outbox.senders import dispatch_due
+from outagecomms.scheduler.due import next_send_at, next_wakeup, run_due
 from outagecomms.store import repository as repo
 from outagecomms.store import tables as t
 
@@ -62,7 +56,7 @@ def app(smtp_server: SmtpServer, make_config, clock: Clock, store_url: str):
 
 
 def _declare(app: App, every: str = "30m"):
-    from outagecomms.timeutil import parse_duration
+    from outagecomms.values import parse_duration
 
     return declare(
         app, title="API errors", severity="sev2", every=parse_duration(every),
@@ -157,7 +151,7 @@ def test_smtp_4xx_is_retried_and_5xx_fails(app: App, smtp_server: SmtpServer, cl
 
 
 def test_unreachable_smtp_server_is_transient(app: App, clock: Clock, make_config) -> None:
-    from outagecomms.config import load_config
+    from outagecomms.config.loader import load_config
 
     created = _declare(app)
     cfg = load_config(make_config(None, name="down.toml"))  # a port nobody listens on
@@ -319,7 +313,7 @@ def test_cron_every_minute_keeps_the_promise_with_default_margin(
 def test_follow_up_goes_out_once_after_resolution(
     app: App, clock: Clock, smtp_server: SmtpServer
 ) -> None:
-    from outagecomms.scheduling import next_wakeup as wake
+    from outagecomms.scheduler.due import next_wakeup as wake
 
     inc = _declare(app, "30m").incident
     asyncio.run(dispatch_due(app, incident_id=inc.id))
@@ -344,7 +338,7 @@ def test_follow_up_goes_out_once_after_resolution(
 
 
 def test_recorded_past_incident_gets_no_follow_up(app: App, clock: Clock) -> None:
-    from outagecomms.incidents import commit_declare, plan_declare
+    from outagecomms.incidents.lifecycle import commit_declare, plan_declare
 
     plan = plan_declare(
         app, title="Old", severity="sev3", selector=Selector(components=("database",)),
@@ -388,8 +382,8 @@ def test_a_slow_batch_keeps_its_lease_and_sends_each_once(
 def test_commander_gets_the_reminder_and_the_holding_notice_by_email(
     app: App, clock: Clock, smtp_server: SmtpServer
 ) -> None:
-    from outagecomms.incidents import commit_declare, plan_declare
-    from outagecomms.timeutil import parse_duration
+    from outagecomms.incidents.lifecycle import commit_declare, plan_declare
+    from outagecomms.values import parse_duration
 
     plan = plan_declare(
         app, title="API errors", severity="sev2", every=parse_duration("30m"),

@@ -40,13 +40,14 @@ from typer.testing import CliRunner
 from webhook_recorder import WebhookRecorder
 
 from outagecomms.app import App
-from outagecomms.cli import app as cli_app
-from outagecomms.directory import import_file
-from outagecomms.incidents import declare
+from outagecomms.cli.commands import app as cli_app
+from outagecomms.directory.importer import import_file
+from outagecomms.incidents.lifecycle import declare
 from outagecomms.models import Selector
-from outagecomms.scheduling import next_wakeup, tick
+from outagecomms.scheduler.due import next_wakeup
+from outagecomms.scheduler.tick import tick
 from outagecomms.store import repository as repo
-from outagecomms.timeutil import parse_duration
+from outagecomms.values import parse_duration
 
 CUSTOMERS = 10
 OUTAGE = timedelta(seconds=30)

@@ -12,8 +12,8 @@ from typing import Any
 from conftest import SmtpServer
 
 from outagecomms.app import App
-from outagecomms.config import load_config
-from outagecomms.redelivery import report_dead
+from outagecomms.config.loader import load_config
+from outagecomms.outbox.redelivery import report_dead
 from outagecomms.store import repository as repo
 
 HEADER = "id,name,email,tier,components,regions,timezone,locale\n"

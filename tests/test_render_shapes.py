@@ -11,7 +11,7 @@ import pytest
 from test_rendering import COMPANY, KINDS, ZONES, customer, incident, round_
 
 from outagecomms.models import RoundKind
-from outagecomms.rendering import PARTS, Renderer, default_templates_dir
+from outagecomms.rendering.templates import PARTS, Renderer, default_templates_dir
 
 NAMES = [
     "Acme Logistics",

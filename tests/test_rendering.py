@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from outagecomms.config import CompanyConfig
+from outagecomms.config.model import CompanyConfig
 from outagecomms.errors import TemplateError
 from outagecomms.models import Customer, Incident, IncidentStatus, Round, RoundKind, Selector
-from outagecomms.rendering import Rendered, Renderer
+from outagecomms.rendering.templates import Rendered, Renderer
 
 COMPANY = CompanyConfig(
     name="S1 Technology",

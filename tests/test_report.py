@@ -21,16 +21,17 @@ from conftest import SmtpServer, sample_csv
 from sqlalchemy import insert, select
 
 from outagecomms.app import App
-from outagecomms.directory import import_file
-from outagecomms.dispatch import dispatch_due
+from outagecomms.directory.importer import import_file
 from outagecomms.errors import InputError, NotFound
-from outagecomms.incidents import commit_declare, plan_declare, post_update, resolve
+from outagecomms.incidents.lifecycle import commit_declare, plan_declare, post_update, resolve
+from outagecomms.incidents.promises import holding_start, reminder_at
 from outagecomms.models import Customer, IncidentStatus, RoundKind, Selector
+from outagecomms.outbox.senders import dispatch_due
 from outagecomms.recovery.report import build_report, render_html, render_markdown, write_report
-from outagecomms.scheduling import holding_start, reminder_at, run_due
+from outagecomms.scheduler.due import run_due
 from outagecomms.store import repository as repo
 from outagecomms.store import tables as t
-from outagecomms.timeutil import as_utc
+from outagecomms.values import as_utc
 
 RETRY_BASE = timedelta(minutes=10)  # a retry waits 5-10 minutes (jitter)
 TITLE = 'Database failover <script>alert("x")</script> & co'

@@ -88,8 +88,8 @@ def test_wheel_ships_templates_and_example_config(tmp_path: Path) -> None:
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     code = (
-        "from outagecomms.rendering import default_templates_dir; "
-        "from outagecomms.setup import packaged_file; "
+        "from outagecomms.rendering.templates import default_templates_dir; "
+        "from outagecomms.workspace.scaffold import packaged_file; "
         "print(default_templates_dir()); print(packaged_file('config.example.toml'))"
     )
     proc = subprocess.run(

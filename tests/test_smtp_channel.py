@@ -13,7 +13,7 @@ from conftest import RecordingHandler, free_port
 
 from outagecomms.channels.base import OutboundMessage, Outcome
 from outagecomms.channels.smtp import SmtpChannel
-from outagecomms.config import ChannelConfig, CompanyConfig
+from outagecomms.config.model import ChannelConfig, CompanyConfig
 from outagecomms.errors import ConfigError
 
 

@@ -33,10 +33,11 @@ from starlette.routing import Route
 from outagecomms.channels import registry
 from outagecomms.channels.base import DeliveryResult, OutboundMessage, Outcome
 from outagecomms.channels.statuspage import StatuspageChannel
-from outagecomms.config import CompanyConfig, parse_config
+from outagecomms.config.loader import parse_config
+from outagecomms.config.model import CompanyConfig
 from outagecomms.errors import ConfigError
 from outagecomms.models import RoundKind
-from outagecomms.rendering import PARTS
+from outagecomms.rendering.templates import PARTS
 
 PAGE = "qfn30z5r6s5h"
 COMPONENTS = {"api": "8kbf7d35c070", "auth": "vtnh60py4yd7", "db": "3kvnqjd2pjb3"}
@@ -890,7 +891,7 @@ def test_templates_speak_publicly(kind: RoundKind) -> None:
     from test_rendering import incident
 
     from outagecomms.models import Customer
-    from outagecomms.rendering import Renderer
+    from outagecomms.rendering.templates import Renderer
 
     renderer = Renderer(
         company=CompanyConfig(name="S1 Technology", status_page_url="https://status.example.com")

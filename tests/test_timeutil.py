@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from outagecomms.errors import InputError
-from outagecomms.timeutil import format_duration, parse_duration, parse_time
+from outagecomms.values import format_duration, parse_duration, parse_time
 
 NOW = datetime(2026, 1, 15, 13, 30, 0, tzinfo=UTC)
 

@@ -43,9 +43,9 @@ from outagecomms.channels.twilio import (
     sms_segments,
     validity_period,
 )
-from outagecomms.config import ChannelConfig, CompanyConfig
+from outagecomms.config.model import ChannelConfig, CompanyConfig
 from outagecomms.models import Customer, IncidentStatus, Round, RoundKind
-from outagecomms.rendering import Renderer
+from outagecomms.rendering.templates import Renderer
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "shared" / "data" / "twilio_messages_openapi.json"
 pytestmark = pytest.mark.skipif(

@@ -36,7 +36,7 @@ from types import ModuleType
 from typing import Any, ClassVar
 
 from outagecomms.channels.base import Channel, DeliveryResult, KeySpec, OutboundMessage
-from outagecomms.config import ChannelConfig, CompanyConfig
+from outagecomms.config.model import ChannelConfig, CompanyConfig
 from outagecomms.errors import ConfigError
 
 INSTALL_HINT = "pip install 'outagecomms[apprise]'"

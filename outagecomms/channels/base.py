@@ -20,7 +20,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from outagecomms.config import ChannelConfig, CompanyConfig
+from outagecomms.config.model import ChannelConfig, CompanyConfig
 from outagecomms.models import Incident
 
 

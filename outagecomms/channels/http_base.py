@@ -45,7 +45,7 @@ from outagecomms.channels.base import (
     OutboundMessage,
     RateLimiter,
 )
-from outagecomms.config import ChannelConfig, CompanyConfig
+from outagecomms.config.model import ChannelConfig, CompanyConfig
 
 USER_AGENT = f"outagecomms/{__version__}"
 #: config keys every HTTP channel has

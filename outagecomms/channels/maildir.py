@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from outagecomms.channels.base import Channel, DeliveryResult, KeySpec, OutboundMessage
-from outagecomms.mime import build_email, check_from
+from outagecomms.rendering.mime import build_email, check_from
 
 
 class MaildirChannel(Channel):

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # imported when a channel is built: loading the config must s
 from outagecomms.channels.base import Channel, DeliveryResult, KeySpec, OutboundMessage
 from outagecomms.channels.smtp_pipeline import PipelinedSession, SessionLost
 from outagecomms.errors import ConfigError
-from outagecomms.mime import builder, check_from
+from outagecomms.rendering.mime import builder, check_from
 
 Session: TypeAlias = "aiosmtplib.SMTP | PipelinedSession"
 

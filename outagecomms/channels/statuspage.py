@@ -61,7 +61,7 @@ from outagecomms.channels.http_base import (
     parse_retry_after,
     sent_with_id,
 )
-from outagecomms.config import SEVERITIES, ChannelConfig, CompanyConfig
+from outagecomms.config.model import SEVERITIES, ChannelConfig, CompanyConfig
 from outagecomms.errors import ConfigError
 
 log = logging.getLogger("outagecomms.channels.statuspage")

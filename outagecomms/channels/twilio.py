@@ -45,7 +45,7 @@ from outagecomms.channels.http_base import (
     parse_retry_after,
     sent_with_id,
 )
-from outagecomms.config import ChannelConfig, CompanyConfig
+from outagecomms.config.model import ChannelConfig, CompanyConfig
 from outagecomms.errors import ConfigError
 
 API_VERSION = "2010-04-01"

@@ -44,7 +44,7 @@ from typing import Any, ClassVar
 
 from outagecomms.channels.base import KeySpec, OutboundMessage
 from outagecomms.channels.http_base import HTTP_KEYS, HttpChannel
-from outagecomms.config import ChannelConfig, CompanyConfig
+from outagecomms.config.model import ChannelConfig, CompanyConfig
 from outagecomms.errors import ConfigError
 
 SIGNATURE_VERSION = "v1"

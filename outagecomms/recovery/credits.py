@@ -71,7 +71,7 @@ from babel.numbers import format_currency, get_currency_precision
 
 from outagecomms.errors import ConfigError, InputError
 from outagecomms.models import Customer, Severity
-from outagecomms.timeutil import parse_duration
+from outagecomms.values import parse_duration
 
 __all__ = [
     "Credit",

@@ -205,6 +205,7 @@ def _upsert_feedback(conn: Connection, values: dict[str, Any], keep_comment: boo
         changes.pop("comment")
     name = conn.dialect.name
     if name in ("sqlite", "postgresql"):
+        dialect_insert: Any
         if name == "sqlite":
             from sqlalchemy.dialects.sqlite import insert as dialect_insert
         else:

@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from outagecomms.errors import ConfigError, InputError
-from outagecomms.timeutil import parse_duration
+from outagecomms.values import parse_duration
 
 _KEYS = {"offer", "tiers", "severities", "min_duration", "min_incidents", "window"}
 

@@ -31,7 +31,7 @@ from outagecomms.recovery.credits import (
 from outagecomms.recovery.goodwill import choose_offer
 from outagecomms.store import repository as repo
 from outagecomms.store import tables as t
-from outagecomms.timeutil import as_utc
+from outagecomms.values import as_utc
 
 PROPOSED, APPROVED, EXPORTED = "proposed", "approved", "exported"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -53,7 +53,7 @@ def _spans_by_customer(conn: Connection, customer_ids: list[str]) -> dict[str, l
             .distinct()
         )
         for cid, iid, started, resolved, sev in conn.execute(q):
-            out[cid].append(Span(iid, as_utc(started), as_utc(resolved), sev))  # type: ignore[arg-type]
+            out[cid].append(Span(iid, as_utc(started), as_utc(resolved), sev))
     return out
 
 
@@ -69,7 +69,7 @@ def _ack_delivered(conn: Connection, incident_id: int) -> dict[str, datetime]:
         )
         .group_by(d.c.customer_id)
     )
-    return {cid: as_utc(at) for cid, at in conn.execute(q)}  # type: ignore[misc]
+    return {cid: as_utc(at) for cid, at in conn.execute(q)}
 
 
 def _credited_earlier(

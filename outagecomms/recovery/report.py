@@ -42,11 +42,11 @@ from sqlalchemy import Connection, func, select
 
 from outagecomms.app import App
 from outagecomms.errors import InputError
+from outagecomms.incidents.views import iso, promises_kept, round_dict
 from outagecomms.models import DeliveryStatus, RoundKind, RoundStats
 from outagecomms.store import repository as repo
 from outagecomms.store import tables as t
-from outagecomms.timeutil import as_utc, format_duration
-from outagecomms.views import iso, promises_kept, round_dict
+from outagecomms.values import as_utc, format_duration
 
 __all__ = ["FORMATS", "build_report", "render_html", "render_markdown", "write_report"]
 
@@ -849,7 +849,7 @@ def _svg_chart(report: dict[str, Any]) -> str:
     c = _COLOURS
 
     def x(secs: float) -> float:
-        return round(left + max(0.0, secs) / span * plot_w, 1)
+        return float(round(left + max(0.0, secs) / span * plot_w, 1))
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, select, text, update
 from outagecomms.errors import NotFound
 from outagecomms.models import AlertState, Draft, DraftStatus
 from outagecomms.store import tables as t
-from outagecomms.timeutil import as_utc
+from outagecomms.values import as_utc
 
 d = t.drafts
 
@@ -75,9 +75,9 @@ def _row_to_draft(r: Any) -> Draft:
         alert_state=AlertState(r.alert_state),
         update_every=timedelta(seconds=r.update_every_s) if r.update_every_s else None,
         commander=r.commander,
-        started_at=as_utc(r.started_at),  # type: ignore[arg-type]
-        first_seen=as_utc(r.first_seen),  # type: ignore[arg-type]
-        last_seen=as_utc(r.last_seen),  # type: ignore[arg-type]
+        started_at=as_utc(r.started_at),
+        first_seen=as_utc(r.first_seen),
+        last_seen=as_utc(r.last_seen),
         resolved_at=as_utc(r.resolved_at),
         times_seen=r.times_seen,
         alerts=r.alerts,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     Connection,
@@ -49,7 +49,7 @@ from outagecomms.models import (
     Selector,
 )
 from outagecomms.store import tables as t
-from outagecomms.timeutil import as_utc
+from outagecomms.values import as_utc
 
 HEAD_REVISION = "0004"
 _CHUNK = 500
@@ -156,6 +156,7 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
 
 def _upsert(conn: Connection, table: Any, rows: list[dict[str, Any]], key: str) -> None:
     name = conn.dialect.name
+    dialect_insert: Any
     if name == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
     elif name == "postgresql":
@@ -273,13 +274,13 @@ def _row_to_incident(r: Any) -> Incident:
         components=tuple(r.components),
         regions=tuple(r.regions),
         selector=Selector.from_json(r.selector),
-        started_at=as_utc(r.started_at),  # type: ignore[arg-type]
-        declared_at=as_utc(r.declared_at),  # type: ignore[arg-type]
+        started_at=as_utc(r.started_at),
+        declared_at=as_utc(r.declared_at),
         resolved_at=as_utc(r.resolved_at),
         commander=r.commander,
         update_every=timedelta(seconds=r.update_every_s),
         next_update_due=as_utc(r.next_update_due),
-        ack_due=as_utc(r.ack_due),  # type: ignore[arg-type]
+        ack_due=as_utc(r.ack_due),
         reminded_for=as_utc(r.reminded_for),
         audience_size=r.audience_size,
         follow_up_due=as_utc(r.follow_up_due),
@@ -380,7 +381,7 @@ def _row_to_round(r: Any) -> Round:
         kind=RoundKind(r.kind),
         message=r.message,
         status=IncidentStatus(r.status),
-        created_at=as_utc(r.created_at),  # type: ignore[arg-type]
+        created_at=as_utc(r.created_at),
         due_by=as_utc(r.due_by),
         promised_next_by=as_utc(r.promised_next_by),
     )
@@ -686,7 +687,7 @@ def next_pending_at(conn: Connection) -> datetime | None:
     v = conn.execute(
         select(func.min(d.c.next_attempt_at)).where(d.c.status == DeliveryStatus.PENDING.value)
     ).scalar_one()
-    return as_utc(v)
+    return as_utc(cast("datetime | None", v))
 
 
 def count_deliveries(conn: Connection, incident_id: int | None = None) -> dict[str, int]:

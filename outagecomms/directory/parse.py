@@ -232,7 +232,7 @@ def _rows_csv(text: str, source: str) -> Iterator[_Row]:
             )
             if None in rec:
                 raise InputError(
-                    f"has {len(header) + len(rec[None])} values but the header has {len(header)} columns",  # type: ignore[index]
+                    f"has {len(header) + len(rec[None])} values but the header has {len(header)} columns",
                     file=source,
                     line=line,
                 )

@@ -5,56 +5,24 @@ nothing.
 For an open incident with promise P (``next_update_due``):
   * at ``P - remind_before`` the commander is reminded (once per promise);
   * at ``P - margin`` a holding round starts if the commander has posted nothing, so the
-    whole fan-out completes before P. The margin covers the audience's fan-out time.
-"""
+    whole fan-out completes before P. The margin covers the audience's fan-out time."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from outagecomms.app import App
-from outagecomms.commander import notify_commander
-from outagecomms.config import Config
-from outagecomms.dispatch import Dispatcher, DispatchSummary, Progress
 from outagecomms.errors import OutageCommsError
-from outagecomms.incidents import create_follow_up_round, create_holding_round
+from outagecomms.incidents.lifecycle import create_follow_up_round, create_holding_round
+from outagecomms.incidents.promises import holding_start, reminder_at
 from outagecomms.models import Incident
-from outagecomms.redelivery import report_dead
+from outagecomms.outbox.redelivery import report_dead
+from outagecomms.scheduler.commander import notify_commander
 from outagecomms.store import repository as repo
 
 log = logging.getLogger("outagecomms.scheduler")
-
-#: conservative fan-out rate used to size the holding margin (messages per second)
-ASSUMED_RATE = 200.0
-
-
-def fanout_margin(incident: Incident, config: Config) -> timedelta:
-    """How long before a promise the holding round starts."""
-    every = incident.update_every
-    estimate = timedelta(seconds=2 + incident.audience_size / ASSUMED_RATE)
-    margin = max(config.daemon.min_margin, estimate)
-    return min(margin, every / 2)
-
-
-def holding_start(incident: Incident, config: Config) -> datetime | None:
-    if not incident.is_open or incident.next_update_due is None:
-        return None
-    return incident.next_update_due - fanout_margin(incident, config)
-
-
-def reminder_at(incident: Incident, config: Config) -> datetime | None:
-    if not incident.is_open or incident.next_update_due is None:
-        return None
-    if incident.reminded_for == incident.next_update_due:
-        return None
-    before = config.policy(incident.severity).remind_before
-    margin = fanout_margin(incident, config)
-    if before <= margin or before >= incident.update_every:
-        return None  # no useful window between the reminder and the holding round
-    return incident.next_update_due - before
 
 
 @dataclass
@@ -179,17 +147,3 @@ def next_send_at(app: App) -> datetime | None:
     """When the outbox next owes a send (a queued delivery: now; a retry: its time)."""
     with app.store.read() as conn:
         return repo.next_pending_at(conn)
-
-
-@dataclass
-class TickResult:
-    due: DueResult
-    dispatch: DispatchSummary
-
-
-async def tick(app: App, *, progress: Progress | None = None) -> TickResult:
-    """The cron form: do everything that is due now, send it, return."""
-    due = await asyncio.to_thread(run_due, app)  # it may email the commander (its own loop)
-    async with Dispatcher(app) as d:
-        summary = await d.run(progress=progress)
-    return TickResult(due, summary)

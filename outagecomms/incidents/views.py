@@ -1,4 +1,4 @@
-"""Read models for ``list``, ``show`` and ``customers list``: plain JSON-able dicts that the CLI
+"""Read models for ``list``, ``show`` and ``watch``: plain JSON-able dicts that the CLI
 prints as tables or JSON (the ``--json`` keys are part of the command-line contract)."""
 
 from __future__ import annotations
@@ -6,9 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from outagecomms import audience as aud
 from outagecomms.app import App
-from outagecomms.models import Customer, Incident, RoundStats, Selector, incident_id_from_ref
+from outagecomms.models import Incident, RoundStats, incident_id_from_ref
 from outagecomms.store import repository as repo
 
 
@@ -137,33 +136,6 @@ def show_incident(app: App, ref: str, *, customer: str | None = None) -> dict[st
                 ],
             }
     return out
-
-
-def customer_dict(c: Customer) -> dict[str, Any]:
-    return {
-        "id": c.id,
-        "name": c.name,
-        "email": c.email,
-        "phone": c.phone,
-        "tier": c.tier,
-        "monthly_fee": str(c.monthly_fee),
-        "currency": c.currency,
-        "components": list(c.components),
-        "regions": list(c.regions),
-        "tags": list(c.tags),
-        "timezone": c.timezone,
-        "locale": c.locale,
-        "channels": list(c.channels),
-    }
-
-
-def list_customers(app: App, selector: Selector) -> list[Customer]:
-    with app.store.read() as conn:
-        directory = repo.all_customers(conn)
-    aud.validate_selector(selector, directory)
-    if not selector.has_filters and not selector.customers:
-        return [c for c in directory if c.id not in set(selector.exclude)]
-    return aud.select(selector, directory)
 
 
 def watch_snapshot(app: App, ref: str | None = None) -> list[dict[str, Any]]:

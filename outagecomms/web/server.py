@@ -230,7 +230,8 @@ def make_web_app(app: App, status: Callable[[], dict[str, Any]] | None = None) -
             )
         except ValueError:
             return page("Unsupported form", "<p>Please send the form from the page.</p>", 400)
-        raw_score = (form.get("score") or [None])[0]
+        scores = form.get("score")
+        raw_score = scores[0] if scores else None
         try:
             score = check_score(raw_score)
         except InputError:
@@ -273,7 +274,7 @@ def make_web_app(app: App, status: Callable[[], dict[str, Any]] | None = None) -
         return await _hook(app, request, request.path_params["source"])
 
     async def metrics(request: Request) -> Response:
-        from outagecomms.metrics import render_metrics
+        from outagecomms.web.metrics import render_metrics
 
         body = await asyncio.to_thread(render_metrics, app, status() if status else None)
         return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
@@ -310,8 +311,8 @@ async def _hook(app: App, request: Request, source: str) -> Response:
     (checked before the body is read); 413 past ``[hooks] max_body``; 400 with the reason for
     a body that is not the documented shape; 200 with the drafts otherwise.
     """
-    from outagecomms.alerts import SOURCES
-    from outagecomms.drafts import ingest
+    from outagecomms.intake.alerts import SOURCES
+    from outagecomms.intake.drafts import ingest
 
     if source not in SOURCES:
         return _hook_error(404, f"no such hook; use /hooks/{' or /hooks/'.join(SOURCES)}")

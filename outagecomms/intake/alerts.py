@@ -13,7 +13,7 @@ Two payloads are understood (``docs/hooks.md`` documents both):
 
 Each alert is mapped by the first rule that matches its labels (alerts no rule matches are
 ignored). The alerts of one group that share a rule become one :class:`Proposal`, which the
-service layer (``outagecomms.drafts``) turns into a new or refreshed draft. Everything here is
+service layer (``outagecomms.intake.drafts``) turns into a new or refreshed draft. Everything here is
 pure: no store, no clock (``now`` is passed in). A payload of the wrong shape raises
 ``InputError`` naming the field, e.g. ``alerts[2].labels``.
 """
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from outagecomms.config import SEVERITIES, HookRule
+from outagecomms.config.model import SEVERITIES, HookRule
 from outagecomms.errors import InputError
 from outagecomms.models import AlertState
 from outagecomms.store.drafts import dedup_key

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import overload
 
 from outagecomms.errors import InputError
 
@@ -72,6 +73,12 @@ def parse_time(text: str, *, now: datetime, field: str = "time") -> datetime:
     return dt.astimezone(UTC)
 
 
+@overload
+def as_utc(dt: datetime) -> datetime: ...
+@overload
+def as_utc(dt: None) -> None: ...
+@overload
+def as_utc(dt: datetime | None) -> datetime | None: ...
 def as_utc(dt: datetime | None) -> datetime | None:
     """Make a datetime read back from the store UTC-aware (SQLite drops the offset)."""
     if dt is None:

@@ -20,8 +20,8 @@ from outagecomms.app import App
 from outagecomms.channels import registry
 from outagecomms.channels.base import OutboundMessage, Outcome, round_data
 from outagecomms.errors import OutageCommsError
-from outagecomms.mime import sender_domain
 from outagecomms.models import Incident
+from outagecomms.rendering.mime import sender_domain
 from outagecomms.store import repository as repo
 
 log = logging.getLogger("outagecomms.commander")

@@ -1,41 +1,18 @@
-"""Importing the customer directory (all rows or none) and listing the outbox."""
+"""The outbox as read by people: an incident's deliveries, optionally by status."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
 from outagecomms.app import App
-from outagecomms.customers import parse_directory
 from outagecomms.errors import InputError
+from outagecomms.incidents.views import iso
 from outagecomms.models import DeliveryStatus, incident_id_from_ref
 from outagecomms.store import repository as repo
 from outagecomms.store import tables as t
-from outagecomms.timeutil import as_utc
-from outagecomms.views import iso
-
-
-def import_file(
-    app: App, path: Path, *, fmt: str | None = None, replace: bool = False
-) -> dict[str, Any]:
-    """Validate the whole file first, then write it in one transaction: a bad row imports
-    nothing."""
-    parsed = parse_directory(Path(path), fmt)
-    if not parsed.customers:
-        raise InputError("contains no customers", file=path)
-    with app.store.write() as conn:
-        created, updated, removed = repo.upsert_customers(
-            conn, parsed.customers, app.clock(), replace=replace
-        )
-    return {
-        "file": str(path),
-        "rows": len(parsed.customers),
-        "created": created,
-        "updated": updated,
-        "removed": removed,
-    }
+from outagecomms.values import as_utc
 
 
 def list_deliveries(app: App, ref: str, *, status: str | None = None) -> list[dict[str, Any]]:

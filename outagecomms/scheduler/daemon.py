@@ -30,11 +30,11 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from outagecomms.app import App
-from outagecomms.dispatch import Dispatcher, DispatchSummary
 from outagecomms.errors import StateError
-from outagecomms.leadership import Leadership
-from outagecomms.scheduling import next_send_at, next_wakeup, run_due
-from outagecomms.timeutil import utcnow
+from outagecomms.outbox.dispatch import Dispatcher, DispatchSummary
+from outagecomms.scheduler.due import next_send_at, next_wakeup, run_due
+from outagecomms.scheduler.leadership import Leadership
+from outagecomms.values import utcnow
 
 log = logging.getLogger("outagecomms.daemon")
 
@@ -115,9 +115,9 @@ class Daemon:
 
     def reload(self) -> None:
         """SIGHUP: re-read the config file and the templates; a bad config keeps the old one."""
-        from outagecomms.config import load_config
+        from outagecomms.config.loader import load_config
         from outagecomms.errors import OutageCommsError
-        from outagecomms.rendering import Renderer
+        from outagecomms.rendering.templates import Renderer
 
         try:
             config = load_config(self.app.config.path)
@@ -238,7 +238,7 @@ class Daemon:
     async def run(self) -> DispatchSummary:
         if self.http:
             from outagecomms.recovery.feedback import feedback_secret
-            from outagecomms.web import parse_bind
+            from outagecomms.web.server import parse_bind
 
             feedback_secret(self.app)  # fail at start, not at the first click
             parse_bind(self.http)
@@ -268,13 +268,16 @@ class Daemon:
         self.scheduler.start()
         tasks = [asyncio.create_task(self._dispatch_loop()), asyncio.create_task(self._due_loop())]
         if self.http:
-            from outagecomms.web import serve_http
+            from outagecomms.web.server import serve_http
 
             http_task = asyncio.create_task(serve_http(self.app, self.http, self.stop, self.status))
+
             # A listener that cannot start (port taken) stops the daemon with its error.
-            http_task.add_done_callback(
-                lambda t: t.cancelled() or t.exception() is None or self.stop.set()
-            )
+            def _on_done(t: asyncio.Task[None]) -> None:
+                if not t.cancelled() and t.exception() is not None:
+                    self.stop.set()
+
+            http_task.add_done_callback(_on_done)
             tasks.append(http_task)
             self.on_event(f"feedback links served on http://{self.http}")
         # Everything open in the store is picked up at start: overdue promises first.
@@ -292,7 +295,9 @@ class Daemon:
             for task in late:
                 task.cancel()
             failed = [
-                t.exception() for t in tasks if t.done() and not t.cancelled() and t.exception()
+                exc
+                for t in tasks
+                if t.done() and not t.cancelled() and (exc := t.exception()) is not None
             ]
             self.leadership.release()
             released = self.dispatcher.release()

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from outagecomms.config import Config, PolicyConfig
+from outagecomms.config.model import Config, PolicyConfig
 from outagecomms.errors import InputError
 from outagecomms.models import COPY_SUFFIX, ROUND_WIDE, Customer, Selector
 

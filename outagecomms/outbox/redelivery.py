@@ -19,9 +19,9 @@ from datetime import datetime
 from sqlalchemy import Connection, and_, func, select, update
 
 from outagecomms.app import App
-from outagecomms.commander import notify_commander
 from outagecomms.errors import NotFound
 from outagecomms.models import DeliveryStatus, Incident, incident_id_from_ref
+from outagecomms.scheduler.commander import notify_commander
 from outagecomms.store import repository as repo
 from outagecomms.store import tables as t
 
@@ -117,7 +117,7 @@ def report_dead(app: App, now: datetime | None = None) -> list[str]:
     d = t.deliveries
     told: list[str] = []
     with app.store.read() as conn:
-        counts = dict(
+        counts: dict[int, int] = dict(
             conn.execute(
                 select(d.c.incident_id, func.count())
                 .where(d.c.status == DeliveryStatus.DEAD.value)

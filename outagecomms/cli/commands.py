@@ -153,7 +153,7 @@ def _progress(total: int, label: str) -> tuple[Callable[[int, int], None], Calla
 def _send(a: Any, incident_id: int, total: int, label: str) -> Any:
     import asyncio
 
-    from outagecomms.dispatch import dispatch_parallel
+    from outagecomms.outbox.senders import dispatch_parallel
 
     advance, stop = _progress(total, label)
     try:
@@ -213,7 +213,7 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing config.")] = False,
 ) -> None:
     """Write a commented outagecomms.toml, a templates/ override folder and sample customers."""
-    from outagecomms.setup import init_project
+    from outagecomms.workspace.scaffold import init_project
 
     written = init_project(directory, force=force)
     for p in written:
@@ -227,7 +227,7 @@ def init(
 @handle_errors
 def doctor() -> None:
     """Validate the config and every template (exit 2 on a problem)."""
-    from outagecomms.setup import doctor as run_doctor
+    from outagecomms.workspace.doctor import doctor as run_doctor
 
     a = _app()
     for line in run_doctor(a):
@@ -250,7 +250,7 @@ def customers_import(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Import the directory: all rows or none. Re-importing updates customers by id."""
-    from outagecomms.directory import import_file
+    from outagecomms.directory.importer import import_file
 
     a = _app()
     res = import_file(a, file, fmt=fmt, replace=replace)
@@ -307,7 +307,7 @@ def customers_list(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List customers, filtered with the same selectors as `declare`."""
-    from outagecomms.views import customer_dict, list_customers
+    from outagecomms.directory.views import customer_dict, list_customers
 
     a = _app()
     rows = list_customers(a, _selector(component, region, tier, tag, customer, exclude))
@@ -335,7 +335,7 @@ def customers_list(
 
 
 def _duration(value: str | None, flag: str) -> Any:
-    from outagecomms.timeutil import parse_duration
+    from outagecomms.values import parse_duration
 
     return parse_duration(value, field=flag) if value is not None else None
 
@@ -395,9 +395,9 @@ def declare(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Declare an incident and acknowledge every affected customer at once."""
-    from outagecomms.incidents import commit_declare, plan_declare
-    from outagecomms.timeutil import parse_time
-    from outagecomms.views import iso
+    from outagecomms.incidents.lifecycle import commit_declare, plan_declare
+    from outagecomms.incidents.views import iso
+    from outagecomms.values import parse_time
 
     if from_draft is None and title is None:
         raise click.UsageError("Missing argument 'TITLE'.")
@@ -409,7 +409,7 @@ def declare(
     selector = _selector(component, region, tier, tag, customer, exclude)
     draft = None
     if from_draft is not None:
-        from outagecomms.drafts import plan_from_draft
+        from outagecomms.intake.drafts import plan_from_draft
 
         plan, draft = plan_from_draft(
             a, from_draft, selector=selector, title=title, severity=severity, every=cadence,
@@ -442,7 +442,7 @@ def declare(
             err.print("nothing sent")
             raise typer.Exit(EXIT_USAGE)
     if draft is not None:
-        from outagecomms.drafts import commit_from_draft
+        from outagecomms.intake.drafts import commit_from_draft
 
         created = commit_from_draft(a, plan, draft, send=not no_send)
     else:
@@ -487,7 +487,7 @@ def _fmt_counts(d: dict[str, int]) -> str:
 
 
 def _print_dry_run(plan: Any, channels: dict[str, int], as_json: bool) -> None:
-    from outagecomms.views import iso
+    from outagecomms.incidents.views import iso
 
     by_customer: dict[str, list[str]] = {}
     for cid, ch in plan.audience.pairs:
@@ -545,7 +545,7 @@ def _note(plain: bool, text: str) -> None:
 
 
 def _round_cmd_output(a: Any, created: Any, send_now: bool, as_json: bool, label: str) -> None:
-    from outagecomms.views import iso
+    from outagecomms.incidents.views import iso
 
     inc = created.incident
     summary = _send(a, inc.id, created.queued, label) if send_now else None
@@ -599,7 +599,7 @@ def update(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Post the commander's update: sent at once, and the cadence restarts from now."""
-    from outagecomms.incidents import post_update
+    from outagecomms.incidents.lifecycle import post_update
     from outagecomms.models import incident_id_from_ref
 
     iid = incident_id_from_ref(incident)
@@ -627,9 +627,9 @@ def resolve(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Send the resolution notice and stop the updates."""
-    from outagecomms.incidents import resolve as do_resolve
+    from outagecomms.incidents.lifecycle import resolve as do_resolve
     from outagecomms.models import incident_id_from_ref
-    from outagecomms.timeutil import parse_time
+    from outagecomms.values import parse_time
 
     iid = incident_id_from_ref(incident)
     a = _app()
@@ -653,10 +653,10 @@ def edit(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Correct an incident's facts; proposed credits are recomputed, nothing is sent."""
-    from outagecomms.incidents import edit_incident
+    from outagecomms.incidents.lifecycle import edit_incident
+    from outagecomms.incidents.views import incident_dict
     from outagecomms.models import incident_id_from_ref
-    from outagecomms.timeutil import parse_time
-    from outagecomms.views import incident_dict
+    from outagecomms.values import parse_time
 
     iid = incident_id_from_ref(incident)
     a = _app()
@@ -726,7 +726,7 @@ def list_cmd(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Open incidents (with --all, resolved ones too)."""
-    from outagecomms.views import list_incidents
+    from outagecomms.incidents.views import list_incidents
 
     rows = list_incidents(_app(), include_resolved=all_)
     if as_json:
@@ -759,7 +759,7 @@ def show(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The incident's timeline of rounds with sent/failed/on-time counts."""
-    from outagecomms.views import show_incident
+    from outagecomms.incidents.views import show_incident
 
     data = show_incident(_app(), incident, customer=customer)
     if as_json:
@@ -840,7 +840,7 @@ class _DefaultListGroup(typer.core.TyperGroup):
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
             args = ["list", *args]
-        return super().parse_args(ctx, args)  # type: ignore[no-any-return]
+        return super().parse_args(ctx, args)
 
 
 deliveries_app = typer.Typer(
@@ -863,7 +863,7 @@ def deliveries_list(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List an incident's deliveries (the outbox)."""
-    from outagecomms.directory import list_deliveries
+    from outagecomms.outbox.deliveries import list_deliveries
 
     rows = list_deliveries(_app(), incident, status=status)
     if as_json:
@@ -899,7 +899,7 @@ def deliveries_retry(
 ) -> None:
     """Send an incident's failed and dead deliveries again (those not superseded by a newer
     round). Exit 3 if some still fail."""
-    from outagecomms.redelivery import retry_deliveries
+    from outagecomms.outbox.redelivery import retry_deliveries
 
     a = _app()
     res = retry_deliveries(a, incident, customer=customer)
@@ -939,7 +939,7 @@ def preview(
     ] = "Our engineers have found the cause and are rolling out a fix.",
 ) -> None:
     """Render a template for one customer, without sending anything."""
-    from outagecomms.setup import preview as do_preview
+    from outagecomms.rendering.preview import preview as do_preview
 
     r = do_preview(
         _app(), kind, customer_id=customer, channel=channel, incident=incident, message=message
@@ -957,7 +957,7 @@ def tick(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Do everything due now (holding updates, reminders, pending sends), then exit. For cron."""
     import asyncio
 
-    from outagecomms.scheduling import tick as do_tick
+    from outagecomms.scheduler.tick import tick as do_tick
 
     res = asyncio.run(do_tick(_app()))
     if as_json:
@@ -996,7 +996,7 @@ def daemon(
     ] = None,
 ) -> None:
     """Run the scheduler and the senders until SIGTERM. Picks up every open incident at start."""
-    from outagecomms.daemon import run_daemon
+    from outagecomms.scheduler.daemon import run_daemon
 
     a = _app()
     log = logging.getLogger("outagecomms.daemon")
@@ -1006,7 +1006,7 @@ def daemon(
 
 
 def _now() -> str:
-    from outagecomms.timeutil import utcnow
+    from outagecomms.values import utcnow
 
     return utcnow().strftime("%H:%M:%S")
 
@@ -1014,11 +1014,11 @@ def _now() -> str:
 def _follow(a: Any, incident_id: int) -> None:
     import asyncio
 
-    from outagecomms.daemon import Daemon
+    from outagecomms.scheduler.daemon import Daemon
     from outagecomms.store import repository as repo
 
     def done() -> bool:
-        from outagecomms.dispatch import pending_count
+        from outagecomms.outbox.dispatch import pending_count
 
         with a.store.read() as conn:
             inc = repo.get_incident(conn, incident_id).incident
@@ -1062,7 +1062,7 @@ def watch(
 
     from rich.live import Live
 
-    from outagecomms.views import watch_snapshot
+    from outagecomms.incidents.views import watch_snapshot
 
     a = _app()
 
@@ -1145,7 +1145,7 @@ def drafts_list(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Open drafts: what alerts propose, whether the alert still fires, how often it came."""
-    from outagecomms.drafts import draft_dict, list_drafts
+    from outagecomms.intake.drafts import draft_dict, list_drafts
 
     rows = [draft_dict(d) for d in list_drafts(_app(), include_closed=all_)]
     if as_json:
@@ -1180,7 +1180,7 @@ def drafts_dismiss(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Decide an open draft is not an incident (its alert's repeats stay with it)."""
-    from outagecomms.drafts import dismiss, draft_dict
+    from outagecomms.intake.drafts import dismiss, draft_dict
 
     d = dismiss(_app(), draft_id, note=note)
     if as_json:

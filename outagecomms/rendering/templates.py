@@ -35,7 +35,7 @@ from jinja2 import TemplateError as JinjaTemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import escape
 
-from outagecomms.config import CompanyConfig
+from outagecomms.config.model import CompanyConfig
 from outagecomms.errors import TemplateError
 from outagecomms.models import Customer, Incident, Round, RoundKind
 
@@ -64,7 +64,7 @@ def default_templates_dir() -> Path:
     packaged = resources.files("outagecomms") / "templates"
     if packaged.is_dir():
         return Path(str(packaged))
-    return Path(__file__).resolve().parent.parent / "templates"
+    return Path(__file__).resolve().parents[2] / "templates"
 
 
 @lru_cache(maxsize=4096)

@@ -3,8 +3,7 @@
 Where the file is found: ``--config``, ``$OUTAGECOMMS_CONFIG``, ``./outagecomms.toml``, then the
 platform's user config dir; with none, built-in defaults (a SQLite store in the user data dir and
 an SMTP channel on 127.0.0.1:25). ``$OUTAGECOMMS_STORE_URL`` overrides ``[store] url``.
-Secrets are never inline: keys ending in ``_env`` name an environment variable.
-"""
+Secrets are never inline: keys ending in ``_env`` name an environment variable."""
 
 from __future__ import annotations
 
@@ -12,191 +11,27 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
+from outagecomms.config.model import (
+    _CTRL,
+    DEFAULT_SEVERITY_MAP,
+    SEVERITIES,
+    ChannelConfig,
+    CompanyConfig,
+    Config,
+    DaemonConfig,
+    DispatchConfig,
+    HookRule,
+    HooksConfig,
+    PolicyConfig,
+    user_config_file,
+    user_data_dir,
+)
 from outagecomms.errors import ConfigError, InputError
-from outagecomms.timeutil import parse_duration
-
-APP = "outagecomms"
-_CTRL = re.compile(r"[\x00-\x1f\x7f]")
-SEVERITIES = ("sev1", "sev2", "sev3", "sev4")
-
-
-def user_data_dir() -> Path:
-    return Path(platformdirs.user_data_dir(APP, appauthor=False))
-
-
-def user_config_file() -> Path:
-    return Path(platformdirs.user_config_dir(APP, appauthor=False)) / "outagecomms.toml"
-
-
-@dataclass(frozen=True, kw_only=True)
-class CompanyConfig:
-    name: str = "Example Co"
-    status_page_url: str = ""
-    support_email: str = ""
-    support_phone: str = ""
-
-
-@dataclass(frozen=True, kw_only=True)
-class PolicyConfig:
-    update_every: timedelta = timedelta(minutes=30)
-    ack_within: timedelta = timedelta(minutes=10)
-    remind_before: timedelta = timedelta(minutes=5)
-    follow_up_after: timedelta = timedelta(hours=24)
-    channels: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: {"default": ("email",)})
-    #: tiers whose ``account_manager`` gets a copy of every notice (internal template)
-    account_manager_tiers: tuple[str, ...] = ()
-    #: the email-kind channel that sends those copies
-    account_manager_channel: str = "email"
-
-    def channels_for_tier(self, tier: str) -> tuple[str, ...]:
-        return self.channels.get(tier) or self.channels.get("default") or ()
-
-
-@dataclass(frozen=True, kw_only=True)
-class ChannelConfig:
-    """One ``[channels.<name>]`` table; ``settings`` holds the kind-specific keys."""
-
-    name: str
-    kind: str
-    max_connections: int
-    rate_per_second: float
-    settings: Mapping[str, Any]
-    source: str = ""
-
-    def secret(self, key: str) -> str | None:
-        """Read the environment variable that ``<key>_env`` names (None when unset/empty)."""
-        var = self.settings.get(f"{key}_env") or ""
-        if not var:
-            return None
-        return os.environ.get(var) or None
-
-    def __repr__(self) -> str:  # never print secrets; *_env keys only name variables anyway
-        return f"ChannelConfig(name={self.name!r}, kind={self.kind!r})"
-
-
-@dataclass(frozen=True, kw_only=True)
-class DispatchConfig:
-    batch_size: int = 500
-    #: a sender renews its claims every lease/3; a dead sender's claims are free after this
-    lease: timedelta = timedelta(seconds=15)
-    max_attempts: int = 5
-    retry_base: timedelta = timedelta(seconds=5)
-    processes: int = 0  # sender processes for a large fan-out; 0 = one per CPU (at most 4)
-    parallel_min: int = 2000  # a fan-out this large uses several processes
-
-
-@dataclass(frozen=True, kw_only=True)
-class DaemonConfig:
-    http: str = ""
-    public_url: str = ""
-    secret_env: str = "OUTAGECOMMS_SECRET"
-    reconcile_every: timedelta = timedelta(seconds=2)
-    # more than one cron minute, so a `tick` every minute keeps every promise
-    min_margin: timedelta = timedelta(seconds=90)
-    commander_channel: str = "email"  # internal channel for reminders to the commander
-    #: for a chat-kind commander channel (slack, teams, webhook): the environment variable
-    #: holding the incident room's webhook URL
-    commander_webhook_env: str = ""
-    leader_lease: timedelta = timedelta(seconds=15)  # PostgreSQL: max time to a new leader
-
-
-#: Alert severity label values understood without configuration (a rule's severity_map is
-#: merged over this; sev1..sev4 are always taken as they are).
-DEFAULT_SEVERITY_MAP: Mapping[str, str] = {
-    "critical": "sev1",
-    "page": "sev1",
-    "error": "sev2",
-    "major": "sev2",
-    "high": "sev2",
-    "warning": "sev3",
-    "minor": "sev3",
-    "medium": "sev3",
-    "info": "sev4",
-    "low": "sev4",
-}
-
-
-@dataclass(frozen=True, kw_only=True)
-class HookRule:
-    """One ``[[hooks.rules]]`` entry: which alerts it takes and how their labels become an
-    incident's components, regions and severity. The first rule that matches an alert wins."""
-
-    name: str
-    match: Mapping[str, str] = field(default_factory=dict)  # label equals value
-    match_re: Mapping[str, re.Pattern[str]] = field(default_factory=dict)  # label matches, whole
-    title: str = ""  # "{service} is unavailable in {region}"; "" = the alert's summary/name
-    components_from: tuple[str, ...] = ("service", "component")
-    components: tuple[str, ...] = ()
-    regions_from: tuple[str, ...] = ("region",)
-    regions: tuple[str, ...] = ()
-    severity_from: str = "severity"
-    severity_map: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_SEVERITY_MAP))
-    severity: str = "sev3"  # when the label is missing or not in the map
-    auto_declare: bool = False
-    every: timedelta | None = None
-    commander: str = ""
-
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        return all(labels.get(k) == v for k, v in self.match.items()) and all(
-            p.fullmatch(labels.get(k, "")) is not None for k, p in self.match_re.items()
-        )
-
-
-#: With no [[hooks.rules]]: every alert becomes a draft; components from the ``service`` or
-#: ``component`` label, regions from ``region``, severity from ``severity``; never auto-declared.
-DEFAULT_HOOK_RULE = HookRule(name="default")
-
-
-@dataclass(frozen=True, kw_only=True)
-class HooksConfig:
-    """``[hooks]``: monitoring alerts that propose (or declare) incidents."""
-
-    token_env: str = "OUTAGECOMMS_HOOKS_TOKEN"
-    max_body: int = 1024 * 1024
-    rules: tuple[HookRule, ...] = ()
-
-    def token(self) -> str | None:
-        """The bearer token senders must present (None when the variable is unset or empty:
-        the hooks then refuse every request)."""
-        if not self.token_env:
-            return None
-        return os.environ.get(self.token_env) or None
-
-    @property
-    def effective_rules(self) -> tuple[HookRule, ...]:
-        return self.rules or (DEFAULT_HOOK_RULE,)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Config:
-    path: Path | None
-    store_url: str
-    company: CompanyConfig
-    policies: Mapping[str, PolicyConfig]
-    channels: Mapping[str, ChannelConfig]
-    dispatch: DispatchConfig
-    daemon: DaemonConfig
-    templates_dir: Path | None
-    credits: Any = None  # recovery.credits.CreditPolicy (no rules: nobody is credited)
-    goodwill: tuple[Any, ...] = ()  # recovery.goodwill.GoodwillRule, tried in order
-    hooks: HooksConfig = field(default_factory=HooksConfig)
-
-    def policy(self, severity: str) -> PolicyConfig:
-        return self.policies.get(severity) or self.policies["default"]
-
-    @property
-    def base_dir(self) -> Path:
-        return self.path.parent if self.path else Path.cwd()
-
-
-# --- validation helpers -------------------------------------------------------------------
+from outagecomms.values import parse_duration
 
 
 class _Ctx:
@@ -266,6 +101,8 @@ _POLICY_KEYS = {
     "account_manager_tiers",
     "account_manager_channel",
 }
+
+
 _TOP_KEYS = {
     "store",
     "company",
@@ -330,6 +167,8 @@ def _parse_policy(
 
 
 _HOOKS_KEYS = {"token_env", "max_body", "rules"}
+
+
 _RULE_KEYS = {
     "name",
     "match",
@@ -346,7 +185,11 @@ _RULE_KEYS = {
     "every",
     "commander",
 }
+
+
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
 _LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 

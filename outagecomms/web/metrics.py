@@ -10,7 +10,7 @@ from sqlalchemy import and_, func, select
 from outagecomms.app import App
 from outagecomms.models import IncidentStatus
 from outagecomms.store import tables as t
-from outagecomms.timeutil import as_utc
+from outagecomms.values import as_utc
 
 #: seconds before (positive) or after (negative) its promise a delivery was sent
 MARGIN_BUCKETS = (-300, -60, -10, 0, 10, 30, 60, 120, 300, 600, 1800)
@@ -59,7 +59,7 @@ def render_metrics(app: App, status: dict[str, Any] | None = None) -> str:
     )  # fmt: skip
     depth = sum(n for _ch, st, n in by_outcome if st in ("pending", "sending"))
     metric("outagecomms_queue_depth", "gauge", "Deliveries owed and not yet sent.", [({}, depth)])
-    values = [(as_utc(due) - as_utc(sent)).total_seconds() for sent, due in margins]  # type: ignore[operator]
+    values = [(as_utc(due) - as_utc(sent)).total_seconds() for sent, due in margins]
     lines.append(
         "# HELP outagecomms_promise_margin_seconds Seconds a delivery was sent before its promise (negative: late)."
     )

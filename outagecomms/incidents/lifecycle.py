@@ -4,17 +4,18 @@ deliveries in one transaction (the outbox); sending is a separate step (``dispat
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 
-from outagecomms import audience as aud
 from outagecomms.app import App
-from outagecomms.channels import registry
-from outagecomms.config import SEVERITIES
+from outagecomms.config.model import SEVERITIES
+from outagecomms.directory import audience as aud
 from outagecomms.errors import InputError, StateError
+from outagecomms.incidents.preflight import _representatives, preflight, template_channels
+from outagecomms.incidents.promises import promise_after
 from outagecomms.models import (
     Customer,
     Incident,
@@ -23,21 +24,13 @@ from outagecomms.models import (
     RoundKind,
     Selector,
 )
-from outagecomms.rendering import ACCOUNT_MANAGER_TEMPLATES, Rendered
+from outagecomms.rendering.templates import Rendered
 from outagecomms.store import repository as repo
-from outagecomms.store import tables as t
 
 _CTRL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
 MAX_TITLE = 200
-
-
-def promise_after(start: datetime, cadence: timedelta) -> datetime:
-    """The next promise: ``start + cadence``, floored to the whole minute when the cadence is
-    long enough, so the time customers read ("by 14:30") is exactly the deadline we keep."""
-    at = start + cadence
-    if cadence >= timedelta(minutes=2):
-        at = at.replace(second=0, microsecond=0)
-    return at
 
 
 def check_title(title: str) -> str:
@@ -112,83 +105,6 @@ class RoundCreated:
     incident: Incident
     round: Round
     queued: int
-
-
-def template_channels(app: App, channel_names: Sequence[str]) -> dict[str, str]:
-    """channel name -> template set (e.g. ``email``); an account manager's copy uses the
-    internal ``account_manager`` set."""
-    out = {}
-    for n in channel_names:
-        base, copy = aud.split_channel(n)
-        if base in app.config.channels:
-            out[n] = (
-                ACCOUNT_MANAGER_TEMPLATES
-                if copy
-                else registry.get(app.config.channels[base].kind).template_channel
-            )
-    return out
-
-
-def preflight(
-    app: App,
-    incident: Incident,
-    rnd: Round,
-    customers: Sequence[Customer],
-    channel_names: Sequence[str],
-) -> dict[tuple[str, str, str], Rendered]:
-    """Render every template the round needs once per (locale, template set) in the audience.
-    Raises TemplateError (naming template and line) before anything is queued."""
-    out: dict[tuple[str, str, str], Rendered] = {}
-    # a once-per-round channel (status page) sends no follow-up: it needs no template for one
-    sets = sorted(
-        {
-            tc
-            for n, tc in template_channels(app, channel_names).items()
-            if registry.get(app.config.channels[aud.split_channel(n)[0]].kind).delivers(rnd.kind)
-        }
-    )
-    seen: set[str] = set()
-    for c in customers:
-        if c.locale in seen:
-            continue
-        seen.add(c.locale)
-        for tc in sets:
-            out[(c.locale, c.timezone, tc)] = app.renderer.render(
-                rnd.kind,
-                tc,
-                app.renderer.context(
-                    incident=incident, round=rnd, customer=c, **_sample_extras(rnd.kind)
-                ),
-            )
-    return out
-
-
-def _sample_extras(kind: RoundKind) -> dict[str, object]:
-    """Pre-flight renders the optional parts too: a credit and an offer in the resolution, the
-    score links in the follow-up."""
-    if kind == RoundKind.RESOLUTION:
-        return {
-            "credit": {"amount": "$1.00", "reason": "a sample credit"},
-            "goodwill": "a sample offer",
-        }
-    if kind == RoundKind.FOLLOW_UP:
-        return {
-            "feedback_links": [f"https://example.invalid/feedback/x?score={i}" for i in range(11)]
-        }
-    return {}
-
-
-def _representatives(conn: Connection, incident_id: int) -> list[Customer]:
-    """One audience customer per locale: enough to pre-flight every template."""
-    c, a = t.customers, t.audience
-    q = (
-        select(func.min(c.c.id))
-        .join(a, a.c.customer_id == c.c.id)
-        .where(a.c.incident_id == incident_id)
-        .group_by(c.c.locale)
-    )
-    ids = [r[0] for r in conn.execute(q)]
-    return list(repo.get_customers(conn, ids).values())
 
 
 def plan_declare(

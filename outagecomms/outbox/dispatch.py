@@ -2,28 +2,24 @@
 
 Any process can dispatch (the CLI right after declare/update, the daemon, ``tick``); leases
 make sure each delivery has one sender at a time, and a crashed sender's lease simply runs
-out so another picks the delivery up. A resend reuses the delivery's Message-ID.
-"""
+out so another picks the delivery up. A resend reuses the delivery's Message-ID."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import multiprocessing
 import os
 import random
 import socket
 import uuid
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from outagecomms.app import App
-from outagecomms.audience import split_channel
 from outagecomms.channels import registry
 from outagecomms.channels.base import (
     Channel,
@@ -32,18 +28,26 @@ from outagecomms.channels.base import (
     Outcome,
     round_data,
 )
-from outagecomms.config import load_config
+from outagecomms.directory.audience import split_channel
 from outagecomms.errors import OutageCommsError
-from outagecomms.mime import sender_domain
 from outagecomms.models import ROUND_WIDE, Customer, DeliveryStatus, Incident, Round, RoundKind
 from outagecomms.recovery import feedback, ledger
-from outagecomms.rendering import ACCOUNT_MANAGER_TEMPLATES
+from outagecomms.rendering.mime import sender_domain
+from outagecomms.rendering.templates import ACCOUNT_MANAGER_TEMPLATES
 from outagecomms.store import repository as repo
 
 Progress = Callable[[int, int], None]  # (done in this step, total known so far)
+
+
 MAX_BACKOFF = timedelta(minutes=15)
+
+
 FEEDBACK_LINK_LIFETIME = timedelta(days=30)
+
+
 log = logging.getLogger("outagecomms.dispatch")
+
+
 #: how long results wait for others to share their write (group commit); a worker sends its
 #: next delivery only once its last result is written
 GROUP_WAIT = 0.003
@@ -79,7 +83,7 @@ def message_id(delivery_id: int, incident: Incident, rnd: Round, domain: str) ->
 
 
 def backoff(attempts: int, base: timedelta, retry_after: float | None) -> timedelta:
-    delay = min(base * (2 ** max(0, attempts - 1)), MAX_BACKOFF)
+    delay: timedelta = min(base * (2 ** max(0, attempts - 1)), MAX_BACKOFF)
     delay = delay * random.uniform(0.5, 1.0)  # full jitter keeps retries from marching together
     if retry_after is not None:
         delay = max(delay, timedelta(seconds=retry_after))
@@ -346,7 +350,7 @@ class Dispatcher:
     def _next_round_start(self, claim: repo.Claimed) -> datetime | None:
         """When the round after this one starts (the holding round begins a margin before
         the promise); None when no round follows (resolution, follow-up)."""
-        from outagecomms.scheduling import fanout_margin  # scheduling imports this module
+        from outagecomms.incidents.promises import fanout_margin
 
         promise = self._rounds[claim.round_id].promised_next_by
         if promise is None:
@@ -487,85 +491,6 @@ class Dispatcher:
                 }
             )
         return claim, result, content, contact
-
-
-def _worker_process(config_path: str | None, incident_id: int | None) -> dict[str, Any]:
-    """Entry point of an extra sender process (spawned): same outbox, its own leases. It
-    loads the same config (same file, same environment) rather than unpickling ours."""
-    app = App.from_config(load_config(config_path))
-    try:
-        return asdict(asyncio.run(dispatch_due(app, incident_id=incident_id)))
-    finally:
-        app.close()
-
-
-def sender_processes(app: App) -> int:
-    n = app.config.dispatch.processes or min(4, os.cpu_count() or 1)
-    return max(1, n)
-
-
-async def dispatch_parallel(
-    app: App, *, incident_id: int | None = None, progress: Progress | None = None
-) -> DispatchSummary:
-    """Like ``dispatch_due``, but a large fan-out is shared with extra sender processes.
-
-    Rendering and MIME building are CPU-bound Python, so one process saturates one core; the
-    outbox's leases let several processes drain the same deliveries without sending any
-    twice. Progress then comes from the store, which counts every process's results.
-    """
-    owed = pending_count(app, incident_id)
-    procs = min(sender_processes(app), max(1, owed // max(1, app.config.dispatch.batch_size)))
-    if procs <= 1 or owed < app.config.dispatch.parallel_min:
-        return await dispatch_due(app, incident_id=incident_id, progress=progress)
-    loop = asyncio.get_running_loop()
-    ctx = multiprocessing.get_context("spawn")  # never fork a process holding DB connections
-    total = DispatchSummary()
-    with ProcessPoolExecutor(max_workers=procs - 1, mp_context=ctx) as pool:
-        futures = [
-            loop.run_in_executor(
-                pool,
-                _worker_process,
-                str(app.config.path) if app.config.path else None,
-                incident_id,
-            )
-            for _ in range(procs - 1)
-        ]
-        done = asyncio.Event()
-        poller = asyncio.create_task(_poll_progress(app, incident_id, owed, progress, done))
-        try:
-            total.add(await dispatch_due(app, incident_id=incident_id))
-            for result in await asyncio.gather(*futures):
-                total.add(DispatchSummary(**result))
-        finally:
-            done.set()
-            await poller
-    return total
-
-
-async def _poll_progress(
-    app: App, incident_id: int | None, owed: int, progress: Progress | None, done: asyncio.Event
-) -> None:
-    if progress is None:
-        await done.wait()
-        return
-    reported = 0
-    while True:
-        finished = owed - pending_count(app, incident_id)
-        if finished > reported:
-            progress(finished - reported, owed)
-            reported = finished
-        if done.is_set():
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(done.wait(), 0.2)
-
-
-async def dispatch_due(
-    app: App, *, incident_id: int | None = None, progress: Progress | None = None
-) -> DispatchSummary:
-    """One-shot: send everything due now, then close the channels."""
-    async with Dispatcher(app) as d:
-        return await d.run(incident_id=incident_id, progress=progress)
 
 
 def pending_count(app: App, incident_id: int | None = None) -> int:

@@ -1,6 +1,6 @@
 """Drafts: incidents that monitoring alerts propose and the commander confirms.
 
-``ingest`` takes a hook's payload (``outagecomms.alerts`` parses and maps it) and creates or
+``ingest`` takes a hook's payload (``outagecomms.intake.alerts`` parses and maps it) and creates or
 refreshes drafts; ``declare --from-draft`` (``plan_from_draft`` + ``commit_from_draft``) turns a
 draft into an incident through the same ``plan_declare`` / ``commit_declare`` path as
 ``declare``; a rule with ``auto_declare = true`` does that at once, queueing the
@@ -24,14 +24,14 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from outagecomms.alerts import Ignored, Proposal, load_json, parse, propose
 from outagecomms.app import App
 from outagecomms.errors import InputError, OutageCommsError, StateError
-from outagecomms.incidents import DeclarePlan, RoundCreated, commit_declare, plan_declare
+from outagecomms.incidents.lifecycle import DeclarePlan, RoundCreated, commit_declare, plan_declare
+from outagecomms.incidents.views import iso
+from outagecomms.intake.alerts import Ignored, Proposal, load_json, parse, propose
 from outagecomms.models import AlertState, Draft, DraftStatus, Selector
 from outagecomms.store import drafts as store
 from outagecomms.store import repository as repo
-from outagecomms.views import iso
 
 log = logging.getLogger("outagecomms.hooks")
 AUTO_FAILED = "auto-declare failed"

@@ -1,0 +1,99 @@
+"""Pre-flight: render every template a round will use, per channel and locale, before anything is
+queued, so a broken template stops the command instead of half a fan-out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from outagecomms.app import App
+from outagecomms.channels import registry
+from outagecomms.directory import audience as aud
+from outagecomms.models import (
+    Customer,
+    Incident,
+    Round,
+    RoundKind,
+)
+from outagecomms.rendering.templates import ACCOUNT_MANAGER_TEMPLATES, Rendered
+from outagecomms.store import repository as repo
+from outagecomms.store import tables as t
+
+
+def template_channels(app: App, channel_names: Sequence[str]) -> dict[str, str]:
+    """channel name -> template set (e.g. ``email``); an account manager's copy uses the
+    internal ``account_manager`` set."""
+    out = {}
+    for n in channel_names:
+        base, copy = aud.split_channel(n)
+        if base in app.config.channels:
+            out[n] = (
+                ACCOUNT_MANAGER_TEMPLATES
+                if copy
+                else registry.get(app.config.channels[base].kind).template_channel
+            )
+    return out
+
+
+def preflight(
+    app: App,
+    incident: Incident,
+    rnd: Round,
+    customers: Sequence[Customer],
+    channel_names: Sequence[str],
+) -> dict[tuple[str, str, str], Rendered]:
+    """Render every template the round needs once per (locale, template set) in the audience.
+    Raises TemplateError (naming template and line) before anything is queued."""
+    out: dict[tuple[str, str, str], Rendered] = {}
+    # a once-per-round channel (status page) sends no follow-up: it needs no template for one
+    sets = sorted(
+        {
+            tc
+            for n, tc in template_channels(app, channel_names).items()
+            if registry.get(app.config.channels[aud.split_channel(n)[0]].kind).delivers(rnd.kind)
+        }
+    )
+    seen: set[str] = set()
+    for c in customers:
+        if c.locale in seen:
+            continue
+        seen.add(c.locale)
+        for tc in sets:
+            out[(c.locale, c.timezone, tc)] = app.renderer.render(
+                rnd.kind,
+                tc,
+                app.renderer.context(
+                    incident=incident, round=rnd, customer=c, **_sample_extras(rnd.kind)
+                ),
+            )
+    return out
+
+
+def _sample_extras(kind: RoundKind) -> dict[str, Any]:
+    """Pre-flight renders the optional parts too: a credit and an offer in the resolution, the
+    score links in the follow-up."""
+    if kind == RoundKind.RESOLUTION:
+        return {
+            "credit": {"amount": "$1.00", "reason": "a sample credit"},
+            "goodwill": "a sample offer",
+        }
+    if kind == RoundKind.FOLLOW_UP:
+        return {
+            "feedback_links": [f"https://example.invalid/feedback/x?score={i}" for i in range(11)]
+        }
+    return {}
+
+
+def _representatives(conn: Connection, incident_id: int) -> list[Customer]:
+    """One audience customer per locale: enough to pre-flight every template."""
+    c, a = t.customers, t.audience
+    q = (
+        select(func.min(c.c.id))
+        .join(a, a.c.customer_id == c.c.id)
+        .where(a.c.incident_id == incident_id)
+        .group_by(c.c.locale)
+    )
+    ids = [r[0] for r in conn.execute(q)]
+    return list(repo.get_customers(conn, ids).values())

@@ -1,0 +1,2 @@
+"""Turning a round into messages: the sandboxed Jinja2 templates (``templates``), MIME email
+(``mime``), and ``preview``."""

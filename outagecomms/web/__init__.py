@@ -1,0 +1,1 @@
+"""The daemon's HTTP listener: feedback pages, alert hooks, ``/metrics`` and ``/healthz``."""

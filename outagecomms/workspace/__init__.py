@@ -1,0 +1,1 @@
+"""A project folder: ``init`` scaffolds one, ``doctor`` checks it."""

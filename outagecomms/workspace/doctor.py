@@ -1,0 +1,87 @@
+"""``doctor``: check the config, the store, the templates and the directory before an incident
+needs them, and say what is wrong in lines a person can act on."""
+
+from __future__ import annotations
+
+from outagecomms.app import App
+from outagecomms.incidents.preflight import preflight
+from outagecomms.models import (
+    Customer,
+)
+from outagecomms.rendering.preview import _sample_incident
+from outagecomms.store import repository as repo
+
+
+def doctor(app: App) -> list[str]:
+    """Check the config (already validated on load), the store and every template."""
+    lines = [f"config: {app.config.path or 'built-in defaults'} ok", f"store: {app.store.url} ok"]
+    with app.store.read() as conn:
+        customers = repo.all_customers(conn)
+    lines.append(f"customers: {len(customers)}")
+    sample = customers[:1]
+    if not sample:
+        sample = [Customer(id="sample", name="Sample Customer", email="ops@example.com")]
+    # one customer per locale/timezone in the directory is enough to render every variant
+    by_zone: dict[tuple[str, str], Customer] = {}
+    for c in customers:
+        by_zone.setdefault((c.locale, c.timezone), c)
+    reps = list(by_zone.values()) or sample
+    inc, rounds = _sample_incident(app)
+    names = sorted(app.config.channels)
+    for kind, rnd in rounds.items():
+        preflight(app, inc, rnd, reps, names)
+        lines.append(f"templates {kind.value}: ok for {len(reps)} locale/timezone combinations")
+    for name, ch in app.config.channels.items():
+        lines.append(f"channel {name}: kind {ch.kind}")
+    lines.extend(_hooks_lines(app, customers))
+    lines.extend(_lease_lines(app))
+    return lines
+
+
+def _lease_lines(app: App) -> list[str]:
+    """A sender that dies mid-fan-out holds its deliveries until its lease runs out; the
+    holding round starts a margin before the promise (at least ``min_margin``, at most half the
+    cadence). A lease longer than that margin can make a promise late after a crash."""
+    cfg = app.config
+    lease = cfg.dispatch.lease
+    out = []
+    if lease >= cfg.daemon.min_margin:
+        out.append(
+            f"warning: dispatch.lease ({lease.total_seconds():g}s) is not below daemon.min_margin"
+            f" ({cfg.daemon.min_margin.total_seconds():g}s): after a sender crash, deliveries it"
+            " held may go out after the promise"
+        )
+    default = cfg.policies["default"].update_every
+    for sev in sorted(cfg.policies):
+        every = cfg.policies[sev].update_every
+        if sev != "default" and every == default:
+            continue  # inherited: said once, for policy.default
+        if lease >= every / 2:
+            out.append(
+                f"warning: policy.{sev}.update_every ({every.total_seconds():g}s) leaves a holding"
+                f" margin of at most {every.total_seconds() / 2:g}s, not above dispatch.lease"
+                f" ({lease.total_seconds():g}s)"
+            )
+    return out
+
+
+def _hooks_lines(app: App, customers: list[Customer]) -> list[str]:
+    """The alert hooks: on or off, and fixed components/regions no customer has."""
+    hooks = app.config.hooks
+    state = "on" if hooks.token() else f"off (${hooks.token_env} is not set)"
+    rules = f"{len(hooks.rules)} rules" if hooks.rules else "the built-in rule"
+    lines = [f"hooks: {state}; {rules}"]
+    if not customers:
+        return lines
+    known = {
+        "component": {x for c in customers for x in c.components},
+        "region": {x for c in customers for x in c.regions},
+    }
+    for i, r in enumerate(hooks.rules):
+        for what, values in (("component", r.components), ("region", r.regions)):
+            for v in values:
+                if v not in known[what]:
+                    lines.append(
+                        f"warning: hooks.rules[{i}] ({r.name}): no customer has the {what} {v!r}"
+                    )
+    return lines

@@ -21,8 +21,7 @@ from sqlalchemy import func, select
 
 from outagecomms.app import App
 from outagecomms.config.loader import load_config, parse_config
-from outagecomms.config.model import DEFAULT_HOOK_RULE
-from outagecomms.config.model import HookRule
+from outagecomms.config.model import DEFAULT_HOOK_RULE, HookRule
 from outagecomms.directory.importer import import_file
 from outagecomms.errors import ConfigError, InputError, StateError
 from outagecomms.intake.alerts import (

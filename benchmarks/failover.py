@@ -68,7 +68,7 @@ from _ha import (
 from outagecomms.app import App
 from outagecomms.config.loader import load_config
 from outagecomms.incidents.promises import fanout_margin, holding_start
-from outagecomms.store import repository as repo
+from outagecomms.store import incidents as incidents_db
 
 
 @dataclass
@@ -132,7 +132,7 @@ def one_run(i: int, args: argparse.Namespace, workdir: Path, customers: Path, si
                 "the leader's first holding round",
             )
             with app.store.read() as conn:
-                inc = repo.get_incident(conn, iid).incident
+                inc = incidents_db.get_incident(conn, iid).incident
             h = holding_start(inc, app.config)
             promise = inc.next_update_due
             assert h is not None and promise is not None

@@ -62,7 +62,7 @@ from outagecomms.config.loader import load_config
 from outagecomms.incidents.lifecycle import commit_declare, plan_declare
 from outagecomms.incidents.promises import fanout_margin
 from outagecomms.models import Selector
-from outagecomms.store import repository as repo
+from outagecomms.store import incidents as incidents_db
 
 
 def declare_all(
@@ -163,7 +163,8 @@ def main() -> int:
                 offsets, slowest = declare_all(app, ids, args, t0)
                 with app.store.read() as conn:
                     margins = {
-                        inc.id: fanout_margin(inc, app.config) for inc in repo.list_incidents(conn)
+                        inc.id: fanout_margin(inc, app.config)
+                        for inc in incidents_db.list_incidents(conn)
                     }
                 print(
                     f"declared {len(offsets)} incidents from {offsets[0]:.1f} s to "

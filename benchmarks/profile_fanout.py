@@ -285,16 +285,18 @@ def mode_micro(n: int, k: int, seed: int) -> None:
     from outagecomms.app import App
     from outagecomms.channels.base import OutboundMessage
     from outagecomms.rendering.mime import build_email
-    from outagecomms.store import repository as repo
+    from outagecomms.store import customers as customers_db
+    from outagecomms.store import incidents as incidents_db
+    from outagecomms.store import outbox as outbox_db
 
     workdir = Path(tempfile.mkdtemp(prefix="oc-prof-"))
     try:
         config, port = queued_incident(n, k, seed, workdir)
         app = App.open(config)
         with app.store.read() as conn:
-            inc = repo.get_incident(conn, 1).incident
-            rnd = next(iter(repo.get_rounds(conn, [1]).values()))
-            customers = repo.all_customers(conn)
+            inc = incidents_db.get_incident(conn, 1).incident
+            rnd = next(iter(incidents_db.get_rounds(conn, [1]).values()))
+            customers = customers_db.all_customers(conn)
         r = app.renderer
         sender = "Bench Support <support@example.com>"
         timings: dict[str, float] = {}
@@ -333,7 +335,7 @@ def mode_micro(n: int, k: int, seed: int) -> None:
         )
         timed(
             "repository.encode_content",
-            lambda m: repo.encode_content(
+            lambda m: outbox_db.encode_content(
                 {"to": m.to, "subject": m.subject, "text": m.text, "html": m.html}
             ),
             msgs,

@@ -25,7 +25,7 @@ from outagecomms.models import RoundKind, Selector
 from outagecomms.outbox.senders import dispatch_due
 from outagecomms.recovery import ledger
 from outagecomms.scheduler.daemon import Daemon
-from outagecomms.store import repository as repo
+from outagecomms.store import outbox as outbox_db
 from outagecomms.workspace.scaffold import sample_customers_file
 
 DEMO_CONFIG = """\
@@ -109,7 +109,7 @@ def run_demo(directory: Path | None, *, every: timedelta, console: Console) -> P
 
         def two_holding_rounds_sent() -> bool:
             with app.store.read() as conn:
-                stats = repo.round_stats(conn, inc.id)
+                stats = outbox_db.round_stats(conn, inc.id)
             done = [
                 s for s in stats if s.round.kind == RoundKind.HOLDING and s.pending == 0 and s.sent
             ]

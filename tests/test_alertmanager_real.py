@@ -25,7 +25,8 @@ from outagecomms.app import App
 from outagecomms.directory.importer import import_file
 from outagecomms.intake.drafts import list_drafts
 from outagecomms.models import AlertState, DraftStatus
-from outagecomms.store import repository as repo
+from outagecomms.store import incidents as incidents_db
+from outagecomms.store import outbox as outbox_db
 
 BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 TOKEN = "real-alertmanager-token-42"
@@ -181,8 +182,8 @@ def test_alertmanager_delivers_drafts_resolutions_and_an_auto_declared_incident(
 
         wait_until(declared, timeout=20)
         with app.store.read() as conn:
-            (inc,) = repo.list_incidents(conn)
-            owed = repo.count_deliveries(conn, inc.id)
+            (inc,) = incidents_db.list_incidents(conn)
+            owed = outbox_db.count_deliveries(conn, inc.id)
         assert inc.title == "database is unavailable in us-east" and inc.severity == "sev1"
         assert owed == {"pending": len(expected_ids("database", "us-east"))}
         assert len(list_drafts(app, include_closed=True)) == 2

@@ -23,7 +23,8 @@ from outagecomms.models import (
     IncidentStatus,
     RoundKind,
 )
-from outagecomms.store import repository as repo
+from outagecomms.store import incidents as incidents_db
+from outagecomms.store import outbox as outbox_db
 from outagecomms.store import tables as t
 
 HEADER = "id,name,email,tier,components,regions,timezone,locale,account_manager\n"
@@ -121,9 +122,9 @@ def test_follow_up_goes_to_customers_only(
     app = App.from_config(load_config(cfg))
     try:
         with app.store.write() as conn:
-            inc = repo.get_incident(conn, 1).incident
-            assert repo.audience_customer_ids(conn, inc.id) == ["e1", "e2", "s1"]
-            rnd = repo.insert_round_with_deliveries(
+            inc = incidents_db.get_incident(conn, 1).incident
+            assert incidents_db.audience_customer_ids(conn, inc.id) == ["e1", "e2", "s1"]
+            rnd = outbox_db.insert_round_with_deliveries(
                 conn, incident_id=inc.id, kind=RoundKind.FOLLOW_UP, message="",
                 status=IncidentStatus.RESOLVED, created_at=app.clock(), due_by=None,
                 promised_next_by=None,

@@ -41,7 +41,7 @@ from webhook_recorder import WebhookRecorder
 
 from outagecomms.app import App
 from outagecomms.config.loader import load_config
-from outagecomms.store import repository as repo
+from outagecomms.store import outbox as outbox_db
 from outagecomms.store import tables as t
 from outagecomms.values import as_utc
 
@@ -266,7 +266,7 @@ def test_sigkilled_sender_loses_nothing_and_resends_only_what_was_in_flight(
     final = outbox(app)
     app.close()
     msg_id = {
-        r["key"]: repo.decode_content(r["content"])["message_id"]  # type: ignore[index]
+        r["key"]: outbox_db.decode_content(r["content"])["message_id"]  # type: ignore[index]
         for r in final.values()
     }
     copies: dict[Key, list[int]] = defaultdict(list)  # runs that delivered it, in order

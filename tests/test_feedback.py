@@ -35,7 +35,7 @@ from outagecomms.recovery.feedback import (
     read_token,
     record_feedback,
 )
-from outagecomms.store import repository as repo
+from outagecomms.store import incidents as incidents_db
 from outagecomms.store import tables as t
 from outagecomms.web.server import parse_bind, serve_http
 
@@ -160,7 +160,7 @@ def build_world(config: Path) -> World:
     )
     incident = commit_declare(app, plan, send=False).incident
     with app.store.read() as conn:
-        customers = sorted(repo.audience_customer_ids(conn, incident.id))
+        customers = sorted(incidents_db.audience_customer_ids(conn, incident.id))
     assert len(customers) >= 6
     return World(app, clock, incident.id, customers)
 

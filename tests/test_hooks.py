@@ -34,7 +34,9 @@ from outagecomms.intake.alerts import (
 )
 from outagecomms.intake.drafts import dismiss, ingest, list_drafts
 from outagecomms.models import AlertState, DraftStatus
-from outagecomms.store import repository as repo
+from outagecomms.store import engine
+from outagecomms.store import incidents as incidents_db
+from outagecomms.store import outbox as outbox_db
 from outagecomms.store import tables as t
 
 TOKEN = "hook-token-0123456789abcdef"
@@ -533,8 +535,8 @@ def test_auto_declare_queues_the_acknowledgement_once(app: App) -> None:
         "error": None,
     }  # fmt: skip
     with app.store.read() as conn:
-        inc = repo.get_incident(conn, 1).incident
-        pending = repo.count_deliveries(conn, 1)
+        inc = incidents_db.get_incident(conn, 1).incident
+        pending = outbox_db.count_deliveries(conn, 1)
     assert inc.title == "search is unavailable in eu-west"
     assert inc.severity == "sev1" and inc.commander == "oncall@example.com"
     assert inc.update_every == timedelta(minutes=20)
@@ -548,14 +550,14 @@ def test_auto_declare_queues_the_acknowledgement_once(app: App) -> None:
     assert again["results"][0]["incident"] == "INC-1"
     assert len(drafts_of(app)) == 1
     with app.store.read() as conn:
-        assert len(repo.list_incidents(conn)) == 1
+        assert len(incidents_db.list_incidents(conn)) == 1
     # resolved: recorded on the incident, which stays open for the commander's resolution
     ingest(app, "alertmanager", body(am_payload(status="resolved", alerts=[am_alert(status="resolved", page="yes")])))  # fmt: skip
     kinds = [k for k, _ in events(app, 1)]
     assert kinds == ["declared", "draft", "alert_resolved"]
     assert "outagecomms resolve INC-1" in events(app, 1)[-1][1]
     with app.store.read() as conn:
-        assert repo.get_incident(conn, 1).incident.is_open
+        assert incidents_db.get_incident(conn, 1).incident.is_open
 
 
 def test_a_failed_auto_declare_leaves_the_draft_open_with_the_reason(app: App) -> None:
@@ -610,7 +612,7 @@ def test_concurrent_identical_alerts_make_one_draft_and_one_incident(app: App) -
     (d,) = drafts_of(app)
     assert d.times_seen == 16 and d.status == DraftStatus.DECLARED
     with app.store.read() as conn:
-        assert len(repo.list_incidents(conn)) == 1
+        assert len(incidents_db.list_incidents(conn)) == 1
 
 
 def test_the_migration_builds_the_tables_the_code_describes(app: App) -> None:
@@ -620,7 +622,7 @@ def test_the_migration_builds_the_tables_the_code_describes(app: App) -> None:
     with app.store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), t.metadata)
     assert diff == []  # every table and index, not only the drafts
-    assert app.store.current_revision() == repo.HEAD_REVISION
+    assert app.store.current_revision() == engine.HEAD_REVISION
 
 
 def test_drafts_on_postgresql(
@@ -644,7 +646,7 @@ def test_drafts_on_postgresql(
             ("open", 12),
         ]
         with a.store.read() as conn:
-            assert len(repo.list_incidents(conn)) == 1
+            assert len(incidents_db.list_incidents(conn)) == 1
             n = conn.execute(select(func.count()).select_from(t.deliveries)).scalar_one()
         assert n == len(expected_ids("search", "eu-west"))
         ingest(a, "alertmanager", body(am_payload(group="other", status="resolved", alerts=[am_alert(status="resolved", service="auth")])))  # fmt: skip
@@ -775,7 +777,7 @@ def test_alerts_over_http_repeat_resolve_and_auto_declare(
     assert res.status_code == 200, res.text
     assert res.json()["declared"] == ["INC-1"]
     with app.store.read() as conn:
-        owed = repo.count_deliveries(conn, 1)
+        owed = outbox_db.count_deliveries(conn, 1)
     assert owed == {"pending": len(expected_ids("database", "us-east"))}
     # the daemon (here: tick) sends what the hook queued
     tick = cli("--config", str(app.config.path), "tick", "--json")
@@ -926,7 +928,7 @@ def test_declare_and_auto_declare_race_for_one_draft(cfg: Path) -> None:
         with pytest.raises(StateError, match="already declared as INC-1"):
             commit_from_draft(a, p2, d2, send=False)
         with a.store.read() as conn:
-            assert [i.id for i in repo.list_incidents(conn)] == [1]
+            assert [i.id for i in incidents_db.list_incidents(conn)] == [1]
 
 
 def test_doctor_reports_the_hooks(make_config: Callable[..., Path], cli) -> None:

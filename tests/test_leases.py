@@ -16,7 +16,7 @@ from outagecomms.channels import registry
 from outagecomms.channels.base import Channel, DeliveryResult, OutboundMessage
 from outagecomms.config.loader import load_config
 from outagecomms.outbox.dispatch import Dispatcher
-from outagecomms.store import repository as repo
+from outagecomms.store import outbox as outbox_db
 
 
 class SlowChannel(Channel):
@@ -78,4 +78,4 @@ def test_a_send_slower_than_the_lease_keeps_its_claim(
     assert (sent, stolen) == (1, 0)
     assert slow_kind == ["one@example.com"]
     with App.from_config(load_config(cfg)).store.read() as conn:
-        assert repo.count_deliveries(conn, 1) == {"sent": 1}
+        assert outbox_db.count_deliveries(conn, 1) == {"sent": 1}

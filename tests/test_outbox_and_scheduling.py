@@ -19,7 +19,10 @@ from outagecomms.incidents.promises import fanout_margin, holding_start, reminde
 from outagecomms.models import DeliveryStatus, Selector
 from outagecomms.outbox.senders import dispatch_due
 from outagecomms.scheduler.due import next_send_at, next_wakeup, run_due
-from outagecomms.store import repository as repo
+from outagecomms.store import customers as customers_db
+from outagecomms.store import engine
+from outagecomms.store import incidents as incidents_db
+from outagecomms.store import outbox as outbox_db
 from outagecomms.store import tables as t
 
 
@@ -66,7 +69,7 @@ def _declare(app: App, every: str = "30m"):
 
 def _statuses(app: App, incident_id: int) -> dict[str, int]:
     with app.store.read() as conn:
-        return repo.count_deliveries(conn, incident_id)
+        return outbox_db.count_deliveries(conn, incident_id)
 
 
 def test_declare_writes_round_and_every_delivery_in_one_go(app: App) -> None:
@@ -96,21 +99,25 @@ def test_claims_are_disjoint_and_expired_leases_are_reclaimed(app: App, clock: C
     created = _declare(app)
     lease = timedelta(seconds=30)
     with app.store.write() as conn:
-        a = repo.claim_deliveries(conn, owner="a", now=clock(), lease=lease, limit=2)
+        a = outbox_db.claim_deliveries(conn, owner="a", now=clock(), lease=lease, limit=2)
     with app.store.write() as conn:
-        b = repo.claim_deliveries(conn, owner="b", now=clock(), lease=lease, limit=100)
+        b = outbox_db.claim_deliveries(conn, owner="b", now=clock(), lease=lease, limit=100)
     assert {c.id for c in a}.isdisjoint({c.id for c in b})
     assert len(a) + len(b) == created.queued
     with app.store.write() as conn:
-        assert repo.claim_deliveries(conn, owner="c", now=clock(), lease=lease, limit=100) == []
+        assert (
+            outbox_db.claim_deliveries(conn, owner="c", now=clock(), lease=lease, limit=100) == []
+        )
     clock.advance(seconds=31)  # a's process died: its lease runs out
     with app.store.write() as conn:
-        c = repo.claim_deliveries(conn, owner="c", now=clock(), lease=lease, limit=100)
+        c = outbox_db.claim_deliveries(conn, owner="c", now=clock(), lease=lease, limit=100)
     assert {x.id for x in c} == {x.id for x in a} | {x.id for x in b}
     assert all(x.attempts == 2 for x in c)
     # the old owner can no longer record a result for what it lost
     with app.store.write() as conn:
-        n = repo.record_results(conn, "a", [{"id": a[0].id, "status": "sent", "sent_at": clock()}])
+        n = outbox_db.record_results(
+            conn, "a", [{"id": a[0].id, "status": "sent", "sent_at": clock()}]
+        )
     assert n == 0
 
 
@@ -123,7 +130,7 @@ def test_dispatch_sends_each_once_with_stable_message_id(app: App, smtp_server: 
     again = asyncio.run(dispatch_due(app, incident_id=created.incident.id))
     assert again.claimed == 0
     with app.store.read() as conn:
-        rows = repo.customer_deliveries(conn, created.incident.id, msgs[0].customer)
+        rows = outbox_db.customer_deliveries(conn, created.incident.id, msgs[0].customer)
     assert rows[0]["content"]["message_id"] == msgs[0].message_id
     assert rows[0]["content"]["subject"] == str(msgs[0].message["Subject"])
 
@@ -131,8 +138,8 @@ def test_dispatch_sends_each_once_with_stable_message_id(app: App, smtp_server: 
 def test_smtp_4xx_is_retried_and_5xx_fails(app: App, smtp_server: SmtpServer, clock: Clock) -> None:
     created = _declare(app)
     with app.store.read() as conn:
-        ids = repo.audience_customer_ids(conn, created.incident.id)
-        customers = repo.get_customers(conn, ids)
+        ids = incidents_db.audience_customer_ids(conn, created.incident.id)
+        customers = customers_db.get_customers(conn, ids)
     temp, perm = customers[ids[0]].email, customers[ids[1]].email
     smtp_server.handler.reject = {temp: "451 4.3.0 try again later", perm: "550 5.1.1 no such user"}
     summary = asyncio.run(dispatch_due(app, incident_id=created.incident.id))
@@ -171,8 +178,8 @@ def test_holding_round_is_created_once_per_promise(app: App, clock: Clock) -> No
     assert run_due(app).holding == []  # the same promise is not kept twice
     assert create_holding_round(app, inc.id, inc.next_update_due) is None  # type: ignore[arg-type]
     with app.store.read() as conn:
-        fresh = repo.get_incident(conn, inc.id).incident
-        rounds = repo.list_rounds(conn, inc.id)
+        fresh = incidents_db.get_incident(conn, inc.id).incident
+        rounds = incidents_db.list_rounds(conn, inc.id)
     assert rounds[-1].kind.value == "holding"
     assert rounds[-1].due_by == inc.next_update_due
     # the next promise continues the grid: previous promise + cadence
@@ -195,7 +202,7 @@ def test_reminder_fires_once_before_the_promise(app: App, clock: Clock) -> None:
     assert run_due(app).reminders == [inc.ref]
     assert run_due(app).reminders == []
     with app.store.read() as conn:
-        events = [e for e in repo.list_events(conn, inc.id) if e["kind"] == "reminder"]
+        events = [e for e in incidents_db.list_events(conn, inc.id) if e["kind"] == "reminder"]
     assert len(events) == 1 and "outagecomms update INC-1" in events[0]["detail"]
 
 
@@ -237,7 +244,7 @@ def test_overdue_promise_after_downtime_is_kept_late_not_skipped(app: App, clock
     due = run_due(app)
     assert due.holding == [f"{inc.ref} round 2"]
     with app.store.read() as conn:
-        fresh = repo.get_incident(conn, inc.id).incident
+        fresh = incidents_db.get_incident(conn, inc.id).incident
     assert fresh.next_update_due is not None and fresh.next_update_due > clock()
 
 
@@ -254,10 +261,10 @@ def test_migrations_create_the_schema_once(store_url: str) -> None:
 
     url = store_url
     s1 = open_store(url)
-    assert s1.current_revision() == repo.HEAD_REVISION
+    assert s1.current_revision() == engine.HEAD_REVISION
     s1.dispose()
     s2 = open_store(url)  # a second open is a no-op
-    assert s2.current_revision() == repo.HEAD_REVISION
+    assert s2.current_revision() == engine.HEAD_REVISION
     s2.dispose()
 
 
@@ -283,7 +290,7 @@ def test_daemons_starting_together_migrate_once(store_url: str) -> None:
     ]
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0] * 6, [err for _, err in outs]
-    assert {out.strip() for out, _ in outs} == {repo.HEAD_REVISION}
+    assert {out.strip() for out, _ in outs} == {engine.HEAD_REVISION}
 
 
 def test_cron_every_minute_keeps_the_promise_with_default_margin(

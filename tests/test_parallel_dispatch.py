@@ -11,7 +11,7 @@ from conftest import SmtpServer
 from helpers import cli_json
 
 from outagecomms.app import App
-from outagecomms.store import repository as repo
+from outagecomms.store import outbox as outbox_db
 
 pytestmark = pytest.mark.slow
 
@@ -55,6 +55,6 @@ def test_fan_out_over_two_processes_sends_each_message_once(
     senders: Counter[str] = Counter()
     with App.open(cfg) as app, app.store.read() as conn:
         for r in rows:
-            (got,) = repo.customer_deliveries(conn, 1, r["id"])
+            (got,) = outbox_db.customer_deliveries(conn, 1, r["id"])
             senders[got["content"]["sender"].split(":")[1]] += 1  # the sender's pid
     assert len(senders) == 2, f"the fan-out was not shared by two processes: {senders}"

@@ -46,7 +46,7 @@ from outagecomms.incidents.lifecycle import declare
 from outagecomms.models import Selector
 from outagecomms.scheduler.due import next_wakeup
 from outagecomms.scheduler.tick import tick
-from outagecomms.store import repository as repo
+from outagecomms.store import incidents as incidents_db
 from outagecomms.values import parse_duration
 
 CUSTOMERS = 10
@@ -150,7 +150,10 @@ class World:
 
     def events(self) -> list[dict[str, str]]:
         with self.app.store.read() as conn:
-            return [{"kind": e["kind"], "detail": e["detail"]} for e in repo.list_events(conn, 1)]
+            return [
+                {"kind": e["kind"], "detail": e["detail"]}
+                for e in incidents_db.list_events(conn, 1)
+            ]
 
 
 def write_directory(path: Path, hooks_base: str) -> list[str]:

@@ -14,7 +14,7 @@ from conftest import SmtpServer
 from outagecomms.app import App
 from outagecomms.config.loader import load_config
 from outagecomms.outbox.redelivery import report_dead
-from outagecomms.store import repository as repo
+from outagecomms.store import incidents as incidents_db
 
 HEADER = "id,name,email,tier,components,regions,timezone,locale\n"
 ROWS = [
@@ -143,7 +143,7 @@ def test_the_commander_is_told_of_dead_deliveries_once_per_change(
         assert res.exit_code == 3
         assert report_dead(app) == [ref]
         with app.store.read() as conn:
-            kinds = [e["kind"] for e in repo.list_events(conn, 1)]
+            kinds = [e["kind"] for e in incidents_db.list_events(conn, 1)]
         assert kinds.count("dead_reported") == 3  # told, reset by the retry, told again
     finally:
         app.close()

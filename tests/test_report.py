@@ -29,7 +29,9 @@ from outagecomms.models import Customer, IncidentStatus, RoundKind, Selector
 from outagecomms.outbox.senders import dispatch_due
 from outagecomms.recovery.report import build_report, render_html, render_markdown, write_report
 from outagecomms.scheduler.due import run_due
-from outagecomms.store import repository as repo
+from outagecomms.store import customers as customers_db
+from outagecomms.store import incidents as incidents_db
+from outagecomms.store import outbox as outbox_db
 from outagecomms.store import tables as t
 from outagecomms.values import as_utc
 
@@ -82,7 +84,7 @@ def _dispatch(app: App, clock: Clock, incident_id: int, step_seconds: float) -> 
 
 def _delivery_status(app: App, incident_id: int, customer: str, kind: str) -> str:
     with app.store.read() as conn:
-        rows = repo.customer_deliveries(conn, incident_id, customer)
+        rows = outbox_db.customer_deliveries(conn, incident_id, customer)
     return next(r["status"] for r in rows if r["kind"] == kind)
 
 
@@ -99,8 +101,8 @@ def run_incident(app: App, clock: Clock, smtp: SmtpServer) -> Run:
     inc = created.incident
     iid = inc.id
     with app.store.read() as conn:
-        ids = repo.audience_customer_ids(conn, iid)
-        customers = repo.get_customers(conn, ids)
+        ids = incidents_db.audience_customer_ids(conn, iid)
+        customers = customers_db.get_customers(conn, ids)
     assert len(ids) >= 8
     late, dead, failed = [ids[1], ids[4]], ids[6], ids[-1]
     temp = "451 4.3.0 mailbox busy, try again later"
@@ -546,7 +548,7 @@ def test_recorded_incident_with_a_follow_up_owes_no_promise(make_config, clock: 
         iid = commit_declare(app, plan, send=False).incident.id
         resolve(app, iid, "Recovered.", at=clock.now - timedelta(hours=1), send=False)
         with app.store.write() as conn:
-            follow = repo.insert_round_with_deliveries(
+            follow = outbox_db.insert_round_with_deliveries(
                 conn, incident_id=iid, kind=RoundKind.FOLLOW_UP, message="",
                 status=IncidentStatus.RESOLVED, created_at=clock.now, due_by=None,
                 promised_next_by=None,
@@ -590,8 +592,8 @@ def test_a_notice_sent_exactly_at_the_deadline_is_in_time(sqlite_run: Run) -> No
     app, iid = sqlite_run.app, sqlite_run.incident_id
     before = build_report(app, iid)
     with app.store.write() as conn:
-        inc = repo.get_incident(conn, iid).incident
-        ack_round = repo.list_rounds(conn, iid)[0]
+        inc = incidents_db.get_incident(conn, iid).incident
+        ack_round = incidents_db.list_rounds(conn, iid)[0]
         for customer, at in zip(
             sqlite_run.late, [inc.ack_due, inc.ack_due + timedelta(seconds=1)], strict=True
         ):

@@ -1015,13 +1015,13 @@ def _follow(a: Any, incident_id: int) -> None:
     import asyncio
 
     from outagecomms.scheduler.daemon import Daemon
-    from outagecomms.store import repository as repo
+    from outagecomms.store import incidents as incidents_db
 
     def done() -> bool:
         from outagecomms.outbox.dispatch import pending_count
 
         with a.store.read() as conn:
-            inc = repo.get_incident(conn, incident_id).incident
+            inc = incidents_db.get_incident(conn, incident_id).incident
         return not inc.is_open and pending_count(a, incident_id) == 0
 
     err.print(
@@ -1121,7 +1121,7 @@ app.add_typer(db_app, name="db")
 @handle_errors
 def db_upgrade() -> None:
     """Bring the store's schema to this version (also done automatically on open)."""
-    from outagecomms.store.repository import HEAD_REVISION
+    from outagecomms.store.engine import HEAD_REVISION
 
     a = _app()
     err.print(

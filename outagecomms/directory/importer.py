@@ -8,7 +8,7 @@ from typing import Any
 from outagecomms.app import App
 from outagecomms.directory.parse import parse_directory
 from outagecomms.errors import InputError
-from outagecomms.store import repository as repo
+from outagecomms.store import customers as customers_db
 
 
 def import_file(
@@ -20,7 +20,7 @@ def import_file(
     if not parsed.customers:
         raise InputError("contains no customers", file=path)
     with app.store.write() as conn:
-        created, updated, removed = repo.upsert_customers(
+        created, updated, removed = customers_db.upsert_customers(
             conn, parsed.customers, app.clock(), replace=replace
         )
     return {

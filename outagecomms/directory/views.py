@@ -7,7 +7,7 @@ from typing import Any
 from outagecomms.app import App
 from outagecomms.directory import audience as aud
 from outagecomms.models import Customer, Selector
-from outagecomms.store import repository as repo
+from outagecomms.store import customers as customers_db
 
 
 def customer_dict(c: Customer) -> dict[str, Any]:
@@ -30,7 +30,7 @@ def customer_dict(c: Customer) -> dict[str, Any]:
 
 def list_customers(app: App, selector: Selector) -> list[Customer]:
     with app.store.read() as conn:
-        directory = repo.all_customers(conn)
+        directory = customers_db.all_customers(conn)
     aud.validate_selector(selector, directory)
     if not selector.has_filters and not selector.customers:
         return [c for c in directory if c.id not in set(selector.exclude)]

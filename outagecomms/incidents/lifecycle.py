@@ -14,7 +14,7 @@ from outagecomms.app import App
 from outagecomms.config.model import SEVERITIES
 from outagecomms.directory import audience as aud
 from outagecomms.errors import InputError, StateError
-from outagecomms.incidents.preflight import _representatives, preflight, template_channels
+from outagecomms.incidents.preflight import preflight, template_channels
 from outagecomms.incidents.promises import promise_after
 from outagecomms.models import (
     Customer,
@@ -25,7 +25,9 @@ from outagecomms.models import (
     Selector,
 )
 from outagecomms.rendering.templates import Rendered
-from outagecomms.store import repository as repo
+from outagecomms.store import customers as customers_db
+from outagecomms.store import incidents as incidents_db
+from outagecomms.store import outbox as outbox_db
 
 _CTRL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -134,7 +136,7 @@ def plan_declare(
     policy = app.config.policy(severity)
     cadence = every or policy.update_every
     with app.store.read() as conn:
-        directory = repo.all_customers(conn)
+        directory = customers_db.all_customers(conn)
     if not directory:
         raise InputError(
             "the customer directory is empty; run `outagecomms customers import FILE` first"
@@ -218,7 +220,7 @@ def commit_declare(
     inc = plan.incident
     promise = inc.next_update_due if send else None
     with app.store.write() as conn:
-        incident_id = repo.insert_incident(
+        incident_id = incidents_db.insert_incident(
             conn,
             {
                 "title": inc.title,
@@ -240,8 +242,8 @@ def commit_declare(
                 "version": 1,
             },
         )
-        repo.insert_audience(conn, incident_id, plan.audience.pairs)
-        rnd = repo.insert_round_with_deliveries(
+        incidents_db.insert_audience(conn, incident_id, plan.audience.pairs)
+        rnd = outbox_db.insert_round_with_deliveries(
             conn,
             incident_id=incident_id,
             kind=RoundKind.ACKNOWLEDGEMENT,
@@ -253,7 +255,7 @@ def commit_declare(
             queue=send,
         )
         note = "" if send else " (recorded, nothing sent)"
-        repo.add_event(
+        incidents_db.add_event(
             conn,
             incident_id,
             plan.round.created_at,
@@ -262,8 +264,8 @@ def commit_declare(
         )
         if on_commit is not None:
             on_commit(conn, incident_id)
-        row = repo.get_incident(conn, incident_id)
-        queued = repo.count_round_deliveries(conn, incident_id, rnd.id) if send else 0
+        row = incidents_db.get_incident(conn, incident_id)
+        queued = outbox_db.count_round_deliveries(conn, incident_id, rnd.id) if send else 0
     return RoundCreated(row.incident, rnd, queued)
 
 
@@ -290,9 +292,9 @@ def _add_round(
     """
     now = app.clock()
     with app.store.read() as conn:
-        row = repo.get_incident(conn, incident_id)
-        reps = _representatives(conn, incident_id)
-        channel_counts = repo.audience_channels(conn, incident_id)
+        row = incidents_db.get_incident(conn, incident_id)
+        reps = customers_db.locale_representatives(conn, incident_id)
+        channel_counts = incidents_db.audience_channels(conn, incident_id)
     channel_names = sorted(channel_counts)
     inc = row.incident
     if not inc.is_open:
@@ -325,7 +327,7 @@ def _add_round(
     )
     preflight(app, inc, provisional, reps, channel_names)
     with app.store.write() as conn:
-        fresh = repo.get_incident(conn, incident_id)
+        fresh = incidents_db.get_incident(conn, incident_id)
         if not fresh.incident.is_open:
             raise StateError(f"{inc.ref} was resolved meanwhile; nothing more is promised")
         if expect_due is not None and fresh.incident.next_update_due != expect_due:
@@ -341,11 +343,11 @@ def _add_round(
             if send:  # a recorded (past) incident gets no follow-up
                 after = app.config.policy(inc.severity).follow_up_after
                 values["follow_up_due"] = max(resolved_at or now, now) + after
-        if not repo.update_incident(conn, incident_id, fresh.version, **values):
+        if not incidents_db.update_incident(conn, incident_id, fresh.version, **values):
             if expect_due is not None:
                 return None
             raise StateError(f"{inc.ref} changed while this command ran; try again")
-        rnd = repo.insert_round_with_deliveries(
+        rnd = outbox_db.insert_round_with_deliveries(
             conn,
             incident_id=incident_id,
             kind=kind,
@@ -357,10 +359,10 @@ def _add_round(
             queue=send,
         )
         note = "" if send else " (recorded, nothing sent)"
-        repo.add_event(conn, incident_id, now, kind.value, f"round {rnd.seq}{note}")
+        incidents_db.add_event(conn, incident_id, now, kind.value, f"round {rnd.seq}{note}")
         # the audience is fixed at declare; flagged contacts are skipped
-        queued = repo.count_round_deliveries(conn, incident_id, rnd.id) if send else 0
-        final = repo.get_incident(conn, incident_id).incident
+        queued = outbox_db.count_round_deliveries(conn, incident_id, rnd.id) if send else 0
+        final = incidents_db.get_incident(conn, incident_id).incident
     return RoundCreated(final, rnd, queued)
 
 
@@ -392,7 +394,7 @@ def resolve(
     now = app.clock()
     resolved_at = at or now
     with app.store.read() as conn:
-        inc = repo.get_incident(conn, incident_id).incident
+        inc = incidents_db.get_incident(conn, incident_id).incident
     if resolved_at < inc.started_at:
         raise InputError(
             "is before the incident started", field="--at", value=resolved_at.isoformat()
@@ -423,9 +425,9 @@ def create_follow_up_round(app: App, incident_id: int, expect_due: datetime) -> 
     scheduler already sent it."""
     now = app.clock()
     with app.store.read() as conn:
-        row = repo.get_incident(conn, incident_id)
-        reps = _representatives(conn, incident_id)
-        channel_counts = repo.audience_channels(conn, incident_id, customers_only=True)
+        row = incidents_db.get_incident(conn, incident_id)
+        reps = customers_db.locale_representatives(conn, incident_id)
+        channel_counts = incidents_db.audience_channels(conn, incident_id, customers_only=True)
     inc = row.incident
     provisional = Round(
         id=0, incident_id=incident_id, seq=0, kind=RoundKind.FOLLOW_UP, message="",
@@ -433,18 +435,18 @@ def create_follow_up_round(app: App, incident_id: int, expect_due: datetime) -> 
     )  # fmt: skip
     preflight(app, inc, provisional, reps, sorted(channel_counts))
     with app.store.write() as conn:
-        fresh = repo.get_incident(conn, incident_id)
+        fresh = incidents_db.get_incident(conn, incident_id)
         if fresh.incident.follow_up_due != expect_due:
             return None
-        if not repo.update_incident(conn, incident_id, fresh.version, follow_up_due=None):
+        if not incidents_db.update_incident(conn, incident_id, fresh.version, follow_up_due=None):
             return None
-        rnd = repo.insert_round_with_deliveries(
+        rnd = outbox_db.insert_round_with_deliveries(
             conn, incident_id=incident_id, kind=RoundKind.FOLLOW_UP, message="",
             status=IncidentStatus.RESOLVED, created_at=now, due_by=None, promised_next_by=None,
         )  # fmt: skip
-        repo.add_event(conn, incident_id, now, "follow_up", f"round {rnd.seq}")
-        final = repo.get_incident(conn, incident_id).incident
-        queued = repo.count_round_deliveries(conn, incident_id, rnd.id)
+        incidents_db.add_event(conn, incident_id, now, "follow_up", f"round {rnd.seq}")
+        final = incidents_db.get_incident(conn, incident_id).incident
+        queued = outbox_db.count_round_deliveries(conn, incident_id, rnd.id)
     return RoundCreated(final, rnd, queued)
 
 
@@ -475,7 +477,7 @@ def edit_incident(
     credits are recomputed; approved ones stay frozen. Nothing is sent."""
     values: dict[str, object] = {}
     with app.store.read() as conn:
-        row = repo.get_incident(conn, incident_id)
+        row = incidents_db.get_incident(conn, incident_id)
     inc = row.incident
     if title is not None:
         values["title"] = check_title(title)
@@ -500,13 +502,13 @@ def edit_incident(
             "nothing to change: give --title, --severity, --started-at or --resolved-at"
         )
     with app.store.write() as conn:
-        if not repo.update_incident(conn, incident_id, row.version, **values):
+        if not incidents_db.update_incident(conn, incident_id, row.version, **values):
             raise StateError(f"{inc.ref} changed while this command ran; try again")
         changed = ", ".join(f"{k}={v}" for k, v in values.items() if k != "ack_due")
-        repo.add_event(conn, incident_id, app.clock(), "edited", changed)
+        incidents_db.add_event(conn, incident_id, app.clock(), "edited", changed)
     if not inc.is_open:
         from outagecomms.recovery import ledger
 
         ledger.propose(app, incident_id)
     with app.store.read() as conn:
-        return repo.get_incident(conn, incident_id).incident
+        return incidents_db.get_incident(conn, incident_id).incident

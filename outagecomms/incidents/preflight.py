@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, select
-
 from outagecomms.app import App
 from outagecomms.channels import registry
 from outagecomms.directory import audience as aud
@@ -18,8 +16,6 @@ from outagecomms.models import (
     RoundKind,
 )
 from outagecomms.rendering.templates import ACCOUNT_MANAGER_TEMPLATES, Rendered
-from outagecomms.store import repository as repo
-from outagecomms.store import tables as t
 
 
 def template_channels(app: App, channel_names: Sequence[str]) -> dict[str, str]:
@@ -84,16 +80,3 @@ def _sample_extras(kind: RoundKind) -> dict[str, Any]:
             "feedback_links": [f"https://example.invalid/feedback/x?score={i}" for i in range(11)]
         }
     return {}
-
-
-def _representatives(conn: Connection, incident_id: int) -> list[Customer]:
-    """One audience customer per locale: enough to pre-flight every template."""
-    c, a = t.customers, t.audience
-    q = (
-        select(func.min(c.c.id))
-        .join(a, a.c.customer_id == c.c.id)
-        .where(a.c.incident_id == incident_id)
-        .group_by(c.c.locale)
-    )
-    ids = [r[0] for r in conn.execute(q)]
-    return list(repo.get_customers(conn, ids).values())

@@ -8,7 +8,9 @@ from typing import Any
 
 from outagecomms.app import App
 from outagecomms.models import Incident, RoundStats, incident_id_from_ref
-from outagecomms.store import repository as repo
+from outagecomms.store import customers as customers_db
+from outagecomms.store import incidents as incidents_db
+from outagecomms.store import outbox as outbox_db
 
 
 def iso(dt: datetime | None) -> str | None:
@@ -69,18 +71,19 @@ def promises_kept(stats: list[RoundStats]) -> dict[str, Any]:
 def list_incidents(app: App, *, include_resolved: bool = False) -> list[dict[str, Any]]:
     with app.store.read() as conn:
         return [
-            incident_dict(i) for i in repo.list_incidents(conn, include_resolved=include_resolved)
+            incident_dict(i)
+            for i in incidents_db.list_incidents(conn, include_resolved=include_resolved)
         ]
 
 
 def show_incident(app: App, ref: str, *, customer: str | None = None) -> dict[str, Any]:
     iid = incident_id_from_ref(ref)
     with app.store.read() as conn:
-        row = repo.get_incident(conn, iid)
-        stats = repo.round_stats(conn, iid)
-        events = repo.list_events(conn, iid)
-        channels = repo.audience_channels(conn, iid)
-        flags = repo.incident_contact_flags(conn, iid)
+        row = incidents_db.get_incident(conn, iid)
+        stats = outbox_db.round_stats(conn, iid)
+        events = incidents_db.list_events(conn, iid)
+        channels = incidents_db.audience_channels(conn, iid)
+        flags = customers_db.incident_contact_flags(conn, iid)
         out = incident_dict(row.incident)
         out.update(
             {
@@ -106,8 +109,8 @@ def show_incident(app: App, ref: str, *, customer: str | None = None) -> dict[st
             }
         )
         if customer is not None:
-            found = repo.get_customers(conn, [customer])
-            rows = repo.customer_deliveries(conn, iid, customer)
+            found = customers_db.get_customers(conn, [customer])
+            rows = outbox_db.customer_deliveries(conn, iid, customer)
             if customer not in found and not rows:
                 from outagecomms.errors import NotFound
 
@@ -144,14 +147,14 @@ def watch_snapshot(app: App, ref: str | None = None) -> list[dict[str, Any]]:
     now = app.clock()
     with app.store.read() as conn:
         if ref is not None:
-            incidents = [repo.get_incident(conn, incident_id_from_ref(ref)).incident]
+            incidents = [incidents_db.get_incident(conn, incident_id_from_ref(ref)).incident]
         else:
-            incidents = repo.list_incidents(conn)
+            incidents = incidents_db.list_incidents(conn)
         out = []
         for inc in incidents:
-            stats = repo.round_stats(conn, inc.id)
-            events = repo.list_events(conn, inc.id)
-            totals = repo.count_deliveries(conn, inc.id)
+            stats = outbox_db.round_stats(conn, inc.id)
+            events = incidents_db.list_events(conn, inc.id)
+            totals = outbox_db.count_deliveries(conn, inc.id)
             last = stats[-1] if stats else None
             out.append(
                 {

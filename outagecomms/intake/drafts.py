@@ -31,7 +31,7 @@ from outagecomms.incidents.views import iso
 from outagecomms.intake.alerts import Ignored, Proposal, load_json, parse, propose
 from outagecomms.models import AlertState, Draft, DraftStatus, Selector
 from outagecomms.store import drafts as store
-from outagecomms.store import repository as repo
+from outagecomms.store import incidents as incidents_db
 
 log = logging.getLogger("outagecomms.hooks")
 AUTO_FAILED = "auto-declare failed"
@@ -127,7 +127,7 @@ def _facts(p: Proposal) -> dict[str, Any]:
 def _incident_open(conn: Connection, incident_id: int | None) -> bool:
     if incident_id is None:
         return False
-    return bool(repo.get_incident(conn, incident_id).incident.is_open)
+    return bool(incidents_db.get_incident(conn, incident_id).incident.is_open)
 
 
 def _apply(app: App, p: Proposal, now: datetime) -> tuple[Outcome, bool]:
@@ -145,7 +145,9 @@ def _apply(app: App, p: Proposal, now: datetime) -> tuple[Outcome, bool]:
         if latest is not None and latest.status == DraftStatus.OPEN:
             store.refresh(conn, latest.id, now, facts=_facts(p))
             if latest.alert_state == AlertState.RESOLVED:
-                repo.add_event(conn, None, now, "draft", f"draft {latest.id}: alert firing again")
+                incidents_db.add_event(
+                    conn, None, now, "draft", f"draft {latest.id}: alert firing again"
+                )
             return replace(base, draft=latest.id), latest.note.startswith(AUTO_FAILED)
         if latest is not None and (
             latest.alert_state == AlertState.FIRING or _incident_open(conn, latest.incident_id)
@@ -158,7 +160,7 @@ def _apply(app: App, p: Proposal, now: datetime) -> tuple[Outcome, bool]:
                 facts={"alert_state": AlertState.FIRING.value, "resolved_at": None},
             )
             if latest.alert_state == AlertState.RESOLVED and latest.incident_id is not None:
-                repo.add_event(
+                incidents_db.add_event(
                     conn, latest.incident_id, now, "alert",
                     f"the alert behind draft {latest.id} is firing again",
                 )  # fmt: skip
@@ -181,7 +183,7 @@ def _apply(app: App, p: Proposal, now: datetime) -> tuple[Outcome, bool]:
             },
         )
         if created:
-            repo.add_event(
+            incidents_db.add_event(
                 conn, None, now, "draft",
                 f"draft {draft_id} from {p.source} ({p.rule.name}): {p.title} [{p.severity}]",
             )  # fmt: skip
@@ -204,13 +206,15 @@ def _resolve(
     )
     at = f"{(p.resolved_at or now):%Y-%m-%d %H:%M} UTC"
     if latest.incident_id is not None:
-        repo.add_event(
+        incidents_db.add_event(
             conn, latest.incident_id, now, "alert_resolved",
             f"the alert behind draft {latest.id} resolved at {at}; once service is restored "
             f"for customers: outagecomms resolve {latest.incident_ref} MESSAGE",
         )  # fmt: skip
     else:
-        repo.add_event(conn, None, now, "draft", f"draft {latest.id}: alert resolved at {at}")
+        incidents_db.add_event(
+            conn, None, now, "draft", f"draft {latest.id}: alert resolved at {at}"
+        )
     return replace(base, action="resolved", draft=latest.id, incident=latest.incident_ref)
 
 
@@ -229,7 +233,9 @@ def _auto_declare(app: App, outcome: Outcome) -> Outcome:
         reason = f"{AUTO_FAILED}: {exc}"
         with app.store.write() as conn:
             store.set_note(conn, outcome.draft, reason)
-            repo.add_event(conn, None, app.clock(), "error", f"draft {outcome.draft}: {reason}")
+            incidents_db.add_event(
+                conn, None, app.clock(), "error", f"draft {outcome.draft}: {reason}"
+            )
         log.warning("draft %s: %s", outcome.draft, reason)
         return replace(outcome, error=reason)
     return replace(outcome, incident=created.incident.ref, declared=True)
@@ -264,7 +270,7 @@ def dismiss(app: App, draft_id: int, note: str = "") -> Draft:
             conn, draft_id, expect=DraftStatus.OPEN, to=DraftStatus.DISMISSED, note=note or None
         ):
             raise _not_open(d)
-        repo.add_event(conn, None, now, "draft", f"draft {draft_id} dismissed")
+        incidents_db.add_event(conn, None, now, "draft", f"draft {draft_id} dismissed")
         return store.get_draft(conn, draft_id)
 
 
@@ -332,12 +338,12 @@ def commit_from_draft(app: App, plan: DeclarePlan, draft: Draft, *, send: bool) 
             incident_id=incident_id, note="",
         ):  # fmt: skip
             raise _not_open(store.get_draft(conn, draft.id))
-        repo.add_event(
+        incidents_db.add_event(
             conn, incident_id, now, "draft",
             f"declared from draft {draft.id} ({draft.source} alert, rule {draft.rule})",
         )  # fmt: skip
         if draft.alert_state == AlertState.RESOLVED:
-            repo.add_event(conn, incident_id, now, "alert_resolved", "its alert had already resolved")  # fmt: skip
+            incidents_db.add_event(conn, incident_id, now, "alert_resolved", "its alert had already resolved")  # fmt: skip
 
     return commit_declare(app, plan, send=send, on_commit=mark)
 

@@ -34,7 +34,10 @@ from outagecomms.models import ROUND_WIDE, Customer, DeliveryStatus, Incident, R
 from outagecomms.recovery import feedback, ledger
 from outagecomms.rendering.mime import sender_domain
 from outagecomms.rendering.templates import ACCOUNT_MANAGER_TEMPLATES
-from outagecomms.store import repository as repo
+from outagecomms.store import credits as credits_db
+from outagecomms.store import customers as customers_db
+from outagecomms.store import incidents as incidents_db
+from outagecomms.store import outbox as outbox_db
 
 Progress = Callable[[int, int], None]  # (done in this step, total known so far)
 
@@ -128,7 +131,7 @@ class Dispatcher:
     def release(self) -> int:
         """Give back whatever this dispatcher still holds (graceful shutdown)."""
         with self.app.store.write() as conn:
-            return repo.release_leases(conn, self.owner)
+            return outbox_db.release_leases(conn, self.owner)
 
     async def run(
         self,
@@ -148,7 +151,7 @@ class Dispatcher:
         a delivery this sender still holds the lease on.
         """
         summary = DispatchSummary()
-        queue: deque[tuple[repo.Claimed, str]] = deque()
+        queue: deque[tuple[outbox_db.Claimed, str]] = deque()
         customers: dict[str, Customer] = {}
         pending: dict[str, list[dict[str, Any]]] = {}
         state = {"exhausted": False}
@@ -159,9 +162,9 @@ class Dispatcher:
                 if rows:
                     flags = [r["flag"] for r in rows if "flag" in r]
                     with self.app.store.write() as conn:
-                        repo.record_results(conn, tok, rows)
+                        outbox_db.record_results(conn, tok, rows)
                         if flags:
-                            repo.flag_contacts(conn, flags)
+                            customers_db.flag_contacts(conn, flags)
                     if progress:
                         progress(len(rows), summary.claimed)
 
@@ -175,7 +178,7 @@ class Dispatcher:
             until = self.app.clock() + lease
             with self.app.store.write() as conn:
                 for token in list(leased):
-                    if repo.renew_lease(conn, token, until) == 0:
+                    if outbox_db.renew_lease(conn, token, until) == 0:
                         leased.discard(token)
 
         async def keep_leases() -> None:
@@ -259,13 +262,13 @@ class Dispatcher:
 
     def _claim(
         self, incident_id: int | None
-    ) -> tuple[str, list[repo.Claimed], dict[str, Customer]]:
+    ) -> tuple[str, list[outbox_db.Claimed], dict[str, Customer]]:
         app = self.app
         cfg = app.config.dispatch
         self._claims += 1
         token = f"{self.owner}:{self._claims}"
         with app.store.write() as conn:
-            claimed = repo.claim_deliveries(
+            claimed = outbox_db.claim_deliveries(
                 conn,
                 owner=token,
                 now=app.clock(),
@@ -277,22 +280,22 @@ class Dispatcher:
         if not claimed:
             return token, [], {}
         with app.store.read() as conn:
-            customers = repo.get_customers(conn, (c.customer_id for c in claimed))
+            customers = customers_db.get_customers(conn, (c.customer_id for c in claimed))
             missing_rounds = {c.round_id for c in claimed} - set(self._rounds)
-            self._rounds.update(repo.get_rounds(conn, missing_rounds))
+            self._rounds.update(incidents_db.get_rounds(conn, missing_rounds))
             for iid in {c.incident_id for c in claimed}:
                 # Re-read per batch: status and resolution time feed the templates.
-                self._incidents[iid] = repo.get_incident(conn, iid).incident
+                self._incidents[iid] = incidents_db.get_incident(conn, iid).incident
             for c in claimed:
                 if self._rounds[c.round_id].kind == RoundKind.RESOLUTION:
                     key = (c.incident_id, c.customer_id)
                     if key not in self._credits:
-                        self._credits[key] = ledger.customer_credit(conn, *key)
+                        self._credits[key] = credits_db.customer_credit(conn, *key)
         return token, claimed, customers
 
     def _result_row(
         self,
-        claim: repo.Claimed,
+        claim: outbox_db.Claimed,
         result: DeliveryResult,
         content: bytes | None,
         summary: DispatchSummary,
@@ -347,7 +350,7 @@ class Dispatcher:
             }
         return row
 
-    def _next_round_start(self, claim: repo.Claimed) -> datetime | None:
+    def _next_round_start(self, claim: outbox_db.Claimed) -> datetime | None:
         """When the round after this one starts (the holding round begins a margin before
         the promise); None when no round follows (resolution, follow-up)."""
         from outagecomms.incidents.promises import fanout_margin
@@ -370,10 +373,12 @@ class Dispatcher:
                 why = "; ".join(
                     f"{k} ({v})" for k, v in sorted(errors.items(), key=lambda kv: -kv[1])[:3]
                 )
-                repo.add_event(conn, iid, now, "retry", f"{n} deliveries will be retried: {why}")
+                incidents_db.add_event(
+                    conn, iid, now, "retry", f"{n} deliveries will be retried: {why}"
+                )
                 log.warning("INC-%d: %d deliveries will be retried: %s", iid, n, why)
 
-    def _extras(self, claim: repo.Claimed, customer: Customer) -> dict[str, Any]:
+    def _extras(self, claim: outbox_db.Claimed, customer: Customer) -> dict[str, Any]:
         """Per-customer parts of a notice: the credit and offer in the resolution."""
         kind = self._rounds[claim.round_id].kind
         if kind == RoundKind.RESOLUTION:
@@ -403,11 +408,11 @@ class Dispatcher:
         return self._secret
 
     async def _send_one(
-        self, claim: repo.Claimed, customer: Customer | None
-    ) -> tuple[repo.Claimed, DeliveryResult, bytes | None, str]:
+        self, claim: outbox_db.Claimed, customer: Customer | None
+    ) -> tuple[outbox_db.Claimed, DeliveryResult, bytes | None, str]:
         def unsent(
             result: DeliveryResult, contact: str = ""
-        ) -> tuple[repo.Claimed, DeliveryResult, bytes | None, str]:
+        ) -> tuple[outbox_db.Claimed, DeliveryResult, bytes | None, str]:
             return claim, result, None, contact
 
         base_name, am_copy = split_channel(claim.channel)
@@ -479,7 +484,7 @@ class Dispatcher:
             result = DeliveryResult.failed(str(exc))
         content = None
         if result.outcome == Outcome.SENT:
-            content = repo.encode_content(
+            content = outbox_db.encode_content(
                 {
                     "channel": claim.channel,
                     "sender": self.owner,  # host:pid:nonce of the process that sent it
@@ -495,5 +500,5 @@ class Dispatcher:
 
 def pending_count(app: App, incident_id: int | None = None) -> int:
     with app.store.read() as conn:
-        counts = repo.count_deliveries(conn, incident_id)
+        counts = outbox_db.count_deliveries(conn, incident_id)
     return counts.get(DeliveryStatus.PENDING.value, 0) + counts.get(DeliveryStatus.SENDING.value, 0)

@@ -28,12 +28,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 from urllib.parse import quote
 
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import Connection
 
 from outagecomms.app import App
 from outagecomms.errors import ConfigError, InputError, NotFound, OutageCommsError
-from outagecomms.store import repository as repo
-from outagecomms.store import tables as t
+from outagecomms.store import feedback as feedback_db
+from outagecomms.store import incidents as incidents_db
 
 TOKEN_VERSION = 1
 MAX_COMMENT = 4000
@@ -186,41 +186,11 @@ def clean_comment(comment: str) -> str:
 
 
 def _check_audience(conn: Connection, incident_id: int, customer_id: str) -> None:
-    row = conn.execute(
-        select(t.audience.c.customer_id)
-        .where(t.audience.c.incident_id == incident_id, t.audience.c.customer_id == customer_id)
-        .limit(1)
-    ).first()
-    if row is None:
+    if not incidents_db.in_audience(conn, incident_id, customer_id):
         raise NotFound(
             f"customer {customer_id!r} was not among those affected by INC-{incident_id}; "
             f"`outagecomms deliveries INC-{incident_id}` lists them"
         )
-
-
-def _upsert_feedback(conn: Connection, values: dict[str, Any], keep_comment: bool) -> None:
-    key = ("incident_id", "customer_id")
-    changes = {k: v for k, v in values.items() if k not in key}
-    if keep_comment:
-        changes.pop("comment")
-    name = conn.dialect.name
-    if name in ("sqlite", "postgresql"):
-        dialect_insert: Any
-        if name == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        stmt = dialect_insert(t.feedback).values(values)
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=list(key), set_={k: stmt.excluded[k] for k in changes}
-            )
-        )
-        return
-    # Portable fallback (pragma: no cover on the supported dialects).
-    where = and_(*(t.feedback.c[k] == values[k] for k in key))
-    if conn.execute(update(t.feedback).where(where).values(changes)).rowcount == 0:
-        conn.execute(insert(t.feedback).values(values))
 
 
 def record_feedback(
@@ -248,9 +218,9 @@ def record_feedback(
                 field="--comment",
             )
     with app.store.write() as conn:
-        repo.get_incident(conn, incident_id)  # NotFound names the incident
+        incidents_db.get_incident(conn, incident_id)  # NotFound names the incident
         _check_audience(conn, incident_id, customer_id)
-        _upsert_feedback(
+        feedback_db.upsert_feedback(
             conn,
             {
                 "incident_id": incident_id,
@@ -289,15 +259,10 @@ def nps_from_scores(scores: Iterable[int]) -> dict[str, Any]:
 
 def nps(app: App, incident_id: int | None = None) -> dict[str, Any]:
     """The NPS of one incident (or of every incident) with counts and the comments."""
-    fb = t.feedback
-    q = select(fb.c.incident_id, fb.c.customer_id, fb.c.score, fb.c.comment).order_by(
-        fb.c.incident_id, fb.c.received_at, fb.c.customer_id
-    )
     with app.store.read() as conn:
         if incident_id is not None:
-            repo.get_incident(conn, incident_id)
-            q = q.where(fb.c.incident_id == incident_id)
-        rows = conn.execute(q).all()
+            incidents_db.get_incident(conn, incident_id)
+        rows = feedback_db.scores(conn, incident_id)
     return {
         "incident": f"INC-{incident_id}" if incident_id is not None else None,
         **nps_from_scores(r.score for r in rows),

@@ -15,11 +15,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy import Connection
 
 from outagecomms.app import App
 from outagecomms.errors import InputError, StateError
-from outagecomms.models import Customer, DeliveryStatus, Incident, RoundKind
+from outagecomms.models import Customer, Incident
 from outagecomms.recovery.credits import (
     Credit,
     Span,
@@ -29,11 +29,11 @@ from outagecomms.recovery.credits import (
     parse_credit_policy,
 )
 from outagecomms.recovery.goodwill import choose_offer
-from outagecomms.store import repository as repo
-from outagecomms.store import tables as t
-from outagecomms.values import as_utc
+from outagecomms.store import credits as credits_db
+from outagecomms.store import customers as customers_db
+from outagecomms.store import incidents as incidents_db
+from outagecomms.store.credits import APPROVED, EXPORTED, PROPOSED
 
-PROPOSED, APPROVED, EXPORTED = "proposed", "approved", "exported"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -41,54 +41,16 @@ def _month_start(dt: datetime) -> datetime:
     return dt.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def _spans_by_customer(conn: Connection, customer_ids: list[str]) -> dict[str, list[Span]]:
-    """Every resolved incident each customer was in the audience of."""
-    i, a = t.incidents, t.audience
-    out: dict[str, list[Span]] = {c: [] for c in customer_ids}
-    for chunk in repo.chunks(customer_ids):
-        q = (
-            select(a.c.customer_id, i.c.id, i.c.started_at, i.c.resolved_at, i.c.severity)
-            .join(i, i.c.id == a.c.incident_id)
-            .where(a.c.customer_id.in_(chunk), i.c.resolved_at.is_not(None))
-            .distinct()
-        )
-        for cid, iid, started, resolved, sev in conn.execute(q):
-            out[cid].append(Span(iid, as_utc(started), as_utc(resolved), sev))
-    return out
-
-
-def _ack_delivered(conn: Connection, incident_id: int) -> dict[str, datetime]:
-    d, r = t.deliveries, t.rounds
-    q = (
-        select(d.c.customer_id, func.min(d.c.sent_at))
-        .join(r, r.c.id == d.c.round_id)
-        .where(
-            d.c.incident_id == incident_id,
-            r.c.kind == RoundKind.ACKNOWLEDGEMENT.value,
-            d.c.status == DeliveryStatus.SENT.value,
-        )
-        .group_by(d.c.customer_id)
-    )
-    return {cid: as_utc(at) for cid, at in conn.execute(q)}
-
-
 def _credited_earlier(
     conn: Connection, customer_ids: list[str], inc: Incident
 ) -> dict[str, Decimal]:
     """Rounded credits of each customer's incidents that started earlier in the same month."""
-    c, i = t.credits, t.incidents
     month = _month_start(inc.started_at)
     out: dict[str, Decimal] = {}
-    for chunk in repo.chunks(customer_ids):
-        q = (
-            select(c.c.customer_id, c.c.amount, i.c.started_at, i.c.id)
-            .join(i, i.c.id == c.c.incident_id)
-            .where(c.c.customer_id.in_(chunk), c.c.incident_id != inc.id, i.c.started_at >= month)
-        )
-        for cid, amount, started, iid in conn.execute(q):
-            started = as_utc(started)
-            if _month_start(started) == month and (started, iid) < (inc.started_at, inc.id):
-                out[cid] = out.get(cid, Decimal(0)) + Decimal(amount)
+    this = (inc.started_at, inc.id)
+    for c in credits_db.credits_since(conn, customer_ids, month, other_than=inc.id):
+        if _month_start(c.started_at) == month and (c.started_at, c.incident_id) < this:
+            out[c.customer_id] = out.get(c.customer_id, Decimal(0)) + c.amount
     return out
 
 
@@ -97,23 +59,16 @@ def propose(app: App, incident_id: int, *, resolved_at: datetime | None = None) 
     now = app.clock()
     policy = app.config.credits or parse_credit_policy(None, source="<defaults>")
     with app.store.read() as conn:
-        inc = repo.get_incident(conn, incident_id).incident
+        inc = incidents_db.get_incident(conn, incident_id).incident
         end = resolved_at or inc.resolved_at
         if end is None:
             raise StateError(f"{inc.ref} is not resolved yet: credits follow the downtime's end")
-        ids = repo.audience_customer_ids(conn, incident_id)
-        customers = repo.get_customers(conn, ids)
-        spans = _spans_by_customer(conn, ids)
-        acks = _ack_delivered(conn, incident_id)
+        ids = incidents_db.audience_customer_ids(conn, incident_id)
+        customers = customers_db.get_customers(conn, ids)
+        spans = credits_db.resolved_spans(conn, ids)
+        acks = credits_db.ack_delivered(conn, incident_id)
         earlier = _credited_earlier(conn, ids, inc)
-        frozen = {
-            r[0]
-            for r in conn.execute(
-                select(t.credits.c.customer_id).where(
-                    t.credits.c.incident_id == incident_id, t.credits.c.status != PROPOSED
-                )
-            )
-        }
+        frozen = credits_db.frozen_customers(conn, incident_id)
     this = Span(incident_id, inc.started_at, end, inc.severity)
     ack_within = inc.ack_due - inc.started_at
     rows: list[dict[str, Any]] = []
@@ -151,13 +106,7 @@ def propose(app: App, incident_id: int, *, resolved_at: datetime | None = None) 
             }
         )
     with app.store.write() as conn:
-        conn.execute(
-            t.credits.delete().where(
-                t.credits.c.incident_id == incident_id, t.credits.c.status == PROPOSED
-            )
-        )
-        for chunk in repo.chunks(rows):
-            conn.execute(t.credits.insert(), list(chunk))
+        credits_db.replace_proposed(conn, incident_id, rows)
     return out
 
 
@@ -176,24 +125,12 @@ def _offer(app: App, cust: Customer, inc: Incident, this: Span, history: list[Sp
 def approve(app: App, incident_id: int) -> int:
     """Freeze the proposed credits: later edits no longer change them."""
     with app.store.write() as conn:
-        inc = repo.get_incident(conn, incident_id).incident
+        inc = incidents_db.get_incident(conn, incident_id).incident
         if inc.is_open:
             raise StateError(f"{inc.ref} is not resolved yet; credits are proposed at resolution")
-        res = conn.execute(
-            update(t.credits)
-            .where(t.credits.c.incident_id == incident_id, t.credits.c.status == PROPOSED)
-            .values(status=APPROVED, approved_at=app.clock())
+        return credits_db.set_status(
+            conn, incident_id, expect=PROPOSED, to=APPROVED, approved_at=app.clock()
         )
-    return int(res.rowcount or 0)
-
-
-def customer_credit(conn: Connection, incident_id: int, customer_id: str) -> dict[str, Any] | None:
-    row = conn.execute(
-        select(t.credits).where(
-            and_(t.credits.c.incident_id == incident_id, t.credits.c.customer_id == customer_id)
-        )
-    ).first()
-    return dict(row._mapping) if row else None
 
 
 def notice_context(
@@ -225,10 +162,8 @@ def _line(x: dict[str, Any]) -> Any:
 def credits_report(app: App, incident_id: int) -> dict[str, Any]:
     """The ``credits --json`` document: per customer, and totals per currency."""
     with app.store.read() as conn:
-        inc = repo.get_incident(conn, incident_id).incident
-        rows = [dict(r._mapping) for r in conn.execute(
-            select(t.credits).where(t.credits.c.incident_id == incident_id).order_by(t.credits.c.customer_id)
-        )]  # fmt: skip
+        inc = incidents_db.get_incident(conn, incident_id).incident
+        rows = credits_db.incident_credits(conn, incident_id)
     totals: dict[str, Decimal] = {}
     out = []
     for r in rows:
@@ -268,7 +203,9 @@ def export_csv(app: App, incident_id: int, path: Path) -> int:
     with app.store.read() as conn:
         names = {
             c.id: c.name
-            for c in repo.get_customers(conn, [c["customer"] for c in report["credits"]]).values()
+            for c in customers_db.get_customers(
+                conn, [c["customer"] for c in report["credits"]]
+            ).values()
         }
     try:
         with Path(path).open("w", newline="", encoding="utf-8") as fh:
@@ -294,9 +231,5 @@ def export_csv(app: App, incident_id: int, path: Path) -> int:
     except OSError as exc:
         raise InputError(f"cannot write: {exc.strerror}", file=path) from None
     with app.store.write() as conn:
-        conn.execute(
-            update(t.credits)
-            .where(t.credits.c.incident_id == incident_id, t.credits.c.status == APPROVED)
-            .values(status=EXPORTED)
-        )
+        credits_db.set_status(conn, incident_id, expect=APPROVED, to=EXPORTED)
     return len(report["credits"])

@@ -44,7 +44,8 @@ from outagecomms.app import App
 from outagecomms.errors import InputError
 from outagecomms.incidents.views import iso, promises_kept, round_dict
 from outagecomms.models import DeliveryStatus, RoundKind, RoundStats
-from outagecomms.store import repository as repo
+from outagecomms.store import incidents as incidents_db
+from outagecomms.store import outbox as outbox_db
 from outagecomms.store import tables as t
 from outagecomms.values import as_utc, format_duration
 
@@ -112,9 +113,9 @@ def _parse_iso(text: str | None) -> datetime | None:
 def build_report(app: App, incident_id: int) -> dict[str, Any]:
     """Everything the post-incident report shows, read from the ledger (JSON-able)."""
     with app.store.read() as conn:
-        row = repo.get_incident(conn, incident_id)
-        stats = repo.round_stats(conn, incident_id)
-        events = repo.list_events(conn, incident_id)
+        row = incidents_db.get_incident(conn, incident_id)
+        stats = outbox_db.round_stats(conn, incident_id)
+        events = incidents_db.list_events(conn, incident_id)
         tiers = _audience_tiers(conn, incident_id)
         audience_rows = conn.execute(
             select(t.audience.c.customer_id, t.audience.c.channel).where(

@@ -16,7 +16,8 @@ from outagecomms.models import (
     incident_id_from_ref,
 )
 from outagecomms.rendering.templates import Rendered
-from outagecomms.store import repository as repo
+from outagecomms.store import customers as customers_db
+from outagecomms.store import incidents as incidents_db
 
 
 def _sample_incident(app: App) -> tuple[Incident, dict[RoundKind, Round]]:
@@ -86,12 +87,12 @@ def preview(
             value=kind,
         ) from None
     with app.store.read() as conn:
-        found = repo.get_customers(conn, [customer_id])
+        found = customers_db.get_customers(conn, [customer_id])
         if customer_id not in found:
             raise NotFound(f"customer {customer_id!r} is not in the directory")
         inc, rounds = _sample_incident(app)
         if incident is not None:
-            inc = repo.get_incident(conn, incident_id_from_ref(incident)).incident
+            inc = incidents_db.get_incident(conn, incident_id_from_ref(incident)).incident
     rnd = rounds.get(rk) or rounds[RoundKind.UPDATE]
     from dataclasses import replace
 

@@ -22,7 +22,7 @@ from outagecomms.channels.base import OutboundMessage, Outcome, round_data
 from outagecomms.errors import OutageCommsError
 from outagecomms.models import Incident
 from outagecomms.rendering.mime import sender_domain
-from outagecomms.store import repository as repo
+from outagecomms.store import incidents as incidents_db
 
 log = logging.getLogger("outagecomms.commander")
 
@@ -76,5 +76,5 @@ def notify_commander(app: App, inc: Incident, subject: str, text: str) -> bool:
     except OutageCommsError as exc:
         log.warning("%s", exc)
         with app.store.write() as conn:
-            repo.add_event(conn, inc.id, app.clock(), "error", str(exc))
+            incidents_db.add_event(conn, inc.id, app.clock(), "error", str(exc))
         return False

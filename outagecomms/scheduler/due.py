@@ -20,7 +20,8 @@ from outagecomms.incidents.promises import holding_start, reminder_at
 from outagecomms.models import Incident
 from outagecomms.outbox.redelivery import report_dead
 from outagecomms.scheduler.commander import notify_commander
-from outagecomms.store import repository as repo
+from outagecomms.store import incidents as incidents_db
+from outagecomms.store import outbox as outbox_db
 
 log = logging.getLogger("outagecomms.scheduler")
 
@@ -39,7 +40,7 @@ def run_due(app: App, now: datetime | None = None) -> DueResult:
     now = now or app.clock()
     out = DueResult()
     with app.store.read() as conn:
-        open_incidents = repo.list_incidents(conn)
+        open_incidents = incidents_db.list_incidents(conn)
     for inc in open_incidents:
         remind = reminder_at(inc, app.config)
         start = holding_start(inc, app.config)
@@ -74,7 +75,7 @@ def run_due(app: App, now: datetime | None = None) -> DueResult:
                     created.queued,
                 )
     with app.store.read() as conn:
-        follow_ups = repo.follow_ups_pending(conn)
+        follow_ups = incidents_db.follow_ups_pending(conn)
     for inc in follow_ups:
         if inc.follow_up_due is None or inc.follow_up_due > now:
             continue
@@ -95,18 +96,20 @@ def _failed(app: App, inc: Incident, now: datetime, out: DueResult, what: str) -
     log.error(msg)
     out.errors.append(msg)
     with app.store.write() as conn:
-        repo.add_event(conn, inc.id, now, "error", msg)
+        incidents_db.add_event(conn, inc.id, now, "error", msg)
 
 
 def _remind(app: App, inc: Incident, now: datetime) -> bool:
     with app.store.write() as conn:
-        row = repo.get_incident(conn, inc.id)
+        row = incidents_db.get_incident(conn, inc.id)
         if (
             row.incident.next_update_due != inc.next_update_due
             or row.incident.reminded_for == inc.next_update_due
         ):
             return False
-        if not repo.update_incident(conn, inc.id, row.version, reminded_for=inc.next_update_due):
+        if not incidents_db.update_incident(
+            conn, inc.id, row.version, reminded_for=inc.next_update_due
+        ):
             return False
         due = inc.next_update_due
         assert due is not None
@@ -116,7 +119,7 @@ def _remind(app: App, inc: Incident, now: datetime) -> bool:
             f"({left}s from now). Post one with `outagecomms update {inc.ref} MESSAGE`, "
             "or a holding update goes out."
         )
-        repo.add_event(conn, inc.id, now, "reminder", text)
+        incidents_db.add_event(conn, inc.id, now, "reminder", text)
     log.warning("reminder: %s", text)
     notify_commander(app, inc, f"[{inc.ref}] next customer update due by {due:%H:%M} UTC", text)
     return True
@@ -130,14 +133,14 @@ def next_wakeup(
     now = now or app.clock()
     times: list[datetime] = []
     with app.store.read() as conn:
-        for inc in repo.list_incidents(conn):
+        for inc in incidents_db.list_incidents(conn):
             for t in (holding_start(inc, app.config), reminder_at(inc, app.config)):
                 if t is not None:
                     times.append(t)
-        for inc in repo.follow_ups_pending(conn):
+        for inc in incidents_db.follow_ups_pending(conn):
             if inc.follow_up_due is not None:
                 times.append(inc.follow_up_due)
-        pend = repo.next_pending_at(conn) if include_pending else None
+        pend = outbox_db.next_pending_at(conn) if include_pending else None
     if pend is not None:
         times.append(pend)
     return min(times) if times else None
@@ -146,4 +149,4 @@ def next_wakeup(
 def next_send_at(app: App) -> datetime | None:
     """When the outbox next owes a send (a queued delivery: now; a retry: its time)."""
     with app.store.read() as conn:
-        return repo.next_pending_at(conn)
+        return outbox_db.next_pending_at(conn)

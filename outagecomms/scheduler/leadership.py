@@ -19,11 +19,11 @@ from __future__ import annotations
 import contextlib
 import logging
 from datetime import timedelta
-from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Connection
 
 from outagecomms.store import Store
+from outagecomms.store import leadership as locks
 
 log = logging.getLogger("outagecomms.leadership")
 
@@ -47,7 +47,7 @@ class Leadership:
     def __init__(self, store: Store, lease: timedelta = timedelta(seconds=15)):
         self.store = store
         self.lease = lease
-        self.conn: Any = None
+        self.conn: Connection | None = None
         self.leader = store.dialect != "postgresql"
 
     def check(self) -> bool:
@@ -56,21 +56,11 @@ class Leadership:
             return True
         try:
             if self.conn is None:
-                self.conn = self.store.engine.connect().execution_options(
-                    isolation_level="AUTOCOMMIT"
-                )
-                for name, value in keepalive_settings(self.lease).items():
-                    # set_config: parameters cannot be bound in SET; these are plain integers
-                    self.conn.execute(
-                        text("SELECT set_config(:n, :v, false)"), {"n": name, "v": str(value)}
-                    )
+                self.conn = locks.open_session(self.store, keepalive_settings(self.lease))
             if self.leader:
-                self.conn.execute(text("SELECT 1"))  # still connected, so still holding it
+                locks.ping(self.conn)  # still connected, so still holding it
             else:
-                got = self.conn.execute(
-                    text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY}
-                ).scalar()
-                self.leader = bool(got)
+                self.leader = locks.try_lock(self.conn, LOCK_KEY)
         except Exception as exc:  # connection lost: whatever we held is gone with it
             log.warning("leadership check failed: %s", exc)
             self._drop()
@@ -86,5 +76,5 @@ class Leadership:
     def release(self) -> None:
         if self.store.dialect == "postgresql" and self.conn is not None and self.leader:
             with contextlib.suppress(Exception):
-                self.conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
+                locks.unlock(self.conn, LOCK_KEY)
         self._drop()

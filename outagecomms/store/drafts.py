@@ -18,7 +18,7 @@ from sqlalchemy import Connection, select, text, update
 from outagecomms.errors import NotFound
 from outagecomms.models import AlertState, Draft, DraftStatus
 from outagecomms.store import tables as t
-from outagecomms.values import as_utc
+from outagecomms.store.engine import conflict_insert, row_mapper
 
 d = t.drafts
 
@@ -57,33 +57,17 @@ def lock_key(conn: Connection, key: str) -> None:
         )
 
 
-def _row_to_draft(r: Any) -> Draft:
-    return Draft(
-        id=r.id,
-        source=r.source,
-        dedup_key=r.dedup_key,
-        group_key=r.group_key,
-        rule=r.rule,
-        title=r.title,
-        severity=r.severity,
-        components=tuple(r.components),
-        regions=tuple(r.regions),
-        labels=dict(r.labels or {}),
-        annotations=dict(r.annotations or {}),
-        url=r.url,
-        status=DraftStatus(r.status),
-        alert_state=AlertState(r.alert_state),
-        update_every=timedelta(seconds=r.update_every_s) if r.update_every_s else None,
-        commander=r.commander,
-        started_at=as_utc(r.started_at),
-        first_seen=as_utc(r.first_seen),
-        last_seen=as_utc(r.last_seen),
-        resolved_at=as_utc(r.resolved_at),
-        times_seen=r.times_seen,
-        alerts=r.alerts,
-        incident_id=r.incident_id,
-        note=r.note,
-    )
+_row_to_draft = row_mapper(
+    Draft,
+    utc=("started_at", "first_seen", "last_seen", "resolved_at"),
+    tuples=("components", "regions"),
+    dicts=("labels", "annotations"),
+    derived={
+        "status": lambda r: DraftStatus(r.status),
+        "alert_state": lambda r: AlertState(r.alert_state),
+        "update_every": lambda r: timedelta(seconds=r.update_every_s) if r.update_every_s else None,
+    },
+)
 
 
 def get_draft(conn: Connection, draft_id: int) -> Draft:
@@ -112,15 +96,10 @@ def list_drafts(conn: Connection, *, include_closed: bool = False) -> list[Draft
 def insert_or_refresh_open(conn: Connection, values: dict[str, Any]) -> tuple[int, bool]:
     """Insert an open draft, or, when an open draft with this ``dedup_key`` exists, refresh it
     (facts, ``last_seen``, ``times_seen + 1``). Returns (id, created)."""
-    stmt: Any
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        stmt = pg_insert(d).values(**values)
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        stmt = sqlite_insert(d).values(**values)
+    stmt = conflict_insert(conn, d)
+    if stmt is None:
+        raise NotImplementedError(f"drafts need SQLite or PostgreSQL, not {conn.dialect.name}")
+    stmt = stmt.values(**values)
     stmt = stmt.on_conflict_do_update(
         index_elements=[d.c.dedup_key],
         index_where=d.c.status == DraftStatus.OPEN.value,

@@ -45,7 +45,7 @@ from outagecomms.recovery.feedback import (
     read_token,
     record_feedback,
 )
-from outagecomms.store import repository as repo
+from outagecomms.store import incidents as incidents_db
 
 log = logging.getLogger("outagecomms.web")
 
@@ -161,7 +161,7 @@ def make_web_app(app: App, status: Callable[[], dict[str, Any]] | None = None) -
 
     def title_of(incident_id: int) -> str:
         with app.store.read() as conn:
-            return repo.get_incident(conn, incident_id).incident.title
+            return incidents_db.get_incident(conn, incident_id).incident.title
 
     def verify(token: str) -> tuple[int, str]:
         return read_token(secret, token, app.clock())

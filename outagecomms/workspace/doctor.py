@@ -9,14 +9,14 @@ from outagecomms.models import (
     Customer,
 )
 from outagecomms.rendering.preview import _sample_incident
-from outagecomms.store import repository as repo
+from outagecomms.store import customers as customers_db
 
 
 def doctor(app: App) -> list[str]:
     """Check the config (already validated on load), the store and every template."""
     lines = [f"config: {app.config.path or 'built-in defaults'} ok", f"store: {app.store.url} ok"]
     with app.store.read() as conn:
-        customers = repo.all_customers(conn)
+        customers = customers_db.all_customers(conn)
     lines.append(f"customers: {len(customers)}")
     sample = customers[:1]
     if not sample:

@@ -1,0 +1,138 @@
+"""The customer directory, and the contacts a provider refused for good (contact flags)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select
+
+from outagecomms.models import Customer
+from outagecomms.store import tables as t
+from outagecomms.store.engine import chunks, row_mapper, upsert
+from outagecomms.values import as_utc
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(Customer))
+_LISTS = ("components", "regions", "tags", "channels")  # tuples here, JSON lists there
+
+row_to_customer = row_mapper(
+    Customer, tuples=_LISTS, derived={"monthly_fee": lambda r: Decimal(r.monthly_fee)}
+)
+
+
+def customer_to_row(c: Customer, now: datetime) -> dict[str, Any]:
+    row: dict[str, Any] = {n: getattr(c, n) for n in _FIELDS}
+    for n in _LISTS:
+        row[n] = list(row[n])
+    row["monthly_fee"] = str(c.monthly_fee)  # exact, as text
+    row["updated_at"] = now
+    return row
+
+
+def upsert_customers(
+    conn: Connection, customers: Sequence[Customer], now: datetime, *, replace: bool = False
+) -> tuple[int, int, int]:
+    """Insert or update customers by id. Returns (created, updated, removed)."""
+    existing = {r[0] for r in conn.execute(select(t.customers.c.id))}
+    rows = [customer_to_row(c, now) for c in customers]
+    for chunk in chunks(rows):
+        upsert(conn, t.customers, chunk, key=["id"])
+    new_ids = {c.id for c in customers}
+    created = len(new_ids - existing)
+    updated = len(new_ids & existing)
+    clear_changed_flags(conn, customers)
+    removed = 0
+    if replace:
+        gone = sorted(existing - new_ids)
+        for ids in chunks(gone):
+            removed += conn.execute(t.customers.delete().where(t.customers.c.id.in_(ids))).rowcount
+    return created, updated, removed
+
+
+def all_customers(conn: Connection) -> list[Customer]:
+    return [
+        row_to_customer(r) for r in conn.execute(select(t.customers).order_by(t.customers.c.id))
+    ]
+
+
+def get_customers(conn: Connection, ids: Iterable[str]) -> dict[str, Customer]:
+    out: dict[str, Customer] = {}
+    for chunk in chunks(sorted(set(ids))):
+        for r in conn.execute(select(t.customers).where(t.customers.c.id.in_(chunk))):
+            out[r.id] = row_to_customer(r)
+    return out
+
+
+def locale_representatives(conn: Connection, incident_id: int) -> list[Customer]:
+    """One audience customer per locale: enough to pre-flight every template."""
+    c, a = t.customers, t.audience
+    q = (
+        select(func.min(c.c.id))
+        .join(a, a.c.customer_id == c.c.id)
+        .where(a.c.incident_id == incident_id)
+        .group_by(c.c.locale)
+    )
+    ids = [r[0] for r in conn.execute(q)]
+    return list(get_customers(conn, ids).values())
+
+
+# --- contact flags -----------------------------------------------------------------------------
+
+
+def flag_contacts(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Record contacts a provider refused for good (customer_id, channel, contact, reason,
+    incident_id, flagged_at); a newer flag for the same pair replaces the older."""
+    f = t.contact_flags
+    for r in rows:
+        conn.execute(
+            delete(f).where(f.c.customer_id == r["customer_id"], f.c.channel == r["channel"])
+        )
+        conn.execute(insert(f).values(**r))
+
+
+def _flags(conn: Connection, q: Any) -> list[dict[str, Any]]:
+    out = []
+    for r in conn.execute(q):
+        row = dict(r._mapping)
+        row["flagged_at"] = as_utc(row["flagged_at"])
+        out.append(row)
+    return out
+
+
+def contact_flags(conn: Connection, customer_ids: Iterable[str]) -> list[dict[str, Any]]:
+    """The flags on these customers' contacts."""
+    f = t.contact_flags
+    out: list[dict[str, Any]] = []
+    for chunk in chunks(sorted(set(customer_ids))):
+        out += _flags(conn, select(f).where(f.c.customer_id.in_(chunk)))
+    return out
+
+
+def incident_contact_flags(conn: Connection, incident_id: int) -> list[dict[str, Any]]:
+    """The flags on contacts in an incident's audience (customer and channel), in order."""
+    f, a = t.contact_flags, t.audience
+    q = (
+        select(f)
+        .join(a, (a.c.customer_id == f.c.customer_id) & (a.c.channel == f.c.channel))
+        .where(a.c.incident_id == incident_id)
+        .order_by(f.c.customer_id, f.c.channel)
+    )
+    return _flags(conn, q)
+
+
+def clear_changed_flags(conn: Connection, customers: Sequence[Customer]) -> int:
+    """Drop the flags of contacts that a re-import changed: a new number deserves a try."""
+    by_id = {c.id: c for c in customers}
+    stale = []
+    for flag in contact_flags(conn, by_id):
+        c = by_id[flag["customer_id"]]
+        current = {c.email, c.phone, c.slack_webhook, c.teams_webhook, c.webhook_url}
+        if flag["contact"] not in current:
+            stale.append((flag["customer_id"], flag["channel"]))
+    f = t.contact_flags
+    for cid, ch in stale:
+        conn.execute(delete(f).where(f.c.customer_id == cid, f.c.channel == ch))
+    return len(stale)

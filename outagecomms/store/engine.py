@@ -1,0 +1,209 @@
+"""The store's engine: opening a database, migrations, transactions, and the helpers every
+aggregate module shares (chunked ``IN`` lists, upsert, mapping rows to domain objects).
+
+All SQL is SQLAlchemy Core and portable; the only dialect-specific parts are chosen by
+dialect name (upsert, ``FOR UPDATE SKIP LOCKED``, SQLite pragmas).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, Table, and_, create_engine, event, insert, update
+from sqlalchemy.exc import OperationalError
+
+from outagecomms.errors import ConfigError, OutageCommsError
+from outagecomms.values import as_utc
+
+HEAD_REVISION = "0004"
+_CHUNK = 500
+
+T = TypeVar("T")
+
+
+def chunks(seq: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
+    """``seq`` in slices small enough for one ``IN (...)`` list or one executemany."""
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
+
+
+class Store:
+    """A database the whole tool shares. ``write()`` / ``read()`` give a transaction."""
+
+    def __init__(self, url: str, *, echo: bool = False):
+        self.url = url
+        try:
+            self.engine: Engine = create_engine(url, echo=echo, future=True)
+        except Exception as exc:  # bad URL, missing driver
+            raise ConfigError(f"cannot open store {url!r}: {exc}", key="store.url") from None
+        self.dialect = self.engine.dialect.name
+        if self.dialect == "sqlite":
+            self._setup_sqlite()
+
+    def _setup_sqlite(self) -> None:
+        db = self.engine.url.database
+        if db and db != ":memory:" and not db.startswith("file:"):
+            Path(db).parent.mkdir(parents=True, exist_ok=True)
+
+        @event.listens_for(self.engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Let SQLAlchemy's "begin" event issue BEGIN so writers can take the lock up front.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            # the timeout first: switching a new file to WAL needs a lock that another process
+            # opening it at the same moment may hold
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(self.engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            mode = "DEFERRED" if conn.get_execution_options().get("readonly") else "IMMEDIATE"
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        db = self.engine.url.database
+        if self.dialect == "sqlite" and db and db != ":memory:":
+            return Path(db)
+        return None
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction (on SQLite it takes the write lock at BEGIN)."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect().execution_options(readonly=True) as conn, conn.begin():
+            yield conn
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # --- migrations ---------------------------------------------------------------------
+
+    def current_revision(self) -> str | None:
+        try:
+            with self.read() as conn:
+                row = conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
+        except OperationalError:
+            return None
+        except Exception:
+            return None
+        return row[0] if row else None
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision (cheap when it already is)."""
+        if self.current_revision() == HEAD_REVISION:
+            return
+        from alembic import command
+        from alembic.config import Config as AlembicConfig
+
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        cfg.attributes["engine"] = self.engine
+        command.upgrade(cfg, "head")
+
+
+def open_store(url: str, *, migrate: bool = True) -> Store:
+    store = Store(url)
+    if migrate:
+        try:
+            store.migrate()
+        except OutageCommsError:
+            raise
+        except OperationalError as exc:
+            raise ConfigError(f"cannot open store {url!r}: {exc.orig}", key="store.url") from None
+    return store
+
+
+# --- dialect helpers ------------------------------------------------------------------------
+
+
+def conflict_insert(conn: Connection, table: Table) -> Any | None:
+    """An INSERT that can say ``ON CONFLICT`` on this dialect (SQLite, PostgreSQL), or None."""
+    name = conn.dialect.name
+    if name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table)
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    return None
+
+
+def upsert(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    key: Sequence[str],
+    columns: Iterable[str] | None = None,
+) -> None:
+    """Insert ``rows``, updating the row with the same ``key`` where there is one.
+
+    ``columns``: what an existing row takes from the new one (default: every non-key column).
+    """
+    if not rows:
+        return
+    keys = list(key)
+    cols = (
+        [c.name for c in table.columns if c.name not in keys] if columns is None else list(columns)
+    )
+    stmt = conflict_insert(conn, table)
+    if stmt is None:  # pragma: no cover - portable fallback: update, else insert
+        for row in rows:
+            where = and_(*(table.c[k] == row[k] for k in keys))
+            changes = {c: row[c] for c in cols}
+            if conn.execute(update(table).where(where).values(changes)).rowcount == 0:
+                conn.execute(insert(table).values(dict(row)))
+        return
+    stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in cols})
+    conn.execute(stmt, list(rows))
+
+
+# --- rows to domain objects -----------------------------------------------------------------
+
+
+def row_mapper(
+    cls: type[T],
+    *,
+    utc: Iterable[str] = (),
+    tuples: Iterable[str] = (),
+    dicts: Iterable[str] = (),
+    derived: Mapping[str, Callable[[Any], Any]] | None = None,
+) -> Callable[[Any], T]:
+    """A function from a row to a ``cls`` (a dataclass): each field from the column of the same
+    name, as stored, or as a UTC-aware datetime (``utc``), a tuple (``tuples``, JSON lists), a
+    dict (``dicts``, JSON objects, NULL as empty) or computed from the row (``derived``).
+
+    A column that maps one to one needs no entry, so adding one to a table and its domain
+    object needs no change here."""
+    special = {*utc, *tuples, *dicts, *(derived or {})}
+    plain = [f.name for f in dataclasses.fields(cls) if f.name not in special]  # type: ignore[arg-type]
+    utc, tuples, dicts = tuple(utc), tuple(tuples), tuple(dicts)
+    computed = tuple((derived or {}).items())
+    make: Callable[..., T] = cls
+
+    def build(r: Any) -> T:
+        kw = {n: getattr(r, n) for n in plain}
+        for n in utc:
+            kw[n] = as_utc(getattr(r, n))
+        for n in tuples:
+            kw[n] = tuple(getattr(r, n))
+        for n in dicts:
+            kw[n] = dict(getattr(r, n) or {})
+        for n, fn in computed:
+            kw[n] = fn(r)
+        return make(**kw)
+
+    return build

@@ -1,0 +1,188 @@
+"""Incidents and what hangs off them: the audience fixed at declare, rounds, and events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Table, func, insert, select, update
+
+from outagecomms.errors import NotFound
+from outagecomms.models import (
+    COPY_SUFFIX,
+    ROUND_WIDE,
+    Incident,
+    IncidentStatus,
+    Round,
+    RoundKind,
+    Selector,
+)
+from outagecomms.store import tables as t
+from outagecomms.store.engine import chunks, row_mapper
+from outagecomms.values import as_utc
+
+# --- incidents ------------------------------------------------------------------------------
+
+row_to_incident = row_mapper(
+    Incident,
+    utc=(
+        "started_at", "declared_at", "resolved_at", "next_update_due", "ack_due",
+        "reminded_for", "follow_up_due",
+    ),
+    tuples=("components", "regions"),
+    derived={
+        "status": lambda r: IncidentStatus(r.status),
+        "selector": lambda r: Selector.from_json(r.selector),
+        "update_every": lambda r: timedelta(seconds=r.update_every_s),
+    },
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class IncidentRow:
+    """An incident with what only the store keeps: its version (for compare-and-set writes)
+    and the audience counts skipped at declare, by reason."""
+
+    incident: Incident
+    version: int
+    skipped: dict[str, int]
+
+
+def get_incident(conn: Connection, incident_id: int) -> IncidentRow:
+    r = conn.execute(select(t.incidents).where(t.incidents.c.id == incident_id)).first()
+    if r is None:
+        raise NotFound(
+            f"incident INC-{incident_id} does not exist; `outagecomms list --all` shows them"
+        )
+    return IncidentRow(row_to_incident(r), r.version, dict(r.skipped or {}))
+
+
+def list_incidents(conn: Connection, *, include_resolved: bool = False) -> list[Incident]:
+    q = select(t.incidents).order_by(t.incidents.c.id)
+    if not include_resolved:
+        q = q.where(t.incidents.c.status != IncidentStatus.RESOLVED.value)
+    return [row_to_incident(r) for r in conn.execute(q)]
+
+
+def follow_ups_pending(conn: Connection) -> list[Incident]:
+    """Resolved incidents whose follow-up has not gone out yet."""
+    q = (
+        select(t.incidents)
+        .where(t.incidents.c.follow_up_due.is_not(None))
+        .order_by(t.incidents.c.follow_up_due)
+    )
+    return [row_to_incident(r) for r in conn.execute(q)]
+
+
+def insert_incident(conn: Connection, values: dict[str, Any]) -> int:
+    res = conn.execute(insert(t.incidents).values(**values).returning(t.incidents.c.id))
+    return int(res.scalar_one())
+
+
+def update_incident(conn: Connection, incident_id: int, version: int, **values: Any) -> bool:
+    """Compare-and-set: applies only if nobody changed the incident since ``version``."""
+    res = conn.execute(
+        update(t.incidents)
+        .where(t.incidents.c.id == incident_id, t.incidents.c.version == version)
+        .values(version=t.incidents.c.version + 1, **values)
+    )
+    return res.rowcount == 1
+
+
+# --- the audience ---------------------------------------------------------------------------
+
+
+def insert_audience(conn: Connection, incident_id: int, pairs: Sequence[tuple[str, str]]) -> None:
+    rows = [{"incident_id": incident_id, "customer_id": c, "channel": ch} for c, ch in pairs]
+    for chunk in chunks(rows, 5000):
+        conn.execute(insert(t.audience), list(chunk))
+
+
+def audience_customer_ids(conn: Connection, incident_id: int) -> list[str]:
+    q = (
+        select(t.audience.c.customer_id)
+        .where(t.audience.c.incident_id == incident_id, t.audience.c.customer_id != ROUND_WIDE)
+        .distinct()
+        .order_by(t.audience.c.customer_id)
+    )
+    return [r[0] for r in conn.execute(q)]
+
+
+def in_audience(conn: Connection, incident_id: int, customer_id: str) -> bool:
+    a = t.audience
+    q = select(a.c.customer_id).where(
+        a.c.incident_id == incident_id, a.c.customer_id == customer_id
+    )
+    return conn.execute(q.limit(1)).first() is not None
+
+
+def only_customers(a: Table) -> ColumnElement[bool]:
+    """Audience rows for the customers themselves: not the status page, not the account
+    managers' copies (the follow-up asks customers only)."""
+    return (a.c.customer_id != ROUND_WIDE) & ~a.c.channel.endswith(COPY_SUFFIX)
+
+
+def audience_channels(
+    conn: Connection, incident_id: int, *, customers_only: bool = False
+) -> dict[str, int]:
+    q = (
+        select(t.audience.c.channel, func.count())
+        .where(t.audience.c.incident_id == incident_id)
+        .group_by(t.audience.c.channel)
+    )
+    if customers_only:
+        q = q.where(only_customers(t.audience))
+    return {r[0]: int(r[1]) for r in conn.execute(q)}
+
+
+# --- rounds ---------------------------------------------------------------------------------
+
+row_to_round = row_mapper(
+    Round,
+    utc=("created_at", "due_by", "promised_next_by"),
+    derived={"kind": lambda r: RoundKind(r.kind), "status": lambda r: IncidentStatus(r.status)},
+)
+
+
+def get_round(conn: Connection, round_id: int) -> Round:
+    return row_to_round(conn.execute(select(t.rounds).where(t.rounds.c.id == round_id)).one())
+
+
+def list_rounds(conn: Connection, incident_id: int) -> list[Round]:
+    q = select(t.rounds).where(t.rounds.c.incident_id == incident_id).order_by(t.rounds.c.seq)
+    return [row_to_round(r) for r in conn.execute(q)]
+
+
+def get_rounds(conn: Connection, round_ids: Iterable[int]) -> dict[int, Round]:
+    ids = sorted(set(round_ids))
+    if not ids:
+        return {}
+    q = select(t.rounds).where(t.rounds.c.id.in_(ids))
+    return {r.id: row_to_round(r) for r in conn.execute(q)}
+
+
+# --- events ---------------------------------------------------------------------------------
+
+
+def add_event(
+    conn: Connection, incident_id: int | None, at: datetime, kind: str, detail: str = ""
+) -> None:
+    conn.execute(insert(t.events).values(incident_id=incident_id, at=at, kind=kind, detail=detail))
+
+
+def list_events(conn: Connection, incident_id: int) -> list[dict[str, Any]]:
+    q = (
+        select(t.events)
+        .where(t.events.c.incident_id == incident_id)
+        .order_by(t.events.c.at, t.events.c.id)
+    )
+    return [{"at": as_utc(r.at), "kind": r.kind, "detail": r.detail} for r in conn.execute(q)]
+
+
+def latest_event_details(conn: Connection, kind: str) -> dict[int, str]:
+    """incident id -> the detail of its newest event of this kind."""
+    e = t.events
+    q = select(e.c.incident_id, e.c.detail).where(e.c.kind == kind).order_by(e.c.id)
+    return {iid: str(detail) for iid, detail in conn.execute(q)}

@@ -76,6 +76,11 @@ class DispatchSummary:
             self.errors[k] = self.errors.get(k, 0) + v
 
 
+def _describe(exc: BaseException) -> str:
+    """An unexpected exception as a delivery's error: its type and message."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
 def owner_prefix() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -140,125 +145,8 @@ class Dispatcher:
         progress: Progress | None = None,
         stop: asyncio.Event | None = None,
     ) -> DispatchSummary:
-        """Send every delivery that is due now until none is left.
-
-        A fixed set of worker coroutines (as many as the channels have connections) pulls
-        deliveries from a local queue; when it runs low the next batch is claimed, so the
-        connections never idle between batches. A worker takes its next delivery only once
-        the result of its last one is written, so a crash leaves at most one accepted but
-        unrecorded delivery per worker (a resend, with the same Message-ID). Results that
-        come in while a write is due share it (group commit), and each is written only for
-        a delivery this sender still holds the lease on.
-        """
-        summary = DispatchSummary()
-        queue: deque[tuple[outbox_db.Claimed, str]] = deque()
-        customers: dict[str, Customer] = {}
-        pending: dict[str, list[dict[str, Any]]] = {}
-        state = {"exhausted": False}
-
-        def flush() -> None:
-            for tok in list(pending):
-                rows = pending.pop(tok)
-                if rows:
-                    flags = [r["flag"] for r in rows if "flag" in r]
-                    with self.app.store.write() as conn:
-                        outbox_db.record_results(conn, tok, rows)
-                        if flags:
-                            customers_db.flag_contacts(conn, flags)
-                    if progress:
-                        progress(len(rows), summary.claimed)
-
-        leased: set[str] = set()  # claim tokens with deliveries of ours under them
-        lease = self.app.config.dispatch.lease
-
-        def renew_all() -> None:
-            """Keep the lease on every batch that is still draining (slow server, long batch):
-            no other sender takes over deliveries this one is still sending. A batch with
-            nothing of ours left under it is dropped from the list."""
-            until = self.app.clock() + lease
-            with self.app.store.write() as conn:
-                for token in list(leased):
-                    if outbox_db.renew_lease(conn, token, until) == 0:
-                        leased.discard(token)
-
-        async def keep_leases() -> None:
-            # On a timer, not per delivery: one slow send must not outlive the lease either.
-            # A sender that dies stops renewing, so its batches are free again within a lease.
-            while True:
-                await asyncio.sleep(lease.total_seconds() / 3)
-                renew_all()  # one quick UPDATE per batch every lease/3
-
-        def refill() -> None:
-            if state["exhausted"] or (stop is not None and stop.is_set()):
-                return
-            token, claimed, got = self._claim(incident_id)
-            if not claimed:
-                state["exhausted"] = True
-                return
-            leased.add(token)
-            summary.claimed += len(claimed)
-            customers.update(got)
-            queue.extend((c, token) for c in claimed)
-
-        loop = asyncio.get_running_loop()
-        commit: asyncio.Future[None] | None = None  # the next group write, once one is due
-        timer: asyncio.TimerHandle | None = None
-        waiting = 0  # results in the group
-
-        def write_group() -> None:
-            nonlocal commit, timer, waiting
-            done, commit, waiting = commit, None, 0
-            if timer is not None:
-                timer.cancel()
-                timer = None
-            if done is None:
-                return
-            try:
-                flush()
-            except Exception as exc:
-                done.set_exception(exc)
-            else:
-                done.set_result(None)
-
-        async def record(token: str, row: dict[str, Any]) -> None:
-            nonlocal commit, timer, waiting
-            pending.setdefault(token, []).append(row)
-            waiting += 1
-            if commit is None:
-                commit = loop.create_future()
-                # a group gathers for at most GROUP_WAIT, or until every worker is in it
-                timer = loop.call_later(GROUP_WAIT, write_group)
-            mine = commit
-            if waiting >= width:
-                write_group()
-            await asyncio.shield(mine)
-
-        async def worker() -> None:
-            while True:
-                if not queue:
-                    refill()  # synchronous: one worker claims, the others see the result
-                    if not queue:
-                        return
-                claim, token = queue.popleft()
-                claim, result, content, contact = await self._send_one(
-                    claim, customers.get(claim.customer_id)
-                )
-                await record(token, self._result_row(claim, result, content, summary, contact))
-
-        refill()
-        width = max(1, min(64, sum(c.max_connections for c in self.app.config.channels.values())))
-        renewer = asyncio.create_task(keep_leases())
-        try:
-            await asyncio.gather(*(worker() for _ in range(width)))
-        finally:
-            renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
-            flush()
-            if leased:
-                self.release()  # nothing of ours is in flight now: orphans go back to the queue
-            self.note_retries()
-        return summary
+        """Send every delivery that is due now until none is left (see :class:`_Run`)."""
+        return await _Run(self, incident_id=incident_id, progress=progress, stop=stop).run()
 
     def _claim(
         self, incident_id: int | None
@@ -425,6 +313,11 @@ class Dispatcher:
         except OutageCommsError as exc:
             # e.g. a secret's environment variable is missing: fixable without losing anything
             return unsent(DeliveryResult.retry(f"channel {base_name!r} cannot open: {exc}"))
+        except Exception as exc:  # the channel's own bug: as above, and logged for its author
+            log.exception("channel %r raised opening", base_name)
+            return unsent(
+                DeliveryResult.retry(f"channel {base_name!r} cannot open: {_describe(exc)}")
+            )
         if channel is None:
             return unsent(DeliveryResult.failed(f"channel {base_name!r} is no longer configured"))
         template_set = channel.template_channel
@@ -482,6 +375,11 @@ class Dispatcher:
             result = await channel.deliver(msg)
         except OutageCommsError as exc:
             result = DeliveryResult.failed(str(exc))
+        except Exception as exc:
+            # A channel's own bug (a plugin's, say) costs this delivery a retry, not the run:
+            # the other workers' sends are in flight under leases that must stay ours.
+            log.exception("channel %r raised sending delivery %d", base_name, claim.id)
+            result = DeliveryResult.retry(_describe(exc))
         content = None
         if result.outcome == Outcome.SENT:
             content = outbox_db.encode_content(
@@ -496,6 +394,160 @@ class Dispatcher:
                 }
             )
         return claim, result, content, contact
+
+
+class _Run:
+    """One ``Dispatcher.run``: a fixed set of worker coroutines (as many as the channels have
+    connections) pulls deliveries from a local queue; when it runs low the next batch is
+    claimed, so the connections never idle between batches.
+
+    A worker takes its next delivery only once the result of its last one is written, so a
+    crash leaves at most one accepted but unrecorded delivery per worker (a resend, with the
+    same Message-ID). Results that come in while a write is due share it (group commit), and
+    each is written only for a delivery this sender still holds the lease on. Leases are
+    renewed on a timer while batches drain, and given back only when no worker is sending.
+    """
+
+    __slots__ = (
+        "commit", "customers", "dispatcher", "exhausted", "incident_id", "lease", "leased",
+        "loop", "pending", "progress", "queue", "stop", "store", "summary", "timer",
+        "waiting", "width",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        *,
+        incident_id: int | None,
+        progress: Progress | None,
+        stop: asyncio.Event | None,
+    ):
+        config = dispatcher.app.config
+        self.dispatcher = dispatcher
+        self.store = dispatcher.app.store
+        self.incident_id = incident_id
+        self.progress = progress
+        self.stop = stop
+        self.summary = DispatchSummary()
+        self.queue: deque[tuple[outbox_db.Claimed, str]] = deque()
+        self.customers: dict[str, Customer] = {}
+        self.pending: dict[str, list[dict[str, Any]]] = {}  # claim token -> results to write
+        self.exhausted = False  # nothing more to claim (or told to stop)
+        self.leased: set[str] = set()  # claim tokens with deliveries of ours under them
+        self.lease = config.dispatch.lease
+        self.width = max(1, min(64, sum(c.max_connections for c in config.channels.values())))
+        self.loop = asyncio.get_running_loop()
+        self.commit: asyncio.Future[None] | None = None  # the next group write, once one is due
+        self.timer: asyncio.TimerHandle | None = None
+        self.waiting = 0  # results in the group
+
+    async def run(self) -> DispatchSummary:
+        self.refill()
+        renewer = asyncio.create_task(self.keep_leases())
+        workers = [asyncio.create_task(self.worker()) for _ in range(self.width)]
+        try:
+            await asyncio.gather(*workers)
+        except BaseException:
+            # A worker failed (a bug of ours: a channel's surprises are a retry already) or the
+            # run was cancelled. Start nothing more, and let the sends in flight end and be
+            # written before any lease goes back: a lease released under a running send lets
+            # another sender send that delivery too.
+            self.exhausted = True
+            self.queue.clear()  # claimed, not started: released below
+            await asyncio.gather(*workers, return_exceptions=True)
+            raise
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+            self.flush()
+            if self.leased:
+                self.dispatcher.release()  # nothing of ours is in flight: orphans go back
+            self.dispatcher.note_retries()
+        return self.summary
+
+    def refill(self) -> None:
+        if self.exhausted or (self.stop is not None and self.stop.is_set()):
+            return
+        token, claimed, got = self.dispatcher._claim(self.incident_id)
+        if not claimed:
+            self.exhausted = True
+            return
+        self.leased.add(token)
+        self.summary.claimed += len(claimed)
+        self.customers.update(got)
+        self.queue.extend((c, token) for c in claimed)
+
+    async def worker(self) -> None:
+        queue, customers, summary = self.queue, self.customers, self.summary
+        send_one, result_row = self.dispatcher._send_one, self.dispatcher._result_row
+        while True:
+            if not queue:
+                self.refill()  # synchronous: one worker claims, the others see the result
+                if not queue:
+                    return
+            claim, token = queue.popleft()
+            claim, result, content, contact = await send_one(
+                claim, customers.get(claim.customer_id)
+            )
+            await self.record(token, result_row(claim, result, content, summary, contact))
+
+    async def record(self, token: str, row: dict[str, Any]) -> None:
+        """Queue a result for the next group write and wait until it is written."""
+        self.pending.setdefault(token, []).append(row)
+        self.waiting += 1
+        if self.commit is None:
+            self.commit = self.loop.create_future()
+            # a group gathers for at most GROUP_WAIT, or until every worker is in it
+            self.timer = self.loop.call_later(GROUP_WAIT, self.write_group)
+        mine = self.commit
+        if self.waiting >= self.width:
+            self.write_group()
+        await asyncio.shield(mine)
+
+    def write_group(self) -> None:
+        done, self.commit, self.waiting = self.commit, None, 0
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if done is None:
+            return
+        try:
+            self.flush()
+        except Exception as exc:
+            done.set_exception(exc)
+        else:
+            done.set_result(None)
+
+    def flush(self) -> None:
+        """Write every result waiting, per claim token (each is written under its lease)."""
+        for token in list(self.pending):
+            rows = self.pending.pop(token)
+            if rows:
+                flags = [r["flag"] for r in rows if "flag" in r]
+                with self.store.write() as conn:
+                    outbox_db.record_results(conn, token, rows)
+                    if flags:
+                        customers_db.flag_contacts(conn, flags)
+                if self.progress:
+                    self.progress(len(rows), self.summary.claimed)
+
+    async def keep_leases(self) -> None:
+        # On a timer, not per delivery: one slow send must not outlive the lease either.
+        # A sender that dies stops renewing, so its batches are free again within a lease.
+        while True:
+            await asyncio.sleep(self.lease.total_seconds() / 3)
+            self.renew_all()  # one quick UPDATE per batch every lease/3
+
+    def renew_all(self) -> None:
+        """Keep the lease on every batch that is still draining (slow server, long batch):
+        no other sender takes over deliveries this one is still sending. A batch with
+        nothing of ours left under it is dropped from the list."""
+        until = self.dispatcher.app.clock() + self.lease
+        with self.store.write() as conn:
+            for token in list(self.leased):
+                if outbox_db.renew_lease(conn, token, until) == 0:
+                    self.leased.discard(token)
 
 
 def pending_count(app: App, incident_id: int | None = None) -> int:

@@ -222,25 +222,8 @@ def commit_declare(
     with app.store.write() as conn:
         incident_id = incidents_db.insert_incident(
             conn,
-            {
-                "title": inc.title,
-                "severity": inc.severity,
-                "status": inc.status.value,
-                "components": list(inc.components),
-                "regions": list(inc.regions),
-                "selector": inc.selector.to_json(),
-                "started_at": inc.started_at,
-                "declared_at": inc.declared_at,
-                "resolved_at": None,
-                "commander": inc.commander,
-                "update_every_s": inc.update_every.total_seconds(),
-                "next_update_due": promise,
-                "ack_due": inc.ack_due,
-                "reminded_for": None,
-                "audience_size": plan.audience.size,
-                "skipped": plan.audience.skipped,
-                "version": 1,
-            },
+            replace(inc, next_update_due=promise, audience_size=plan.audience.size),
+            skipped=plan.audience.skipped,
         )
         incidents_db.insert_audience(conn, incident_id, plan.audience.pairs)
         rnd = outbox_db.insert_round_with_deliveries(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -12,10 +11,9 @@ from sqlalchemy import Connection, delete, func, insert, select
 
 from outagecomms.models import Customer
 from outagecomms.store import tables as t
-from outagecomms.store.engine import chunks, row_mapper, upsert
+from outagecomms.store.engine import chunks, object_row, row_mapper, upsert
 from outagecomms.values import as_utc
 
-_FIELDS = tuple(f.name for f in dataclasses.fields(Customer))
 _LISTS = ("components", "regions", "tags", "channels")  # tuples here, JSON lists there
 
 row_to_customer = row_mapper(
@@ -24,12 +22,8 @@ row_to_customer = row_mapper(
 
 
 def customer_to_row(c: Customer, now: datetime) -> dict[str, Any]:
-    row: dict[str, Any] = {n: getattr(c, n) for n in _FIELDS}
-    for n in _LISTS:
-        row[n] = list(row[n])
-    row["monthly_fee"] = str(c.monthly_fee)  # exact, as text
-    row["updated_at"] = now
-    return row
+    # monthly_fee: the exact Decimal, as text
+    return object_row(c, lists=_LISTS) | {"monthly_fee": str(c.monthly_fee), "updated_at": now}
 
 
 def upsert_customers(

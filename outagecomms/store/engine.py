@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -207,3 +208,16 @@ def row_mapper(
         return make(**kw)
 
     return build
+
+
+def object_row(obj: Any, *, skip: Iterable[str] = (), lists: Iterable[str] = ()) -> dict[str, Any]:
+    """The way back: a dataclass's fields as column values, tuples in ``lists`` as JSON lists
+    and enums as their values; ``skip`` the fields that have no column of their name."""
+    skipped = set(skip)
+    row = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj) if f.name not in skipped}
+    for n in lists:
+        row[n] = list(row[n])
+    for k, v in row.items():
+        if isinstance(v, Enum):
+            row[k] = v.value
+    return row

@@ -20,7 +20,7 @@ from outagecomms.models import (
     Selector,
 )
 from outagecomms.store import tables as t
-from outagecomms.store.engine import chunks, row_mapper
+from outagecomms.store.engine import chunks, object_row, row_mapper
 from outagecomms.values import as_utc
 
 # --- incidents ------------------------------------------------------------------------------
@@ -76,7 +76,16 @@ def follow_ups_pending(conn: Connection) -> list[Incident]:
     return [row_to_incident(r) for r in conn.execute(q)]
 
 
-def insert_incident(conn: Connection, values: dict[str, Any]) -> int:
+def insert_incident(conn: Connection, incident: Incident, *, skipped: dict[str, int]) -> int:
+    """Write a new incident (its ``id`` is the store's to give); returns the id."""
+    values = object_row(
+        incident, skip=("id", "selector", "update_every"), lists=("components", "regions")
+    ) | {
+        "selector": incident.selector.to_json(),
+        "update_every_s": incident.update_every.total_seconds(),
+        "skipped": skipped,
+        "version": 1,
+    }
     res = conn.execute(insert(t.incidents).values(**values).returning(t.incidents.c.id))
     return int(res.scalar_one())
 

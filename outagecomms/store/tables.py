@@ -29,6 +29,28 @@ metadata = MetaData()
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 TS = DateTime(timezone=True)
 
+
+def _id() -> Column[int]:
+    """A surrogate key the database assigns."""
+    return Column("id", BigId, primary_key=True, autoincrement=True)
+
+
+def _incident(*, nullable: bool = False, primary_key: bool = False) -> Column[int]:
+    """The incident a row belongs to."""
+    return Column(
+        "incident_id",
+        BigId,
+        ForeignKey("incidents.id"),
+        nullable=nullable,
+        primary_key=primary_key,
+    )
+
+
+def _customer_key() -> Column[str]:
+    """Part of the primary key: one row per customer (and incident, or channel)."""
+    return Column("customer_id", String(200), primary_key=True)
+
+
 customers = Table(
     "customers",
     metadata,
@@ -55,7 +77,7 @@ customers = Table(
 incidents = Table(
     "incidents",
     metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
+    _id(),
     Column("title", String(500), nullable=False),
     Column("severity", String(10), nullable=False),
     Column("status", String(20), nullable=False),
@@ -80,16 +102,16 @@ incidents = Table(
 audience = Table(
     "audience",
     metadata,
-    Column("incident_id", BigId, ForeignKey("incidents.id"), primary_key=True),
-    Column("customer_id", String(200), primary_key=True),
+    _incident(primary_key=True),
+    _customer_key(),
     Column("channel", String(100), primary_key=True),
 )
 
 rounds = Table(
     "rounds",
     metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("incident_id", BigId, ForeignKey("incidents.id"), nullable=False),
+    _id(),
+    _incident(),
     Column("seq", Integer, nullable=False),
     Column("kind", String(20), nullable=False),
     Column("message", Text, nullable=False, default=""),
@@ -103,8 +125,8 @@ rounds = Table(
 deliveries = Table(
     "deliveries",
     metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("incident_id", BigId, ForeignKey("incidents.id"), nullable=False),
+    _id(),
+    _incident(),
     Column("round_id", BigId, ForeignKey("rounds.id"), nullable=False),
     Column("customer_id", String(200), nullable=False),
     Column("channel", String(100), nullable=False),
@@ -125,8 +147,8 @@ deliveries = Table(
 events = Table(
     "events",
     metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("incident_id", BigId, ForeignKey("incidents.id"), nullable=True),
+    _id(),
+    _incident(nullable=True),
     Column("at", TS, nullable=False),
     Column("kind", String(40), nullable=False),
     Column("detail", Text, nullable=False, default=""),
@@ -136,8 +158,8 @@ events = Table(
 credits = Table(
     "credits",
     metadata,
-    Column("incident_id", BigId, ForeignKey("incidents.id"), primary_key=True),
-    Column("customer_id", String(200), primary_key=True),
+    _incident(primary_key=True),
+    _customer_key(),
     Column("amount", String(40), nullable=False),  # exact Decimal as text, rounded once
     Column("currency", String(3), nullable=False),
     Column("lines", JSON, nullable=False),  # [{"rule", "amount", "detail"}]
@@ -150,8 +172,8 @@ credits = Table(
 feedback = Table(
     "feedback",
     metadata,
-    Column("incident_id", BigId, ForeignKey("incidents.id"), primary_key=True),
-    Column("customer_id", String(200), primary_key=True),
+    _incident(primary_key=True),
+    _customer_key(),
     Column("score", Integer, nullable=False),
     Column("comment", Text, nullable=False, default=""),
     Column("source", String(20), nullable=False),  # link | manual
@@ -164,7 +186,7 @@ feedback = Table(
 drafts = Table(
     "drafts",
     metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
+    _id(),
     Column("source", String(20), nullable=False),  # alertmanager | generic
     Column("dedup_key", String(64), nullable=False),
     Column("group_key", Text, nullable=False),
@@ -186,7 +208,7 @@ drafts = Table(
     Column("resolved_at", TS, nullable=True),
     Column("times_seen", Integer, nullable=False, default=1),
     Column("alerts", Integer, nullable=False, default=1),
-    Column("incident_id", BigId, ForeignKey("incidents.id"), nullable=True),
+    _incident(nullable=True),
     Column("note", Text, nullable=False, default=""),
     Index(
         "uq_drafts_open_key",
@@ -203,7 +225,7 @@ drafts = Table(
 contact_flags = Table(
     "contact_flags",
     metadata,
-    Column("customer_id", String(200), primary_key=True),
+    _customer_key(),
     Column("channel", String(100), primary_key=True),
     Column("contact", Text, nullable=False),  # the refused address/number itself
     Column("reason", Text, nullable=False),  # e.g. "twilio 21610: ... opted out"

@@ -66,7 +66,7 @@ LAYERS: list[tuple[str, str]] = [
     ("aiosmtplib/", "SMTP: aiosmtplib"),
     ("sqlalchemy/", "store: SQLAlchemy/SQLite"),
     ("sqlite3", "store: SQLAlchemy/SQLite"),
-    ("repository.py", "store: SQLAlchemy/SQLite"),
+    ("outagecomms/store/", "store: SQLAlchemy/SQLite"),
     ("asyncio/", "event loop (asyncio)"),
     ("selectors.py", "event loop (asyncio)"),
     ("channels/", "dispatch: channel glue"),
@@ -145,7 +145,7 @@ def summarize_pyspy(raw: Path, n: int, rate: int) -> None:
         "channels/",
         "mime.py",
         "rendering.py",
-        "repository.py",
+        "outagecomms/store/",
         "aiosmtplib/smtp.py",
     )
     tally = tally_pyspy(raw, phase_of, LAYERS, hot)
@@ -334,7 +334,7 @@ def mode_micro(n: int, k: int, seed: int) -> None:
             msgs,
         )
         timed(
-            "repository.encode_content",
+            "outbox.encode_content",
             lambda m: outbox_db.encode_content(
                 {"to": m.to, "subject": m.subject, "text": m.text, "html": m.html}
             ),

@@ -509,7 +509,7 @@ LAYERS: list[tuple[str, str]] = [
     ("rendering.py", "render: context + glue"),
     ("sqlalchemy/", "store: SQLAlchemy/SQLite"),
     ("sqlite3", "store: SQLAlchemy/SQLite"),
-    ("repository.py", "store: SQLAlchemy/SQLite"),
+    ("outagecomms/store/", "store: SQLAlchemy/SQLite"),
     ("asyncio/", "event loop (asyncio)"),
     ("selectors.py", "event loop (asyncio)"),
     ("dispatch.py", "dispatch: own code"),
@@ -529,7 +529,7 @@ def summarize_profile(raw: Path, n: int, rate: int = 250) -> None:
             return "sender process start-up (spawn, imports)"
         return "start-up, imports, CLI, exit"
 
-    hot = ("dispatch.py", "channels/", "rendering.py", "repository.py")
+    hot = ("dispatch.py", "channels/", "rendering.py", "outagecomms/store/")
     tally = tally_pyspy(raw, phase_of, LAYERS, hot)
     phases, layers, leaves, lines = tally.phases, tally.layers, tally.leaves, tally.lines
     ms = 1000 / rate

@@ -65,7 +65,10 @@ def propose(app: App, incident_id: int, *, resolved_at: datetime | None = None) 
             raise StateError(f"{inc.ref} is not resolved yet: credits follow the downtime's end")
         ids = incidents_db.audience_customer_ids(conn, incident_id)
         customers = customers_db.get_customers(conn, ids)
-        spans = credits_db.resolved_spans(conn, ids)
+        spans = {
+            cid: [Span(*d) for d in downtimes]
+            for cid, downtimes in credits_db.resolved_incidents(conn, ids).items()
+        }
         acks = credits_db.ack_delivered(conn, incident_id)
         earlier = _credited_earlier(conn, ids, inc)
         frozen = credits_db.frozen_customers(conn, incident_id)

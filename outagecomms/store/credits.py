@@ -11,7 +11,6 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, func, select, update
 
 from outagecomms.models import DeliveryStatus, RoundKind
-from outagecomms.recovery.credits import Span
 from outagecomms.store import tables as t
 from outagecomms.store.engine import chunks
 from outagecomms.values import as_utc
@@ -23,10 +22,19 @@ PROPOSED, APPROVED, EXPORTED = "proposed", "approved", "exported"
 # --- the facts ------------------------------------------------------------------------------
 
 
-def resolved_spans(conn: Connection, customer_ids: Sequence[str]) -> dict[str, list[Span]]:
+class Downtime(NamedTuple):
+    """A resolved incident: from when customers were hurt until it was resolved."""
+
+    incident_id: int
+    started_at: datetime
+    resolved_at: datetime
+    severity: str
+
+
+def resolved_incidents(conn: Connection, customer_ids: Sequence[str]) -> dict[str, list[Downtime]]:
     """Every resolved incident each customer was in the audience of."""
     i, a = t.incidents, t.audience
-    out: dict[str, list[Span]] = {c: [] for c in customer_ids}
+    out: dict[str, list[Downtime]] = {c: [] for c in customer_ids}
     for ids in chunks(customer_ids):
         q = (
             select(a.c.customer_id, i.c.id, i.c.started_at, i.c.resolved_at, i.c.severity)
@@ -35,7 +43,7 @@ def resolved_spans(conn: Connection, customer_ids: Sequence[str]) -> dict[str, l
             .distinct()
         )
         for cid, iid, started, resolved, sev in conn.execute(q):
-            out[cid].append(Span(iid, as_utc(started), as_utc(resolved), sev))
+            out[cid].append(Downtime(iid, as_utc(started), as_utc(resolved), sev))
     return out
 
 

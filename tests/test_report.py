@@ -544,7 +544,7 @@ def test_recorded_incident_with_a_follow_up_owes_no_promise(make_config, clock: 
             started_at=clock.now - timedelta(hours=2),
         )  # fmt: skip
         iid = commit_declare(app, plan, send=False).incident.id
-        resolve(app, iid, "Recovered.", at=clock.now - timedelta(hours=1), send=False)
+        resolve(app, iid, "Recovered.", resolved_at=clock.now - timedelta(hours=1), send=False)
         with app.store.write() as conn:
             follow = repo.insert_round_with_deliveries(
                 conn, incident_id=iid, kind=RoundKind.FOLLOW_UP, message="",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -9,14 +11,42 @@ from sqlalchemy import select
 from outagecomms.app import App
 from outagecomms.errors import InputError
 from outagecomms.incidents.views import iso
-from outagecomms.models import DeliveryStatus, incident_id_from_ref
+from outagecomms.models import DeliveryStatus, IncidentRef, RefLike
 from outagecomms.store import repository as repo
 from outagecomms.store import tables as t
 from outagecomms.values import as_utc
 
 
-def list_deliveries(app: App, ref: str, *, status: str | None = None) -> list[dict[str, Any]]:
-    iid = incident_id_from_ref(ref)
+@dataclass(frozen=True, kw_only=True)
+class DeliveryRow:
+    """One row of the outbox: a (round, customer, channel) message and its state."""
+
+    id: int
+    round: int  # the round's number within its incident
+    customer: str
+    channel: str
+    status: DeliveryStatus
+    attempts: int
+    sent_at: datetime | None
+    last_error: str | None
+    provider_id: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "round": self.round,
+            "customer": self.customer,
+            "channel": self.channel,
+            "status": self.status.value,
+            "attempts": self.attempts,
+            "sent_at": iso(self.sent_at),
+            "last_error": self.last_error,
+            "provider_id": self.provider_id,
+        }
+
+
+def list_deliveries(app: App, ref: RefLike, *, status: str | None = None) -> list[DeliveryRow]:
+    iid = IncidentRef.parse(ref).id
     if status is not None and status not in {s.value for s in DeliveryStatus}:
         raise InputError(
             "unknown status; use one of " + ", ".join(s.value for s in DeliveryStatus),
@@ -45,16 +75,16 @@ def list_deliveries(app: App, ref: str, *, status: str | None = None) -> list[di
         if status:
             q = q.where(d.c.status == status)
         return [
-            {
-                "id": row.id,
-                "round": row.seq,
-                "customer": row.customer_id,
-                "channel": row.channel,
-                "status": row.status,
-                "attempts": row.attempts,
-                "sent_at": iso(as_utc(row.sent_at)),
-                "last_error": row.last_error,
-                "provider_id": row.provider_id,
-            }
+            DeliveryRow(
+                id=row.id,
+                round=row.seq,
+                customer=row.customer_id,
+                channel=row.channel,
+                status=DeliveryStatus(row.status),
+                attempts=row.attempts,
+                sent_at=as_utc(row.sent_at),
+                last_error=row.last_error,
+                provider_id=row.provider_id,
+            )
             for row in conn.execute(q)
         ]

@@ -42,7 +42,7 @@ from sqlalchemy import Connection, func, select
 
 from outagecomms.app import App
 from outagecomms.errors import InputError
-from outagecomms.incidents.views import iso, promises_kept, round_dict
+from outagecomms.incidents.views import PromisesKept, RoundSummary, iso
 from outagecomms.models import DeliveryStatus, RoundKind, RoundStats
 from outagecomms.store import repository as repo
 from outagecomms.store import tables as t
@@ -257,7 +257,7 @@ def _top_errors(conn: Connection, incident_id: int) -> list[tuple[str, int]]:
 
 
 def _round_entry(s: RoundStats) -> dict[str, Any]:
-    out = round_dict(s)
+    out = RoundSummary.of(s).to_json()
     out["deliveries"] = dict(sorted(s.by_status.items()))
     kept = s.round.due_by is not None
     out["late"] = (s.sent - s.on_time) if kept else None
@@ -344,7 +344,7 @@ def _promises(stats: list[RoundStats]) -> dict[str, Any]:
                 "counted": counted,
             }
         )
-    return {"per_round": per_round, "overall": promises_kept(stats)}
+    return {"per_round": per_round, "overall": PromisesKept.of(stats).to_json()}
 
 
 def _deliveries(

@@ -396,8 +396,7 @@ def declare(
 ) -> None:
     """Declare an incident and acknowledge every affected customer at once."""
     from outagecomms.incidents.lifecycle import commit_declare, plan_declare
-    from outagecomms.incidents.views import iso
-    from outagecomms.values import parse_time
+    from outagecomms.values import iso, parse_time
 
     if from_draft is None and title is None:
         raise click.UsageError("Missing argument 'TITLE'.")
@@ -487,7 +486,7 @@ def _fmt_counts(d: dict[str, int]) -> str:
 
 
 def _print_dry_run(plan: Any, channels: dict[str, int], as_json: bool) -> None:
-    from outagecomms.incidents.views import iso
+    from outagecomms.values import iso
 
     by_customer: dict[str, list[str]] = {}
     for cid, ch in plan.audience.pairs:
@@ -545,7 +544,7 @@ def _note(plain: bool, text: str) -> None:
 
 
 def _round_cmd_output(a: Any, created: Any, send_now: bool, as_json: bool, label: str) -> None:
-    from outagecomms.incidents.views import iso
+    from outagecomms.values import iso
 
     inc = created.incident
     summary = _send(a, inc.id, created.queued, label) if send_now else None

@@ -24,10 +24,7 @@ from outagecomms.models import (
     Selector,
 )
 from outagecomms.store import repository as repo
-
-
-def iso(dt: datetime | None) -> str | None:
-    return dt.isoformat().replace("+00:00", "Z") if dt else None
+from outagecomms.values import iso
 
 
 @dataclass(frozen=True, kw_only=True)

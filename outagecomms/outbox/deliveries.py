@@ -10,11 +10,10 @@ from sqlalchemy import select
 
 from outagecomms.app import App
 from outagecomms.errors import InputError
-from outagecomms.incidents.views import iso
 from outagecomms.models import DeliveryStatus, IncidentRef, RefLike
 from outagecomms.store import repository as repo
 from outagecomms.store import tables as t
-from outagecomms.values import as_utc
+from outagecomms.values import as_utc, iso
 
 
 @dataclass(frozen=True, kw_only=True)

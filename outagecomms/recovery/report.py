@@ -42,11 +42,11 @@ from sqlalchemy import Connection, func, select
 
 from outagecomms.app import App
 from outagecomms.errors import InputError
-from outagecomms.incidents.views import PromisesKept, RoundSummary, iso
+from outagecomms.incidents.views import PromisesKept, RoundSummary
 from outagecomms.models import DeliveryStatus, RoundKind, RoundStats
 from outagecomms.store import repository as repo
 from outagecomms.store import tables as t
-from outagecomms.values import as_utc, format_duration
+from outagecomms.values import as_utc, format_duration, iso
 
 __all__ = ["FORMATS", "build_report", "render_html", "render_markdown", "write_report"]
 

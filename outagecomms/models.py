@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import TypeAlias
+from typing import Protocol, TypeAlias
 
 #: the customer id of a delivery made once per round, not per customer (a status page)
 ROUND_WIDE = "*"
@@ -175,8 +175,9 @@ class RoundStats:
 
 @dataclass(frozen=True, order=True)
 class IncidentRef:
-    """How people and scripts name an incident: ``INC-7``, ``inc-7``, ``"7"``, ``7`` or the
-    :class:`Incident` itself all parse to the same ref; ``str()`` gives ``INC-7``."""
+    """How people and scripts name an incident: ``INC-7``, ``inc-7``, ``"7"``, ``7``, the
+    :class:`Incident` itself or a read model of it (anything with a ``ref``) all parse to the
+    same ref; ``str()`` gives ``INC-7``."""
 
     id: int
 
@@ -188,6 +189,9 @@ class IncidentRef:
         """Raises ``InputError`` (field ``incident``) for anything that is not an incident id."""
         if isinstance(value, IncidentRef):
             return value
+        ref = getattr(value, "ref", None)  # a read model: IncidentSummary, WatchRow
+        if isinstance(ref, IncidentRef):
+            return ref
         if isinstance(value, Incident):
             value = value.id  # 0: a dry run's incident, never written
         if isinstance(value, int) and not isinstance(value, bool):
@@ -208,8 +212,15 @@ class IncidentRef:
         return cls(n)
 
 
+class HasIncidentRef(Protocol):
+    """A read model of an incident (``IncidentSummary``, ``IncidentDetail``, ``WatchRow``)."""
+
+    @property
+    def ref(self) -> IncidentRef: ...
+
+
 #: anything that names an incident (see ``IncidentRef.parse``)
-RefLike: TypeAlias = IncidentRef | Incident | str | int
+RefLike: TypeAlias = IncidentRef | Incident | HasIncidentRef | str | int
 
 
 def incident_id_from_ref(ref: RefLike) -> int:

@@ -133,7 +133,8 @@ def test_a_bad_incident_ref_is_an_input_error_naming_the_field(value: object) ->
 def test_every_verb_takes_any_form_of_ref(app: App, cfg: Path) -> None:
     inc = app.declare("Logins failing", severity="sev2", components=["auth"]).incident
     assert str(IncidentRef.parse(inc)) == inc.ref == "INC-1"
-    views = [app.show(r).to_json() for r in ("INC-1", "1", 1, IncidentRef(1), inc)]
+    (summary,) = app.incidents()
+    views = [app.show(r).to_json() for r in ("INC-1", "1", 1, IncidentRef(1), inc, summary)]
     assert all(v == views[0] for v in views)
     assert app.deliveries("inc-1") == app.deliveries(inc)
     assert outagecomms.post_update(app, "INC-1", "Cause found.", send=False).round.seq == 2

@@ -1,0 +1,198 @@
+"""The report as Markdown. Every string that came from a user is made inert: no HTML, no table
+breaks, no emphasis, one line."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from outagecomms.incidents.views import iso
+from outagecomms.recovery.report.model import Report
+from outagecomms.recovery.report.tables import PROMISE_HEAD, ROUND_HEAD, promise_rows, round_rows
+from outagecomms.recovery.report.units import DASH, human, money_map, offset, pct
+
+__all__ = ["render_markdown"]
+
+_MD_SPECIAL = str.maketrans(
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;", "|": "\\|", "`": "\\`", "*": "\\*", "_": "\\_"}
+)
+
+
+def _md(value: object) -> str:
+    """User text made inert in Markdown: no HTML, no table breaks, no emphasis; one line."""
+    text = "" if value is None else str(value)
+    return " ".join(text.split()).translate(_MD_SPECIAL)
+
+
+def _md_block(value: str) -> list[str]:
+    lines = [_md(line) for line in value.splitlines()] or [""]
+    return ["> " + line if line else ">" for line in lines]
+
+
+def _md_table(head: Sequence[str], rows: list[list[object]]) -> list[str]:
+    out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return out
+
+
+def _ids(ids: Sequence[str], limit: int = 20) -> str:
+    if not ids:
+        return ""
+    shown = ", ".join(_md(i) for i in ids[:limit])
+    more = ", \u2026" if len(ids) > limit else ""
+    return f" ({shown}{more})"
+
+
+def render_markdown(report: Report) -> str:
+    """The report as Markdown (user strings escaped so they render as plain text)."""
+    inc = report.incident
+    start = inc.started_at
+    duration = inc.duration
+    out: list[str] = [f"# Post-incident report: {_md(inc.ref)} \u2014 {_md(inc.title)}", ""]
+    out += [
+        f"- **Severity:** {_md(inc.severity)}",
+        f"- **Status:** {_md(inc.status.value)}",
+        f"- **Components:** {_md(', '.join(inc.components)) or DASH}",
+        f"- **Regions:** {_md(', '.join(inc.regions)) or DASH}",
+        f"- **Commander:** {_md(inc.commander) or DASH}",
+        f"- **Started:** {iso(inc.started_at)}",
+        f"- **Declared:** {iso(inc.declared_at)} ({offset(start, inc.declared_at)})",
+        f"- **Resolved:** {iso(inc.resolved_at) or 'not yet'}",
+        f"- **Duration:** {'ongoing' if duration is None else human(duration.total_seconds())}",
+        f"- **Update cadence:** every {human(inc.cadence.total_seconds())}; "
+        f"acknowledgement within {human(inc.ack_within.total_seconds())}",
+        f"- **Report generated:** {iso(report.generated_at)}",
+        "",
+        "## Timeline",
+        "",
+        "Times are offsets from the start of the incident.",
+        "",
+    ]
+    out += _md_table(ROUND_HEAD, round_rows(report))
+    for r in report.timeline.rounds:
+        if r.stats.round.message:
+            out += ["", f"Round {r.seq} ({r.kind.value}) message:", ""]
+            out += _md_block(r.stats.round.message)
+    if report.timeline.events:
+        out += ["", "### Events", ""]
+        out += _md_table(
+            ["Time", "At", "Kind", "Detail"],
+            [
+                [offset(start, e.at), iso(e.at), _md(e.kind), _md(e.detail)]
+                for e in report.timeline.events
+            ],
+        )
+    aud = report.audience
+    out += ["", "## Audience", "", f"{aud.customers} customers.", ""]
+    out += _md_table(["Tier", "Customers"], [[_md(k), v] for k, v in aud.by_tier.items()])
+    out += [""]
+    out += _md_table(["Channel", "Recipients"], [[_md(k), v] for k, v in aud.by_channel.items()])
+    if aud.skipped:
+        skipped = ", ".join(f"{_md(k)} ({v})" for k, v in aud.skipped.items())
+        out += ["", f"Not reachable on any channel: {skipped}."]
+    fn = report.first_notice
+    within = human(fn.ack_within.total_seconds())
+    out += [
+        "",
+        "## Time to first notice",
+        "",
+        f"Acknowledgement promised within {within} (by {iso(fn.ack_due)}).",
+        "",
+        f"- **Customers owed an acknowledgement:** {fn.owed}",
+        f"- **Median:** {human(fn.median)}",
+        f"- **p95:** {human(fn.p95)}",
+        f"- **Max:** {human(fn.max)}",
+        f"- **Within {within}:** {fn.within}",
+        f"- **Late:** {fn.late}" + _ids(fn.late_customers),
+        f"- **Never:** {fn.never}" + _ids(fn.never_customers),
+    ]
+    ov = report.promises.overall
+    out += [
+        "",
+        "## Promises kept",
+        "",
+        f"**Overall: {ov.on_time}/{ov.owed} ({pct(ov.ratio)})**",
+        "",
+    ]
+    out += _md_table(PROMISE_HEAD, promise_rows(report))
+    dl = report.deliveries
+    statuses = sorted({s for v in dl.by_channel.values() for s in v})
+    out += [
+        "",
+        "## Deliveries",
+        "",
+        f"{dl.total} deliveries: {dl.sent} sent, {dl.failed} failed, "
+        f"{dl.dead} dead (retries exhausted), {dl.pending} pending; "
+        f"{dl.retried} needed more than one attempt.",
+        "",
+    ]
+    out += _md_table(
+        ["Channel", *statuses],
+        [[_md(ch), *(v.get(s, 0) for s in statuses)] for ch, v in dl.by_channel.items()],
+    )
+    if dl.top_errors:
+        out += ["", "Top errors:", ""]
+        out += [f"- {e.count} \u00d7 {_md(e.error)}" for e in dl.top_errors]
+    cr = report.credits
+    out += ["", "## Credits", ""]
+    if cr.count:
+        out += [
+            f"- **Total:** {money_map(cr.total)}",
+            f"- **Customers credited:** {cr.customers_credited} of {cr.count}",
+            "- **Status:** " + ", ".join(f"{_md(k)} {v}" for k, v in cr.by_status.items()),
+            "",
+            "By rule (rule lines before the cap and minimum):",
+            "",
+        ]
+        out += _md_table(
+            ["Rule", "Amount"], [[_md(k), money_map(v)] for k, v in cr.by_rule.items()]
+        )
+        out += ["", "By tier:", ""]
+        out += _md_table(
+            ["Tier", "Amount"], [[_md(k), money_map(v)] for k, v in cr.by_tier.items()]
+        )
+        if cr.goodwill_count:
+            out += ["", f"Goodwill offered to {cr.goodwill_count} customers:", ""]
+            out += [f"- {v} \u00d7 {_md(k)}" for k, v in cr.goodwill_offers.items()]
+    else:
+        out += ["No credits recorded."]
+    nps = report.nps
+    out += ["", "## Customer feedback (NPS)", ""]
+    if nps.responses:
+        out += [
+            f"- **NPS:** {nps.nps}",
+            f"- **Responses:** {nps.responses}",
+            f"- **Promoters (9\u201310):** {nps.promoters}",
+            f"- **Passives (7\u20138):** {nps.passives}",
+            f"- **Detractors (0\u20136):** {nps.detractors}",
+        ]
+        if nps.comments:
+            out += ["", "Comments:", ""]
+            out += [f"- {_md(c.customer)} ({c.score}): {_md(c.comment)}" for c in nps.comments]
+    else:
+        out += ["No feedback yet."]
+    kb = report.kb_article
+    out += [
+        "",
+        "## Knowledge-base article (draft)",
+        "",
+        f"### {_md(kb.title)}",
+        "",
+        "**Summary.** " + _md(kb.summary),
+        "",
+        "**Impact.** " + _md(kb.impact),
+        "",
+        "**Cause and fix.**",
+        "",
+    ]
+    out += _md_block(kb.cause_and_fix) if kb.cause_and_fix else ["_Not resolved yet._"]
+    if kb.cause_notes:
+        out += ["", "When the cause was identified:", ""]
+        out += [f"- {_md(n)}" for n in kb.cause_notes]
+    out += [
+        "",
+        "**Prevention.** " + _md(kb.prevention),
+        "",
+        "**Customer communication.** " + _md(kb.customer_communication),
+        "",
+    ]
+    return "\n".join(out)

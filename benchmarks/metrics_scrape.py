@@ -241,8 +241,10 @@ def fill(app: App, deliveries: int, per_round: int) -> float:
     with app.store.write() as conn:
         for table in ("incidents", "rounds", "deliveries"):
             conn.execute(text(sql[table]), params)
-    with app.store.write() as conn:  # fresh statistics, as a live store would have
-        conn.exec_driver_sql("ANALYZE")
+    # fresh statistics, as a live store would have; on PostgreSQL also the visibility map
+    # that autovacuum keeps (without it an index-only scan reads the table too)
+    with app.store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("ANALYZE" if app.store.dialect == "sqlite" else "VACUUM ANALYZE")
     return time.perf_counter() - t0
 
 
@@ -356,14 +358,17 @@ def main(argv: list[str] | None = None) -> int:
                 f"old (Python histogram):  median {ms(old_med)} of {args.old_runs}  "
                 f"-> {old_med / med:,.1f}x faster now"
             )
-            if old_out != new_out:
+            if old_out == new_out:
+                print("old and new output: identical")
+            elif sorted(old_out.splitlines()) == sorted(new_out.splitlines()):
+                # the old queries had no ORDER BY: PostgreSQL returned groups in hash order
+                print("old and new output: the same lines (the old order was the database's)")
+            else:
                 print("the old and new implementations disagree:", file=sys.stderr)
                 for a, b in zip(old_out.splitlines(), new_out.splitlines(), strict=False):
                     if a != b:
                         print(f"  old: {a}\n  new: {b}", file=sys.stderr)
                 run.failed = True
-            else:
-                print("old and new output: identical")
             print(
                 f"target <= {args.target_ms:g} ms: {verdict(med * 1000 <= args.target_ms)} "
                 f"(median {ms(med)})"

@@ -43,7 +43,6 @@ from outagecomms.recovery.report.model import (
     DeliverySummary,
     ErrorCount,
     FirstNotice,
-    IncidentFacts,
     KbArticle,
     Nps,
     PromiseRound,
@@ -53,6 +52,7 @@ from outagecomms.recovery.report.model import (
     Timeline,
     TimelineEvent,
     TimelineRound,
+    duration,
 )
 from outagecomms.recovery.report.units import human, pct
 from outagecomms.store import reporting
@@ -87,7 +87,6 @@ def build_report(app: App, incident_id: int) -> Report:
         tiers.update(reporting.customer_tiers(conn, missing))
 
     inc = row.incident
-    incident = _facts(inc)
     rounds = tuple(TimelineRound(stats=s) for s in stats)
     audience = _audience(recipients, tiers, row.skipped)
     first_notice = _first_notice(ack, inc.started_at, inc.ack_due)
@@ -97,7 +96,7 @@ def build_report(app: App, incident_id: int) -> Report:
     nps = _nps(feedback_rows)
     return Report(
         generated_at=app.clock(),
-        incident=incident,
+        incident=inc,
         timeline=Timeline(
             rounds=rounds,
             events=tuple(
@@ -111,28 +110,9 @@ def build_report(app: App, incident_id: int) -> Report:
         credits=credits,
         nps=nps,
         kb_article=_kb_article(
-            incident, audience, first_notice, promises, deliveries, credits, nps, stats
+            inc, audience, first_notice, promises, deliveries, credits, nps, stats
         ),
-        chart=_chart(incident, rounds),
-    )
-
-
-def _facts(inc: Incident) -> IncidentFacts:
-    return IncidentFacts(
-        id=inc.id,
-        ref=inc.ref,
-        title=inc.title,
-        severity=inc.severity,
-        status=inc.status,
-        components=tuple(inc.components),
-        regions=tuple(inc.regions),
-        commander=inc.commander,
-        started_at=inc.started_at,
-        declared_at=inc.declared_at,
-        resolved_at=inc.resolved_at,
-        cadence=inc.update_every,
-        ack_due=inc.ack_due,
-        next_update_due=inc.next_update_due,
+        chart=_chart(inc, rounds),
     )
 
 
@@ -302,7 +282,7 @@ def _nps(rows: Sequence[FeedbackRow]) -> Nps:
 
 
 def _kb_article(
-    inc: IncidentFacts,
+    inc: Incident,
     aud: Audience,
     fn: FirstNotice,
     promises: Promises,
@@ -323,8 +303,8 @@ def _kb_article(
         and s.round.status.value == "identified"
         and s.round.message
     )
-    duration = inc.duration
-    duration_text = None if duration is None else human(duration.total_seconds())
+    span_of = duration(inc)
+    duration_text = None if span_of is None else human(span_of.total_seconds())
     where = ", ".join(inc.components) or "our service"
     regions = ", ".join(inc.regions)
     span = f"from {iso(inc.started_at)}"
@@ -365,7 +345,7 @@ def _kb_article(
     )
 
 
-def _chart(inc: IncidentFacts, rounds: Sequence[TimelineRound]) -> Chart:
+def _chart(inc: Incident, rounds: Sequence[TimelineRound]) -> Chart:
     start = inc.started_at
 
     def rel(at: datetime | None) -> float | None:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 
 from outagecomms.incidents.views import iso
 from outagecomms.recovery.report.chart import svg_chart
-from outagecomms.recovery.report.model import Report
+from outagecomms.recovery.report.model import Report, ack_within, duration
 from outagecomms.recovery.report.tables import PROMISE_HEAD, ROUND_HEAD, promise_rows, round_rows
 from outagecomms.recovery.report.units import DASH, human, money_map, offset, pct
 from outagecomms.recovery.report.units import escape_html as _e
@@ -57,7 +57,7 @@ def render_html(report: Report) -> str:
     """A self-contained HTML page: inline CSS and SVG, no scripts, every user string escaped."""
     inc = report.incident
     start = inc.started_at
-    duration = inc.duration
+    span = duration(inc)
     title = f"Post-incident report: {inc.ref} \u2014 {inc.title}"
     body: list[str] = [f"<h1>{_e(title)}</h1>"]
     body.append(
@@ -71,9 +71,9 @@ def render_html(report: Report) -> str:
                 ("Started", iso(inc.started_at)),
                 ("Declared", f"{iso(inc.declared_at)} ({offset(start, inc.declared_at)})"),
                 ("Resolved", iso(inc.resolved_at) or "not yet"),
-                ("Duration", "ongoing" if duration is None else human(duration.total_seconds())),
-                ("Update cadence", f"every {human(inc.cadence.total_seconds())}"),
-                ("Acknowledgement within", human(inc.ack_within.total_seconds())),
+                ("Duration", "ongoing" if span is None else human(span.total_seconds())),
+                ("Update cadence", f"every {human(inc.update_every.total_seconds())}"),
+                ("Acknowledgement within", human(ack_within(inc).total_seconds())),
                 ("Report generated", iso(report.generated_at)),
             ]
         )

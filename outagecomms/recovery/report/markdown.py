@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from outagecomms.incidents.views import iso
-from outagecomms.recovery.report.model import Report
+from outagecomms.recovery.report.model import Report, ack_within, duration
 from outagecomms.recovery.report.tables import PROMISE_HEAD, ROUND_HEAD, promise_rows, round_rows
 from outagecomms.recovery.report.units import DASH, human, money_map, offset, pct
 
@@ -34,6 +34,11 @@ def _md_table(head: Sequence[str], rows: list[list[object]]) -> list[str]:
     return out
 
 
+def _bullets(facts: Sequence[tuple[str, object]]) -> list[str]:
+    """``- **Name:** value`` lines (the values already escaped where they came from users)."""
+    return [f"- **{name}:** {value}" for name, value in facts]
+
+
 def _ids(ids: Sequence[str], limit: int = 20) -> str:
     if not ids:
         return ""
@@ -46,21 +51,28 @@ def render_markdown(report: Report) -> str:
     """The report as Markdown (user strings escaped so they render as plain text)."""
     inc = report.incident
     start = inc.started_at
-    duration = inc.duration
+    span = duration(inc)
     out: list[str] = [f"# Post-incident report: {_md(inc.ref)} \u2014 {_md(inc.title)}", ""]
+    cadence = human(inc.update_every.total_seconds())
+    out += _bullets(
+        [
+            ("Severity", _md(inc.severity)),
+            ("Status", _md(inc.status.value)),
+            ("Components", _md(", ".join(inc.components)) or DASH),
+            ("Regions", _md(", ".join(inc.regions)) or DASH),
+            ("Commander", _md(inc.commander) or DASH),
+            ("Started", iso(inc.started_at)),
+            ("Declared", f"{iso(inc.declared_at)} ({offset(start, inc.declared_at)})"),
+            ("Resolved", iso(inc.resolved_at) or "not yet"),
+            ("Duration", "ongoing" if span is None else human(span.total_seconds())),
+            (
+                "Update cadence",
+                f"every {cadence}; acknowledgement within {human(ack_within(inc).total_seconds())}",
+            ),
+            ("Report generated", iso(report.generated_at)),
+        ]
+    )
     out += [
-        f"- **Severity:** {_md(inc.severity)}",
-        f"- **Status:** {_md(inc.status.value)}",
-        f"- **Components:** {_md(', '.join(inc.components)) or DASH}",
-        f"- **Regions:** {_md(', '.join(inc.regions)) or DASH}",
-        f"- **Commander:** {_md(inc.commander) or DASH}",
-        f"- **Started:** {iso(inc.started_at)}",
-        f"- **Declared:** {iso(inc.declared_at)} ({offset(start, inc.declared_at)})",
-        f"- **Resolved:** {iso(inc.resolved_at) or 'not yet'}",
-        f"- **Duration:** {'ongoing' if duration is None else human(duration.total_seconds())}",
-        f"- **Update cadence:** every {human(inc.cadence.total_seconds())}; "
-        f"acknowledgement within {human(inc.ack_within.total_seconds())}",
-        f"- **Report generated:** {iso(report.generated_at)}",
         "",
         "## Timeline",
         "",
@@ -97,14 +109,18 @@ def render_markdown(report: Report) -> str:
         "",
         f"Acknowledgement promised within {within} (by {iso(fn.ack_due)}).",
         "",
-        f"- **Customers owed an acknowledgement:** {fn.owed}",
-        f"- **Median:** {human(fn.median)}",
-        f"- **p95:** {human(fn.p95)}",
-        f"- **Max:** {human(fn.max)}",
-        f"- **Within {within}:** {fn.within}",
-        f"- **Late:** {fn.late}" + _ids(fn.late_customers),
-        f"- **Never:** {fn.never}" + _ids(fn.never_customers),
     ]
+    out += _bullets(
+        [
+            ("Customers owed an acknowledgement", fn.owed),
+            ("Median", human(fn.median)),
+            ("p95", human(fn.p95)),
+            ("Max", human(fn.max)),
+            (f"Within {within}", fn.within),
+            ("Late", f"{fn.late}{_ids(fn.late_customers)}"),
+            ("Never", f"{fn.never}{_ids(fn.never_customers)}"),
+        ]
+    )
     ov = report.promises.overall
     out += [
         "",
@@ -135,10 +151,14 @@ def render_markdown(report: Report) -> str:
     cr = report.credits
     out += ["", "## Credits", ""]
     if cr.count:
+        out += _bullets(
+            [
+                ("Total", money_map(cr.total)),
+                ("Customers credited", f"{cr.customers_credited} of {cr.count}"),
+                ("Status", ", ".join(f"{_md(k)} {v}" for k, v in cr.by_status.items())),
+            ]
+        )
         out += [
-            f"- **Total:** {money_map(cr.total)}",
-            f"- **Customers credited:** {cr.customers_credited} of {cr.count}",
-            "- **Status:** " + ", ".join(f"{_md(k)} {v}" for k, v in cr.by_status.items()),
             "",
             "By rule (rule lines before the cap and minimum):",
             "",
@@ -158,13 +178,15 @@ def render_markdown(report: Report) -> str:
     nps = report.nps
     out += ["", "## Customer feedback (NPS)", ""]
     if nps.responses:
-        out += [
-            f"- **NPS:** {nps.nps}",
-            f"- **Responses:** {nps.responses}",
-            f"- **Promoters (9\u201310):** {nps.promoters}",
-            f"- **Passives (7\u20138):** {nps.passives}",
-            f"- **Detractors (0\u20136):** {nps.detractors}",
-        ]
+        out += _bullets(
+            [
+                ("NPS", nps.nps),
+                ("Responses", nps.responses),
+                ("Promoters (9\u201310)", nps.promoters),
+                ("Passives (7\u20138)", nps.passives),
+                ("Detractors (0\u20136)", nps.detractors),
+            ]
+        )
         if nps.comments:
             out += ["", "Comments:", ""]
             out += [f"- {_md(c.customer)} ({c.score}): {_md(c.comment)}" for c in nps.comments]

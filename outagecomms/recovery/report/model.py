@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from outagecomms.incidents.views import iso, round_dict
-from outagecomms.models import IncidentStatus, RoundKind, RoundStats
+from outagecomms.models import Incident, RoundKind, RoundStats
 from outagecomms.recovery.report.units import human, ratio
 
 __all__ = [
@@ -30,7 +30,6 @@ __all__ = [
     "DeliverySummary",
     "ErrorCount",
     "FirstNotice",
-    "IncidentFacts",
     "KbArticle",
     "Nps",
     "PromiseRound",
@@ -40,6 +39,9 @@ __all__ = [
     "Timeline",
     "TimelineEvent",
     "TimelineRound",
+    "ack_within",
+    "duration",
+    "incident_json",
 ]
 
 
@@ -53,55 +55,40 @@ def _strs(values: Mapping[str, Decimal]) -> dict[str, str]:
     return {k: str(v) for k, v in values.items()}
 
 
-@dataclass(frozen=True, kw_only=True)
-class IncidentFacts:
-    id: int
-    ref: str
-    title: str
-    severity: str
-    status: IncidentStatus
-    components: tuple[str, ...]
-    regions: tuple[str, ...]
-    commander: str
-    started_at: datetime
-    declared_at: datetime
-    resolved_at: datetime | None
-    cadence: timedelta
-    ack_due: datetime
-    next_update_due: datetime | None
+def duration(inc: Incident) -> timedelta | None:
+    """From the start to the resolution (None while open)."""
+    return (inc.resolved_at - inc.started_at) if inc.resolved_at else None
 
-    @property
-    def duration(self) -> timedelta | None:
-        return (self.resolved_at - self.started_at) if self.resolved_at else None
 
-    @property
-    def ack_within(self) -> timedelta:
-        return self.ack_due - self.started_at
+def ack_within(inc: Incident) -> timedelta:
+    return inc.ack_due - inc.started_at
 
-    def to_json(self) -> dict[str, Any]:
-        duration = self.duration
-        secs = None if duration is None else duration.total_seconds()
-        return {
-            "ref": self.ref,
-            "id": self.id,
-            "title": self.title,
-            "severity": self.severity,
-            "status": self.status.value,
-            "components": list(self.components),
-            "regions": list(self.regions),
-            "commander": self.commander,
-            "started_at": iso(self.started_at),
-            "declared_at": iso(self.declared_at),
-            "resolved_at": iso(self.resolved_at),
-            "duration_seconds": secs,
-            "duration": None if secs is None else human(secs),
-            "cadence_seconds": self.cadence.total_seconds(),
-            "cadence": human(self.cadence.total_seconds()),
-            "ack_within_seconds": self.ack_within.total_seconds(),
-            "ack_within": human(self.ack_within.total_seconds()),
-            "ack_due": iso(self.ack_due),
-            "next_update_due": iso(self.next_update_due),
-        }
+
+def incident_json(inc: Incident) -> dict[str, Any]:
+    """The incident's facts as the report's JSON has them (seconds and a human form)."""
+    span = duration(inc)
+    secs = None if span is None else span.total_seconds()
+    return {
+        "ref": inc.ref,
+        "id": inc.id,
+        "title": inc.title,
+        "severity": inc.severity,
+        "status": inc.status.value,
+        "components": list(inc.components),
+        "regions": list(inc.regions),
+        "commander": inc.commander,
+        "started_at": iso(inc.started_at),
+        "declared_at": iso(inc.declared_at),
+        "resolved_at": iso(inc.resolved_at),
+        "duration_seconds": secs,
+        "duration": None if secs is None else human(secs),
+        "cadence_seconds": inc.update_every.total_seconds(),
+        "cadence": human(inc.update_every.total_seconds()),
+        "ack_within_seconds": ack_within(inc).total_seconds(),
+        "ack_within": human(ack_within(inc).total_seconds()),
+        "ack_due": iso(inc.ack_due),
+        "next_update_due": iso(inc.next_update_due),
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -458,7 +445,7 @@ class Chart:
 @dataclass(frozen=True, kw_only=True)
 class Report:
     generated_at: datetime
-    incident: IncidentFacts
+    incident: Incident
     timeline: Timeline
     audience: Audience
     first_notice: FirstNotice
@@ -473,7 +460,7 @@ class Report:
         """The report as JSON-able data (without the chart, which the HTML page draws)."""
         return {
             "generated_at": iso(self.generated_at),
-            "incident": self.incident.to_json(),
+            "incident": incident_json(self.incident),
             "timeline": self.timeline.to_json(),
             "audience": self.audience.to_json(),
             "first_notice": self.first_notice.to_json(),

@@ -13,7 +13,13 @@ from collections.abc import Iterable, Sequence
 from outagecomms.incidents.views import iso
 from outagecomms.recovery.report.chart import svg_chart
 from outagecomms.recovery.report.model import Report, ack_within, duration
-from outagecomms.recovery.report.tables import PROMISE_HEAD, ROUND_HEAD, promise_rows, round_rows
+from outagecomms.recovery.report.tables import (
+    PROMISE_HEAD,
+    ROUND_HEAD,
+    nps_facts,
+    promise_rows,
+    round_rows,
+)
 from outagecomms.recovery.report.units import DASH, human, money_map, offset, pct
 from outagecomms.recovery.report.units import escape_html as _e
 
@@ -186,17 +192,7 @@ def render_html(report: Report) -> str:
     nps = report.nps
     body.append("<h2>Customer feedback (NPS)</h2>")
     if nps.responses:
-        body.append(
-            _facts(
-                [
-                    ("NPS", nps.nps),
-                    ("Responses", nps.responses),
-                    ("Promoters (9\u201310)", nps.promoters),
-                    ("Passives (7\u20138)", nps.passives),
-                    ("Detractors (0\u20136)", nps.detractors),
-                ]
-            )
-        )
+        body.append(_facts(nps_facts(nps)))
         if nps.comments:
             body.append(
                 _h_table(

@@ -7,7 +7,13 @@ from collections.abc import Sequence
 
 from outagecomms.incidents.views import iso
 from outagecomms.recovery.report.model import Report, ack_within, duration
-from outagecomms.recovery.report.tables import PROMISE_HEAD, ROUND_HEAD, promise_rows, round_rows
+from outagecomms.recovery.report.tables import (
+    PROMISE_HEAD,
+    ROUND_HEAD,
+    nps_facts,
+    promise_rows,
+    round_rows,
+)
 from outagecomms.recovery.report.units import DASH, human, money_map, offset, pct
 
 __all__ = ["render_markdown"]
@@ -178,15 +184,7 @@ def render_markdown(report: Report) -> str:
     nps = report.nps
     out += ["", "## Customer feedback (NPS)", ""]
     if nps.responses:
-        out += _bullets(
-            [
-                ("NPS", nps.nps),
-                ("Responses", nps.responses),
-                ("Promoters (9\u201310)", nps.promoters),
-                ("Passives (7\u20138)", nps.passives),
-                ("Detractors (0\u20136)", nps.detractors),
-            ]
-        )
+        out += _bullets(nps_facts(nps))
         if nps.comments:
             out += ["", "Comments:", ""]
             out += [f"- {_md(c.customer)} ({c.score}): {_md(c.comment)}" for c in nps.comments]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from outagecomms.incidents.views import iso
-from outagecomms.recovery.report.model import Report
+from outagecomms.recovery.report.model import Nps, Report
 from outagecomms.recovery.report.units import offset, pct
 
 ROUND_HEAD = (
@@ -51,4 +51,15 @@ def promise_rows(report: Report) -> list[list[object]]:
             pct(p.ratio) if p.counted else "not counted",
         ]
         for p in report.promises.per_round
+    ]
+
+
+def nps_facts(nps: Nps) -> list[tuple[str, object]]:
+    """The NPS figures, named (numbers only: nothing to escape)."""
+    return [
+        ("NPS", nps.nps),
+        ("Responses", nps.responses),
+        ("Promoters (9\u201310)", nps.promoters),
+        ("Passives (7\u20138)", nps.passives),
+        ("Detractors (0\u20136)", nps.detractors),
     ]

@@ -51,7 +51,7 @@ from outagecomms.models import (
 from outagecomms.store import tables as t
 from outagecomms.values import as_utc
 
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 _CHUNK = 500
 
 

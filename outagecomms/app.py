@@ -1,4 +1,9 @@
-"""The application context every operation takes: config, store, renderer and clock."""
+"""The application context every library function takes: config, store, renderer and clock.
+
+Scripts hold its subclass ``outagecomms.App`` (``outagecomms/api.py``), which adds the
+commander's verbs as methods (``declare``, ``update``, ``resolve``, ``send``, ``show``...);
+this base stays below every subsystem so that each of them can take it.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Self
 
 from outagecomms.config.loader import load_config
 from outagecomms.config.model import Config
@@ -22,7 +28,7 @@ class App:
     clock: Callable[[], datetime] = field(default=utcnow)
 
     @classmethod
-    def from_config(cls, config: Config, *, clock: Callable[[], datetime] = utcnow) -> App:
+    def from_config(cls, config: Config, *, clock: Callable[[], datetime] = utcnow) -> Self:
         store = open_store(config.store_url)
         renderer = Renderer(
             company=config.company,
@@ -34,13 +40,15 @@ class App:
     @classmethod
     def open(
         cls, config_path: str | Path | None = None, *, clock: Callable[[], datetime] = utcnow
-    ) -> App:
+    ) -> Self:
+        """Load the config (``config_path``, else ``$OUTAGECOMMS_CONFIG``, ``./outagecomms.toml``,
+        the user config dir) and open its store. ``clock`` returns the UTC-aware now."""
         return cls.from_config(load_config(config_path), clock=clock)
 
     def close(self) -> None:
         self.store.dispose()
 
-    def __enter__(self) -> App:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -7,7 +7,6 @@ the real scheduler, resolution. Then it prints where the messages are.
 
 from __future__ import annotations
 
-import asyncio
 import mailbox
 import tempfile
 from datetime import timedelta
@@ -16,17 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from outagecomms.app import App
-from outagecomms.config.loader import load_config
-from outagecomms.directory.importer import import_file
-from outagecomms.incidents.lifecycle import commit_declare, plan_declare, resolve
-from outagecomms.incidents.views import show_incident
-from outagecomms.models import RoundKind, Selector
-from outagecomms.outbox.senders import dispatch_due
-from outagecomms.recovery import ledger
-from outagecomms.scheduler.daemon import Daemon
-from outagecomms.store import outbox as outbox_db
-from outagecomms.workspace.scaffold import sample_customers_file
+from outagecomms import App, DispatchSummary, RoundKind, sample_customers_file
 
 DEMO_CONFIG = """\
 [store]
@@ -63,7 +52,7 @@ tiers = ["enterprise"]
 """
 
 
-def _fan_out(app: App, incident_id: int, total: int, label: str, console: Console) -> None:
+def _fan_out(app: App, incident: str, total: int, label: str, console: Console) -> None:
     with Progress(
         TextColumn("{task.description:<16}"),
         BarColumn(),
@@ -72,9 +61,7 @@ def _fan_out(app: App, incident_id: int, total: int, label: str, console: Consol
         console=console,
     ) as bar:
         task = bar.add_task(label, total=total)
-        summary = asyncio.run(
-            dispatch_due(app, incident_id=incident_id, progress=lambda n, _t: bar.advance(task, n))
-        )
+        summary: DispatchSummary = app.send(incident, progress=lambda n, _t: bar.advance(task, n))
     console.print(
         f"  {summary.sent} sent, {summary.retry} to retry, {summary.failed + summary.dead} failed"
     )
@@ -85,71 +72,61 @@ def run_demo(directory: Path | None, *, every: timedelta, console: Console) -> P
     base.mkdir(parents=True, exist_ok=True)
     cfg_path = base / "outagecomms.toml"
     cfg_path.write_text(DEMO_CONFIG)
-    app = App.from_config(load_config(cfg_path))
-    try:
-        res = import_file(app, sample_customers_file())
-        console.print(f"[bold]1.[/] imported {res['rows']} sample customers into {app.store.url}")
-        plan = plan_declare(
-            app,
-            title="Database connections failing in eu-west",
+    with App.open(cfg_path) as app:
+        res = app.import_customers(sample_customers_file())
+        console.print(f"[bold]1.[/] imported {res.rows} sample customers into {app.store.url}")
+        declared = app.declare(
+            "Database connections failing in eu-west",
             severity="sev2",
             every=every,
-            selector=Selector(components=("database",), regions=("eu-west",)),
+            components=["database"],
+            regions=["eu-west"],
             commander="demo",
             started_at=app.clock() - timedelta(minutes=4),
             message="Some requests to the database fail with timeouts. We are investigating.",
+            send="queue",  # sent below, with a progress bar
         )
-        created = commit_declare(app, plan)
-        inc = created.incident
+        inc = declared.incident
         console.print(
-            f"[bold]2.[/] declared {inc.ref} for component database in eu-west: {plan.audience.size} customers; "
+            f"[bold]2.[/] declared {inc.ref} for component database in eu-west: {inc.audience_size} customers; "
             f"next update promised every {every.total_seconds():g}s"
         )
-        _fan_out(app, inc.id, created.queued, "acknowledgement", console)
+        _fan_out(app, inc.ref, declared.queued, "acknowledgement", console)
 
         def two_holding_rounds_sent() -> bool:
-            with app.store.read() as conn:
-                stats = outbox_db.round_stats(conn, inc.id)
-            done = [
-                s for s in stats if s.round.kind == RoundKind.HOLDING and s.pending == 0 and s.sent
-            ]
+            rounds = app.show(inc).rounds
+            done = [r for r in rounds if r.kind == RoundKind.HOLDING and r.pending == 0 and r.sent]
             return len(done) >= 2
 
         console.print(
             "[bold]3.[/] the scheduler keeps the promise: holding updates go out before each promised time"
         )
-        asyncio.run(
-            Daemon(
-                app,
-                until=two_holding_rounds_sent,
-                on_event=lambda m: console.print(f"  scheduler: {m}"),
-            ).run()
+        app.run_daemon(
+            until=two_holding_rounds_sent, on_event=lambda m: console.print(f"  scheduler: {m}")
         )
-        done = resolve(
-            app,
-            inc.id,
+        done = app.resolve(
+            inc,
             "A failed disk on the primary database node caused the timeouts. We failed over to a healthy replica and replaced the disk.",
+            send="queue",
         )
         console.print(f"[bold]4.[/] resolved {inc.ref}")
-        _fan_out(app, inc.id, done.queued, "resolution", console)
-        credits = ledger.credits_report(app, inc.id)
+        _fan_out(app, inc.ref, done.queued, "resolution", console)
+        credits = app.credits(inc)
         total = ", ".join(f"{v} {k}" for k, v in credits["total"].items())
         console.print(f"  service credits proposed: {total} (see `outagecomms credits {inc.ref}`)")
-        data = show_incident(app, inc.ref)
-        pk = data["promises_kept"]
+        shown = app.show(inc)
+        pk = shown.promises_kept
         console.print(
-            f"\n{inc.ref}: {len(data['rounds'])} rounds, promises kept {pk['on_time']}/{pk['owed']}"
+            f"\n{inc.ref}: {len(shown.rounds)} rounds, promises kept {pk.on_time}/{pk.owed}"
         )
-        for r in data["rounds"]:
+        for r in shown.rounds:
             console.print(
-                f"  round {r['round']} {r['kind']:<16} sent {r['sent']}/{r['owed']}, on time {r['on_time']}"
+                f"  round {r.round} {r.kind:<16} sent {r.sent}/{r.owed}, on time {r.on_time}"
             )
         box = Path(app.config.channels["email"].settings["path"])
         count = len(mailbox.Maildir(str(box), create=False))
         console.print(f"\n{count} messages are in the maildir {box}/new (one file per email).")
         console.print(
-            f"See them with:  outagecomms --config {cfg_path} show {inc.ref} --customer {plan.audience.customers[0].id}"
+            f"See them with:  outagecomms --config {cfg_path} show {inc.ref} --customer {declared.plan.audience.customers[0].id}"
         )
         return box
-    finally:
-        app.close()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Protocol, TypeAlias
 
 #: the customer id of a delivery made once per round, not per customer (a status page)
 ROUND_WIDE = "*"
@@ -79,6 +81,30 @@ class Selector:
     customers: tuple[str, ...] = ()  # added explicitly, whatever the other selectors say
     exclude: tuple[str, ...] = ()
 
+    @classmethod
+    def of(
+        cls,
+        *,
+        components: Iterable[str] = (),
+        regions: Iterable[str] = (),
+        tiers: Iterable[str] = (),
+        tags: Iterable[str] = (),
+        customers: Iterable[str] = (),
+        exclude: Iterable[str] = (),
+    ) -> Selector:
+        """From values as people give them: stripped, blanks and repeats dropped; a bare
+        string is one value (``"auth"``, not ``a, u, t, h``)."""
+
+        def vals(v: Iterable[str]) -> tuple[str, ...]:
+            return tuple(
+                dict.fromkeys(x.strip() for x in ((v,) if isinstance(v, str) else v) if x.strip())
+            )
+
+        return cls(
+            components=vals(components), regions=vals(regions), tiers=vals(tiers),
+            tags=vals(tags), customers=vals(customers), exclude=vals(exclude),
+        )  # fmt: skip
+
     @property
     def has_filters(self) -> bool:
         return bool(self.components or self.regions or self.tiers or self.tags)
@@ -147,16 +173,59 @@ class RoundStats:
     by_status: dict[str, int] = field(default_factory=dict)
 
 
-def incident_id_from_ref(ref: str) -> int:
-    """``INC-42``, ``inc-42`` or ``42`` → 42."""
-    from outagecomms.errors import InputError
+@dataclass(frozen=True, order=True)
+class IncidentRef:
+    """How people and scripts name an incident: ``INC-7``, ``inc-7``, ``"7"``, ``7``, the
+    :class:`Incident` itself or a read model of it (anything with a ``ref``) all parse to the
+    same ref; ``str()`` gives ``INC-7``."""
 
-    s = ref.strip().upper()
-    if s.startswith("INC-"):
-        s = s[4:]
-    if not s.isdigit():
-        raise InputError(f"not an incident id: {ref!r}; incident ids look like INC-12")
-    return int(s)
+    id: int
+
+    def __str__(self) -> str:
+        return f"INC-{self.id}"
+
+    @classmethod
+    def parse(cls, value: RefLike) -> IncidentRef:
+        """Raises ``InputError`` (field ``incident``) for anything that is not an incident id."""
+        if isinstance(value, IncidentRef):
+            return value
+        ref = getattr(value, "ref", None)  # a read model: IncidentSummary, WatchRow
+        if isinstance(ref, IncidentRef):
+            return ref
+        if isinstance(value, Incident):
+            value = value.id  # 0: a dry run's incident, never written
+        if isinstance(value, int) and not isinstance(value, bool):
+            n = value
+        elif isinstance(value, str):
+            s = value.strip().upper().removeprefix("INC-")
+            n = int(s) if s.isascii() and s.isdigit() else 0
+        else:
+            n = 0
+        if n < 1:
+            from outagecomms.errors import InputError
+
+            raise InputError(
+                "not an incident id; incident ids look like INC-12",
+                field="incident",
+                value=value,
+            )
+        return cls(n)
+
+
+class HasIncidentRef(Protocol):
+    """A read model of an incident (``IncidentSummary``, ``IncidentDetail``, ``WatchRow``)."""
+
+    @property
+    def ref(self) -> IncidentRef: ...
+
+
+#: anything that names an incident (see ``IncidentRef.parse``)
+RefLike: TypeAlias = IncidentRef | Incident | HasIncidentRef | str | int
+
+
+def incident_id_from_ref(ref: RefLike) -> int:
+    """``INC-42``, ``inc-42``, ``42`` (or an ``IncidentRef`` / ``Incident``) → 42."""
+    return IncidentRef.parse(ref).id
 
 
 class DraftStatus(StrEnum):

@@ -86,3 +86,8 @@ def as_utc(dt: datetime | None) -> datetime | None:
     if dt.tzinfo is None:
         return dt.replace(tzinfo=UTC)
     return dt.astimezone(UTC)
+
+
+def iso(dt: datetime | None) -> str | None:
+    """A UTC time as the ``--json`` documents write it: ISO 8601 with ``Z``."""
+    return dt.isoformat().replace("+00:00", "Z") if dt else None

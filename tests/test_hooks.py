@@ -585,7 +585,7 @@ def test_a_resolved_alert_shows_on_the_live_dashboard(app: App) -> None:
     ingest(app, "alertmanager", body(am_payload(alerts=[am_alert(page="yes")])))
     ingest(app, "alertmanager", body(am_payload(status="resolved", alerts=[am_alert(status="resolved", page="yes")])))  # fmt: skip
     (row,) = watch_snapshot(app, "INC-1")
-    assert row["recent"][-1]["kind"] == "alert_resolved"
+    assert row.recent[-1].kind == "alert_resolved"
 
 
 def test_an_episode_ends_when_the_alert_resolves(app: App) -> None:

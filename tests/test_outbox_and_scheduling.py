@@ -352,7 +352,7 @@ def test_recorded_past_incident_gets_no_follow_up(app: App, clock: Clock) -> Non
         started_at=clock() - timedelta(days=30),
     )  # fmt: skip
     inc = commit_declare(app, plan, send=False).incident
-    done = resolve(app, inc.id, "Fixed then.", at=clock() - timedelta(days=29), send=False)
+    done = resolve(app, inc.id, "Fixed then.", resolved_at=clock() - timedelta(days=29), send=False)
     assert done.incident.follow_up_due is None and done.queued == 0
     clock.advance(days=2)
     assert run_due(app).follow_ups == []

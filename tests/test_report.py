@@ -249,7 +249,7 @@ def _ledger(app: App, iid: int) -> dict[str, Any]:
 
 
 def test_report_figures_match_the_ledger(run: Run) -> None:
-    report = build_report(run.app, run.incident_id)
+    report = build_report(run.app, run.incident_id).to_json()
     assert json.loads(json.dumps(report)) == report  # JSON-able as it stands
     led = _ledger(run.app, run.incident_id)
     inc = led["inc"]
@@ -459,9 +459,10 @@ class _Page(HTMLParser):
 
 
 def test_html_is_self_contained_escaped_and_charts_every_round(sqlite_run: Run) -> None:
-    report = build_report(sqlite_run.app, sqlite_run.incident_id)
+    model = build_report(sqlite_run.app, sqlite_run.incident_id)
+    report = model.to_json()
     page = _Page()
-    page.feed(render_html(report))
+    page.feed(render_html(model))
     page.close()
     names = [tag for tag, _ in page.tags]
     assert "script" not in names  # the title's <script> is text, not a tag
@@ -488,8 +489,9 @@ def test_html_is_self_contained_escaped_and_charts_every_round(sqlite_run: Run) 
 
 
 def test_markdown_has_every_section_and_the_figures(sqlite_run: Run) -> None:
-    report = build_report(sqlite_run.app, sqlite_run.incident_id)
-    md = render_markdown(report)
+    model = build_report(sqlite_run.app, sqlite_run.incident_id)
+    report = model.to_json()
+    md = render_markdown(model)
     for heading in (
         "# Post-incident report: INC-",
         "## Timeline",
@@ -546,14 +548,15 @@ def test_recorded_incident_with_a_follow_up_owes_no_promise(make_config, clock: 
             started_at=clock.now - timedelta(hours=2),
         )  # fmt: skip
         iid = commit_declare(app, plan, send=False).incident.id
-        resolve(app, iid, "Recovered.", at=clock.now - timedelta(hours=1), send=False)
+        resolve(app, iid, "Recovered.", resolved_at=clock.now - timedelta(hours=1), send=False)
         with app.store.write() as conn:
             follow = outbox_db.insert_round_with_deliveries(
                 conn, incident_id=iid, kind=RoundKind.FOLLOW_UP, message="",
                 status=IncidentStatus.RESOLVED, created_at=clock.now, due_by=None,
                 promised_next_by=None,
             )  # fmt: skip
-        report = build_report(app, iid)
+        model = build_report(app, iid)
+        report = model.to_json()
         size = plan.audience.size
         with app.store.read() as conn:
             credit_rows = conn.execute(
@@ -575,11 +578,11 @@ def test_recorded_incident_with_a_follow_up_owes_no_promise(make_config, clock: 
     assert report["deliveries"]["pending"] == size and report["deliveries"]["failed"] == 0
     assert report["credits"]["count"] == len(credit_rows)  # whatever resolution proposed
     assert report["nps"]["responses"] == 0 and report["nps"]["nps"] is None
-    md = render_markdown(report)
+    md = render_markdown(model)
     assert "No feedback yet." in md
     assert "- **Median:** n/a" in md
     page = _Page()
-    html_text = render_html(report)
+    html_text = render_html(model)
     page.feed(html_text)
     page.close()
     assert page.round_groups == ["1", "2", "3"]
@@ -590,7 +593,7 @@ def test_recorded_incident_with_a_follow_up_owes_no_promise(make_config, clock: 
 
 def test_a_notice_sent_exactly_at_the_deadline_is_in_time(sqlite_run: Run) -> None:
     app, iid = sqlite_run.app, sqlite_run.incident_id
-    before = build_report(app, iid)
+    before = build_report(app, iid).to_json()
     with app.store.write() as conn:
         inc = incidents_db.get_incident(conn, iid).incident
         ack_round = incidents_db.list_rounds(conn, iid)[0]
@@ -605,7 +608,7 @@ def test_a_notice_sent_exactly_at_the_deadline_is_in_time(sqlite_run: Run) -> No
                 )
                 .values(sent_at=at)
             )
-    after = build_report(app, iid)
+    after = build_report(app, iid).to_json()
     b, a = before["first_notice"], after["first_notice"]
     assert (a["within"], a["late"], a["never"]) == (b["within"] + 1, b["late"] - 1, b["never"])
     assert a["late_customers"] == [sqlite_run.late[1]]

@@ -37,7 +37,6 @@ from typing import Any, ClassVar
 
 import httpx
 
-from outagecomms import __version__
 from outagecomms.channels.base import (
     Channel,
     DeliveryResult,
@@ -46,6 +45,7 @@ from outagecomms.channels.base import (
     RateLimiter,
 )
 from outagecomms.config.model import ChannelConfig, CompanyConfig
+from outagecomms.version import __version__
 
 USER_AGENT = f"outagecomms/{__version__}"
 #: config keys every HTTP channel has

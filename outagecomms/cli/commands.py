@@ -253,7 +253,7 @@ def customers_import(
     from outagecomms.directory.importer import import_file
 
     a = _app()
-    res = import_file(a, file, fmt=fmt, replace=replace)
+    res = import_file(a, file, fmt=fmt, replace=replace).to_json()
     if as_json:
         _print_json(res)
     else:
@@ -307,12 +307,12 @@ def customers_list(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List customers, filtered with the same selectors as `declare`."""
-    from outagecomms.directory.views import customer_dict, list_customers
+    from outagecomms.directory.views import list_customers
 
     a = _app()
     rows = list_customers(a, _selector(component, region, tier, tag, customer, exclude))
     if as_json:
-        _print_json({"count": len(rows), "customers": [customer_dict(c) for c in rows]})
+        _print_json({"count": len(rows), "customers": [c.to_json() for c in rows]})
         return
     table = Table("id", "name", "tier", "components", "regions", "tags", "timezone", "email")
     for c in rows:
@@ -396,8 +396,7 @@ def declare(
 ) -> None:
     """Declare an incident and acknowledge every affected customer at once."""
     from outagecomms.incidents.lifecycle import commit_declare, plan_declare
-    from outagecomms.incidents.views import iso
-    from outagecomms.values import parse_time
+    from outagecomms.values import iso, parse_time
 
     if from_draft is None and title is None:
         raise click.UsageError("Missing argument 'TITLE'.")
@@ -487,7 +486,7 @@ def _fmt_counts(d: dict[str, int]) -> str:
 
 
 def _print_dry_run(plan: Any, channels: dict[str, int], as_json: bool) -> None:
-    from outagecomms.incidents.views import iso
+    from outagecomms.values import iso
 
     by_customer: dict[str, list[str]] = {}
     for cid, ch in plan.audience.pairs:
@@ -545,7 +544,7 @@ def _note(plain: bool, text: str) -> None:
 
 
 def _round_cmd_output(a: Any, created: Any, send_now: bool, as_json: bool, label: str) -> None:
-    from outagecomms.incidents.views import iso
+    from outagecomms.values import iso
 
     inc = created.incident
     summary = _send(a, inc.id, created.queued, label) if send_now else None
@@ -634,7 +633,7 @@ def resolve(
     iid = incident_id_from_ref(incident)
     a = _app()
     when = parse_time(at, now=a.clock(), field="--at") if at else None
-    created = do_resolve(a, iid, message, at=when, send=not no_send)
+    created = do_resolve(a, iid, message, resolved_at=when, send=not no_send)
     _round_cmd_output(a, created, not (no_send or queue_only), as_json, "resolution")
 
 
@@ -654,7 +653,7 @@ def edit(
 ) -> None:
     """Correct an incident's facts; proposed credits are recomputed, nothing is sent."""
     from outagecomms.incidents.lifecycle import edit_incident
-    from outagecomms.incidents.views import incident_dict
+    from outagecomms.incidents.views import IncidentSummary
     from outagecomms.models import incident_id_from_ref
     from outagecomms.values import parse_time
 
@@ -667,7 +666,7 @@ def edit(
         resolved_at=parse_time(resolved_at, now=now, field="--resolved-at") if resolved_at else None,
     )  # fmt: skip
     if as_json:
-        _print_json(incident_dict(inc))
+        _print_json(IncidentSummary.of(inc).to_json())
     else:
         err.print(f"[bold]{inc.ref}[/] updated")
 
@@ -728,7 +727,7 @@ def list_cmd(
     """Open incidents (with --all, resolved ones too)."""
     from outagecomms.incidents.views import list_incidents
 
-    rows = list_incidents(_app(), include_resolved=all_)
+    rows = [r.to_json() for r in list_incidents(_app(), include_resolved=all_)]
     if as_json:
         _print_json({"incidents": rows})
         return
@@ -761,7 +760,7 @@ def show(
     """The incident's timeline of rounds with sent/failed/on-time counts."""
     from outagecomms.incidents.views import show_incident
 
-    data = show_incident(_app(), incident, customer=customer)
+    data = show_incident(_app(), incident, customer=customer).to_json()
     if as_json:
         _print_json(data)
         return
@@ -865,7 +864,7 @@ def deliveries_list(
     """List an incident's deliveries (the outbox)."""
     from outagecomms.outbox.deliveries import list_deliveries
 
-    rows = list_deliveries(_app(), incident, status=status)
+    rows = [r.to_json() for r in list_deliveries(_app(), incident, status=status)]
     if as_json:
         _print_json({"incident": incident.upper(), "count": len(rows), "deliveries": rows})
         return
@@ -1081,7 +1080,7 @@ def watch(
             title="outagecomms watch",
             expand=True,
         )
-        for row in watch_snapshot(a, incident):
+        for row in (w.to_json() for w in watch_snapshot(a, incident)):
             r = row["latest_round"] or {}
             left = row["seconds_to_promise"]
             countdown = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +12,29 @@ from outagecomms.errors import InputError
 from outagecomms.store import customers as customers_db
 
 
+@dataclass(frozen=True, kw_only=True)
+class ImportResult:
+    """What an import changed; ``to_json()`` is ``customers import --json``."""
+
+    file: str
+    rows: int
+    created: int
+    updated: int
+    removed: int  # with ``replace``: customers that were not in the file
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "rows": self.rows,
+            "created": self.created,
+            "updated": self.updated,
+            "removed": self.removed,
+        }
+
+
 def import_file(
-    app: App, path: Path, *, fmt: str | None = None, replace: bool = False
-) -> dict[str, Any]:
+    app: App, path: Path | str, *, fmt: str | None = None, replace: bool = False
+) -> ImportResult:
     """Validate the whole file first, then write it in one transaction: a bad row imports
     nothing."""
     parsed = parse_directory(Path(path), fmt)
@@ -23,10 +44,7 @@ def import_file(
         created, updated, removed = customers_db.upsert_customers(
             conn, parsed.customers, app.clock(), replace=replace
         )
-    return {
-        "file": str(path),
-        "rows": len(parsed.customers),
-        "created": created,
-        "updated": updated,
-        "removed": removed,
-    }
+    return ImportResult(
+        file=str(path), rows=len(parsed.customers), created=created, updated=updated,
+        removed=removed,
+    )  # fmt: skip

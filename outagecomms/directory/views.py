@@ -1,7 +1,9 @@
-"""The directory as read by people: customers matching a selector, as JSON-ready dicts."""
+"""The directory as read by people: customers matching a selector, as typed rows."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from outagecomms.app import App
@@ -10,28 +12,58 @@ from outagecomms.models import Customer, Selector
 from outagecomms.store import customers as customers_db
 
 
-def customer_dict(c: Customer) -> dict[str, Any]:
-    return {
-        "id": c.id,
-        "name": c.name,
-        "email": c.email,
-        "phone": c.phone,
-        "tier": c.tier,
-        "monthly_fee": str(c.monthly_fee),
-        "currency": c.currency,
-        "components": list(c.components),
-        "regions": list(c.regions),
-        "tags": list(c.tags),
-        "timezone": c.timezone,
-        "locale": c.locale,
-        "channels": list(c.channels),
-    }
+@dataclass(frozen=True, kw_only=True)
+class CustomerRow:
+    """A customer as ``customers list`` shows it (contacts other than email and phone, and the
+    account manager, stay in the directory)."""
+
+    id: str
+    name: str
+    email: str
+    phone: str
+    tier: str
+    monthly_fee: Decimal
+    currency: str
+    components: tuple[str, ...]
+    regions: tuple[str, ...]
+    tags: tuple[str, ...]
+    timezone: str
+    locale: str
+    channels: tuple[str, ...]
+
+    @classmethod
+    def of(cls, c: Customer) -> CustomerRow:
+        return cls(
+            id=c.id, name=c.name, email=c.email, phone=c.phone, tier=c.tier,
+            monthly_fee=c.monthly_fee, currency=c.currency, components=c.components,
+            regions=c.regions, tags=c.tags, timezone=c.timezone, locale=c.locale,
+            channels=c.channels,
+        )  # fmt: skip
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "email": self.email,
+            "phone": self.phone,
+            "tier": self.tier,
+            "monthly_fee": str(self.monthly_fee),
+            "currency": self.currency,
+            "components": list(self.components),
+            "regions": list(self.regions),
+            "tags": list(self.tags),
+            "timezone": self.timezone,
+            "locale": self.locale,
+            "channels": list(self.channels),
+        }
 
 
-def list_customers(app: App, selector: Selector) -> list[Customer]:
+def list_customers(app: App, selector: Selector) -> list[CustomerRow]:
     with app.store.read() as conn:
         directory = customers_db.all_customers(conn)
     aud.validate_selector(selector, directory)
     if not selector.has_filters and not selector.customers:
-        return [c for c in directory if c.id not in set(selector.exclude)]
-    return aud.select(selector, directory)
+        chosen = [c for c in directory if c.id not in set(selector.exclude)]
+    else:
+        chosen = aud.select(selector, directory)
+    return [CustomerRow.of(c) for c in chosen]

@@ -19,7 +19,9 @@ from outagecomms.incidents.promises import promise_after
 from outagecomms.models import (
     Customer,
     Incident,
+    IncidentRef,
     IncidentStatus,
+    RefLike,
     Round,
     RoundKind,
     Selector,
@@ -104,6 +106,9 @@ class DeclarePlan:
 
 @dataclass(frozen=True)
 class RoundCreated:
+    """What ``declare``, ``post_update`` and ``resolve`` wrote: the incident as it now stands,
+    the new round, and how many deliveries were queued for it (0 when recorded only)."""
+
     incident: Incident
     round: Round
     queued: int
@@ -252,8 +257,25 @@ def commit_declare(
     return RoundCreated(row.incident, rnd, queued)
 
 
-def declare(app: App, **kwargs: object) -> RoundCreated:
-    return commit_declare(app, plan_declare(app, **kwargs))  # type: ignore[arg-type]
+def declare(
+    app: App,
+    *,
+    title: str,
+    severity: str,
+    selector: Selector,
+    every: timedelta | None = None,
+    message: str = "",
+    started_at: datetime | None = None,
+    commander: str = "",
+    send: bool = True,
+) -> RoundCreated:
+    """``plan_declare`` then ``commit_declare``: the incident, its acknowledgement round and
+    every delivery, queued (sending is ``dispatch``'s job)."""
+    plan = plan_declare(
+        app, title=title, severity=severity, selector=selector, every=every, message=message,
+        started_at=started_at, commander=commander,
+    )  # fmt: skip
+    return commit_declare(app, plan, send=send)
 
 
 def _add_round(
@@ -267,11 +289,14 @@ def _add_round(
     resolved_at: datetime | None = None,
     expect_due: datetime | None = None,
     send: bool = True,
+    also: Callable[[Connection], None] | None = None,
 ) -> RoundCreated | None:
     """Pre-flight, then write the round, its deliveries and the new promise in one transaction.
 
     ``expect_due`` (holding rounds) makes the write conditional on the promise still being the
     one the scheduler saw, so two schedulers can never both create it. Returns None then.
+    ``also(conn)`` writes more in that same transaction (the resolution's credits), after the
+    incident row is updated and before the round: if it raises, nothing is written.
     """
     now = app.clock()
     with app.store.read() as conn:
@@ -330,6 +355,8 @@ def _add_round(
             if expect_due is not None:
                 return None
             raise StateError(f"{inc.ref} changed while this command ran; try again")
+        if also is not None:
+            also(conn)
         rnd = outbox_db.insert_round_with_deliveries(
             conn,
             incident_id=incident_id,
@@ -351,7 +378,7 @@ def _add_round(
 
 def post_update(
     app: App,
-    incident_id: int,
+    incident: RefLike,
     message: str,
     *,
     status: str | None = None,
@@ -360,6 +387,7 @@ def post_update(
 ) -> RoundCreated:
     """The commander's update: goes to the whole audience at once and restarts the cadence.
     ``send=False`` records it without messaging anyone; the promise in force stands."""
+    incident_id = IncidentRef.parse(incident).id
     msg = check_message(message)
     st = check_status(status)
     created = _add_round(
@@ -370,12 +398,21 @@ def post_update(
 
 
 def resolve(
-    app: App, incident_id: int, message: str, *, at: datetime | None = None, send: bool = True
+    app: App,
+    incident: RefLike,
+    message: str,
+    *,
+    resolved_at: datetime | None = None,
+    send: bool = True,
 ) -> RoundCreated:
-    """Send the resolution notice and stop promising updates."""
+    """Send the resolution notice and stop promising updates. Each affected customer's credit
+    is proposed in the same transaction as the resolution round (the notice tells them theirs),
+    after the templates are pre-flighted: a broken template leaves the incident open and
+    credits nothing."""
+    incident_id = IncidentRef.parse(incident).id
     msg = check_message(message)
     now = app.clock()
-    resolved_at = at or now
+    resolved_at = resolved_at or now
     with app.store.read() as conn:
         inc = incidents_db.get_incident(conn, incident_id).incident
     if resolved_at < inc.started_at:
@@ -384,11 +421,11 @@ def resolve(
         )
     if resolved_at > now + timedelta(seconds=5):
         raise InputError("is in the future", field="--at", value=resolved_at.isoformat())
-    if inc.is_open:
-        # Credits first: the resolution notice tells each customer theirs.
-        from outagecomms.recovery import ledger
+    from outagecomms.recovery import ledger
 
-        ledger.propose(app, incident_id, resolved_at=resolved_at)
+    def propose_credits(conn: Connection) -> None:
+        ledger.propose(app, incident_id, resolved_at=resolved_at, within=conn)
+
     created = _add_round(
         app,
         incident_id,
@@ -398,6 +435,7 @@ def resolve(
         every=None,
         resolved_at=resolved_at,
         send=send,
+        also=propose_credits,
     )
     assert created is not None
     return created
@@ -449,7 +487,7 @@ def create_holding_round(app: App, incident_id: int, expect_due: datetime) -> Ro
 
 def edit_incident(
     app: App,
-    incident_id: int,
+    incident: RefLike,
     *,
     title: str | None = None,
     severity: str | None = None,
@@ -458,6 +496,7 @@ def edit_incident(
 ) -> Incident:
     """Correct an incident's facts (e.g. when customers were really first hurt). Proposed
     credits are recomputed; approved ones stay frozen. Nothing is sent."""
+    incident_id = IncidentRef.parse(incident).id
     values: dict[str, object] = {}
     with app.store.read() as conn:
         row = incidents_db.get_incident(conn, incident_id)

@@ -1,180 +1,400 @@
-"""Read models for ``list``, ``show`` and ``watch``: plain JSON-able dicts that the CLI
-prints as tables or JSON (the ``--json`` keys are part of the command-line contract)."""
+"""Read models for ``list``, ``show`` and ``watch``: frozen, typed views of the store.
+
+Each one's ``to_json()`` is the document the CLI prints with ``--json``; those keys are part of
+the command-line contract, so a field may be renamed here but its JSON key may not.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from outagecomms.app import App
-from outagecomms.models import Incident, RoundStats, incident_id_from_ref
+from outagecomms.errors import NotFound
+from outagecomms.models import (
+    DeliveryStatus,
+    Incident,
+    IncidentRef,
+    IncidentStatus,
+    RefLike,
+    RoundKind,
+    RoundStats,
+    Selector,
+)
 from outagecomms.store import customers as customers_db
 from outagecomms.store import incidents as incidents_db
 from outagecomms.store import outbox as outbox_db
+from outagecomms.values import iso
 
 
-def iso(dt: datetime | None) -> str | None:
-    return dt.isoformat().replace("+00:00", "Z") if dt else None
+@dataclass(frozen=True, kw_only=True)
+class TimelineEvent:
+    """One line of an incident's history (declared, reminder, error, holding, ...)."""
+
+    at: datetime
+    kind: str
+    detail: str
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> TimelineEvent:
+        return cls(at=row["at"], kind=row["kind"], detail=row["detail"])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"at": iso(self.at), "kind": self.kind, "detail": self.detail}
 
 
-def incident_dict(inc: Incident) -> dict[str, Any]:
-    return {
-        "incident": inc.ref,
-        "title": inc.title,
-        "severity": inc.severity,
-        "status": inc.status.value,
-        "components": list(inc.components),
-        "regions": list(inc.regions),
-        "selector": inc.selector.to_json(),
-        "commander": inc.commander,
-        "started_at": iso(inc.started_at),
-        "declared_at": iso(inc.declared_at),
-        "resolved_at": iso(inc.resolved_at),
-        "update_every_seconds": inc.update_every.total_seconds(),
-        "next_update_due": iso(inc.next_update_due),
-        "ack_due": iso(inc.ack_due),
-        "audience": inc.audience_size,
-    }
+@dataclass(frozen=True, kw_only=True)
+class RoundSummary:
+    """A round and how its fan-out went."""
+
+    round: int  # the round's number within its incident (1 = the acknowledgement)
+    kind: RoundKind
+    status: IncidentStatus
+    message: str
+    created_at: datetime
+    due_by: datetime | None
+    promised_next_by: datetime | None
+    owed: int
+    sent: int
+    failed: int
+    pending: int
+    retrying: int
+    on_time: int
+    first_sent_at: datetime | None
+    last_sent_at: datetime | None
+    deliveries: Mapping[str, int]  # delivery status -> count
+
+    @classmethod
+    def of(cls, s: RoundStats) -> RoundSummary:
+        r = s.round
+        return cls(
+            round=r.seq, kind=r.kind, status=r.status, message=r.message,
+            created_at=r.created_at, due_by=r.due_by, promised_next_by=r.promised_next_by,
+            owed=s.owed, sent=s.sent, failed=s.failed, pending=s.pending, retrying=s.retrying,
+            on_time=s.on_time, first_sent_at=s.first_sent_at, last_sent_at=s.last_sent_at,
+            deliveries=s.by_status,
+        )  # fmt: skip
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "round": self.round,
+            "kind": self.kind.value,
+            "status": self.status.value,
+            "message": self.message,
+            "created_at": iso(self.created_at),
+            "due_by": iso(self.due_by),
+            "promised_next_by": iso(self.promised_next_by),
+            "owed": self.owed,
+            "sent": self.sent,
+            "failed": self.failed,
+            "pending": self.pending,
+            "retrying": self.retrying,
+            "on_time": self.on_time,
+            "first_sent_at": iso(self.first_sent_at),
+            "last_sent_at": iso(self.last_sent_at),
+            "deliveries": dict(self.deliveries),
+        }
 
 
-def round_dict(s: RoundStats) -> dict[str, Any]:
-    r = s.round
-    return {
-        "round": r.seq,
-        "kind": r.kind.value,
-        "status": r.status.value,
-        "message": r.message,
-        "created_at": iso(r.created_at),
-        "due_by": iso(r.due_by),
-        "promised_next_by": iso(r.promised_next_by),
-        "owed": s.owed,
-        "sent": s.sent,
-        "failed": s.failed,
-        "pending": s.pending,
-        "retrying": s.retrying,
-        "on_time": s.on_time,
-        "first_sent_at": iso(s.first_sent_at),
-        "last_sent_at": iso(s.last_sent_at),
-        "deliveries": s.by_status,
-    }
+@dataclass(frozen=True, kw_only=True)
+class PromisesKept:
+    """The headline figure: on-time deliveries / deliveries owed."""
+
+    on_time: int
+    owed: int
+
+    @property
+    def ratio(self) -> float | None:
+        return (self.on_time / self.owed) if self.owed else None
+
+    @classmethod
+    def of(cls, stats: list[RoundStats]) -> PromisesKept:
+        """Over the rounds that keep a promise (not the follow-up, not rounds recorded without
+        sending)."""
+        kept = [s for s in stats if s.round.due_by is not None]
+        return cls(on_time=sum(s.on_time for s in kept), owed=sum(s.owed for s in kept))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"on_time": self.on_time, "owed": self.owed, "ratio": self.ratio}
 
 
-def promises_kept(stats: list[RoundStats]) -> dict[str, Any]:
-    """The headline figure: on-time deliveries / deliveries owed, over the rounds that keep a
-    promise (not the follow-up, not rounds recorded without sending)."""
-    kept = [s for s in stats if s.round.due_by is not None]
-    owed = sum(s.owed for s in kept)
-    on_time = sum(s.on_time for s in kept)
-    return {"on_time": on_time, "owed": owed, "ratio": (on_time / owed) if owed else None}
+@dataclass(frozen=True, kw_only=True)
+class IncidentSummary:
+    """An incident as ``list`` shows it."""
+
+    ref: IncidentRef
+    title: str
+    severity: str
+    status: IncidentStatus
+    components: tuple[str, ...]
+    regions: tuple[str, ...]
+    selector: Selector
+    commander: str
+    started_at: datetime
+    declared_at: datetime
+    resolved_at: datetime | None
+    update_every: timedelta
+    next_update_due: datetime | None
+    ack_due: datetime
+    audience: int  # customers affected
+
+    @classmethod
+    def of(cls, inc: Incident) -> IncidentSummary:
+        return cls(**cls._fields_of(inc))
+
+    @staticmethod
+    def _fields_of(inc: Incident) -> dict[str, Any]:
+        return dict(
+            ref=IncidentRef(inc.id), title=inc.title, severity=inc.severity, status=inc.status,
+            components=inc.components, regions=inc.regions, selector=inc.selector,
+            commander=inc.commander, started_at=inc.started_at, declared_at=inc.declared_at,
+            resolved_at=inc.resolved_at, update_every=inc.update_every,
+            next_update_due=inc.next_update_due, ack_due=inc.ack_due, audience=inc.audience_size,
+        )  # fmt: skip
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "incident": str(self.ref),
+            "title": self.title,
+            "severity": self.severity,
+            "status": self.status.value,
+            "components": list(self.components),
+            "regions": list(self.regions),
+            "selector": self.selector.to_json(),
+            "commander": self.commander,
+            "started_at": iso(self.started_at),
+            "declared_at": iso(self.declared_at),
+            "resolved_at": iso(self.resolved_at),
+            "update_every_seconds": self.update_every.total_seconds(),
+            "next_update_due": iso(self.next_update_due),
+            "ack_due": iso(self.ack_due),
+            "audience": self.audience,
+        }
 
 
-def list_incidents(app: App, *, include_resolved: bool = False) -> list[dict[str, Any]]:
+@dataclass(frozen=True, kw_only=True)
+class FlaggedContact:
+    """A contact a provider refused for good: later rounds skip it until the customer's
+    contact changes (re-import)."""
+
+    customer: str
+    channel: str
+    contact: str
+    reason: str
+    flagged_at: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "customer": self.customer,
+            "channel": self.channel,
+            "contact": self.contact,
+            "reason": self.reason,
+            "flagged_at": iso(self.flagged_at),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerDelivery:
+    """One message an incident owed one customer, and what became of it."""
+
+    round: int
+    kind: RoundKind
+    channel: str
+    status: DeliveryStatus
+    attempts: int
+    sent_at: datetime | None
+    due_by: datetime | None
+    provider_id: str | None
+    last_error: str | None
+    message: Mapping[str, Any] | None  # as sent: to, message_id, subject, text, ...
+
+    @property
+    def on_time(self) -> bool:
+        return bool(self.sent_at and self.due_by and self.sent_at <= self.due_by)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "round": self.round,
+            "kind": self.kind.value,
+            "channel": self.channel,
+            "status": self.status.value,
+            "attempts": self.attempts,
+            "sent_at": iso(self.sent_at),
+            "due_by": iso(self.due_by),
+            "on_time": self.on_time,
+            "provider_id": self.provider_id,
+            "last_error": self.last_error,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerDeliveries:
+    """``show --customer``: exactly what one customer was sent."""
+
+    id: str
+    deliveries: tuple[CustomerDelivery, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "deliveries": [d.to_json() for d in self.deliveries]}
+
+
+@dataclass(frozen=True, kw_only=True)
+class IncidentDetail(IncidentSummary):
+    """An incident as ``show`` shows it: its rounds, promises kept and history."""
+
+    channels: Mapping[str, int]  # channel -> audience members reached on it
+    skipped: Mapping[str, int]  # reason -> customers that no channel could reach
+    flagged_contacts: tuple[FlaggedContact, ...]
+    rounds: tuple[RoundSummary, ...]
+    promises_kept: PromisesKept
+    events: tuple[TimelineEvent, ...]
+    customer: CustomerDeliveries | None = None  # with ``show(..., customer=...)``
+
+    def to_json(self) -> dict[str, Any]:
+        out = super().to_json()
+        out.update(
+            {
+                "channels": dict(self.channels),
+                "skipped": dict(self.skipped),
+                "flagged_contacts": [f.to_json() for f in self.flagged_contacts],
+                "rounds": [r.to_json() for r in self.rounds],
+                "promises_kept": self.promises_kept.to_json(),
+                "events": [e.to_json() for e in self.events],
+            }
+        )
+        if self.customer is not None:
+            out["customer"] = self.customer.to_json()
+        return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class WatchRow:
+    """One open incident on the live dashboard."""
+
+    ref: IncidentRef
+    title: str
+    severity: str
+    status: IncidentStatus
+    audience: int
+    latest_round: RoundSummary | None
+    deliveries: Mapping[str, int]  # delivery status -> count, over all rounds
+    next_update_due: datetime | None
+    seconds_to_promise: float | None  # negative: the promise is late
+    recent: tuple[TimelineEvent, ...]  # the last few notable events
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "incident": str(self.ref),
+            "title": self.title,
+            "severity": self.severity,
+            "status": self.status.value,
+            "audience": self.audience,
+            "latest_round": self.latest_round.to_json() if self.latest_round else None,
+            "deliveries": dict(self.deliveries),
+            "next_update_due": iso(self.next_update_due),
+            "seconds_to_promise": self.seconds_to_promise,
+            "recent": [e.to_json() for e in self.recent],
+        }
+
+
+def list_incidents(app: App, *, include_resolved: bool = False) -> list[IncidentSummary]:
     with app.store.read() as conn:
         return [
-            incident_dict(i)
+            IncidentSummary.of(i)
             for i in incidents_db.list_incidents(conn, include_resolved=include_resolved)
         ]
 
 
-def show_incident(app: App, ref: str, *, customer: str | None = None) -> dict[str, Any]:
-    iid = incident_id_from_ref(ref)
+def show_incident(app: App, ref: RefLike, *, customer: str | None = None) -> IncidentDetail:
+    iid = IncidentRef.parse(ref).id
     with app.store.read() as conn:
         row = incidents_db.get_incident(conn, iid)
         stats = outbox_db.round_stats(conn, iid)
         events = incidents_db.list_events(conn, iid)
         channels = incidents_db.audience_channels(conn, iid)
         flags = customers_db.incident_contact_flags(conn, iid)
-        out = incident_dict(row.incident)
-        out.update(
-            {
-                "channels": channels,
-                "skipped": row.skipped,
-                # contacts a provider refused for good: later rounds skip them until the
-                # customer's contact changes (re-import)
-                "flagged_contacts": [
-                    {
-                        "customer": f["customer_id"],
-                        "channel": f["channel"],
-                        "contact": f["contact"],
-                        "reason": f["reason"],
-                        "flagged_at": iso(f["flagged_at"]),
-                    }
-                    for f in flags
-                ],
-                "rounds": [round_dict(s) for s in stats],
-                "promises_kept": promises_kept(stats),
-                "events": [
-                    {"at": iso(e["at"]), "kind": e["kind"], "detail": e["detail"]} for e in events
-                ],
-            }
-        )
+        sent_to = None
         if customer is not None:
             found = customers_db.get_customers(conn, [customer])
             rows = outbox_db.customer_deliveries(conn, iid, customer)
             if customer not in found and not rows:
-                from outagecomms.errors import NotFound
-
                 raise NotFound(
                     f"customer {customer!r} is not in the audience of {row.incident.ref}"
                 )
-            out["customer"] = {
-                "id": customer,
-                "deliveries": [
-                    {
-                        "round": r["seq"],
-                        "kind": r["kind"],
-                        "channel": r["channel"],
-                        "status": r["status"],
-                        "attempts": r["attempts"],
-                        "sent_at": iso(r["sent_at"]),
-                        "due_by": iso(r["due_by"]),
-                        "on_time": bool(
-                            r["sent_at"] and r["due_by"] and r["sent_at"] <= r["due_by"]
-                        ),
-                        "provider_id": r["provider_id"],
-                        "last_error": r["last_error"],
-                        "message": r["content"],
-                    }
+            sent_to = CustomerDeliveries(
+                id=customer,
+                deliveries=tuple(
+                    CustomerDelivery(
+                        round=r["seq"],
+                        kind=RoundKind(r["kind"]),
+                        channel=r["channel"],
+                        status=DeliveryStatus(r["status"]),
+                        attempts=r["attempts"],
+                        sent_at=r["sent_at"],
+                        due_by=r["due_by"],
+                        provider_id=r["provider_id"],
+                        last_error=r["last_error"],
+                        message=r["content"],
+                    )
                     for r in rows
-                ],
-            }
-    return out
+                ),
+            )
+    return IncidentDetail(
+        **IncidentSummary._fields_of(row.incident),
+        channels=channels,
+        skipped=row.skipped,
+        flagged_contacts=tuple(
+            FlaggedContact(
+                customer=f["customer_id"],
+                channel=f["channel"],
+                contact=f["contact"],
+                reason=f["reason"],
+                flagged_at=f["flagged_at"],
+            )
+            for f in flags
+        ),
+        rounds=tuple(RoundSummary.of(s) for s in stats),
+        promises_kept=PromisesKept.of(stats),
+        events=tuple(TimelineEvent.of(e) for e in events),
+        customer=sent_to,
+    )
 
 
-def watch_snapshot(app: App, ref: str | None = None) -> list[dict[str, Any]]:
+#: the events the dashboard shows as "recent"
+WATCHED_EVENTS = ("reminder", "error", "holding", "update", "follow_up", "alert_resolved")
+
+
+def watch_snapshot(app: App, ref: RefLike | None = None) -> list[WatchRow]:
     """What the live dashboard shows: for each open incident (or the one named) its latest
     round's fan-out progress, deliveries by outcome, the next promise and recent problems."""
     now = app.clock()
     with app.store.read() as conn:
         if ref is not None:
-            incidents = [incidents_db.get_incident(conn, incident_id_from_ref(ref)).incident]
+            incidents = [incidents_db.get_incident(conn, IncidentRef.parse(ref).id).incident]
         else:
             incidents = incidents_db.list_incidents(conn)
         out = []
         for inc in incidents:
             stats = outbox_db.round_stats(conn, inc.id)
             events = incidents_db.list_events(conn, inc.id)
-            totals = outbox_db.count_deliveries(conn, inc.id)
-            last = stats[-1] if stats else None
+            due = inc.next_update_due
             out.append(
-                {
-                    "incident": inc.ref,
-                    "title": inc.title,
-                    "severity": inc.severity,
-                    "status": inc.status.value,
-                    "audience": inc.audience_size,
-                    "latest_round": round_dict(last) if last else None,
-                    "deliveries": totals,
-                    "next_update_due": iso(inc.next_update_due),
-                    "seconds_to_promise": (inc.next_update_due - now).total_seconds()
-                    if inc.next_update_due
-                    else None,
-                    "recent": [
-                        {"at": iso(e["at"]), "kind": e["kind"], "detail": e["detail"]}
-                        for e in events[-5:]
-                        if e["kind"]
-                        in ("reminder", "error", "holding", "update", "follow_up", "alert_resolved")
-                    ],
-                }
+                WatchRow(
+                    ref=IncidentRef(inc.id),
+                    title=inc.title,
+                    severity=inc.severity,
+                    status=inc.status,
+                    audience=inc.audience_size,
+                    latest_round=RoundSummary.of(stats[-1]) if stats else None,
+                    deliveries=outbox_db.count_deliveries(conn, inc.id),
+                    next_update_due=due,
+                    seconds_to_promise=(due - now).total_seconds() if due else None,
+                    recent=tuple(
+                        TimelineEvent.of(e) for e in events[-5:] if e["kind"] in WATCHED_EVENTS
+                    ),
+                )
             )
     return out

@@ -27,11 +27,11 @@ from sqlalchemy import Connection
 from outagecomms.app import App
 from outagecomms.errors import InputError, OutageCommsError, StateError
 from outagecomms.incidents.lifecycle import DeclarePlan, RoundCreated, commit_declare, plan_declare
-from outagecomms.incidents.views import iso
 from outagecomms.intake.alerts import Ignored, Proposal, load_json, parse, propose
 from outagecomms.models import AlertState, Draft, DraftStatus, Selector
 from outagecomms.store import drafts as store
 from outagecomms.store import incidents as incidents_db
+from outagecomms.values import iso
 
 log = logging.getLogger("outagecomms.hooks")
 AUTO_FAILED = "auto-declare failed"

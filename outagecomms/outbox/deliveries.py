@@ -2,18 +2,48 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from outagecomms.app import App
 from outagecomms.errors import InputError
-from outagecomms.incidents.views import iso
-from outagecomms.models import DeliveryStatus, incident_id_from_ref
+from outagecomms.models import DeliveryStatus, IncidentRef, RefLike
 from outagecomms.store import incidents as incidents_db
 from outagecomms.store import outbox as outbox_db
+from outagecomms.values import iso
 
 
-def list_deliveries(app: App, ref: str, *, status: str | None = None) -> list[dict[str, Any]]:
-    iid = incident_id_from_ref(ref)
+@dataclass(frozen=True, kw_only=True)
+class DeliveryRow:
+    """One row of the outbox: a (round, customer, channel) message and its state."""
+
+    id: int
+    round: int  # the round's number within its incident
+    customer: str
+    channel: str
+    status: DeliveryStatus
+    attempts: int
+    sent_at: datetime | None
+    last_error: str | None
+    provider_id: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "round": self.round,
+            "customer": self.customer,
+            "channel": self.channel,
+            "status": self.status.value,
+            "attempts": self.attempts,
+            "sent_at": iso(self.sent_at),
+            "last_error": self.last_error,
+            "provider_id": self.provider_id,
+        }
+
+
+def list_deliveries(app: App, ref: RefLike, *, status: str | None = None) -> list[DeliveryRow]:
+    iid = IncidentRef.parse(ref).id
     if status is not None and status not in {s.value for s in DeliveryStatus}:
         raise InputError(
             "unknown status; use one of " + ", ".join(s.value for s in DeliveryStatus),
@@ -24,16 +54,16 @@ def list_deliveries(app: App, ref: str, *, status: str | None = None) -> list[di
         incidents_db.get_incident(conn, iid)
         lines = outbox_db.list_deliveries(conn, iid, status=status)
     return [
-        {
-            "id": line.id,
-            "round": line.round,
-            "customer": line.customer_id,
-            "channel": line.channel,
-            "status": line.status,
-            "attempts": line.attempts,
-            "sent_at": iso(line.sent_at),
-            "last_error": line.last_error,
-            "provider_id": line.provider_id,
-        }
+        DeliveryRow(
+            id=line.id,
+            round=line.round,
+            customer=line.customer_id,
+            channel=line.channel,
+            status=DeliveryStatus(line.status),
+            attempts=line.attempts,
+            sent_at=line.sent_at,
+            last_error=line.last_error,
+            provider_id=line.provider_id,
+        )
         for line in lines
     ]

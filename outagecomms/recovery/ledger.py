@@ -10,6 +10,7 @@ the incident is resolved again or edited; ``approve`` freezes them.
 from __future__ import annotations
 
 import csv
+from contextlib import nullcontext
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -54,11 +55,18 @@ def _credited_earlier(
     return out
 
 
-def propose(app: App, incident_id: int, *, resolved_at: datetime | None = None) -> list[Credit]:
-    """Compute and store every affected customer's credit (approved ones stay frozen)."""
+def propose(
+    app: App,
+    incident_id: int,
+    *,
+    resolved_at: datetime | None = None,
+    within: Connection | None = None,
+) -> list[Credit]:
+    """Compute and store every affected customer's credit (approved ones stay frozen).
+    ``within``: inside that write transaction (the resolution's) instead of its own."""
     now = app.clock()
     policy = app.config.credits or parse_credit_policy(None, source="<defaults>")
-    with app.store.read() as conn:
+    with app.store.read() if within is None else nullcontext(within) as conn:
         inc = incidents_db.get_incident(conn, incident_id).incident
         end = resolved_at or inc.resolved_at
         if end is None:
@@ -108,7 +116,7 @@ def propose(app: App, incident_id: int, *, resolved_at: datetime | None = None) 
                 "approved_at": None,
             }
         )
-    with app.store.write() as conn:
+    with app.store.write() if within is None else nullcontext(within) as conn:
         credits_db.replace_proposed(conn, incident_id, rows)
     return out
 

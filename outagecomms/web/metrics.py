@@ -1,16 +1,16 @@
 """Prometheus metrics, computed from the store at scrape time (the store is the truth, and
-every daemon of a cluster reports the same numbers; ``outagecomms_leader`` tells them apart)."""
+every daemon of a cluster reports the same numbers; ``outagecomms_leader`` tells them apart).
+
+Every figure is counted or summed by the database (``store.reporting``): a scrape reads a few
+dozen numbers, not a row per delivery, however many deliveries the store holds.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, func, select
-
 from outagecomms.app import App
-from outagecomms.models import IncidentStatus
-from outagecomms.store import tables as t
-from outagecomms.values import as_utc
+from outagecomms.store import reporting
 
 #: seconds before (positive) or after (negative) its promise a delivery was sent
 MARGIN_BUCKETS = (-300, -60, -10, 0, 10, 30, 60, 120, 300, 600, 1800)
@@ -21,7 +21,8 @@ def _label(value: str) -> str:
 
 
 def render_metrics(app: App, status: dict[str, Any] | None = None) -> str:
-    d, r, i = t.deliveries, t.rounds, t.incidents
+    """The Prometheus text exposition of the store's figures (and, given the daemon's
+    ``status``, whether this daemon leads)."""
     lines: list[str] = []
 
     def metric(
@@ -34,18 +35,10 @@ def render_metrics(app: App, status: dict[str, Any] | None = None) -> str:
             lines.append(f"{name}{{{lab}}} {value:g}" if lab else f"{name} {value:g}")
 
     with app.store.read() as conn:
-        open_n = conn.execute(
-            select(func.count()).select_from(i).where(i.c.status != IncidentStatus.RESOLVED.value)
-        ).scalar_one()
-        rounds = conn.execute(select(r.c.kind, func.count()).group_by(r.c.kind)).all()
-        by_outcome = conn.execute(
-            select(d.c.channel, d.c.status, func.count()).group_by(d.c.channel, d.c.status)
-        ).all()
-        margins = conn.execute(
-            select(d.c.sent_at, r.c.due_by)
-            .join(r, r.c.id == d.c.round_id)
-            .where(and_(d.c.sent_at.is_not(None), r.c.due_by.is_not(None)))
-        ).all()
+        open_n = reporting.open_incident_count(conn)
+        rounds = reporting.rounds_by_kind(conn)
+        by_outcome = reporting.deliveries_by_outcome(conn)
+        margins = reporting.promise_margins(conn, MARGIN_BUCKETS)
     metric("outagecomms_open_incidents", "gauge", "Incidents not yet resolved.", [({}, open_n)])
     metric(
         "outagecomms_rounds_total",
@@ -59,21 +52,18 @@ def render_metrics(app: App, status: dict[str, Any] | None = None) -> str:
     )  # fmt: skip
     depth = sum(n for _ch, st, n in by_outcome if st in ("pending", "sending"))
     metric("outagecomms_queue_depth", "gauge", "Deliveries owed and not yet sent.", [({}, depth)])
-    values = [(as_utc(due) - as_utc(sent)).total_seconds() for sent, due in margins]
     lines.append(
         "# HELP outagecomms_promise_margin_seconds Seconds a delivery was sent before its promise (negative: late)."
     )
     lines.append("# TYPE outagecomms_promise_margin_seconds histogram")
-    for b in MARGIN_BUCKETS:
-        lines.append(
-            f'outagecomms_promise_margin_seconds_bucket{{le="{b}"}} {sum(1 for v in values if v <= b)}'
-        )
-    lines.append(f'outagecomms_promise_margin_seconds_bucket{{le="+Inf"}} {len(values)}')
-    lines.append(f"outagecomms_promise_margin_seconds_sum {sum(values):g}")
-    lines.append(f"outagecomms_promise_margin_seconds_count {len(values)}")
+    for b, n in zip(margins.bounds, margins.buckets, strict=True):
+        lines.append(f'outagecomms_promise_margin_seconds_bucket{{le="{b}"}} {n}')
+    lines.append(f'outagecomms_promise_margin_seconds_bucket{{le="+Inf"}} {margins.count}')
+    lines.append(f"outagecomms_promise_margin_seconds_sum {margins.sum_seconds:g}")
+    lines.append(f"outagecomms_promise_margin_seconds_count {margins.count}")
     lines.append("# HELP outagecomms_promises_late_total Deliveries sent after their promise.")
     lines.append("# TYPE outagecomms_promises_late_total counter")
-    lines.append(f"outagecomms_promises_late_total {sum(1 for v in values if v < 0)}")
+    lines.append(f"outagecomms_promises_late_total {margins.late}")
     if status is not None:
         metric(
             "outagecomms_leader",

@@ -1,0 +1,296 @@
+"""The Python API: ``outagecomms.App``, the one object a script holds.
+
+It is the application context (``outagecomms.app.App``: config, store, renderer, clock) with
+the commander's verbs as methods. Each method validates like the CLI does (the same library
+functions run underneath), names incidents with anything ``IncidentRef.parse`` accepts
+(``"INC-7"``, ``7``, an ``Incident``), returns a frozen result and raises only the
+``OutageCommsError`` tree. Sending is synchronous (``send`` runs the dispatcher to completion);
+``send_async`` is the same for code that already runs an event loop::
+
+    with outagecomms.App.open("outagecomms.toml") as app:
+        app.import_customers("customers.csv")
+        res = app.declare("Login failing", severity="sev2", components=["auth"])
+        app.update(res.incident, "Cause found: an expired certificate.", status="identified")
+        app.resolve(res.incident, "We renewed the certificate; logins work again.")
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from outagecomms import app as context
+from outagecomms.directory.importer import ImportResult, import_file
+from outagecomms.directory.views import CustomerRow, list_customers
+from outagecomms.errors import InputError
+from outagecomms.incidents import lifecycle
+from outagecomms.incidents.lifecycle import DeclarePlan, RoundCreated
+from outagecomms.incidents.views import (
+    IncidentDetail,
+    IncidentSummary,
+    WatchRow,
+    list_incidents,
+    show_incident,
+    watch_snapshot,
+)
+from outagecomms.models import Incident, IncidentRef, RefLike, Round, Selector
+from outagecomms.outbox.deliveries import DeliveryRow, list_deliveries
+from outagecomms.outbox.dispatch import DispatchSummary, Progress
+from outagecomms.values import as_utc, parse_duration, parse_time
+
+#: how a round reaches customers: ``True`` queue and send now, ``"queue"`` queue only (a daemon
+#: or ``tick`` sends), ``False`` record only (history: nothing is sent, now or later)
+SendMode = bool | Literal["queue"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoundOutcome:
+    """What a verb did: the incident as it now stands, its new round, the deliveries queued
+    for that round and, when sent at once, how the sending went."""
+
+    incident: Incident
+    round: Round
+    queued: int
+    sent: DispatchSummary | None  # None unless ``send=True``
+
+
+@dataclass(frozen=True, kw_only=True)
+class Declared(RoundOutcome):
+    """``declare``'s outcome; ``plan`` says who was (or, on a dry run, would be) told what."""
+
+    plan: DeclarePlan
+    dry_run: bool  # nothing written: ``incident`` and ``round`` are the plan's (id 0)
+
+
+def _send_mode(send: SendMode) -> SendMode:
+    if send is True or send is False or send == "queue":
+        return send
+    raise InputError(
+        "use True (send now), 'queue' or False (record only)", field="send", value=send
+    )
+
+
+class App(context.App):
+    """The application context with the commander's verbs; open it with ``App.open(path)``
+    (or ``App.from_config(config)``) and close it (or use ``with``)."""
+
+    # --- the directory ---------------------------------------------------------------------
+
+    def import_customers(
+        self, path: str | Path, *, fmt: str | None = None, replace: bool = False
+    ) -> ImportResult:
+        """Import a CSV, JSON or JSONL directory: all rows or none (``replace`` removes the
+        customers not in the file)."""
+        return import_file(self, Path(path), fmt=fmt, replace=replace)
+
+    def customers(
+        self,
+        *,
+        components: Iterable[str] = (),
+        regions: Iterable[str] = (),
+        tiers: Iterable[str] = (),
+        tags: Iterable[str] = (),
+        customers: Iterable[str] = (),
+        exclude: Iterable[str] = (),
+    ) -> list[CustomerRow]:
+        """The customers a selector matches (the same selectors as ``declare``; none: all)."""
+        return list_customers(
+            self,
+            Selector.of(
+                components=components,
+                regions=regions,
+                tiers=tiers,
+                tags=tags,
+                customers=customers,
+                exclude=exclude,
+            ),
+        )
+
+    # --- declare / update / resolve --------------------------------------------------------
+
+    def declare(
+        self,
+        title: str,
+        *,
+        severity: str,
+        components: Iterable[str] = (),
+        regions: Iterable[str] = (),
+        tiers: Iterable[str] = (),
+        tags: Iterable[str] = (),
+        customers: Iterable[str] = (),
+        exclude: Iterable[str] = (),
+        every: timedelta | str | None = None,
+        started_at: datetime | str | None = None,
+        message: str | None = None,
+        commander: str | None = None,
+        dry_run: bool = False,
+        send: SendMode = True,
+    ) -> Declared:
+        """Declare an incident and acknowledge every affected customer at once.
+
+        ``every`` is the promised update cadence (default: the severity's policy);
+        ``started_at`` when customers were first hurt (ISO 8601, ``-15m`` or a datetime;
+        default now). ``dry_run`` plans and pre-flights the templates but writes nothing."""
+        mode = _send_mode(send)
+        plan = lifecycle.plan_declare(
+            self,
+            title=title,
+            severity=severity,
+            selector=Selector.of(
+                components=components,
+                regions=regions,
+                tiers=tiers,
+                tags=tags,
+                customers=customers,
+                exclude=exclude,
+            ),
+            every=self._duration(every, "every"),
+            message=message or "",
+            started_at=self._time(started_at, "started_at"),
+            commander=commander or "",
+        )
+        if dry_run:
+            return Declared(
+                incident=plan.incident, round=plan.round, queued=0, sent=None, plan=plan,
+                dry_run=True,
+            )  # fmt: skip
+        created = lifecycle.commit_declare(self, plan, send=mode is not False)
+        out = self._sent(created, mode)
+        return Declared(
+            incident=out.incident, round=out.round, queued=out.queued, sent=out.sent, plan=plan,
+            dry_run=False,
+        )  # fmt: skip
+
+    def update(
+        self,
+        incident: RefLike,
+        message: str,
+        *,
+        status: str | None = None,
+        every: timedelta | str | None = None,
+        send: SendMode = True,
+    ) -> RoundOutcome:
+        """Post the commander's update to the whole audience; the cadence restarts from now.
+        ``status``: investigating, identified or monitoring; ``every``: a new cadence."""
+        mode = _send_mode(send)
+        created = lifecycle.post_update(
+            self, incident, message, status=status, every=self._duration(every, "every"),
+            send=mode is not False,
+        )  # fmt: skip
+        return self._sent(created, mode)
+
+    def resolve(
+        self,
+        incident: RefLike,
+        message: str,
+        *,
+        resolved_at: datetime | str | None = None,
+        send: SendMode = True,
+    ) -> RoundOutcome:
+        """Send the resolution notice (with each customer's proposed credit) and stop the
+        updates. ``resolved_at``: when service was restored (default now)."""
+        mode = _send_mode(send)
+        created = lifecycle.resolve(
+            self, incident, message, resolved_at=self._time(resolved_at, "resolved_at"),
+            send=mode is not False,
+        )  # fmt: skip
+        return self._sent(created, mode)
+
+    def edit(
+        self,
+        incident: RefLike,
+        *,
+        title: str | None = None,
+        severity: str | None = None,
+        started_at: datetime | str | None = None,
+        resolved_at: datetime | str | None = None,
+    ) -> Incident:
+        """Correct an incident's facts; proposed credits are recomputed, nothing is sent."""
+        return lifecycle.edit_incident(
+            self, incident, title=title, severity=severity,
+            started_at=self._time(started_at, "started_at"),
+            resolved_at=self._time(resolved_at, "resolved_at"),
+        )  # fmt: skip
+
+    # --- sending ---------------------------------------------------------------------------
+
+    def send(
+        self, incident: RefLike | None = None, *, progress: Progress | None = None
+    ) -> DispatchSummary:
+        """Send what the outbox owes now (one incident's deliveries, or every incident's) and
+        return when done. Not from inside a running event loop: await ``send_async`` there."""
+        return asyncio.run(self.send_async(incident, progress=progress))
+
+    async def send_async(
+        self, incident: RefLike | None = None, *, progress: Progress | None = None
+    ) -> DispatchSummary:
+        """``send`` for code that already runs an event loop. ``progress(n, total)`` is
+        called as deliveries finish."""
+        from outagecomms.outbox.senders import dispatch_due, dispatch_parallel
+
+        iid = IncidentRef.parse(incident).id if incident is not None else None
+        # Extra sender processes load the config from its file: one built in code has none.
+        fan_out = dispatch_parallel if self.config.path else dispatch_due
+        return await fan_out(self, incident_id=iid, progress=progress)
+
+    def run_daemon(
+        self,
+        *,
+        until: Callable[[], bool] | None = None,
+        on_event: Callable[[str], None] | None = None,
+    ) -> DispatchSummary:
+        """Run the scheduler and the dispatcher in the foreground (as ``outagecomms daemon``
+        does) until SIGTERM/SIGINT or until ``until()`` is true; ``on_event`` hears what the
+        scheduler does. Returns what it sent."""
+        from outagecomms.scheduler.daemon import run_daemon
+
+        return run_daemon(self, until=until, on_event=on_event)
+
+    # --- seeing ----------------------------------------------------------------------------
+
+    def incidents(self, *, include_resolved: bool = False) -> list[IncidentSummary]:
+        """Open incidents (with ``include_resolved``, resolved ones too)."""
+        return list_incidents(self, include_resolved=include_resolved)
+
+    def show(self, incident: RefLike, *, customer: str | None = None) -> IncidentDetail:
+        """An incident's rounds, promises kept and history; with ``customer``, exactly what
+        that customer was sent."""
+        return show_incident(self, incident, customer=customer)
+
+    def deliveries(self, incident: RefLike, *, status: str | None = None) -> list[DeliveryRow]:
+        """An incident's deliveries (the outbox), optionally only those in one status."""
+        return list_deliveries(self, incident, status=status)
+
+    def watch(self, incident: RefLike | None = None) -> list[WatchRow]:
+        """The live dashboard's data: each open incident's fan-out and next promise."""
+        return watch_snapshot(self, incident)
+
+    def credits(self, incident: RefLike) -> dict[str, Any]:
+        """The service credits proposed at resolution (``credits --json``)."""
+        from outagecomms.recovery.ledger import credits_report
+
+        return credits_report(self, IncidentRef.parse(incident).id)
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _sent(self, created: RoundCreated, mode: SendMode) -> RoundOutcome:
+        summary = self.send(created.incident) if mode is True and created.queued else None
+        return RoundOutcome(
+            incident=created.incident, round=created.round, queued=created.queued, sent=summary
+        )
+
+    def _duration(self, value: timedelta | str | None, name: str) -> timedelta | None:
+        if value is None or isinstance(value, timedelta):
+            return value
+        return parse_duration(value, field=name)
+
+    def _time(self, value: datetime | str | None, name: str) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, datetime):
+            return as_utc(value)  # a naive datetime means UTC, as on the command line
+        return parse_time(value, now=self.clock(), field=name)

@@ -1,0 +1,473 @@
+"""The post-incident report as typed, frozen values: what ``build_report`` reads from the
+ledger and what the renderers (Markdown, HTML, the SVG chart) show.
+
+Times are UTC-aware ``datetime``s, durations ``timedelta``s or seconds, money ``Decimal``.
+``Report.to_json()`` gives the JSON-able dict the report has always had (ISO times ending in
+``Z``, money as decimal strings, durations as seconds plus a human form); the chart data is
+derived for the HTML page and is not part of it.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from outagecomms.incidents.views import RoundSummary
+from outagecomms.models import Incident, RoundKind, RoundStats
+from outagecomms.recovery.report.units import human, ratio
+from outagecomms.values import iso
+
+__all__ = [
+    "Audience",
+    "Chart",
+    "ChartRow",
+    "Comment",
+    "CreditedCustomer",
+    "Credits",
+    "DeliverySummary",
+    "ErrorCount",
+    "FirstNotice",
+    "KbArticle",
+    "Nps",
+    "PromiseRound",
+    "PromiseTotal",
+    "Promises",
+    "Report",
+    "Timeline",
+    "TimelineEvent",
+    "TimelineRound",
+    "ack_within",
+    "duration",
+    "incident_json",
+]
+
+
+def _nearest_rank(sorted_values: tuple[float, ...], pct: int) -> float:
+    """The nearest-rank percentile: the value at rank ceil(pct/100 × n) (1-based)."""
+    rank = max(1, -(-pct * len(sorted_values) // 100))
+    return sorted_values[rank - 1]
+
+
+def _strs(values: Mapping[str, Decimal]) -> dict[str, str]:
+    return {k: str(v) for k, v in values.items()}
+
+
+def duration(inc: Incident) -> timedelta | None:
+    """From the start to the resolution (None while open)."""
+    return (inc.resolved_at - inc.started_at) if inc.resolved_at else None
+
+
+def ack_within(inc: Incident) -> timedelta:
+    return inc.ack_due - inc.started_at
+
+
+def incident_json(inc: Incident) -> dict[str, Any]:
+    """The incident's facts as the report's JSON has them (seconds and a human form)."""
+    span = duration(inc)
+    secs = None if span is None else span.total_seconds()
+    return {
+        "ref": inc.ref,
+        "id": inc.id,
+        "title": inc.title,
+        "severity": inc.severity,
+        "status": inc.status.value,
+        "components": list(inc.components),
+        "regions": list(inc.regions),
+        "commander": inc.commander,
+        "started_at": iso(inc.started_at),
+        "declared_at": iso(inc.declared_at),
+        "resolved_at": iso(inc.resolved_at),
+        "duration_seconds": secs,
+        "duration": None if secs is None else human(secs),
+        "cadence_seconds": inc.update_every.total_seconds(),
+        "cadence": human(inc.update_every.total_seconds()),
+        "ack_within_seconds": ack_within(inc).total_seconds(),
+        "ack_within": human(ack_within(inc).total_seconds()),
+        "ack_due": iso(inc.ack_due),
+        "next_update_due": iso(inc.next_update_due),
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimelineRound:
+    """One round: its counts (``RoundStats``) and whether it kept a promise."""
+
+    stats: RoundStats
+
+    @property
+    def seq(self) -> int:
+        return self.stats.round.seq
+
+    @property
+    def kind(self) -> RoundKind:
+        return self.stats.round.kind
+
+    @property
+    def kept_promise(self) -> bool:
+        """Whether the round had a promise to keep (the follow-up has none)."""
+        return self.stats.round.due_by is not None
+
+    @property
+    def late(self) -> int | None:
+        return (self.stats.sent - self.stats.on_time) if self.kept_promise else None
+
+    @property
+    def ratio(self) -> float | None:
+        return ratio(self.stats.on_time, self.stats.owed) if self.kept_promise else None
+
+    def to_json(self) -> dict[str, Any]:
+        out = RoundSummary.of(self.stats).to_json()
+        out["deliveries"] = dict(sorted(self.stats.by_status.items()))
+        out["late"] = self.late
+        out["ratio"] = self.ratio
+        return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimelineEvent:
+    at: datetime
+    kind: str
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"at": iso(self.at), "kind": self.kind, "detail": self.detail}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Timeline:
+    rounds: tuple[TimelineRound, ...]
+    events: tuple[TimelineEvent, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rounds": [r.to_json() for r in self.rounds],
+            "events": [e.to_json() for e in self.events],
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Audience:
+    customers: int
+    by_tier: Mapping[str, int]
+    by_channel: Mapping[str, int]
+    by_tier_and_channel: Mapping[str, Mapping[str, int]]
+    skipped: Mapping[str, int]  # channel policy → customers reachable on none of its channels
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "customers": self.customers,
+            "by_tier": dict(self.by_tier),
+            "by_channel": dict(self.by_channel),
+            "by_tier_and_channel": {k: dict(v) for k, v in self.by_tier_and_channel.items()},
+            "skipped": dict(self.skipped),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class FirstNotice:
+    """Time to first notice of every customer owed an acknowledgement."""
+
+    ack_within: timedelta
+    ack_due: datetime
+    owed: int
+    waits: tuple[float, ...]  # seconds from the start to the first notice, ascending
+    within: int
+    late: int
+    never: int
+    late_customers: tuple[str, ...]
+    never_customers: tuple[str, ...]
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.waits) if self.waits else None
+
+    @property
+    def p95(self) -> float | None:
+        return _nearest_rank(self.waits, 95) if self.waits else None
+
+    @property
+    def max(self) -> float | None:
+        return self.waits[-1] if self.waits else None
+
+    def to_json(self) -> dict[str, Any]:
+        median, p95, worst = self.median, self.p95, self.max
+        return {
+            "ack_within_seconds": self.ack_within.total_seconds(),
+            "ack_due": iso(self.ack_due),
+            "owed": self.owed,
+            "count": len(self.waits),
+            "within": self.within,
+            "late": self.late,
+            "never": self.never,
+            "median_seconds": median,
+            "p95_seconds": p95,
+            "max_seconds": worst,
+            "median": human(median),
+            "p95": human(p95),
+            "max": human(worst),
+            "late_customers": list(self.late_customers),
+            "never_customers": list(self.never_customers),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class PromiseRound:
+    seq: int
+    kind: RoundKind
+    due_by: datetime | None
+    owed: int
+    on_time: int
+
+    @property
+    def counted(self) -> bool:
+        """Rounds that keep no promise (``due_by`` empty) are listed but not counted."""
+        return self.due_by is not None
+
+    @property
+    def ratio(self) -> float | None:
+        return ratio(self.on_time, self.owed) if self.counted else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "round": self.seq,
+            "kind": self.kind.value,
+            "due_by": iso(self.due_by),
+            "owed": self.owed,
+            "on_time": self.on_time,
+            "ratio": self.ratio,
+            "counted": self.counted,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class PromiseTotal:
+    on_time: int
+    owed: int
+
+    @property
+    def ratio(self) -> float | None:
+        return ratio(self.on_time, self.owed)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"on_time": self.on_time, "owed": self.owed, "ratio": self.ratio}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Promises:
+    per_round: tuple[PromiseRound, ...]
+    overall: PromiseTotal
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "per_round": [p.to_json() for p in self.per_round],
+            "overall": self.overall.to_json(),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class ErrorCount:
+    error: str
+    count: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliverySummary:
+    total: int
+    by_status: Mapping[str, int]
+    by_channel: Mapping[str, Mapping[str, int]]
+    sent: int
+    failed: int
+    dead: int
+    pending: int  # pending or being sent
+    retried: int  # needed more than one attempt
+    top_errors: tuple[ErrorCount, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "by_status": dict(self.by_status),
+            "by_channel": {k: dict(v) for k, v in self.by_channel.items()},
+            "sent": self.sent,
+            "failed": self.failed,
+            "dead": self.dead,
+            "pending": self.pending,
+            "retried": self.retried,
+            "top_errors": [{"error": e.error, "count": e.count} for e in self.top_errors],
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreditedCustomer:
+    customer: str
+    tier: str
+    amount: Decimal
+    currency: str
+    status: str
+    rules: tuple[str, ...]
+    goodwill: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "customer": self.customer,
+            "tier": self.tier,
+            "amount": str(self.amount),
+            "currency": self.currency,
+            "status": self.status,
+            "rules": list(self.rules),
+            "goodwill": self.goodwill,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Credits:
+    """``total``: issued amounts per currency; ``by_rule``: rule lines per currency (exact,
+    before the cap and the minimum, rounded once to the minor unit); ``by_tier``: issued
+    amounts per tier and currency."""
+
+    count: int
+    customers_credited: int
+    by_status: Mapping[str, int]
+    total: Mapping[str, Decimal]
+    by_rule: Mapping[str, Mapping[str, Decimal]]
+    by_tier: Mapping[str, Mapping[str, Decimal]]
+    goodwill_count: int
+    goodwill_offers: Mapping[str, int]
+    customers: tuple[CreditedCustomer, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "customers_credited": self.customers_credited,
+            "by_status": dict(self.by_status),
+            "total": _strs(self.total),
+            "by_rule": {k: _strs(v) for k, v in self.by_rule.items()},
+            "by_tier": {k: _strs(v) for k, v in self.by_tier.items()},
+            "goodwill": {"count": self.goodwill_count, "offers": dict(self.goodwill_offers)},
+            "customers": [c.to_json() for c in self.customers],
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Comment:
+    customer: str
+    score: int
+    comment: str
+    received_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "customer": self.customer,
+            "score": self.score,
+            "comment": self.comment,
+            "received_at": iso(self.received_at),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Nps:
+    """What customers said: %promoters (9-10) - %detractors (0-6), half-up to 0.1."""
+
+    responses: int
+    promoters: int
+    passives: int
+    detractors: int
+    nps: float | None
+    comments: tuple[Comment, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "responses": self.responses,
+            "promoters": self.promoters,
+            "passives": self.passives,
+            "detractors": self.detractors,
+            "nps": self.nps,
+            "comments": [c.to_json() for c in self.comments],
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class KbArticle:
+    title: str
+    summary: str
+    impact: str
+    cause_and_fix: str
+    cause_notes: tuple[str, ...]
+    prevention: str
+    customer_communication: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "summary": self.summary,
+            "impact": self.impact,
+            "cause_and_fix": self.cause_and_fix,
+            "cause_notes": list(self.cause_notes),
+            "prevention": self.prevention,
+            "customer_communication": self.customer_communication,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChartRow:
+    """One round on the chart, in seconds since the incident started."""
+
+    round: TimelineRound
+    created: float
+    due: float | None
+    first: float | None
+    last: float | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Chart:
+    """Promised versus actual notice times: one row per round, and where the axis ends."""
+
+    rows: tuple[ChartRow, ...]
+    resolved: float | None
+
+    @property
+    def latest(self) -> float:
+        """The latest time the chart has to show (a minute at least)."""
+        values = [
+            v
+            for row in self.rows
+            for v in (row.created, row.due, row.first, row.last)
+            if v is not None
+        ]
+        if self.resolved is not None:
+            values.append(self.resolved)
+        return max([60.0, *values])
+
+
+@dataclass(frozen=True, kw_only=True)
+class Report:
+    generated_at: datetime
+    incident: Incident
+    timeline: Timeline
+    audience: Audience
+    first_notice: FirstNotice
+    promises: Promises
+    deliveries: DeliverySummary
+    credits: Credits
+    nps: Nps
+    kb_article: KbArticle
+    chart: Chart
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as JSON-able data (without the chart, which the HTML page draws)."""
+        return {
+            "generated_at": iso(self.generated_at),
+            "incident": incident_json(self.incident),
+            "timeline": self.timeline.to_json(),
+            "audience": self.audience.to_json(),
+            "first_notice": self.first_notice.to_json(),
+            "promises": self.promises.to_json(),
+            "deliveries": self.deliveries.to_json(),
+            "credits": self.credits.to_json(),
+            "nps": self.nps.to_json(),
+            "kb_article": self.kb_article.to_json(),
+        }

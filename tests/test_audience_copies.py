@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from conftest import CliResult, SmtpServer
 
 from outagecomms.app import App
 from outagecomms.channels import registry
@@ -25,6 +24,8 @@ from outagecomms.models import (
 )
 from outagecomms.store import repository as repo
 from outagecomms.store import tables as t
+from tests.fakes.smtp import SmtpServer
+from tests.support.processes import CliResult
 
 HEADER = "id,name,email,tier,components,regions,timezone,locale,account_manager\n"
 ROWS = [

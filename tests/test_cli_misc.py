@@ -1,8 +1,8 @@
 """Small commands: the live dashboard's frame, the store upgrade."""
 
 from __future__ import annotations
-
-from conftest import SmtpServer, sample_csv
+from tests.fakes.smtp import SmtpServer
+from tests.support.data import sample_csv
 
 
 def test_watch_once_shows_open_incidents_and_countdown(

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SmtpServer
 from test_twilio import FakeTwilio, Reply, _twilio, twilio, twilio_error  # noqa: F401 (fixtures)
+from tests.fakes.smtp import SmtpServer
 
 HEADER = "id,name,email,phone,tier,components,regions,timezone,locale\n"
 ROWS = {

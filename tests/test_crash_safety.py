@@ -34,16 +34,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CliResult, RecordingHandler, SmtpServer, free_port, serve_asgi
-from helpers import wait_until
 from sqlalchemy import select
-from webhook_recorder import WebhookRecorder
 
 from outagecomms.app import App
 from outagecomms.config.loader import load_config
 from outagecomms.store import repository as repo
 from outagecomms.store import tables as t
 from outagecomms.values import as_utc
+from tests.fakes.asgi import free_port, serve_asgi
+from tests.fakes.smtp import RecordingHandler, SmtpServer
+from tests.fakes.webhook import WebhookRecorder
+from tests.support.processes import CliResult, wait_until
 
 pytestmark = pytest.mark.slow
 

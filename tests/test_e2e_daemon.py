@@ -9,8 +9,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import RecordingHandler, SmtpServer, sample_csv
-from helpers import cli_json, expected_ids, parse_ts, sample_rows, start_daemon, stop
+from tests.fakes.smtp import RecordingHandler, SmtpServer
+from tests.support.data import expected_ids, sample_csv, sample_rows
+from tests.support.processes import cli_json, parse_ts, start_daemon, stop
 
 pytestmark = pytest.mark.slow
 

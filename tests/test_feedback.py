@@ -16,7 +16,6 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 import pytest
-from conftest import free_port, sample_csv
 from sqlalchemy import func, select
 
 from outagecomms.app import App
@@ -38,6 +37,8 @@ from outagecomms.recovery.feedback import (
 from outagecomms.store import repository as repo
 from outagecomms.store import tables as t
 from outagecomms.web.server import parse_bind, serve_http
+from tests.fakes.asgi import free_port
+from tests.support.data import sample_csv
 
 SECRET = b"k3y-for-tests-0123456789abcdef"
 T0 = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)

@@ -15,8 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import REPO, SmtpServer, sample_csv
-from helpers import expected_ids, serve_web
 from sqlalchemy import func, select
 
 from outagecomms.app import App
@@ -36,6 +34,9 @@ from outagecomms.intake.drafts import dismiss, ingest, list_drafts
 from outagecomms.models import AlertState, DraftStatus
 from outagecomms.store import repository as repo
 from outagecomms.store import tables as t
+from tests.fakes.smtp import SmtpServer
+from tests.support.data import REPO, expected_ids, sample_csv
+from tests.support.web import serve_web
 
 TOKEN = "hook-token-0123456789abcdef"
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)

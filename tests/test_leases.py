@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from conftest import SmtpServer
 
 from outagecomms.app import App
 from outagecomms.channels import registry
@@ -17,6 +16,7 @@ from outagecomms.channels.base import Channel, DeliveryResult, OutboundMessage
 from outagecomms.config.loader import load_config
 from outagecomms.outbox.dispatch import Dispatcher
 from outagecomms.store import repository as repo
+from tests.fakes.smtp import SmtpServer
 
 
 class SlowChannel(Channel):

@@ -8,8 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from conftest import SmtpServer
-from helpers import cli_json
+from tests.fakes.smtp import SmtpServer
+from tests.support.processes import cli_json
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import SmtpServer, sample_csv
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
@@ -21,6 +20,8 @@ from outagecomms.outbox.senders import dispatch_due
 from outagecomms.scheduler.due import next_send_at, next_wakeup, run_due
 from outagecomms.store import repository as repo
 from outagecomms.store import tables as t
+from tests.fakes.smtp import SmtpServer
+from tests.support.data import sample_csv
 
 
 class Clock:

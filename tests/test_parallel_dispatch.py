@@ -7,11 +7,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import SmtpServer
-from helpers import cli_json
 
 from outagecomms.app import App
 from outagecomms.store import repository as repo
+from tests.fakes.smtp import SmtpServer
+from tests.support.processes import cli_json
 
 pytestmark = pytest.mark.slow
 

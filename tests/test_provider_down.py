@@ -34,10 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CliResult, SmtpServer, free_port, serve_asgi
-from helpers import start_daemon, stop, wait_until
 from typer.testing import CliRunner
-from webhook_recorder import WebhookRecorder
 
 from outagecomms.app import App
 from outagecomms.cli.commands import app as cli_app
@@ -48,6 +45,10 @@ from outagecomms.scheduler.due import next_wakeup
 from outagecomms.scheduler.tick import tick
 from outagecomms.store import repository as repo
 from outagecomms.values import parse_duration
+from tests.fakes.asgi import free_port, serve_asgi
+from tests.fakes.smtp import SmtpServer
+from tests.fakes.webhook import WebhookRecorder
+from tests.support.processes import CliResult, start_daemon, stop, wait_until
 
 CUSTOMERS = 10
 OUTAGE = timedelta(seconds=30)

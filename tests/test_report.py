@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 from babel.numbers import get_currency_precision
-from conftest import SmtpServer, sample_csv
 from sqlalchemy import insert, select
 
 from outagecomms.app import App
@@ -32,6 +31,8 @@ from outagecomms.scheduler.due import run_due
 from outagecomms.store import repository as repo
 from outagecomms.store import tables as t
 from outagecomms.values import as_utc
+from tests.fakes.smtp import SmtpServer
+from tests.support.data import sample_csv
 
 RETRY_BASE = timedelta(minutes=10)  # a retry waits 5-10 minutes (jitter)
 TITLE = 'Database failover <script>alert("x")</script> & co'

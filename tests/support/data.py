@@ -1,0 +1,29 @@
+"""Where the repository and the tests' data are, and the sample directory of customers."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = REPO / "tests" / "data"
+#: 40 synthetic customers in the CSV import format (the packaged sample)
+SAMPLE_CSV = REPO / "outagecomms" / "samples" / "customers.csv"
+
+
+def sample_csv() -> Path:
+    return SAMPLE_CSV
+
+
+def sample_rows() -> list[dict[str, str]]:
+    with SAMPLE_CSV.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def expected_ids(component: str, region: str) -> set[str]:
+    """The sample customers affected by ``component`` in ``region``."""
+    return {
+        r["id"]
+        for r in sample_rows()
+        if component in r["components"].split(";") and region in r["regions"].split(";")
+    }

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 import outagecomms
 from tests.fakes import webhook
 from tests.fakes.apprise import JsonEndpoint
-from tests.fakes.asgi import free_port, serve_fake
+from tests.fakes.asgi import free_port, fresh, serve_fake
 from tests.fakes.clock import FakeClock
 from tests.fakes.providers import FakeProviders
 from tests.fakes.smtp import SmtpServer, running_smtp
@@ -185,10 +185,8 @@ def _providers() -> Iterator[FakeProviders]:
 @pytest.fixture
 def providers(_providers: FakeProviders) -> Iterator[FakeProviders]:
     """Slack, Teams and a webhook receiver on one loopback server (by path)."""
-    _providers.reset()
-    _providers.gauge.reset()
-    yield _providers
-    _providers.release.set()  # let any held (slow) answer finish
+    with fresh(_providers) as fake:
+        yield fake
 
 
 @pytest.fixture
@@ -209,10 +207,8 @@ def twilio(_twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fak
     """The fake Twilio, emptied, with the account's credentials in $TEST_TWILIO_SID/_TOKEN."""
     monkeypatch.setenv("TEST_TWILIO_SID", TWILIO_SID)
     monkeypatch.setenv("TEST_TWILIO_TOKEN", TWILIO_TOKEN)
-    _twilio.reset()
-    _twilio.gauge.reset()
-    yield _twilio
-    _twilio.release.set()
+    with fresh(_twilio) as fake:
+        yield fake
 
 
 @pytest.fixture(scope="module")
@@ -225,13 +221,11 @@ def _page() -> Iterator[FakeStatuspage]:
 def page(_page: FakeStatuspage, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeStatuspage]:
     """The fake page, emptied, with a fresh API key in $TEST_STATUSPAGE_KEY (a fresh key per test
     also means a fresh rate limiter: limits are per key)."""
-    _page.reset()
-    _page.gauge.reset()
     key = secrets.token_hex(32)
-    _page.keys.add(key)
     monkeypatch.setenv("TEST_STATUSPAGE_KEY", key)
-    yield _page
-    _page.release.set()
+    with fresh(_page) as fake:
+        fake.keys.add(key)
+        yield fake
 
 
 @pytest.fixture(scope="module")
@@ -243,7 +237,5 @@ def _endpoint() -> Iterator[JsonEndpoint]:
 @pytest.fixture
 def endpoint(_endpoint: JsonEndpoint) -> Iterator[JsonEndpoint]:
     """The JSON endpoint Apprise's ``json://`` posts to, emptied."""
-    _endpoint.reset()
-    _endpoint.gauge.reset()
-    yield _endpoint
-    _endpoint.release.set()
+    with fresh(_endpoint) as fake:
+        yield fake

@@ -159,7 +159,7 @@ def test_json_endpoint_gets_the_documented_payload(endpoint: JsonEndpoint) -> No
     ack, resolved = deliver_each(ch, message(1), message(2, "resolution", "resolved"))
     assert ack.outcome == resolved.outcome == Outcome.SENT, (ack, resolved)
     assert endpoint.problems == []
-    first, second = endpoint.at("/hooks/a")
+    first, second = endpoint.recorded("/hooks/a")
     assert first.json() == {
         "version": "1.0",
         "title": SUBJECT,
@@ -198,8 +198,8 @@ def test_a_failing_url_retries_naming_it_masked(endpoint: JsonEndpoint) -> None:
     assert "1 of 2 URLs delivered" in first.error
     assert second.outcome == Outcome.SENT
     # the retry went only to the URL that had failed
-    assert len(endpoint.at("/hooks/a")) == 1
-    assert len(endpoint.at("/hooks/b")) == 2
+    assert len(endpoint.recorded("/hooks/a")) == 1
+    assert len(endpoint.recorded("/hooks/b")) == 2
     assert endpoint.problems == []
 
 
@@ -211,8 +211,8 @@ def test_urls_from_the_environment(endpoint: JsonEndpoint, monkeypatch: pytest.M
     ch = make(urls=[endpoint.url("/hooks/a")], urls_env="TEST_APPRISE_URLS")
     (result,) = deliver_each(ch, message())
     assert result.outcome == Outcome.SENT, result
-    assert {h.path for h in endpoint.hits} == {"/hooks/a", "/hooks/x", "/hooks/y"}
-    (x,) = endpoint.at("/hooks/x")
+    assert {h.path for h in endpoint.requests} == {"/hooks/a", "/hooks/x", "/hooks/y"}
+    (x,) = endpoint.recorded("/hooks/x")
     assert x.headers["authorization"].startswith("Basic ")
 
 

@@ -397,7 +397,7 @@ def apprise_endpoint(env: Env) -> Endpoint:
     return Endpoint(
         table={"kind": "apprise", "urls": [fake.url(APPRISE_PATH)], "timeout": 5},
         contact=lambda i: "",
-        arrivals=lambda: [Arrival(h.json()["message"]) for h in fake.at(APPRISE_PATH)],
+        arrivals=lambda: [Arrival(h.json()["message"]) for h in fake.recorded(APPRISE_PATH)],
         problems=lambda: list(fake.problems),
         # Apprise opens a connection per notification: what max_connections bounds is how
         # many notifications run at once (worker threads)

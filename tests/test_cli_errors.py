@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tests.fakes.smtp import SmtpServer
 from tests.support.data import sample_csv
 from tests.support.processes import CliResult

@@ -1,6 +1,7 @@
 """Small commands: the live dashboard's frame, the store upgrade."""
 
 from __future__ import annotations
+
 from tests.fakes.smtp import SmtpServer
 from tests.support.data import sample_csv
 

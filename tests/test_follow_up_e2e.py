@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from tests.fakes.asgi import free_port
 from tests.fakes.smtp import SmtpServer
 from tests.support.data import expected_ids, sample_csv

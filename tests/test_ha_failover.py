@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+
 from tests.fakes.smtp import SmtpServer
 from tests.support.data import expected_ids, sample_csv
 from tests.support.processes import cli_json, parse_ts, start_daemon, stop, wait_until

@@ -4,6 +4,7 @@ queueing without sending (for a daemon or tick)."""
 from __future__ import annotations
 
 import pytest
+
 from tests.fakes.smtp import SmtpServer
 from tests.support.data import sample_csv
 from tests.support.processes import cli_json

@@ -46,6 +46,7 @@ from outagecomms.scheduler.tick import tick
 from outagecomms.store import repository as repo
 from outagecomms.values import parse_duration
 from tests.fakes.asgi import free_port, serve_asgi
+from tests.fakes.clock import FakeClock
 from tests.fakes.smtp import SmtpServer
 from tests.fakes.webhook import WebhookRecorder
 from tests.support.processes import CliResult, start_daemon, stop, wait_until
@@ -63,14 +64,6 @@ max_connections = 8
 """
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 25, 13, 0, 7, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @dataclass(frozen=True)
 class Attempt:
     at: datetime  # the application's clock when it reached the receiver
@@ -86,7 +79,7 @@ class World:
     """Config, store, the two receivers and the clock their outage is measured on."""
 
     app: App
-    clock: Clock
+    clock: FakeClock
     smtp: SmtpServer
     hooks: WebhookRecorder
     cfg: Path
@@ -199,7 +192,7 @@ def make_world(
             if retry_base is not None:
                 text = text.replace('retry_base = "1s"', f'retry_base = "{retry_base}"')
             cfg.write_text(text)
-            clock = Clock()
+            clock = FakeClock()
             app = App.open(cfg, clock=clock)
             import_file(app, tmp_path / "customers.csv")
             w = World(app=app, clock=clock, smtp=smtp_server, hooks=hooks, cfg=cfg, emails=emails)

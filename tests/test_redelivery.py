@@ -9,7 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-
 from outagecomms.app import App
 from outagecomms.config.loader import load_config
 from outagecomms.outbox.redelivery import report_dead

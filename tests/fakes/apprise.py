@@ -5,7 +5,6 @@ payload Apprise documents for it (``{"version": "1.0", "title", "message", "atta
 from __future__ import annotations
 
 import threading
-from collections import deque
 from typing import Any
 
 from starlette.requests import Request
@@ -21,37 +20,21 @@ TYPES = ("info", "success", "warning", "failure")
 class JsonEndpoint(Fake):
     def __init__(self) -> None:
         super().__init__(Route("/{path:path}", self.handle, methods=["GET", "POST", "PUT"]))
-        self.hits: list[Recorded] = []
-        self.scripts: dict[str, deque[Reply]] = {}
         self.arrived = threading.Event()
 
     def url(self, path: str, auth: str = "") -> str:
         return f"json://{auth + '@' if auth else ''}127.0.0.1:{self.port}{path}"
 
-    def reset(self) -> None:
-        with self.lock:
-            self.hits.clear()
-            self.problems.clear()
-            self.scripts.clear()
+    def forget(self) -> None:
         self.arrived.clear()
-        self.release.clear()
 
     def script(self, path: str, *replies: Reply) -> None:
-        with self.lock:
-            self.scripts.setdefault(path, deque()).extend(replies)
-
-    def at(self, path: str) -> list[Recorded]:
-        with self.lock:
-            return [h for h in self.hits if h.path == path]
+        """Answer the next notifications to ``path`` with ``replies``."""
+        self.queue(path, replies)
 
     async def handle(self, request: Request) -> Response:
         hit = await Recorded.of(request)
-        problems = self.check(hit)
-        with self.lock:
-            self.hits.append(hit)
-            self.problems.extend(f"{hit.path}: {p}" for p in problems)
-            queue = self.scripts.get(hit.path)
-            reply = queue.popleft() if queue else Reply()
+        reply = self.take(hit, hit.path, [f"{hit.path}: {p}" for p in self.check(hit)])
         self.arrived.set()
         if reply.slow:
             await self.release.wait()

@@ -7,16 +7,19 @@ import asyncio
 import json
 import socket
 import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+
+F = TypeVar("F", bound="Fake")
 
 
 def free_port() -> int:
@@ -211,17 +214,50 @@ async def _health(request: Request) -> Response:
 
 class Fake:
     """A fake provider: a Starlette ``app`` (``GET /health`` and ``routes``) on its own loopback
-    ``port``, behind a :class:`Gauge`; ``problems`` collects what it found wrong in requests,
-    under ``lock``; ``release`` lets its held (slow) answers go."""
+    ``port``, behind a :class:`Gauge`. It keeps the ``requests`` it got and ``problems`` it found
+    in them, and answers from ``scripts`` (replies a test queued, by a key the fake chooses:
+    a path, a method), all under ``lock``; ``release`` lets its held (slow) answers go."""
 
     def __init__(self, *routes: Route) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.lock = threading.Lock()
+        self.requests: list[Recorded] = []
         self.problems: list[str] = []
+        self.scripts: dict[str, deque[Reply]] = {}
         self.release = Held()
         self.app = Starlette(routes=[Route("/health", _health, methods=["GET"]), *routes])
         self.gauge = Gauge(self.app)
+
+    def reset(self) -> None:
+        """Forget everything, for the next test."""
+        with self.lock:
+            self.requests.clear()
+            self.problems.clear()
+            self.scripts.clear()
+            self.forget()
+        self.release.clear()
+        self.gauge.reset()
+
+    def forget(self) -> None:
+        """A fake's own state to clear on :meth:`reset` (called with ``lock`` held)."""
+
+    def queue(self, key: str, replies: tuple[Reply, ...]) -> None:
+        with self.lock:
+            self.scripts.setdefault(key, deque()).extend(replies)
+
+    def take(self, rec: Recorded, key: str, problems: list[str] = []) -> Reply:  # noqa: B006
+        """Record ``rec`` and what is wrong with it; the next reply queued for ``key`` (or the
+        normal answer, ``Reply()``)."""
+        with self.lock:
+            self.requests.append(rec)
+            self.problems.extend(problems)
+            queue = self.scripts.get(key)
+            return queue.popleft() if queue else Reply()
+
+    def recorded(self, path: str | None = None) -> list[Recorded]:
+        with self.lock:
+            return [r for r in self.requests if path is None or r.path == path]
 
 
 @contextmanager
@@ -232,3 +268,13 @@ def serve_fake(fake: Fake, name: str) -> Iterator[Fake]:
             yield fake
         finally:
             fake.release.set()
+
+
+@contextmanager
+def fresh(fake: F) -> Iterator[F]:
+    """``fake`` emptied for one test; any answer still held is let go after it."""
+    fake.reset()
+    try:
+        yield fake
+    finally:
+        fake.release.set()

@@ -9,7 +9,6 @@ Retry-After, 5xx, Slack error bodies, 4xx, or an answer held back past the chann
 from __future__ import annotations
 
 import json
-from collections import deque
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -22,34 +21,19 @@ from tests.fakes.asgi import Fake, Recorded, Reply
 class FakeProviders(Fake):
     def __init__(self) -> None:
         super().__init__(Route("/{path:path}", self.handle, methods=["GET", "POST", "PUT"]))
-        self.requests: list[Recorded] = []
-        self.scripts: dict[str, deque[Reply]] = {}
         self.webhook_headers = webhook.HEADERS
 
-    def reset(self) -> None:
-        with self.lock:
-            self.requests.clear()
-            self.problems.clear()
-            self.scripts.clear()
-        self.release.clear()
+    def forget(self) -> None:
         self.webhook_headers = webhook.HEADERS
 
     def script(self, path: str, *replies: Reply) -> None:
-        with self.lock:
-            self.scripts.setdefault(path, deque()).extend(replies)
-
-    def recorded(self, path: str | None = None) -> list[Recorded]:
-        with self.lock:
-            return [r for r in self.requests if path is None or r.path == path]
+        """Answer the next requests to ``path`` with ``replies``."""
+        self.queue(path, replies)
 
     async def handle(self, request: Request) -> Response:
         rec = await Recorded.of(request)
         problems = self._check(rec)
-        with self.lock:
-            self.requests.append(rec)
-            self.problems.extend(f"{rec.path}: {x}" for x in problems)
-            queue = self.scripts.get(rec.path)
-            reply = queue.popleft() if queue else Reply()
+        reply = self.take(rec, rec.path, [f"{rec.path}: {x}" for x in problems])
         if problems:
             return self._invalid(rec.path, problems)
         if reply.slow:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections import deque
 from typing import Any
 
 from starlette.requests import Request
@@ -97,37 +96,27 @@ class FakeStatuspage(Fake):
         super().__init__(Route("/{path:path}", self.handle, methods=methods))
         self.base = f"{self.base}/v1"
         self.keys: set[str] = set()
-        self.requests: list[Recorded] = []
-        self.scripts: dict[str, deque[Reply]] = {}
         self.incidents: dict[str, dict[str, Any]] = {}
         self.components: dict[str, str] = {}
         self.reset()
 
-    def reset(self) -> None:
-        with self.lock:
-            self.keys.clear()
-            self.requests.clear()
-            self.problems.clear()
-            self.scripts.clear()
-            self.incidents.clear()
-            self.components = dict.fromkeys(COMPONENTS.values(), "operational")
-        self.release.clear()
+    def forget(self) -> None:
+        self.keys.clear()
+        self.incidents.clear()
+        self.components = dict.fromkeys(COMPONENTS.values(), "operational")
 
     def script(self, method: str, *replies: Reply) -> None:
         """Answer the next requests of ``method`` (GET, POST, PATCH) with ``replies``."""
-        with self.lock:
-            self.scripts.setdefault(method, deque()).extend(replies)
+        self.queue(method, replies)
 
     def recorded(self, method: str | None = None) -> list[Recorded]:
+        """The requests of ``method`` (all of them: None)."""
         with self.lock:
             return [r for r in self.requests if method is None or r.method == method]
 
     async def handle(self, request: Request) -> Response:
         rec = await Recorded.of(request)
-        with self.lock:
-            self.requests.append(rec)
-            queue = self.scripts.get(rec.method)
-            reply = queue.popleft() if queue else Reply()
+        reply = self.take(rec, rec.method)
         if reply.status is not None:
             return reply.response()
         if rec.authorization not in {f"OAuth {k}" for k in self.keys}:

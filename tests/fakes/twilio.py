@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections import deque
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
@@ -50,22 +49,15 @@ class FakeTwilio(Fake):
     def __init__(self) -> None:
         super().__init__(Route("/{path:path}", self.handle, methods=["GET", "POST"]))
         self.api = description()
-        self.requests: list[Recorded] = []
-        self.replies: deque[Reply] = deque()
         self.by_to: dict[str, Reply] = {}  # a fixed answer for a number, whatever the order
         self.counter = 0
 
-    def reset(self) -> None:
-        with self.lock:
-            self.requests.clear()
-            self.problems.clear()
-            self.replies.clear()
-            self.by_to.clear()
-        self.release.clear()
+    def forget(self) -> None:
+        self.by_to.clear()
 
     def script(self, *replies: Reply) -> None:
-        with self.lock:
-            self.replies.extend(replies)
+        """Answer the next requests (to a number without a fixed answer) with ``replies``."""
+        self.queue("", replies)
 
     def check(self, rec: Recorded) -> tuple[list[str], dict[str, str]]:
         p: list[str] = []
@@ -116,18 +108,15 @@ class FakeTwilio(Fake):
         rec = await Recorded.of(request)
         problems, form = self.check(rec)
         rec = replace(rec, form=form)
+        fixed = self.by_to.get(form.get("To", ""))
+        reply = self.take(rec, "<fixed>" if fixed else "", problems)
+        reply = fixed or reply
         with self.lock:
-            self.requests.append(rec)
-            self.problems.extend(problems)
-            reply = self.by_to.get(form.get("To", ""))
-            if reply is None and self.replies:
-                reply = self.replies.popleft()
             self.counter += 1
             n = self.counter
         if problems:
             doc = twilio_error(21604 if "To" not in form else 20001, 400, "; ".join(problems))
             return Response(json.dumps(doc), status_code=400, media_type="application/json")
-        reply = reply or Reply()
         if reply.slow:
             await self.release.wait()
         if reply.status is None:

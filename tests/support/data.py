@@ -27,3 +27,16 @@ def expected_ids(component: str, region: str) -> set[str]:
         for r in sample_rows()
         if component in r["components"].split(";") and region in r["regions"].split(";")
     }
+
+
+def migrations_head() -> str:
+    """The head revision of the store's Alembic scripts, as Alembic computes it (the store's
+    hand-kept ``HEAD_REVISION`` must equal it)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(REPO / "outagecomms" / "store" / "migrations"))
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    assert head is not None, "the store has no migration scripts"
+    return head

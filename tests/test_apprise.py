@@ -24,7 +24,7 @@ from outagecomms.rendering.templates import PARTS
 from tests.fakes.apprise import JsonEndpoint
 from tests.fakes.asgi import Reply
 from tests.fakes.smtp import SmtpServer
-from tests.support.builders import CREDIT, context, renderer
+from tests.support.builders import CREDIT, context, renderer, round_data
 from tests.support.channels import deliver_each
 from tests.support.data import REPO
 
@@ -58,20 +58,15 @@ def message(
         text=TEXT,
         html=None,
         message_id=f"<oc.{delivery_id}.inc-12.r1@example.com>",
-        data={
-            "incident": "INC-12",
-            "title": "Sign-in failures",
-            "severity": "sev2",
-            "status": status,
-            "kind": kind,
-            "round": 1,
-            "message": "",
-            "customer": "*",
-            "components": ["api"],
-            "regions": ["eu-west"],
-            "started_at": "2026-01-15T12:48:00+00:00",
-            "promised_next_by": None,
-        },
+        data=round_data(
+            incident="INC-12",
+            status=status,
+            kind=kind,
+            message="",
+            customer="*",
+            components=["api"],
+            promised_next_by=None,
+        ),
     )
 
 

@@ -59,7 +59,7 @@ from outagecomms.errors import ConfigError
 from outagecomms.models import Customer, RoundKind
 from outagecomms.rendering.templates import PARTS, Renderer
 from tests.fakes.apprise import JsonEndpoint
-from tests.fakes.asgi import Gauge, Reply, free_port
+from tests.fakes.asgi import Fake, Gauge, Reply, free_port
 from tests.fakes.providers import FakeProviders
 from tests.fakes.slack import PATH as SLACK_PATH
 from tests.fakes.smtp import RecordingHandler, running_smtp
@@ -69,6 +69,7 @@ from tests.fakes.teams import QUERY as TEAMS_QUERY
 from tests.fakes.twilio import FROM as TWILIO_FROM
 from tests.fakes.twilio import FakeTwilio, twilio_error
 from tests.fakes.webhook import PATH as HOOK_PATH
+from tests.support.builders import round_data
 from tests.support.data import REPO
 
 #: what every channel table may hold besides its kind's config_keys
@@ -153,6 +154,27 @@ class Harness:
 
 def _peers(gauge: Gauge) -> Callable[[], int]:
     return lambda: len(gauge.peers)
+
+
+def on_fake(
+    fake: Fake,
+    table: dict[str, Any],
+    contact: Callable[[int], str],
+    arrivals: Callable[[], list[Arrival]],
+    connections: Callable[[], int] | None = None,
+) -> Endpoint:
+    """An endpoint served by an HTTP fake: its problems, its gauge (by default, connections
+    are the client connections the gauge saw), its port."""
+    return Endpoint(
+        table=table,
+        contact=contact,
+        arrivals=arrivals,
+        problems=lambda: list(fake.problems),
+        connections=connections or _peers(fake.gauge),
+        port=fake.port,
+        fake=fake,
+        gauge=fake.gauge,
+    )
 
 
 # smtp -------------------------------------------------------------------------------------------
@@ -256,16 +278,7 @@ def _http(env: Env, kind: str, path: str, query: str = "") -> Endpoint:
     def arrivals() -> list[Arrival]:
         return [_http_arrival(kind, r.json(), r.headers) for r in fake.recorded(path)]
 
-    return Endpoint(
-        table=table,
-        contact=lambda i: url,
-        arrivals=arrivals,
-        problems=lambda: list(fake.problems),
-        connections=_peers(fake.gauge),
-        port=fake.port,
-        fake=fake,
-        gauge=fake.gauge,
-    )
+    return on_fake(fake, table, lambda i: url, arrivals)
 
 
 def _http_arrival(kind: str, doc: Any, headers: dict[str, str]) -> Arrival:
@@ -313,16 +326,7 @@ def twilio_endpoint(env: Env, base: str | None = None) -> Endpoint:
         with fake.lock:
             return [Arrival(r.form.get("Body", "")) for r in fake.requests]
 
-    return Endpoint(
-        table=table,
-        contact=lambda i: f"+1555010{i:04d}",
-        arrivals=arrivals,
-        problems=lambda: list(fake.problems),
-        connections=_peers(fake.gauge),
-        port=fake.port,
-        fake=fake,
-        gauge=fake.gauge,
-    )
+    return on_fake(fake, table, lambda i: f"+1555010{i:04d}", arrivals)
 
 
 def twilio_unreachable(env: Env) -> Endpoint:
@@ -362,16 +366,7 @@ def statuspage_endpoint(env: Env, base: str | None = None) -> Endpoint:
                 out += [Arrival(u["body"], key) for u in inc["incident_updates"]]
             return out
 
-    return Endpoint(
-        table=table,
-        contact=lambda i: "",
-        arrivals=arrivals,
-        problems=lambda: list(fake.problems),
-        connections=_peers(fake.gauge),
-        port=fake.port,
-        fake=fake,
-        gauge=fake.gauge,
-    )
+    return on_fake(fake, table, lambda i: "", arrivals)
 
 
 def statuspage_unreachable(env: Env) -> Endpoint:
@@ -394,17 +389,14 @@ APPRISE_PATH = "/contract"
 
 def apprise_endpoint(env: Env) -> Endpoint:
     fake: JsonEndpoint = env.fixture("endpoint")
-    return Endpoint(
-        table={"kind": "apprise", "urls": [fake.url(APPRISE_PATH)], "timeout": 5},
-        contact=lambda i: "",
-        arrivals=lambda: [Arrival(h.json()["message"]) for h in fake.recorded(APPRISE_PATH)],
-        problems=lambda: list(fake.problems),
+    return on_fake(
+        fake,
+        {"kind": "apprise", "urls": [fake.url(APPRISE_PATH)], "timeout": 5},
+        lambda i: "",
+        lambda: [Arrival(h.json()["message"]) for h in fake.recorded(APPRISE_PATH)],
         # Apprise opens a connection per notification: what max_connections bounds is how
         # many notifications run at once (worker threads)
         connections=lambda: fake.gauge.peak,
-        port=fake.port,
-        fake=fake,
-        gauge=fake.gauge,
     )
 
 
@@ -606,20 +598,9 @@ def message(i: int, ep: Endpoint, kind: str) -> OutboundMessage:
             "X-Outagecomms-Round": "1 acknowledgement",
             "X-Outagecomms-Customer": f"c{i}",
         },
-        data={
-            "incident": f"INC-{i}",
-            "title": "Sign-in failures",
-            "severity": "sev2",
-            "status": "investigating",
-            "kind": "acknowledgement",
-            "round": 1,
-            "message": "A database failover is in progress.",
-            "customer": f"c{i}",
-            "components": ["auth"],
-            "regions": ["eu-west"],
-            "started_at": "2026-01-15T12:48:00+00:00",
-            "promised_next_by": promised.isoformat(),
-        },
+        data=round_data(
+            incident=f"INC-{i}", customer=f"c{i}", promised_next_by=promised.isoformat()
+        ),
     )
 
 

@@ -48,6 +48,7 @@ from tests.support.builders import (
     done,
     extras,
     renderer,
+    round_data,
 )
 from tests.support.channels import deliver_at_once, deliver_each, deliver_one
 from tests.support.localised import local_time, plain
@@ -89,20 +90,7 @@ def message(to: str, i: int = 7, *, subject: str | None = None, text: str | None
         text=text or "Hello Acme Logistics: auth in eu-west is not working.\n\nWe are sorry.\n",
         html=None,
         message_id=f"<oc.{i}.inc-42.r1@example.com>",
-        data={
-            "incident": "INC-42",
-            "title": "Sign-in failures",
-            "severity": "sev2",
-            "status": "investigating",
-            "kind": "acknowledgement",
-            "round": 1,
-            "message": "A database failover is in progress.",
-            "customer": "c1",
-            "components": ["auth"],
-            "regions": ["eu-west"],
-            "started_at": "2026-01-15T12:48:00+00:00",
-            "promised_next_by": "2026-01-15T13:30:00+00:00",
-        },
+        data=round_data(),
     )
 
 

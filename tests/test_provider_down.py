@@ -48,7 +48,7 @@ from outagecomms.values import parse_duration
 from tests.fakes.asgi import free_port, serve_asgi
 from tests.fakes.clock import FakeClock
 from tests.fakes.smtp import SmtpServer
-from tests.fakes.webhook import WebhookRecorder
+from tests.fakes.webhook import HOOKS_CHANNEL, WebhookRecorder
 from tests.support.processes import CliResult, start_daemon, stop, wait_until
 
 CUSTOMERS = 10
@@ -56,12 +56,6 @@ OUTAGE = timedelta(seconds=30)
 SECRET = "provider-down-secret"
 SEED = int(os.environ.get("PROVIDER_TEST_SEED") or random.SystemRandom().randrange(2**32))
 SMTP_DOWN = "451 4.3.2 System not accepting network messages"
-HOOKS = """
-[channels.hooks]
-kind = "webhook"
-secret_env = "TEST_HOOK_SECRET"
-max_connections = 8
-"""
 
 
 @dataclass(frozen=True)
@@ -187,7 +181,7 @@ def make_world(
     with serve_asgi(hooks.app, free_port(), name="webhook-receiver") as base:
 
         def make(retry_base: str | None = None) -> World:
-            cfg = make_config(smtp_server, extra=HOOKS)
+            cfg = make_config(smtp_server, extra=HOOKS_CHANNEL)
             text = config_text(cfg, shipped_retries=retry_base is None)
             if retry_base is not None:
                 text = text.replace('retry_base = "1s"', f'retry_base = "{retry_base}"')
@@ -358,7 +352,7 @@ def test_the_daemon_wakes_up_for_retries_once_the_provider_is_back(
         {"secret": SECRET}, answer=lambda: 503 if time.monotonic() < up_at["t"] else 200
     )
     with serve_asgi(hooks.app, free_port(), name="webhook-receiver") as base:
-        cfg = make_config(smtp_server, extra=HOOKS)
+        cfg = make_config(smtp_server, extra=HOOKS_CHANNEL)
         text = config_text(cfg, shipped_retries=False)
         text = text.replace('retry_base = "1s"', 'retry_base = "500ms"')
         text = text.replace(

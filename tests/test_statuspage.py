@@ -27,7 +27,7 @@ from outagecomms.models import Customer, RoundKind
 from outagecomms.rendering.templates import PARTS
 from tests.fakes.asgi import Reply
 from tests.fakes.statuspage import COMPONENTS, PAGE, STARTED, FakeStatuspage, incident_problems
-from tests.support.builders import CREDIT, WINTER, context, done, renderer
+from tests.support.builders import CREDIT, WINTER, context, done, renderer, round_data
 from tests.support.channels import deliver_each
 from tests.support.localised import local_time
 
@@ -83,20 +83,18 @@ def message(
         text=text if text is not None else f"Round {rnd} ({kind}).\n\nReference: {ref}\n",
         html=None,
         message_id=f"<oc.{1000 + rnd}.{ref.lower()}.r{rnd}@example.com>",
-        data={
-            "incident": ref,
-            "title": title,
-            "severity": severity,
-            "status": status or KIND_STATUS[kind],
-            "kind": kind,
-            "round": rnd,
-            "message": "A database failover is in progress.",
-            "customer": "*",
-            "components": ["api", "auth", "search"],  # search is not on the page
-            "regions": ["eu-west"],
-            "started_at": started_at,
-            "promised_next_by": None if kind == "resolution" else "2026-01-15T13:30:00+00:00",
-        },
+        data=round_data(
+            incident=ref,
+            title=title,
+            severity=severity,
+            status=status or KIND_STATUS[kind],
+            kind=kind,
+            round=rnd,
+            customer="*",
+            components=["api", "auth", "search"],  # search is not on the page
+            started_at=started_at,
+            promised_next_by=None if kind == "resolution" else "2026-01-15T13:30:00+00:00",
+        ),
     )
 
 

@@ -27,19 +27,12 @@ from outagecomms.config.model import ChannelConfig, CompanyConfig
 from outagecomms.models import RoundKind
 from tests.fakes.asgi import Reply
 from tests.fakes.twilio import FROM, MESSAGES_PATH, SERVICE, FakeTwilio, twilio_error
-from tests.support.builders import (
-    FEEDBACK_LINKS,
-    WINTER,
-    context,
-    customer,
-    done,
-    extras,
-    renderer,
-)
+from tests.support import builders
+from tests.support.builders import round_data
 from tests.support.channels import deliver_at_once
 
 TO = "+15550100123"
-NOW = WINTER
+NOW = builders.WINTER
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -79,13 +72,7 @@ def message(
         text="S1 Technology INC-42: Sign-in failures - auth in eu-west. Next update by 14:30 CET.\n",
         html=None,
         message_id=f"<oc.{i}.inc-42.r1@example.com>",
-        data={
-            "incident": "INC-42",
-            "status": "investigating",
-            "kind": "acknowledgement",
-            "round": 1,
-            "promised_next_by": promised.isoformat() if promised else None,
-        },
+        data=round_data(promised_next_by=promised.isoformat() if promised else None),
     )
 
 
@@ -299,8 +286,8 @@ def test_sms_segments(text: str, expected: tuple[str, int]) -> None:
     ("tz", "locale"), [("Europe/Berlin", "de_DE"), ("America/New_York", "en_US")]
 )
 def test_sms_templates_fit_two_segments(with_extras: bool, tz: str, locale: str) -> None:
-    r = renderer()
-    c = customer(tz, locale, name="Acme Logistics GmbH & Co. KG")
+    r = builders.renderer()
+    c = builders.customer(tz, locale, name="Acme Logistics GmbH & Co. KG")
     credit = {"amount": "€1,250.00", "reason": "10 % of the monthly fee"}
     title = "Sign-in failures and slow API responses for some customers"
     update = (
@@ -308,17 +295,19 @@ def test_sms_templates_fit_two_segments(with_extras: bool, tz: str, locale: str)
         "calls still time out. We are moving the remaining traffic to the standby."
     )
     for kind in RoundKind:
-        more = extras(kind, credit=credit) if with_extras else {}
-        ctx = context(kind, c, r=r, title=title, message=update, **more)
+        more = builders.extras(kind, credit=credit) if with_extras else {}
+        ctx = builders.context(kind, c, r=r, title=title, message=update, **more)
         out = r.render(kind, TwilioChannel.template_channel, ctx)
         text = out.text.strip()
         encoding, segments = sms_segments(text)
         assert segments <= 2, f"{kind}: {segments} {encoding} segments: {text!r}"
         assert "{{" not in text and "{%" not in text and "\n" not in text
         assert "INC-42" in text
-        if not done(kind):
+        if not builders.done(kind):
             assert "Next update by" in text
         if kind != RoundKind.FOLLOW_UP or not with_extras:
             assert "https://status.example.com" in text
         assert (credit["amount"] in text) == (with_extras and kind == RoundKind.RESOLUTION)
-        assert (FEEDBACK_LINKS[10] in text) == (with_extras and kind == RoundKind.FOLLOW_UP)
+        assert (builders.FEEDBACK_LINKS[10] in text) == (
+            with_extras and kind == RoundKind.FOLLOW_UP
+        )

@@ -153,3 +153,13 @@ class WebhookRecorder(Fake):
     def snapshot(self) -> list[Hook]:
         with self.cond:
             return list(self.hooks)
+
+
+#: a ``[channels.hooks]`` table sending to each customer's ``webhook_url``, signed with the
+#: secret in $TEST_HOOK_SECRET
+HOOKS_CHANNEL = """
+[channels.hooks]
+kind = "webhook"
+secret_env = "TEST_HOOK_SECRET"
+max_connections = 8
+"""

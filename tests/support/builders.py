@@ -133,3 +133,24 @@ def extras(kind: RoundKind, *, credit: dict[str, str] = CREDIT) -> dict[str, obj
     if kind == RoundKind.FOLLOW_UP:
         return {"feedback_links": FEEDBACK_LINKS}
     return {}
+
+
+def round_data(**changes: object) -> dict[str, object]:
+    """``OutboundMessage.data`` as dispatch builds it: the acknowledgement of INC-42 for c1
+    (``changes`` replace fields)."""
+    data: dict[str, object] = {
+        "incident": "INC-42",
+        "title": "Sign-in failures",
+        "severity": "sev2",
+        "status": "investigating",
+        "kind": "acknowledgement",
+        "round": 1,
+        "message": UPDATE,
+        "customer": "c1",
+        "components": ["auth"],
+        "regions": ["eu-west"],
+        "started_at": "2026-01-15T12:48:00+00:00",
+        "promised_next_by": "2026-01-15T13:30:00+00:00",
+    }
+    data.update(changes)
+    return data

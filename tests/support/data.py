@@ -40,3 +40,12 @@ def migrations_head() -> str:
     head = ScriptDirectory.from_config(cfg).get_current_head()
     assert head is not None, "the store has no migration scripts"
     return head
+
+
+def write_rows(path: Path, rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    """``rows`` as a customers CSV at ``path`` (the columns of the first row); returns them."""
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return rows

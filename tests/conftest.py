@@ -12,6 +12,7 @@ import secrets
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from typer.testing import CliRunner
@@ -19,7 +20,7 @@ from typer.testing import CliRunner
 import outagecomms
 from tests.fakes import webhook
 from tests.fakes.apprise import JsonEndpoint
-from tests.fakes.asgi import free_port, fresh, serve_fake
+from tests.fakes.asgi import Fake, free_port, fresh, serve_fake
 from tests.fakes.clock import FakeClock
 from tests.fakes.providers import FakeProviders
 from tests.fakes.smtp import SmtpServer, running_smtp
@@ -175,11 +176,21 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 # --- the fake HTTP providers: one server per module, emptied for each test ----------------------
 
+F = TypeVar("F", bound=Fake)
 
-@pytest.fixture(scope="module")
-def _providers() -> Iterator[FakeProviders]:
-    with serve_fake(FakeProviders(), "fake-providers") as fake:
-        yield fake
+
+def served(cls: type[F], name: str) -> Any:
+    """A module-scoped fixture serving one ``cls()`` for the module's tests."""
+
+    @pytest.fixture(scope="module")
+    def serve() -> Iterator[F]:
+        with serve_fake(cls(), name) as fake:
+            yield fake
+
+    return serve
+
+
+_providers = served(FakeProviders, "fake-providers")
 
 
 @pytest.fixture
@@ -196,10 +207,7 @@ def secret(monkeypatch: pytest.MonkeyPatch) -> str:
     return webhook.SECRET
 
 
-@pytest.fixture(scope="module")
-def _twilio() -> Iterator[FakeTwilio]:
-    with serve_fake(FakeTwilio(), "fake-twilio") as fake:
-        yield fake
+_twilio = served(FakeTwilio, "fake-twilio")
 
 
 @pytest.fixture
@@ -211,10 +219,7 @@ def twilio(_twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fak
         yield fake
 
 
-@pytest.fixture(scope="module")
-def _page() -> Iterator[FakeStatuspage]:
-    with serve_fake(FakeStatuspage(), "fake-statuspage") as fake:
-        yield fake
+_page = served(FakeStatuspage, "fake-statuspage")
 
 
 @pytest.fixture
@@ -228,10 +233,7 @@ def page(_page: FakeStatuspage, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fak
         yield fake
 
 
-@pytest.fixture(scope="module")
-def _endpoint() -> Iterator[JsonEndpoint]:
-    with serve_fake(JsonEndpoint(), "fake-json-endpoint") as fake:
-        yield fake
+_endpoint = served(JsonEndpoint, "fake-json-endpoint")
 
 
 @pytest.fixture

@@ -1,193 +1,34 @@
-"""Shared fixtures: an isolated user environment, a real SMTP server (aiosmtpd) on loopback
-that records every message, and helpers to write a config and run the CLI."""
+"""The fixtures: an isolated user environment, a real SMTP server (aiosmtpd) on loopback that
+records every message, the fake HTTP providers (module-scoped servers, emptied for each test),
+a config written for a test, the CLI in-process, PostgreSQL schemas and the test's clock.
+
+Fixtures only: the fakes themselves are in ``tests/fakes/``, other helpers in
+``tests/support/``; test modules import those, never this file."""
 
 from __future__ import annotations
 
-import email
-import email.policy
 import os
-import socket
-import subprocess
-import sys
-import threading
-import time
+import secrets
+import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
-from aiosmtpd.controller import Controller
 from typer.testing import CliRunner
 
 import outagecomms
-
-REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO.parent / "shared" / "data"
-PACKAGED_SAMPLE = REPO / "outagecomms" / "samples" / "customers.csv"
-
-
-def sample_csv() -> Path:
-    """The shared sample directory (40 customers), or the packaged copy of it."""
-    p = SHARED_DATA / "customers_sample.csv"
-    return p if p.exists() else PACKAGED_SAMPLE
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def serve_asgi(app: Any, port: int, *, name: str) -> Iterator[str]:
-    """Run an ASGI app (a fake provider) on 127.0.0.1:port in a thread for the block; waits,
-    bounded, until its ``GET /health`` answers ``up``. Yields the base URL."""
-    import httpx
-    import uvicorn
-
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", ws="none",
-            http="h11", timeout_graceful_shutdown=2,
-        )
-    )  # fmt: skip
-    done = threading.Event()
-
-    def run() -> None:
-        try:
-            server.run()
-        finally:
-            done.set()
-
-    thread = threading.Thread(target=run, name=name, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    ready = False
-    for _ in range(500):  # bounded: at most ~5 s
-        try:
-            ready = httpx.get(f"{base}/health", timeout=1).text == "up"
-        except httpx.TransportError:
-            ready = False
-        if ready or done.wait(0.01):  # stop early if the server thread died
-            break
-    assert ready, f"the {name} server did not come up"
-    try:
-        yield base
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
-@dataclass
-class Received:
-    at: datetime
-    mail_from: str
-    rcpt_tos: list[str]
-    message: EmailMessage
-
-    @property
-    def message_id(self) -> str:
-        return str(self.message["Message-ID"])
-
-    @property
-    def customer(self) -> str:
-        return str(self.message["X-Outagecomms-Customer"])
-
-    @property
-    def round(self) -> int:
-        return int(str(self.message["X-Outagecomms-Round"]).split()[0])
-
-    @property
-    def kind(self) -> str:
-        return str(self.message["X-Outagecomms-Round"]).split()[1]
-
-    def text(self) -> str:
-        part = self.message.get_body(("plain",))
-        assert part is not None
-        return str(part.get_content())
-
-    def html(self) -> str:
-        part = self.message.get_body(("html",))
-        assert part is not None
-        return str(part.get_content())
-
-
-@dataclass
-class RecordingHandler:
-    """Records every message; ``reject`` maps a recipient to an SMTP reply (e.g. 550/451)."""
-
-    messages: list[Received] = field(default_factory=list)
-    reject: dict[str, str] = field(default_factory=dict)
-    cond: threading.Condition = field(default_factory=threading.Condition)
-    #: advertise PIPELINING (RFC 2920) like Postfix and Exim do; aiosmtpd reads commands in
-    #: order, so pipelined groups are answered correctly
-    pipelining: bool = True
-
-    async def handle_EHLO(
-        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
-    ) -> list[str]:
-        session.host_name = hostname
-        if self.pipelining:
-            responses.insert(-1, "250-PIPELINING")
-        return responses
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
-    ) -> str:
-        if address in self.reject:
-            return self.reject[address]
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        rec = Received(datetime.now(UTC), envelope.mail_from, list(envelope.rcpt_tos), msg)  # type: ignore[arg-type]
-        with self.cond:
-            self.messages.append(rec)
-            self.cond.notify_all()
-        return "250 2.0.0 Ok: queued"
-
-    def wait_for(
-        self, predicate: Callable[[list[Received]], bool], timeout: float = 30.0
-    ) -> list[Received]:
-        """Block until ``predicate(messages)`` holds (no fixed sleeps); fail on timeout."""
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while not predicate(self.messages):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(
-                        f"timed out after {timeout}s; have {len(self.messages)} messages"
-                    )
-                self.cond.wait(left)
-            return list(self.messages)
-
-    def snapshot(self) -> list[Received]:
-        with self.cond:
-            return list(self.messages)
-
-
-@dataclass
-class SmtpServer:
-    host: str
-    port: int
-    handler: RecordingHandler
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpServer]:
-    handler = RecordingHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield SmtpServer("127.0.0.1", port, handler)
-    finally:
-        controller.stop()
+from tests.fakes import webhook
+from tests.fakes.apprise import JsonEndpoint
+from tests.fakes.asgi import Fake, free_port, fresh, serve_fake
+from tests.fakes.clock import FakeClock
+from tests.fakes.providers import FakeProviders
+from tests.fakes.smtp import SmtpServer, running_smtp
+from tests.fakes.statuspage import FakeStatuspage
+from tests.fakes.twilio import SID as TWILIO_SID
+from tests.fakes.twilio import TOKEN as TWILIO_TOKEN
+from tests.fakes.twilio import FakeTwilio
+from tests.support.processes import CliResult
 
 
 @pytest.fixture(autouse=True)
@@ -211,6 +52,19 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(work)
     return work
 
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    with running_smtp() as server:
+        yield server
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+# --- config and CLI -----------------------------------------------------------------------------
 
 CONFIG_TEMPLATE = """\
 [store]
@@ -247,6 +101,9 @@ min_margin = "1s"
 
 @pytest.fixture
 def make_config(tmp_path: Path) -> Callable[..., Path]:
+    """``make_config(smtp_server, extra=..., name=..., store_url=...)``: a config file sending
+    email to that server (or to a closed port), storing in the test's SQLite file."""
+
     def make(
         server: SmtpServer | None = None,
         *,
@@ -268,6 +125,21 @@ def make_config(tmp_path: Path) -> Callable[..., Path]:
     return make
 
 
+@pytest.fixture
+def cli() -> Callable[..., CliResult]:
+    """Run the CLI in-process (Typer's CliRunner) and return exit code, stdout, stderr."""
+    from outagecomms.cli.commands import app
+
+    def run(*args: str, input: str | None = None) -> CliResult:
+        runner = CliRunner()
+        res = runner.invoke(app, list(args), input=input, catch_exceptions=False)
+        return CliResult(res.exit_code, res.stdout, res.stderr)
+
+    return run
+
+
+# --- stores -------------------------------------------------------------------------------------
+
 PG_URL = os.environ.get("OUTAGECOMMS_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -275,8 +147,6 @@ PG_URL = os.environ.get("OUTAGECOMMS_TEST_PG", "postgresql+psycopg://postgres@12
 def pg_url() -> Iterator[str]:
     """A fresh schema in the local PostgreSQL for one test; skipped when none is reachable
     unless CI is set (in CI PostgreSQL must be there)."""
-    import uuid
-
     from sqlalchemy import create_engine, text
 
     schema = f"t_{uuid.uuid4().hex[:12]}"
@@ -296,34 +166,78 @@ def pg_url() -> Iterator[str]:
         engine.dispose()
 
 
-@dataclass
-class CliResult:
-    exit_code: int
-    stdout: str
-    stderr: str
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The test runs on each store: SQLite, then PostgreSQL (the store contract)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+# --- the fake HTTP providers: one server per module, emptied for each test ----------------------
+
+F = TypeVar("F", bound=Fake)
+
+
+def served(cls: type[F], name: str) -> Any:
+    """A module-scoped fixture serving one ``cls()`` for the module's tests."""
+
+    @pytest.fixture(scope="module")
+    def serve() -> Iterator[F]:
+        with serve_fake(cls(), name) as fake:
+            yield fake
+
+    return serve
+
+
+_providers = served(FakeProviders, "fake-providers")
 
 
 @pytest.fixture
-def cli() -> Callable[..., CliResult]:
-    """Run the CLI in-process (Typer's CliRunner) and return exit code, stdout, stderr."""
-    from outagecomms.cli.commands import app
-
-    def run(*args: str, input: str | None = None) -> CliResult:
-        runner = CliRunner()
-        res = runner.invoke(app, list(args), input=input, catch_exceptions=False)
-        return CliResult(res.exit_code, res.stdout, res.stderr)
-
-    return run
+def providers(_providers: FakeProviders) -> Iterator[FakeProviders]:
+    """Slack, Teams and a webhook receiver on one loopback server (by path)."""
+    with fresh(_providers) as fake:
+        yield fake
 
 
-def run_cli_process(
-    *args: str, config: Path, timeout: float = 60, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run the CLI as a real subprocess."""
-    return subprocess.run(
-        [sys.executable, "-m", "outagecomms", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
+@pytest.fixture
+def secret(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The webhook secret the receiver checks, in $TEST_WEBHOOK_SECRET."""
+    monkeypatch.setenv("TEST_WEBHOOK_SECRET", webhook.SECRET)
+    return webhook.SECRET
+
+
+_twilio = served(FakeTwilio, "fake-twilio")
+
+
+@pytest.fixture
+def twilio(_twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTwilio]:
+    """The fake Twilio, emptied, with the account's credentials in $TEST_TWILIO_SID/_TOKEN."""
+    monkeypatch.setenv("TEST_TWILIO_SID", TWILIO_SID)
+    monkeypatch.setenv("TEST_TWILIO_TOKEN", TWILIO_TOKEN)
+    with fresh(_twilio) as fake:
+        yield fake
+
+
+_page = served(FakeStatuspage, "fake-statuspage")
+
+
+@pytest.fixture
+def page(_page: FakeStatuspage, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeStatuspage]:
+    """The fake page, emptied, with a fresh API key in $TEST_STATUSPAGE_KEY (a fresh key per test
+    also means a fresh rate limiter: limits are per key)."""
+    key = secrets.token_hex(32)
+    monkeypatch.setenv("TEST_STATUSPAGE_KEY", key)
+    with fresh(_page) as fake:
+        fake.keys.add(key)
+        yield fake
+
+
+_endpoint = served(JsonEndpoint, "fake-json-endpoint")
+
+
+@pytest.fixture
+def endpoint(_endpoint: JsonEndpoint) -> Iterator[JsonEndpoint]:
+    """The JSON endpoint Apprise's ``json://`` posts to, emptied."""
+    with fresh(_endpoint) as fake:
+        yield fake

@@ -18,8 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import SmtpServer, free_port, sample_csv
-from helpers import expected_ids, serve_web, wait_until
 
 from outagecomms.app import App
 from outagecomms.directory.importer import import_file
@@ -27,6 +25,11 @@ from outagecomms.intake.drafts import list_drafts
 from outagecomms.models import AlertState, DraftStatus
 from outagecomms.store import incidents as incidents_db
 from outagecomms.store import outbox as outbox_db
+from tests.fakes.asgi import free_port
+from tests.fakes.smtp import SmtpServer
+from tests.support.data import expected_ids, sample_csv
+from tests.support.processes import wait_until
+from tests.support.web import serve_web
 
 BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 TOKEN = "real-alertmanager-token-42"

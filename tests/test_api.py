@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CliResult
 
 import outagecomms
 from outagecomms import App, IncidentRef, InputError, TemplateError
+from tests.support.processes import CliResult
 
 CUSTOMERS = """\
 id,name,email,tier,monthly_fee,currency,components,regions

@@ -1,26 +1,17 @@
-"""The apprise channel against real local endpoints: Apprise's ``json://`` plugin posting to a
-Starlette server on loopback that checks the payload Apprise documents for it
-(``{"version": "1.0", "title", "message", "attachments", "type"}``), and ``mailto://`` to the
-aiosmtpd server of conftest (plain SMTP on a loopback port)."""
+"""The apprise channel against real local endpoints: Apprise's ``json://`` plugin posting to
+the JSON endpoint of :mod:`tests.fakes.apprise` (which checks the payload Apprise documents for
+it), and ``mailto://`` to the aiosmtpd server (plain SMTP on a loopback port). What every
+channel must do is asserted once for all kinds in ``test_channel_contract.py``."""
 
 from __future__ import annotations
 
 import asyncio
-import json
+import importlib.util
 import sys
-import threading
-from collections import deque
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from importlib.util import find_spec
 from typing import Any
 
 import pytest
-from conftest import SmtpServer, free_port, serve_asgi
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
 
 from outagecomms.channels import registry
 from outagecomms.channels.apprise import AppriseChannel, notify_type
@@ -29,142 +20,21 @@ from outagecomms.config.loader import parse_config
 from outagecomms.config.model import CompanyConfig
 from outagecomms.errors import ConfigError
 from outagecomms.models import Customer, RoundKind
-from outagecomms.rendering.templates import PARTS, Renderer
+from outagecomms.rendering.templates import PARTS
+from tests.fakes.apprise import JsonEndpoint
+from tests.fakes.asgi import Reply
+from tests.fakes.smtp import SmtpServer
+from tests.support.builders import CREDIT, context, renderer, round_data
+from tests.support.channels import deliver_each
+from tests.support.data import REPO
 
 # The test extra installs Apprise; CI runs these. A mark rather than importorskip keeps the
-# module importable: the channel contract suite uses JsonEndpoint, and without Apprise its
-# apprise tests fail (loudly) instead of the whole suite being skipped.
+# module importable: without Apprise the contract suite's apprise tests fail (loudly) instead
+# of the whole suite being skipped.
 pytestmark = pytest.mark.skipif(find_spec("apprise") is None, reason="apprise is not installed")
 
 SUBJECT = "[Investigating] Sign-in failures: we are on it (INC-12)"
 TEXT = "Since 12:48 UTC, api in eu-west is not working as it should.\n\nReference: INC-12\n"
-
-
-# --- a JSON endpoint ----------------------------------------------------------------------------
-
-
-@dataclass
-class Reply:
-    status: int = 200
-    body: str = "{}"
-    slow: bool = False  # hold the answer until the test releases it
-
-
-@dataclass
-class Hit:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass
-class JsonEndpoint:
-    port: int = field(default_factory=free_port)
-    hits: list[Hit] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    scripts: dict[str, deque[Reply]] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    arrived: threading.Event = field(default_factory=threading.Event)
-    release: threading.Event = field(default_factory=threading.Event)
-
-    def app(self) -> Starlette:
-        return Starlette(
-            routes=[
-                Route("/health", self.health, methods=["GET"]),
-                Route("/{path:path}", self.handle, methods=["GET", "POST", "PUT"]),
-            ]
-        )
-
-    def url(self, path: str, auth: str = "") -> str:
-        return f"json://{auth + '@' if auth else ''}127.0.0.1:{self.port}{path}"
-
-    def reset(self) -> None:
-        with self.lock:
-            self.hits.clear()
-            self.problems.clear()
-            self.scripts.clear()
-        self.arrived.clear()
-        self.release.clear()
-
-    def script(self, path: str, *replies: Reply) -> None:
-        with self.lock:
-            self.scripts.setdefault(path, deque()).extend(replies)
-
-    def at(self, path: str) -> list[Hit]:
-        with self.lock:
-            return [h for h in self.hits if h.path == path]
-
-    async def health(self, request: Request) -> Response:
-        return PlainTextResponse("up")
-
-    async def handle(self, request: Request) -> Response:
-        hit = Hit(
-            request.method,
-            request.url.path,
-            {k.lower(): v for k, v in request.headers.items()},
-            await request.body(),
-        )
-        problems = self.check(hit)
-        with self.lock:
-            self.hits.append(hit)
-            self.problems.extend(f"{hit.path}: {p}" for p in problems)
-            queue = self.scripts.get(hit.path)
-            reply = queue.popleft() if queue else Reply()
-        self.arrived.set()
-        if reply.slow:
-            await asyncio.to_thread(self.release.wait, 10)
-        return Response(reply.body, status_code=reply.status, media_type="application/json")
-
-    @staticmethod
-    def check(hit: Hit) -> list[str]:
-        """Apprise's JSON plugin: POST application/json with these five fields and types."""
-        p = []
-        if hit.method != "POST":
-            p.append(f"method {hit.method}")
-        if hit.headers.get("content-type") != "application/json":
-            p.append(f"Content-Type {hit.headers.get('content-type')!r}")
-        try:
-            doc = hit.json()
-        except ValueError:
-            return [*p, "body is not JSON"]
-        if not isinstance(doc, dict) or set(doc) != {
-            "version",
-            "title",
-            "message",
-            "attachments",
-            "type",
-        }:
-            return [*p, f"fields {sorted(doc) if isinstance(doc, dict) else doc!r}"]
-        if doc["version"] != "1.0":
-            p.append(f"version {doc['version']!r}")
-        if not isinstance(doc["title"], str) or not isinstance(doc["message"], str):
-            p.append("title and message must be strings")
-        if doc["attachments"] != []:
-            p.append("no attachments expected")
-        if doc["type"] not in ("info", "success", "warning", "failure"):
-            p.append(f"type {doc['type']!r}")
-        return p
-
-
-@pytest.fixture(scope="module")
-def _endpoint() -> Iterator[JsonEndpoint]:
-    ep = JsonEndpoint()
-    with serve_asgi(ep.app(), ep.port, name="fake-json-endpoint"):
-        try:
-            yield ep
-        finally:
-            ep.release.set()
-
-
-@pytest.fixture
-def endpoint(_endpoint: JsonEndpoint) -> Iterator[JsonEndpoint]:
-    _endpoint.reset()
-    yield _endpoint
-    _endpoint.release.set()
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -188,32 +58,16 @@ def message(
         text=TEXT,
         html=None,
         message_id=f"<oc.{delivery_id}.inc-12.r1@example.com>",
-        data={
-            "incident": "INC-12",
-            "title": "Sign-in failures",
-            "severity": "sev2",
-            "status": status,
-            "kind": kind,
-            "round": 1,
-            "message": "",
-            "customer": "*",
-            "components": ["api"],
-            "regions": ["eu-west"],
-            "started_at": "2026-01-15T12:48:00+00:00",
-            "promised_next_by": None,
-        },
+        data=round_data(
+            incident="INC-12",
+            status=status,
+            kind=kind,
+            message="",
+            customer="*",
+            components=["api"],
+            promised_next_by=None,
+        ),
     )
-
-
-def deliver_all(ch: AppriseChannel, *messages: OutboundMessage) -> list[DeliveryResult]:
-    async def go() -> list[DeliveryResult]:
-        await ch.open()
-        try:
-            return [await ch.deliver(m) for m in messages]
-        finally:
-            await ch.close()
-
-    return asyncio.run(go())
 
 
 # --- registry and config ------------------------------------------------------------------------
@@ -297,10 +151,10 @@ def test_notify_type() -> None:
 
 def test_json_endpoint_gets_the_documented_payload(endpoint: JsonEndpoint) -> None:
     ch = make(urls=[endpoint.url("/hooks/a")])
-    ack, resolved = deliver_all(ch, message(1), message(2, "resolution", "resolved"))
+    ack, resolved = deliver_each(ch, message(1), message(2, "resolution", "resolved"))
     assert ack.outcome == resolved.outcome == Outcome.SENT, (ack, resolved)
     assert endpoint.problems == []
-    first, second = endpoint.at("/hooks/a")
+    first, second = endpoint.recorded("/hooks/a")
     assert first.json() == {
         "version": "1.0",
         "title": SUBJECT,
@@ -317,7 +171,7 @@ def test_email_through_mailto(smtp_server: SmtpServer) -> None:
         f"mailto://{smtp_server.host}:{smtp_server.port}"
         "?from=status@s1.example.com&to=ops@example.com&name=S1 Status"
     )
-    (result,) = deliver_all(make(urls=[url]), message())
+    (result,) = deliver_each(make(urls=[url]), message())
     assert result.outcome == Outcome.SENT, result
     (got,) = smtp_server.handler.wait_for(lambda ms: len(ms) == 1)
     assert got.rcpt_tos == ["ops@example.com"]
@@ -331,7 +185,7 @@ def test_a_failing_url_retries_naming_it_masked(endpoint: JsonEndpoint) -> None:
     good = endpoint.url("/hooks/a")
     bad = endpoint.url("/hooks/b", auth="bot:s3cret-token")
     ch = make(urls=[good, bad])
-    first, second = deliver_all(ch, message(9), message(9))
+    first, second = deliver_each(ch, message(9), message(9))
     assert first.outcome == Outcome.RETRY
     assert first.error is not None
     assert f"JSON json://bot:****@127.0.0.1:{endpoint.port}/hooks/b failed" in first.error
@@ -339,15 +193,9 @@ def test_a_failing_url_retries_naming_it_masked(endpoint: JsonEndpoint) -> None:
     assert "1 of 2 URLs delivered" in first.error
     assert second.outcome == Outcome.SENT
     # the retry went only to the URL that had failed
-    assert len(endpoint.at("/hooks/a")) == 1
-    assert len(endpoint.at("/hooks/b")) == 2
+    assert len(endpoint.recorded("/hooks/a")) == 1
+    assert len(endpoint.recorded("/hooks/b")) == 2
     assert endpoint.problems == []
-
-
-def test_unreachable_url_retries() -> None:
-    (result,) = deliver_all(make(urls=[f"json://127.0.0.1:{free_port()}/gone"]), message())
-    assert result.outcome == Outcome.RETRY
-    assert result.error is not None and "/gone failed" in result.error
 
 
 def test_urls_from_the_environment(endpoint: JsonEndpoint, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -356,10 +204,10 @@ def test_urls_from_the_environment(endpoint: JsonEndpoint, monkeypatch: pytest.M
         f"{endpoint.url('/hooks/x', auth='u:pw')}\n  {endpoint.url('/hooks/y')}",
     )
     ch = make(urls=[endpoint.url("/hooks/a")], urls_env="TEST_APPRISE_URLS")
-    (result,) = deliver_all(ch, message())
+    (result,) = deliver_each(ch, message())
     assert result.outcome == Outcome.SENT, result
-    assert {h.path for h in endpoint.hits} == {"/hooks/a", "/hooks/x", "/hooks/y"}
-    (x,) = endpoint.at("/hooks/x")
+    assert {h.path for h in endpoint.requests} == {"/hooks/a", "/hooks/x", "/hooks/y"}
+    (x,) = endpoint.recorded("/hooks/x")
     assert x.headers["authorization"].startswith("Basic ")
 
 
@@ -400,7 +248,7 @@ def test_the_event_loop_keeps_running_while_apprise_sends(endpoint: JsonEndpoint
 
 def test_slow_endpoint_times_out_and_retries(endpoint: JsonEndpoint) -> None:
     endpoint.script("/hooks/slow", Reply(slow=True))
-    (result,) = deliver_all(make(urls=[endpoint.url("/hooks/slow")], timeout=1), message())
+    (result,) = deliver_each(make(urls=[endpoint.url("/hooks/slow")], timeout=1), message())
     endpoint.release.set()
     assert result.outcome == Outcome.RETRY
     assert result.error is not None and "/hooks/slow failed" in result.error
@@ -411,24 +259,11 @@ def test_slow_endpoint_times_out_and_retries(endpoint: JsonEndpoint) -> None:
 
 @pytest.mark.parametrize("kind", [k for k in RoundKind if k != RoundKind.FOLLOW_UP])
 def test_templates(kind: RoundKind) -> None:
-    from test_http_channels import _round
-    from test_rendering import incident
-
-    renderer = Renderer(
-        company=CompanyConfig(
-            name="S1 Technology",
-            status_page_url="https://status.example.com",
-            support_email="support@example.com",
-        )
+    r = renderer()
+    more = {"credit": CREDIT} if kind == RoundKind.RESOLUTION else {}
+    out = r.render(
+        kind, "apprise", context(kind, Customer(id="*", name="Acme Logistics"), r=r, **more)
     )
-    done = kind == RoundKind.RESOLUTION
-    ctx = renderer.context(
-        incident=incident(resolved=done),
-        round=_round(kind),
-        customer=Customer(id="*", name="Acme Logistics"),
-        credit={"amount": "12,00 €", "reason": "10 % of the monthly fee"} if done else None,
-    )
-    out = renderer.render(kind, "apprise", ctx)
     assert out.subject and "\n" not in out.subject and "INC-42" in out.subject
     text = out.text
     assert "{{" not in text and "\n\n\n" not in text
@@ -444,10 +279,6 @@ def test_templates(kind: RoundKind) -> None:
 def test_benchmark_baseline_sends_one_personalised_email_per_customer(
     smtp_server: SmtpServer,
 ) -> None:
-    import importlib.util
-
-    from conftest import REPO
-
     spec = importlib.util.spec_from_file_location(
         "apprise_baseline", REPO / "benchmarks" / "apprise_baseline.py"
     )

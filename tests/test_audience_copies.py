@@ -5,16 +5,14 @@ delivery per round rather than one per customer."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
-from conftest import CliResult, SmtpServer
 
 from outagecomms.app import App
-from outagecomms.channels import registry
-from outagecomms.channels.base import Channel, DeliveryResult, OutboundMessage
+from outagecomms.channels.base import OutboundMessage
 from outagecomms.config.loader import load_config
 from outagecomms.models import (
     COPY_SUFFIX,
@@ -26,6 +24,9 @@ from outagecomms.models import (
 from outagecomms.store import incidents as incidents_db
 from outagecomms.store import outbox as outbox_db
 from outagecomms.store import tables as t
+from tests.fakes.channels import RecordingWide, register
+from tests.fakes.smtp import SmtpServer
+from tests.support.processes import CliResult
 
 HEADER = "id,name,email,tier,components,regions,timezone,locale,account_manager\n"
 ROWS = [
@@ -35,24 +36,9 @@ ROWS = [
 ]
 
 
-class RecordingWide(Channel):
-    """A once-per-round channel kind that keeps what it was asked to send."""
-
-    kind = "recording-wide"
-    template_channel = "webhook"
-    contact_field = None
-    sent: ClassVar[list[OutboundMessage]] = []
-
-    async def send(self, message: OutboundMessage) -> DeliveryResult:
-        RecordingWide.sent.append(message)
-        return DeliveryResult.sent(f"page-{len(RecordingWide.sent)}")
-
-
 @pytest.fixture
-def wide_kind(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[OutboundMessage]]:
-    RecordingWide.sent = []
-    monkeypatch.setitem(registry._loaded, "recording-wide", RecordingWide)
-    yield RecordingWide.sent
+def wide_kind(monkeypatch: pytest.MonkeyPatch) -> list[OutboundMessage]:
+    return register(monkeypatch, RecordingWide)
 
 
 def _setup(

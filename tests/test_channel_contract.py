@@ -2,8 +2,8 @@
 
 Every kind in ``registry.names()`` has a :class:`Harness` here: how to stand up a real local
 endpoint for it (aiosmtpd for ``smtp``, a temp dir for ``maildir``, captured stderr for
-``console``, the Starlette fakes of the per-channel test modules for ``slack``, ``teams``,
-``webhook``, ``twilio`` and ``statuspage``, Apprise's ``json://`` to the local JSON endpoint for
+``console``, the Starlette fakes of ``tests/fakes/`` for ``slack``, ``teams``, ``webhook``,
+``twilio`` and ``statuspage``, Apprise's ``json://`` to the local JSON endpoint for
 ``apprise``), how to make that endpoint fail transiently or permanently, how to point the channel
 where nothing listens, and how to read back what arrived. The tests below are generated per
 kind, only for what the kind supports: a harness says ``permanent=None`` when the kind has no
@@ -26,10 +26,9 @@ What the contract is (``channels/base.py``):
 7. 20 deliveries at once through one instance are each sent and arrive exactly once, over no
    more connections than ``max_connections``.
 
-The fakes' servers are module-scoped here (so the fixtures ``_providers``, ``_twilio``, ``_fake``
-and ``_endpoint`` below override those of the per-channel modules, for the function-scoped
-fixtures imported from them): each runs behind a :class:`Gauge` that counts the connections
-and the requests in flight.
+The per-channel test modules hold only what is particular to one channel: none repeats an
+item of this contract. The fakes' servers (fixtures of ``conftest.py``) each run behind a
+:class:`~tests.fakes.asgi.Gauge` that counts the connections and the requests in flight.
 """
 
 from __future__ import annotations
@@ -45,32 +44,12 @@ import shutil
 import threading
 import tomllib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from conftest import REPO, RecordingHandler, free_port, serve_asgi
-from test_apprise import JsonEndpoint, endpoint  # noqa: F401 - fixture
-from test_apprise import Reply as JsonReply
-from test_http_channels import (  # noqa: F401 - fixtures
-    HOOK_PATH,
-    SLACK_PATH,
-    TEAMS_PATH,
-    TEAMS_QUERY,
-    FakeProviders,
-    Reply,
-    providers,
-    secret,
-)
-from test_statuspage import PAGE, FakeStatuspage, page  # noqa: F401 - fixture
-from test_statuspage import Reply as PageReply
-from test_twilio import FROM as TWILIO_FROM
-from test_twilio import FakeTwilio, twilio, twilio_error  # noqa: F401 - fixture
-from test_twilio import Reply as TwilioReply
 
 from outagecomms.channels import registry
 from outagecomms.channels.base import Channel, DeliveryResult, OutboundMessage, Outcome
@@ -79,6 +58,19 @@ from outagecomms.config.model import CompanyConfig
 from outagecomms.errors import ConfigError
 from outagecomms.models import Customer, RoundKind
 from outagecomms.rendering.templates import PARTS, Renderer
+from tests.fakes.apprise import JsonEndpoint
+from tests.fakes.asgi import Fake, Gauge, Reply, free_port
+from tests.fakes.providers import FakeProviders
+from tests.fakes.slack import PATH as SLACK_PATH
+from tests.fakes.smtp import RecordingHandler, running_smtp
+from tests.fakes.statuspage import PAGE, FakeStatuspage
+from tests.fakes.teams import PATH as TEAMS_PATH
+from tests.fakes.teams import QUERY as TEAMS_QUERY
+from tests.fakes.twilio import FROM as TWILIO_FROM
+from tests.fakes.twilio import FakeTwilio, twilio_error
+from tests.fakes.webhook import PATH as HOOK_PATH
+from tests.support.builders import round_data
+from tests.support.data import REPO
 
 #: what every channel table may hold besides its kind's config_keys
 GENERIC_KEYS = {"kind", "max_connections", "rate_per_second"}
@@ -93,129 +85,10 @@ COMPANY = {"name": "S1 Technology", "support_email": "support@example.com"}
 # --- endpoints ----------------------------------------------------------------------------------
 
 
-class Gauge:
-    """ASGI middleware in front of a fake provider: the client connections it has seen and the
-    most requests it has had in flight at once (``/health`` not counted).
-
-    With ``hold = n`` each request waits until ``n`` are in flight, then all go on: a channel
-    that may run ``n`` at once is seen doing so (answers on loopback are otherwise too quick to
-    overlap), and one that runs more shows a higher peak. A channel that never gets to ``n``
-    is let go after ``HOLD_TIMEOUT`` and ``held_too_long`` says so. The server runs on one
-    event loop, so plain counters are safe; the test reads them after the requests."""
-
-    HOLD_TIMEOUT = 10.0
-
-    def __init__(self, app: Any):
-        self.app = app
-        self.reset()
-
-    def reset(self) -> None:
-        self.peers: set[tuple[str, int]] = set()
-        self.in_flight = self.peak = 0
-        self.hold = 0
-        self.held_too_long = False
-        self._gate: asyncio.Event | None = None
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] == "/health":
-            await self.app(scope, receive, send)
-            return
-        self.peers.add(tuple(scope["client"]))
-        self.in_flight += 1
-        self.peak = max(self.peak, self.in_flight)
-        try:
-            if self.hold:
-                await self._wait_for_company()
-            await self.app(scope, receive, send)
-        finally:
-            self.in_flight -= 1
-
-    async def _wait_for_company(self) -> None:
-        if self._gate is None:
-            self._gate = asyncio.Event()
-        if self.in_flight >= self.hold:
-            self._gate.set()
-        try:
-            await asyncio.wait_for(self._gate.wait(), self.HOLD_TIMEOUT)
-        except TimeoutError:
-            self.held_too_long = True
-            self._gate.set()
-
-
-#: the gauge in front of each fake, by its port
-GAUGES: dict[int, Gauge] = {}
-
-
-@contextmanager
-def _serve(app: Any, port: int, name: str) -> Iterator[str]:
-    """serve_asgi (conftest) behind a Gauge."""
-    gauge = GAUGES[port] = Gauge(app)
-    with serve_asgi(gauge, port, name=name) as base:
-        yield base
-
-
-@pytest.fixture(scope="module")
-def _providers() -> Iterator[FakeProviders]:
-    fake = FakeProviders()
-    with _serve(fake.app, fake.port, "contract-providers"):
-        try:
-            yield fake
-        finally:
-            fake.release.set()
-
-
-@pytest.fixture(scope="module")
-def _twilio() -> Iterator[FakeTwilio]:
-    fake = FakeTwilio()
-    with _serve(fake.app, fake.port, "contract-twilio"):
-        try:
-            yield fake
-        finally:
-            fake.release.set()
-
-
-@pytest.fixture(scope="module")
-def _fake() -> Iterator[FakeStatuspage]:
-    fake = FakeStatuspage()
-    with _serve(fake.app, fake.port, "contract-statuspage"):
-        try:
-            yield fake
-        finally:
-            fake.release.set()
-
-
-@pytest.fixture(scope="module")
-def _endpoint() -> Iterator[JsonEndpoint]:
-    ep = JsonEndpoint()
-    with _serve(ep.app(), ep.port, "contract-json-endpoint"):
-        try:
-            yield ep
-        finally:
-            ep.release.set()
-
-
-@dataclass
-class PeerRecordingHandler(RecordingHandler):
-    """conftest's recording SMTP handler, also noting each message's client connection."""
-
-    peers: set[Any] = field(default_factory=set)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.peers.add(session.peer)
-        return await super().handle_DATA(server, session, envelope)
-
-
 @pytest.fixture
-def smtp_endpoint() -> Iterator[tuple[int, PeerRecordingHandler]]:
-    handler = PeerRecordingHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    handler.peers.clear()  # Controller.start() probes the server once
-    try:
-        yield port, handler
-    finally:
-        controller.stop()
+def smtp_endpoint() -> Iterator[tuple[int, RecordingHandler]]:
+    with running_smtp() as server:
+        yield server.port, server.handler
 
 
 @dataclass
@@ -241,6 +114,8 @@ class Endpoint:
     #: the TCP port the channel talks to: its client sockets must be gone after close()
     port: int | None = None
     fake: Any = None
+    #: the gauge in front of the fake's server (None: not an HTTP fake)
+    gauge: Gauge | None = None
 
 
 @dataclass
@@ -277,12 +152,29 @@ class Harness:
     retry_after: bool = False
 
 
-def _peers(port: int) -> Callable[[], int]:
-    return lambda: len(GAUGES[port].peers)
+def _peers(gauge: Gauge) -> Callable[[], int]:
+    return lambda: len(gauge.peers)
 
 
-def _fresh_gauge(port: int) -> None:
-    GAUGES[port].reset()
+def on_fake(
+    fake: Fake,
+    table: dict[str, Any],
+    contact: Callable[[int], str],
+    arrivals: Callable[[], list[Arrival]],
+    connections: Callable[[], int] | None = None,
+) -> Endpoint:
+    """An endpoint served by an HTTP fake: its problems, its gauge (by default, connections
+    are the client connections the gauge saw), its port."""
+    return Endpoint(
+        table=table,
+        contact=contact,
+        arrivals=arrivals,
+        problems=lambda: list(fake.problems),
+        connections=connections or _peers(fake.gauge),
+        port=fake.port,
+        fake=fake,
+        gauge=fake.gauge,
+    )
 
 
 # smtp -------------------------------------------------------------------------------------------
@@ -378,7 +270,6 @@ def _http(env: Env, kind: str, path: str, query: str = "") -> Endpoint:
     fake: FakeProviders = env.fixture("providers")
     if kind == "webhook":
         env.fixture("secret")
-    _fresh_gauge(fake.port)
     url = fake.base + path + (f"?{query}" if query else "")
     table: dict[str, Any] = {"kind": kind, "timeout": 5, "rate_per_second": 0}
     if kind == "webhook":
@@ -387,15 +278,7 @@ def _http(env: Env, kind: str, path: str, query: str = "") -> Endpoint:
     def arrivals() -> list[Arrival]:
         return [_http_arrival(kind, r.json(), r.headers) for r in fake.recorded(path)]
 
-    return Endpoint(
-        table=table,
-        contact=lambda i: url,
-        arrivals=arrivals,
-        problems=lambda: list(fake.problems),
-        connections=_peers(fake.port),
-        port=fake.port,
-        fake=fake,
-    )
+    return on_fake(fake, table, lambda i: url, arrivals)
 
 
 def _http_arrival(kind: str, doc: Any, headers: dict[str, str]) -> Arrival:
@@ -430,7 +313,6 @@ def scripted(path: str, reply: Reply) -> Failure:
 
 def twilio_endpoint(env: Env, base: str | None = None) -> Endpoint:
     fake: FakeTwilio = env.fixture("twilio")
-    _fresh_gauge(fake.port)
     table = {
         "kind": "twilio",
         "account_sid_env": "TEST_TWILIO_SID",
@@ -444,15 +326,7 @@ def twilio_endpoint(env: Env, base: str | None = None) -> Endpoint:
         with fake.lock:
             return [Arrival(r.form.get("Body", "")) for r in fake.requests]
 
-    return Endpoint(
-        table=table,
-        contact=lambda i: f"+1555010{i:04d}",
-        arrivals=arrivals,
-        problems=lambda: list(fake.problems),
-        connections=_peers(fake.port),
-        port=fake.port,
-        fake=fake,
-    )
+    return on_fake(fake, table, lambda i: f"+1555010{i:04d}", arrivals)
 
 
 def twilio_unreachable(env: Env) -> Endpoint:
@@ -461,7 +335,7 @@ def twilio_unreachable(env: Env) -> Endpoint:
     return Endpoint(table=ep.table, contact=ep.contact, arrivals=list, port=port)
 
 
-def twilio_answers(reply: TwilioReply) -> Failure:
+def twilio_answers(reply: Reply) -> Failure:
     def fail(ep: Endpoint, msg: OutboundMessage) -> None:
         ep.fake.script(reply)
 
@@ -473,7 +347,6 @@ def twilio_answers(reply: TwilioReply) -> Failure:
 
 def statuspage_endpoint(env: Env, base: str | None = None) -> Endpoint:
     fake: FakeStatuspage = env.fixture("page")
-    _fresh_gauge(fake.port)
     table = {
         "kind": "statuspage",
         "page_id": PAGE,
@@ -493,15 +366,7 @@ def statuspage_endpoint(env: Env, base: str | None = None) -> Endpoint:
                 out += [Arrival(u["body"], key) for u in inc["incident_updates"]]
             return out
 
-    return Endpoint(
-        table=table,
-        contact=lambda i: "",
-        arrivals=arrivals,
-        problems=lambda: list(fake.problems),
-        connections=_peers(fake.port),
-        port=fake.port,
-        fake=fake,
-    )
+    return on_fake(fake, table, lambda i: "", arrivals)
 
 
 def statuspage_unreachable(env: Env) -> Endpoint:
@@ -510,7 +375,7 @@ def statuspage_unreachable(env: Env) -> Endpoint:
     return Endpoint(table=ep.table, contact=ep.contact, arrivals=list, port=port)
 
 
-def page_answers(method: str, reply: PageReply) -> Failure:
+def page_answers(method: str, reply: Reply) -> Failure:
     def fail(ep: Endpoint, msg: OutboundMessage) -> None:
         ep.fake.script(method, reply)
 
@@ -524,17 +389,14 @@ APPRISE_PATH = "/contract"
 
 def apprise_endpoint(env: Env) -> Endpoint:
     fake: JsonEndpoint = env.fixture("endpoint")
-    _fresh_gauge(fake.port)
-    return Endpoint(
-        table={"kind": "apprise", "urls": [fake.url(APPRISE_PATH)], "timeout": 5},
-        contact=lambda i: "",
-        arrivals=lambda: [Arrival(h.json()["message"]) for h in fake.at(APPRISE_PATH)],
-        problems=lambda: list(fake.problems),
+    return on_fake(
+        fake,
+        {"kind": "apprise", "urls": [fake.url(APPRISE_PATH)], "timeout": 5},
+        lambda i: "",
+        lambda: [Arrival(h.json()["message"]) for h in fake.recorded(APPRISE_PATH)],
         # Apprise opens a connection per notification: what max_connections bounds is how
         # many notifications run at once (worker threads)
-        connections=lambda: GAUGES[fake.port].peak,
-        port=fake.port,
-        fake=fake,
+        connections=lambda: fake.gauge.peak,
     )
 
 
@@ -545,7 +407,7 @@ def apprise_unreachable(env: Env) -> Endpoint:
 
 
 def apprise_fails(ep: Endpoint, msg: OutboundMessage) -> None:
-    ep.fake.script(APPRISE_PATH, JsonReply(500, '{"error": "busy"}'))
+    ep.fake.script(APPRISE_PATH, Reply(500, '{"error": "busy"}'))
 
 
 def bare_id(msg: OutboundMessage) -> str:
@@ -639,12 +501,10 @@ HARNESSES: dict[str, Harness] = {
             minimal={"from": TWILIO_FROM},
             bad=({"from": "12345"}, "from"),
             transient=twilio_answers(
-                TwilioReply(
-                    429, twilio_error(20429, 429, "Too Many Requests"), {"Retry-After": "30"}
-                )
+                Reply(429, twilio_error(20429, 429, "Too Many Requests"), {"Retry-After": "30"})
             ),
             permanent=twilio_answers(
-                TwilioReply(400, twilio_error(21211, 400, "The 'To' number is not valid."))
+                Reply(400, twilio_error(21211, 400, "The 'To' number is not valid."))
             ),
             unreachable=twilio_unreachable,
             retry_after=True,
@@ -656,9 +516,9 @@ HARNESSES: dict[str, Harness] = {
             minimal={"page_id": PAGE},
             bad=({"page_id": "abc/../x"}, "page_id"),
             transient=page_answers(
-                "POST", PageReply(429, '{"error":"Rate limited"}', {"Retry-After": "30"})
+                "POST", Reply(429, '{"error":"Rate limited"}', {"Retry-After": "30"})
             ),
-            permanent=page_answers("POST", PageReply(422, '{"error":["Name is too long"]}')),
+            permanent=page_answers("POST", Reply(422, '{"error":["Name is too long"]}')),
             unreachable=statuspage_unreachable,
             # the page incident's metadata names our incident and round: a resend finds it
             stable_id=lambda m: f"{m.data['incident']}#r{m.data['round']}",
@@ -738,20 +598,9 @@ def message(i: int, ep: Endpoint, kind: str) -> OutboundMessage:
             "X-Outagecomms-Round": "1 acknowledgement",
             "X-Outagecomms-Customer": f"c{i}",
         },
-        data={
-            "incident": f"INC-{i}",
-            "title": "Sign-in failures",
-            "severity": "sev2",
-            "status": "investigating",
-            "kind": "acknowledgement",
-            "round": 1,
-            "message": "A database failover is in progress.",
-            "customer": f"c{i}",
-            "components": ["auth"],
-            "regions": ["eu-west"],
-            "started_at": "2026-01-15T12:48:00+00:00",
-            "promised_next_by": promised.isoformat(),
-        },
+        data=round_data(
+            incident=f"INC-{i}", customer=f"c{i}", promised_next_by=promised.isoformat()
+        ),
     )
 
 
@@ -1089,7 +938,7 @@ def test_deliveries_at_once_each_arrive_once_within_max_connections(kind: str, e
         finally:
             await channel.close()
 
-    gauge = GAUGES.get(ep.port or 0)
+    gauge = ep.gauge
     if gauge is not None:
         gauge.hold = BURST_CONNECTIONS  # the requests wait until they are that many at once
     results = asyncio.run(go())

@@ -5,54 +5,22 @@ delivery goes out twice."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 
 from outagecomms.app import App
-from outagecomms.channels import registry
-from outagecomms.channels.base import Channel, DeliveryResult, OutboundMessage
 from outagecomms.directory.importer import import_file
 from outagecomms.incidents.lifecycle import declare
 from outagecomms.models import Selector
 from outagecomms.outbox.dispatch import Dispatcher
 from outagecomms.store import outbox as outbox_db
+from tests.fakes.channels import CrashingChannel, register
 
-BOOM = "boom@example.com"
+BOOM = CrashingChannel.BOOM
 SLOW = ("two@example.com", "three@example.com", "four@example.com")
-
-
-class CrashingChannel(Channel):
-    """Raises RuntimeError for BOOM once every other send is in flight; the others wait for
-    ``gate``, so they are still sending when the error comes."""
-
-    kind = "crashing-test"
-    contact_field = "email"
-    sent: ClassVar[list[str]] = []
-    in_flight: ClassVar[int] = 0
-    gate: ClassVar[asyncio.Event]
-    waiting: ClassVar[asyncio.Event]  # every slow send is in flight
-
-    async def send(self, message: OutboundMessage) -> DeliveryResult:
-        cls = CrashingChannel
-        if message.to == BOOM:
-            await cls.waiting.wait()
-            raise RuntimeError("the plugin tripped over its own feet")
-        cls.in_flight += 1
-        if cls.in_flight == len(SLOW):
-            cls.waiting.set()
-        await cls.gate.wait()
-        cls.sent.append(message.to)
-        return DeliveryResult.sent(f"id-{message.delivery_id}")
-
-
-@pytest.fixture
-def crashing_kind(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[CrashingChannel]]:
-    CrashingChannel.sent, CrashingChannel.in_flight = [], 0
-    monkeypatch.setitem(registry._loaded, "crashing-test", CrashingChannel)
-    yield CrashingChannel
+EMAILS = (BOOM, *SLOW)
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
@@ -61,9 +29,10 @@ def test_an_unexpected_exception_is_a_retry_and_nothing_is_sent_twice(
     request: pytest.FixtureRequest,
     tmp_path: Path,
     make_config: Callable[..., Path],
-    crashing_kind: type[CrashingChannel],
+    monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    sent = register(monkeypatch, CrashingChannel)
     url = request.getfixturevalue("pg_url") if backend == "postgresql" else None
     cfg = make_config(
         store_url=url,
@@ -71,8 +40,7 @@ def test_an_unexpected_exception_is_a_retry_and_nothing_is_sent_twice(
         '[channels.crashing]\nkind = "crashing-test"\nmax_connections = 4\n',
     )
     (tmp_path / "c.csv").write_text(
-        "id,name,email,components\n"
-        + "".join(f"c{i},C{i},{e},api\n" for i, e in enumerate((BOOM, *SLOW), 1))
+        "id,name,email,components\n" + "".join(f"c{i},C{i},{e},api\n" for i, e in enumerate(EMAILS))
     )
     app = App.open(cfg)
     try:
@@ -80,20 +48,23 @@ def test_an_unexpected_exception_is_a_retry_and_nothing_is_sent_twice(
         created = declare(
             app, title="Crash", severity="sev3", selector=Selector(components=("api",))
         )
-        assert created.queued == 4
+        assert created.queued == len(EMAILS)
 
         async def dispatch_twice() -> tuple[int, int, int]:
-            crashing_kind.gate = asyncio.Event()
-            crashing_kind.waiting = asyncio.Event()
+            gate = CrashingChannel.arm(slow=len(SLOW))
             recorded = asyncio.Event()  # a result was written (the retry: the others wait)
             first = Dispatcher(app)
             run = asyncio.create_task(first.run(progress=lambda n, total: recorded.set()))
             waiter = asyncio.create_task(recorded.wait())
             # Before the fix, run() ended here with the exception, giving the slow sends'
-            # leases back while they were still in flight.
-            await asyncio.wait({run, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            # leases back while they were still in flight. (The timeout only turns a
+            # regression into a failure rather than a hang.)
+            done, _ = await asyncio.wait(
+                {run, waiter}, timeout=60, return_when=asyncio.FIRST_COMPLETED
+            )
             assert not run.done(), "dispatch gave up while sends were still in flight"
-            crashing_kind.gate.set()
+            assert waiter in done, "the failed send's result was never written"
+            gate.set()
             summary = await run
             await first.close()
             second = Dispatcher(app)  # another sender finds nothing to send again
@@ -101,16 +72,12 @@ def test_an_unexpected_exception_is_a_retry_and_nothing_is_sent_twice(
             await second.close()
             return summary.sent, summary.retry, again.sent
 
-        sent, retry, sent_again = asyncio.run(dispatch_twice())
-        assert (sent, retry, sent_again) == (3, 1, 0)
-        assert sorted(crashing_kind.sent) == sorted(SLOW)  # each once
+        assert asyncio.run(dispatch_twice()) == (len(SLOW), 1, 0)
+        assert sorted(sent) == sorted(SLOW)  # each once
         with app.store.read() as conn:
             rows = {
-                r["to"]: r
-                for r in (
-                    outbox_db.customer_deliveries(conn, created.incident.id, f"c{i}")[0] | {"to": e}
-                    for i, e in enumerate((BOOM, *SLOW), 1)
-                )
+                e: outbox_db.customer_deliveries(conn, created.incident.id, f"c{i}")[0]
+                for i, e in enumerate(EMAILS)
             }
         assert rows[BOOM]["status"] == "pending"
         assert rows[BOOM]["last_error"] == "RuntimeError: the plugin tripped over its own feet"

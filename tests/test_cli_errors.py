@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CliResult, SmtpServer, sample_csv
+
+from tests.fakes.smtp import SmtpServer
+from tests.support.data import sample_csv
+from tests.support.processes import CliResult
 
 Cli = Callable[..., CliResult]
 

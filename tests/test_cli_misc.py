@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from conftest import SmtpServer, sample_csv
+from tests.fakes.smtp import SmtpServer
+from tests.support.data import sample_csv
 
 
 def test_watch_once_shows_open_incidents_and_countdown(

@@ -9,10 +9,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import REPO, CliResult
 
 from outagecomms.config.loader import load_config
 from outagecomms.errors import ConfigError
+from tests.support.data import REPO
+from tests.support.processes import CliResult
 
 EXAMPLE = REPO / "config.example.toml"
 

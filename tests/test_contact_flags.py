@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SmtpServer
-from test_twilio import FakeTwilio, Reply, _twilio, twilio, twilio_error  # noqa: F401 (fixtures)
+
+from tests.fakes.asgi import Reply
+from tests.fakes.smtp import SmtpServer
+from tests.fakes.twilio import FakeTwilio, twilio_error
 
 HEADER = "id,name,email,phone,tier,components,regions,timezone,locale\n"
 ROWS = {
@@ -21,7 +23,7 @@ ROWS = {
 
 
 @pytest.fixture
-def fake(twilio: FakeTwilio) -> FakeTwilio:  # noqa: F811 (the imported fixture)
+def fake(twilio: FakeTwilio) -> FakeTwilio:
     return twilio
 
 

@@ -19,7 +19,6 @@ the middle and near the end, wherever the sender is then (sending, claiming, wri
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import random
@@ -34,16 +33,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CliResult, RecordingHandler, SmtpServer, free_port, serve_asgi
-from helpers import wait_until
 from sqlalchemy import select
-from webhook_recorder import WebhookRecorder
 
 from outagecomms.app import App
 from outagecomms.config.loader import load_config
 from outagecomms.store import outbox as outbox_db
 from outagecomms.store import tables as t
 from outagecomms.values import as_utc
+from tests.fakes.asgi import free_port, serve_asgi
+from tests.fakes.smtp import RecordingHandler, SmtpServer
+from tests.fakes.webhook import HOOKS_CHANNEL, WebhookRecorder
+from tests.support.data import write_rows
+from tests.support.processes import CliResult, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -52,13 +53,6 @@ KILLS = 20
 STARTUP_KILLS = 4  # of the KILLS, how many land during start-up
 SEED = int(os.environ.get("CRASH_TEST_SEED") or random.SystemRandom().randrange(2**32))
 Key = tuple[str, str]  # (channel, customer)
-
-HOOKS = """
-[channels.hooks]
-kind = "webhook"
-secret_env = "TEST_HOOK_SECRET"
-max_connections = 8
-"""
 
 
 @dataclass(frozen=True)
@@ -70,19 +64,14 @@ class Kill:
 
 
 def write_directory(path: Path, hooks_base: str) -> list[dict[str, str]]:
-    rows = [
+    return write_rows(path, [
         {"id": f"c{i:05d}", "name": f"Customer {i}", "email": f"ops+c{i:05d}@example.com",
          "webhook_url": f"{hooks_base}/hooks/c{i:05d}", "tier": ("enterprise", "standard")[i % 2],
          "components": "api", "regions": "eu-west",
          "timezone": ("Europe/Berlin", "America/New_York")[i % 2],
          "locale": ("de_DE", "en_US")[i % 2], "currency": "EUR", "monthly_fee": "100"}
         for i in range(CUSTOMERS)
-    ]  # fmt: skip
-    with path.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return rows
+    ])  # fmt: skip
 
 
 def kill_plan(rng: random.Random, owed: int) -> list[tuple[str, float]]:
@@ -173,7 +162,7 @@ def test_sigkilled_sender_loses_nothing_and_resends_only_what_was_in_flight(
     print(f"crash test seed: {SEED} (replay with CRASH_TEST_SEED={SEED})")
     rng = random.Random(SEED)
     hooks, hooks_base = hooks_server
-    cfg = make_config(smtp_server, extra=HOOKS)
+    cfg = make_config(smtp_server, extra=HOOKS_CHANNEL)
     text = cfg.read_text()
     for old, new in [
         ('channels = { default = ["email"] }', 'channels = { default = ["email", "hooks"] }'),

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CliResult, sample_csv
 
 from outagecomms.directory.parse import FIELDS, parse_directory
 from outagecomms.errors import InputError
+from tests.support.data import sample_csv
+from tests.support.processes import CliResult
 
 Cli = Callable[..., CliResult]
 LIST_COLUMNS = ("components", "regions", "tags", "channels")

@@ -6,11 +6,13 @@ from __future__ import annotations
 import signal
 from collections import Counter
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import RecordingHandler, SmtpServer, sample_csv
-from helpers import cli_json, expected_ids, parse_ts, sample_rows, start_daemon, stop
+
+from tests.fakes.smtp import RecordingHandler, SmtpServer
+from tests.support.data import expected_ids, sample_csv, sample_rows
+from tests.support.localised import local_time
+from tests.support.processes import cli_json, parse_ts, start_daemon, stop
 
 pytestmark = pytest.mark.slow
 
@@ -55,14 +57,10 @@ def test_daemon_keeps_every_promise(
     assert {m.customer for m in acks} == want
     promised = parse_ts(out["promised_next_by"])
     for m in acks:
-        zone = ZoneInfo(rows[m.customer]["timezone"])
-        local = promised.astimezone(zone)
-        text = m.text()
-        # the promise in the customer's own zone: minutes:seconds, the zone's abbreviation
-        assert f"{local:%M:%S}" in text, text
-        assert local.tzname() in text, text
-        hour24, hour12 = f"{local:%H}", str(int(f"{local:%I}"))
-        assert f"{hour24}:{local:%M}" in text or f"{hour12}:{local:%M}" in text, text
+        row = rows[m.customer]
+        # the promise in the customer's own zone and locale, as Babel writes it there
+        shown = local_time(promised, row["timezone"], row["locale"] or "en_US")
+        assert shown in m.text(), m.text()
 
     daemon = start_daemon(cfg, tmp_path / "daemon.log")
     try:

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import SmtpServer, free_port, sample_csv
-from helpers import cli_json, expected_ids, start_daemon, stop, wait_until
+
+from tests.fakes.asgi import free_port
+from tests.fakes.smtp import SmtpServer
+from tests.support.data import expected_ids, sample_csv
+from tests.support.processes import cli_json, start_daemon, stop, wait_until
 
 pytestmark = pytest.mark.slow
 

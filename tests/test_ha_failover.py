@@ -9,8 +9,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import SmtpServer, sample_csv
-from helpers import cli_json, expected_ids, parse_ts, start_daemon, stop, wait_until
+
+from tests.fakes.smtp import SmtpServer
+from tests.support.data import expected_ids, sample_csv
+from tests.support.processes import cli_json, parse_ts, start_daemon, stop, wait_until
 
 pytestmark = pytest.mark.slow
 

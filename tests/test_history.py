@@ -4,8 +4,10 @@ queueing without sending (for a daemon or tick)."""
 from __future__ import annotations
 
 import pytest
-from conftest import SmtpServer, sample_csv
-from helpers import cli_json
+
+from tests.fakes.smtp import SmtpServer
+from tests.support.data import sample_csv
+from tests.support.processes import cli_json
 
 pytestmark = pytest.mark.slow
 

@@ -15,8 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import REPO, SmtpServer, sample_csv
-from helpers import expected_ids, serve_web
 from sqlalchemy import func, select
 
 from outagecomms.app import App
@@ -34,10 +32,13 @@ from outagecomms.intake.alerts import (
 )
 from outagecomms.intake.drafts import dismiss, ingest, list_drafts
 from outagecomms.models import AlertState, DraftStatus
-from outagecomms.store import engine
 from outagecomms.store import incidents as incidents_db
 from outagecomms.store import outbox as outbox_db
 from outagecomms.store import tables as t
+from tests.fakes.clock import FakeClock
+from tests.fakes.smtp import SmtpServer
+from tests.support.data import REPO, expected_ids, migrations_head, sample_csv
+from tests.support.web import serve_web
 
 TOKEN = "hook-token-0123456789abcdef"
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -442,14 +443,6 @@ def test_no_hooks_section_means_defaults() -> None:
 # --- drafts in the store ----------------------------------------------------------------------
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 HOOKS = """
 [hooks]
 [[hooks.rules]]
@@ -467,7 +460,7 @@ name = "drafts"
 
 @pytest.fixture
 def app(make_config: Callable[..., Path], smtp_server: SmtpServer) -> Iterator[App]:
-    with App.open(make_config(smtp_server, extra=HOOKS), clock=Clock(NOW)) as a:
+    with App.open(make_config(smtp_server, extra=HOOKS), clock=FakeClock(NOW)) as a:
         import_file(a, sample_csv())
         yield a
 
@@ -622,7 +615,7 @@ def test_the_migration_builds_the_tables_the_code_describes(app: App) -> None:
     with app.store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), t.metadata)
     assert diff == []  # every table and index, not only the drafts
-    assert app.store.current_revision() == engine.HEAD_REVISION
+    assert app.store.current_revision() == migrations_head()
 
 
 def test_drafts_on_postgresql(
@@ -630,7 +623,7 @@ def test_drafts_on_postgresql(
 ) -> None:
     """The same guarantees where several daemons share a PostgreSQL store."""
     cfg = make_config(smtp_server, extra=HOOKS, store_url=pg_url)
-    with App.open(cfg, clock=Clock(NOW)) as a:
+    with App.open(cfg, clock=FakeClock(NOW)) as a:
         import_file(a, sample_csv())
         page = body(am_payload(alerts=[am_alert(page="yes")]))
         plain = body(am_payload(group="other", alerts=[am_alert(service="auth")]))

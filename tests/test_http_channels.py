@@ -1,26 +1,17 @@
 """The HTTP channels (slack, teams, webhook) against a real local HTTP server.
 
-One Starlette app on uvicorn (background thread, loopback, free port) plays all three providers
-by path: ``/services/T../B../..`` is a Slack incoming webhook, ``/workflows/<id>/triggers/...``
-a Teams Workflows trigger, ``/hooks/...`` a customer's webhook receiver. It checks every request
-the way the provider documents it (method, path and query, Content-Type, JSON field names and
-types, Slack's escaping, the webhook's signature computed here independently), records it, and
-answers with whatever a test scripted: 429 with Retry-After, 5xx, Slack error bodies, 4xx, or a
-response slower than the channel's timeout.
+One Starlette app on uvicorn (:class:`tests.fakes.providers.FakeProviders`, loopback, free
+port) plays all three providers by path and checks every request the way the provider
+documents it. What every channel must do (a delivered message arrives, failures are retried
+or failed, connections bounded, ...) is asserted once for all kinds in
+``test_channel_contract.py``; this module holds what is particular to these three.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import re
-import threading
-import time
-from collections import deque
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from itertools import pairwise
@@ -28,15 +19,9 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import free_port, serve_asgi
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
-from test_rendering import incident
 
 from outagecomms.channels import registry
-from outagecomms.channels.base import Channel, DeliveryResult, OutboundMessage, Outcome
+from outagecomms.channels.base import DeliveryResult, OutboundMessage, Outcome
 from outagecomms.channels.http_base import HttpChannel, parse_retry_after
 from outagecomms.channels.slack import SECTION_MAX, SlackChannel, escape, sections
 from outagecomms.channels.teams import TeamsChannel
@@ -44,14 +29,30 @@ from outagecomms.channels.webhook import WebhookChannel
 from outagecomms.config.loader import parse_config
 from outagecomms.config.model import ChannelConfig, CompanyConfig
 from outagecomms.errors import ConfigError
-from outagecomms.models import Customer, IncidentStatus, Round, RoundKind
-from outagecomms.rendering.templates import PARTS, Renderer
+from outagecomms.models import RoundKind
+from outagecomms.rendering.templates import PARTS
+from tests.fakes.asgi import Reply
+from tests.fakes.providers import FakeProviders
+from tests.fakes.slack import PATH as SLACK_PATH
+from tests.fakes.teams import PATH as TEAMS_PATH
+from tests.fakes.teams import QUERY as TEAMS_QUERY
+from tests.fakes.teams import RUN_ID
+from tests.fakes.webhook import PATH as HOOK_PATH
+from tests.support.builders import (
+    CREDIT,
+    FEEDBACK_LINKS,
+    GOODWILL,
+    WINTER,
+    context,
+    customer,
+    done,
+    extras,
+    renderer,
+    round_data,
+)
+from tests.support.channels import deliver_at_once, deliver_each, deliver_one
+from tests.support.localised import local_time, plain
 
-SECRET = "s3cr3t-shared-with-the-receiver"
-SLACK_PATH = "/services/T0001/B0002/XXXXXXXXXXXXXXXXXXXXXXXX"
-TEAMS_PATH = "/workflows/0f1e2d3c4b5a69788796a5b4c3d2e1f0/triggers/manual/paths/invoke"
-TEAMS_QUERY = "api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=AbC-123_xyz"
-HOOK_PATH = "/hooks/outage"
 SLACK_ERRORS = [
     (400, "invalid_payload"),
     (400, "user_not_found"),
@@ -67,266 +68,6 @@ SLACK_ERRORS = [
     (403, "invalid_token"),
     (404, "no_active_hooks"),
 ]
-
-
-# --- the fake providers -----------------------------------------------------------------------
-
-
-@dataclass
-class Reply:
-    status: int = 200
-    body: str = ""
-    headers: dict[str, str] = field(default_factory=dict)
-    slow: bool = False  # hold the answer until the test releases it
-
-
-@dataclass
-class Recorded:
-    at: float  # time.monotonic() on arrival
-    method: str
-    path: str
-    query: str
-    headers: dict[str, str]
-    body: bytes
-    peer: str = ""  # the client's address and port: one per TCP connection
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-def _is_str(v: Any) -> bool:
-    return isinstance(v, str)
-
-
-def slack_problems(req: Recorded) -> list[str]:
-    """Slack incoming webhooks: POST JSON with ``text`` and Block Kit ``blocks``."""
-    p: list[str] = []
-    if not re.fullmatch(r"/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]+", req.path):
-        p.append(f"not a webhook path: {req.path}")
-    doc = req.json()
-    if not isinstance(doc, dict):
-        return [*p, "body is not a JSON object"]
-    if not _is_str(doc.get("text")) or not doc["text"]:
-        p.append("text must be a non-empty string")
-    blocks = doc.get("blocks")
-    if not isinstance(blocks, list) or not 1 <= len(blocks) <= 50:
-        return [*p, "blocks must be a list of 1..50 blocks"]
-    texts = [doc.get("text", "")]
-    for i, b in enumerate(blocks):
-        t = b.get("text") if isinstance(b, dict) else None
-        if not isinstance(t, dict) or not _is_str(t.get("text")) or not t["text"]:
-            p.append(f"block {i}: text object with a non-empty text required")
-            continue
-        if b["type"] == "header":
-            if t.get("type") != "plain_text" or len(t["text"]) > 150:
-                p.append(f"block {i}: header needs plain_text of at most 150 characters")
-        elif b["type"] == "section":
-            if t.get("type") != "mrkdwn" or len(t["text"]) > 3000:
-                p.append(f"block {i}: section needs mrkdwn of at most 3000 characters")
-            texts.append(t["text"])
-        else:
-            p.append(f"block {i}: unexpected type {b.get('type')!r}")
-    for t in texts:  # mrkdwn text: & < > only as the three entities
-        if "<" in t or ">" in t or re.search(r"&(?!amp;|lt;|gt;)", t):
-            p.append(f"unescaped control character in {t[:60]!r}")
-    return p
-
-
-def teams_problems(req: Recorded) -> list[str]:
-    """Workflows "When a Teams webhook request is received": a message with an Adaptive Card."""
-    p: list[str] = []
-    if req.query != TEAMS_QUERY:
-        p.append(f"query string (with sig) not kept: {req.query!r}")
-    doc = req.json()
-    if not isinstance(doc, dict) or doc.get("type") != "message":
-        return [*p, 'type must be "message"']
-    atts = doc.get("attachments")
-    if not isinstance(atts, list) or len(atts) != 1:
-        return [*p, "attachments must hold one card"]
-    att = atts[0]
-    if att.get("contentType") != "application/vnd.microsoft.card.adaptive":
-        p.append("wrong contentType")
-    if "contentUrl" not in att or att["contentUrl"] is not None:
-        p.append("contentUrl must be null")
-    card = att.get("content") or {}
-    expected = {
-        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-        "type": "AdaptiveCard",
-        "version": "1.4",
-    }
-    for k, v in expected.items():
-        if card.get(k) != v:
-            p.append(f"card {k} must be {v!r}, got {card.get(k)!r}")
-    body = card.get("body")
-    if not isinstance(body, list) or not body:
-        return [*p, "card body must be a non-empty list"]
-    for i, el in enumerate(body):
-        if (
-            el.get("type") != "TextBlock"
-            or not _is_str(el.get("text"))
-            or el.get("wrap") is not True
-        ):
-            p.append(f"body {i}: a wrapped TextBlock with text required")
-    if len(req.body) > 28_000:
-        p.append("card larger than Teams accepts")
-    return p
-
-
-def webhook_problems(req: Recorded, secret: bytes, headers: tuple[str, str]) -> list[str]:
-    """Our own webhook contract, checked independently of the channel's code."""
-    sig_name, ts_name = (h.lower() for h in headers)
-    p: list[str] = []
-    key = req.headers.get("idempotency-key", "")
-    if not re.fullmatch(r"oc\.\d+\.inc-\d+\.r\d+@[a-z0-9.-]+", key):
-        p.append(f"Idempotency-Key {key!r} is not a bare Message-ID")
-    ts = req.headers.get(ts_name, "")
-    if not ts.isdigit() or abs(time.time() - int(ts)) > 300:
-        p.append(f"timestamp {ts!r} missing or not current")
-    mac = hmac.new(secret, ts.encode() + b"." + req.body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(req.headers.get(sig_name, ""), f"v1={mac}"):
-        p.append("signature does not verify")
-    doc = req.json()
-    types = {
-        "incident": str,
-        "title": str,
-        "severity": str,
-        "status": str,
-        "kind": str,
-        "round": int,
-        "message": str,
-        "customer": str,
-        "components": list,
-        "regions": list,
-        "started_at": str,
-        "subject": str,
-        "text": str,
-        "delivery_id": int,
-    }
-    for k, t in types.items():
-        if not isinstance(doc.get(k), t) or isinstance(doc.get(k), bool):
-            p.append(f"field {k} must be {t.__name__}, got {doc.get(k)!r}")
-    if doc.get("promised_next_by") is not None and not _is_str(doc["promised_next_by"]):
-        p.append("promised_next_by must be a string or null")
-    return p
-
-
-class FakeProviders:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.requests: list[Recorded] = []
-        self.problems: list[str] = []
-        self.scripts: dict[str, deque[Reply]] = {}
-        self.release = threading.Event()
-        self.webhook_headers = ("X-Outagecomms-Signature", "X-Outagecomms-Timestamp")
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.app = Starlette(
-            routes=[
-                Route("/health", self.health, methods=["GET"]),
-                Route("/{path:path}", self.handle, methods=["GET", "POST", "PUT"]),
-            ]
-        )
-
-    def reset(self) -> None:
-        with self.lock:
-            self.requests.clear()
-            self.problems.clear()
-            self.scripts.clear()
-        self.release.clear()
-        self.webhook_headers = ("X-Outagecomms-Signature", "X-Outagecomms-Timestamp")
-
-    def script(self, path: str, *replies: Reply) -> None:
-        with self.lock:
-            self.scripts.setdefault(path, deque()).extend(replies)
-
-    def recorded(self, path: str | None = None) -> list[Recorded]:
-        with self.lock:
-            return [r for r in self.requests if path is None or r.path == path]
-
-    async def health(self, request: Request) -> Response:
-        return PlainTextResponse("up")
-
-    async def handle(self, request: Request) -> Response:
-        body = await request.body()
-        rec = Recorded(
-            at=time.monotonic(),
-            method=request.method,
-            path=request.url.path,
-            query=request.url.query,
-            headers={k.lower(): v for k, v in request.headers.items()},
-            body=body,
-            peer=f"{request.client.host}:{request.client.port}" if request.client else "",
-        )
-        problems = self._check(rec)
-        with self.lock:
-            self.requests.append(rec)
-            self.problems.extend(f"{rec.path}: {x}" for x in problems)
-            queue = self.scripts.get(rec.path)
-            reply = queue.popleft() if queue else None
-        if problems:
-            return self._invalid(rec.path, problems)
-        if reply is None:
-            reply = self._default(rec.path)
-        if reply.slow:
-            await asyncio.to_thread(self.release.wait, 10)
-        return Response(reply.body, status_code=reply.status, headers=reply.headers)
-
-    def _check(self, rec: Recorded) -> list[str]:
-        p: list[str] = []
-        if rec.method != "POST":
-            p.append(f"method {rec.method}, expected POST")
-        ctype = rec.headers.get("content-type", "")
-        if ctype.split(";")[0].strip() != "application/json":
-            p.append(f"Content-Type {ctype!r}, expected application/json")
-        try:
-            json.loads(rec.body)
-        except ValueError:
-            return [*p, "body is not JSON"]
-        if rec.path.startswith("/services/"):
-            p += slack_problems(rec)
-        elif rec.path.startswith("/workflows/"):
-            p += teams_problems(rec)
-        elif rec.path.startswith("/hooks/"):
-            p += webhook_problems(rec, SECRET.encode(), self.webhook_headers)
-        return p
-
-    @staticmethod
-    def _invalid(path: str, problems: list[str]) -> Response:
-        if path.startswith("/services/"):
-            return PlainTextResponse("invalid_payload", status_code=400)
-        return Response(
-            json.dumps({"error": {"code": "InvalidRequest", "message": "; ".join(problems)}}),
-            status_code=400,
-            media_type="application/json",
-        )
-
-    @staticmethod
-    def _default(path: str) -> Reply:
-        if path.startswith("/services/"):
-            return Reply(200, "ok", {"x-slack-req-id": "req-1"})
-        if path.startswith("/workflows/"):
-            return Reply(202, "", {"x-ms-workflow-run-id": "08584512345678901234"})
-        return Reply(200, '{"received": true}', {"content-type": "application/json"})
-
-
-@pytest.fixture(scope="module")
-def _providers() -> Iterator[FakeProviders]:
-    fake = FakeProviders()
-    with serve_asgi(fake.app, fake.port, name="fake-providers"):
-        try:
-            yield fake
-        finally:
-            fake.release.set()
-
-
-@pytest.fixture
-def providers(_providers: FakeProviders) -> Iterator[FakeProviders]:
-    _providers.reset()
-    yield _providers
-    _providers.release.set()  # let any held (slow) answer finish
-
-
-# --- helpers ------------------------------------------------------------------------------------
 
 
 def make(cls: type[HttpChannel], *, timeout: float = 5, rate: float = 0, **settings: Any) -> Any:
@@ -349,49 +90,26 @@ def message(to: str, i: int = 7, *, subject: str | None = None, text: str | None
         text=text or "Hello Acme Logistics: auth in eu-west is not working.\n\nWe are sorry.\n",
         html=None,
         message_id=f"<oc.{i}.inc-42.r1@example.com>",
-        data={
-            "incident": "INC-42",
-            "title": "Sign-in failures",
-            "severity": "sev2",
-            "status": "investigating",
-            "kind": "acknowledgement",
-            "round": 1,
-            "message": "A database failover is in progress.",
-            "customer": "c1",
-            "components": ["auth"],
-            "regions": ["eu-west"],
-            "started_at": "2026-01-15T12:48:00+00:00",
-            "promised_next_by": "2026-01-15T13:30:00+00:00",
-        },
+        data=round_data(),
     )
 
 
-def send_all(channel: Channel, *messages: OutboundMessage, deliver: bool = False) -> list[Any]:
-    async def go() -> list[DeliveryResult]:
-        await channel.open()
-        try:
-            call = channel.deliver if deliver else channel.send
-            return list(await asyncio.gather(*(call(m) for m in messages)))
-        finally:
-            await channel.close()
-
-    return asyncio.run(go())
-
-
-def send_one(channel: Channel, msg: OutboundMessage) -> DeliveryResult:
-    result: DeliveryResult = send_all(channel, msg)[0]
-    assert isinstance(result, DeliveryResult)
-    return result
-
-
-@pytest.fixture
-def secret(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("TEST_WEBHOOK_SECRET", SECRET)
-    return SECRET
+def send_one(channel: HttpChannel, msg: OutboundMessage) -> DeliveryResult:
+    """One ``send()`` (the provider's answer mapped, without the retry bookkeeping)."""
+    return deliver_one(channel, msg, send=True)
 
 
 def http_date(seconds_from_now: int) -> str:
     return format_datetime(datetime.now(UTC) + timedelta(seconds=seconds_from_now), usegmt=True)
+
+
+def assert_gave_up_on_a_held_answer(providers: FakeProviders, result: DeliveryResult) -> None:
+    """The channel's timeout, not the server's late answer, ended the request: the answer is
+    still held when the result is back."""
+    assert result.outcome == Outcome.RETRY
+    assert result.error is not None and "timeout" in result.error
+    assert providers.release.waiting == 1
+    providers.release.set()
 
 
 # --- registry, config, Retry-After ----------------------------------------------------------
@@ -404,11 +122,9 @@ def test_registered_with_their_template_sets() -> None:
         ("webhook", WebhookChannel, "webhook_url"),
     ]:
         assert registry.get(kind) is cls
-        assert cls.kind == kind
         assert cls.template_channel == kind
         assert cls.contact_field == field_name
         assert PARTS[kind] == ("subject", "txt")
-        assert kind in registry.names()
     assert SlackChannel.rate_per_second == 1.0
 
 
@@ -524,14 +240,6 @@ def test_slack_error_bodies_are_permanent(providers: FakeProviders, status: int,
     assert len(providers.recorded(SLACK_PATH)) == 1
 
 
-def test_slack_429_retry_after_seconds(providers: FakeProviders) -> None:
-    providers.script(SLACK_PATH, Reply(429, "rate_limited", {"Retry-After": "30"}))
-    result = send_one(make(SlackChannel), message(providers.base + SLACK_PATH))
-    assert result.outcome == Outcome.RETRY
-    assert result.retry_after == 30.0
-    assert result.error is not None and "429" in result.error
-
-
 def test_slack_429_retry_after_http_date(providers: FakeProviders) -> None:
     providers.script(SLACK_PATH, Reply(429, "rate_limited", {"Retry-After": http_date(120)}))
     result = send_one(make(SlackChannel), message(providers.base + SLACK_PATH))
@@ -559,20 +267,8 @@ def test_slack_200_without_ok_is_not_a_success(providers: FakeProviders) -> None
 
 def test_slack_slow_answer_is_a_timeout_to_retry(providers: FakeProviders) -> None:
     providers.script(SLACK_PATH, Reply(200, "ok", slow=True))
-    started = time.monotonic()
     result = send_one(make(SlackChannel, timeout=0.3), message(providers.base + SLACK_PATH))
-    took = time.monotonic() - started
-    providers.release.set()
-    assert result.outcome == Outcome.RETRY
-    assert result.error is not None and "timeout" in result.error
-    assert took < 5  # gave up at the timeout, not when the server finally answered
-
-
-def test_connection_refused_retries() -> None:
-    url = f"http://127.0.0.1:{free_port()}{SLACK_PATH}"  # nothing listens there
-    result = send_one(make(SlackChannel, timeout=2), message(url))
-    assert result.outcome == Outcome.RETRY
-    assert result.error is not None and "connection failed" in result.error
+    assert_gave_up_on_a_held_answer(providers, result)
 
 
 @pytest.mark.parametrize("url", ["ftp://hooks.example.com/x", "not a url", "https://"])
@@ -583,29 +279,22 @@ def test_unusable_url_fails_without_a_request(providers: FakeProviders, url: str
 
 
 def test_rate_limit_is_per_webhook_url(providers: FakeProviders) -> None:
-    """At 10/s per URL, three messages to one URL are >= 0.1 s apart, while another URL's
-    messages do not queue behind them."""
-    path_a, path_b = SLACK_PATH, "/services/T0001/B0003/YYYYYYYYYYYYYYYYYYYYYYYY"
+    """At 10/s per URL, the limiter grants three messages to one URL 0.1 s apart, while another
+    URL's messages do not queue behind them (asserted on the limiters' own schedule: gaps
+    measured at the server or around the call jitter on a loaded machine)."""
+    url_a = providers.base + SLACK_PATH
+    url_b = providers.base + "/services/T0001/B0003/YYYYYYYYYYYYYYYYYYYYYYYY"
     ch = make(SlackChannel, rate=10)
-    released: dict[str, list[float]] = {}  # when the limiter let each request go, per URL
-    send = ch.send
-
-    async def timed_send(msg: OutboundMessage) -> DeliveryResult:
-        released.setdefault(msg.to, []).append(time.monotonic())
-        return await send(msg)
-
-    ch.send = timed_send  # type: ignore[method-assign]
-    msgs = [message(providers.base + path_a, i) for i in range(3)]
-    msgs += [message(providers.base + path_b, 10 + i) for i in range(3)]
-    results = send_all(ch, *msgs, deliver=True)
+    msgs = [message(url_a, i) for i in range(3)] + [message(url_b, 10 + i) for i in range(3)]
+    results = deliver_at_once(ch, *msgs)
     assert [r.outcome for r in results] == [Outcome.SENT] * 6
-    assert len(providers.recorded(path_a)) == len(providers.recorded(path_b)) == 3
-    # measured where the limiter acts, not at the server (loopback jitter on a loaded machine)
-    a, b = released[providers.base + path_a], released[providers.base + path_b]
-    assert all(y - x >= 0.099 for x, y in pairwise(a)), a
-    assert all(y - x >= 0.099 for x, y in pairwise(b)), b
+    assert len(providers.recorded(SLACK_PATH)) == 3
+    assert set(ch.limiters) == {url_a, url_b}
+    a, b = list(ch.limiters[url_a].granted), list(ch.limiters[url_b].granted)
+    assert len(a) == len(b) == 3
+    for granted in (a, b):
+        assert min(y - x for x, y in pairwise(granted)) >= 0.1 - 1e-9, granted
     assert b[0] < a[-1]  # URL B did not wait for URL A's turn
-    assert set(ch.limiters) == {providers.base + path_a, providers.base + path_b}
 
 
 # --- Teams --------------------------------------------------------------------------------------
@@ -619,7 +308,7 @@ def test_teams_posts_an_adaptive_card(providers: FakeProviders) -> None:
     msg = message(teams_url(providers), text="First paragraph.\n\nSecond <b>paragraph</b>.\n")
     result = send_one(make(TeamsChannel), msg)
     assert result.outcome == Outcome.SENT, result
-    assert result.provider_id == "08584512345678901234"
+    assert result.provider_id == RUN_ID
     assert providers.problems == []
     (req,) = providers.recorded(TEAMS_PATH)
     assert req.query == TEAMS_QUERY
@@ -667,16 +356,8 @@ def test_teams_429_and_5xx_retry(providers: FakeProviders) -> None:
         Reply(503, "", {"Retry-After": http_date(60)}),
     )
     url = teams_url(providers)
-    ch = make(TeamsChannel)
-
-    async def go() -> list[DeliveryResult]:
-        await ch.open()
-        try:
-            return [await ch.send(message(url, i)) for i in range(3)]
-        finally:
-            await ch.close()
-
-    throttled, bad_gateway, unavailable = asyncio.run(go())
+    msgs = [message(url, i) for i in range(3)]
+    throttled, bad_gateway, unavailable = deliver_each(make(TeamsChannel), *msgs, send=True)
     assert throttled.outcome == Outcome.RETRY and throttled.retry_after == 17.0
     assert throttled.error is not None and "WorkflowTriggerIsThrottled" in throttled.error
     assert bad_gateway.outcome == Outcome.RETRY and bad_gateway.retry_after is None
@@ -687,9 +368,7 @@ def test_teams_429_and_5xx_retry(providers: FakeProviders) -> None:
 def test_teams_slow_answer_retries(providers: FakeProviders) -> None:
     providers.script(TEAMS_PATH, Reply(202, "", slow=True))
     result = send_one(make(TeamsChannel, timeout=0.3), message(teams_url(providers)))
-    providers.release.set()
-    assert result.outcome == Outcome.RETRY
-    assert result.error is not None and "timeout" in result.error
+    assert_gave_up_on_a_held_answer(providers, result)
 
 
 # --- generic webhook --------------------------------------------------------------------------
@@ -720,33 +399,6 @@ def test_webhook_wrong_secret_does_not_verify(
     result = send_one(make(WebhookChannel), message(providers.base + HOOK_PATH))
     assert result.outcome == Outcome.FAILED
     assert any("signature does not verify" in p for p in providers.problems)
-
-
-def test_webhook_resend_carries_the_same_idempotency_key(
-    providers: FakeProviders, secret: str
-) -> None:
-    providers.script(HOOK_PATH, Reply(503, "busy"), Reply(200, "{}"))
-    ch = make(WebhookChannel)
-    msg = message(providers.base + HOOK_PATH, 55)
-    other = message(providers.base + HOOK_PATH, 56)
-
-    async def go() -> list[DeliveryResult]:
-        await ch.open()
-        try:
-            return [await ch.send(msg), await ch.send(msg), await ch.send(other)]
-        finally:
-            await ch.close()
-
-    first, second, third = asyncio.run(go())
-    assert (first.outcome, second.outcome, third.outcome) == (
-        Outcome.RETRY,
-        Outcome.SENT,
-        Outcome.SENT,
-    )
-    assert providers.problems == []
-    keys = [r.headers["idempotency-key"] for r in providers.recorded(HOOK_PATH)]
-    assert keys[0] == keys[1] == "oc.55.inc-42.r1@example.com"
-    assert keys[2] != keys[0]
 
 
 def test_webhook_custom_header_names(providers: FakeProviders, secret: str) -> None:
@@ -807,9 +459,7 @@ def test_webhook_outcomes_by_status(
 def test_webhook_slow_answer_retries(providers: FakeProviders, secret: str) -> None:
     providers.script(HOOK_PATH, Reply(200, "{}", slow=True))
     result = send_one(make(WebhookChannel, timeout=0.3), message(providers.base + HOOK_PATH))
-    providers.release.set()
-    assert result.outcome == Outcome.RETRY
-    assert result.error is not None and "timeout" in result.error
+    assert_gave_up_on_a_held_answer(providers, result)
 
 
 def test_injected_client_is_used_and_left_open(providers: FakeProviders) -> None:
@@ -874,58 +524,15 @@ def test_a_request_reuses_a_connection_to_its_own_origin(
 
 # --- templates ----------------------------------------------------------------------------------
 
-ALL_KINDS = list(RoundKind)
 
-
-def _round(kind: RoundKind) -> Round:
-    at = datetime(2026, 1, 15, 13, 0, tzinfo=UTC)
-    done = kind in (RoundKind.RESOLUTION, RoundKind.FOLLOW_UP)
-    return Round(
-        id=1,
-        incident_id=42,
-        seq=ALL_KINDS.index(kind) + 1,
-        kind=kind,
-        message="A database failover is in progress.",
-        status=IncidentStatus.RESOLVED if done else IncidentStatus.IDENTIFIED,
-        created_at=at,
-        due_by=at,
-        promised_next_by=None if done else at + timedelta(minutes=30),
-    )
-
-
-@pytest.mark.parametrize("extras", [False, True], ids=["plain", "with-extras"])
+@pytest.mark.parametrize("with_extras", [False, True], ids=["plain", "with-extras"])
 @pytest.mark.parametrize("channel", ["slack", "teams", "webhook"])
-def test_templates_render_every_kind(channel: str, extras: bool) -> None:
-    renderer = Renderer(
-        company=CompanyConfig(
-            name="S1 Technology",
-            status_page_url="https://status.example.com",
-            support_email="support@example.com",
-        )
-    )
-    customer = Customer(
-        id="c1",
-        name="Acme Logistics",
-        components=("auth",),
-        regions=("eu-west",),
-        timezone="Europe/Berlin",
-        locale="de_DE",
-    )
-    links = [f"https://oc.example.com/f/{n}" for n in range(11)]
-    for kind in ALL_KINDS:
-        done = kind in (RoundKind.RESOLUTION, RoundKind.FOLLOW_UP)
-        more: dict[str, Any] = {}
-        if extras and kind == RoundKind.RESOLUTION:
-            more = {
-                "credit": {"amount": "12,00 €", "reason": "10 % of the monthly fee"},
-                "goodwill": "a month of premium support",
-            }
-        if extras and kind == RoundKind.FOLLOW_UP:
-            more = {"feedback_links": links}
-        ctx = renderer.context(
-            incident=incident(resolved=done), round=_round(kind), customer=customer, **more
-        )
-        out = renderer.render(kind, channel, ctx)  # StrictUndefined: a typo raises here
+def test_templates_render_every_kind(channel: str, with_extras: bool) -> None:
+    r = renderer()
+    promise = plain(local_time(WINTER + timedelta(minutes=30), "Europe/Berlin", "de_DE"))
+    for kind in RoundKind:
+        more = extras(kind) if with_extras else {}
+        out = r.render(kind, channel, context(kind, customer(), r=r, **more))  # StrictUndefined
         assert out.html is None
         assert out.subject and "\n" not in out.subject and "INC-42" in out.subject
         text = out.text
@@ -934,11 +541,11 @@ def test_templates_render_every_kind(channel: str, extras: bool) -> None:
         assert "support@example.com" in text and "https://status.example.com" in text
         assert "auth in eu-west" in text and "us-east" not in text
         assert ("sorry" in text.lower()) == (kind != RoundKind.HOLDING and kind != RoundKind.UPDATE)
-        if not done:
-            assert "by 14:30 CET" in text  # the promise, in the customer's time
-        assert ("12,00 €" in text) == (extras and kind == RoundKind.RESOLUTION)
-        assert ("a month of premium support" in text) == (extras and kind == RoundKind.RESOLUTION)
-        assert (links[10] in text) == (extras and kind == RoundKind.FOLLOW_UP)
+        if not done(kind):
+            assert f"by {promise}" in plain(text)  # the promise, in the customer's time
+        assert (CREDIT["amount"] in text) == (with_extras and kind == RoundKind.RESOLUTION)
+        assert (GOODWILL in text) == (with_extras and kind == RoundKind.RESOLUTION)
+        assert (FEEDBACK_LINKS[10] in text) == (with_extras and kind == RoundKind.FOLLOW_UP)
         assert len(text) < 1500  # chat-length, not an email
 
 

@@ -4,39 +4,23 @@ claim (no second sender sends it too), and a sender that stops renewing frees it
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
-from conftest import SmtpServer
 
 from outagecomms.app import App
-from outagecomms.channels import registry
-from outagecomms.channels.base import Channel, DeliveryResult, OutboundMessage
 from outagecomms.config.loader import load_config
 from outagecomms.outbox.dispatch import Dispatcher
 from outagecomms.store import outbox as outbox_db
-
-
-class SlowChannel(Channel):
-    """Takes longer than the lease to send; counts every send."""
-
-    kind = "slow-test"
-    contact_field = "email"
-    sent: ClassVar[list[str]] = []
-
-    async def send(self, message: OutboundMessage) -> DeliveryResult:
-        await asyncio.sleep(2.5)  # the lease is 1.5 s
-        SlowChannel.sent.append(message.to)
-        return DeliveryResult.sent("slow")
+from tests.fakes.channels import SlowChannel, register
+from tests.fakes.smtp import SmtpServer
 
 
 @pytest.fixture
-def slow_kind(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    SlowChannel.sent = []
-    monkeypatch.setitem(registry._loaded, "slow-test", SlowChannel)
-    yield SlowChannel.sent
+def slow_kind(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    return register(monkeypatch, SlowChannel)
 
 
 def test_a_send_slower_than_the_lease_keeps_its_claim(

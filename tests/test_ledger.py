@@ -8,8 +8,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from conftest import SmtpServer
-from helpers import cli_json
+
+from tests.fakes.smtp import SmtpServer
+from tests.support.localised import money
+from tests.support.processes import cli_json
 
 pytestmark = pytest.mark.slow
 
@@ -65,9 +67,9 @@ def test_credits_flow(smtp_server: SmtpServer, make_config, cli, tmp_path: Path)
     # each resolution notice states that customer's credit, in their currency and locale
     msgs = smtp_server.handler.wait_for(lambda ms: sum(m.kind == "resolution" for m in ms) == 3)
     notice = {m.customer: m.text() for m in msgs if m.kind == "resolution"}
-    assert "300,00\xa0€" in notice["a1"] and "premium support" in notice["a1"]
-    assert "$60.00" in notice["b2"] and "premium support" not in notice["b2"]
-    assert "￥9,000" in notice["c3"] or "¥9,000" in notice["c3"] or "9,000" in notice["c3"]
+    assert money("300.00", "EUR", "de_DE") in notice["a1"] and "premium support" in notice["a1"]
+    assert money("60.00", "USD", "en_US") in notice["b2"] and "premium support" not in notice["b2"]
+    assert money("9000", "JPY", "ja_JP") in notice["c3"]
 
     # an edit recomputes proposed credits; approved ones are frozen
     cli_json(cfg, "edit", "INC-1", "--started-at", "-35m")
@@ -106,6 +108,11 @@ def test_no_credit_policy_credits_nobody(
     cli_json(cfg, "declare", "API down", "-s", "sev2", "-c", "api", "--started-at", "-95m", "--yes")
     cli_json(cfg, "resolve", "INC-1", "Fixed.")
     data = cli_json(cfg, "credits", "INC-1")
-    assert all(c["amount"] in ("0.00", "0") for c in data["credits"])
+    # nothing, written with each currency's minor unit (JPY has none)
+    assert {c["customer"]: c["amount"] for c in data["credits"]} == {
+        "a1": "0.00",
+        "b2": "0.00",
+        "c3": "0",
+    }
     msgs = smtp_server.handler.wait_for(lambda ms: sum(m.kind == "resolution" for m in ms) == 3)
     assert all("crediting" not in m.text() for m in msgs if m.kind == "resolution")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import SmtpServer, sample_csv
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
@@ -24,34 +24,14 @@ from outagecomms.store import engine
 from outagecomms.store import incidents as incidents_db
 from outagecomms.store import outbox as outbox_db
 from outagecomms.store import tables as t
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 25, 13, 0, 7, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kw: float) -> None:
-        self.now += timedelta(**kw)
+from tests.fakes.clock import FakeClock
+from tests.fakes.providers import FakeProviders
+from tests.fakes.smtp import SmtpServer
+from tests.support.data import migrations_head, sample_csv
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The same contract suite runs on the embedded default and on PostgreSQL."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    return str(request.getfixturevalue("pg_url"))
-
-
-@pytest.fixture
-def app(smtp_server: SmtpServer, make_config, clock: Clock, store_url: str):
+def app(smtp_server: SmtpServer, make_config, clock: FakeClock, store_url: str):
     a = App.open(make_config(smtp_server, store_url=store_url), clock=clock)
     import_file(a, sample_csv())
     yield a
@@ -95,7 +75,7 @@ def test_unique_key_rejects_a_second_delivery(app: App) -> None:
     assert _statuses(app, created.incident.id)["pending"] == created.queued
 
 
-def test_claims_are_disjoint_and_expired_leases_are_reclaimed(app: App, clock: Clock) -> None:
+def test_claims_are_disjoint_and_expired_leases_are_reclaimed(app: App, clock: FakeClock) -> None:
     created = _declare(app)
     lease = timedelta(seconds=30)
     with app.store.write() as conn:
@@ -135,7 +115,9 @@ def test_dispatch_sends_each_once_with_stable_message_id(app: App, smtp_server: 
     assert rows[0]["content"]["subject"] == str(msgs[0].message["Subject"])
 
 
-def test_smtp_4xx_is_retried_and_5xx_fails(app: App, smtp_server: SmtpServer, clock: Clock) -> None:
+def test_smtp_4xx_is_retried_and_5xx_fails(
+    app: App, smtp_server: SmtpServer, clock: FakeClock
+) -> None:
     created = _declare(app)
     with app.store.read() as conn:
         ids = incidents_db.audience_customer_ids(conn, created.incident.id)
@@ -157,7 +139,7 @@ def test_smtp_4xx_is_retried_and_5xx_fails(app: App, smtp_server: SmtpServer, cl
     assert _statuses(app, created.incident.id) == {"sent": created.queued - 1, "failed": 1}
 
 
-def test_unreachable_smtp_server_is_transient(app: App, clock: Clock, make_config) -> None:
+def test_unreachable_smtp_server_is_transient(app: App, clock: FakeClock, make_config) -> None:
     from outagecomms.config.loader import load_config
 
     created = _declare(app)
@@ -167,12 +149,12 @@ def test_unreachable_smtp_server_is_transient(app: App, clock: Clock, make_confi
     assert s.retry == created.queued and s.sent == 0
 
 
-def test_holding_round_is_created_once_per_promise(app: App, clock: Clock) -> None:
+def test_holding_round_is_created_once_per_promise(app: App, clock: FakeClock) -> None:
     created = _declare(app, "30m")
     inc = created.incident
     assert holding_start(inc, app.config) == inc.next_update_due - fanout_margin(inc, app.config)
     assert run_due(app).holding == []  # nothing due yet
-    clock.now = holding_start(inc, app.config)  # type: ignore[assignment]
+    clock.now = holding_start(inc, app.config)
     due = run_due(app)
     assert due.holding == [f"{inc.ref} round 2"]
     assert run_due(app).holding == []  # the same promise is not kept twice
@@ -186,7 +168,7 @@ def test_holding_round_is_created_once_per_promise(app: App, clock: Clock) -> No
     assert fresh.next_update_due == inc.next_update_due + timedelta(minutes=30)  # type: ignore[operator]
 
 
-def test_reminder_fires_once_before_the_promise(app: App, clock: Clock) -> None:
+def test_reminder_fires_once_before_the_promise(app: App, clock: FakeClock) -> None:
     inc = _declare(app, "30m").incident
     at = reminder_at(inc, app.config)
     assert at == inc.next_update_due - timedelta(minutes=5)  # type: ignore[operator]
@@ -198,7 +180,7 @@ def test_reminder_fires_once_before_the_promise(app: App, clock: Clock) -> None:
     asyncio.run(dispatch_due(app, incident_id=inc.id))
     assert next_send_at(app) is None
     assert next_wakeup(app) == at
-    clock.now = at  # type: ignore[assignment]
+    clock.now = at
     assert run_due(app).reminders == [inc.ref]
     assert run_due(app).reminders == []
     with app.store.read() as conn:
@@ -207,11 +189,11 @@ def test_reminder_fires_once_before_the_promise(app: App, clock: Clock) -> None:
 
 
 def test_commander_update_restarts_cadence_and_supersedes_stale_holding(
-    app: App, clock: Clock
+    app: App, clock: FakeClock
 ) -> None:
     inc = _declare(app, "30m").incident
     asyncio.run(dispatch_due(app, incident_id=inc.id))
-    clock.now = holding_start(inc, app.config)  # type: ignore[assignment]
+    clock.now = holding_start(inc, app.config)
     run_due(app)  # holding round queued, not yet sent
     clock.advance(seconds=1)
     upd = post_update(app, inc.id, "Cause found: a failed disk.", status="identified")
@@ -224,7 +206,7 @@ def test_commander_update_restarts_cadence_and_supersedes_stale_holding(
     assert counts["pending"] == upd.queued
 
 
-def test_resolve_stops_updates(app: App, clock: Clock) -> None:
+def test_resolve_stops_updates(app: App, clock: FakeClock) -> None:
     inc = _declare(app, "30m").incident
     done = resolve(app, inc.id, "Fixed.")
     assert done.incident.status.value == "resolved" and done.incident.next_update_due is None
@@ -238,7 +220,9 @@ def test_resolve_stops_updates(app: App, clock: Clock) -> None:
         post_update(app, inc.id, "more")
 
 
-def test_overdue_promise_after_downtime_is_kept_late_not_skipped(app: App, clock: Clock) -> None:
+def test_overdue_promise_after_downtime_is_kept_late_not_skipped(
+    app: App, clock: FakeClock
+) -> None:
     inc = _declare(app, "30m").incident
     clock.advance(hours=3)  # nobody ran the scheduler for three hours
     due = run_due(app)
@@ -259,12 +243,13 @@ def test_store_counts_are_consistent(app: App) -> None:
 def test_migrations_create_the_schema_once(store_url: str) -> None:
     from outagecomms.store import open_store
 
-    url = store_url
-    s1 = open_store(url)
-    assert s1.current_revision() == engine.HEAD_REVISION
+    head = migrations_head()
+    assert head == engine.HEAD_REVISION  # the store's own idea of its head is Alembic's
+    s1 = open_store(store_url)
+    assert s1.current_revision() == head
     s1.dispose()
-    s2 = open_store(url)  # a second open is a no-op
-    assert s2.current_revision() == engine.HEAD_REVISION
+    s2 = open_store(store_url)  # a second open is a no-op
+    assert s2.current_revision() == head
     s2.dispose()
 
 
@@ -290,11 +275,11 @@ def test_daemons_starting_together_migrate_once(store_url: str) -> None:
     ]
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0] * 6, [err for _, err in outs]
-    assert {out.strip() for out, _ in outs} == {engine.HEAD_REVISION}
+    assert {out.strip() for out, _ in outs} == {migrations_head()}
 
 
 def test_cron_every_minute_keeps_the_promise_with_default_margin(
-    smtp_server: SmtpServer, make_config, clock: Clock, tmp_path: Path
+    smtp_server: SmtpServer, make_config, clock: FakeClock, tmp_path: Path
 ) -> None:
     """With the default min_margin, a `tick` on each whole minute (cron) always creates the
     holding round before the (whole-minute) promise, with time left for the fan-out."""
@@ -318,7 +303,7 @@ def test_cron_every_minute_keeps_the_promise_with_default_margin(
 
 
 def test_follow_up_goes_out_once_after_resolution(
-    app: App, clock: Clock, smtp_server: SmtpServer
+    app: App, clock: FakeClock, smtp_server: SmtpServer
 ) -> None:
     from outagecomms.scheduler.due import next_wakeup as wake
 
@@ -331,7 +316,7 @@ def test_follow_up_goes_out_once_after_resolution(
     assert wake(app) == due
     clock.now = due - timedelta(seconds=1)  # type: ignore[operator]
     assert run_due(app).follow_ups == []
-    clock.now = due  # type: ignore[assignment]
+    clock.now = due
     assert run_due(app).follow_ups == [f"{inc.ref} round 3"]
     assert run_due(app).follow_ups == []  # once
     sent = asyncio.run(dispatch_due(app, incident_id=inc.id))
@@ -344,7 +329,7 @@ def test_follow_up_goes_out_once_after_resolution(
     assert wake(app) is None
 
 
-def test_recorded_past_incident_gets_no_follow_up(app: App, clock: Clock) -> None:
+def test_recorded_past_incident_gets_no_follow_up(app: App, clock: FakeClock) -> None:
     from outagecomms.incidents.lifecycle import commit_declare, plan_declare
 
     plan = plan_declare(
@@ -359,7 +344,7 @@ def test_recorded_past_incident_gets_no_follow_up(app: App, clock: Clock) -> Non
 
 
 def test_a_slow_batch_keeps_its_lease_and_sends_each_once(
-    app: App, clock: Clock, smtp_server: SmtpServer
+    app: App, clock: FakeClock, smtp_server: SmtpServer
 ) -> None:
     """Every reading of this clock moves it 7 s (the test config's lease is 20 s): without lease
     renewal the batch's own deliveries would expire mid-batch and be sent again."""
@@ -387,7 +372,7 @@ def test_a_slow_batch_keeps_its_lease_and_sends_each_once(
 
 
 def test_commander_gets_the_reminder_and_the_holding_notice_by_email(
-    app: App, clock: Clock, smtp_server: SmtpServer
+    app: App, clock: FakeClock, smtp_server: SmtpServer
 ) -> None:
     from outagecomms.incidents.lifecycle import commit_declare, plan_declare
     from outagecomms.values import parse_duration
@@ -400,13 +385,13 @@ def test_commander_gets_the_reminder_and_the_holding_notice_by_email(
     asyncio.run(dispatch_due(app, incident_id=inc.id))
     h = smtp_server.handler
     before = len(h.wait_for(lambda ms: len(ms) == inc.audience_size))
-    clock.now = reminder_at(inc, app.config)  # type: ignore[assignment]
+    clock.now = reminder_at(inc, app.config)
     assert run_due(app).reminders == [inc.ref]
     msgs = h.wait_for(lambda ms: len(ms) == before + 1)
     reminder = msgs[-1]
     assert reminder.rcpt_tos == ["ic@example.com"]
     assert "outagecomms update INC-1" in reminder.text()
-    clock.now = holding_start(inc, app.config)  # type: ignore[assignment]
+    clock.now = holding_start(inc, app.config)
     assert run_due(app).holding
     msgs = h.wait_for(lambda ms: len(ms) == before + 2)
     assert msgs[-1].rcpt_tos == ["ic@example.com"] and "holding update" in str(
@@ -415,28 +400,16 @@ def test_commander_gets_the_reminder_and_the_holding_notice_by_email(
 
 
 def test_commander_reminders_can_go_to_a_slack_room(
-    smtp_server: SmtpServer, make_config, clock: Clock, tmp_path: Path, monkeypatch
+    smtp_server: SmtpServer,
+    make_config,
+    clock: FakeClock,
+    providers: FakeProviders,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """[daemon] commander_channel names a slack channel; the room's incoming-webhook URL comes
     from the environment variable commander_webhook_env."""
-    import json as _json
-
-    from conftest import free_port, serve_asgi
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import PlainTextResponse
-    from starlette.routing import Route
-
-    posts: list[dict] = []
-
-    async def hook(request: Request) -> PlainTextResponse:
-        assert request.headers["content-type"].startswith("application/json")
-        posts.append(_json.loads(await request.body()))
-        return PlainTextResponse("ok")
-
-    port = free_port()
-    room = f"http://127.0.0.1:{port}/services/T0/B0/room"
-    monkeypatch.setenv("OC_CMD_SLACK", room)
+    path = "/services/T0/B0/room"
+    monkeypatch.setenv("OC_CMD_SLACK", providers.base + path)
     cfg = make_config(smtp_server, extra='\n[channels.ops]\nkind = "slack"\n')
     cfg.write_text(
         cfg.read_text().replace(
@@ -447,25 +420,18 @@ def test_commander_reminders_can_go_to_a_slack_room(
     app = App.open(cfg, clock=clock)
     import_file(app, sample_csv())
     try:
-        with serve_asgi(
-            Starlette(
-                routes=[
-                    Route("/services/T0/B0/room", hook, methods=["POST"]),
-                    Route("/health", lambda _r: PlainTextResponse("up")),
-                ]
-            ),
-            port,
-            name="room",
-        ):
-            inc = _declare(app).incident
-            clock.now = reminder_at(inc, app.config)  # type: ignore[assignment]
-            assert run_due(app).reminders == [inc.ref]
-            assert len(posts) == 1
-            assert "outagecomms update INC-1 MESSAGE" in _json.dumps(posts[0])
-            clock.now = holding_start(inc, app.config)  # type: ignore[assignment]
-            assert run_due(app).holding
-            assert len(posts) == 2 and "holding update" in _json.dumps(posts[1])
+        inc = _declare(app).incident
+        clock.now = reminder_at(inc, app.config)
+        assert run_due(app).reminders == [inc.ref]
+        posts = [json.dumps(r.json()) for r in providers.recorded(path)]
+        assert len(posts) == 1
+        assert "outagecomms update INC-1 MESSAGE" in posts[0]
+        clock.now = holding_start(inc, app.config)
+        assert run_due(app).holding
+        posts = [json.dumps(r.json()) for r in providers.recorded(path)]
+        assert len(posts) == 2 and "holding update" in posts[1]
     finally:
         app.close()
+    assert providers.problems == []  # each notice as Slack documents a webhook request
     # customers were not posted to the room: only the commander's two notices
-    assert all("INC-1" in _json.dumps(p) for p in posts)
+    assert len(providers.recorded()) == 2 and all("INC-1" in p for p in posts)

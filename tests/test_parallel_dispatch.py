@@ -2,33 +2,28 @@
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import SmtpServer
-from helpers import cli_json
 
 from outagecomms.app import App
 from outagecomms.store import outbox as outbox_db
+from tests.fakes.smtp import SmtpServer
+from tests.support.data import write_rows
+from tests.support.processes import cli_json
 
 pytestmark = pytest.mark.slow
 
 
 def write_directory(path: Path, n: int) -> list[dict[str, str]]:
-    rows = [
+    return write_rows(path, [
         {"id": f"p{i:05d}", "name": f"Customer {i}", "email": f"ops+p{i:05d}@example.com",
          "tier": ("enterprise", "business", "standard")[i % 3], "components": "api",
          "regions": "eu-west", "timezone": ("Europe/Berlin", "Asia/Tokyo", "America/New_York")[i % 3],
          "locale": ("de_DE", "ja_JP", "en_US")[i % 3], "currency": "EUR", "monthly_fee": "100"}
         for i in range(n)
-    ]  # fmt: skip
-    with path.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return rows
+    ])  # fmt: skip
 
 
 def test_fan_out_over_two_processes_sends_each_message_once(

@@ -34,10 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CliResult, SmtpServer, free_port, serve_asgi
-from helpers import start_daemon, stop, wait_until
 from typer.testing import CliRunner
-from webhook_recorder import WebhookRecorder
 
 from outagecomms.app import App
 from outagecomms.cli.commands import app as cli_app
@@ -48,26 +45,17 @@ from outagecomms.scheduler.due import next_wakeup
 from outagecomms.scheduler.tick import tick
 from outagecomms.store import incidents as incidents_db
 from outagecomms.values import parse_duration
+from tests.fakes.asgi import free_port, serve_asgi
+from tests.fakes.clock import FakeClock
+from tests.fakes.smtp import SmtpServer
+from tests.fakes.webhook import HOOKS_CHANNEL, WebhookRecorder
+from tests.support.processes import CliResult, start_daemon, stop, wait_until
 
 CUSTOMERS = 10
 OUTAGE = timedelta(seconds=30)
 SECRET = "provider-down-secret"
 SEED = int(os.environ.get("PROVIDER_TEST_SEED") or random.SystemRandom().randrange(2**32))
 SMTP_DOWN = "451 4.3.2 System not accepting network messages"
-HOOKS = """
-[channels.hooks]
-kind = "webhook"
-secret_env = "TEST_HOOK_SECRET"
-max_connections = 8
-"""
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 25, 13, 0, 7, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass(frozen=True)
@@ -85,7 +73,7 @@ class World:
     """Config, store, the two receivers and the clock their outage is measured on."""
 
     app: App
-    clock: Clock
+    clock: FakeClock
     smtp: SmtpServer
     hooks: WebhookRecorder
     cfg: Path
@@ -196,12 +184,12 @@ def make_world(
     with serve_asgi(hooks.app, free_port(), name="webhook-receiver") as base:
 
         def make(retry_base: str | None = None) -> World:
-            cfg = make_config(smtp_server, extra=HOOKS)
+            cfg = make_config(smtp_server, extra=HOOKS_CHANNEL)
             text = config_text(cfg, shipped_retries=retry_base is None)
             if retry_base is not None:
                 text = text.replace('retry_base = "1s"', f'retry_base = "{retry_base}"')
             cfg.write_text(text)
-            clock = Clock()
+            clock = FakeClock()
             app = App.open(cfg, clock=clock)
             import_file(app, tmp_path / "customers.csv")
             w = World(app=app, clock=clock, smtp=smtp_server, hooks=hooks, cfg=cfg, emails=emails)
@@ -367,7 +355,7 @@ def test_the_daemon_wakes_up_for_retries_once_the_provider_is_back(
         {"secret": SECRET}, answer=lambda: 503 if time.monotonic() < up_at["t"] else 200
     )
     with serve_asgi(hooks.app, free_port(), name="webhook-receiver") as base:
-        cfg = make_config(smtp_server, extra=HOOKS)
+        cfg = make_config(smtp_server, extra=HOOKS_CHANNEL)
         text = config_text(cfg, shipped_retries=False)
         text = text.replace('retry_base = "1s"', 'retry_base = "500ms"')
         text = text.replace(

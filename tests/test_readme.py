@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO
+from tests.support.data import REPO
 
 SECTION = "## Using it from Python"
 

@@ -9,12 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conftest import SmtpServer
-
 from outagecomms.app import App
 from outagecomms.config.loader import load_config
 from outagecomms.outbox.redelivery import report_dead
 from outagecomms.store import incidents as incidents_db
+from tests.fakes.smtp import SmtpServer
 
 HEADER = "id,name,email,tier,components,regions,timezone,locale\n"
 ROWS = [

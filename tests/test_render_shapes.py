@@ -8,10 +8,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from test_rendering import COMPANY, KINDS, ZONES, customer, incident, round_
 
 from outagecomms.models import RoundKind
 from outagecomms.rendering.templates import PARTS, Renderer, default_templates_dir
+from tests.support.builders import FULL_COMPANY as COMPANY
+from tests.support.builders import KINDS, ZONES, customer, incident, round_
 
 NAMES = [
     "Acme Logistics",

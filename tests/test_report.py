@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 from babel.numbers import get_currency_precision
-from conftest import SmtpServer, sample_csv
 from sqlalchemy import insert, select
 
 from outagecomms.app import App
@@ -34,35 +33,12 @@ from outagecomms.store import incidents as incidents_db
 from outagecomms.store import outbox as outbox_db
 from outagecomms.store import tables as t
 from outagecomms.values import as_utc
+from tests.fakes.clock import FakeClock
+from tests.fakes.smtp import SmtpServer
+from tests.support.data import sample_csv
 
 RETRY_BASE = timedelta(minutes=10)  # a retry waits 5-10 minutes (jitter)
 TITLE = 'Database failover <script>alert("x")</script> & co'
-
-
-class Clock:
-    """A clock the test moves; with ``step`` set, every reading advances it (so the deliveries
-    of one dispatch get different ``sent_at`` values, as a real fan-out does)."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 25, 13, 0, 7, tzinfo=UTC)
-        self.step = timedelta(0)
-
-    def __call__(self) -> datetime:
-        now = self.now
-        self.now += self.step
-        return now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    return str(request.getfixturevalue("pg_url"))
 
 
 @dataclass
@@ -74,7 +50,7 @@ class Run:
     failed: str
 
 
-def _dispatch(app: App, clock: Clock, incident_id: int, step_seconds: float) -> None:
+def _dispatch(app: App, clock: FakeClock, incident_id: int, step_seconds: float) -> None:
     clock.step = timedelta(seconds=step_seconds)
     try:
         asyncio.run(dispatch_due(app, incident_id=incident_id))
@@ -88,7 +64,7 @@ def _delivery_status(app: App, incident_id: int, customer: str, kind: str) -> st
     return next(r["status"] for r in rows if r["kind"] == kind)
 
 
-def run_incident(app: App, clock: Clock, smtp: SmtpServer) -> Run:
+def run_incident(app: App, clock: FakeClock, smtp: SmtpServer) -> Run:
     """Declare → late and failed acknowledgements → update → reminder → a late holding round →
     resolve, every round dispatched to the SMTP server; then credits and feedback."""
     import_file(app, sample_csv())
@@ -206,7 +182,7 @@ def _config(make_config, smtp_server: SmtpServer, **kw: str) -> Path:
 
 
 @pytest.fixture
-def run(smtp_server: SmtpServer, make_config, clock: Clock, store_url: str):
+def run(smtp_server: SmtpServer, make_config, clock: FakeClock, store_url: str):
     app = App.open(_config(make_config, smtp_server, store_url=store_url), clock=clock)
     try:
         yield run_incident(app, clock, smtp_server)
@@ -215,7 +191,7 @@ def run(smtp_server: SmtpServer, make_config, clock: Clock, store_url: str):
 
 
 @pytest.fixture
-def sqlite_run(smtp_server: SmtpServer, make_config, clock: Clock):
+def sqlite_run(smtp_server: SmtpServer, make_config, clock: FakeClock):
     app = App.open(_config(make_config, smtp_server), clock=clock)
     try:
         yield run_incident(app, clock, smtp_server)
@@ -537,7 +513,7 @@ def test_write_report_writes_the_file_and_names_a_bad_format(
         write_report(sqlite_run.app, 999)
 
 
-def test_recorded_incident_with_a_follow_up_owes_no_promise(make_config, clock: Clock) -> None:
+def test_recorded_incident_with_a_follow_up_owes_no_promise(make_config, clock: FakeClock) -> None:
     """An incident recorded without messaging, plus a queued follow-up round: nothing was
     promised, so nothing counts towards promises kept, and nobody had a first notice."""
     app = App.open(make_config(None), clock=clock)

@@ -9,7 +9,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+
+from tests.support.data import REPO
 
 
 def test_init_writes_a_working_project(cli, tmp_path: Path) -> None:

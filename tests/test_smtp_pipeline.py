@@ -7,34 +7,28 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from conftest import RecordingHandler, free_port
-from test_smtp_channel import _channel, _msg
 
 from outagecomms.channels.base import OutboundMessage, Outcome
 from outagecomms.channels.smtp_pipeline import PipelinedSession
+from tests.fakes.smtp import RecordingHandler, ScriptedServer, running_smtp
+from tests.support.smtp import smtp_channel as _channel
+from tests.support.smtp import smtp_message as _msg
 
 
 @pytest.fixture
 def aiosmtpd_server() -> Iterator[Callable[[bool], tuple[int, RecordingHandler]]]:
-    controllers: list[Controller] = []
+    with ExitStack() as servers:
 
-    def start(pipelining: bool) -> tuple[int, RecordingHandler]:
-        handler = RecordingHandler(pipelining=pipelining)
-        port = free_port()
-        ctl = Controller(handler, hostname="127.0.0.1", port=port)
-        ctl.start()
-        controllers.append(ctl)
-        return port, handler
+        def start(pipelining: bool) -> tuple[int, RecordingHandler]:
+            server = servers.enter_context(running_smtp(RecordingHandler(pipelining=pipelining)))
+            return server.port, server.handler
 
-    yield start
-    for c in controllers:
-        c.stop()
+        yield start
 
 
 async def _send_all(ch: Any, msgs: list[OutboundMessage]) -> list[Any]:
@@ -127,60 +121,21 @@ def test_refusals_are_classified_and_the_session_is_reused(
     assert sorted(r.rcpt_tos[0] for r in handler.messages) == ["ok1@example.com", "ok2@example.com"]
 
 
-class ScriptedServer:
-    """A raw SMTP server on a thread: greets, offers PIPELINING, records what arrives in each
-    recv() after EHLO, and answers according to ``mode``."""
-
-    def __init__(self, mode: str):
-        self.mode = mode
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.chunks: list[bytes] = []
-        self.done = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        conn, _ = self.sock.accept()
-        with conn:
-            conn.sendall(b"220 scripted ESMTP\r\n")
-            buf = b""
-            while b"\r\n" not in buf:
-                buf += conn.recv(4096)
-            conn.sendall(b"250-scripted\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
-            group = conn.recv(65536)
-            self.chunks.append(group)
-            if self.mode == "hang":
-                self.done.wait(10)
-                return
-            replies = b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n"
-            if self.mode == "dribble":  # one byte at a time, multi-line final reply
-                for b in replies:
-                    conn.sendall(bytes([b]))
-            else:
-                conn.sendall(replies)
-            body = b""
-            while not body.endswith(b"\r\n.\r\n"):
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                body += chunk
-            self.chunks.append(body)
-            if self.mode == "drop":
-                return  # accepted nothing: the connection just closes
-            final = b"250-2.0.0 Ok\r\n250-queued as ABC\r\n250 2.0.0 done\r\n"
-            for b in final if self.mode == "dribble" else [final]:
-                conn.sendall(bytes([b]) if isinstance(b, int) else b)
-            self.done.wait(10)
+def _send_to(server: ScriptedServer, **settings: Any) -> Any:
+    """One message through the channel to the scripted server; the server is let go after."""
+    try:
+        [result] = asyncio.run(
+            _send_all(_channel(server.port, **settings), [_msg(1, to="a@example.com")])
+        )
+    finally:
+        server.done.set()
+    return result
 
 
 @pytest.mark.parametrize("mode", ["whole", "dribble"])
 def test_envelope_and_data_go_in_one_group_and_replies_parse_in_any_chunking(mode: str) -> None:
     server = ScriptedServer(mode)
-    ch = _channel(server.port)
-    try:
-        [result] = asyncio.run(_send_all(ch, [_msg(1, to="a@example.com")]))
-    finally:
-        server.done.set()
+    result = _send_to(server)
     assert result.outcome == Outcome.SENT, result
     assert "queued as ABC" in (result.provider_id or "")
     assert server.chunks[0] == (
@@ -189,26 +144,15 @@ def test_envelope_and_data_go_in_one_group_and_replies_parse_in_any_chunking(mod
     assert server.chunks[1].endswith(b"\r\n.\r\n")
 
 
-def test_a_dropped_connection_is_a_retry() -> None:
-    server = ScriptedServer("drop")
-    ch = _channel(server.port)
-    try:
-        [result] = asyncio.run(_send_all(ch, [_msg(1)]))
-    finally:
-        server.done.set()
+@pytest.mark.parametrize(
+    ("mode", "settings", "words"),
+    [("drop", {}, "SMTP connection failed"), ("hang", {"timeout": 1}, "did not answer within 1s")],
+    ids=["a-dropped-connection", "a-server-that-stops-answering"],
+)
+def test_is_a_retry(mode: str, settings: dict[str, Any], words: str) -> None:
+    result = _send_to(ScriptedServer(mode), **settings)
     assert result.outcome == Outcome.RETRY
-    assert "SMTP connection failed" in (result.error or "")
-
-
-def test_a_server_that_stops_answering_is_a_retry_after_the_timeout() -> None:
-    server = ScriptedServer("hang")
-    ch = _channel(server.port, timeout=1)
-    try:
-        [result] = asyncio.run(_send_all(ch, [_msg(1)]))
-    finally:
-        server.done.set()
-    assert result.outcome == Outcome.RETRY
-    assert "did not answer within 1s" in (result.error or "")
+    assert words in (result.error or "")
 
 
 def test_line_breaks_in_addresses_are_refused() -> None:

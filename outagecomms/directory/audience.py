@@ -90,6 +90,13 @@ class Audience:
     def channel_counts(self) -> dict[str, int]:
         return dict(Counter(ch for _, ch in self.pairs))
 
+    def channels_by_customer(self) -> dict[str, list[str]]:
+        """Customer id -> the channels they are told on, in plan order."""
+        by_customer: dict[str, list[str]] = {}
+        for cid, ch in self.pairs:
+            by_customer.setdefault(cid, []).append(ch)
+        return by_customer
+
 
 def split_channel(name: str) -> tuple[str, bool]:
     """``email+am`` -> (``email``, True): the configured channel and whether it is a copy for

@@ -26,9 +26,43 @@ EXIT_INTERRUPTED = 130
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def message(exc: OutageCommsError, ctx: click.Context | None) -> str:
-    """The error's sentence as the CLI user should read it."""
-    return str(exc)
+# Library fields that no command has a parameter of that name for: the selector's fields
+# (``Selector.components``) are the repeatable ``--component`` flags.
+FLAGS = {
+    "components": "--component",
+    "regions": "--region",
+    "tiers": "--tier",
+    "tags": "--tag",
+    "customers": "--customer",
+    "exclude": "--exclude",
+}
+
+
+def flag_for(field: str, command: click.Command | None) -> str:
+    """How the CLI names a library field: the running command's argument of that name (its
+    metavar, ``TITLE``), its ``--field-name`` flag, the first flag of its parameter of that
+    name, else ``FLAGS``, else the field as it is (``selector`` is no flag). ``a/b`` names two
+    fields."""
+    if "/" in field:
+        return "/".join(flag_for(f, command) for f in field.split("/"))
+    option = "--" + field.replace("_", "-")
+    for param in command.params if command is not None else ():
+        if isinstance(param, click.Argument) and param.name == field:
+            return param.human_readable_name
+        if option in param.opts:
+            return option
+        if param.name == field:
+            return param.opts[0]
+    return FLAGS.get(field, field)
+
+
+def message(exc: OutageCommsError, command: click.Command | None) -> str:
+    """The error's sentence as a CLI user reads it: flags for fields, commands for operations."""
+
+    def label(kind: str, name: str) -> str:
+        return f"`outagecomms {name}`" if kind == "command" else flag_for(name, command)
+
+    return exc.render(label)
 
 
 class Command(typer.core.TyperCommand):
@@ -41,7 +75,7 @@ class Command(typer.core.TyperCommand):
         except OutageCommsError as exc:
             if debug:
                 raise
-            err.print(f"[bold red]error:[/] {escape(message(exc, ctx))}", highlight=False)
+            err.print(f"[bold red]error:[/] {escape(message(exc, ctx.command))}", highlight=False)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err.print("interrupted")

@@ -78,8 +78,8 @@ def declare(
     if from_draft is None and severity is None:
         raise click.UsageError("Missing option '--severity' / '-s'.")
     a = open_app()
-    cadence = opt.duration(every, "--every")
-    started = opt.time(started_at, a.clock(), "--started-at")
+    cadence = opt.duration(every, "every")
+    started = opt.time(started_at, a.clock(), "started_at")
     selector = opt.selector(component, region, tier, tag, customer, exclude)
     draft = None
     if from_draft is not None:
@@ -282,7 +282,7 @@ def update(
     """Post the commander's update: sent at once, and the cadence restarts from now."""
     from outagecomms.incidents.lifecycle import post_update
 
-    cadence = opt.duration(every, "--every")
+    cadence = opt.duration(every, "every")
 
     def post(a: App, iid: int, record_only: bool) -> RoundCreated:
         return post_update(a, iid, message, status=status, every=cadence, send=not record_only)
@@ -304,7 +304,7 @@ def resolve(
     from outagecomms.incidents.lifecycle import resolve as do_resolve
 
     def post(a: App, iid: int, record_only: bool) -> RoundCreated:
-        return do_resolve(a, iid, message, at=opt.time(at, a.clock(), "--at"), send=not record_only)
+        return do_resolve(a, iid, message, at=opt.time(at, a.clock(), "at"), send=not record_only)
 
     _post_round(incident, no_send, queue_only, as_json, "resolution", post)
 
@@ -331,8 +331,8 @@ def edit(
     now = a.clock()
     inc = edit_incident(
         a, iid, title=title, severity=severity,
-        started_at=opt.time(started_at, now, "--started-at"),
-        resolved_at=opt.time(resolved_at, now, "--resolved-at"),
+        started_at=opt.time(started_at, now, "started_at"),
+        resolved_at=opt.time(resolved_at, now, "resolved_at"),
     )  # fmt: skip
     if as_json:
         print_json(incident_dict(inc))

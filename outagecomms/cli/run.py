@@ -75,4 +75,4 @@ def demo(
     from outagecomms.demo import run_demo
     from outagecomms.values import parse_duration
 
-    run_demo(directory, every=parse_duration(every, field="--every"), console=err.get())
+    run_demo(directory, every=parse_duration(every, field="every"), console=err.get())

@@ -20,7 +20,7 @@ def list_deliveries(app: App, ref: str, *, status: str | None = None) -> list[di
     if status is not None and status not in {s.value for s in DeliveryStatus}:
         raise InputError(
             "unknown status; use one of " + ", ".join(s.value for s in DeliveryStatus),
-            field="--status",
+            field="status",
             value=status,
         )
     d, r = t.deliveries, t.rounds

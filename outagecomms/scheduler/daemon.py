@@ -322,3 +322,17 @@ def run_daemon(app: App, **kwargs: Any) -> DispatchSummary:
     finally:
         if lock:
             lock.release()
+
+
+def follow(app: App, incident_id: int, *, on_event: Callable[[str], None]) -> None:
+    """Run the scheduler and the senders in this process until the incident is resolved and
+    owes nothing more (``declare --follow``: one terminal, no daemon needed)."""
+    from outagecomms.outbox.dispatch import pending_count
+    from outagecomms.store import repository as repo
+
+    def settled() -> bool:
+        with app.store.read() as conn:
+            inc = repo.get_incident(conn, incident_id).incident
+        return not inc.is_open and pending_count(app, incident_id) == 0
+
+    asyncio.run(Daemon(app, until=settled, on_event=on_event).run())

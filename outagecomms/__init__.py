@@ -6,28 +6,22 @@ is a thin layer over it.
 """
 
 from outagecomms.errors import (
-    ChannelError,
     ConfigError,
     InputError,
     NotFound,
     OutageCommsError,
-    PermanentChannelError,
     StateError,
     TemplateError,
-    TransientChannelError,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ChannelError",
     "ConfigError",
     "InputError",
     "NotFound",
     "OutageCommsError",
-    "PermanentChannelError",
     "StateError",
     "TemplateError",
-    "TransientChannelError",
     "__version__",
 ]

@@ -96,4 +96,3 @@ class StateError(OutageCommsError):
     """The operation does not fit the current state (e.g. updating a resolved incident)."""
 
     exit_code = 2
-

@@ -39,6 +39,7 @@ from _common import (
     bench_run,
     cli_env,
     config_text,
+    log_events,
     outagecomms_cmd,
     run_cli,
     smtp_channel_toml,
@@ -291,19 +292,24 @@ class DaemonProc:
     def log_tail(self, n: int = 800) -> str:
         return self.log_text()[-n:]
 
+    def events(self, event: str) -> list[dict[str, Any]]:
+        """This daemon's logged ``event`` events (JSON lines), oldest first."""
+        return [e for e in log_events(self.log_text().splitlines()) if e["event"] == event]
+
     def sent_from_log(self) -> int:
-        """Messages this daemon reports as sent ("dispatched N: S sent, ...")."""
-        return sum(int(m) for m in re.findall(r"dispatched \d+: (\d+) sent", self.log_text()))
+        """Messages this daemon reports as sent (its ``dispatched`` events)."""
+        return sum(int(e["sent"]) for e in self.events("dispatched"))
 
     def retries_from_log(self) -> int:
-        """Sends this daemon reported as transient failures ("..., R to retry, ...")."""
-        return sum(
-            int(m) for m in re.findall(r"dispatched \d+: \d+ sent, (\d+) to retry", self.log_text())
-        )
+        """Sends this daemon reported as transient failures (its ``dispatched`` events)."""
+        return sum(int(e["retry"]) for e in self.events("dispatched"))
 
     def holding_rounds_from_log(self) -> list[str]:
         """ "INC-3 round 4" for every holding round this daemon's scheduler created."""
-        return re.findall(r"holding update queued: (INC-\d+ round \d+)", self.log_text())
+        return [str(e["round"]) for e in self.events("holding_queued")]
+
+    def became_leader(self) -> bool:
+        return any(e["leader"] for e in self.events("leadership"))
 
 
 def start_daemons(

@@ -7,12 +7,12 @@ usage: python benchmarks/webhook_fanout.py [--customers N] [--connections K] [--
 1. Starts nginx on a loopback port with a generated config in a temp dir: every request is
    answered ``200 ok`` and logged (time, status, Content-Length, path, ``Idempotency-Key``,
    signature, connection number) to a buffered access log read afterwards.
-2. Generates an N-customer directory (``/work/shared/tools/gen_customers.py N --seed 7``) and
+2. Generates an N-customer directory (``benchmarks/gen_customers.py N --seed 7``) and
    adds ``webhook_url = http://127.0.0.1:<port>/hooks/<id>``; the config has one channel,
    ``[channels.hooks] kind = "webhook"`` with ``secret_env``, ``max_connections = K`` and
    ``rate_per_second = R``, and the policy sends every tier to ``["hooks"]``.
 3. Runs ``outagecomms declare "Bench" --severity sev2 --tier ... --yes --json`` as a real
-   subprocess. Measured from its start: the incident committed (stderr), first and last
+   subprocess. Measured from its start: the incident committed (its ``declared`` event), first and last
    request logged by nginx (fan-out wall time), process exit. Verified: the store has N
    deliveries ``sent``, nginx logged exactly N POSTs, all 200, one per customer URL, with N
    distinct ``Idempotency-Key`` values and well-formed signatures.
@@ -265,10 +265,10 @@ def restore_store(workdir: Path, frm: Path) -> None:
 @dataclass
 class FanoutRun:
     n: int
-    committed: float | None = None  # declare start -> "INC-1 declared" on stderr
+    committed: float | None = None  # declare start -> the "declared" event on stderr
     first: float | None = None  # declare start -> first request logged by nginx
     last: float | None = None  # declare start -> last request logged: the fan-out wall time
-    dispatch_done: float | None = None  # "acknowledgement: ..." on stderr
+    dispatch_done: float | None = None  # the --json document on stdout (after the dispatch)
     exited: float | None = None
     returncode: int | None = None
     cli_sent: int | None = None
@@ -688,10 +688,10 @@ def main() -> int:
 def print_run(i: int, r: FanoutRun, profiled: bool) -> None:
     note = "  (under py-spy: slower than without)" if profiled else ""
     print(f"\n[run {i}: outagecomms declare --yes --json, real subprocess]{note}")
-    print(f"  incident committed after      {fmt_secs(r.committed)}   (stderr 'INC-1 declared')")
+    print(f"  incident committed after      {fmt_secs(r.committed)}   (event 'declared')")
     print(f"  first request at the sink     {fmt_secs(r.first)}")
     print(f"  last request at the sink      {fmt_secs(r.last)}   <- fan-out wall time")
-    print(f"  dispatch finished (stderr)    {fmt_secs(r.dispatch_done)}")
+    print(f"  dispatch finished (--json)    {fmt_secs(r.dispatch_done)}")
     print(f"  process exited after          {fmt_secs(r.exited)}")
     print(f"  end-to-end rate               {fmt_rate(r.rate)}   (N / wall time)")
     print(f"  dispatch-only rate            {fmt_rate(r.dispatch_rate)}   (commit -> last request)")

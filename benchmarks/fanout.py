@@ -231,9 +231,7 @@ def main() -> int:
         sample = verify(config, res, workdir, rows[0]["id"]) if res.returncode == 0 else None
 
         print("\n[outagecomms declare --yes --json, real subprocess]")
-        print(
-            f"  incident committed after      {fmt_secs(res.committed)}   (event 'declared')"
-        )
+        print(f"  incident committed after      {fmt_secs(res.committed)}   (event 'declared')")
         print(f"  first message accepted after  {fmt_secs(res.first_accepted)}")
         print(f"  last message accepted after   {fmt_secs(res.wall)}   <- fan-out wall time")
         print(f"  dispatch finished (--json)    {fmt_secs(res.dispatch_done)}")

@@ -546,6 +546,39 @@ class PyspyTally:
     lines: collections.Counter[str] = field(default_factory=collections.Counter)
 
 
+def share_table(counter: collections.Counter[str], total: float, unit: str, per: float) -> None:
+    """One line per entry, largest first: its share of ``total`` and ``count x per`` in ``unit``."""
+    for name, v in counter.most_common():
+        print(f"  {100 * v / total:5.1f}%  {v * per:9.1f} {unit}  {name}")
+
+
+def print_pyspy(
+    tally: PyspyTally, rate: int, n: int, *, leaves: int, lines: int, what: str
+) -> None:
+    """The py-spy summary both fan-out profiles print: CPU by phase, the dispatch phase by
+    layer per message, its hottest leaf frames and the hottest ``what`` lines."""
+    ms = 1000 / rate
+    total = sum(tally.phases.values())
+    print(f"\n[CPU samples by phase ({total} samples at {rate} Hz; ms = samples x {ms:g} ms)]")
+    share_table(tally.phases, total, "ms", ms)
+    d = sum(tally.layers.values()) or 1
+    print(f"\n[dispatch phase by layer (innermost frame wins), CPU per message over {n}]")
+    share_table(tally.layers, d, "us/msg", 1000 * ms / n)
+    print("\n[hottest leaf frames in the dispatch phase]")
+    for f, v in tally.leaves.most_common(leaves):
+        print(f"  {100 * v / d:5.1f}%  {f}")
+    print(f"\n[inclusive: {what} lines (share of the dispatch phase)]")
+    for f, v in tally.lines.most_common(lines):
+        print(f"  {100 * v / d:5.1f}%  {f}")
+
+
+def per_second(n: int, start: float | None, end: float | None) -> float | None:
+    """``n`` events over ``start`` .. ``end`` (seconds), or None when that span is unknown or empty."""
+    if start is None or end is None or end <= start:
+        return None
+    return n / (end - start)
+
+
 def tally_pyspy(
     raw: Path,
     phase_of: Callable[[list[str]], str],

@@ -421,17 +421,14 @@ class PromiseCheck:
     @property
     def margin_last(self) -> float | None:
         """Seconds between the last delivery of the next round and P (negative: late)."""
-        r = self.kept_by
-        if r is None or r.last_sent is None:
-            return None
-        return (self.promise - r.last_sent).total_seconds()
+        return self._before_promise(self.kept_by.last_sent if self.kept_by else None)
 
     @property
     def margin_first(self) -> float | None:
-        r = self.kept_by
-        if r is None or r.first_sent is None:
-            return None
-        return (self.promise - r.first_sent).total_seconds()
+        return self._before_promise(self.kept_by.first_sent if self.kept_by else None)
+
+    def _before_promise(self, moment: datetime | None) -> float | None:
+        return None if moment is None else (self.promise - moment).total_seconds()
 
     @property
     def lead(self) -> float | None:

@@ -48,6 +48,7 @@ from _common import (
     fmt_secs,
     free_port,
     machine_line,
+    per_second,
     pick_sink,
     run_cli,
     tiers_of,
@@ -79,9 +80,7 @@ class FanoutResult:
 
     @property
     def dispatch_rate(self) -> float | None:
-        if self.wall is None or self.committed is None or self.wall <= self.committed:
-            return None
-        return self.n / (self.wall - self.committed)
+        return per_second(self.n, self.committed, self.wall)
 
 
 def run_declare(config: Path, n: int, tiers: list[str], sink: Sink, timeout: float) -> FanoutResult:

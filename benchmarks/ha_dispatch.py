@@ -44,6 +44,7 @@ from _common import (
     fmt_rate,
     free_port,
     machine_line,
+    per_second,
     pick_sink,
     tiers_of,
     write_customers,
@@ -87,15 +88,11 @@ class DispatchRun:
 
     @property
     def rate(self) -> float | None:
-        if self.last is None or self.committed is None or self.last <= self.committed:
-            return None
-        return self.n / (self.last - self.committed)
+        return per_second(self.n, self.committed, self.last)
 
     @property
     def steady_rate(self) -> float | None:
-        if self.last is None or self.first is None or self.last <= self.first:
-            return None
-        return self.n / (self.last - self.first)
+        return per_second(self.n, self.first, self.last)
 
 
 def children_of(pid: int) -> int:

@@ -62,6 +62,8 @@ from _common import (
     free_port,
     machine_line,
     median,
+    per_second,
+    print_pyspy,
     py_spy,
     run_cli,
     tally_pyspy,
@@ -287,15 +289,11 @@ class FanoutRun:
 
     @property
     def dispatch_rate(self) -> float | None:
-        if self.last is None or self.committed is None or self.last <= self.committed:
-            return None
-        return self.n / (self.last - self.committed)
+        return per_second(self.n, self.committed, self.last)
 
     @property
     def sink_rate(self) -> float | None:
-        if self.last is None or self.first is None or self.last <= self.first:
-            return None
-        return self.n / (self.last - self.first)
+        return per_second(self.n, self.first, self.last)
 
 
 def run_declare(
@@ -530,26 +528,9 @@ def summarize_profile(raw: Path, n: int, rate: int = 250) -> None:
         return "start-up, imports, CLI, exit"
 
     hot = ("dispatch.py", "channels/", "rendering.py", "repository.py")
-    tally = tally_pyspy(raw, phase_of, LAYERS, hot)
-    phases, layers, leaves, lines = tally.phases, tally.layers, tally.leaves, tally.lines
-    ms = 1000 / rate
-    total = sum(phases.values())
-    print(f"\n[profile: CPU samples by phase, all processes ({total} samples at {rate} Hz)]")
-    _table(phases, total, "ms", ms)
-    d = sum(layers.values()) or 1
-    print(f"\n[dispatch phase by layer (innermost frame wins), CPU per message over {n}]")
-    _table(layers, d, "us/msg", 1000 * ms / n)
-    print("\n[hottest leaf frames in the dispatch phase]")
-    for f, v in leaves.most_common(15):
-        print(f"  {100 * v / d:5.1f}%  {f}")
-    print("\n[inclusive: outagecomms frames (share of the dispatch phase)]")
-    for f, v in lines.most_common(20):
-        print(f"  {100 * v / d:5.1f}%  {f}")
-
-
-def _table(counter: collections.Counter[str], total: float, unit: str, per: float) -> None:
-    for name, v in counter.most_common():
-        print(f"  {100 * v / total:5.1f}%  {v * per:9.1f} {unit}  {name}")
+    print_pyspy(
+        tally_pyspy(raw, phase_of, LAYERS, hot), rate, n, leaves=15, lines=20, what="outagecomms"
+    )
 
 
 # --- main ------------------------------------------------------------------------------------

@@ -8,10 +8,10 @@ sentence naming what is wrong and where (file, line, field, key)::
     ├── InputError                   bad user input: a file row, a flag, a duration (exit 2)
     ├── TemplateError                a template fails to load or render (exit 2)
     ├── NotFound                     an incident / customer that does not exist (exit 2)
-    ├── StateError                   an operation the current state forbids (exit 2)
-    └── ChannelError                 a channel could not deliver (exit 1)
-        ├── TransientChannelError    worth retrying (SMTP 4xx, timeouts, connection errors)
-        └── PermanentChannelError    not worth retrying (SMTP 5xx, bad address)
+    └── StateError                   an operation the current state forbids (exit 2)
+
+A channel's failure to deliver is not an exception: a send returns a ``DeliveryResult``
+(``sent`` / ``retry`` / ``failed``) so one recipient's outcome never aborts the others.
 
 The library speaks of its own names: a field is ``started_at``, not the CLI's ``--started-at``.
 A message names another field as ``{field:name}`` and another operation as ``{command:resolve}``;
@@ -131,15 +131,3 @@ class StateError(OutageCommsError):
     """The operation does not fit the current state (e.g. updating a resolved incident)."""
 
     exit_code = 2
-
-
-class ChannelError(OutageCommsError):
-    """A channel failed to deliver."""
-
-
-class TransientChannelError(ChannelError):
-    """A failure worth retrying later."""
-
-
-class PermanentChannelError(ChannelError):
-    """A failure that retrying will not fix."""

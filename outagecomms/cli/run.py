@@ -62,7 +62,7 @@ def daemon(
     log = logging.getLogger("outagecomms.daemon")
     logging.getLogger("outagecomms").setLevel(logging.INFO)  # a daemon reports what it does
     log.info("outagecomms daemon: store %s, pid %d", a.store.url, os.getpid())
-    run_daemon(a, http=http, on_event=log.info)
+    run_daemon(a, http=http)
 
 
 def demo(

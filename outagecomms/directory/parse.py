@@ -36,8 +36,6 @@ FIELDS = (
     "channels",
     "account_manager",
 )
-LIST_FIELDS = ("components", "regions", "tags", "channels")
-REQUIRED = ("id", "name")
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$")
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")

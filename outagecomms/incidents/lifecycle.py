@@ -3,6 +3,7 @@ deliveries in one transaction (the outbox); sending is a separate step (``dispat
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -16,6 +17,7 @@ from outagecomms.directory import audience as aud
 from outagecomms.errors import InputError, StateError
 from outagecomms.incidents.preflight import _representatives, preflight, template_channels
 from outagecomms.incidents.promises import promise_after
+from outagecomms.logs import log_event
 from outagecomms.models import (
     Customer,
     Incident,
@@ -29,6 +31,7 @@ from outagecomms.models import (
 from outagecomms.rendering.templates import Rendered
 from outagecomms.store import repository as repo
 
+log = logging.getLogger(__name__)
 _CTRL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -270,6 +273,8 @@ def commit_declare(
             on_commit(conn, incident_id)
         row = repo.get_incident(conn, incident_id)
         queued = repo.count_round_deliveries(conn, incident_id, rnd.id) if send else 0
+    ref = row.incident.ref
+    log_event(log, "declared", f"{ref} declared", incident=ref, queued=queued)
     return RoundCreated(row.incident, rnd, queued)
 
 

@@ -38,3 +38,30 @@ def test_the_hand_written_part_is_kept(tmp_path: Path) -> None:
     assert reference.main(["--check", str(out)]) == 1
     assert reference.main([str(out)]) == 0
     assert reference.main(["--check", str(out)]) == 0
+
+
+def test_every_argument_shows_its_help() -> None:
+    """Each argument's help text reaches ``--help`` (and so docs/cli.md): a click release once
+    dropped what typer sets on arguments."""
+    import click
+    import typer
+
+    from outagecomms.cli import app
+
+    text = " ".join(reference.generated().split())
+    helps: list[tuple[str, str]] = []
+
+    def walk(cmd: click.Command, path: str) -> None:
+        if isinstance(cmd, click.Group):
+            for name, sub in cmd.commands.items():
+                walk(sub, f"{path} {name}")
+            return
+        for param in cmd.params:
+            help_ = getattr(param, "help", None)
+            if isinstance(param, click.Argument) and help_:
+                helps.append((f"{path} {param.name}", " ".join(help_.split())))
+
+    walk(typer.main.get_command(app), "outagecomms")
+    assert len(helps) >= 5
+    missing = [where for where, help_ in helps if help_ not in text]
+    assert not missing, f"argument help not shown by --help: {missing}"

@@ -13,7 +13,6 @@ import csv
 import io
 import json
 import os
-import random
 import re
 import shutil
 import socket
@@ -28,9 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import gen_customers
+
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
-GENERATOR = Path(__file__).resolve().parents[2] / "shared" / "tools" / "gen_customers.py"
 PYTHON = sys.executable
 ALL_TIERS = ("enterprise", "business", "standard")
 
@@ -47,16 +47,10 @@ def outagecomms_cmd() -> list[str]:
 
 
 def customers_csv(n: int, seed: int = 7) -> tuple[str, str]:
-    """The directory CSV and where it came from (the shared generator, else the built-in copy)."""
-    if GENERATOR.is_file():
-        res = subprocess.run(
-            [PYTHON, str(GENERATOR), str(n), "--seed", str(seed)],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        return res.stdout, str(GENERATOR)
-    return _gen_customers(n, seed), "built-in copy of gen_customers.py"
+    """The directory CSV and where it came from (the project's own ``gen_customers.py``)."""
+    buf = io.StringIO()
+    gen_customers.generate(n, seed, buf)
+    return buf.getvalue(), "benchmarks/gen_customers.py"
 
 
 def write_customers(workdir: Path, n: int, seed: int) -> tuple[Path, list[dict[str, str]], str]:
@@ -76,146 +70,6 @@ def tiers_of(rows: Iterable[dict[str, str]]) -> list[str]:
 def tier_args(tiers: Iterable[str]) -> list[str]:
     """``--tier T`` for every tier (selects every customer of those tiers)."""
     return [a for t in tiers for a in ("--tier", t)]
-
-
-# A faithful copy of /work/shared/tools/gen_customers.py (same seed -> same rows), used only when
-# the shared tools folder is not next to the repository.
-_COMPONENTS = [
-    "api",
-    "dashboard",
-    "database",
-    "storage",
-    "dns",
-    "cdn",
-    "email-relay",
-    "billing",
-    "auth",
-    "search",
-    "queue",
-    "backups",
-]
-_REGIONS = ["us-east", "us-west", "eu-west", "eu-central", "ap-south", "ap-northeast"]
-_TIERS = [
-    ("enterprise", 0.05, (5000, 50000)),
-    ("business", 0.25, (500, 5000)),
-    ("standard", 0.70, (20, 500)),
-]
-_ZONES = [
-    ("America/New_York", "en_US", "USD"),
-    ("America/Los_Angeles", "en_US", "USD"),
-    ("Europe/London", "en_GB", "GBP"),
-    ("Europe/Berlin", "de_DE", "EUR"),
-    ("Europe/Paris", "fr_FR", "EUR"),
-    ("Asia/Kolkata", "en_IN", "INR"),
-    ("Asia/Tokyo", "ja_JP", "JPY"),
-    ("Australia/Sydney", "en_AU", "AUD"),
-]
-_WORDS = [
-    "Acme",
-    "Globex",
-    "Initech",
-    "Umbrella",
-    "Stark",
-    "Wayne",
-    "Hooli",
-    "Vandelay",
-    "Soylent",
-    "Tyrell",
-    "Wonka",
-    "Cyberdyne",
-    "Aperture",
-    "Massive",
-    "Dynamic",
-    "Blue",
-    "North",
-    "Summit",
-    "Pioneer",
-    "Harbor",
-    "Quantum",
-    "Silver",
-    "Cedar",
-    "Falcon",
-]
-_SUFFIXES = ["Corp", "Labs", "GmbH", "Ltd", "Inc", "Systems", "Analytics", "Cloud", "Logistics"]
-
-
-def _pick_tier(r: float) -> tuple[str, int, int]:
-    acc = 0.0
-    for tier, share, (lo, hi) in _TIERS:
-        acc += share
-        if r <= acc:
-            return tier, lo, hi
-    tier, _share, (lo, hi) = _TIERS[-1]
-    return tier, lo, hi
-
-
-def _gen_customers(n: int, seed: int) -> str:
-    rng = random.Random(seed)
-    buf = io.StringIO()
-    out = csv.writer(buf, lineterminator="\n")
-    out.writerow(
-        [
-            "id",
-            "name",
-            "email",
-            "phone",
-            "slack_webhook",
-            "tier",
-            "monthly_fee",
-            "currency",
-            "components",
-            "regions",
-            "tags",
-            "timezone",
-            "locale",
-            "account_manager",
-        ]
-    )
-    for i in range(1, n + 1):
-        tier, lo, hi = _pick_tier(rng.random())
-        zone, locale, currency = rng.choice(_ZONES)
-        name = f"{rng.choice(_WORDS)} {rng.choice(_WORDS)} {rng.choice(_SUFFIXES)} {i}"
-        slug = f"c{i:07d}"
-        comps = sorted(rng.sample(_COMPONENTS, rng.randint(1, 5)))
-        regions = sorted(rng.sample(_REGIONS, rng.randint(1, 2)))
-        tags = []
-        if rng.random() < 0.1:
-            tags.append("beta")
-        if rng.random() < 0.05:
-            tags.append("regulated")
-        phone = (
-            f"+1555{rng.randint(100, 199):03d}{rng.randint(0, 9999):04d}"
-            if rng.random() < 0.6
-            else ""
-        )
-        slack = (
-            f"http://127.0.0.1:9/hooks/{slug}" if tier != "standard" and rng.random() < 0.5 else ""
-        )
-        fee = (
-            f"{rng.uniform(lo, hi):.2f}"
-            if currency != "JPY"
-            else str(int(rng.uniform(lo, hi) * 150))
-        )
-        manager = f"am{rng.randint(1, 40)}@support.example.net" if tier == "enterprise" else ""
-        out.writerow(
-            [
-                slug,
-                name,
-                f"ops+{slug}@example.com",
-                phone,
-                slack,
-                tier,
-                fee,
-                currency,
-                ";".join(comps),
-                ";".join(regions),
-                ";".join(tags),
-                zone,
-                locale,
-                manager,
-            ]
-        )
-    return buf.getvalue()
 
 
 # --- config ----------------------------------------------------------------------------------
@@ -307,35 +161,55 @@ def cli_env() -> dict[str, str]:
 
 
 def declare_cmd(config: Path, tiers: Iterable[str], *, queue_only: bool = False) -> list[str]:
-    """``outagecomms --config CONFIG declare "Bench" --severity sev2 --tier ... [--queue-only]
-    --yes --json``: every customer of ``tiers`` selected."""
-    cmd = [*outagecomms_cmd(), "--config", str(config), "declare", "Bench", "--severity", "sev2"]
-    cmd += tier_args(tiers)
+    """``outagecomms --config CONFIG -v declare "Bench" --severity sev2 --tier ...
+    [--queue-only] --yes --json``: every customer of ``tiers`` selected; ``-v`` logs the
+    ``declared`` event (a JSON line: stderr is a pipe) that ``DeclareProc`` times."""
+    cmd = [*outagecomms_cmd(), "--config", str(config), "-v", "declare", "Bench"]
+    cmd += ["--severity", "sev2", *tier_args(tiers)]
     if queue_only:
         cmd.append("--queue-only")
     return [*cmd, "--yes", "--json"]
+
+
+def log_events(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """The events (``outagecomms.logs.log_event``) among JSON log lines: what a benchmark reads
+    of a process's log, never the wording of a message."""
+    for line in lines:
+        if line.startswith("{"):
+            with contextlib.suppress(ValueError):
+                doc = json.loads(line)
+                if isinstance(doc, dict) and doc.get("event"):
+                    yield doc
 
 
 def read_declare_stderr(
     stream: IO[bytes], t0: float, marks: dict[str, float], lines: list[str]
 ) -> None:
     """Collect ``declare``'s stderr into ``lines``, marking (seconds since ``t0``) when the
-    incident was committed (``"INC-1 declared: ..."``: ``marks["committed"]``) and when the
-    dispatch finished (``"acknowledgement: ..."``: ``marks["dispatch_done"]``)."""
+    incident was committed (the ``declared`` event: ``marks["committed"]``)."""
     for raw in iter(stream.readline, b""):
         now = time.monotonic() - t0
         line = raw.decode(errors="replace").rstrip()
         lines.append(line)
-        if " declared:" in line and "committed" not in marks:
+        if "committed" not in marks and any(e["event"] == "declared" for e in log_events([line])):
             marks["committed"] = now
-        elif line.startswith("acknowledgement:"):
-            marks["dispatch_done"] = now
+
+
+def read_declare_stdout(
+    stream: IO[bytes], t0: float, marks: dict[str, float], out: list[bytes]
+) -> None:
+    """Collect ``declare --json``'s stdout, marking when the document began
+    (``marks["dispatch_done"]``): it is printed once the acknowledgement's dispatch returned."""
+    first = stream.read(1)
+    if first:
+        marks["dispatch_done"] = time.monotonic() - t0
+    out.append(first + stream.read())
 
 
 @dataclass
 class DeclareProc:
     """A ``declare`` subprocess whose stdout and stderr are read by threads: stdout kept whole,
-    stderr as lines with the moments of its marks (``read_declare_stderr``)."""
+    stderr as lines, with the moments of their marks (``read_declare_stderr``/``_stdout``)."""
 
     proc: subprocess.Popen[bytes]
     t0: float
@@ -360,7 +234,9 @@ class DeclareProc:
                 args=(proc.stderr, t0, self.marks, self.err_lines),
                 daemon=True,
             ),
-            threading.Thread(target=lambda: self._out.append(stdout.read()), daemon=True),
+            threading.Thread(
+                target=read_declare_stdout, args=(stdout, t0, self.marks, self._out), daemon=True
+            ),
         ]
         for t in self._threads:
             t.start()
@@ -668,6 +544,39 @@ class PyspyTally:
     layers: collections.Counter[str] = field(default_factory=collections.Counter)
     leaves: collections.Counter[str] = field(default_factory=collections.Counter)
     lines: collections.Counter[str] = field(default_factory=collections.Counter)
+
+
+def share_table(counter: collections.Counter[str], total: float, unit: str, per: float) -> None:
+    """One line per entry, largest first: its share of ``total`` and ``count x per`` in ``unit``."""
+    for name, v in counter.most_common():
+        print(f"  {100 * v / total:5.1f}%  {v * per:9.1f} {unit}  {name}")
+
+
+def print_pyspy(
+    tally: PyspyTally, rate: int, n: int, *, leaves: int, lines: int, what: str
+) -> None:
+    """The py-spy summary both fan-out profiles print: CPU by phase, the dispatch phase by
+    layer per message, its hottest leaf frames and the hottest ``what`` lines."""
+    ms = 1000 / rate
+    total = sum(tally.phases.values())
+    print(f"\n[CPU samples by phase ({total} samples at {rate} Hz; ms = samples x {ms:g} ms)]")
+    share_table(tally.phases, total, "ms", ms)
+    d = sum(tally.layers.values()) or 1
+    print(f"\n[dispatch phase by layer (innermost frame wins), CPU per message over {n}]")
+    share_table(tally.layers, d, "us/msg", 1000 * ms / n)
+    print("\n[hottest leaf frames in the dispatch phase]")
+    for f, v in tally.leaves.most_common(leaves):
+        print(f"  {100 * v / d:5.1f}%  {f}")
+    print(f"\n[inclusive: {what} lines (share of the dispatch phase)]")
+    for f, v in tally.lines.most_common(lines):
+        print(f"  {100 * v / d:5.1f}%  {f}")
+
+
+def per_second(n: int, start: float | None, end: float | None) -> float | None:
+    """``n`` events over ``start`` .. ``end`` (seconds), or None when that span is unknown or empty."""
+    if start is None or end is None or end <= start:
+        return None
+    return n / (end - start)
 
 
 def tally_pyspy(

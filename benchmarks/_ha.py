@@ -39,6 +39,7 @@ from _common import (
     bench_run,
     cli_env,
     config_text,
+    log_events,
     outagecomms_cmd,
     run_cli,
     smtp_channel_toml,
@@ -291,19 +292,24 @@ class DaemonProc:
     def log_tail(self, n: int = 800) -> str:
         return self.log_text()[-n:]
 
+    def events(self, event: str) -> list[dict[str, Any]]:
+        """This daemon's logged ``event`` events (JSON lines), oldest first."""
+        return [e for e in log_events(self.log_text().splitlines()) if e["event"] == event]
+
     def sent_from_log(self) -> int:
-        """Messages this daemon reports as sent ("dispatched N: S sent, ...")."""
-        return sum(int(m) for m in re.findall(r"dispatched \d+: (\d+) sent", self.log_text()))
+        """Messages this daemon reports as sent (its ``dispatched`` events)."""
+        return sum(int(e["sent"]) for e in self.events("dispatched"))
 
     def retries_from_log(self) -> int:
-        """Sends this daemon reported as transient failures ("..., R to retry, ...")."""
-        return sum(
-            int(m) for m in re.findall(r"dispatched \d+: \d+ sent, (\d+) to retry", self.log_text())
-        )
+        """Sends this daemon reported as transient failures (its ``dispatched`` events)."""
+        return sum(int(e["retry"]) for e in self.events("dispatched"))
 
     def holding_rounds_from_log(self) -> list[str]:
         """ "INC-3 round 4" for every holding round this daemon's scheduler created."""
-        return re.findall(r"holding update queued: (INC-\d+ round \d+)", self.log_text())
+        return [str(e["round"]) for e in self.events("holding_queued")]
+
+    def became_leader(self) -> bool:
+        return any(e["leader"] for e in self.events("leadership"))
 
 
 def start_daemons(
@@ -415,17 +421,14 @@ class PromiseCheck:
     @property
     def margin_last(self) -> float | None:
         """Seconds between the last delivery of the next round and P (negative: late)."""
-        r = self.kept_by
-        if r is None or r.last_sent is None:
-            return None
-        return (self.promise - r.last_sent).total_seconds()
+        return self._before_promise(self.kept_by.last_sent if self.kept_by else None)
 
     @property
     def margin_first(self) -> float | None:
-        r = self.kept_by
-        if r is None or r.first_sent is None:
-            return None
-        return (self.promise - r.first_sent).total_seconds()
+        return self._before_promise(self.kept_by.first_sent if self.kept_by else None)
+
+    def _before_promise(self, moment: datetime | None) -> float | None:
+        return None if moment is None else (self.promise - moment).total_seconds()
 
     @property
     def lead(self) -> float | None:

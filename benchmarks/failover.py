@@ -223,7 +223,7 @@ def one_run(i: int, args: argparse.Namespace, workdir: Path, customers: Path, si
             if seq in kept_by:
                 run.promise_margin = kept_by[seq].margin_last
             run.by_survivor = run.round_ref in b.holding_rounds_from_log()
-            if "became the scheduling leader" not in b.log_text():
+            if not b.became_leader():
                 run.problems.append("B's log does not say it became the leader")
             store_sent = int(reader.value("SELECT count(*) FROM deliveries WHERE status = 'sent'"))
             run.extra_sends = (sink.count - sink_before) - store_sent

@@ -2,13 +2,13 @@
 
 usage: python benchmarks/fanout.py [--customers N] [--connections K] [--sink smtp-sink|aiosmtpd]
 
-1. Generates an N-customer directory (``/work/shared/tools/gen_customers.py N --seed 7``),
+1. Generates an N-customer directory (``benchmarks/gen_customers.py N --seed 7``),
    writes a throwaway config (SQLite in a temp dir, ``[channels.email] kind = "smtp"`` to a
    local sink with ``max_connections = K``) and runs ``outagecomms customers import``.
 2. Starts the sink and runs ``outagecomms declare "Bench" --severity sev2 --tier ... --yes
    --json`` (every customer selected) as a real subprocess. Measured: wall time from starting
    ``declare`` to the sink accepting the last message (-> messages/s), the time until the
-   incident is committed (the CLI's "INC-1 declared" line on stderr), first message, process
+   incident is committed (the ``declared`` event, a JSON log line on stderr), first message, process
    exit. Verifies that the store has N deliveries ``sent`` and the sink saw N messages.
 3. In the same run, three references against a fresh sink of the same kind:
    - Postfix's ``smtp-source`` (C) blasting N messages of the same size over K sessions: the
@@ -48,6 +48,7 @@ from _common import (
     fmt_secs,
     free_port,
     machine_line,
+    per_second,
     pick_sink,
     run_cli,
     tiers_of,
@@ -61,9 +62,9 @@ from _common import (
 class FanoutResult:
     n: int
     wall: float | None = None  # declare start -> last message accepted by the sink
-    committed: float | None = None  # declare start -> "INC-1 declared" on stderr
+    committed: float | None = None  # declare start -> the "declared" event on stderr
     first_accepted: float | None = None
-    dispatch_done: float | None = None  # "acknowledgement: ..." on stderr
+    dispatch_done: float | None = None  # the --json document on stdout (after the dispatch)
     exited: float | None = None
     returncode: int | None = None
     sink_count: int = 0
@@ -79,9 +80,7 @@ class FanoutResult:
 
     @property
     def dispatch_rate(self) -> float | None:
-        if self.wall is None or self.committed is None or self.wall <= self.committed:
-            return None
-        return self.n / (self.wall - self.committed)
+        return per_second(self.n, self.committed, self.wall)
 
 
 def run_declare(config: Path, n: int, tiers: list[str], sink: Sink, timeout: float) -> FanoutResult:
@@ -231,12 +230,10 @@ def main() -> int:
         sample = verify(config, res, workdir, rows[0]["id"]) if res.returncode == 0 else None
 
         print("\n[outagecomms declare --yes --json, real subprocess]")
-        print(
-            f"  incident committed after      {fmt_secs(res.committed)}   (stderr 'INC-1 declared')"
-        )
+        print(f"  incident committed after      {fmt_secs(res.committed)}   (event 'declared')")
         print(f"  first message accepted after  {fmt_secs(res.first_accepted)}")
         print(f"  last message accepted after   {fmt_secs(res.wall)}   <- fan-out wall time")
-        print(f"  dispatch finished (stderr)    {fmt_secs(res.dispatch_done)}")
+        print(f"  dispatch finished (--json)    {fmt_secs(res.dispatch_done)}")
         print(f"  process exited after          {fmt_secs(res.exited)}")
         print(f"  fan-out rate                  {fmt_rate(res.rate)}   ({n} / wall time)")
         print(

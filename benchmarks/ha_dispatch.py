@@ -5,12 +5,12 @@ LOCKED`` with a lease).
 usage: python benchmarks/ha_dispatch.py [--customers 50000] [--daemons 1,2] [--connections 8]
 
 For each daemon count, in the same run, on a fresh PostgreSQL database and a fresh sink:
-1. imports the N-customer directory (``/work/shared/tools/gen_customers.py N --seed 7``) with
+1. imports the N-customer directory (``benchmarks/gen_customers.py N --seed 7``) with
    ``outagecomms customers import``; starts the daemons (``outagecomms daemon --http ...``) and
    waits until each answers ``/healthz``;
 2. runs ``outagecomms declare "Bench" --severity sev2 --tier ... --queue-only --yes --json``
    (every customer selected; the CLI only queues) and takes the moment it reports the commit
-   (``INC-1 declared`` on stderr);
+   (its ``declared`` event, a JSON log line on stderr);
 3. waits for the sink (postfix ``smtp-sink -c``, counting) to accept N messages and polls the
    store until N deliveries are ``sent``. Rate = N / (last message accepted - commit); the rate
    from the first to the last message is shown too (it leaves out the up to
@@ -44,6 +44,7 @@ from _common import (
     fmt_rate,
     free_port,
     machine_line,
+    per_second,
     pick_sink,
     tiers_of,
     write_customers,
@@ -69,7 +70,7 @@ class DispatchRun:
     daemons: int
     n: int
     import_s: float = 0.0
-    committed: float | None = None  # declare start -> "INC-1 declared"
+    committed: float | None = None  # declare start -> the "declared" event
     declare_exit: float | None = None
     first: float | None = None  # declare start -> first message accepted
     last: float | None = None  # declare start -> last message accepted
@@ -87,15 +88,11 @@ class DispatchRun:
 
     @property
     def rate(self) -> float | None:
-        if self.last is None or self.committed is None or self.last <= self.committed:
-            return None
-        return self.n / (self.last - self.committed)
+        return per_second(self.n, self.committed, self.last)
 
     @property
     def steady_rate(self) -> float | None:
-        if self.last is None or self.first is None or self.last <= self.first:
-            return None
-        return self.n / (self.last - self.first)
+        return per_second(self.n, self.first, self.last)
 
 
 def children_of(pid: int) -> int:

@@ -43,8 +43,10 @@ from _common import (
     free_port,
     layer_of,
     machine_line,
+    print_pyspy,
     py_spy,
     run_cli,
+    share_table,
     tally_pyspy,
     tier_args,
     tiers_of,
@@ -73,11 +75,6 @@ LAYERS: list[tuple[str, str]] = [
     ("dispatch.py", "dispatch: own code"),
 ]
 STEPS = ("build_email", "render", "context", "sendmail", "encode_content", "record_results")
-
-
-def table(counter: collections.Counter[str], total: float, unit: str, per: float) -> None:
-    for name, v in counter.most_common():
-        print(f"  {name:40s} {100 * v / total:5.1f}%   {v * per:8.1f} {unit}")
 
 
 # --- setup ----------------------------------------------------------------------------------
@@ -148,21 +145,14 @@ def summarize_pyspy(raw: Path, n: int, rate: int) -> None:
         "outagecomms/store/",
         "aiosmtplib/smtp.py",
     )
-    tally = tally_pyspy(raw, phase_of, LAYERS, hot)
-    phases, layers, leaves, lines = tally.phases, tally.layers, tally.leaves, tally.lines
-    total = sum(phases.values())
-    ms = 1000 / rate
-    print(f"\nCPU samples by phase ({total} samples at {rate} Hz; ms = samples x {ms:g} ms)")
-    table(phases, total, "ms", ms)
-    d = sum(layers.values())
-    print(f"\ndispatch phase by layer (innermost frame wins), per message over {n} messages")
-    table(layers, d, "us/msg", 1000 * ms / n)
-    print("\nhottest leaf frames in the dispatch phase")
-    for f, v in leaves.most_common(12):
-        print(f"  {100 * v / d:5.1f}%  {f}")
-    print("\ninclusive, outagecomms/aiosmtplib lines (share of the dispatch phase)")
-    for f, v in lines.most_common(22):
-        print(f"  {100 * v / d:5.1f}%  {f}")
+    print_pyspy(
+        tally_pyspy(raw, phase_of, LAYERS, hot),
+        rate,
+        n,
+        leaves=12,
+        lines=22,
+        what="outagecomms/aiosmtplib",
+    )
 
 
 # --- cProfile --------------------------------------------------------------------------------
@@ -227,7 +217,7 @@ def mode_cprofile(n: int, k: int, seed: int) -> None:
             steps[func] = (nc, ct)
     total = sum(by_layer.values())
     print(f"\nself time by layer (cProfile; builtins/stdlib charged to callers), per msg over {n}")
-    table(by_layer, total, "us/msg", 1 / n)
+    share_table(by_layer, total, "us/msg", 1 / n)
     print("\ninclusive time of the per-message steps (coroutines: time while running)")
     for func in STEPS:
         if func in steps:

@@ -7,12 +7,12 @@ usage: python benchmarks/webhook_fanout.py [--customers N] [--connections K] [--
 1. Starts nginx on a loopback port with a generated config in a temp dir: every request is
    answered ``200 ok`` and logged (time, status, Content-Length, path, ``Idempotency-Key``,
    signature, connection number) to a buffered access log read afterwards.
-2. Generates an N-customer directory (``/work/shared/tools/gen_customers.py N --seed 7``) and
+2. Generates an N-customer directory (``benchmarks/gen_customers.py N --seed 7``) and
    adds ``webhook_url = http://127.0.0.1:<port>/hooks/<id>``; the config has one channel,
    ``[channels.hooks] kind = "webhook"`` with ``secret_env``, ``max_connections = K`` and
    ``rate_per_second = R``, and the policy sends every tier to ``["hooks"]``.
 3. Runs ``outagecomms declare "Bench" --severity sev2 --tier ... --yes --json`` as a real
-   subprocess. Measured from its start: the incident committed (stderr), first and last
+   subprocess. Measured from its start: the incident committed (its ``declared`` event), first and last
    request logged by nginx (fan-out wall time), process exit. Verified: the store has N
    deliveries ``sent``, nginx logged exactly N POSTs, all 200, one per customer URL, with N
    distinct ``Idempotency-Key`` values and well-formed signatures.
@@ -62,6 +62,8 @@ from _common import (
     free_port,
     machine_line,
     median,
+    per_second,
+    print_pyspy,
     py_spy,
     run_cli,
     tally_pyspy,
@@ -265,10 +267,10 @@ def restore_store(workdir: Path, frm: Path) -> None:
 @dataclass
 class FanoutRun:
     n: int
-    committed: float | None = None  # declare start -> "INC-1 declared" on stderr
+    committed: float | None = None  # declare start -> the "declared" event on stderr
     first: float | None = None  # declare start -> first request logged by nginx
     last: float | None = None  # declare start -> last request logged: the fan-out wall time
-    dispatch_done: float | None = None  # "acknowledgement: ..." on stderr
+    dispatch_done: float | None = None  # the --json document on stdout (after the dispatch)
     exited: float | None = None
     returncode: int | None = None
     cli_sent: int | None = None
@@ -287,15 +289,11 @@ class FanoutRun:
 
     @property
     def dispatch_rate(self) -> float | None:
-        if self.last is None or self.committed is None or self.last <= self.committed:
-            return None
-        return self.n / (self.last - self.committed)
+        return per_second(self.n, self.committed, self.last)
 
     @property
     def sink_rate(self) -> float | None:
-        if self.last is None or self.first is None or self.last <= self.first:
-            return None
-        return self.n / (self.last - self.first)
+        return per_second(self.n, self.first, self.last)
 
 
 def run_declare(
@@ -530,26 +528,9 @@ def summarize_profile(raw: Path, n: int, rate: int = 250) -> None:
         return "start-up, imports, CLI, exit"
 
     hot = ("dispatch.py", "channels/", "rendering.py", "outagecomms/store/")
-    tally = tally_pyspy(raw, phase_of, LAYERS, hot)
-    phases, layers, leaves, lines = tally.phases, tally.layers, tally.leaves, tally.lines
-    ms = 1000 / rate
-    total = sum(phases.values())
-    print(f"\n[profile: CPU samples by phase, all processes ({total} samples at {rate} Hz)]")
-    _table(phases, total, "ms", ms)
-    d = sum(layers.values()) or 1
-    print(f"\n[dispatch phase by layer (innermost frame wins), CPU per message over {n}]")
-    _table(layers, d, "us/msg", 1000 * ms / n)
-    print("\n[hottest leaf frames in the dispatch phase]")
-    for f, v in leaves.most_common(15):
-        print(f"  {100 * v / d:5.1f}%  {f}")
-    print("\n[inclusive: outagecomms frames (share of the dispatch phase)]")
-    for f, v in lines.most_common(20):
-        print(f"  {100 * v / d:5.1f}%  {f}")
-
-
-def _table(counter: collections.Counter[str], total: float, unit: str, per: float) -> None:
-    for name, v in counter.most_common():
-        print(f"  {100 * v / total:5.1f}%  {v * per:9.1f} {unit}  {name}")
+    print_pyspy(
+        tally_pyspy(raw, phase_of, LAYERS, hot), rate, n, leaves=15, lines=20, what="outagecomms"
+    )
 
 
 # --- main ------------------------------------------------------------------------------------
@@ -688,10 +669,10 @@ def main() -> int:
 def print_run(i: int, r: FanoutRun, profiled: bool) -> None:
     note = "  (under py-spy: slower than without)" if profiled else ""
     print(f"\n[run {i}: outagecomms declare --yes --json, real subprocess]{note}")
-    print(f"  incident committed after      {fmt_secs(r.committed)}   (stderr 'INC-1 declared')")
+    print(f"  incident committed after      {fmt_secs(r.committed)}   (event 'declared')")
     print(f"  first request at the sink     {fmt_secs(r.first)}")
     print(f"  last request at the sink      {fmt_secs(r.last)}   <- fan-out wall time")
-    print(f"  dispatch finished (stderr)    {fmt_secs(r.dispatch_done)}")
+    print(f"  dispatch finished (--json)    {fmt_secs(r.dispatch_done)}")
     print(f"  process exited after          {fmt_secs(r.exited)}")
     print(f"  end-to-end rate               {fmt_rate(r.rate)}   (N / wall time)")
     print(f"  dispatch-only rate            {fmt_rate(r.dispatch_rate)}   (commit -> last request)")

@@ -15,15 +15,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from outagecomms.errors import (
-    ChannelError,
     ConfigError,
     InputError,
     NotFound,
     OutageCommsError,
-    PermanentChannelError,
     StateError,
     TemplateError,
-    TransientChannelError,
 )
 from outagecomms.version import __version__
 
@@ -137,7 +134,6 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "App",
-    "ChannelError",
     "ConfigError",
     "Customer",
     "CustomerDeliveries",
@@ -158,7 +154,6 @@ __all__ = [
     "InputError",
     "NotFound",
     "OutageCommsError",
-    "PermanentChannelError",
     "PromisesKept",
     "RefLike",
     "Round",
@@ -172,7 +167,6 @@ __all__ = [
     "StateError",
     "TemplateError",
     "TimelineEvent",
-    "TransientChannelError",
     "WatchRow",
     "__version__",
     "commit_declare",

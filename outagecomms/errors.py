@@ -8,23 +8,48 @@ sentence naming what is wrong and where (file, line, field, key)::
     ├── InputError                   bad user input: a file row, a flag, a duration (exit 2)
     ├── TemplateError                a template fails to load or render (exit 2)
     ├── NotFound                     an incident / customer that does not exist (exit 2)
-    ├── StateError                   an operation the current state forbids (exit 2)
-    └── ChannelError                 a channel could not deliver (exit 1)
-        ├── TransientChannelError    worth retrying (SMTP 4xx, timeouts, connection errors)
-        └── PermanentChannelError    not worth retrying (SMTP 5xx, bad address)
+    └── StateError                   an operation the current state forbids (exit 2)
 
-The CLI maps the tree to exit codes in one place (``outagecomms.cli``).
+A channel's failure to deliver is not an exception: a send returns a ``DeliveryResult``
+(``sent`` / ``retry`` / ``failed``) so one recipient's outcome never aborts the others.
+
+The library speaks of its own names: a field is ``started_at``, not the CLI's ``--started-at``.
+A message names another field as ``{field:name}`` and another operation as ``{command:resolve}``;
+``str(err)`` spells them as the library does (the name; the operation in backticks) and a
+front end passes its own spelling to ``render``. The CLI maps the tree to exit codes and fields to its flags in
+one place (``outagecomms.cli.exits``).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
+
+# (kind, name) -> how to show it: kind is "field" or "command"
+Label = Callable[[str, str], str]
+
+_REFERENCE = re.compile(r"\{(field|command):([^{}]+)\}")
+
+
+def plain_label(kind: str, name: str) -> str:
+    """The library's own spelling: a field by its name, an operation in backticks."""
+    return f"`{name}`" if kind == "command" else name
 
 
 class OutageCommsError(Exception):
-    """Base class: ``str(err)`` is a user-facing sentence."""
+    """Base class: ``str(err)`` is a user-facing sentence (``render()`` with the library's
+    spelling of the fields and operations it names)."""
 
     exit_code = 1
+
+    def __init__(self, message: str = "") -> None:
+        self.text = message  # with its {field:...} / {command:...} references
+        super().__init__(self.render())
+
+    def render(self, label: Label = plain_label) -> str:
+        """The sentence, each ``{field:...}`` / ``{command:...}`` shown as ``label`` says."""
+        return _REFERENCE.sub(lambda m: label(m[1], m[2]), self.text)
 
 
 class ConfigError(OutageCommsError):
@@ -46,7 +71,10 @@ class ConfigError(OutageCommsError):
 
 
 class InputError(OutageCommsError):
-    """User input is wrong; names the file and line (or flag) and the field and value."""
+    """User input is wrong; names the file and line and the field and value.
+
+    Without a file, ``field`` is a parameter of the library call (``severity``, ``started_at``,
+    ``components``); a front end shows its own name for it (the CLI: ``--severity``)."""
 
     exit_code = 2
 
@@ -63,13 +91,20 @@ class InputError(OutageCommsError):
         self.line = line
         self.field = field
         self.value = value
+        super().__init__(message)
+
+    def render(self, label: Label = plain_label) -> str:
         parts = []
         if self.file:
-            parts.append(f"{self.file}:{line}" if line is not None else self.file)
-        if field:
-            parts.append(f"field {field!r}" + (f" = {value!r}" if value is not None else ""))
+            parts.append(f"{self.file}:{self.line}" if self.line is not None else self.file)
+        if self.field:
+            shown = self.field if self.file else label("field", self.field)
+            parts.append(
+                f"field {shown!r}" + (f" = {self.value!r}" if self.value is not None else "")
+            )
         prefix = ": ".join(parts)
-        super().__init__(f"{prefix}: {message}" if prefix else message)
+        reason = super().render(label)
+        return f"{prefix}: {reason}" if prefix else reason
 
 
 class TemplateError(OutageCommsError):
@@ -96,15 +131,3 @@ class StateError(OutageCommsError):
     """The operation does not fit the current state (e.g. updating a resolved incident)."""
 
     exit_code = 2
-
-
-class ChannelError(OutageCommsError):
-    """A channel failed to deliver."""
-
-
-class TransientChannelError(ChannelError):
-    """A failure worth retrying later."""
-
-
-class PermanentChannelError(ChannelError):
-    """A failure that retrying will not fix."""

@@ -1,6 +1,10 @@
 """Logging: readable lines on a terminal, one JSON object per line otherwise (journald, files,
 log shippers). Log lines carry what happened and to which incident, never secrets or message
-bodies (those stay in the store)."""
+bodies (those stay in the store).
+
+Lines that programs read (benchmarks, log shippers, alerting) are *events* (``log_event``): their
+JSON form carries an ``event`` name and its numbers as keys, so a reader never parses the
+wording of ``msg``, which is for people and may change."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 
 class JsonFormatter(logging.Formatter):
@@ -18,9 +23,18 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        event = getattr(record, "event", None)
+        if event:
+            doc["event"] = event
+            doc.update(getattr(record, "fields", {}))
         if record.exc_info:
             doc["exc"] = self.formatException(record.exc_info)
         return json.dumps(doc, ensure_ascii=False)
+
+
+def log_event(logger: logging.Logger, event: str, message: str, **fields: Any) -> None:
+    """Log ``message`` at INFO as the event ``event`` with ``fields`` (JSON-serialisable)."""
+    logger.info("%s", message, extra={"event": event, "fields": fields})
 
 
 def setup_logging(*, verbose: bool = False, json_lines: bool | None = None) -> None:

@@ -1,12 +1,26 @@
-"""Durations (``90s``, ``10m``, ``1h30m``) and times (ISO 8601 or ``-15m`` relative to now)."""
+"""The values people write, parsed by one set of rules wherever they are written.
+
+Durations (``90s``, ``10m``, ``1h30m``) and times (ISO 8601 or ``-15m`` relative to now) for
+flags, and the typed fields of the config file (``FieldReader``): the ``[policy]`` and
+``[dispatch]`` tables, ``[credits]`` and ``[[goodwill]]`` all read their durations, numbers and
+choices through it, so one TOML file has one rule for each kind of value.
+
+A duration always has a unit, in a flag and in the file alike: a bare ``30`` is refused, not read
+as seconds, because it is as likely meant as minutes (``update_every``) or days (a credit
+``window``), and a wrong guess breaks a promise to customers or miscounts money. Numbers in the
+file are read exactly (``Decimal(str(value))``: a TOML ``0.1`` stays 0.1).
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import overload
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, TypeVar, overload
 
-from outagecomms.errors import InputError
+from outagecomms.errors import ConfigError, InputError
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|d|h|m|s)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -91,3 +105,140 @@ def as_utc(dt: datetime | None) -> datetime | None:
 def iso(dt: datetime | None) -> str | None:
     """A UTC time as the ``--json`` documents write it: ISO 8601 with ``Z``."""
     return dt.isoformat().replace("+00:00", "Z") if dt else None
+
+
+# --- config file fields ---------------------------------------------------------------------
+
+_T = TypeVar("_T")
+_ZERO_DURATION = re.compile(r"0+(\.0+)?(ms|s|m|h|d)?")
+
+
+class FieldReader:
+    """Typed reads from one TOML document; every error is a ``ConfigError`` naming the file and
+    the dotted key (``policy.sev1.update_every``). ``prefix`` is the dotted path of ``data``."""
+
+    def __init__(self, source: Path | str | None):
+        self.source = source
+
+    def err(self, key: str, message: str) -> ConfigError:
+        return ConfigError(message, path=self.source or "<defaults>", key=key)
+
+    def table(self, value: Any, key: str) -> dict[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self.err(key, f"must be a table, got {value!r}")
+        return dict(value)
+
+    def known(self, data: Mapping[str, Any], prefix: str, allowed: set[str]) -> None:
+        for k in data:
+            if k not in allowed:
+                raise self.err(
+                    f"{prefix}.{k}" if prefix else k,
+                    "unknown key; known keys here: " + ", ".join(sorted(allowed)),
+                )
+
+    def integer(
+        self,
+        data: Mapping[str, Any],
+        prefix: str,
+        key: str,
+        default: int | None = None,
+        minimum: int = 0,
+    ) -> int:
+        """A whole number >= ``minimum``; ``default`` None: required."""
+        if key not in data:
+            return self._default(prefix, key, default, f": a whole number >= {minimum}")
+        v = data[key]
+        if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+            raise self.err(
+                f"{prefix}.{key}", f"must be an integer (a whole number) >= {minimum}, got {v!r}"
+            )
+        return v
+
+    def number(self, data: Mapping[str, Any], prefix: str, key: str, default: float) -> float:
+        """A rate or a size, >= 0: a float is exact enough."""
+        return float(self.decimal(data, prefix, key, Decimal(str(default))))
+
+    def decimal(
+        self,
+        data: Mapping[str, Any],
+        prefix: str,
+        key: str,
+        default: Decimal | None = None,
+        *,
+        positive: bool = False,
+    ) -> Decimal:
+        """An exact number >= 0 (> 0 with ``positive``) for money and percentages; ``default``
+        None: required. ``str()`` first, so a TOML float 0.1 stays exactly 0.1."""
+        if key not in data:
+            return self._default(prefix, key, default, "")
+        full = f"{prefix}.{key}"
+        value = data[key]
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise self.err(full, f"must be a number, got {value!r}")
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise self.err(full, f"must be a number, got {value!r}") from None
+        if not number.is_finite():
+            raise self.err(full, f"must be a finite number, got {value!r}")
+        if positive and number <= 0:
+            raise self.err(full, f"must be greater than 0, got {value!r}")
+        if number < 0:
+            raise self.err(full, f"must be 0 or more, got {value!r}")
+        return number
+
+    def duration(
+        self,
+        data: Mapping[str, Any],
+        prefix: str,
+        key: str,
+        default: timedelta | None = None,
+        *,
+        allow_zero: bool = False,
+    ) -> timedelta:
+        """A duration with a unit (see the module docstring); ``default`` None: required."""
+        if key not in data:
+            return self._default(prefix, key, default, ': a duration such as "30m" or "1h"')
+        full = f"{prefix}.{key}"
+        value = data[key]
+        if not isinstance(value, str):
+            raise self.err(
+                full,
+                f'must be a duration with a unit, such as "90s", "30m" or "1h", got {value!r}'
+                + (f' (for {value} seconds write "{value}s")' if _is_count(value) else ""),
+            )
+        text = value.strip().lower()
+        if allow_zero and _ZERO_DURATION.fullmatch(text):
+            return timedelta(0)
+        try:
+            return parse_duration(text, field=key)
+        except InputError:
+            raise self.err(
+                full, f'not a duration: {value!r}; use a number with a unit: "90s", "30m", "1h30m"'
+            ) from None
+
+    def choice(
+        self,
+        data: Mapping[str, Any],
+        prefix: str,
+        key: str,
+        options: tuple[str, ...],
+        default: str | None = None,
+    ) -> str:
+        """One of ``options``; ``default`` None: required."""
+        if key not in data:
+            return self._default(prefix, key, default, ": one of " + ", ".join(options))
+        value = data[key]
+        if value not in options:
+            raise self.err(f"{prefix}.{key}", f"must be one of {', '.join(options)}, got {value!r}")
+        return str(value)
+
+    def _default(self, prefix: str, key: str, default: _T | None, needed: str) -> _T:
+        """What an absent key means: ``default``, or an error when there is none (required)."""
+        if default is None:
+            raise self.err(f"{prefix}.{key}", "is required" + needed)
+        return default
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0

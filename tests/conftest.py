@@ -128,7 +128,7 @@ def make_config(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture
 def cli() -> Callable[..., CliResult]:
     """Run the CLI in-process (Typer's CliRunner) and return exit code, stdout, stderr."""
-    from outagecomms.cli.commands import app
+    from outagecomms.cli import app
 
     def run(*args: str, input: str | None = None) -> CliResult:
         runner = CliRunner()

@@ -49,3 +49,28 @@ def test_logs_are_json_lines_off_a_terminal(capsys) -> None:  # type: ignore[no-
     finally:
         logging.getLogger().handlers.clear()
         logging.getLogger().setLevel(logging.WARNING)
+
+
+def test_an_event_carries_its_numbers_as_json_keys(capsys) -> None:  # type: ignore[no-untyped-def]
+    """What programs read (benchmarks, log shippers) are keys, not the wording of ``msg``."""
+    import json
+    import logging
+
+    from outagecomms.logs import log_event, setup_logging
+
+    setup_logging(verbose=True, json_lines=True)
+    try:
+        log_event(logging.getLogger("outagecomms.daemon"), "dispatched", "words", sent=3, retry=1)
+        doc = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+        assert (doc["event"], doc["sent"], doc["retry"], doc["msg"]) == (
+            "dispatched",
+            3,
+            1,
+            "words",
+        )
+        setup_logging(verbose=True, json_lines=False)
+        log_event(logging.getLogger("outagecomms.daemon"), "dispatched", "words", sent=3)
+        assert capsys.readouterr().err.rstrip().endswith("outagecomms.daemon: words")
+    finally:
+        logging.getLogger().handlers.clear()
+        logging.getLogger().setLevel(logging.WARNING)

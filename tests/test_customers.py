@@ -148,7 +148,7 @@ def test_json_variants_parse_like_the_csv(tmp_path: Path, variant: str) -> None:
 
 def test_format_cannot_be_guessed(tmp_path: Path) -> None:
     path = write_json(tmp_path / "dir.txt", [as_object(sample_rows()[0])])
-    with pytest.raises(InputError, match="--format"):
+    with pytest.raises(InputError, match="pass format csv"):
         parse_directory(path)
 
 

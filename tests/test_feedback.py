@@ -226,7 +226,7 @@ def test_record_feedback_upserts_one_row_per_customer(world: World) -> None:
 def test_record_feedback_rejects_a_bad_score(world: World, score: object) -> None:
     with pytest.raises(InputError) as err:
         record_feedback(world.app, world.incident_id, world.customers[0], score)  # type: ignore[arg-type]
-    assert err.value.field == "SCORE"
+    assert err.value.field == "score"
     assert feedback_rows(world.app, world.incident_id) == []
 
 

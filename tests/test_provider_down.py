@@ -37,7 +37,7 @@ import pytest
 from typer.testing import CliRunner
 
 from outagecomms.app import App
-from outagecomms.cli.commands import app as cli_app
+from outagecomms.cli import app as cli_app
 from outagecomms.directory.importer import import_file
 from outagecomms.incidents.lifecycle import declare
 from outagecomms.models import Selector

@@ -506,7 +506,7 @@ def test_write_report_writes_the_file_and_names_a_bad_format(
     assert out.read_text(encoding="utf-8") == text and text.startswith("<!DOCTYPE html>")
     md = write_report(sqlite_run.app, sqlite_run.incident_id)
     assert md.startswith("# Post-incident report: INC-")
-    with pytest.raises(InputError, match="--format"):
+    with pytest.raises(InputError, match="field 'format'"):
         write_report(sqlite_run.app, sqlite_run.incident_id, "pdf", tmp_path / "x.pdf")
     assert not (tmp_path / "x.pdf").exists()
     with pytest.raises(NotFound, match="INC-999"):

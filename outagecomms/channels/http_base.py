@@ -222,11 +222,6 @@ class HttpChannel(Channel):
 
     # -- one request -----------------------------------------------------------------------
 
-    def check_url(self, url: str) -> str | None:
-        """A sentence describing why ``url`` cannot be posted to, or None."""
-        parsed = self._parse_url(url)
-        return parsed if isinstance(parsed, str) else None
-
     def _parse_url(self, url: str) -> httpx.URL | str:
         """The URL, or a sentence describing why it cannot be posted to."""
         try:

@@ -55,8 +55,6 @@ VALIDITY_MAX = 36_000  # Twilio's upper bound for ValidityPeriod, in seconds
 TOO_MANY_REQUESTS = 20429
 INVALID_TO = 21211
 OPTED_OUT = 21610
-#: Twilio error codes that mean "this contact cannot be texted": flag it, do not retry
-CONTACT_ERRORS = frozenset({INVALID_TO, OPTED_OUT})
 
 _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 _ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")

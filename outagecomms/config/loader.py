@@ -30,29 +30,12 @@ from outagecomms.config.model import (
     user_config_file,
     user_data_dir,
 )
-from outagecomms.errors import ConfigError, InputError
-from outagecomms.values import parse_duration
+from outagecomms.errors import ConfigError
+from outagecomms.values import FieldReader
 
 
-class _Ctx:
-    def __init__(self, path: Path | None):
-        self.path = path
-
-    def err(self, key: str, message: str) -> ConfigError:
-        return ConfigError(message, path=self.path or "<defaults>", key=key)
-
-    def table(self, data: Any, key: str) -> dict[str, Any]:
-        if not isinstance(data, dict):
-            raise self.err(key, f"must be a table, got {type(data).__name__}")
-        return data
-
-    def known(self, data: Mapping[str, Any], prefix: str, allowed: set[str]) -> None:
-        for k in data:
-            if k not in allowed:
-                raise self.err(
-                    f"{prefix}.{k}" if prefix else k,
-                    "unknown key; known keys here: " + ", ".join(sorted(allowed)),
-                )
+class _Ctx(FieldReader):
+    """The config's field reader, plus strings (one line: they end up in headers)."""
 
     def string(self, data: Mapping[str, Any], prefix: str, key: str, default: str) -> str:
         v = data.get(key, default)
@@ -61,35 +44,6 @@ class _Ctx:
         if _CTRL.search(v):  # values end up in headers and messages: one line, no controls
             raise self.err(f"{prefix}.{key}", f"must not contain control characters, got {v!r}")
         return v
-
-    def integer(
-        self, data: Mapping[str, Any], prefix: str, key: str, default: int, minimum: int = 0
-    ) -> int:
-        v = data.get(key, default)
-        if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-            raise self.err(f"{prefix}.{key}", f"must be an integer >= {minimum}, got {v!r}")
-        return v
-
-    def number(self, data: Mapping[str, Any], prefix: str, key: str, default: float) -> float:
-        v = data.get(key, default)
-        if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
-            raise self.err(f"{prefix}.{key}", f"must be a number >= 0, got {v!r}")
-        return float(v)
-
-    def duration(
-        self, data: Mapping[str, Any], prefix: str, key: str, default: timedelta
-    ) -> timedelta:
-        v = data.get(key)
-        if v is None:
-            return default
-        if isinstance(v, int) and not isinstance(v, bool) and v > 0:
-            return timedelta(seconds=v)
-        try:
-            return parse_duration(str(v), field=key)
-        except InputError:
-            raise self.err(
-                f"{prefix}.{key}", f"not a duration: {v!r}; use e.g. 90s, 10m, 1h30m"
-            ) from None
 
 
 _POLICY_KEYS = {
@@ -273,7 +227,7 @@ def _parse_rule(ctx: _Ctx, raw: Any, i: int) -> HookRule:
     # Label names given, or a fixed list given, or by default the usual labels.
     comp_from = names("components_from")
     reg_from = names("regions_from")
-    every = ctx.duration(data, prefix, "every", timedelta(0)) if "every" in data else None
+    every = ctx.duration(data, prefix, "every") if "every" in data else None
     severity_from = names("severity_from")
     if severity_from is not None and len(severity_from) != 1:
         raise ctx.err(f"{prefix}.severity_from", "must be one label name")

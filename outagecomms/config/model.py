@@ -184,7 +184,3 @@ class Config:
 
     def policy(self, severity: str) -> PolicyConfig:
         return self.policies.get(severity) or self.policies["default"]
-
-    @property
-    def base_dir(self) -> Path:
-        return self.path.parent if self.path else Path.cwd()

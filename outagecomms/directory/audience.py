@@ -18,13 +18,13 @@ def _closest_first(value: str, known: Iterable[str]) -> list[str]:
     return close or known
 
 
-def _check_known(kind: str, flag: str, values: Sequence[str], known: set[str]) -> None:
+def _check_known(kind: str, field: str, values: Sequence[str], known: set[str]) -> None:
     for v in values:
         if v not in known:
             listing = ", ".join(_closest_first(v, known)[:20]) or "none (import customers first)"
             raise InputError(
                 f"unknown {kind} {v!r}; known {kind}s, closest first: {listing}",
-                field=flag,
+                field=field,
                 value=None,
             )
 
@@ -42,12 +42,12 @@ def validate_selector(selector: Selector, customers: Sequence[Customer]) -> None
         tiers.add(c.tier)
         tags.update(c.tags)
         ids.add(c.id)
-    _check_known("component", "--component", selector.components, comps)
-    _check_known("region", "--region", selector.regions, regions)
-    _check_known("tier", "--tier", selector.tiers, tiers)
-    _check_known("tag", "--tag", selector.tags, tags)
-    _check_known("customer", "--customer", selector.customers, ids)
-    _check_known("customer", "--exclude", selector.exclude, ids)
+    _check_known("component", "components", selector.components, comps)
+    _check_known("region", "regions", selector.regions, regions)
+    _check_known("tier", "tiers", selector.tiers, tiers)
+    _check_known("tag", "tags", selector.tags, tags)
+    _check_known("customer", "customers", selector.customers, ids)
+    _check_known("customer", "exclude", selector.exclude, ids)
 
 
 def matches(selector: Selector, c: Customer) -> bool:
@@ -89,6 +89,13 @@ class Audience:
 
     def channel_counts(self) -> dict[str, int]:
         return dict(Counter(ch for _, ch in self.pairs))
+
+    def channels_by_customer(self) -> dict[str, list[str]]:
+        """Customer id -> the channels they are told on, in plan order."""
+        by_customer: dict[str, list[str]] = {}
+        for cid, ch in self.pairs:
+            by_customer.setdefault(cid, []).append(ch)
+        return by_customer
 
 
 def split_channel(name: str) -> tuple[str, bool]:

@@ -36,8 +36,6 @@ FIELDS = (
     "channels",
     "account_manager",
 )
-LIST_FIELDS = ("components", "regions", "tags", "channels")
-REQUIRED = ("id", "name")
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$")
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")
@@ -310,7 +308,7 @@ def _rows_jsonl(text: str, source: str) -> Iterator[_Row]:
 def detect_format(path: Path, fmt: str | None) -> str:
     if fmt:
         if fmt not in ("csv", "json", "jsonl"):
-            raise InputError(f"unknown format {fmt!r}; use csv, json or jsonl", field="--format")
+            raise InputError(f"unknown format {fmt!r}; use csv, json or jsonl", field="format")
         return fmt
     suffix = path.suffix.lower().lstrip(".")
     if suffix in ("csv", "json", "jsonl"):
@@ -318,7 +316,7 @@ def detect_format(path: Path, fmt: str | None) -> str:
     if suffix == "ndjson":
         return "jsonl"
     raise InputError(
-        "cannot tell the format from the file name; pass --format csv|json|jsonl", file=path
+        "cannot tell the format from the file name; pass {field:format} csv|json|jsonl", file=path
     )
 
 

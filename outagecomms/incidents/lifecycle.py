@@ -3,6 +3,7 @@ deliveries in one transaction (the outbox); sending is a separate step (``dispat
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -16,6 +17,7 @@ from outagecomms.directory import audience as aud
 from outagecomms.errors import InputError, StateError
 from outagecomms.incidents.preflight import preflight, template_channels
 from outagecomms.incidents.promises import promise_after
+from outagecomms.logs import log_event
 from outagecomms.models import (
     Customer,
     Incident,
@@ -31,6 +33,7 @@ from outagecomms.store import customers as customers_db
 from outagecomms.store import incidents as incidents_db
 from outagecomms.store import outbox as outbox_db
 
+log = logging.getLogger(__name__)
 _CTRL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -41,20 +44,20 @@ def check_title(title: str) -> str:
     if "\r" in title or "\n" in title:
         raise InputError(
             "must be one line: it becomes an email subject, where CR/LF could inject headers",
-            field="TITLE",
+            field="title",
             value=title,
         )
     if _CTRL.search(title):
-        raise InputError("must not contain control characters", field="TITLE", value=title)
+        raise InputError("must not contain control characters", field="title", value=title)
     title = title.strip()
     if not title:
-        raise InputError("an incident needs a title", field="TITLE")
+        raise InputError("an incident needs a title", field="title")
     if len(title) > MAX_TITLE:
-        raise InputError(f"is longer than {MAX_TITLE} characters", field="TITLE")
+        raise InputError(f"is longer than {MAX_TITLE} characters", field="title")
     return title
 
 
-def check_message(message: str, field: str = "MESSAGE", *, required: bool = True) -> str:
+def check_message(message: str, field: str = "message", *, required: bool = True) -> str:
     if "\x00" in message:
         raise InputError("must not contain NUL characters", field=field)
     message = message.strip()
@@ -68,7 +71,7 @@ def check_severity(severity: str) -> str:
     if s not in SEVERITIES:
         raise InputError(
             f"unknown severity; use one of {', '.join(SEVERITIES)}",
-            field="--severity",
+            field="severity",
             value=severity,
         )
     return s
@@ -82,12 +85,12 @@ def check_status(status: str | None) -> IncidentStatus | None:
     except ValueError:
         raise InputError(
             "unknown status; use investigating, identified or monitoring",
-            field="--status",
+            field="status",
             value=status,
         ) from None
     if st == IncidentStatus.RESOLVED:
         raise InputError(
-            "use `outagecomms resolve` to resolve an incident", field="--status", value=status
+            "use {command:resolve} to resolve an incident", field="status", value=status
         )
     return st
 
@@ -128,14 +131,14 @@ def plan_declare(
     now = app.clock()
     title = check_title(title)
     severity = check_severity(severity)
-    message = check_message(message, "--message", required=False)
+    message = check_message(message, required=False)
     if "\r" in commander or "\n" in commander:
-        raise InputError("must be one line", field="--commander", value=commander)
+        raise InputError("must be one line", field="commander", value=commander)
     started = started_at or now
     if started > now + timedelta(seconds=5):
         raise InputError(
             "is in the future; customers cannot have been hurt yet",
-            field="--started-at",
+            field="started_at",
             value=started.isoformat(),
         )
     policy = app.config.policy(severity)
@@ -144,18 +147,19 @@ def plan_declare(
         directory = customers_db.all_customers(conn)
     if not directory:
         raise InputError(
-            "the customer directory is empty; run `outagecomms customers import FILE` first"
+            "the customer directory is empty; run {command:customers import FILE} first"
         )
     aud.validate_selector(selector, directory)
     if not selector.has_filters and not selector.customers:
         raise InputError(
-            "select the affected customers with --component, --region, --tier, --tag or --customer",
+            "select the affected customers with {field:components}, {field:regions}, "
+            "{field:tiers}, {field:tags} or {field:customers}",
             field="selector",
         )
     chosen = aud.select(selector, directory)
     if not chosen:
         raise InputError(
-            "the selection matches no customers; check the selectors with `outagecomms customers list`",
+            "the selection matches no customers; check the selectors with {command:customers list}",
             field="selector",
         )
     audience = aud.plan(chosen, app.config, policy)
@@ -254,6 +258,8 @@ def commit_declare(
             on_commit(conn, incident_id)
         row = incidents_db.get_incident(conn, incident_id)
         queued = outbox_db.count_round_deliveries(conn, incident_id, rnd.id) if send else 0
+    ref = row.incident.ref
+    log_event(log, "declared", f"{ref} declared", incident=ref, queued=queued)
     return RoundCreated(row.incident, rnd, queued)
 
 
@@ -417,10 +423,10 @@ def resolve(
         inc = incidents_db.get_incident(conn, incident_id).incident
     if resolved_at < inc.started_at:
         raise InputError(
-            "is before the incident started", field="--at", value=resolved_at.isoformat()
+            "is before the incident started", field="resolved_at", value=resolved_at.isoformat()
         )
     if resolved_at > now + timedelta(seconds=5):
-        raise InputError("is in the future", field="--at", value=resolved_at.isoformat())
+        raise InputError("is in the future", field="resolved_at", value=resolved_at.isoformat())
     from outagecomms.recovery import ledger
 
     def propose_credits(conn: Connection) -> None:
@@ -508,11 +514,9 @@ def edit_incident(
     start = started_at or inc.started_at
     end = resolved_at or inc.resolved_at
     if resolved_at is not None and inc.is_open:
-        raise StateError(f"{inc.ref} is open; resolve it with `outagecomms resolve`")
+        raise StateError(f"{inc.ref} is open; resolve it with {{command:resolve}}")
     if end is not None and end < start:
-        raise InputError(
-            "the incident would end before it started", field="--started-at/--resolved-at"
-        )
+        raise InputError("the incident would end before it started", field="started_at/resolved_at")
     if started_at is not None:
         policy = app.config.policy(str(values.get("severity", inc.severity)))
         values["started_at"] = started_at
@@ -521,7 +525,8 @@ def edit_incident(
         values["resolved_at"] = resolved_at
     if not values:
         raise InputError(
-            "nothing to change: give --title, --severity, --started-at or --resolved-at"
+            "nothing to change: give {field:title}, {field:severity}, {field:started_at} or "
+            "{field:resolved_at}"
         )
     with app.store.write() as conn:
         if not incidents_db.update_incident(conn, incident_id, row.version, **values):

@@ -257,7 +257,7 @@ def get_draft(app: App, draft_id: int) -> Draft:
 def _not_open(d: Draft) -> StateError:
     if d.status == DraftStatus.DECLARED:
         return StateError(f"draft {d.id} was already declared as {d.incident_ref}")
-    return StateError(f"draft {d.id} was dismissed; `outagecomms drafts list --all` shows it")
+    return StateError(f"draft {d.id} was dismissed; {{command:drafts list --all}} shows it")
 
 
 def dismiss(app: App, draft_id: int, note: str = "") -> Draft:
@@ -301,8 +301,9 @@ def plan_from_draft(
     if not sel.has_filters and not sel.customers:
         raise InputError(
             f"draft {d.id} names no components or regions (its alert has no such labels); "
-            "select the affected customers with --component, --region, --tier or --customer",
-            field="--from-draft",
+            "select the affected customers with {field:components}, {field:regions}, {field:tiers} "
+            "or {field:customers}",
+            field="from_draft",
         )
     now = app.clock()
     try:
@@ -317,10 +318,13 @@ def plan_from_draft(
             commander=commander if commander is not None else d.commander,
         )
     except InputError as exc:
-        if from_draft and exc.field in ("--component", "--region", "selector"):
+        if from_draft and exc.field in ("components", "regions", "selector"):
             raise InputError(
-                f"{exc} (from draft {d.id}: components {', '.join(d.components) or '-'}, "
-                f"regions {', '.join(d.regions) or '-'}; override with --component/--region)"
+                f"{exc.text} (from draft {d.id}: components {', '.join(d.components) or '-'}, "
+                f"regions {', '.join(d.regions) or '-'}; override with {{field:components}}/"
+                "{field:regions})",
+                field=exc.field,
+                value=exc.value,
             ) from None
         raise
     return plan, d

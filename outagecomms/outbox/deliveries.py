@@ -47,7 +47,7 @@ def list_deliveries(app: App, ref: RefLike, *, status: str | None = None) -> lis
     if status is not None and status not in {s.value for s in DeliveryStatus}:
         raise InputError(
             "unknown status; use one of " + ", ".join(s.value for s in DeliveryStatus),
-            field="--status",
+            field="status",
             value=status,
         )
     with app.store.read() as conn:

@@ -61,7 +61,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -69,9 +69,9 @@ from typing import Any, ClassVar
 from babel.core import UnknownLocaleError
 from babel.numbers import format_currency, get_currency_precision
 
-from outagecomms.errors import ConfigError, InputError
+from outagecomms.errors import ConfigError
 from outagecomms.models import Customer, Severity
-from outagecomms.values import parse_duration
+from outagecomms.values import FieldReader
 
 __all__ = [
     "Credit",
@@ -258,7 +258,6 @@ _RULE_KEYS: dict[str, set[str]] = {
     "repeat": {"kind", "window", "min_incidents", "percent", "amount"},
 }
 _TOP_KEYS = {"rules", "multipliers", "cap_percent", "minimum"}
-_ZERO_DURATION = re.compile(r"0+(\.0+)?(ms|s|m|h|d)?")
 _RULE_INDEX = re.compile(r"^credits\.rules\[(\d+)\]")
 
 
@@ -267,113 +266,17 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-class _Parser:
-    def __init__(self, source: str):
-        self.source = source
+class _Parser(FieldReader):
+    """The ``[credits]`` reader: the config's field rules, errors naming the rule by ordinal."""
 
     def err(self, key: str, message: str) -> ConfigError:
         m = _RULE_INDEX.match(key)
         if m:
             message += f" (in the {_ordinal(int(m.group(1)) + 1)} [[credits.rules]] table)"
-        return ConfigError(message, path=self.source or None, key=key)
+        return super().err(key, message)
 
-    def table(self, value: Any, key: str) -> Mapping[str, Any]:
-        if not isinstance(value, Mapping):
-            raise self.err(key, f"must be a table, got {value!r}")
-        return value
-
-    def known(self, data: Mapping[str, Any], prefix: str, allowed: set[str]) -> None:
-        for k in data:
-            if k not in allowed:
-                raise self.err(
-                    f"{prefix}.{k}", "unknown key; known keys here: " + ", ".join(sorted(allowed))
-                )
-
-    def number(
-        self,
-        data: Mapping[str, Any],
-        prefix: str,
-        key: str,
-        *,
-        default: Decimal | None = None,
-        required: bool = False,
-        positive: bool = False,
-    ) -> Decimal | None:
-        full = f"{prefix}.{key}"
-        if key not in data:
-            if required:
-                raise self.err(full, "is required")
-            return default
-        value = data[key]
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise self.err(full, f"must be a number, got {value!r}")
-        try:
-            # str() first: a TOML float 0.1 stays exactly 0.1
-            number = Decimal(str(value).strip())
-        except InvalidOperation:
-            raise self.err(full, f"must be a number, got {value!r}") from None
-        if not number.is_finite():
-            raise self.err(full, f"must be a finite number, got {value!r}")
-        if positive and number <= 0:
-            raise self.err(full, f"must be greater than 0, got {value!r}")
-        if number < 0:
-            raise self.err(full, f"must be 0 or more, got {value!r}")
-        return number
-
-    def required_number(
-        self, data: Mapping[str, Any], prefix: str, key: str, *, positive: bool = False
-    ) -> Decimal:
-        number = self.number(data, prefix, key, required=True, positive=positive)
-        assert number is not None
-        return number
-
-    def duration(
-        self,
-        data: Mapping[str, Any],
-        prefix: str,
-        key: str,
-        *,
-        default: timedelta | None = None,
-        allow_zero: bool = False,
-    ) -> timedelta:
-        full = f"{prefix}.{key}"
-        if key not in data:
-            if default is None:
-                raise self.err(full, 'is required: a duration such as "30m" or "1h"')
-            return default
-        value = data[key]
-        if not isinstance(value, str):
-            # a bare number is ambiguous (seconds? minutes?) and costly when wrong: refuse it
-            raise self.err(
-                full, f'must be a duration with a unit, such as "30m" or "1h", got {value!r}'
-            )
-        text = value.strip().lower()
-        if allow_zero and _ZERO_DURATION.fullmatch(text):
-            return timedelta(0)
-        try:
-            return parse_duration(text, field=key)
-        except InputError:
-            raise self.err(
-                full, f'not a duration: {value!r}; use a number with a unit: "30m", "1h", "30d"'
-            ) from None
-
-    def choice(
-        self,
-        data: Mapping[str, Any],
-        prefix: str,
-        key: str,
-        options: tuple[str, ...],
-        default: str | None = None,
-    ) -> str:
-        full = f"{prefix}.{key}"
-        if key not in data:
-            if default is None:
-                raise self.err(full, "is required: one of " + ", ".join(options))
-            return default
-        value = data[key]
-        if value not in options:
-            raise self.err(full, f"must be one of {', '.join(options)}, got {value!r}")
-        return str(value)
+    def optional(self, data: Mapping[str, Any], prefix: str, key: str) -> Decimal | None:
+        return self.decimal(data, prefix, key) if key in data else None
 
     def percent_or_amount(
         self, data: Mapping[str, Any], prefix: str
@@ -385,7 +288,7 @@ class _Parser:
                 f"{prefix}.percent",
                 "is required: percent (of the monthly fee) or amount (in the customer's currency)",
             )
-        return self.number(data, prefix, "percent"), self.number(data, prefix, "amount")
+        return self.optional(data, prefix, "percent"), self.optional(data, prefix, "amount")
 
     # the tables ---------------------------------------------------------------------------
 
@@ -408,9 +311,8 @@ class _Parser:
                 )
         tier = self.multipliers(mult.get("tier", {}), "credits.multipliers.tier")
 
-        cap = self.number(data, "credits", "cap_percent", default=Decimal(100))
-        minimum = self.number(data, "credits", "minimum", default=Decimal(0))
-        assert cap is not None and minimum is not None
+        cap = self.decimal(data, "credits", "cap_percent", Decimal(100))
+        minimum = self.decimal(data, "credits", "minimum", Decimal(0))
         return CreditPolicy(
             rules=rules,
             severity_multipliers=MappingProxyType(sev),
@@ -425,7 +327,7 @@ class _Parser:
         for name in table:
             if not name:
                 raise self.err(prefix, "names must not be empty")
-            out[name] = self.required_number(table, prefix, name)
+            out[name] = self.decimal(table, prefix, name)
         return out
 
     def rule(self, raw: Any, prefix: str) -> CreditRule:
@@ -443,11 +345,11 @@ class _Parser:
             return ResponseSlaRule(percent=percent, amount=amount)
         if kind == "downtime_step":
             return DowntimeStepRule(
-                percent_per_block=self.required_number(data, prefix, "percent_per_block"),
+                percent_per_block=self.decimal(data, prefix, "percent_per_block"),
                 block=self.duration(data, prefix, "block"),
-                after=self.duration(data, prefix, "after", default=timedelta(0), allow_zero=True),
+                after=self.duration(data, prefix, "after", timedelta(0), allow_zero=True),
                 rounding=self.choice(data, prefix, "rounding", ("floor", "ceil")),
-                max_percent=self.number(data, prefix, "max_percent"),
+                max_percent=self.optional(data, prefix, "max_percent"),
             )
         if kind == "uptime_table":
             return UptimeTableRule(
@@ -456,15 +358,11 @@ class _Parser:
             )
         if kind == "downtime_multiple":
             return DowntimeMultipleRule(
-                multiple=self.required_number(data, prefix, "multiple"),
+                multiple=self.decimal(data, prefix, "multiple"),
                 period=self.choice(data, prefix, "period", ("month", "quarter"), "month"),
             )
         window = self.duration(data, prefix, "window")
-        count = data.get("min_incidents")
-        if count is None:
-            raise self.err(f"{prefix}.min_incidents", "is required: a whole number >= 1")
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise self.err(f"{prefix}.min_incidents", f"must be a whole number >= 1, got {count!r}")
+        count = self.integer(data, prefix, "min_incidents", minimum=1)
         percent, amount = self.percent_or_amount(data, prefix)
         return RepeatRule(window=window, min_incidents=count, percent=percent, amount=amount)
 
@@ -480,14 +378,12 @@ class _Parser:
             tp = f"{key}[{i}]"
             table = self.table(item, tp)
             self.known(table, tp, {"below", "percent"})
-            below = self.required_number(table, tp, "below", positive=True)
+            below = self.decimal(table, tp, "below", positive=True)
             if below > 100:
                 raise self.err(f"{tp}.below", f"is an uptime percent, at most 100, got {below}")
             if any(t.below == below for t in tiers):
                 raise self.err(f"{tp}.below", f"below = {below} is given twice")
-            tiers.append(
-                UptimeTier(below=below, percent=self.required_number(table, tp, "percent"))
-            )
+            tiers.append(UptimeTier(below=below, percent=self.decimal(table, tp, "percent")))
         ordered = sorted(tiers, key=lambda t: t.below)
         for lower, higher in itertools.pairwise(ordered):
             if lower.percent < higher.percent:

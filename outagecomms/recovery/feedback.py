@@ -175,7 +175,7 @@ def check_score(score: object) -> int:
     elif isinstance(score, str) and score.strip().isdigit():
         value = int(score.strip())
     if value is None or value not in SCORES:
-        raise InputError("must be a whole number from 0 to 10", field="SCORE", value=score)
+        raise InputError("must be a whole number from 0 to 10", field="score", value=score)
     return value
 
 
@@ -189,7 +189,7 @@ def _check_audience(conn: Connection, incident_id: int, customer_id: str) -> Non
     if not incidents_db.in_audience(conn, incident_id, customer_id):
         raise NotFound(
             f"customer {customer_id!r} was not among those affected by INC-{incident_id}; "
-            f"`outagecomms deliveries INC-{incident_id}` lists them"
+            f"{{command:deliveries INC-{incident_id}}} lists them"
         )
 
 
@@ -215,7 +215,7 @@ def record_feedback(
         if len(text) > MAX_COMMENT:
             raise InputError(
                 f"is {len(text)} characters; at most {MAX_COMMENT} are kept",
-                field="--comment",
+                field="comment",
             )
     with app.store.write() as conn:
         incidents_db.get_incident(conn, incident_id)  # NotFound names the incident

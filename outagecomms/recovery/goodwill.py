@@ -9,13 +9,12 @@ first that matches gives the customer's offer, so put the most generous, most sp
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from outagecomms.errors import ConfigError, InputError
-from outagecomms.values import parse_duration
+from outagecomms.values import FieldReader
 
 _KEYS = {"offer", "tiers", "severities", "min_duration", "min_incidents", "window"}
 
@@ -45,47 +44,30 @@ def parse_goodwill(data: Any, *, source: str) -> tuple[GoodwillRule, ...]:
     """Validate the ``[[goodwill]]`` array of tables."""
     if data is None:
         return ()
+    fields = FieldReader(source)
     if not isinstance(data, list):
-        raise ConfigError("must be an array of tables ([[goodwill]])", path=source, key="goodwill")
+        raise fields.err("goodwill", "must be an array of tables ([[goodwill]])")
     rules = []
     for i, raw in enumerate(data):
         prefix = f"goodwill[{i}]"
-        if not isinstance(raw, Mapping):
-            raise ConfigError("must be a table", path=source, key=prefix)
-        for k in raw:
-            if k not in _KEYS:
-                raise ConfigError(
-                    "unknown key; known keys here: " + ", ".join(sorted(_KEYS)),
-                    path=source,
-                    key=f"{prefix}.{k}",
-                )
-        offer = raw.get("offer")
+        table = fields.table(raw, prefix)
+        fields.known(table, prefix, _KEYS)
+        offer = table.get("offer")
         if not isinstance(offer, str) or not offer.strip() or "\n" in offer.strip():
-            raise ConfigError(
-                "is required: one line customers will read", path=source, key=f"{prefix}.offer"
-            )
+            raise fields.err(f"{prefix}.offer", "is required: one line customers will read")
         lists = {}
         for k in ("tiers", "severities"):
-            v = raw.get(k, [])
+            v = table.get(k, [])
             if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-                raise ConfigError("must be a list of names", path=source, key=f"{prefix}.{k}")
+                raise fields.err(f"{prefix}.{k}", "must be a list of names")
             lists[k] = tuple(v)
-        durations: dict[str, timedelta | None] = {}
-        for k in ("min_duration", "window"):
-            v = raw.get(k)
-            try:
-                durations[k] = parse_duration(str(v), field=k) if v is not None else None
-            except InputError:
-                raise ConfigError(
-                    f"not a duration: {v!r}", path=source, key=f"{prefix}.{k}"
-                ) from None
-        n = raw.get("min_incidents", 0)
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ConfigError(
-                f"must be an integer >= 0, got {n!r}", path=source, key=f"{prefix}.min_incidents"
-            )
+        durations = {
+            k: fields.duration(table, prefix, k) if k in table else None
+            for k in ("min_duration", "window")
+        }
+        n = fields.integer(table, prefix, "min_incidents", 0)
         if n and durations["window"] is None:
-            raise ConfigError("min_incidents needs a window", path=source, key=f"{prefix}.window")
+            raise fields.err(f"{prefix}.window", "min_incidents needs a window")
         rules.append(
             GoodwillRule(
                 offer=offer.strip(),

@@ -83,7 +83,7 @@ def preview(
     except ValueError:
         raise InputError(
             "unknown kind; use acknowledgement, update, holding, resolution or follow_up",
-            field="KIND",
+            field="kind",
             value=kind,
         ) from None
     with app.store.read() as conn:

@@ -352,13 +352,6 @@ class Renderer:
                 return False
         return True
 
-    def render_for(
-        self, *, incident: Incident, round: Round, customer: Customer, channel: str
-    ) -> Rendered:
-        return self.render(
-            round.kind, channel, self.context(incident=incident, round=round, customer=customer)
-        )
-
     def _where(self, exc: BaseException, name: str) -> tuple[str, int | None]:
         """The template and line an error happened in: an ``{% include %}``d or extended
         template is named itself, not the template that pulled it in."""

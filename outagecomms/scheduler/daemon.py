@@ -31,6 +31,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from outagecomms.app import App
 from outagecomms.errors import StateError
+from outagecomms.logs import log_event
 from outagecomms.outbox.dispatch import Dispatcher, DispatchSummary
 from outagecomms.scheduler.due import next_send_at, next_wakeup, run_due
 from outagecomms.scheduler.leadership import Leadership
@@ -99,7 +100,7 @@ class Daemon:
         self.app = app
         self.http = http if http is not None else app.config.daemon.http
         self.until = until
-        self.on_event = on_event or (lambda msg: log.info("%s", msg))
+        self.on_event = on_event  # None: events go to the log (as JSON fields where JSON)
         self.reconcile_every = min(
             reconcile_every or app.config.daemon.reconcile_every, app.config.daemon.leader_lease / 3
         )
@@ -113,6 +114,12 @@ class Daemon:
         self.scheduler: AsyncIOScheduler | None = None
         self.sent = DispatchSummary()
 
+    def _event(self, event: str, message: str, **fields: Any) -> None:
+        if self.on_event is not None:
+            self.on_event(message)
+        else:
+            log_event(log, event, message, **fields)
+
     def reload(self) -> None:
         """SIGHUP: re-read the config file and the templates; a bad config keeps the old one."""
         from outagecomms.config.loader import load_config
@@ -122,7 +129,7 @@ class Daemon:
         try:
             config = load_config(self.app.config.path)
         except OutageCommsError as exc:
-            self.on_event(f"reload refused, keeping the running config: {exc}")
+            self._event("reload_refused", f"reload refused, keeping the running config: {exc}")
             return
         self.app.config = config
         self.app.renderer = Renderer(
@@ -133,7 +140,7 @@ class Daemon:
         self._reopen_channels = True  # between two dispatch runs, never mid-batch
         self.kick.set()
         self.wake.set()
-        self.on_event("reloaded config and templates")
+        self._event("reloaded", "reloaded config and templates")
 
     def _schedule_wakeup(self) -> None:
         """(Re)arm the APScheduler date jobs: ``wakeup`` (run_due) at the earliest moment a
@@ -178,13 +185,13 @@ class Daemon:
             due = await asyncio.to_thread(run_due, self.app)
             self.last_tick = utcnow()
             for h in due.holding:
-                self.on_event(f"holding update queued: {h}")
+                self._event("holding_queued", f"holding update queued: {h}", round=h)
             for r in due.reminders:
-                self.on_event(f"reminder sent to the commander of {r}")
+                self._event("reminder_sent", f"reminder sent to the commander of {r}", incident=r)
             for f in due.follow_ups:
-                self.on_event(f"follow-up queued: {f}")
+                self._event("follow_up_queued", f"follow-up queued: {f}", round=f)
             for e in due.errors:
-                self.on_event(f"ERROR {e}")
+                self._event("error", f"ERROR {e}")
             self.kick.set()
             self._schedule_wakeup()
 
@@ -201,8 +208,10 @@ class Daemon:
         was = self.leadership.leader
         now = self.leadership.check()
         if now != was:
-            self.on_event(
-                "became the scheduling leader" if now else "lost the scheduling leadership"
+            self._event(
+                "leadership",
+                "became the scheduling leader" if now else "lost the scheduling leadership",
+                leader=now,
             )
             if now:
                 self.wake.set()  # take over every open promise at once
@@ -229,9 +238,15 @@ class Daemon:
             summary = await self.dispatcher.run(stop=self.stop)
             if summary.claimed:
                 self.sent.add(summary)
-                self.on_event(
+                self._event(
+                    "dispatched",
                     f"dispatched {summary.claimed}: {summary.sent} sent, {summary.retry} to retry, "
-                    f"{summary.failed} failed, {summary.dead} dead"
+                    f"{summary.failed} failed, {summary.dead} dead",
+                    claimed=summary.claimed,
+                    sent=summary.sent,
+                    retry=summary.retry,
+                    failed=summary.failed,
+                    dead=summary.dead,
                 )
                 self._schedule_wakeup()
 
@@ -279,11 +294,11 @@ class Daemon:
 
             http_task.add_done_callback(_on_done)
             tasks.append(http_task)
-            self.on_event(f"feedback links served on http://{self.http}")
+            self._event("http", f"feedback links served on http://{self.http}")
         # Everything open in the store is picked up at start: overdue promises first.
         self.wake.set()
         sd_notify("READY=1")
-        self.on_event("daemon ready")
+        self._event("ready", "daemon ready")
         try:
             await self.stop.wait()
         finally:
@@ -303,7 +318,11 @@ class Daemon:
             released = self.dispatcher.release()
             await self.dispatcher.close()
             if released:
-                self.on_event(f"released {released} in-flight deliveries for another sender")
+                self._event(
+                    "released",
+                    f"released {released} in-flight deliveries for another sender",
+                    released=released,
+                )
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 with contextlib.suppress(Exception):
                     loop.remove_signal_handler(sig)
@@ -322,3 +341,17 @@ def run_daemon(app: App, **kwargs: Any) -> DispatchSummary:
     finally:
         if lock:
             lock.release()
+
+
+def follow(app: App, incident_id: int, *, on_event: Callable[[str], None]) -> None:
+    """Run the scheduler and the senders in this process until the incident is resolved and
+    owes nothing more (``declare --follow``: one terminal, no daemon needed)."""
+    from outagecomms.outbox.dispatch import pending_count
+    from outagecomms.store import incidents as incidents_db
+
+    def settled() -> bool:
+        with app.store.read() as conn:
+            inc = incidents_db.get_incident(conn, incident_id).incident
+        return not inc.is_open and pending_count(app, incident_id) == 0
+
+    asyncio.run(Daemon(app, until=settled, on_event=on_event).run())

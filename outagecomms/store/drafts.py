@@ -73,9 +73,7 @@ _row_to_draft = row_mapper(
 def get_draft(conn: Connection, draft_id: int) -> Draft:
     r = conn.execute(select(d).where(d.c.id == draft_id)).first()
     if r is None:
-        raise NotFound(
-            f"draft {draft_id} does not exist; `outagecomms drafts list --all` shows them"
-        )
+        raise NotFound(f"draft {draft_id} does not exist; {{command:drafts list --all}} shows them")
     return _row_to_draft(r)
 
 

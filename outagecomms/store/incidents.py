@@ -54,7 +54,7 @@ def get_incident(conn: Connection, incident_id: int) -> IncidentRow:
     r = conn.execute(select(t.incidents).where(t.incidents.c.id == incident_id)).first()
     if r is None:
         raise NotFound(
-            f"incident INC-{incident_id} does not exist; `outagecomms list --all` shows them"
+            f"incident INC-{incident_id} does not exist; {{command:list --all}} shows them"
         )
     return IncidentRow(row_to_incident(r), r.version, dict(r.skipped or {}))
 

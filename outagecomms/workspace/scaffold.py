@@ -43,7 +43,7 @@ def init_project(directory: Path, *, force: bool = False) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     cfg = directory / "outagecomms.toml"
     if cfg.exists() and not force:
-        raise InputError(f"{cfg} already exists; pass --force to overwrite it")
+        raise InputError(f"{cfg} already exists; pass {{field:force}} to overwrite it")
     written = []
     shutil.copyfile(packaged_file("config.example.toml"), cfg)
     written.append(cfg)

@@ -26,7 +26,7 @@ FORMATS = ("md", "html")
 def write_report(app: App, incident_id: int, fmt: str = "md", output: Path | None = None) -> str:
     """Build and render the report; write it to ``output`` when given. Returns the text."""
     if fmt not in FORMATS:
-        raise InputError("unknown report format; use md or html", field="--format", value=fmt)
+        raise InputError("unknown report format; use md or html", field="format", value=fmt)
     report = build_report(app, incident_id)
     text = render_markdown(report) if fmt == "md" else render_html(report)
     if output is not None:
@@ -34,6 +34,6 @@ def write_report(app: App, incident_id: int, fmt: str = "md", output: Path | Non
             Path(output).write_text(text, encoding="utf-8")
         except OSError as exc:
             raise InputError(
-                f"cannot write the report: {exc.strerror or exc}", field="-o", value=str(output)
+                f"cannot write the report: {exc.strerror or exc}", field="output", value=str(output)
             ) from None
     return text

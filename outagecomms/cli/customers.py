@@ -1,0 +1,73 @@
+"""``customers import`` and ``customers list``: the customer directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from outagecomms.cli import options as opt
+from outagecomms.cli.exits import Group
+from outagecomms.cli.options import JsonOpt, open_app
+from outagecomms.cli.output import Table, add_row, err, out, print_json
+
+customers = Group(help="The customer directory.", no_args_is_help=True)
+
+
+@customers.command("import")
+def customers_import(
+    file: Annotated[Path, typer.Argument(help="CSV, JSON or JSONL file.")],
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv, json or jsonl (default: by extension).")
+    ] = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Remove customers not in the file.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import the directory: all rows or none. Re-importing updates customers by id."""
+    from outagecomms.directory.importer import import_file
+
+    res = import_file(open_app(), file, fmt=fmt, replace=replace).to_json()
+    if as_json:
+        print_json(res)
+    else:
+        err.print(
+            f"imported {res['rows']} customers from {file}: {res['created']} new, {res['updated']} updated"
+            + (f", {res['removed']} removed" if replace else "")
+        )
+
+
+@customers.command("list")
+def customers_list(
+    component: opt.SelComponent = None,
+    region: opt.SelRegion = None,
+    tier: opt.SelTier = None,
+    tag: opt.SelTag = None,
+    customer: opt.SelCustomer = None,
+    exclude: opt.SelExclude = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List customers, filtered with the same selectors as `declare`."""
+    from outagecomms.directory.views import list_customers
+
+    rows = list_customers(open_app(), opt.selector(component, region, tier, tag, customer, exclude))
+    if as_json:
+        print_json({"count": len(rows), "customers": [c.to_json() for c in rows]})
+        return
+    table = Table("id", "name", "tier", "components", "regions", "tags", "timezone", "email")
+    for c in rows:
+        add_row(
+            table,
+            c.id,
+            c.name,
+            c.tier,
+            ",".join(c.components),
+            ",".join(c.regions),
+            ",".join(c.tags),
+            c.timezone,
+            c.email,
+        )
+    out.print(table)
+    err.print(f"{len(rows)} customers")

@@ -1,0 +1,514 @@
+"""An incident's life and views of it: ``declare``, ``update``, ``resolve``, ``edit``, ``list``,
+``show``, ``watch``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
+
+import click
+import typer
+
+from outagecomms.cli import options as opt
+from outagecomms.cli.exits import EXIT_PARTIAL, EXIT_USAGE
+from outagecomms.cli.options import IncidentArg, JsonOpt, NoSendOpt, QueueOnlyOpt, YesOpt, open_app
+from outagecomms.cli.output import Table, add_row, err, escape, fmt_counts, note, out, print_json
+from outagecomms.cli.sending import send, summary_json, summary_line
+
+if TYPE_CHECKING:
+    from outagecomms.app import App
+    from outagecomms.incidents.lifecycle import DeclarePlan, RoundCreated
+
+
+def declare(
+    title: Annotated[
+        str | None,
+        typer.Argument(
+            help="What is broken, as customers will read it (with --from-draft: the draft's)."
+        ),
+    ] = None,
+    severity: Annotated[
+        str | None,
+        typer.Option("--severity", "-s", help="sev1 .. sev4 (required without --from-draft)."),
+    ] = None,
+    component: opt.SelComponent = None,
+    region: opt.SelRegion = None,
+    tier: opt.SelTier = None,
+    tag: opt.SelTag = None,
+    customer: opt.SelCustomer = None,
+    exclude: opt.SelExclude = None,
+    every: Annotated[
+        str | None, typer.Option("--every", help="Update cadence, e.g. 30m (default: policy).")
+    ] = None,
+    message: Annotated[str, typer.Option("--message", "-m", help="What we know so far.")] = "",
+    started_at: Annotated[
+        str | None,
+        typer.Option("--started-at", help="When customers were first hurt: ISO 8601 or -15m."),
+    ] = None,
+    commander: Annotated[
+        str, typer.Option("--commander", help="Incident commander (name or email).")
+    ] = "",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show who would be told what; change nothing.")
+    ] = False,
+    yes: YesOpt = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Keep running the scheduler here until resolved.")
+    ] = False,
+    no_send: NoSendOpt = False,
+    queue_only: QueueOnlyOpt = False,
+    from_draft: Annotated[
+        int | None,
+        typer.Option(
+            "--from-draft",
+            help="Declare an alert's draft (`drafts list`): its title, severity, components "
+            "and regions unless given here.",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Declare an incident and acknowledge every affected customer at once."""
+    from outagecomms.incidents.lifecycle import commit_declare, plan_declare
+    from outagecomms.values import iso
+
+    if from_draft is None and title is None:
+        raise click.UsageError("Missing argument 'TITLE'.")
+    if from_draft is None and severity is None:
+        raise click.UsageError("Missing option '--severity' / '-s'.")
+    a = open_app()
+    cadence = opt.duration(every, "every")
+    started = opt.time(started_at, a.clock(), "started_at")
+    selector = opt.selector(component, region, tier, tag, customer, exclude)
+    draft = None
+    if from_draft is not None:
+        from outagecomms.intake.drafts import plan_from_draft
+
+        plan, draft = plan_from_draft(
+            a, from_draft, selector=selector, title=title, severity=severity, every=cadence,
+            message=message, started_at=started, commander=commander or None,
+        )  # fmt: skip
+    else:
+        assert title is not None and severity is not None
+        plan = plan_declare(
+            a,
+            title=title,
+            severity=severity,
+            every=cadence,
+            message=message,
+            started_at=started,
+            commander=commander or os.environ.get("USER", ""),
+            selector=selector,
+        )
+    channels = plan.audience.channel_counts()
+    if draft is not None and draft.resolved_at is not None and draft.alert_state == "resolved":
+        note(as_json, f"note: draft {draft.id}'s alert resolved at {draft.resolved_at:%H:%M} UTC")
+    if dry_run:
+        _print_dry_run(plan, channels, as_json)
+        return
+    if not yes and not no_send and sys.stdin.isatty():
+        err.print(
+            f"Declare [bold]{escape(plan.incident.title)}[/] ({plan.incident.severity}) and notify "
+            f"[bold]{plan.audience.size}[/] customers ({fmt_counts(channels)})?"
+        )
+        if not typer.confirm("Send the acknowledgement now?", default=False, err=True):
+            err.print("nothing sent")
+            raise typer.Exit(EXIT_USAGE)
+    if draft is not None:
+        from outagecomms.intake.drafts import commit_from_draft
+
+        created = commit_from_draft(a, plan, draft, send=not no_send)
+    else:
+        created = commit_declare(a, plan, send=not no_send)
+    inc = created.incident
+    if no_send:
+        err.print(f"[bold]{inc.ref}[/] recorded for {plan.audience.size} customers; nothing sent")
+    else:
+        err.print(
+            f"[bold]{inc.ref}[/] declared: {plan.audience.size} customers, next update promised "
+            f"by {inc.next_update_due:%H:%M:%S} UTC"
+        )
+    summary = None if (no_send or queue_only) else send(a, inc.id, created.queued, "acknowledging")
+    if summary is not None:
+        err.print(f"acknowledgement: {summary_line(summary)}")
+    if as_json:
+        print_json(
+            {
+                "incident": inc.ref,
+                "title": inc.title,
+                "severity": inc.severity,
+                "status": inc.status.value,
+                "audience": plan.audience.size,
+                "channels": channels,
+                "skipped": plan.audience.skipped,
+                "round": created.round.seq,
+                "queued": created.queued,
+                "promised_next_by": iso(inc.next_update_due),
+                "ack_due": iso(inc.ack_due),
+                **({"draft": draft.id} if draft is not None else {}),
+                **summary_json(summary),
+            }
+        )
+    if follow:
+        _follow(a, inc.id)
+    if summary is not None and summary.problems:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+def _print_dry_run(plan: DeclarePlan, channels: dict[str, int], as_json: bool) -> None:
+    from outagecomms.values import iso
+
+    by_customer = plan.audience.channels_by_customer()
+    sample = plan.sample
+    if as_json:
+        print_json(
+            {
+                "dry_run": True,
+                "incident": None,
+                "audience": plan.audience.size,
+                "round": 1,
+                "promised_next_by": iso(plan.incident.next_update_due),
+                "channels": channels,
+                "skipped": plan.audience.skipped,
+                "recipients": [
+                    {"customer": c.id, "channels": by_customer.get(c.id, [])}
+                    for c in plan.audience.customers
+                ],
+                "sample": {
+                    "customer": plan.sample_customer.id if plan.sample_customer else None,
+                    "channel": plan.sample_channel,
+                    "subject": sample.subject if sample else None,
+                    "text": sample.text if sample else None,
+                },
+            }
+        )
+        return
+    table = Table(
+        "customer", "name", "tier", "timezone", "channels", title="would be told (dry run)"
+    )
+    for c in plan.audience.customers:
+        add_row(
+            table, c.id, c.name, c.tier, c.timezone, ", ".join(by_customer.get(c.id, [])) or "-"
+        )
+    out.print(table)
+    out.print(f"{plan.audience.size} customers; {fmt_counts(channels)}")
+    if plan.audience.skipped:
+        out.print(f"skipped: {fmt_counts(plan.audience.skipped)}")
+    if sample and plan.sample_customer:
+        out.print(
+            f"\n--- acknowledgement for {plan.sample_customer.id} on {plan.sample_channel} ---"
+        )
+        out.print(f"Subject: {sample.subject}\n", markup=False)
+        out.print(sample.text, markup=False)
+    err.print("dry run: nothing was written or sent")
+
+
+def _follow(a: App, incident_id: int) -> None:
+    from outagecomms.scheduler.daemon import follow
+    from outagecomms.values import utcnow
+
+    err.print(
+        f"following INC-{incident_id}: the scheduler runs here until it is resolved (Ctrl-C to stop)"
+    )
+    follow(
+        a,
+        incident_id,
+        on_event=lambda m: err.print(f"{utcnow():%H:%M:%S} {m}", markup=False),
+    )
+    err.print(f"INC-{incident_id} resolved; stopped following")
+
+
+def _post_round(
+    incident: str,
+    no_send: bool,
+    queue_only: bool,
+    as_json: bool,
+    label: str,
+    post: Callable[[App, int, bool], RoundCreated],
+) -> None:
+    """``update`` and ``resolve``: record the round (``post(app, incident id, no_send)``),
+    send it here unless told not to, print what happened."""
+    from outagecomms.models import incident_id_from_ref
+    from outagecomms.values import iso
+
+    iid = incident_id_from_ref(incident)
+    a = open_app()
+    created = post(a, iid, no_send)
+    inc = created.incident
+    summary = None if (no_send or queue_only) else send(a, inc.id, created.queued, label)
+    promise = (
+        f"next update promised by {inc.next_update_due:%H:%M:%S} UTC"
+        if inc.next_update_due
+        else "no more updates promised"
+    )
+    note(
+        as_json,
+        f"{inc.ref} round {created.round.seq} ({created.round.kind.value}) queued for {created.queued}; {promise}",
+    )
+    if summary is not None:
+        note(as_json, f"{label}: {summary_line(summary)}")
+    if as_json:
+        print_json(
+            {
+                "incident": inc.ref,
+                "status": inc.status.value,
+                "round": created.round.seq,
+                "kind": created.round.kind.value,
+                "queued": created.queued,
+                "audience": inc.audience_size,
+                "promised_next_by": iso(inc.next_update_due),
+                "resolved_at": iso(inc.resolved_at),
+                **summary_json(summary),
+            }
+        )
+    if summary is not None and summary.problems:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+def update(
+    incident: IncidentArg,
+    message: Annotated[str, typer.Argument(help="What customers should know now.")],
+    status: Annotated[
+        str | None, typer.Option("--status", help="investigating, identified or monitoring.")
+    ] = None,
+    every: Annotated[
+        str | None, typer.Option("--every", help="New cadence from now on, e.g. 1h.")
+    ] = None,
+    no_send: NoSendOpt = False,
+    queue_only: QueueOnlyOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Post the commander's update: sent at once, and the cadence restarts from now."""
+    from outagecomms.incidents.lifecycle import post_update
+
+    cadence = opt.duration(every, "every")
+
+    def post(a: App, iid: int, record_only: bool) -> RoundCreated:
+        return post_update(a, iid, message, status=status, every=cadence, send=not record_only)
+
+    _post_round(incident, no_send, queue_only, as_json, "update", post)
+
+
+def resolve(
+    incident: IncidentArg,
+    message: Annotated[str, typer.Argument(help="What happened and what we fixed.")],
+    at: Annotated[
+        str | None, typer.Option("--at", help="When service was restored (ISO 8601 or -10m).")
+    ] = None,
+    no_send: NoSendOpt = False,
+    queue_only: QueueOnlyOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Send the resolution notice and stop the updates."""
+    from outagecomms.incidents.lifecycle import resolve as do_resolve
+
+    def post(a: App, iid: int, record_only: bool) -> RoundCreated:
+        return do_resolve(
+            a, iid, message, resolved_at=opt.time(at, a.clock(), "at"), send=not record_only
+        )
+
+    _post_round(incident, no_send, queue_only, as_json, "resolution", post)
+
+
+def edit(
+    incident: IncidentArg,
+    title: Annotated[str | None, typer.Option("--title")] = None,
+    severity: Annotated[str | None, typer.Option("--severity", "-s")] = None,
+    started_at: Annotated[
+        str | None, typer.Option("--started-at", help="When customers were first hurt.")
+    ] = None,
+    resolved_at: Annotated[
+        str | None, typer.Option("--resolved-at", help="When service was restored.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Correct an incident's facts; proposed credits are recomputed, nothing is sent."""
+    from outagecomms.incidents.lifecycle import edit_incident
+    from outagecomms.incidents.views import IncidentSummary
+    from outagecomms.models import incident_id_from_ref
+
+    iid = incident_id_from_ref(incident)
+    a = open_app()
+    now = a.clock()
+    inc = edit_incident(
+        a, iid, title=title, severity=severity,
+        started_at=opt.time(started_at, now, "started_at"),
+        resolved_at=opt.time(resolved_at, now, "resolved_at"),
+    )  # fmt: skip
+    if as_json:
+        print_json(IncidentSummary.of(inc).to_json())
+    else:
+        err.print(f"[bold]{inc.ref}[/] updated")
+
+
+def list_incidents(
+    all_: Annotated[bool, typer.Option("--all", help="Include resolved incidents.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Open incidents (with --all, resolved ones too)."""
+    from outagecomms.incidents.views import list_incidents as rows_of
+
+    rows = [r.to_json() for r in rows_of(open_app(), include_resolved=all_)]
+    if as_json:
+        print_json({"incidents": rows})
+        return
+    table = Table(
+        "incident", "severity", "status", "title", "audience", "started", "next update due"
+    )
+    for r in rows:
+        add_row(
+            table,
+            r["incident"],
+            r["severity"],
+            r["status"],
+            r["title"],
+            str(r["audience"]),
+            (r["started_at"] or "")[:19],
+            (r["next_update_due"] or "-")[:19],
+        )
+    out.print(table)
+
+
+def show(
+    incident: IncidentArg,
+    customer: Annotated[
+        str | None, typer.Option("--customer", help="Show exactly what this customer was sent.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The incident's timeline of rounds with sent/failed/on-time counts."""
+    from outagecomms.incidents.views import show_incident
+
+    data = show_incident(open_app(), incident, customer=customer).to_json()
+    if as_json:
+        print_json(data)
+        return
+    out.print(
+        f"[bold]{data['incident']}[/] {escape(data['title'])}  ({data['severity']}, {data['status']})"
+    )
+    out.print(
+        f"started {data['started_at']}  declared {data['declared_at']}  resolved {data['resolved_at'] or '-'}\n"
+        f"audience {data['audience']} customers ({fmt_counts(data['channels'])}); "
+        f"every {data['update_every_seconds']:g}s; next update due {data['next_update_due'] or '-'}"
+    )
+    if data["skipped"]:
+        out.print(f"skipped: {fmt_counts(data['skipped'])}")
+    for f in data.get("flagged_contacts", []):
+        out.print(
+            f"skipped from now on: {f['customer']} on {f['channel']} ({f['contact']}): "
+            f"{f['reason']}",
+            markup=False,
+        )
+    pk = data["promises_kept"]
+    if pk["owed"]:
+        out.print(f"promises kept: {pk['on_time']}/{pk['owed']} ({100 * pk['ratio']:.1f}%)")
+    table = Table(
+        "#",
+        "kind",
+        "status",
+        "created",
+        "due by",
+        "owed",
+        "sent",
+        "failed",
+        "pending",
+        "on time",
+        "next by",
+    )
+    for r in data["rounds"]:
+        add_row(
+            table,
+            str(r["round"]),
+            r["kind"],
+            r["status"],
+            (r["created_at"] or "")[11:19],
+            (r["due_by"] or "-")[11:19],
+            str(r["owed"]),
+            str(r["sent"]),
+            str(r["failed"]),
+            str(r["pending"]) + (f" ({r['retrying']} retrying)" if r["retrying"] else ""),
+            f"{r['on_time']}/{r['owed']}",
+            (r["promised_next_by"] or "-")[11:19],
+        )
+    out.print(table)
+    for e in data["events"]:
+        if e["kind"] in ("reminder", "error"):
+            out.print(f"{e['at'][:19]} {e['kind']}: {e['detail']}", markup=False)
+    if customer is not None:
+        for d in data["customer"]["deliveries"]:
+            out.print(
+                f"\n--- round {d['round']} {d['kind']} via {d['channel']}: {d['status']}"
+                f" at {d['sent_at'] or '-'} ({'on time' if d['on_time'] else 'late' if d['sent_at'] else 'not sent'}) ---",
+                markup=False,
+            )
+            if d["last_error"]:
+                out.print(f"error: {d['last_error']}", markup=False)
+            m = d["message"]
+            if m:
+                out.print(
+                    f"To: {m['to']}\nMessage-ID: {m['message_id']}\nSubject: {m['subject']}\n\n{m['text']}",
+                    markup=False,
+                )
+
+
+def _countdown(left: float | None) -> str:
+    if left is None:
+        return "-"
+    if left >= 0:
+        return f"{int(left) // 60}m{int(left) % 60:02d}s"
+    return f"LATE {int(-left)}s"
+
+
+def watch(
+    incident: Annotated[
+        str | None, typer.Argument(help="INC-<n> (default: every open one).")
+    ] = None,
+    every: Annotated[float, typer.Option("--every", help="Refresh interval in seconds.")] = 1.0,
+    once: Annotated[bool, typer.Option("--once", help="Print one frame and exit.")] = False,
+) -> None:
+    """Live dashboard: fan-out progress, outcomes, countdown to the next promise. Ctrl-C exits."""
+    import time
+
+    from rich.live import Live
+
+    from outagecomms.incidents.views import watch_snapshot
+
+    a = open_app()
+
+    def frame() -> Any:
+        table = Table(
+            "incident",
+            "sev",
+            "status",
+            "title",
+            "latest round",
+            "sent/owed",
+            "failed",
+            "pending",
+            "next promise in",
+            "recent",
+            title="outagecomms watch",
+            expand=True,
+        )
+        for row in (w.to_json() for w in watch_snapshot(a, incident)):
+            r = row["latest_round"] or {}
+            recent = "; ".join(f"{e['kind']}: {e['detail']}" for e in row["recent"][-2:])
+            add_row(
+                table, row["incident"], row["severity"], row["status"], row["title"],
+                f"#{r.get('round', '-')} {r.get('kind', '')}", f"{r.get('sent', 0)}/{r.get('owed', 0)}",
+                str(r.get("failed", 0)), str(r.get("pending", 0)),
+                _countdown(row["seconds_to_promise"]), recent[:80],
+            )  # fmt: skip
+        return table
+
+    if once:
+        out.print(frame())
+        return
+    try:
+        with Live(frame(), console=out.get(), refresh_per_second=4, screen=False) as live:
+            while True:
+                time.sleep(max(0.2, every))
+                live.update(frame())
+    except KeyboardInterrupt:
+        pass

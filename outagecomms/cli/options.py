@@ -1,0 +1,95 @@
+"""Options several commands share, declared once (same flag, same help everywhere), and the
+global ones the root callback records."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from outagecomms.app import App
+    from outagecomms.models import Selector
+
+# --- global options (set by the root callback in cli/app.py) -------------------------------
+
+_config: list[Path | None] = [None]
+
+
+def set_config(path: Path | None) -> None:
+    _config[0] = path
+
+
+def open_app() -> App:
+    """The library's App for the config the user named (``--config``, else the usual places)."""
+    from outagecomms.app import App
+
+    return App.open(_config[0])
+
+
+# --- shared options -------------------------------------------------------------------------
+
+JsonOpt = Annotated[bool, typer.Option("--json")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+NoSendOpt = Annotated[
+    bool,
+    typer.Option("--no-send", help="Record only: nothing is sent, now or later (history)."),
+]
+QueueOnlyOpt = Annotated[
+    bool, typer.Option("--queue-only", help="Queue the messages; a daemon or tick sends them.")
+]
+IncidentArg = Annotated[str, typer.Argument(help="INC-<n>.")]
+
+# The selection flags: the same in `declare` and `customers list`.
+SelComponent = Annotated[
+    list[str] | None, typer.Option("--component", "-c", help="Affected component (repeatable).")
+]
+SelRegion = Annotated[
+    list[str] | None, typer.Option("--region", "-r", help="Affected region (repeatable).")
+]
+SelTier = Annotated[list[str] | None, typer.Option("--tier", help="Customer tier (repeatable).")]
+SelTag = Annotated[list[str] | None, typer.Option("--tag", help="Customer tag (repeatable).")]
+SelCustomer = Annotated[
+    list[str] | None, typer.Option("--customer", help="Add a customer by id (repeatable).")
+]
+SelExclude = Annotated[
+    list[str] | None, typer.Option("--exclude", help="Leave a customer out (repeatable).")
+]
+
+
+def selector(
+    component: list[str] | None,
+    region: list[str] | None,
+    tier: list[str] | None,
+    tag: list[str] | None,
+    customer: list[str] | None,
+    exclude: list[str] | None,
+) -> Selector:
+    """The selection flags as a Selector: blanks dropped, repeats once, order kept."""
+    from outagecomms.models import Selector
+
+    def vals(v: list[str] | None) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(x.strip() for x in (v or []) if x.strip()))
+
+    return Selector(
+        components=vals(component),
+        regions=vals(region),
+        tiers=vals(tier),
+        tags=vals(tag),
+        customers=vals(customer),
+        exclude=vals(exclude),
+    )
+
+
+def duration(value: str | None, field: str) -> timedelta | None:
+    from outagecomms.values import parse_duration
+
+    return parse_duration(value, field=field) if value is not None else None
+
+
+def time(value: str | None, now: datetime, field: str) -> datetime | None:
+    from outagecomms.values import parse_time
+
+    return parse_time(value, now=now, field=field) if value else None

@@ -1,0 +1,58 @@
+"""docs/config.md documents every key the loader accepts (so a new key cannot go unnoticed)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+
+from outagecomms.channels import registry
+from outagecomms.config import loader
+from outagecomms.config.model import CompanyConfig, DaemonConfig, DispatchConfig
+from outagecomms.recovery import credits, goodwill
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "config.md"
+
+
+def section(title: str) -> str:
+    """The text of one ``## `[title]` ...`` section of docs/config.md."""
+    text = DOCS.read_text(encoding="utf-8")
+    match = re.search(rf"^## `\[{re.escape(title)}\]`.*?(?=^## |\Z)", text, re.S | re.M)
+    assert match, f"docs/config.md has no section for [{title}]"
+    return match.group(0)
+
+
+def fields(cls: type) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+KEYS = {
+    "store": {"url"},
+    "company": fields(CompanyConfig),
+    "policy.default": loader._POLICY_KEYS,
+    "dispatch": fields(DispatchConfig),
+    "daemon": fields(DaemonConfig),
+    "hooks": loader._HOOKS_KEYS | loader._RULE_KEYS,
+    "credits": credits._TOP_KEYS
+    | set().union(*credits._RULE_KEYS.values())
+    | set(credits._RULE_KEYS),
+    "[goodwill]": goodwill._KEYS,
+    "templates": {"dir"},
+    "channels.<name>": {"kind", "max_connections", "rate_per_second"}
+    | {k for name in registry.names() for k in registry.get(name).config_keys}
+    | set(registry.names()),
+}
+
+
+def test_every_top_level_table_has_a_section() -> None:
+    for top in loader._TOP_KEYS:
+        assert any(k.strip("[]").split(".")[0] == top for k in KEYS), top
+
+
+@pytest.mark.parametrize("title", list(KEYS))
+def test_every_key_is_documented(title: str) -> None:
+    text = section(title)
+    missing = sorted(k for k in KEYS[title] if f"`{k}`" not in text)
+    assert not missing, f"docs/config.md [{title}] does not document {missing}"

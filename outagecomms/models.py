@@ -184,6 +184,9 @@ class IncidentRef:
     def __str__(self) -> str:
         return f"INC-{self.id}"
 
+    def to_json(self) -> str:
+        return str(self)
+
     @classmethod
     def parse(cls, value: RefLike) -> IncidentRef:
         """Raises ``InputError`` (field ``incident``) for anything that is not an incident id."""

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import field, fields
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from enum import Enum
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import Any, ClassVar, TypeVar, overload
 
 from outagecomms.errors import ConfigError, InputError
 
@@ -242,3 +244,53 @@ class FieldReader:
 
 def _is_count(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+# --- JSON documents ---------------------------------------------------------------------------
+
+
+def json_value(value: Any) -> Any:
+    """A value as the ``--json`` documents write it: times in ISO 8601 with ``Z``, durations in
+    seconds, exact amounts as strings, enums by value, read models by their ``to_json()``."""
+    if value is None or isinstance(value, str | int | float):
+        return value
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    to_json = getattr(value, "to_json", None)
+    if to_json is not None:
+        return to_json()
+    if isinstance(value, Mapping):
+        return {k: json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_value(v) for v in value]
+    raise TypeError(f"no JSON form for {type(value).__name__}")
+
+
+def json_key(name: str | None) -> Any:
+    """A dataclass field whose JSON key is ``name`` (``None``: left out of the document)."""
+    return field(metadata={"json": name})
+
+
+class JsonModel:
+    """A frozen dataclass whose ``to_json()`` is its fields, in order, each through
+    :func:`json_value`; then the properties named in ``json_extra``. A field's key is its name
+    unless :func:`json_key` says otherwise. The keys are a contract (``--json``): rename a
+    field freely, never its key."""
+
+    json_extra: ClassVar[tuple[str, ...]] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):  # type: ignore[arg-type]
+            key = f.metadata.get("json", f.name)
+            if key is not None:
+                out[key] = json_value(getattr(self, f.name))
+        for name in self.json_extra:
+            out[name] = json_value(getattr(self, name))
+        return out

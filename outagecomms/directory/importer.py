@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from outagecomms.app import App
 from outagecomms.directory.parse import parse_directory
 from outagecomms.errors import InputError
 from outagecomms.store import customers as customers_db
+from outagecomms.values import JsonModel
 
 
 @dataclass(frozen=True, kw_only=True)
-class ImportResult:
+class ImportResult(JsonModel):
     """What an import changed; ``to_json()`` is ``customers import --json``."""
 
     file: str
@@ -21,15 +21,6 @@ class ImportResult:
     created: int
     updated: int
     removed: int  # with ``replace``: customers that were not in the file
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "file": self.file,
-            "rows": self.rows,
-            "created": self.created,
-            "updated": self.updated,
-            "removed": self.removed,
-        }
 
 
 def import_file(

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal
-from typing import Any
 
 from outagecomms.app import App
 from outagecomms.directory import audience as aud
 from outagecomms.models import Customer, Selector
 from outagecomms.store import customers as customers_db
+from outagecomms.values import JsonModel
 
 
 @dataclass(frozen=True, kw_only=True)
-class CustomerRow:
+class CustomerRow(JsonModel):
     """A customer as ``customers list`` shows it (contacts other than email and phone, and the
     account manager, stay in the directory)."""
 
@@ -33,29 +33,7 @@ class CustomerRow:
 
     @classmethod
     def of(cls, c: Customer) -> CustomerRow:
-        return cls(
-            id=c.id, name=c.name, email=c.email, phone=c.phone, tier=c.tier,
-            monthly_fee=c.monthly_fee, currency=c.currency, components=c.components,
-            regions=c.regions, tags=c.tags, timezone=c.timezone, locale=c.locale,
-            channels=c.channels,
-        )  # fmt: skip
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "email": self.email,
-            "phone": self.phone,
-            "tier": self.tier,
-            "monthly_fee": str(self.monthly_fee),
-            "currency": self.currency,
-            "components": list(self.components),
-            "regions": list(self.regions),
-            "tags": list(self.tags),
-            "timezone": self.timezone,
-            "locale": self.locale,
-            "channels": list(self.channels),
-        }
+        return cls(**{f.name: getattr(c, f.name) for f in fields(cls)})
 
 
 def list_customers(app: App, selector: Selector) -> list[CustomerRow]:

@@ -7,7 +7,7 @@ the command-line contract, so a field may be renamed here but its JSON key may n
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,11 +26,11 @@ from outagecomms.models import (
 from outagecomms.store import customers as customers_db
 from outagecomms.store import incidents as incidents_db
 from outagecomms.store import outbox as outbox_db
-from outagecomms.values import iso
+from outagecomms.values import JsonModel, json_key
 
 
 @dataclass(frozen=True, kw_only=True)
-class TimelineEvent:
+class TimelineEvent(JsonModel):
     """One line of an incident's history (declared, reminder, error, holding, ...)."""
 
     at: datetime
@@ -41,12 +41,9 @@ class TimelineEvent:
     def of(cls, row: Mapping[str, Any]) -> TimelineEvent:
         return cls(at=row["at"], kind=row["kind"], detail=row["detail"])
 
-    def to_json(self) -> dict[str, Any]:
-        return {"at": iso(self.at), "kind": self.kind, "detail": self.detail}
-
 
 @dataclass(frozen=True, kw_only=True)
-class RoundSummary:
+class RoundSummary(JsonModel):
     """A round and how its fan-out went."""
 
     round: int  # the round's number within its incident (1 = the acknowledgement)
@@ -77,30 +74,12 @@ class RoundSummary:
             deliveries=s.by_status,
         )  # fmt: skip
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "round": self.round,
-            "kind": self.kind.value,
-            "status": self.status.value,
-            "message": self.message,
-            "created_at": iso(self.created_at),
-            "due_by": iso(self.due_by),
-            "promised_next_by": iso(self.promised_next_by),
-            "owed": self.owed,
-            "sent": self.sent,
-            "failed": self.failed,
-            "pending": self.pending,
-            "retrying": self.retrying,
-            "on_time": self.on_time,
-            "first_sent_at": iso(self.first_sent_at),
-            "last_sent_at": iso(self.last_sent_at),
-            "deliveries": dict(self.deliveries),
-        }
-
 
 @dataclass(frozen=True, kw_only=True)
-class PromisesKept:
+class PromisesKept(JsonModel):
     """The headline figure: on-time deliveries / deliveries owed."""
+
+    json_extra = ("ratio",)
 
     on_time: int
     owed: int
@@ -116,15 +95,12 @@ class PromisesKept:
         kept = [s for s in stats if s.round.due_by is not None]
         return cls(on_time=sum(s.on_time for s in kept), owed=sum(s.owed for s in kept))
 
-    def to_json(self) -> dict[str, Any]:
-        return {"on_time": self.on_time, "owed": self.owed, "ratio": self.ratio}
-
 
 @dataclass(frozen=True, kw_only=True)
-class IncidentSummary:
+class IncidentSummary(JsonModel):
     """An incident as ``list`` shows it."""
 
-    ref: IncidentRef
+    ref: IncidentRef = json_key("incident")
     title: str
     severity: str
     status: IncidentStatus
@@ -135,7 +111,7 @@ class IncidentSummary:
     started_at: datetime
     declared_at: datetime
     resolved_at: datetime | None
-    update_every: timedelta
+    update_every: timedelta = json_key("update_every_seconds")
     next_update_due: datetime | None
     ack_due: datetime
     audience: int  # customers affected
@@ -146,36 +122,17 @@ class IncidentSummary:
 
     @staticmethod
     def _fields_of(inc: Incident) -> dict[str, Any]:
-        return dict(
-            ref=IncidentRef(inc.id), title=inc.title, severity=inc.severity, status=inc.status,
-            components=inc.components, regions=inc.regions, selector=inc.selector,
-            commander=inc.commander, started_at=inc.started_at, declared_at=inc.declared_at,
-            resolved_at=inc.resolved_at, update_every=inc.update_every,
-            next_update_due=inc.next_update_due, ack_due=inc.ack_due, audience=inc.audience_size,
-        )  # fmt: skip
-
-    def to_json(self) -> dict[str, Any]:
+        """The summary's fields from the incident: the same names, and the ref and audience."""
+        names = {f.name for f in fields(IncidentSummary)} - {"ref", "audience"}
         return {
-            "incident": str(self.ref),
-            "title": self.title,
-            "severity": self.severity,
-            "status": self.status.value,
-            "components": list(self.components),
-            "regions": list(self.regions),
-            "selector": self.selector.to_json(),
-            "commander": self.commander,
-            "started_at": iso(self.started_at),
-            "declared_at": iso(self.declared_at),
-            "resolved_at": iso(self.resolved_at),
-            "update_every_seconds": self.update_every.total_seconds(),
-            "next_update_due": iso(self.next_update_due),
-            "ack_due": iso(self.ack_due),
-            "audience": self.audience,
+            **{n: getattr(inc, n) for n in names},
+            "ref": IncidentRef(inc.id),
+            "audience": inc.audience_size,
         }
 
 
 @dataclass(frozen=True, kw_only=True)
-class FlaggedContact:
+class FlaggedContact(JsonModel):
     """A contact a provider refused for good: later rounds skip it until the customer's
     contact changes (re-import)."""
 
@@ -185,19 +142,12 @@ class FlaggedContact:
     reason: str
     flagged_at: datetime | None
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "customer": self.customer,
-            "channel": self.channel,
-            "contact": self.contact,
-            "reason": self.reason,
-            "flagged_at": iso(self.flagged_at),
-        }
-
 
 @dataclass(frozen=True, kw_only=True)
-class CustomerDelivery:
+class CustomerDelivery(JsonModel):
     """One message an incident owed one customer, and what became of it."""
+
+    json_extra = ("on_time",)
 
     round: int
     kind: RoundKind
@@ -214,31 +164,13 @@ class CustomerDelivery:
     def on_time(self) -> bool:
         return bool(self.sent_at and self.due_by and self.sent_at <= self.due_by)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "round": self.round,
-            "kind": self.kind.value,
-            "channel": self.channel,
-            "status": self.status.value,
-            "attempts": self.attempts,
-            "sent_at": iso(self.sent_at),
-            "due_by": iso(self.due_by),
-            "on_time": self.on_time,
-            "provider_id": self.provider_id,
-            "last_error": self.last_error,
-            "message": self.message,
-        }
-
 
 @dataclass(frozen=True, kw_only=True)
-class CustomerDeliveries:
+class CustomerDeliveries(JsonModel):
     """``show --customer``: exactly what one customer was sent."""
 
     id: str
     deliveries: tuple[CustomerDelivery, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "deliveries": [d.to_json() for d in self.deliveries]}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -255,26 +187,16 @@ class IncidentDetail(IncidentSummary):
 
     def to_json(self) -> dict[str, Any]:
         out = super().to_json()
-        out.update(
-            {
-                "channels": dict(self.channels),
-                "skipped": dict(self.skipped),
-                "flagged_contacts": [f.to_json() for f in self.flagged_contacts],
-                "rounds": [r.to_json() for r in self.rounds],
-                "promises_kept": self.promises_kept.to_json(),
-                "events": [e.to_json() for e in self.events],
-            }
-        )
-        if self.customer is not None:
-            out["customer"] = self.customer.to_json()
+        if self.customer is None:
+            del out["customer"]
         return out
 
 
 @dataclass(frozen=True, kw_only=True)
-class WatchRow:
+class WatchRow(JsonModel):
     """One open incident on the live dashboard."""
 
-    ref: IncidentRef
+    ref: IncidentRef = json_key("incident")
     title: str
     severity: str
     status: IncidentStatus
@@ -284,20 +206,6 @@ class WatchRow:
     next_update_due: datetime | None
     seconds_to_promise: float | None  # negative: the promise is late
     recent: tuple[TimelineEvent, ...]  # the last few notable events
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "incident": str(self.ref),
-            "title": self.title,
-            "severity": self.severity,
-            "status": self.status.value,
-            "audience": self.audience,
-            "latest_round": self.latest_round.to_json() if self.latest_round else None,
-            "deliveries": dict(self.deliveries),
-            "next_update_due": iso(self.next_update_due),
-            "seconds_to_promise": self.seconds_to_promise,
-            "recent": [e.to_json() for e in self.recent],
-        }
 
 
 def list_incidents(app: App, *, include_resolved: bool = False) -> list[IncidentSummary]:

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from outagecomms.app import App
 from outagecomms.errors import InputError
 from outagecomms.models import DeliveryStatus, IncidentRef, RefLike
 from outagecomms.store import incidents as incidents_db
 from outagecomms.store import outbox as outbox_db
-from outagecomms.values import iso
+from outagecomms.values import JsonModel
 
 
 @dataclass(frozen=True, kw_only=True)
-class DeliveryRow:
+class DeliveryRow(JsonModel):
     """One row of the outbox: a (round, customer, channel) message and its state."""
 
     id: int
@@ -27,19 +26,6 @@ class DeliveryRow:
     sent_at: datetime | None
     last_error: str | None
     provider_id: str | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "round": self.round,
-            "customer": self.customer,
-            "channel": self.channel,
-            "status": self.status.value,
-            "attempts": self.attempts,
-            "sent_at": iso(self.sent_at),
-            "last_error": self.last_error,
-            "provider_id": self.provider_id,
-        }
 
 
 def list_deliveries(app: App, ref: RefLike, *, status: str | None = None) -> list[DeliveryRow]:

@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from outagecomms.incidents.views import RoundSummary
+from outagecomms.incidents.views import RoundSummary, TimelineEvent
 from outagecomms.models import Incident, RoundKind, RoundStats
 from outagecomms.recovery.report.units import human, ratio
-from outagecomms.values import iso
+from outagecomms.values import JsonModel, iso, json_key
 
 __all__ = [
     "Audience",
@@ -128,43 +128,18 @@ class TimelineRound:
 
 
 @dataclass(frozen=True, kw_only=True)
-class TimelineEvent:
-    at: datetime
-    kind: str
-    detail: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"at": iso(self.at), "kind": self.kind, "detail": self.detail}
-
-
-@dataclass(frozen=True, kw_only=True)
-class Timeline:
+class Timeline(JsonModel):
     rounds: tuple[TimelineRound, ...]
     events: tuple[TimelineEvent, ...]
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "rounds": [r.to_json() for r in self.rounds],
-            "events": [e.to_json() for e in self.events],
-        }
-
 
 @dataclass(frozen=True, kw_only=True)
-class Audience:
+class Audience(JsonModel):
     customers: int
     by_tier: Mapping[str, int]
     by_channel: Mapping[str, int]
     by_tier_and_channel: Mapping[str, Mapping[str, int]]
     skipped: Mapping[str, int]  # channel policy → customers reachable on none of its channels
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "customers": self.customers,
-            "by_tier": dict(self.by_tier),
-            "by_channel": dict(self.by_channel),
-            "by_tier_and_channel": {k: dict(v) for k, v in self.by_tier_and_channel.items()},
-            "skipped": dict(self.skipped),
-        }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -215,8 +190,10 @@ class FirstNotice:
 
 
 @dataclass(frozen=True, kw_only=True)
-class PromiseRound:
-    seq: int
+class PromiseRound(JsonModel):
+    json_extra = ("ratio", "counted")
+
+    seq: int = json_key("round")
     kind: RoundKind
     due_by: datetime | None
     owed: int
@@ -231,51 +208,32 @@ class PromiseRound:
     def ratio(self) -> float | None:
         return ratio(self.on_time, self.owed) if self.counted else None
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "round": self.seq,
-            "kind": self.kind.value,
-            "due_by": iso(self.due_by),
-            "owed": self.owed,
-            "on_time": self.on_time,
-            "ratio": self.ratio,
-            "counted": self.counted,
-        }
-
 
 @dataclass(frozen=True, kw_only=True)
-class PromiseTotal:
+class PromiseTotal(JsonModel):
     on_time: int
     owed: int
+    json_extra = ("ratio",)
 
     @property
     def ratio(self) -> float | None:
         return ratio(self.on_time, self.owed)
 
-    def to_json(self) -> dict[str, Any]:
-        return {"on_time": self.on_time, "owed": self.owed, "ratio": self.ratio}
-
 
 @dataclass(frozen=True, kw_only=True)
-class Promises:
+class Promises(JsonModel):
     per_round: tuple[PromiseRound, ...]
     overall: PromiseTotal
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "per_round": [p.to_json() for p in self.per_round],
-            "overall": self.overall.to_json(),
-        }
-
 
 @dataclass(frozen=True, kw_only=True)
-class ErrorCount:
+class ErrorCount(JsonModel):
     error: str
     count: int
 
 
 @dataclass(frozen=True, kw_only=True)
-class DeliverySummary:
+class DeliverySummary(JsonModel):
     total: int
     by_status: Mapping[str, int]
     by_channel: Mapping[str, Mapping[str, int]]
@@ -286,22 +244,9 @@ class DeliverySummary:
     retried: int  # needed more than one attempt
     top_errors: tuple[ErrorCount, ...]
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "total": self.total,
-            "by_status": dict(self.by_status),
-            "by_channel": {k: dict(v) for k, v in self.by_channel.items()},
-            "sent": self.sent,
-            "failed": self.failed,
-            "dead": self.dead,
-            "pending": self.pending,
-            "retried": self.retried,
-            "top_errors": [{"error": e.error, "count": e.count} for e in self.top_errors],
-        }
-
 
 @dataclass(frozen=True, kw_only=True)
-class CreditedCustomer:
+class CreditedCustomer(JsonModel):
     customer: str
     tier: str
     amount: Decimal
@@ -309,17 +254,6 @@ class CreditedCustomer:
     status: str
     rules: tuple[str, ...]
     goodwill: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "customer": self.customer,
-            "tier": self.tier,
-            "amount": str(self.amount),
-            "currency": self.currency,
-            "status": self.status,
-            "rules": list(self.rules),
-            "goodwill": self.goodwill,
-        }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -352,23 +286,15 @@ class Credits:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Comment:
+class Comment(JsonModel):
     customer: str
     score: int
     comment: str
     received_at: datetime
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "customer": self.customer,
-            "score": self.score,
-            "comment": self.comment,
-            "received_at": iso(self.received_at),
-        }
-
 
 @dataclass(frozen=True, kw_only=True)
-class Nps:
+class Nps(JsonModel):
     """What customers said: %promoters (9-10) - %detractors (0-6), half-up to 0.1."""
 
     responses: int
@@ -378,19 +304,9 @@ class Nps:
     nps: float | None
     comments: tuple[Comment, ...]
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "responses": self.responses,
-            "promoters": self.promoters,
-            "passives": self.passives,
-            "detractors": self.detractors,
-            "nps": self.nps,
-            "comments": [c.to_json() for c in self.comments],
-        }
-
 
 @dataclass(frozen=True, kw_only=True)
-class KbArticle:
+class KbArticle(JsonModel):
     title: str
     summary: str
     impact: str
@@ -398,17 +314,6 @@ class KbArticle:
     cause_notes: tuple[str, ...]
     prevention: str
     customer_communication: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "title": self.title,
-            "summary": self.summary,
-            "impact": self.impact,
-            "cause_and_fix": self.cause_and_fix,
-            "cause_notes": list(self.cause_notes),
-            "prevention": self.prevention,
-            "customer_communication": self.customer_communication,
-        }
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -31,7 +31,7 @@ import math
 import ssl
 import time
 from abc import abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 
@@ -45,6 +45,7 @@ from outagecomms.channels.base import (
     RateLimiter,
 )
 from outagecomms.config.model import ChannelConfig, CompanyConfig
+from outagecomms.errors import ConfigError
 from outagecomms.version import __version__
 
 USER_AGENT = f"outagecomms/{__version__}"
@@ -133,14 +134,30 @@ class HttpChannel(Channel):
     provider: ClassVar[str] = "HTTP"
     config_keys: ClassVar[dict[str, KeySpec]] = dict(HTTP_KEYS)
 
+    def required_secret(self, key: str, holds: str) -> str:
+        """The secret the ``<key>_env`` setting names; a ConfigError naming that key when the
+        setting or its variable is empty (``holds``: what the variable must hold)."""
+        value = self.config.secret(key)
+        if value is None:
+            var = self.settings.get(f"{key}_env") or ""
+            raise ConfigError(
+                f"environment variable {var} is not set (it must hold {holds})"
+                if var
+                else f"is not set: name the environment variable holding {holds}",
+                key=f"channels.{self.config.name}.{key}_env",
+            )
+        return value
+
     def __init__(
         self,
         config: ChannelConfig,
         company: CompanyConfig,
         *,
         client: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.time,
     ):
         super().__init__(config, company)
+        self.clock = clock  # wall time for what a provider dates (signatures, validity)
         # rate_per_second applies per destination URL, not to the channel as a whole
         self.limiter = None
         self.rate = float(config.rate_per_second)

@@ -62,7 +62,6 @@ from outagecomms.channels.http_base import (
     sent_with_id,
 )
 from outagecomms.config.model import SEVERITIES, ChannelConfig, CompanyConfig
-from outagecomms.errors import ConfigError
 
 log = logging.getLogger("outagecomms.channels.statuspage")
 
@@ -232,14 +231,7 @@ class StatuspageChannel(HttpChannel):
 
     def _api_key(self) -> str:
         if self._key is None:
-            value = self.config.secret("api_key")
-            if value is None:
-                var = self.settings.get("api_key_env") or ""
-                raise ConfigError(
-                    f"environment variable {var} is not set (it must hold the Statuspage API key)",
-                    key=f"channels.{self.config.name}.api_key_env",
-                )
-            self._key = value
+            self._key = self.required_secret("api_key", "the Statuspage API key")
         return self._key
 
     async def open(self) -> None:

@@ -28,8 +28,7 @@ from __future__ import annotations
 import base64
 import math
 import re
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import quote, urlencode
@@ -196,33 +195,16 @@ class TwilioChannel(HttpChannel):
                 return f"{key} must be an http(s) URL, got {value!r}"
         return None
 
-    def __init__(
-        self,
-        config: ChannelConfig,
-        company: CompanyConfig,
-        *,
-        clock: Callable[[], float] = time.time,
-        **kwargs: Any,
-    ):
+    def __init__(self, config: ChannelConfig, company: CompanyConfig, **kwargs: Any):
         super().__init__(config, company, **kwargs)
-        self.clock = clock
         self.base_url = str(self.settings.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
         self._auth: tuple[str, str] | None = None  # (url, Authorization header)
 
     def _credentials(self) -> tuple[str, str]:
         """The Messages URL and the Basic ``Authorization`` header, read once."""
         if self._auth is None:
-            sid = self.config.secret("account_sid")
-            token = self.config.secret("auth_token")
-            for value, key in ((sid, "account_sid_env"), (token, "auth_token_env")):
-                if value is None:
-                    var = self.settings.get(key) or ""
-                    raise ConfigError(
-                        f"environment variable {var} is not set (it must hold the Twilio "
-                        + ("Account SID)" if key == "account_sid_env" else "Auth Token)"),
-                        key=f"channels.{self.config.name}.{key}",
-                    )
-            assert sid is not None and token is not None
+            sid = self.required_secret("account_sid", "the Twilio Account SID")
+            token = self.required_secret("auth_token", "the Twilio Auth Token")
             if not _ACCOUNT_SID.fullmatch(sid):
                 raise ConfigError(
                     "the Twilio Account SID must be AC followed by 32 hex digits",

@@ -38,14 +38,12 @@ import hashlib
 import hmac
 import json
 import re
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from outagecomms.channels.base import KeySpec, OutboundMessage
 from outagecomms.channels.http_base import HTTP_KEYS, HttpChannel
 from outagecomms.config.model import ChannelConfig, CompanyConfig
-from outagecomms.errors import ConfigError
 
 SIGNATURE_VERSION = "v1"
 _TOKEN = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")  # an HTTP header name (RFC 9110 token)
@@ -99,31 +97,13 @@ class WebhookChannel(HttpChannel):
             return "signature_header and timestamp_header must be different headers"
         return None
 
-    def __init__(
-        self,
-        config: ChannelConfig,
-        company: CompanyConfig,
-        *,
-        clock: Callable[[], float] = time.time,
-        **kwargs: Any,
-    ):
+    def __init__(self, config: ChannelConfig, company: CompanyConfig, **kwargs: Any):
         super().__init__(config, company, **kwargs)
-        self.clock = clock
         self._secret: bytes | None = None
 
     def _load_secret(self) -> bytes:
         if self._secret is None:
-            value = self.config.secret("secret")
-            if value is None:
-                var = self.settings.get("secret_env") or ""
-                raise ConfigError(
-                    f"environment variable {var} is not set (it must hold the webhook "
-                    "signing secret)"
-                    if var
-                    else "is not set: name the environment variable holding the signing secret",
-                    key=f"channels.{self.config.name}.secret_env",
-                )
-            self._secret = value.encode()
+            self._secret = self.required_secret("secret", "the webhook signing secret").encode()
         return self._secret
 
     async def open(self) -> None:

@@ -172,13 +172,17 @@ class Daemon:
             coalesce=True,
         )
 
+    async def _woken(self, event: asyncio.Event) -> bool:
+        """Wait for ``event`` and take it; False once the daemon is stopping."""
+        if self.stop.is_set():
+            return False
+        await event.wait()
+        event.clear()
+        return not self.stop.is_set()
+
     async def _due_loop(self) -> None:
         """Runs what is due each time a job wakes us; APScheduler only says when."""
-        while not self.stop.is_set():
-            await self.wake.wait()
-            self.wake.clear()
-            if self.stop.is_set():
-                break
+        while await self._woken(self.wake):
             if not self._lead():
                 self._schedule_wakeup()
                 continue  # a follower only dispatches; the leader decides what is due
@@ -227,11 +231,7 @@ class Daemon:
         self.kick.set()
 
     async def _dispatch_loop(self) -> None:
-        while not self.stop.is_set():
-            await self.kick.wait()
-            self.kick.clear()
-            if self.stop.is_set():
-                break
+        while await self._woken(self.kick):
             if self._reopen_channels:
                 self._reopen_channels = False
                 await self.dispatcher.close()  # reopened lazily with the reloaded settings

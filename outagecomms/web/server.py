@@ -174,12 +174,19 @@ def make_web_app(app: App, status: Callable[[], dict[str, Any]] | None = None) -
             400,
         )
 
-    async def click(request: Request) -> Response:
-        token = request.path_params["token"]
+    def verified(token: str) -> tuple[int, str] | Response:
+        """The link's incident and customer, or the page saying why the link is refused."""
         try:
-            incident_id, customer_id = verify(token)
+            return verify(token)
         except FeedbackTokenError as err:
             return refused(err)
+
+    async def click(request: Request) -> Response:
+        token = request.path_params["token"]
+        who = verified(token)
+        if isinstance(who, Response):
+            return who
+        incident_id, customer_id = who
         raw = request.query_params.get("score")
         try:
             score = check_score(raw)
@@ -208,10 +215,10 @@ def make_web_app(app: App, status: Callable[[], dict[str, Any]] | None = None) -
 
     async def comment(request: Request) -> Response:
         token = request.path_params["token"]
-        try:
-            incident_id, customer_id = verify(token)
-        except FeedbackTokenError as err:
-            return refused(err)
+        who = verified(token)
+        if isinstance(who, Response):
+            return who
+        incident_id, customer_id = who
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype != "application/x-www-form-urlencoded":
             return page("Unsupported form", "<p>Please send the form from the page.</p>", 415)

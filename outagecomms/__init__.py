@@ -59,6 +59,7 @@ if TYPE_CHECKING:
         Round,
         RoundKind,
         Selector,
+        SelectorArgs,
         Severity,
     )
     from outagecomms.outbox.deliveries import DeliveryRow
@@ -79,6 +80,7 @@ _LAZY = {
             "Round",
             "RoundKind",
             "Selector",
+            "SelectorArgs",
             "Severity",
         ],
         "outagecomms.models",
@@ -162,6 +164,7 @@ __all__ = [
     "RoundOutcome",
     "RoundSummary",
     "Selector",
+    "SelectorArgs",
     "SendMode",
     "Severity",
     "StateError",

@@ -17,11 +17,11 @@ functions run underneath), names incidents with anything ``IncidentRef.parse`` a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
 from outagecomms import app as context
 from outagecomms.directory.importer import ImportResult, import_file
@@ -37,7 +37,7 @@ from outagecomms.incidents.views import (
     show_incident,
     watch_snapshot,
 )
-from outagecomms.models import Incident, IncidentRef, RefLike, Round, Selector
+from outagecomms.models import Incident, IncidentRef, RefLike, Round, Selector, SelectorArgs
 from outagecomms.outbox.deliveries import DeliveryRow, list_deliveries
 from outagecomms.outbox.dispatch import DispatchSummary, Progress
 from outagecomms.values import as_utc, parse_duration, parse_time
@@ -87,28 +87,9 @@ class App(context.App):
         customers not in the file)."""
         return import_file(self, Path(path), fmt=fmt, replace=replace)
 
-    def customers(
-        self,
-        *,
-        components: Iterable[str] = (),
-        regions: Iterable[str] = (),
-        tiers: Iterable[str] = (),
-        tags: Iterable[str] = (),
-        customers: Iterable[str] = (),
-        exclude: Iterable[str] = (),
-    ) -> list[CustomerRow]:
+    def customers(self, **selector: Unpack[SelectorArgs]) -> list[CustomerRow]:
         """The customers a selector matches (the same selectors as ``declare``; none: all)."""
-        return list_customers(
-            self,
-            Selector.of(
-                components=components,
-                regions=regions,
-                tiers=tiers,
-                tags=tags,
-                customers=customers,
-                exclude=exclude,
-            ),
-        )
+        return list_customers(self, Selector.of(**selector))
 
     # --- declare / update / resolve --------------------------------------------------------
 
@@ -117,20 +98,16 @@ class App(context.App):
         title: str,
         *,
         severity: str,
-        components: Iterable[str] = (),
-        regions: Iterable[str] = (),
-        tiers: Iterable[str] = (),
-        tags: Iterable[str] = (),
-        customers: Iterable[str] = (),
-        exclude: Iterable[str] = (),
         every: timedelta | str | None = None,
         started_at: datetime | str | None = None,
         message: str | None = None,
         commander: str | None = None,
         dry_run: bool = False,
         send: SendMode = True,
+        **selector: Unpack[SelectorArgs],
     ) -> Declared:
-        """Declare an incident and acknowledge every affected customer at once.
+        """Declare an incident and acknowledge every affected customer at once, selected by
+        ``components``, ``regions``, ``tiers``, ``tags``, ``customers`` and ``exclude``.
 
         ``every`` is the promised update cadence (default: the severity's policy);
         ``started_at`` when customers were first hurt (ISO 8601, ``-15m`` or a datetime;
@@ -140,14 +117,7 @@ class App(context.App):
             self,
             title=title,
             severity=severity,
-            selector=Selector.of(
-                components=components,
-                regions=regions,
-                tiers=tiers,
-                tags=tags,
-                customers=customers,
-                exclude=exclude,
-            ),
+            selector=Selector.of(**selector),
             every=self._duration(every, "every"),
             message=message or "",
             started_at=self._time(started_at, "started_at"),

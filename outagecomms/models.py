@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol, TypeAlias
+from typing import Protocol, TypeAlias, TypedDict, Unpack
 
 #: the customer id of a delivery made once per round, not per customer (a status page)
 ROUND_WIDE = "*"
@@ -70,6 +70,19 @@ class Customer:
         return str(getattr(self, field_name, "") or "")
 
 
+class SelectorArgs(TypedDict, total=False):
+    """The selector's fields as keyword arguments (``Selector.of``, ``App.declare``,
+    ``App.customers``): kinds AND, values of one kind OR; ``customers`` adds, ``exclude``
+    removes."""
+
+    components: Iterable[str]
+    regions: Iterable[str]
+    tiers: Iterable[str]
+    tags: Iterable[str]
+    customers: Iterable[str]
+    exclude: Iterable[str]
+
+
 @dataclass(frozen=True, kw_only=True)
 class Selector:
     """Who an incident affects. Different kinds AND together; values of one kind OR."""
@@ -82,28 +95,19 @@ class Selector:
     exclude: tuple[str, ...] = ()
 
     @classmethod
-    def of(
-        cls,
-        *,
-        components: Iterable[str] = (),
-        regions: Iterable[str] = (),
-        tiers: Iterable[str] = (),
-        tags: Iterable[str] = (),
-        customers: Iterable[str] = (),
-        exclude: Iterable[str] = (),
-    ) -> Selector:
-        """From values as people give them: stripped, blanks and repeats dropped; a bare
-        string is one value (``"auth"``, not ``a, u, t, h``)."""
+    def of(cls, **values: Unpack[SelectorArgs]) -> Selector:
+        """From values as people give them (:class:`SelectorArgs`): stripped, blanks and
+        repeats dropped; a bare string is one value (``"auth"``, not ``a, u, t, h``)."""
 
         def vals(v: Iterable[str]) -> tuple[str, ...]:
             return tuple(
                 dict.fromkeys(x.strip() for x in ((v,) if isinstance(v, str) else v) if x.strip())
             )
 
-        return cls(
-            components=vals(components), regions=vals(regions), tiers=vals(tiers),
-            tags=vals(tags), customers=vals(customers), exclude=vals(exclude),
-        )  # fmt: skip
+        unknown = set(values) - set(SelectorArgs.__annotations__)
+        if unknown:
+            raise TypeError(f"unknown selector field(s): {', '.join(sorted(unknown))}")
+        return cls(**{k: vals(v) for k, v in values.items()})  # type: ignore[arg-type]
 
     @property
     def has_filters(self) -> bool:

@@ -174,19 +174,19 @@ def make_web_app(app: App, status: Callable[[], dict[str, Any]] | None = None) -
             400,
         )
 
-    def verified(token: str) -> tuple[int, str] | Response:
-        """The link's incident and customer, or the page saying why the link is refused."""
+    def verified(request: Request) -> tuple[str, int, str] | Response:
+        """The link's token, incident and customer, or the page saying why it is refused."""
+        token = request.path_params["token"]
         try:
-            return verify(token)
+            return (token, *verify(token))
         except FeedbackTokenError as err:
             return refused(err)
 
     async def click(request: Request) -> Response:
-        token = request.path_params["token"]
-        who = verified(token)
+        who = verified(request)
         if isinstance(who, Response):
             return who
-        incident_id, customer_id = who
+        token, incident_id, customer_id = who
         raw = request.query_params.get("score")
         try:
             score = check_score(raw)
@@ -214,11 +214,10 @@ def make_web_app(app: App, status: Callable[[], dict[str, Any]] | None = None) -
         return page("Thank you for your feedback", body)
 
     async def comment(request: Request) -> Response:
-        token = request.path_params["token"]
-        who = verified(token)
+        who = verified(request)
         if isinstance(who, Response):
             return who
-        incident_id, customer_id = who
+        _, incident_id, customer_id = who
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype != "application/x-www-form-urlencoded":
             return page("Unsupported form", "<p>Please send the form from the page.</p>", 415)

@@ -11,7 +11,7 @@ requests/s through a pool of 8 connections but 300/s through a pool of 32 (the w
 default); 32 lanes made 1,300/s (``benchmarks/webhook_fanout.py``; encode/httpcore#1035).
 
 A client passed to the constructor is used as is, with its own pool, and left to its owner to
-close. Outcomes follow DESIGN §5:
+close. Outcomes (as the channel protocol in channels/base.py defines them):
 
 - 2xx: ``sent`` (a subclass may look at the body first, e.g. Slack's ``ok``);
 - 429: ``retry`` honouring ``Retry-After`` (delta-seconds or an HTTP date);

@@ -2,7 +2,7 @@
 events, credits, feedback): ``build_report`` reads it in one transaction through
 ``store.reporting`` and derives every figure into a ``model.Report``.
 
-Definitions (DESIGN.md §2, §3):
+Definitions:
 
 - *Time to first notice* of a customer: the earliest ``sent_at`` of their acknowledgement
   deliveries minus the incident's ``started_at``. A customer owed an acknowledgement (any

@@ -85,6 +85,7 @@ def test_wheel_ships_templates_and_example_config(tmp_path: Path) -> None:
     assert "outagecomms/config.example.toml" in names
     assert "outagecomms/samples/customers.csv" in names
     assert "outagecomms/store/migrations/versions/0001_initial.py" in names
+    assert "outagecomms/py.typed" in names  # PEP 561: type checkers read our annotations
     # a regular (non-editable) install finds the packaged templates, not the repository's
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)

@@ -26,7 +26,7 @@ def test_db_upgrade_reports_the_revision(make_config, cli) -> None:
     cfg = make_config()
     res = cli("--config", str(cfg), "db", "upgrade")
     assert res.exit_code == 0, res.stderr
-    assert "at revision 0005 (head 0005)" in res.stderr
+    assert "at revision 0006 (head 0006)" in res.stderr
 
 
 def test_logs_are_json_lines_off_a_terminal(capsys) -> None:  # type: ignore[no-untyped-def]

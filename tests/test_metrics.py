@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select, update
 
 from outagecomms.app import App
+from outagecomms.store import outbox as outbox_db
 from outagecomms.store import tables as t
 from outagecomms.web.metrics import MARGIN_BUCKETS, render_metrics
 
@@ -134,3 +135,43 @@ def test_metrics_of_an_empty_store(app: App) -> None:
     assert got["outagecomms_promise_margin_seconds_sum"] == "0"
     assert got["outagecomms_promises_late_total"] == "0"
     assert got["outagecomms_open_incidents"] == "0" and "outagecomms_leader" not in got
+
+
+def _tallied(app: App) -> set[int]:
+    with app.store.read() as conn:
+        return {int(r) for (r,) in conn.execute(select(t.round_tallies.c.round_id))}
+
+
+def test_settled_rounds_are_counted_once_and_a_retry_counts_them_again(app: App) -> None:
+    margins = _fill(app)
+    first = render_metrics(app)
+    assert _tallied(app) == {2, 3}  # round 1 still owes a delivery: counted at every scrape
+    # later scrapes read the stored tally: a change made behind the store's functions does not
+    # show (which is how we know the tally is read, not recounted)
+    d = t.deliveries
+    with app.store.write() as conn:
+        conn.execute(update(d).where(d.c.round_id == 2).values(status="failed", sent_at=None))
+        failed = [int(i) for (i,) in conn.execute(select(d.c.id).where(d.c.round_id == 2))]
+    assert render_metrics(app) == first
+    # `deliveries retry` puts them back in the outbox: the round is owed again, counted live
+    with app.store.write() as conn:
+        outbox_db.requeue(conn, failed[:-1], datetime.now(UTC))
+        outbox_db.supersede(conn, failed[-1], "newer news")
+    assert _tallied(app) == {3}
+    got = _samples(render_metrics(app))
+    round_b = sum(1 for name, early in SENDS if name == "b")
+    assert got["outagecomms_queue_depth"] == str(1 + round_b - 1)
+    assert got["outagecomms_promise_margin_seconds_count"] == str(len(margins) - round_b)
+    superseded = [k for k in got if 'status="superseded"' in k]
+    assert [got[k] for k in superseded] == ["1"]
+    # once round 1's last delivery is sent it settles, and the next scrape stores its tally
+    with app.store.write() as conn:
+        conn.execute(
+            update(d)
+            .where(d.c.round_id == 1, d.c.status == "pending")
+            .values(status="sent", sent_at=DUE_A)
+        )
+    render_metrics(app)
+    assert _tallied(app) == {1, 3}
+    got = _samples(render_metrics(app))  # from the tallies now: the same figures
+    assert got["outagecomms_promise_margin_seconds_count"] == str(len(margins) - round_b + 1)

@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from outagecomms.errors import ConfigError, OutageCommsError
 from outagecomms.values import as_utc
 
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 _CHUNK = 500
 
 T = TypeVar("T")

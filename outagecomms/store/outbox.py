@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 
 from outagecomms.models import DeliveryStatus, IncidentStatus, Round, RoundKind, RoundStats
+from outagecomms.store import reporting
 from outagecomms.store import tables as t
 from outagecomms.store.engine import chunks
 from outagecomms.store.incidents import get_round, list_rounds, only_customers
@@ -467,6 +468,7 @@ def latest_round_seqs(conn: Connection, incident_id: int) -> dict[tuple[str, str
 def requeue(conn: Connection, delivery_ids: Sequence[int], now: datetime) -> None:
     """Put failed/dead deliveries back in the outbox, due now, with a fresh retry budget."""
     d = t.deliveries
+    reporting.forget_tallies(conn, delivery_ids)
     for ids in chunks(delivery_ids):
         conn.execute(
             update(d)
@@ -484,6 +486,7 @@ def requeue(conn: Connection, delivery_ids: Sequence[int], now: datetime) -> Non
 def supersede(conn: Connection, delivery_id: int, why: str) -> None:
     """Mark a failed/dead delivery as replaced by newer news (it is not resent)."""
     d = t.deliveries
+    reporting.forget_tallies(conn, [delivery_id])
     conn.execute(
         update(d)
         .where(d.c.id == delivery_id, d.c.status.in_(RETRYABLE))

@@ -7,6 +7,7 @@ figures beyond what SQL counts and sums.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,6 +18,7 @@ from sqlalchemy import ColumnElement, Connection, String, func, literal, select,
 
 from outagecomms.models import DeliveryStatus, IncidentStatus, RoundKind
 from outagecomms.store import tables as t
+from outagecomms.store.engine import chunks
 from outagecomms.values import as_utc
 
 __all__ = [
@@ -24,18 +26,23 @@ __all__ = [
     "CreditRow",
     "FeedbackRow",
     "MarginHistogram",
+    "RoundTally",
+    "Scrape",
     "ack_firsts",
     "audience_recipients",
     "audience_tiers",
+    "cached_tallies",
     "credit_rows",
     "customer_tiers",
-    "deliveries_by_outcome",
     "delivery_counts",
     "feedback_rows",
+    "forget_tallies",
     "open_incident_count",
-    "promise_margins",
     "retried_count",
     "rounds_by_kind",
+    "rounds_to_tally",
+    "scrape",
+    "store_tallies",
     "top_errors",
 ]
 
@@ -220,18 +227,6 @@ def rounds_by_kind(conn: Connection) -> list[tuple[str, int]]:
     return [(row[0], int(row[1])) for row in conn.execute(q)]
 
 
-def deliveries_by_outcome(conn: Connection) -> list[tuple[str, str, int]]:
-    """(channel, status, deliveries) over the whole store (an index-only scan of
-    ``ix_deliveries_outcome``)."""
-    d = t.deliveries
-    q = (
-        select(d.c.channel, d.c.status, func.count())
-        .group_by(d.c.channel, d.c.status)
-        .order_by(d.c.channel, d.c.status)
-    )
-    return [(row[0], row[1], int(row[2])) for row in conn.execute(q)]
-
-
 def _shifted(conn: Connection, due_by: ColumnElement[Any], seconds: float) -> ColumnElement[Any]:
     """``due_by + seconds``, comparable with ``sent_at`` in the database's own terms.
 
@@ -260,21 +255,43 @@ def _margin_seconds(
     return func.date_part("epoch", due_by - sent_at)
 
 
-def promise_margins(conn: Connection, bounds: Sequence[float]) -> MarginHistogram:
-    """The promise-margin histogram of every sent delivery whose round kept a promise.
+@dataclass(frozen=True, kw_only=True)
+class RoundTally:
+    """One round's share of the scrape: deliveries by (channel, status), and for a round that
+    kept a promise its sent deliveries' margins, counted between the histogram bounds
+    (``ranges[0]``: margin <= bounds[0], ..., ``ranges[-1]``: above the last bound)."""
+
+    outcomes: tuple[tuple[str, str, int], ...]
+    ranges: tuple[int, ...] | None  # None: the round kept no promise
+    extra: int  # sent exactly on the promise (with a 0 bound), else after it
+    margin_sum: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scrape:
+    """What ``/metrics`` shows of the deliveries."""
+
+    by_outcome: list[tuple[str, str, int]]  # (channel, status, deliveries), sorted
+    margins: MarginHistogram
+
+
+def _bounds_key(bounds: Sequence[float]) -> str:
+    return ",".join(f"{b:g}" for b in sorted(bounds))
+
+
+def _margin_ranges(
+    conn: Connection, bounds: Sequence[float], round_ids: Sequence[int]
+) -> dict[int, tuple[tuple[int, ...], int, float]]:
+    """Per round that kept a promise: its margin counts between the bounds, the "extra" count
+    and the margin sum.
 
     Computed without reading a row per delivery into Python, and without evaluating an
-    expression per delivery for the buckets: ``margin <= b`` is ``sent_at >= due_by - b``, so
+    expression per delivery for the counts: ``margin <= b`` is ``sent_at >= due_by - b``, so
     for each round the deliveries between two consecutive bounds are one range of the index
-    ``ix_deliveries_round_sent (round_id, sent_at)``, counted by the database. Each delivery is
-    visited once over all ranges; the buckets are the running totals of the ranges. Only the
-    sum needs the margin itself, one subtraction per delivery in SQL.
+    ``ix_deliveries_round_sent (round_id, sent_at)``, counted by the database. Only the sum
+    needs the margin itself, one subtraction per delivery in SQL.
     """
     d, r = t.deliveries, t.rounds
-    if conn.dialect.name == "postgresql":
-        # the planner's cost for a few hundred small index scans crosses jit_above_cost, and
-        # compiling the query then takes longer than running it (for this transaction only)
-        conn.exec_driver_sql("SET LOCAL jit = off")
     edges = sorted(bounds)
     # thresholds[i] = due_by - edges[i], descending in time as the bound grows
     thresholds = [_shifted(conn, r.c.due_by, -b) for b in edges]
@@ -296,42 +313,162 @@ def promise_margins(conn: Connection, bounds: Sequence[float]) -> MarginHistogra
     # late is margin < 0: the "<= 0" bucket less the deliveries sent on the dot (an equality
     # seek per round), or, with no 0 bound, the range after the promise
     zero = _shifted(conn, r.c.due_by, 0)
-    has_zero = 0 in edges
-    extra = count(d.c.sent_at == zero) if has_zero else count(d.c.sent_at > zero)
+    extra = count(d.c.sent_at == zero) if 0 in edges else count(d.c.sent_at > zero)
     margin_sum = (
         select(func.sum(_margin_seconds(conn, r.c.due_by, d.c.sent_at)))
         .select_from(d)
         .where(d.c.round_id == r.c.id, d.c.sent_at.is_not(None))
         .scalar_subquery()
     )
-    per_round = (
-        select(
-            *(rng.label(f"r{i}") for i, rng in enumerate(ranges)),
-            extra.label("extra"),
-            margin_sum.label("msum"),
+    out: dict[int, tuple[tuple[int, ...], int, float]] = {}
+    for ids in chunks(round_ids):
+        q = select(r.c.id, extra, margin_sum, *ranges).where(
+            r.c.id.in_(ids), r.c.due_by.is_not(None)
         )
-        .where(r.c.due_by.is_not(None))
-        .subquery()
+        for row in conn.execute(q):
+            out[int(row[0])] = (tuple(int(n) for n in row[3:]), int(row[1]), float(row[2] or 0))
+    return out
+
+
+def _round_outcomes(
+    conn: Connection, round_ids: Sequence[int]
+) -> dict[int, list[tuple[str, str, int]]]:
+    d = t.deliveries
+    out: dict[int, list[tuple[str, str, int]]] = {}
+    for ids in chunks(round_ids):
+        q = (
+            select(d.c.round_id, d.c.channel, d.c.status, func.count())
+            .where(d.c.round_id.in_(ids))
+            .group_by(d.c.round_id, d.c.channel, d.c.status)
+        )
+        for rid, channel, status, n in conn.execute(q):
+            out.setdefault(int(rid), []).append((channel, status, int(n)))
+    return out
+
+
+def _tallies(
+    conn: Connection, bounds: Sequence[float], round_ids: Sequence[int]
+) -> dict[int, RoundTally]:
+    """The rounds' tallies counted from their deliveries."""
+    margins = _margin_ranges(conn, bounds, round_ids)
+    outcomes = _round_outcomes(conn, round_ids)
+    out = {}
+    for rid in round_ids:
+        ranges, extra, msum = margins.get(rid, (None, 0, 0.0))
+        out[rid] = RoundTally(
+            outcomes=tuple(outcomes.get(rid, ())), ranges=ranges, extra=extra, margin_sum=msum
+        )
+    return out
+
+
+def _unsettled(conn: Connection) -> set[int]:
+    """Rounds with a delivery still owed (pending, or being sent): their figures move."""
+    d = t.deliveries
+    q = select(d.c.round_id).distinct().where(d.c.status.in_(_OWED))
+    return {int(rid) for (rid,) in conn.execute(q)}
+
+
+_OWED = (DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value)
+
+
+def cached_tallies(conn: Connection, bounds: Sequence[float]) -> dict[int, RoundTally]:
+    """The stored tallies of settled rounds (counted for these bounds)."""
+    rt = t.round_tallies
+    q = select(rt.c.round_id, rt.c.outcomes, rt.c.ranges, rt.c.extra, rt.c.margin_sum).where(
+        rt.c.bounds == _bounds_key(bounds)
     )
-    n_ranges = len(ranges)
-    q = select(
-        *(func.coalesce(func.sum(per_round.c[f"r{i}"]), 0) for i in range(n_ranges)),
-        func.coalesce(func.sum(per_round.c.extra), 0),
-        func.sum(per_round.c.msum),
-    )
-    row = conn.execute(q).one()
+    return {
+        int(rid): RoundTally(
+            outcomes=tuple((c, st, int(n)) for c, st, n in json.loads(outcomes)),
+            ranges=None if ranges is None else tuple(json.loads(ranges)),
+            extra=int(extra),
+            margin_sum=float(msum),
+        )
+        for rid, outcomes, ranges, extra, msum in conn.execute(q)
+    }
+
+
+def rounds_to_tally(conn: Connection, bounds: Sequence[float]) -> list[int]:
+    """Settled rounds without a stored tally: what :func:`store_tallies` would count."""
+    known = set(cached_tallies(conn, bounds)) | _unsettled(conn)
+    return [int(rid) for (rid,) in conn.execute(select(t.rounds.c.id)) if rid not in known]
+
+
+def store_tallies(conn: Connection, bounds: Sequence[float], round_ids: Sequence[int]) -> int:
+    """Count and store the tallies of those rounds that are (still) settled; in a write
+    transaction. On PostgreSQL the rounds' rows are locked first, as ``forget_tallies`` locks
+    them, so a retry that unsettles a round either commits first (and the round is skipped
+    here) or waits and then drops what this stored. Returns how many were stored."""
+    r, rt = t.rounds, t.round_tallies
+    for ids in chunks(round_ids):
+        conn.execute(select(r.c.id).where(r.c.id.in_(ids)).with_for_update()).all()
+    owed = _unsettled(conn)
+    settled = [rid for rid in round_ids if rid not in owed]
+    rows = [
+        {
+            "round_id": rid,
+            "bounds": _bounds_key(bounds),
+            "outcomes": json.dumps([list(o) for o in tally.outcomes]),
+            "ranges": None if tally.ranges is None else json.dumps(list(tally.ranges)),
+            "extra": tally.extra,
+            "margin_sum": tally.margin_sum,
+        }
+        for rid, tally in _tallies(conn, bounds, settled).items()
+    ]
+    if rows:
+        conn.execute(rt.delete().where(rt.c.round_id.in_(settled)))  # other bounds' rows
+        for part in chunks(rows):
+            conn.execute(rt.insert(), list(part))
+    return len(rows)
+
+
+def forget_tallies(conn: Connection, delivery_ids: Sequence[int]) -> None:
+    """Those deliveries' rounds are changing after they settled (``deliveries retry``): drop
+    their stored tallies, under the same row locks as :func:`store_tallies`."""
+    d, r, rt = t.deliveries, t.rounds, t.round_tallies
+    round_ids: set[int] = set()
+    for ids in chunks(delivery_ids):
+        q = select(d.c.round_id).distinct().where(d.c.id.in_(ids))
+        round_ids.update(int(rid) for (rid,) in conn.execute(q))
+    for ids in chunks(sorted(round_ids)):
+        conn.execute(select(r.c.id).where(r.c.id.in_(ids)).with_for_update()).all()
+        conn.execute(rt.delete().where(rt.c.round_id.in_(ids)))
+
+
+def scrape(conn: Connection, bounds: Sequence[float]) -> Scrape:
+    """Deliveries by outcome and the promise-margin histogram over the whole store: the stored
+    tallies of settled rounds, and every other round counted now (one snapshot)."""
+    if conn.dialect.name == "postgresql":
+        # the planner's cost for a few hundred small index scans crosses jit_above_cost, and
+        # compiling the query then takes longer than running it (for this transaction only)
+        conn.exec_driver_sql("SET LOCAL jit = off")
+    tallies = cached_tallies(conn, bounds)
+    live = [int(rid) for (rid,) in conn.execute(select(t.rounds.c.id)) if rid not in tallies]
+    tallies.update(_tallies(conn, bounds, live))
+    edges = sorted(bounds)
+    outcomes: dict[tuple[str, str], int] = {}
+    ranges = [0] * (len(edges) + 1)
+    extra_n, total = 0, 0.0
+    for tally in tallies.values():
+        for channel, status, n in tally.outcomes:
+            outcomes[(channel, status)] = outcomes.get((channel, status), 0) + n
+        if tally.ranges is not None:
+            ranges = [a + b for a, b in zip(ranges, tally.ranges, strict=True)]
+            extra_n += tally.extra
+            total += tally.margin_sum
     cumulative: list[int] = []
     running = 0
-    for n in row[: n_ranges - 1]:
-        running += int(n)
+    for n in ranges[:-1]:
+        running += n
         cumulative.append(running)
-    count_all = running + int(row[n_ranges - 1])
-    extra_n, total = int(row[n_ranges]), row[n_ranges + 1]
-    late = cumulative[edges.index(0)] - extra_n if has_zero else extra_n
-    return MarginHistogram(
-        bounds=tuple(edges),
-        buckets=tuple(cumulative),
-        count=count_all,
-        sum_seconds=float(total or 0),
-        late=late,
+    late = cumulative[edges.index(0)] - extra_n if 0 in edges else extra_n
+    return Scrape(
+        by_outcome=sorted((c, st, n) for (c, st), n in outcomes.items()),
+        margins=MarginHistogram(
+            bounds=tuple(edges),
+            buckets=tuple(cumulative),
+            count=running + ranges[-1],
+            sum_seconds=total,
+            late=late,
+        ),
     )

@@ -236,3 +236,17 @@ contact_flags = Table(
     Column("incident_id", BigId, nullable=True),
     Column("flagged_at", TS, nullable=False),
 )
+
+
+#: /metrics figures of a settled round (no delivery pending or being sent), computed once: such
+#: a round only changes through ``deliveries retry`` (requeue, supersede), which drops its row.
+round_tallies = Table(
+    "round_tallies",
+    metadata,
+    Column("round_id", BigId, ForeignKey("rounds.id"), primary_key=True),
+    Column("bounds", String(200), nullable=False),  # the histogram bounds these were counted for
+    Column("outcomes", Text, nullable=False),  # JSON [[channel, status, n], ...]
+    Column("ranges", Text, nullable=True),  # JSON margin counts between bounds; null: no promise
+    Column("extra", Integer, nullable=False, default=0),
+    Column("margin_sum", Float, nullable=False, default=0.0),
+)

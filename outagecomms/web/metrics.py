@@ -1,8 +1,10 @@
 """Prometheus metrics, computed from the store at scrape time (the store is the truth, and
 every daemon of a cluster reports the same numbers; ``outagecomms_leader`` tells them apart).
 
-Every figure is counted or summed by the database (``store.reporting``): a scrape reads a few
-dozen numbers, not a row per delivery, however many deliveries the store holds.
+Every figure is counted or summed by the database (``store.reporting``), and a round's figures
+are counted once it is settled (nothing owed any more) and kept in ``round_tallies``: a scrape
+reads a row per round and counts only the rounds still sending, however many deliveries the
+store holds.
 """
 
 from __future__ import annotations
@@ -35,10 +37,15 @@ def render_metrics(app: App, status: dict[str, Any] | None = None) -> str:
             lines.append(f"{name}{{{lab}}} {value:g}" if lab else f"{name} {value:g}")
 
     with app.store.read() as conn:
+        settled = reporting.rounds_to_tally(conn, MARGIN_BUCKETS)
+    if settled:  # counted once, then read back from round_tallies by every later scrape
+        with app.store.write() as conn:
+            reporting.store_tallies(conn, MARGIN_BUCKETS, settled)
+    with app.store.read() as conn:
         open_n = reporting.open_incident_count(conn)
         rounds = reporting.rounds_by_kind(conn)
-        by_outcome = reporting.deliveries_by_outcome(conn)
-        margins = reporting.promise_margins(conn, MARGIN_BUCKETS)
+        figures = reporting.scrape(conn, MARGIN_BUCKETS)
+    by_outcome, margins = figures.by_outcome, figures.margins
     metric("outagecomms_open_incidents", "gauge", "Incidents not yet resolved.", [({}, open_n)])
     metric(
         "outagecomms_rounds_total",

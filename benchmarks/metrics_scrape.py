@@ -48,8 +48,9 @@ from sqlalchemy import and_, func, select, text
 from outagecomms.app import App
 from outagecomms.models import IncidentStatus
 from outagecomms.store import tables as t
+from outagecomms.store.reporting import MarginHistogram
 from outagecomms.values import as_utc
-from outagecomms.web.metrics import MARGIN_BUCKETS, render_metrics
+from outagecomms.web.metrics import MARGIN_BUCKETS, exposition, render_metrics
 
 ROUNDS_PER_INCIDENT = 4
 START = "2026-01-05 08:00:00"
@@ -58,25 +59,10 @@ START = "2026-01-05 08:00:00"
 # --- the previous implementation, kept for the comparison --------------------------------------
 
 
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
 def old_render_metrics(app: App, status: dict[str, Any] | None = None) -> str:
     """``web/metrics.render_metrics`` as it was: the histogram in Python over every sent
-    delivery ever stored."""
+    delivery ever stored (its text format was the same: ``exposition``)."""
     d, r, i = t.deliveries, t.rounds, t.incidents
-    lines: list[str] = []
-
-    def metric(
-        name: str, kind: str, help_: str, samples: list[tuple[dict[str, str], float]]
-    ) -> None:
-        lines.append(f"# HELP {name} {help_}")
-        lines.append(f"# TYPE {name} {kind}")
-        for labels, value in samples:
-            lab = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
-            lines.append(f"{name}{{{lab}}} {value:g}" if lab else f"{name} {value:g}")
-
     with app.store.read() as conn:
         open_n = conn.execute(
             select(func.count()).select_from(i).where(i.c.status != IncidentStatus.RESOLVED.value)
@@ -90,42 +76,22 @@ def old_render_metrics(app: App, status: dict[str, Any] | None = None) -> str:
             .join(r, r.c.id == d.c.round_id)
             .where(and_(d.c.sent_at.is_not(None), r.c.due_by.is_not(None)))
         ).all()
-    metric("outagecomms_open_incidents", "gauge", "Incidents not yet resolved.", [({}, open_n)])
-    metric(
-        "outagecomms_rounds_total",
-        "counter",
-        "Rounds written, by kind.",
-        [({"kind": k}, n) for k, n in rounds],
-    )
-    metric(
-        "outagecomms_deliveries", "gauge", "Deliveries by channel and outcome.",
-        [({"channel": ch, "status": st}, n) for ch, st, n in by_outcome],
-    )  # fmt: skip
-    depth = sum(n for _ch, st, n in by_outcome if st in ("pending", "sending"))
-    metric("outagecomms_queue_depth", "gauge", "Deliveries owed and not yet sent.", [({}, depth)])
     values = [(as_utc(due) - as_utc(sent)).total_seconds() for sent, due in margins]
-    lines.append(
-        "# HELP outagecomms_promise_margin_seconds Seconds a delivery was sent before its promise (negative: late)."
+    histogram = MarginHistogram(
+        bounds=MARGIN_BUCKETS,
+        buckets=tuple(sum(1 for v in values if v <= b) for b in MARGIN_BUCKETS),
+        count=len(values),
+        sum_seconds=sum(values),
+        late=sum(1 for v in values if v < 0),
     )
-    lines.append("# TYPE outagecomms_promise_margin_seconds histogram")
-    for b in MARGIN_BUCKETS:
-        lines.append(
-            f'outagecomms_promise_margin_seconds_bucket{{le="{b}"}} {sum(1 for v in values if v <= b)}'
-        )
-    lines.append(f'outagecomms_promise_margin_seconds_bucket{{le="+Inf"}} {len(values)}')
-    lines.append(f"outagecomms_promise_margin_seconds_sum {sum(values):g}")
-    lines.append(f"outagecomms_promise_margin_seconds_count {len(values)}")
-    lines.append("# HELP outagecomms_promises_late_total Deliveries sent after their promise.")
-    lines.append("# TYPE outagecomms_promises_late_total counter")
-    lines.append(f"outagecomms_promises_late_total {sum(1 for v in values if v < 0)}")
-    if status is not None:
-        metric(
-            "outagecomms_leader",
-            "gauge",
-            "1 when this daemon is the scheduling leader.",
-            [({}, 1 if status.get("leader") else 0)],
-        )
-    return "\n".join(lines) + "\n"
+    leader = None if status is None else bool(status.get("leader"))
+    return exposition(
+        open_n,
+        [(k, n) for k, n in rounds],
+        [(ch, st, n) for ch, st, n in by_outcome],
+        histogram,
+        leader=leader,
+    )
 
 
 # --- filling the store --------------------------------------------------------------------------

@@ -9,6 +9,7 @@ store holds.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from outagecomms.app import App
@@ -25,6 +26,28 @@ def _label(value: str) -> str:
 def render_metrics(app: App, status: dict[str, Any] | None = None) -> str:
     """The Prometheus text exposition of the store's figures (and, given the daemon's
     ``status``, whether this daemon leads)."""
+    with app.store.read() as conn:
+        settled = reporting.rounds_to_tally(conn, MARGIN_BUCKETS)
+    if settled:  # counted once, then read back from round_tallies by every later scrape
+        with app.store.write() as conn:
+            reporting.store_tallies(conn, MARGIN_BUCKETS, settled)
+    with app.store.read() as conn:
+        open_n = reporting.open_incident_count(conn)
+        rounds = reporting.rounds_by_kind(conn)
+        figures = reporting.scrape(conn, MARGIN_BUCKETS)
+    leader = None if status is None else bool(status.get("leader"))
+    return exposition(open_n, rounds, figures.by_outcome, figures.margins, leader=leader)
+
+
+def exposition(
+    open_incidents: int,
+    rounds: Sequence[tuple[str, int]],
+    by_outcome: Sequence[tuple[str, str, int]],
+    margins: reporting.MarginHistogram,
+    *,
+    leader: bool | None = None,
+) -> str:
+    """The figures in Prometheus' text format (``leader`` None: not a daemon's scrape)."""
     lines: list[str] = []
 
     def metric(
@@ -36,17 +59,10 @@ def render_metrics(app: App, status: dict[str, Any] | None = None) -> str:
             lab = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
             lines.append(f"{name}{{{lab}}} {value:g}" if lab else f"{name} {value:g}")
 
-    with app.store.read() as conn:
-        settled = reporting.rounds_to_tally(conn, MARGIN_BUCKETS)
-    if settled:  # counted once, then read back from round_tallies by every later scrape
-        with app.store.write() as conn:
-            reporting.store_tallies(conn, MARGIN_BUCKETS, settled)
-    with app.store.read() as conn:
-        open_n = reporting.open_incident_count(conn)
-        rounds = reporting.rounds_by_kind(conn)
-        figures = reporting.scrape(conn, MARGIN_BUCKETS)
-    by_outcome, margins = figures.by_outcome, figures.margins
-    metric("outagecomms_open_incidents", "gauge", "Incidents not yet resolved.", [({}, open_n)])
+    metric(
+        "outagecomms_open_incidents", "gauge", "Incidents not yet resolved.",
+        [({}, open_incidents)],
+    )  # fmt: skip
     metric(
         "outagecomms_rounds_total",
         "counter",
@@ -71,11 +87,11 @@ def render_metrics(app: App, status: dict[str, Any] | None = None) -> str:
     lines.append("# HELP outagecomms_promises_late_total Deliveries sent after their promise.")
     lines.append("# TYPE outagecomms_promises_late_total counter")
     lines.append(f"outagecomms_promises_late_total {margins.late}")
-    if status is not None:
+    if leader is not None:
         metric(
             "outagecomms_leader",
             "gauge",
             "1 when this daemon is the scheduling leader.",
-            [({}, 1 if status.get("leader") else 0)],
+            [({}, 1 if leader else 0)],
         )
     return "\n".join(lines) + "\n"

@@ -1,8 +1,10 @@
-"""Read-only queries for the post-incident report and the ``/metrics`` scrape.
+"""Queries for the post-incident report and the ``/metrics`` scrape.
 
 Each function takes an open ``Connection`` (the caller owns the transaction, so a report reads
 one consistent snapshot) and returns plain typed values; nothing here formats or derives
-figures beyond what SQL counts and sums.
+figures beyond what SQL counts and sums. The one write is ``round_tallies``: the scrape's
+figures of a settled round, counted once (``store_tallies``) and dropped when ``deliveries
+retry`` changes that round (``forget_tallies``).
 """
 
 from __future__ import annotations

@@ -579,6 +579,32 @@ def per_second(n: int, start: float | None, end: float | None) -> float | None:
     return n / (end - start)
 
 
+@dataclass(kw_only=True)
+class FanoutTimes:
+    """When a fan-out of ``n`` messages reached its milestones, in seconds since the declare
+    started (None: not seen), and the rates they give. A benchmark's result extends it."""
+
+    n: int
+    committed: float | None = None  # the "declared" event on declare's stderr
+    first: float | None = None  # the first message at the sink
+    last: float | None = None  # the last message at the sink: the fan-out's wall time
+
+    @property
+    def rate(self) -> float | None:
+        """End to end: ``n`` over the wall time."""
+        return self.n / self.last if self.last else None
+
+    @property
+    def dispatch_rate(self) -> float | None:
+        """Dispatch only: from the commit to the last message."""
+        return per_second(self.n, self.committed, self.last)
+
+    @property
+    def sink_rate(self) -> float | None:
+        """At the sink: from the first message to the last."""
+        return per_second(self.n, self.first, self.last)
+
+
 def tally_pyspy(
     raw: Path,
     phase_of: Callable[[list[str]], str],

@@ -39,6 +39,7 @@ from _common import (
     BENCH_DIR,
     PYTHON,
     DeclareProc,
+    FanoutTimes,
     Sink,
     bench_run,
     cli_env,
@@ -48,7 +49,6 @@ from _common import (
     fmt_secs,
     free_port,
     machine_line,
-    per_second,
     pick_sink,
     run_cli,
     tiers_of,
@@ -58,12 +58,8 @@ from _common import (
 )
 
 
-@dataclass
-class FanoutResult:
-    n: int
-    wall: float | None = None  # declare start -> last message accepted by the sink
-    committed: float | None = None  # declare start -> the "declared" event on stderr
-    first_accepted: float | None = None
+@dataclass(kw_only=True)
+class FanoutResult(FanoutTimes):
     dispatch_done: float | None = None  # the --json document on stdout (after the dispatch)
     exited: float | None = None
     returncode: int | None = None
@@ -73,14 +69,6 @@ class FanoutResult:
     store_span: float | None = None  # rounds[0].last_sent_at - first_sent_at (store clock)
     stderr: str = ""
     problems: list[str] = field(default_factory=list)
-
-    @property
-    def rate(self) -> float | None:
-        return self.n / self.wall if self.wall else None
-
-    @property
-    def dispatch_rate(self) -> float | None:
-        return per_second(self.n, self.committed, self.wall)
 
 
 def run_declare(config: Path, n: int, tiers: list[str], sink: Sink, timeout: float) -> FanoutResult:
@@ -102,9 +90,9 @@ def run_declare(config: Path, n: int, tiers: list[str], sink: Sink, timeout: flo
     res.dispatch_done = decl.marks.get("dispatch_done")
     res.sink_count = sink.count
     if sink.first_at is not None:
-        res.first_accepted = sink.first_at - t0
+        res.first = sink.first_at - t0
     if sink.count >= n and sink.last_at is not None:
-        res.wall = sink.last_at - t0
+        res.last = sink.last_at - t0
     if proc.returncode != 0:
         res.problems.append(f"declare exited {proc.returncode}: {res.stderr[-600:]}")
     try:
@@ -231,8 +219,8 @@ def main() -> int:
 
         print("\n[outagecomms declare --yes --json, real subprocess]")
         print(f"  incident committed after      {fmt_secs(res.committed)}   (event 'declared')")
-        print(f"  first message accepted after  {fmt_secs(res.first_accepted)}")
-        print(f"  last message accepted after   {fmt_secs(res.wall)}   <- fan-out wall time")
+        print(f"  first message accepted after  {fmt_secs(res.first)}")
+        print(f"  last message accepted after   {fmt_secs(res.last)}   <- fan-out wall time")
         print(f"  dispatch finished (--json)    {fmt_secs(res.dispatch_done)}")
         print(f"  process exited after          {fmt_secs(res.exited)}")
         print(f"  fan-out rate                  {fmt_rate(res.rate)}   ({n} / wall time)")
@@ -277,7 +265,7 @@ def main() -> int:
 
         print("\n[summary]")
         if res.rate is not None:
-            print(f"  outagecomms fan-out: {res.wall:.2f} s for {n} -> {res.rate:,.0f} msgs/s")
+            print(f"  outagecomms fan-out: {res.last:.2f} s for {n} -> {res.rate:,.0f} msgs/s")
             if ceiling:
                 pct = 100 * res.rate / ceiling["messages_per_second"]
                 print(

@@ -39,12 +39,12 @@ from pathlib import Path
 
 from _common import (
     DeclareProc,
+    FanoutTimes,
     Sink,
     declare_cmd,
     fmt_rate,
     free_port,
     machine_line,
-    per_second,
     pick_sink,
     tiers_of,
     write_customers,
@@ -65,15 +65,11 @@ from _ha import (
 )
 
 
-@dataclass
-class DispatchRun:
+@dataclass(kw_only=True)
+class DispatchRun(FanoutTimes):
     daemons: int
-    n: int
     import_s: float = 0.0
-    committed: float | None = None  # declare start -> the "declared" event
     declare_exit: float | None = None
-    first: float | None = None  # declare start -> first message accepted
-    last: float | None = None  # declare start -> last message accepted
     sink_count: int = 0
     store_sent: int = 0
     cpu: dict[str, float] = field(default_factory=dict)  # CPU s, declare start -> last message
@@ -85,14 +81,6 @@ class DispatchRun:
     @property
     def busy(self) -> float:
         return 100 * self.cpu.get("whole machine", float("nan")) / self.cpu_capacity
-
-    @property
-    def rate(self) -> float | None:
-        return per_second(self.n, self.committed, self.last)
-
-    @property
-    def steady_rate(self) -> float | None:
-        return per_second(self.n, self.first, self.last)
 
 
 def children_of(pid: int) -> int:
@@ -251,8 +239,8 @@ def _print_run(r: DispatchRun, args: argparse.Namespace) -> None:
     print(f"  declare --queue-only committed{_s(r.committed)}   (from its start)")
     print(f"  first message accepted        {_s(r.first)}")
     print(f"  last message accepted         {_s(r.last)}")
-    print(f"  rate, commit -> last          {fmt_rate(r.rate)}")
-    print(f"  rate, first -> last           {fmt_rate(r.steady_rate)}")
+    print(f"  rate, commit -> last          {fmt_rate(r.dispatch_rate)}")
+    print(f"  rate, first -> last           {fmt_rate(r.sink_rate)}")
     for name, sent in r.sent_by.items():
         print(f"  daemon {name} sent               {sent:>8,}")
     print(f"  CPU s, declare start -> last message ({r.cpu_capacity:.1f} CPU s available):")
@@ -278,8 +266,8 @@ def _summary(runs: list[DispatchRun]) -> None:
     print("\n[summary]")
     for r in runs:
         print(
-            f"  {r.daemons} daemon{'s' if r.daemons > 1 else ' '}: {fmt_rate(r.rate):>14} "
-            f"(commit -> last), {fmt_rate(r.steady_rate):>14} (first -> last), "
+            f"  {r.daemons} daemon{'s' if r.daemons > 1 else ' '}: {fmt_rate(r.dispatch_rate):>14} "
+            f"(commit -> last), {fmt_rate(r.sink_rate):>14} (first -> last), "
             f"machine {r.busy:.0f} % busy"
         )
     for r in runs:
@@ -292,10 +280,11 @@ def _summary(runs: list[DispatchRun]) -> None:
         )
     base = next((r for r in runs if r.daemons == 1), None)
     for r in runs:
-        if base is not None and r is not base and r.rate and base.rate:
+        if base is not None and r is not base and r.dispatch_rate and base.dispatch_rate:
             print(
-                f"  {r.daemons} vs 1: x{r.rate / base.rate:.2f} (commit -> last), "
-                f"x{(r.steady_rate or 0) / (base.steady_rate or 1):.2f} (first -> last)"
+                f"  {r.daemons} vs 1: x{r.dispatch_rate / base.dispatch_rate:.2f}"
+                " (commit -> last), "
+                f"x{(r.sink_rate or 0) / (base.sink_rate or 1):.2f} (first -> last)"
             )
     ok = all(not r.problems for r in runs)
     print(f"  each delivery sent exactly once in every run: {'PASS' if ok else 'FAIL'}")

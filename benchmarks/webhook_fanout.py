@@ -51,6 +51,7 @@ from _common import (
     BENCH_DIR,
     PYTHON,
     DeclareProc,
+    FanoutTimes,
     bench_run,
     cli_env,
     config_text,
@@ -62,7 +63,6 @@ from _common import (
     free_port,
     machine_line,
     median,
-    per_second,
     print_pyspy,
     py_spy,
     run_cli,
@@ -264,12 +264,10 @@ def restore_store(workdir: Path, frm: Path) -> None:
 # --- the fan-out -----------------------------------------------------------------------------
 
 
-@dataclass
-class FanoutRun:
-    n: int
-    committed: float | None = None  # declare start -> the "declared" event on stderr
-    first: float | None = None  # declare start -> first request logged by nginx
-    last: float | None = None  # declare start -> last request logged: the fan-out wall time
+@dataclass(kw_only=True)
+class FanoutRun(FanoutTimes):
+    """``first`` and ``last``: the first and last requests nginx logged."""
+
     dispatch_done: float | None = None  # the --json document on stdout (after the dispatch)
     exited: float | None = None
     returncode: int | None = None
@@ -282,18 +280,6 @@ class FanoutRun:
     connections: int = 0
     body_bytes: float = 0.0
     problems: list[str] = field(default_factory=list)
-
-    @property
-    def rate(self) -> float | None:
-        return self.n / self.last if self.last else None
-
-    @property
-    def dispatch_rate(self) -> float | None:
-        return per_second(self.n, self.committed, self.last)
-
-    @property
-    def sink_rate(self) -> float | None:
-        return per_second(self.n, self.first, self.last)
 
 
 def run_declare(

@@ -146,12 +146,13 @@ class App(context.App):
     ) -> RoundOutcome:
         """Post the commander's update to the whole audience; the cadence restarts from now.
         ``status``: investigating, identified or monitoring; ``every``: a new cadence."""
-        mode = _send_mode(send)
-        created = lifecycle.post_update(
-            self, incident, message, status=status, every=self._duration(every, "every"),
-            send=mode is not False,
-        )  # fmt: skip
-        return self._sent(created, mode)
+        every_ = self._duration(every, "every")
+        return self._round(
+            send,
+            lambda write: lifecycle.post_update(
+                self, incident, message, status=status, every=every_, send=write
+            ),
+        )
 
     def resolve(
         self,
@@ -163,12 +164,11 @@ class App(context.App):
     ) -> RoundOutcome:
         """Send the resolution notice (with each customer's proposed credit) and stop the
         updates. ``resolved_at``: when service was restored (default now)."""
-        mode = _send_mode(send)
-        created = lifecycle.resolve(
-            self, incident, message, resolved_at=self._time(resolved_at, "resolved_at"),
-            send=mode is not False,
-        )  # fmt: skip
-        return self._sent(created, mode)
+        at = self._time(resolved_at, "resolved_at")
+        return self._round(
+            send,
+            lambda write: lifecycle.resolve(self, incident, message, resolved_at=at, send=write),
+        )
 
     def edit(
         self,
@@ -246,6 +246,12 @@ class App(context.App):
         return credits_report(self, IncidentRef.parse(incident).id)
 
     # --- helpers ---------------------------------------------------------------------------
+
+    def _round(self, send: SendMode, post: Callable[[bool], RoundCreated]) -> RoundOutcome:
+        """Write a round with ``post`` (its deliveries too unless ``send`` is False), then send
+        or queue them as ``send`` says."""
+        mode = _send_mode(send)
+        return self._sent(post(mode is not False), mode)
 
     def _sent(self, created: RoundCreated, mode: SendMode) -> RoundOutcome:
         summary = self.send(created.incident) if mode is True and created.queued else None

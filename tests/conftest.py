@@ -190,14 +190,22 @@ def served(cls: type[F], name: str) -> Any:
     return serve
 
 
+def emptied(served_name: str, doc: str) -> Any:
+    """A fixture giving the module's fake (the fixture ``served_name``) emptied for the test,
+    for fakes that need nothing else set up (no credentials in the environment)."""
+
+    def fixture(request: pytest.FixtureRequest) -> Iterator[Fake]:
+        with fresh(request.getfixturevalue(served_name)) as fake:
+            yield fake
+
+    fixture.__doc__ = doc
+    return pytest.fixture(fixture)
+
+
 _providers = served(FakeProviders, "fake-providers")
-
-
-@pytest.fixture
-def providers(_providers: FakeProviders) -> Iterator[FakeProviders]:
-    """Slack, Teams and a webhook receiver on one loopback server (by path)."""
-    with fresh(_providers) as fake:
-        yield fake
+providers = emptied(
+    "_providers", "Slack, Teams and a webhook receiver on one loopback server (by path)."
+)
 
 
 @pytest.fixture
@@ -234,10 +242,4 @@ def page(_page: FakeStatuspage, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fak
 
 
 _endpoint = served(JsonEndpoint, "fake-json-endpoint")
-
-
-@pytest.fixture
-def endpoint(_endpoint: JsonEndpoint) -> Iterator[JsonEndpoint]:
-    """The JSON endpoint Apprise's ``json://`` posts to, emptied."""
-    with fresh(_endpoint) as fake:
-        yield fake
+endpoint = emptied("_endpoint", "The JSON endpoint Apprise's ``json://`` posts to, emptied.")

@@ -25,7 +25,7 @@ from tests.fakes.apprise import JsonEndpoint
 from tests.fakes.asgi import Reply
 from tests.fakes.smtp import SmtpServer
 from tests.support.builders import CREDIT, context, renderer, round_data
-from tests.support.channels import deliver_each
+from tests.support.channels import deliver_each, refused_at_open
 from tests.support.data import REPO
 
 # The test extra installs Apprise; CI runs these. A mark rather than importorskip keeps the
@@ -214,16 +214,14 @@ def test_urls_from_the_environment(endpoint: JsonEndpoint, monkeypatch: pytest.M
 def test_environment_problems_stop_at_open(monkeypatch: pytest.MonkeyPatch) -> None:
     ch = make(urls_env="TEST_APPRISE_URLS")
     monkeypatch.delenv("TEST_APPRISE_URLS", raising=False)
-    with pytest.raises(ConfigError) as err:
-        asyncio.run(ch.open())
-    assert err.value.key == "channels.ops.urls_env"
-    assert "TEST_APPRISE_URLS is not set" in str(err.value)
+    err = refused_at_open(ch)
+    assert err.key == "channels.ops.urls_env"
+    assert "TEST_APPRISE_URLS is not set" in str(err)
     monkeypatch.setenv("TEST_APPRISE_URLS", "json://127.0.0.1/ok nope://user:hush@x")
-    with pytest.raises(ConfigError) as err:
-        asyncio.run(make(urls_env="TEST_APPRISE_URLS").open())
-    assert err.value.key == "channels.ops.urls_env"
-    assert "URL 2 in $TEST_APPRISE_URLS" in str(err.value)
-    assert "hush" not in str(err.value)
+    err = refused_at_open(make(urls_env="TEST_APPRISE_URLS"))
+    assert err.key == "channels.ops.urls_env"
+    assert "URL 2 in $TEST_APPRISE_URLS" in str(err)
+    assert "hush" not in str(err)
 
 
 def test_the_event_loop_keeps_running_while_apprise_sends(endpoint: JsonEndpoint) -> None:

@@ -41,15 +41,21 @@ def wide_kind(monkeypatch: pytest.MonkeyPatch) -> list[OutboundMessage]:
     return register(monkeypatch, RecordingWide)
 
 
-def _setup(
-    tmp_path: Path, make_config: Callable[..., Path], server: SmtpServer, cli: Any, extra: str
-) -> Path:
-    cfg = make_config(server, extra=extra)
-    csv = tmp_path / "customers.csv"
-    csv.write_text(HEADER + "\n".join(ROWS) + "\n")
-    res: CliResult = cli("--config", str(cfg), "customers", "import", str(csv))
-    assert res.exit_code == 0, res.stderr
-    return cfg
+@pytest.fixture
+def setup(
+    tmp_path: Path, make_config: Callable[..., Path], smtp_server: SmtpServer, cli: Any
+) -> Callable[[str], Path]:
+    """``setup(extra)``: a config with ``extra`` TOML and the three customers imported."""
+
+    def go(extra: str) -> Path:
+        cfg = make_config(smtp_server, extra=extra)
+        csv = tmp_path / "customers.csv"
+        csv.write_text(HEADER + "\n".join(ROWS) + "\n")
+        res: CliResult = cli("--config", str(cfg), "customers", "import", str(csv))
+        assert res.exit_code == 0, res.stderr
+        return cfg
+
+    return go
 
 
 AM_POLICY = """
@@ -59,9 +65,9 @@ account_manager_tiers = ["enterprise"]
 
 
 def test_account_manager_gets_an_internal_copy_of_each_notice_for_listed_tiers(
-    tmp_path: Path, make_config: Callable[..., Path], smtp_server: SmtpServer, cli: Any
+    setup: Callable[[str], Path], smtp_server: SmtpServer, cli: Any
 ) -> None:
-    cfg = _setup(tmp_path, make_config, smtp_server, cli, AM_POLICY)
+    cfg = setup(AM_POLICY)
     res = cli("--config", str(cfg), "declare", "API errors", "--severity", "sev2",
               "--component", "api", "--yes", "--json")  # fmt: skip
     assert res.exit_code == 0, res.stderr
@@ -89,19 +95,14 @@ def test_account_manager_gets_an_internal_copy_of_each_notice_for_listed_tiers(
     assert len(copies) == 2 and "is resolved" in copies[1].text()
 
 
-def test_follow_up_goes_to_customers_only(
-    tmp_path: Path,
-    make_config: Callable[..., Path],
-    smtp_server: SmtpServer,
-    cli: Any,
-    wide_kind: list[OutboundMessage],
-) -> None:
+@pytest.mark.usefixtures("wide_kind")
+def test_follow_up_goes_to_customers_only(setup: Callable[[str], Path], cli: Any) -> None:
     extra = AM_POLICY + '\n[channels.status]\nkind = "recording-wide"\n'
     extra = extra.replace(
         'account_manager_tiers = ["enterprise"]',
         'account_manager_tiers = ["enterprise"]\nchannels = { default = ["email", "status"] }',
     )
-    cfg = _setup(tmp_path, make_config, smtp_server, cli, extra)
+    cfg = setup(extra)
     res = cli("--config", str(cfg), "declare", "API errors", "--severity", "sev2",
               "--component", "api", "--yes", "--no-send", "--json")  # fmt: skip
     assert res.exit_code == 0, res.stderr
@@ -127,8 +128,7 @@ def test_follow_up_goes_to_customers_only(
 
 
 def test_a_channel_without_per_customer_contact_gets_one_delivery_per_round(
-    tmp_path: Path,
-    make_config: Callable[..., Path],
+    setup: Callable[[str], Path],
     smtp_server: SmtpServer,
     cli: Any,
     wide_kind: list[OutboundMessage],
@@ -140,7 +140,7 @@ channels = { default = ["email", "status"] }
 [channels.status]
 kind = "recording-wide"
 """
-    cfg = _setup(tmp_path, make_config, smtp_server, cli, extra)
+    cfg = setup(extra)
     res = cli("--config", str(cfg), "declare", "API down", "--severity", "sev1",
               "--component", "api", "--every", "10m", "--yes", "--json")  # fmt: skip
     assert res.exit_code == 0, res.stderr
@@ -166,19 +166,13 @@ kind = "recording-wide"
 
 
 def test_a_broken_account_manager_template_stops_the_declare_before_anything_is_queued(
-    tmp_path: Path, make_config: Callable[..., Path], smtp_server: SmtpServer, cli: Any
+    setup: Callable[[str], Path], tmp_path: Path, smtp_server: SmtpServer, cli: Any
 ) -> None:
     """The internal copy's templates are pre-flighted like the customers' own."""
     tpl = tmp_path / "tpl" / "acknowledgement"
     tpl.mkdir(parents=True)
     (tpl / "account_manager.txt.j2").write_text("{{ customer.no_such_field }}\n")
-    cfg = _setup(
-        tmp_path,
-        make_config,
-        smtp_server,
-        cli,
-        AM_POLICY + f'\n[templates]\ndir = "{tpl.parent}"\n',
-    )
+    cfg = setup(AM_POLICY + f'\n[templates]\ndir = "{tpl.parent}"\n')
     res = cli("--config", str(cfg), "declare", "API errors", "--severity", "sev2",
               "--component", "api", "--yes", "--json")  # fmt: skip
     assert res.exit_code == 2, res.stderr

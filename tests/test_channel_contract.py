@@ -36,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import json
 import mailbox
 import os
 import re
@@ -71,6 +70,7 @@ from tests.fakes.twilio import FakeTwilio, twilio_error
 from tests.fakes.webhook import PATH as HOOK_PATH
 from tests.support.builders import round_data
 from tests.support.data import REPO
+from tests.support.toml import toml_table
 
 #: what every channel table may hold besides its kind's config_keys
 GENERIC_KEYS = {"kind", "max_connections", "rate_per_second"}
@@ -672,20 +672,9 @@ def client_sockets(port: int) -> int:
     return count
 
 
-def toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    if isinstance(value, str):
-        return json.dumps(value)  # a TOML basic string for these values
-    return str(value)
-
-
 def parse_table(table: dict[str, Any]) -> Any:
     """``[channels.contract]`` holding ``table``, written as TOML and loaded like a config file."""
-    text = "[channels.contract]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in table.items())
-    return parse_config(tomllib.loads(text), None)
+    return parse_config(tomllib.loads(toml_table("channels.contract", table)), None)
 
 
 def documented_tables() -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ import pytest
 from tests.fakes.asgi import Reply
 from tests.fakes.smtp import SmtpServer
 from tests.fakes.twilio import FakeTwilio, twilio_error
+from tests.support.toml import email_and_channel
 
 HEADER = "id,name,email,phone,tier,components,regions,timezone,locale\n"
 ROWS = {
@@ -28,20 +29,14 @@ def fake(twilio: FakeTwilio) -> FakeTwilio:
 
 
 def _config(make_config: Callable[..., Path], smtp: SmtpServer, fake: FakeTwilio) -> Path:
-    cfg = make_config(
-        smtp,
-        extra=f"""
-[policy.sev2]
-channels = {{ default = ["email", "sms"] }}
-
-[channels.sms]
-kind = "twilio"
-account_sid_env = "TEST_TWILIO_SID"
-auth_token_env = "TEST_TWILIO_TOKEN"
-from = "+15550100999"
-base_url = "{fake.base}"
-""",
-    )
+    sms = {
+        "kind": "twilio",
+        "account_sid_env": "TEST_TWILIO_SID",
+        "auth_token_env": "TEST_TWILIO_TOKEN",
+        "from": "+15550100999",
+        "base_url": fake.base,
+    }
+    cfg = make_config(smtp, extra=email_and_channel("sev2", "sms", sms))
     return cfg
 
 

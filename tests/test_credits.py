@@ -40,6 +40,7 @@ from outagecomms.recovery.credits import (
     format_money,
     parse_credit_policy,
 )
+from tests.support.data import step_rule
 
 SOURCE = "/etc/outagecomms/outagecomms.toml"
 
@@ -1378,22 +1379,12 @@ def test_credits_must_be_a_table() -> None:
 
 
 def test_toml_errors_name_the_rule_index() -> None:
-    text = """\
+    text = f"""\
 [credits]
 [[credits.rules]]
 kind = "response_sla"
 percent = 5
-[[credits.rules]]
-kind = "downtime_step"
-percent_per_block = 5
-block = "30m"
-rounding = "ceil"
-[[credits.rules]]
-kind = "downtime_step"
-percent_per_block = 5
-block = "half an hour"
-rounding = "ceil"
-"""
+{step_rule()}{step_rule(block="half an hour")}"""
     with pytest.raises(ConfigError) as info:
         parse_credit_policy(tomllib.loads(text)["credits"], source=SOURCE)
     assert info.value.key == "credits.rules[2].block"

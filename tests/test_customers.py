@@ -83,6 +83,25 @@ def object_start_line(path: Path, customer_id: str) -> int:
     return i + 1
 
 
+def refusal(path: Path) -> InputError:
+    """The ``InputError`` that parsing ``path`` raises (the test fails if it parses)."""
+    with pytest.raises(InputError) as info:
+        parse_directory(path)
+    return info.value
+
+
+def json_error_names(
+    path: Path, objs: list[dict[str, Any]], bad: int, field: str, **kw: Any
+) -> int:
+    """``objs`` written to ``path`` as indented JSON (``kw`` for ``write_json``): parsing it
+    fails naming ``field`` at the line that opens object ``bad``; returns that line."""
+    write_json(path, objs, **kw)
+    line = object_start_line(path, objs[bad]["id"])
+    with pytest.raises(InputError, match=rf"{re.escape(path.name)}:{line}: field '{field}'"):
+        parse_directory(path)
+    return line
+
+
 def listed(cli: Cli, cfg: Path, *selectors: str) -> list[dict[str, Any]]:
     res = cli("--config", str(cfg), "customers", "list", *selectors, "--json")
     assert res.exit_code == 0, res.stderr
@@ -190,15 +209,14 @@ def test_bad_value_names_file_line_field_value(tmp_path: Path, case: str) -> Non
     rows = sample_rows()
     rows[3][field] = value  # data row 4 is line 5 (the header is line 1)
     path = write_csv(tmp_path / "bad.csv", rows)
-    with pytest.raises(InputError) as info:
-        parse_directory(path)
-    msg = str(info.value)
+    err = refusal(path)
+    msg = str(err)
     assert "bad.csv:5:" in msg
     assert f"'{field}'" in msg
     if value:
         assert repr(value) in msg
     assert fragment in msg
-    assert (info.value.line, info.value.field) == (5, field)
+    assert (err.line, err.field) == (5, field)
 
 
 @pytest.mark.parametrize(
@@ -210,19 +228,16 @@ def test_malformed_row(tmp_path: Path, case: str, expected: str) -> None:
     lines[7] = lines[7] + ",surplus" if case == "too many" else lines[7].rsplit(",", 2)[0]
     path = tmp_path / "bad.csv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    with pytest.raises(InputError) as info:
-        parse_directory(path)
-    assert "bad.csv:8:" in str(info.value)
-    assert expected in str(info.value)
+    msg = str(refusal(path))
+    assert "bad.csv:8:" in msg
+    assert expected in msg
 
 
 def test_duplicate_id_names_both_lines(tmp_path: Path) -> None:
     rows = sample_rows()
     rows[9]["id"] = rows[2]["id"]  # line 11 repeats line 4
     path = write_csv(tmp_path / "bad.csv", rows)
-    with pytest.raises(InputError) as info:
-        parse_directory(path)
-    msg = str(info.value)
+    msg = str(refusal(path))
     assert "bad.csv:11:" in msg
     assert "'id'" in msg and repr(rows[2]["id"]) in msg
     assert "duplicate" in msg and "line 4" in msg
@@ -236,9 +251,7 @@ def test_line_break_inside_a_name(tmp_path: Path, newline: str) -> None:
     # (quoted, since the csv module does not quote a lone CR when the line ends with LF)
     path = write_csv(tmp_path / "bad.csv", rows, quoting=csv.QUOTE_ALL)
     assert newline.encode() in path.read_bytes()
-    with pytest.raises(InputError) as info:
-        parse_directory(path)
-    msg = str(info.value)
+    msg = str(refusal(path))
     # the record starts on line 5, even though it spans two physical lines
     assert "bad.csv:5:" in msg
     assert "'name'" in msg
@@ -249,9 +262,8 @@ def test_line_numbers_stay_right_after_a_multiline_error_row(tmp_path: Path) -> 
     rows = sample_rows()
     rows[1]["tags"] = "a\nb"  # line 3, spanning lines 3-4
     path = write_csv(tmp_path / "bad.csv", rows)
-    with pytest.raises(InputError) as info:
-        parse_directory(path)
-    assert "bad.csv:3:" in str(info.value)
+    msg = str(refusal(path))
+    assert "bad.csv:3:" in msg
 
 
 def test_control_character_in_name(tmp_path: Path) -> None:
@@ -265,9 +277,7 @@ def test_control_character_in_name(tmp_path: Path) -> None:
 def test_unknown_column_names_header_line(tmp_path: Path) -> None:
     rows = [{**r, "colour": "red"} for r in sample_rows()]
     path = write_csv(tmp_path / "bad.csv", rows, header=[*sample_header(), "colour"])
-    with pytest.raises(InputError) as info:
-        parse_directory(path)
-    msg = str(info.value)
+    msg = str(refusal(path))
     assert "bad.csv:1:" in msg
     assert "'colour'" in msg
     assert "unknown column" in msg
@@ -275,17 +285,23 @@ def test_unknown_column_names_header_line(tmp_path: Path) -> None:
         assert known in msg
 
 
-def test_header_without_id_or_name(tmp_path: Path) -> None:
-    path = tmp_path / "bad.csv"
-    path.write_text("name,email\nAcme,ops@example.com\n")
-    with pytest.raises(InputError, match=r"bad\.csv:1:.*id and name"):
-        parse_directory(path)
+BAD_FILES = {
+    # case: (file name, its whole text, what the error says: a regular expression)
+    "header without id or name": (
+        "bad.csv", "name,email\nAcme,ops@example.com\n", r"bad\.csv:1:.*id and name"
+    ),
+    "empty file": ("empty.csv", "", r"empty\.csv:1:"),
+    "JSON syntax error": (
+        "bad.json", '[\n  {"id": "a", "name": "A"},\n  {"id": "b" "name": "B"}\n]\n', r"bad\.json:3:"
+    ),
+}  # fmt: skip
 
 
-def test_empty_file(tmp_path: Path) -> None:
-    path = tmp_path / "empty.csv"
-    path.write_text("")
-    with pytest.raises(InputError, match=r"empty\.csv:1:"):
+@pytest.mark.parametrize(("name", "text", "says"), BAD_FILES.values(), ids=BAD_FILES.keys())
+def test_bad_file_names_file_and_line(tmp_path: Path, name: str, text: str, says: str) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(InputError, match=says):
         parse_directory(path)
 
 
@@ -295,9 +311,7 @@ def test_json_error_points_at_the_bad_objects_line(tmp_path: Path) -> None:
     path = write_json(tmp_path / "bad.json", objs)
     expected = object_start_line(path, objs[6]["id"])
     assert expected > 100  # really the 7th object, not the start of the file
-    with pytest.raises(InputError) as info:
-        parse_directory(path)
-    msg = str(info.value)
+    msg = str(refusal(path))
     assert f"bad.json:{expected}:" in msg
     assert "'email'" in msg and "'not an email'" in msg
 
@@ -305,50 +319,30 @@ def test_json_error_points_at_the_bad_objects_line(tmp_path: Path) -> None:
 def test_json_wrapped_error_line(tmp_path: Path) -> None:
     objs = [as_object(r) for r in sample_rows()]
     objs[12]["timezone"] = "Europe/Atlantis"
-    path = write_json(tmp_path / "bad.json", objs, wrap=True)
-    expected = object_start_line(path, objs[12]["id"])
-    with pytest.raises(InputError, match=rf"bad\.json:{expected}: field 'timezone'"):
-        parse_directory(path)
+    json_error_names(tmp_path / "bad.json", objs, 12, "timezone", wrap=True)
 
 
 def test_json_braces_inside_strings_do_not_confuse_line_numbers(tmp_path: Path) -> None:
     objs = [as_object(r) for r in sample_rows()[:5]]
     objs[0]["name"] = 'Curly {Braces} "Inc" [1]'
     objs[3]["currency"] = "ZZZ"
-    path = write_json(tmp_path / "bad.json", objs)
-    expected = object_start_line(path, objs[3]["id"])
-    with pytest.raises(InputError, match=rf"bad\.json:{expected}: field 'currency'"):
-        parse_directory(path)
+    json_error_names(tmp_path / "bad.json", objs, 3, "currency")
 
 
 def test_json_unknown_key_and_wrong_type(tmp_path: Path) -> None:
     objs = [as_object(r) for r in sample_rows()[:3]]
     objs[1]["colour"] = "red"
-    path = write_json(tmp_path / "bad.json", objs)
-    line = object_start_line(path, objs[1]["id"])
-    with pytest.raises(InputError, match=rf"bad\.json:{line}: field 'colour'"):
-        parse_directory(path)
+    line = json_error_names(tmp_path / "bad.json", objs, 1, "colour")
     objs[1].pop("colour")
     objs[1]["components"] = 7
-    path = write_json(tmp_path / "bad.json", objs)
-    with pytest.raises(InputError, match=rf"bad\.json:{line}: field 'components'"):
-        parse_directory(path)
-
-
-def test_json_syntax_error_line(tmp_path: Path) -> None:
-    path = tmp_path / "bad.json"
-    path.write_text('[\n  {"id": "a", "name": "A"},\n  {"id": "b" "name": "B"}\n]\n')
-    with pytest.raises(InputError, match=r"bad\.json:3:"):
-        parse_directory(path)
+    assert json_error_names(tmp_path / "bad.json", objs, 1, "components") == line
 
 
 def test_jsonl_error_line(tmp_path: Path) -> None:
     objs = [as_object(r) for r in sample_rows()]
     objs[20]["phone"] = "+0123"
     path = write_jsonl(tmp_path / "bad.jsonl", objs)
-    with pytest.raises(InputError) as info:
-        parse_directory(path)
-    msg = str(info.value)
+    msg = str(refusal(path))
     assert "bad.jsonl:21:" in msg and "'phone'" in msg and "'+0123'" in msg
 
 

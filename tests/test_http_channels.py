@@ -50,7 +50,7 @@ from tests.support.builders import (
     renderer,
     round_data,
 )
-from tests.support.channels import deliver_at_once, deliver_each, deliver_one
+from tests.support.channels import deliver_at_once, deliver_each, deliver_one, refused_at_open
 from tests.support.localised import local_time, plain
 
 SLACK_ERRORS = [
@@ -417,11 +417,9 @@ def test_webhook_missing_secret_stops_at_open(
     providers: FakeProviders, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("TEST_WEBHOOK_SECRET", raising=False)
-    ch = make(WebhookChannel)
-    with pytest.raises(ConfigError) as err:
-        asyncio.run(ch.open())
-    assert err.value.key == "channels.webhook.secret_env"
-    assert "TEST_WEBHOOK_SECRET" in str(err.value)
+    err = refused_at_open(make(WebhookChannel))
+    assert err.key == "channels.webhook.secret_env"
+    assert "TEST_WEBHOOK_SECRET" in str(err)
     assert providers.recorded() == []
 
 

@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.smtp import SmtpServer
+from tests.support.data import step_rule
 from tests.support.localised import money
 from tests.support.processes import cli_json
 
 pytestmark = pytest.mark.slow
 
-CREDITS = """
+CREDITS = f"""
 [credits]
 cap_percent = 100
 
@@ -23,12 +24,7 @@ cap_percent = 100
 kind = "response_sla"
 percent = 10
 
-[[credits.rules]]
-kind = "downtime_step"
-percent_per_block = 5
-block = "30m"
-rounding = "ceil"
-
+{step_rule()}
 [[goodwill]]
 offer = "a free month of premium support"
 tiers = ["enterprise"]

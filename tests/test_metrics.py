@@ -156,7 +156,7 @@ def test_settled_rounds_are_counted_once_and_a_retry_counts_them_again(app: App)
     # `deliveries retry` puts them back in the outbox: the round is owed again, counted live
     with app.store.write() as conn:
         outbox_db.requeue(conn, failed[:-1], datetime.now(UTC))
-        outbox_db.supersede(conn, failed[-1], "newer news")
+        outbox_db.supersede(conn, {failed[-1]: "newer news"})
     assert _tallied(app) == {3}
     got = _samples(render_metrics(app))
     round_b = sum(1 for name, early in SENDS if name == "b")

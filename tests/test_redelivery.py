@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from outagecomms.app import App
 from outagecomms.config.loader import load_config
 from outagecomms.outbox.redelivery import report_dead
@@ -23,27 +25,36 @@ ROWS = [
 ]
 
 
-def _setup(
-    tmp_path: Path,
-    make_config: Callable[..., Path],
-    server: SmtpServer,
-    cli: Any,
-    *,
-    dispatch: str = 'retry_base = "1s"\nmax_attempts = 1',
-) -> Path:
-    cfg = make_config(server)
-    cfg.write_text(cfg.read_text().replace('retry_base = "1s"', dispatch))
-    csv = tmp_path / "customers.csv"
-    csv.write_text(HEADER + "\n".join(ROWS) + "\n")
-    assert cli("--config", str(cfg), "customers", "import", str(csv)).exit_code == 0
-    return cfg
+#: the SMTP server's replies that make b's address bounce and c's mailbox refuse for now
+GONE = {"gone@b.example": "550 5.1.1 No such user"}
+BUSY = {"busy@c.example": "451 4.3.0 Mailbox busy"}
+#: the [dispatch] settings the tests start from: one attempt, so a refusal is dead at once
+ONE_ATTEMPT = 'retry_base = "1s"\nmax_attempts = 1'
+Declared = tuple[Path, int, dict[str, Any]]
 
 
-def _declare(cli: Any, cfg: Path, *extra: str) -> tuple[int, dict[str, Any]]:
-    res = cli("--config", str(cfg), "declare", "API down", "--severity", "sev2",
-              "--component", "api", "--commander", "ic@s1.example", "--yes", "--json",
-              *extra)  # fmt: skip
-    return res.exit_code, json.loads(res.stdout)
+@pytest.fixture
+def declare(
+    tmp_path: Path, make_config: Callable[..., Path], smtp_server: SmtpServer, cli: Any
+) -> Callable[..., Declared]:
+    """``declare(reject, *extra, dispatch=...)``: a config with ``dispatch`` for its
+    ``[dispatch]`` retry settings, the three customers imported, the SMTP server refusing
+    ``reject`` (address -> reply), then INC-1 declared (``extra`` added to ``declare``'s
+    arguments). Returns the config, the exit code and the ``--json`` document."""
+
+    def go(reject: dict[str, str], *extra: str, dispatch: str = ONE_ATTEMPT) -> Declared:
+        cfg = make_config(smtp_server)
+        cfg.write_text(cfg.read_text().replace('retry_base = "1s"', dispatch))
+        csv = tmp_path / "customers.csv"
+        csv.write_text(HEADER + "\n".join(ROWS) + "\n")
+        assert cli("--config", str(cfg), "customers", "import", str(csv)).exit_code == 0
+        smtp_server.handler.reject = reject
+        res = cli("--config", str(cfg), "declare", "API down", "--severity", "sev2",
+                  "--component", "api", "--commander", "ic@s1.example", "--yes", "--json",
+                  *extra)  # fmt: skip
+        return cfg, res.exit_code, json.loads(res.stdout)
+
+    return go
 
 
 def _statuses(cli: Any, cfg: Path, ref: str, status: str) -> list[str]:
@@ -53,14 +64,9 @@ def _statuses(cli: Any, cfg: Path, ref: str, status: str) -> list[str]:
 
 
 def test_failed_and_dead_are_listed_and_retried(
-    tmp_path: Path, make_config: Callable[..., Path], smtp_server: SmtpServer, cli: Any
+    declare: Callable[..., Declared], smtp_server: SmtpServer, cli: Any
 ) -> None:
-    cfg = _setup(tmp_path, make_config, smtp_server, cli)
-    smtp_server.handler.reject = {
-        "gone@b.example": "550 5.1.1 No such user",
-        "busy@c.example": "451 4.3.0 Mailbox busy",
-    }
-    code, out = _declare(cli, cfg)
+    cfg, code, out = declare(GONE | BUSY)
     assert code == 3  # partial: some deliveries failed
     assert (out["sent"], out["failed"], out["dead"]) == (1, 1, 1)
     ref = out["incident"]
@@ -88,11 +94,9 @@ def test_failed_and_dead_are_listed_and_retried(
 
 
 def test_a_newer_round_supersedes_instead_of_a_stale_resend(
-    tmp_path: Path, make_config: Callable[..., Path], smtp_server: SmtpServer, cli: Any
+    declare: Callable[..., Declared], smtp_server: SmtpServer, cli: Any
 ) -> None:
-    cfg = _setup(tmp_path, make_config, smtp_server, cli)
-    smtp_server.handler.reject = {"gone@b.example": "550 5.1.1 No such user"}
-    _code, out = _declare(cli, cfg)
+    cfg, _code, out = declare(GONE)
     ref = out["incident"]
     smtp_server.handler.reject = {}
     res = cli("--config", str(cfg), "update", ref, "Rolled back the deploy.", "--json")
@@ -106,13 +110,11 @@ def test_a_newer_round_supersedes_instead_of_a_stale_resend(
 
 
 def test_no_retry_is_scheduled_past_the_next_round(
-    tmp_path: Path, make_config: Callable[..., Path], smtp_server: SmtpServer, cli: Any
+    declare: Callable[..., Declared], smtp_server: SmtpServer, cli: Any
 ) -> None:
-    cfg = _setup(
-        tmp_path, make_config, smtp_server, cli, dispatch='max_attempts = 9\nretry_base = "10m"'
+    cfg, _code, out = declare(
+        BUSY, "--every", "2m", dispatch='max_attempts = 9\nretry_base = "10m"'
     )
-    smtp_server.handler.reject = {"busy@c.example": "451 4.3.0 Mailbox busy"}
-    _code, out = _declare(cli, cfg, "--every", "2m")
     assert out["dead"] == 1 and out["retry"] == 0
     res = cli("--config", str(cfg), "deliveries", out["incident"], "--status", "dead", "--json")
     [dead] = json.loads(res.stdout)["deliveries"]
@@ -121,11 +123,9 @@ def test_no_retry_is_scheduled_past_the_next_round(
 
 
 def test_the_commander_is_told_of_dead_deliveries_once_per_change(
-    tmp_path: Path, make_config: Callable[..., Path], smtp_server: SmtpServer, cli: Any
+    declare: Callable[..., Declared], smtp_server: SmtpServer, cli: Any
 ) -> None:
-    cfg = _setup(tmp_path, make_config, smtp_server, cli)
-    smtp_server.handler.reject = {"busy@c.example": "451 4.3.0 Mailbox busy"}
-    _code, out = _declare(cli, cfg)
+    cfg, _code, out = declare(BUSY)
     ref = out["incident"]
     app = App.from_config(load_config(cfg))
     try:
@@ -149,13 +149,9 @@ def test_the_commander_is_told_of_dead_deliveries_once_per_change(
 
 
 def test_show_counts_the_deliveries_waiting_for_a_retry(
-    tmp_path: Path, make_config: Callable[..., Path], smtp_server: SmtpServer, cli: Any
+    declare: Callable[..., Declared], smtp_server: SmtpServer, cli: Any
 ) -> None:
-    cfg = _setup(
-        tmp_path, make_config, smtp_server, cli, dispatch='max_attempts = 5\nretry_base = "1m"'
-    )
-    smtp_server.handler.reject = {"busy@c.example": "451 4.3.0 Mailbox busy"}
-    code, out = _declare(cli, cfg)
+    cfg, code, out = declare(BUSY, dispatch='max_attempts = 5\nretry_base = "1m"')
     assert code == 3 and out["retry"] == 1
     shown = json.loads(cli("--config", str(cfg), "show", out["incident"], "--json").stdout)
     r0 = shown["rounds"][0]

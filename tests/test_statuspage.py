@@ -28,8 +28,9 @@ from outagecomms.rendering.templates import PARTS
 from tests.fakes.asgi import Reply
 from tests.fakes.statuspage import COMPONENTS, PAGE, STARTED, FakeStatuspage, incident_problems
 from tests.support.builders import CREDIT, WINTER, context, done, renderer, round_data
-from tests.support.channels import deliver_each
+from tests.support.channels import deliver_each, refused_at_open, while_open
 from tests.support.localised import local_time
+from tests.support.toml import email_and_channel
 
 # --- helpers ------------------------------------------------------------------------------------
 
@@ -171,11 +172,9 @@ def test_missing_api_key_stops_at_open(
     page: FakeStatuspage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("TEST_STATUSPAGE_KEY")
-    ch = make(page)
-    with pytest.raises(ConfigError) as err:
-        asyncio.run(ch.open())
-    assert err.value.key == "channels.status.api_key_env"
-    assert "TEST_STATUSPAGE_KEY" in str(err.value)
+    err = refused_at_open(make(page))
+    assert err.key == "channels.status.api_key_env"
+    assert "TEST_STATUSPAGE_KEY" in str(err)
     assert page.recorded() == []
 
 
@@ -318,16 +317,12 @@ def test_lost_answer_to_the_create_is_not_created_twice(page: FakeStatuspage) ->
     page.script("POST", Reply(slow=True))
     ch = make(page, timeout=1)
 
-    async def go() -> list[DeliveryResult]:
-        await ch.open()
-        try:
-            lost = await ch.deliver(message(1))
-            page.release.set()
-            return [lost, await ch.deliver(message(1)), await ch.deliver(message(2, "update"))]
-        finally:
-            await ch.close()
+    async def steps() -> list[DeliveryResult]:
+        lost = await ch.deliver(message(1))
+        page.release.set()
+        return [lost, await ch.deliver(message(1)), await ch.deliver(message(2, "update"))]
 
-    lost, retried, update = asyncio.run(go())
+    lost, retried, update = while_open(ch, steps)
     assert lost.outcome == Outcome.RETRY and lost.error is not None and "timeout" in lost.error
     assert retried.outcome == update.outcome == Outcome.SENT
     assert len(page.incidents) == 1
@@ -455,18 +450,14 @@ def test_wrong_key_is_refused_by_the_server(
 def test_page_incident_deleted_on_statuspage(page: FakeStatuspage) -> None:
     ch = make(page)
 
-    async def go() -> list[DeliveryResult]:
-        await ch.open()
-        try:
-            await ch.deliver(message(1))
-            page.incidents.clear()  # someone deleted it in the Statuspage UI
-            gone = await ch.deliver(message(2, "update"))
-            fresh = await ch.deliver(message(3, "update"))
-            return [gone, fresh]
-        finally:
-            await ch.close()
+    async def steps() -> list[DeliveryResult]:
+        await ch.deliver(message(1))
+        page.incidents.clear()  # someone deleted it in the Statuspage UI
+        gone = await ch.deliver(message(2, "update"))
+        fresh = await ch.deliver(message(3, "update"))
+        return [gone, fresh]
 
-    gone, fresh = asyncio.run(go())
+    gone, fresh = while_open(ch, steps)
     assert gone.outcome == Outcome.FAILED and gone.error is not None and "404" in gone.error
     assert fresh.outcome == Outcome.SENT  # forgotten, looked up again, created anew
     assert len(page.incidents) == 1
@@ -476,17 +467,13 @@ def test_slow_answer_to_an_update_retries_and_is_not_posted_twice(page: FakeStat
     page.script("PATCH", Reply(slow=True))
     ch = make(page, timeout=1)
 
-    async def go() -> list[DeliveryResult]:
-        await ch.open()
-        try:
-            ack = await ch.deliver(message(1))
-            lost = await ch.deliver(message(2, "update"))
-            page.release.set()
-            return [ack, lost, await ch.deliver(message(2, "update"))]
-        finally:
-            await ch.close()
+    async def steps() -> list[DeliveryResult]:
+        ack = await ch.deliver(message(1))
+        lost = await ch.deliver(message(2, "update"))
+        page.release.set()
+        return [ack, lost, await ch.deliver(message(2, "update"))]
 
-    _, lost, again = asyncio.run(go())
+    _, lost, again = while_open(ch, steps)
     assert lost.outcome == Outcome.RETRY
     assert again.outcome == Outcome.SENT
     (inc,) = page.incidents.values()
@@ -610,18 +597,8 @@ def test_the_outbox_keeps_one_page_incident_in_step_end_to_end(
     """declare / update / resolve through the real outbox: one delivery per round on the
     status page (not one per customer), one page incident, created then updated then
     resolved, while every customer gets their email."""
-    extra = f"""
-[policy.sev1]
-channels = {{ default = ["email", "status"] }}
-
-[channels.status]
-kind = "statuspage"
-page_id = "{PAGE}"
-api_key_env = "TEST_STATUSPAGE_KEY"
-base_url = "{page.base}"
-components = {{ api = "{COMPONENTS["api"]}" }}
-rate_per_second = 50
-"""
+    status = channel_table(page, components={"api": COMPONENTS["api"]})
+    extra = email_and_channel("sev1", "status", status)
     cfg = make_config(smtp_server, extra=extra)
     csv = tmp_path / "c.csv"
     csv.write_text(

@@ -10,28 +10,22 @@ from __future__ import annotations
 
 import contextlib
 import mailbox
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from outagecomms.channels.base import Channel, DeliveryResult, KeySpec, OutboundMessage
-from outagecomms.rendering.mime import build_email, check_from
+from outagecomms.channels.base import DeliveryResult, KeySpec, OutboundMessage
+from outagecomms.channels.email_base import EmailChannel
+from outagecomms.rendering.mime import build_email
 
 
-class MaildirChannel(Channel):
+class MaildirChannel(EmailChannel):
     kind = "maildir"
-    template_channel = "email"
-    contact_field = "email"
     max_connections = 1
     config_keys: ClassVar[dict[str, KeySpec]] = {
         "path": ("path", "maildir"),
-        "from": (str, "Support <support@example.com>"),
+        **EmailChannel.from_key,
     }
     box: mailbox.Maildir | None = None
-
-    @classmethod
-    def check_config(cls, settings: Mapping[str, Any]) -> str | None:
-        return check_from(settings["from"])
 
     def _box(self) -> mailbox.Maildir:
         """The Maildir, created on first use; OSError when it cannot be."""

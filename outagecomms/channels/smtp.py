@@ -19,18 +19,17 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 if TYPE_CHECKING:  # imported when a channel is built: loading the config must stay cheap
     import aiosmtplib
 
-from outagecomms.channels.base import Channel, DeliveryResult, KeySpec, OutboundMessage
+from outagecomms.channels.base import DeliveryResult, KeySpec, OutboundMessage
+from outagecomms.channels.email_base import EmailChannel
 from outagecomms.channels.smtp_pipeline import PipelinedSession, SessionLost
 from outagecomms.errors import ConfigError
-from outagecomms.rendering.mime import builder, check_from
+from outagecomms.rendering.mime import builder
 
 Session: TypeAlias = "aiosmtplib.SMTP | PipelinedSession"
 
 
-class SmtpChannel(Channel):
+class SmtpChannel(EmailChannel):
     kind = "smtp"
-    template_channel = "email"
-    contact_field = "email"
     max_connections = 8
     config_keys: ClassVar[dict[str, KeySpec]] = {
         "host": (str, "127.0.0.1"),
@@ -38,7 +37,7 @@ class SmtpChannel(Channel):
         "tls": (("none", "starttls", "tls"), "none"),
         "username": (str, ""),
         "password_env": (str, ""),
-        "from": (str, "Support <support@example.com>"),
+        **EmailChannel.from_key,
         "timeout": (int, 30),
         "validate_certs": (bool, True),
         "pipelining": (bool, True),  # use PIPELINING when the server offers it
@@ -50,7 +49,7 @@ class SmtpChannel(Channel):
             return "username is set, so password_env must name the variable holding the password"
         if not 0 < settings["port"] < 65536:
             return f"port must be 1..65535, got {settings['port']}"
-        return check_from(settings["from"])
+        return super().check_config(settings)
 
     def __init__(self, *args: Any, **kwargs: Any):
         import aiosmtplib

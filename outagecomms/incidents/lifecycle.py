@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Required, TypedDict, Unpack
 
 from sqlalchemy import Connection
 
@@ -115,6 +116,18 @@ class RoundCreated:
     incident: Incident
     round: Round
     queued: int
+
+
+class DeclareFacts(TypedDict, total=False):
+    """``plan_declare``'s keywords, for the functions that pass them on (``declare``)."""
+
+    title: Required[str]
+    severity: Required[str]
+    selector: Required[Selector]
+    every: timedelta | None
+    message: str
+    started_at: datetime | None
+    commander: str
 
 
 def plan_declare(
@@ -263,25 +276,10 @@ def commit_declare(
     return RoundCreated(row.incident, rnd, queued)
 
 
-def declare(
-    app: App,
-    *,
-    title: str,
-    severity: str,
-    selector: Selector,
-    every: timedelta | None = None,
-    message: str = "",
-    started_at: datetime | None = None,
-    commander: str = "",
-    send: bool = True,
-) -> RoundCreated:
+def declare(app: App, *, send: bool = True, **facts: Unpack[DeclareFacts]) -> RoundCreated:
     """``plan_declare`` then ``commit_declare``: the incident, its acknowledgement round and
     every delivery, queued (sending is ``dispatch``'s job)."""
-    plan = plan_declare(
-        app, title=title, severity=severity, selector=selector, every=every, message=message,
-        started_at=started_at, commander=commander,
-    )  # fmt: skip
-    return commit_declare(app, plan, send=send)
+    return commit_declare(app, plan_declare(app, **facts), send=send)
 
 
 def _add_round(

@@ -97,13 +97,19 @@ class PromisesKept(JsonModel):
 
 
 @dataclass(frozen=True, kw_only=True)
-class IncidentSummary(JsonModel):
-    """An incident as ``list`` shows it."""
+class IncidentHead(JsonModel):
+    """What every view of an incident starts with."""
 
     ref: IncidentRef = json_key("incident")
     title: str
     severity: str
     status: IncidentStatus
+
+
+@dataclass(frozen=True, kw_only=True)
+class IncidentSummary(IncidentHead):
+    """An incident as ``list`` shows it."""
+
     components: tuple[str, ...]
     regions: tuple[str, ...]
     selector: Selector
@@ -193,13 +199,9 @@ class IncidentDetail(IncidentSummary):
 
 
 @dataclass(frozen=True, kw_only=True)
-class WatchRow(JsonModel):
+class WatchRow(IncidentHead):
     """One open incident on the live dashboard."""
 
-    ref: IncidentRef = json_key("incident")
-    title: str
-    severity: str
-    status: IncidentStatus
     audience: int
     latest_round: RoundSummary | None
     deliveries: Mapping[str, int]  # delivery status -> count, over all rounds
@@ -219,9 +221,7 @@ def list_incidents(app: App, *, include_resolved: bool = False) -> list[Incident
 def show_incident(app: App, ref: RefLike, *, customer: str | None = None) -> IncidentDetail:
     iid = IncidentRef.parse(ref).id
     with app.store.read() as conn:
-        row = incidents_db.get_incident(conn, iid)
-        stats = outbox_db.round_stats(conn, iid)
-        events = incidents_db.list_events(conn, iid)
+        row, stats, events = outbox_db.incident_history(conn, iid)
         channels = incidents_db.audience_channels(conn, iid)
         flags = customers_db.incident_contact_flags(conn, iid)
         sent_to = None

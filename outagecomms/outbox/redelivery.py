@@ -24,6 +24,7 @@ from outagecomms.models import DeliveryStatus, Incident, incident_id_from_ref
 from outagecomms.scheduler.commander import notify_commander
 from outagecomms.store import incidents as incidents_db
 from outagecomms.store import outbox as outbox_db
+from outagecomms.store import reporting as reporting_db
 
 
 @dataclass(frozen=True)
@@ -45,10 +46,17 @@ def retry_deliveries(app: App, ref: str, *, customer: str | None = None) -> Retr
         latest = outbox_db.latest_round_seqs(conn, iid)
         fresh = [c.id for c in candidates if latest.get((c.customer_id, c.channel)) == c.seq]
         stale = [c for c in candidates if latest.get((c.customer_id, c.channel)) != c.seq]
+        # every round this retry changes, locked (and its /metrics tally dropped) once, in id
+        # order, before any of them: two retries of one incident cannot wait on each other
+        reporting_db.forget_tallies(conn, [c.id for c in candidates])
         outbox_db.requeue(conn, fresh, now)
-        for c in stale:
-            newer = latest[(c.customer_id, c.channel)]
-            outbox_db.supersede(conn, c.id, f"not resent: round {newer} is newer")
+        outbox_db.supersede(
+            conn,
+            {
+                c.id: f"not resent: round {latest[(c.customer_id, c.channel)]} is newer"
+                for c in stale
+            },
+        )
         if fresh:  # they may die again: that is news for the commander again
             dead_left = outbox_db.count_status(conn, iid, DeliveryStatus.DEAD)
             incidents_db.add_event(

@@ -102,16 +102,38 @@ class Store:
         return row[0] if row else None
 
     def migrate(self) -> None:
-        """Bring the schema to the newest revision (cheap when it already is)."""
+        """Bring the schema to the newest revision (cheap when it already is). Processes that
+        start together migrate once: the others wait, then find the schema at head."""
         if self.current_revision() == HEAD_REVISION:
             return
-        from alembic import command
-        from alembic.config import Config as AlembicConfig
+        with self._migration_lock():
+            if self.current_revision() == HEAD_REVISION:
+                return  # another process migrated while we waited
+            from alembic import command
+            from alembic.config import Config as AlembicConfig
 
-        cfg = AlembicConfig()
-        cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-        cfg.attributes["engine"] = self.engine
-        command.upgrade(cfg, "head")
+            cfg = AlembicConfig()
+            cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+            cfg.attributes["engine"] = self.engine
+            command.upgrade(cfg, "head")
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        """On SQLite an OS lock on a file beside the database: Alembic runs SQLite's DDL outside
+        one transaction, so BEGIN IMMEDIATE alone let a second process replay a migration
+        ("duplicate column"). PostgreSQL takes an advisory lock in migrations/env.py."""
+        path = self.sqlite_path
+        if path is None:
+            yield
+            return
+        import fcntl
+
+        with open(path.with_name(path.name + ".migrate-lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def open_store(url: str, *, migrate: bool = True) -> Store:

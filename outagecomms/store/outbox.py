@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
@@ -32,7 +32,14 @@ from outagecomms.models import DeliveryStatus, IncidentStatus, Round, RoundKind,
 from outagecomms.store import reporting
 from outagecomms.store import tables as t
 from outagecomms.store.engine import chunks
-from outagecomms.store.incidents import get_round, list_rounds, only_customers
+from outagecomms.store.incidents import (
+    IncidentRow,
+    get_incident,
+    get_round,
+    list_events,
+    list_rounds,
+    only_customers,
+)
 from outagecomms.values import as_utc
 
 #: what ``deliveries retry`` may put back in the outbox
@@ -137,6 +144,18 @@ def count_round_deliveries(conn: Connection, incident_id: int, round_id: int) ->
     d = t.deliveries
     q = select(func.count()).where(d.c.incident_id == incident_id, d.c.round_id == round_id)
     return int(conn.execute(q).scalar_one())
+
+
+def incident_history(
+    conn: Connection, incident_id: int
+) -> tuple[IncidentRow, list[RoundStats], list[dict[str, Any]]]:
+    """The incident, its rounds with their delivery counts, and its events: what ``show`` and
+    the report both start from."""
+    return (
+        get_incident(conn, incident_id),
+        round_stats(conn, incident_id),
+        list_events(conn, incident_id),
+    )
 
 
 def round_stats(conn: Connection, incident_id: int) -> list[RoundStats]:
@@ -483,15 +502,17 @@ def requeue(conn: Connection, delivery_ids: Sequence[int], now: datetime) -> Non
         )
 
 
-def supersede(conn: Connection, delivery_id: int, why: str) -> None:
-    """Mark a failed/dead delivery as replaced by newer news (it is not resent)."""
+def supersede(conn: Connection, reasons: Mapping[int, str]) -> None:
+    """Mark failed/dead deliveries as replaced by newer news (they are not resent): delivery
+    id -> why."""
     d = t.deliveries
-    reporting.forget_tallies(conn, [delivery_id])
-    conn.execute(
-        update(d)
-        .where(d.c.id == delivery_id, d.c.status.in_(RETRYABLE))
-        .values(status=DeliveryStatus.SUPERSEDED.value, last_error=why)
-    )
+    reporting.forget_tallies(conn, list(reasons))
+    for delivery_id, why in reasons.items():
+        conn.execute(
+            update(d)
+            .where(d.c.id == delivery_id, d.c.status.in_(RETRYABLE))
+            .values(status=DeliveryStatus.SUPERSEDED.value, last_error=why)
+        )
 
 
 def dead_by_incident(conn: Connection) -> dict[int, int]:

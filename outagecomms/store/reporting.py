@@ -363,14 +363,14 @@ def _tallies(
     return out
 
 
+_OWED = (DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value)
+
+
 def _unsettled(conn: Connection) -> set[int]:
     """Rounds with a delivery still owed (pending, or being sent): their figures move."""
     d = t.deliveries
     q = select(d.c.round_id).distinct().where(d.c.status.in_(_OWED))
     return {int(rid) for (rid,) in conn.execute(q)}
-
-
-_OWED = (DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value)
 
 
 def cached_tallies(conn: Connection, bounds: Sequence[float]) -> dict[int, RoundTally]:
@@ -392,7 +392,9 @@ def cached_tallies(conn: Connection, bounds: Sequence[float]) -> dict[int, Round
 
 def rounds_to_tally(conn: Connection, bounds: Sequence[float]) -> list[int]:
     """Settled rounds without a stored tally: what :func:`store_tallies` would count."""
-    known = set(cached_tallies(conn, bounds)) | _unsettled(conn)
+    rt = t.round_tallies
+    stored = select(rt.c.round_id).where(rt.c.bounds == _bounds_key(bounds))
+    known = {int(rid) for (rid,) in conn.execute(stored)} | _unsettled(conn)
     return [int(rid) for (rid,) in conn.execute(select(t.rounds.c.id)) if rid not in known]
 
 
@@ -401,9 +403,8 @@ def store_tallies(conn: Connection, bounds: Sequence[float], round_ids: Sequence
     transaction. On PostgreSQL the rounds' rows are locked first, as ``forget_tallies`` locks
     them, so a retry that unsettles a round either commits first (and the round is skipped
     here) or waits and then drops what this stored. Returns how many were stored."""
-    r, rt = t.rounds, t.round_tallies
-    for ids in chunks(round_ids):
-        conn.execute(select(r.c.id).where(r.c.id.in_(ids)).with_for_update()).all()
+    rt = t.round_tallies
+    _lock_rounds(conn, round_ids)
     owed = _unsettled(conn)
     settled = [rid for rid in round_ids if rid not in owed]
     rows = [
@@ -418,7 +419,8 @@ def store_tallies(conn: Connection, bounds: Sequence[float], round_ids: Sequence
         for rid, tally in _tallies(conn, bounds, settled).items()
     ]
     if rows:
-        conn.execute(rt.delete().where(rt.c.round_id.in_(settled)))  # other bounds' rows
+        for ids in chunks(settled):  # other bounds' rows
+            conn.execute(rt.delete().where(rt.c.round_id.in_(ids)))
         for part in chunks(rows):
             conn.execute(rt.insert(), list(part))
     return len(rows)
@@ -427,14 +429,22 @@ def store_tallies(conn: Connection, bounds: Sequence[float], round_ids: Sequence
 def forget_tallies(conn: Connection, delivery_ids: Sequence[int]) -> None:
     """Those deliveries' rounds are changing after they settled (``deliveries retry``): drop
     their stored tallies, under the same row locks as :func:`store_tallies`."""
-    d, r, rt = t.deliveries, t.rounds, t.round_tallies
+    d, rt = t.deliveries, t.round_tallies
     round_ids: set[int] = set()
     for ids in chunks(delivery_ids):
         q = select(d.c.round_id).distinct().where(d.c.id.in_(ids))
         round_ids.update(int(rid) for (rid,) in conn.execute(q))
+    _lock_rounds(conn, round_ids)
+    for ids in chunks(sorted(round_ids)):
+        conn.execute(rt.delete().where(rt.c.round_id.in_(ids)))
+
+
+def _lock_rounds(conn: Connection, round_ids: Iterable[int]) -> None:
+    """Lock the rounds' rows (PostgreSQL; SQLite serialises writers anyway) in id order, so
+    two transactions that lock overlapping rounds take them in the same order."""
+    r = t.rounds
     for ids in chunks(sorted(round_ids)):
         conn.execute(select(r.c.id).where(r.c.id.in_(ids)).with_for_update()).all()
-        conn.execute(rt.delete().where(rt.c.round_id.in_(ids)))
 
 
 def scrape(conn: Connection, bounds: Sequence[float]) -> Scrape:

@@ -6,7 +6,10 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import pytest
+
 from outagecomms.channels.base import Channel, DeliveryResult, OutboundMessage
+from outagecomms.errors import ConfigError
 
 T = TypeVar("T")
 
@@ -22,6 +25,13 @@ def while_open(channel: Channel, use: Callable[[], Awaitable[T]]) -> T:
             await channel.close()
 
     return asyncio.run(go())
+
+
+def refused_at_open(channel: Channel) -> ConfigError:
+    """The ``ConfigError`` ``channel.open()`` raises (the test fails if it opens)."""
+    with pytest.raises(ConfigError) as err:
+        asyncio.run(channel.open())
+    return err.value
 
 
 def deliver_each(channel: Channel, *messages: OutboundMessage, send: bool = False) -> list[Any]:

@@ -11,6 +11,18 @@ DATA = REPO / "tests" / "data"
 SAMPLE_CSV = REPO / "outagecomms" / "samples" / "customers.csv"
 
 
+def step_rule(block: str = "30m") -> str:
+    """A ``[[credits.rules]]`` table, hosting style: 5% of the monthly fee per started
+    ``block`` of downtime (a TOML string: ``block`` goes in as written, valid or not)."""
+    return f"""\
+[[credits.rules]]
+kind = "downtime_step"
+percent_per_block = 5
+block = "{block}"
+rounding = "ceil"
+"""
+
+
 def sample_csv() -> Path:
     return SAMPLE_CSV
 

@@ -55,7 +55,6 @@ from outagecomms.recovery.report.model import (
     duration,
 )
 from outagecomms.recovery.report.units import human, pct
-from outagecomms.store import incidents as incidents_db
 from outagecomms.store import outbox as outbox_db
 from outagecomms.store import reporting
 from outagecomms.store.reporting import CreditRow, FeedbackRow
@@ -74,9 +73,7 @@ PREVENTION_PLACEHOLDER = (
 def build_report(app: App, incident_id: int) -> Report:
     """Everything the post-incident report shows, read from the ledger."""
     with app.store.read() as conn:
-        row = incidents_db.get_incident(conn, incident_id)
-        stats = outbox_db.round_stats(conn, incident_id)
-        events = incidents_db.list_events(conn, incident_id)
+        row, stats, events = outbox_db.incident_history(conn, incident_id)
         tiers = reporting.audience_tiers(conn, incident_id)
         recipients = reporting.audience_recipients(conn, incident_id)
         ack = reporting.ack_firsts(conn, incident_id)

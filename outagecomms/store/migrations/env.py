@@ -19,8 +19,8 @@ with engine.connect() as connection:
     context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
     with context.begin_transaction():
         # Several daemons may start at once: the first migrates, the others wait here and then
-        # find the schema at head (the revision is read after the lock). On SQLite the
-        # transaction itself begins with BEGIN IMMEDIATE, which serialises the same way.
+        # find the schema at head (the revision is read after the lock). SQLite's are
+        # serialised by Store.migrate's file lock instead.
         if connection.dialect.name == "postgresql":
             connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         context.run_migrations()

@@ -34,6 +34,7 @@ class App:
             company=config.company,
             user_dir=config.templates_dir,
             public_url=config.daemon.public_url,
+            names=config.names,
         )
         return cls(config=config, store=store, renderer=renderer, clock=clock)
 

@@ -30,6 +30,7 @@ from outagecomms.config.model import (
     user_config_file,
     user_data_dir,
 )
+from outagecomms.config.names import parse_display_names
 from outagecomms.errors import ConfigError
 from outagecomms.values import FieldReader
 
@@ -68,6 +69,8 @@ _TOP_KEYS = {
     "credits",
     "goodwill",
     "hooks",
+    "components",
+    "regions",
 }
 
 
@@ -423,10 +426,12 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
         goodwill = parse_goodwill(data.get("goodwill"), source=source)
 
     hooks = _parse_hooks(ctx, data["hooks"]) if "hooks" in data else HooksConfig()
+    display_names = parse_display_names(ctx, data)
 
     return Config(
         path=path,
         hooks=hooks,
+        names=display_names,
         credits=credits,
         goodwill=goodwill,
         store_url=store_url,

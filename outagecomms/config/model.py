@@ -38,6 +38,21 @@ class CompanyConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DisplayNames:
+    """``[components]`` and ``[regions]``: the names customers read for the directory's keys
+    (``database = "Managed Database"``); a key without one is shown as it is."""
+
+    components: Mapping[str, str] = field(default_factory=dict)
+    regions: Mapping[str, str] = field(default_factory=dict)
+
+    def component(self, key: str) -> str:
+        return self.components.get(key, key)
+
+    def region(self, key: str) -> str:
+        return self.regions.get(key, key)
+
+
+@dataclass(frozen=True, kw_only=True)
 class PolicyConfig:
     update_every: timedelta = timedelta(minutes=30)
     ack_within: timedelta = timedelta(minutes=10)
@@ -181,6 +196,7 @@ class Config:
     credits: Any = None  # recovery.credits.CreditPolicy (no rules: nobody is credited)
     goodwill: tuple[Any, ...] = ()  # recovery.goodwill.GoodwillRule, tried in order
     hooks: HooksConfig = field(default_factory=HooksConfig)
+    names: DisplayNames = field(default_factory=DisplayNames)
 
     def policy(self, severity: str) -> PolicyConfig:
         return self.policies.get(severity) or self.policies["default"]

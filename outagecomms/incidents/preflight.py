@@ -4,6 +4,7 @@ queued, so a broken template stops the command instead of half a fan-out."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from outagecomms.app import App
@@ -61,15 +62,18 @@ def preflight(
                 rnd.kind,
                 tc,
                 app.renderer.context(
-                    incident=incident, round=rnd, customer=c, **_sample_extras(rnd.kind)
+                    incident=incident, round=rnd, customer=c, **_sample_extras(rnd)
                 ),
             )
     return out
 
 
-def _sample_extras(kind: RoundKind) -> dict[str, Any]:
+def _sample_extras(rnd: Round) -> dict[str, Any]:
     """Pre-flight renders the optional parts too: a credit and an offer in the resolution, the
-    score links in the follow-up."""
+    score links in the follow-up, the news a holding update restates."""
+    kind = rnd.kind
+    if kind == RoundKind.HOLDING:
+        return {"latest": replace(rnd, kind=RoundKind.UPDATE, message="A sample update.")}
     if kind == RoundKind.RESOLUTION:
         return {
             "credit": {"amount": "$1.00", "reason": "a sample credit"},

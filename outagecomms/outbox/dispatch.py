@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Connection
+
 from outagecomms.app import App
 from outagecomms.channels import registry
 from outagecomms.channels.base import (
@@ -38,6 +40,7 @@ from outagecomms.store import credits as credits_db
 from outagecomms.store import customers as customers_db
 from outagecomms.store import incidents as incidents_db
 from outagecomms.store import outbox as outbox_db
+from outagecomms.store import threads as threads_db
 
 Progress = Callable[[int, int], None]  # (done in this step, total known so far)
 
@@ -90,6 +93,12 @@ def message_id(delivery_id: int, incident: Incident, rnd: Round, domain: str) ->
     return f"<oc.{delivery_id}.{incident.ref.lower()}.r{rnd.seq}@{domain}>"
 
 
+def thread_headers(root_message_id: str) -> dict[str, str]:
+    """A later message of an incident answers the customer's acknowledgement, so mail
+    clients keep one thread per incident (the subject keeps the same stem too)."""
+    return {"In-Reply-To": root_message_id, "References": root_message_id}
+
+
 def backoff(attempts: int, base: timedelta, retry_after: float | None) -> timedelta:
     delay: timedelta = min(base * (2 ** max(0, attempts - 1)), MAX_BACKOFF)
     delay = delay * random.uniform(0.5, 1.0)  # full jitter keeps retries from marching together
@@ -111,6 +120,11 @@ class Dispatcher:
         self._domains: dict[str, str] = {}
         self._credits: dict[tuple[int, str], dict[str, Any] | None] = {}
         self._retrying: dict[int, dict[str, int]] = {}  # incident -> error kind -> count
+        self._latest: dict[int, Round | None] = {}  # holding round -> the news it restates
+        self._acks: dict[int, Round | None] = {}  # incident -> its acknowledgement round
+        # (incident, customer, channel) -> the acknowledgement delivery: the thread's root
+        self._roots: dict[tuple[int, str, str], int] = {}
+        self._looked_up: set[tuple[int, str]] = set()  # (incident, customer) roots read
 
     async def __aenter__(self) -> Dispatcher:
         return self
@@ -179,7 +193,28 @@ class Dispatcher:
                     key = (c.incident_id, c.customer_id)
                     if key not in self._credits:
                         self._credits[key] = credits_db.customer_credit(conn, *key)
+            self._load_references(conn, claimed)
         return token, claimed, customers
+
+    def _load_references(self, conn: Connection, claimed: list[outbox_db.Claimed]) -> None:
+        """What the claimed messages refer back to: a holding round's latest news, and each
+        later message's acknowledgement (the root of that customer's thread)."""
+        later: dict[int, set[str]] = {}
+        for c in claimed:
+            rnd = self._rounds[c.round_id]
+            if rnd.kind == RoundKind.HOLDING and rnd.id not in self._latest:
+                self._latest[rnd.id] = threads_db.latest_news(conn, c.incident_id, rnd.seq)
+            if rnd.kind != RoundKind.ACKNOWLEDGEMENT:
+                later.setdefault(c.incident_id, set()).add(c.customer_id)
+        for iid, customer_ids in later.items():
+            if iid not in self._acks:
+                self._acks[iid] = threads_db.acknowledgement(conn, iid)
+            ack = self._acks[iid]
+            wanted = {x for x in customer_ids if (iid, x) not in self._looked_up}
+            if ack is not None and wanted:
+                found = threads_db.acknowledgement_deliveries(conn, ack, wanted)
+                self._roots.update({(iid, *k): v for k, v in found.items()})
+                self._looked_up.update((iid, x) for x in wanted)
 
     def _result_row(
         self,
@@ -286,6 +321,19 @@ class Dispatcher:
             return {"feedback_links": links}
         return {}
 
+    def _thread_headers(
+        self, claim: outbox_db.Claimed, incident: Incident, rnd: Round, domain: str
+    ) -> dict[str, str]:
+        """In-Reply-To/References to this customer's acknowledgement on this channel (its
+        Message-ID derived from that delivery, as it was sent), for every later round."""
+        if rnd.kind == RoundKind.ACKNOWLEDGEMENT:
+            return {}
+        ack = self._acks.get(claim.incident_id)
+        root = self._roots.get((claim.incident_id, claim.customer_id, claim.channel))
+        if ack is None or root is None:
+            return {}
+        return thread_headers(message_id(root, incident, ack, domain))
+
     def _feedback_secret(self) -> bytes | None:
         if not hasattr(self, "_secret"):
             try:
@@ -341,6 +389,7 @@ class Dispatcher:
                 incident=incident,
                 round=rnd,
                 customer=customer,
+                latest=self._latest.get(rnd.id),
                 **self._extras(claim, customer),
             )
         except OutageCommsError as exc:
@@ -360,6 +409,7 @@ class Dispatcher:
                 "X-Outagecomms-Incident": incident.ref,
                 "X-Outagecomms-Round": f"{rnd.seq} {rnd.kind.value}",
                 "X-Outagecomms-Customer": customer.id,
+                **self._thread_headers(claim, incident, rnd, domain),
             },
             data=round_data(
                 incident,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from outagecomms.app import App
@@ -18,6 +19,7 @@ from outagecomms.models import (
 from outagecomms.rendering.templates import Rendered
 from outagecomms.store import customers as customers_db
 from outagecomms.store import incidents as incidents_db
+from outagecomms.store import threads as threads_db
 
 
 def _sample_incident(app: App) -> tuple[Incident, dict[RoundKind, Round]]:
@@ -91,12 +93,19 @@ def preview(
         if customer_id not in found:
             raise NotFound(f"customer {customer_id!r} is not in the directory")
         inc, rounds = _sample_incident(app)
+        # what a holding update restates: the sample's update, or the incident's latest news
+        latest: Round | None = replace(
+            rounds[RoundKind.UPDATE], created_at=app.clock() - timedelta(minutes=10)
+        )
         if incident is not None:
             inc = incidents_db.get_incident(conn, incident_id_from_ref(incident)).incident
+            latest = threads_db.latest_news(conn, inc.id)
     rnd = rounds.get(rk) or rounds[RoundKind.UPDATE]
-    from dataclasses import replace
-
     rnd = replace(rnd, message=message)
-    return app.renderer.render(
-        rk, channel, app.renderer.context(incident=inc, round=rnd, customer=found[customer_id])
+    ctx = app.renderer.context(
+        incident=inc,
+        round=rnd,
+        customer=found[customer_id],
+        latest=latest if rk == RoundKind.HOLDING else None,
     )
+    return app.renderer.render(rk, channel, ctx)

@@ -20,7 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.dates import format_date, format_datetime, format_time
+from babel.dates import format_date, format_datetime, format_time, get_datetime_format
 from jinja2 import (
     ChoiceLoader,
     FileSystemBytecodeCache,
@@ -35,9 +35,10 @@ from jinja2 import TemplateError as JinjaTemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import escape
 
-from outagecomms.config.model import CompanyConfig
+from outagecomms.config.model import CompanyConfig, DisplayNames
 from outagecomms.errors import TemplateError
 from outagecomms.models import Customer, Incident, Round, RoundKind
+from outagecomms.rendering.durations import human_duration, shows_seconds, to_minute
 
 PARTS = {
     "email": ("subject", "txt", "html"),
@@ -81,16 +82,29 @@ def _locale(name: str) -> Locale:
 
 
 @lru_cache(maxsize=65536)
-def local_time(dt: datetime, tz: str, locale: str, *, with_date: bool = False) -> str:
-    """``14:30 CET`` (or with the date) in the customer's zone and locale."""
+def local_time(
+    dt: datetime, tz: str, locale: str, *, with_date: bool = False, exact: bool = True
+) -> str:
+    """``14:30 CET`` (or with the date) in the customer's zone and locale.
+
+    ``exact``: with the seconds when ``dt`` is not on a whole minute. Otherwise the time is
+    shown to the minute (``dt`` already on one: see :func:`to_minute`), as people read a
+    clock."""
     zone = _zone(tz)
     loc = _locale(locale)
     local = dt.astimezone(zone)
     abbrev = local.tzname() or tz
+    whole = local.second == 0 and local.microsecond == 0
     if with_date:
-        return f"{format_datetime(local, 'medium', tzinfo=zone, locale=loc)} {abbrev}"
+        if exact and not whole:
+            return f"{format_datetime(local, 'medium', tzinfo=zone, locale=loc)} {abbrev}"
+        # the locale's own "date, time" pattern, with the time to the minute
+        pattern = str(get_datetime_format("medium", locale=loc)).replace("'", "")
+        clock = format_time(local, "short", tzinfo=zone, locale=loc)
+        day = format_date(local, "medium", locale=loc)
+        return f"{pattern.replace('{0}', clock).replace('{1}', day)} {abbrev}"
     # A promise is shown exactly: with seconds when it is not on a whole minute.
-    fmt = "short" if local.second == 0 and local.microsecond == 0 else "medium"
+    fmt = "short" if whole or not exact else "medium"
     return f"{format_time(local, fmt, tzinfo=zone, locale=loc)} {abbrev}"
 
 
@@ -103,6 +117,17 @@ def local_promise(dt: datetime, ref: datetime, tz: str, locale: str) -> str:
         return local_time(dt, tz, locale)
     date = format_date(dt.astimezone(zone), "medium", locale=_locale(locale))
     return f"{date}, {local_time(dt, tz, locale)}"
+
+
+def customer_time(
+    dt: datetime, cadence: timedelta, tz: str, locale: str, *, with_date: bool, up: bool = False
+) -> str:
+    """A time as customers read it: to the minute unless the cadence is under a minute
+    (rounded up for a promise, ``up``, so the time read is never earlier than the one kept;
+    down for something that happened)."""
+    if shows_seconds(cadence):
+        return local_time(dt, tz, locale, with_date=with_date)
+    return local_time(to_minute(dt, up=up), tz, locale, with_date=with_date, exact=False)
 
 
 def _bytecode_cache() -> FileSystemBytecodeCache | None:
@@ -134,8 +159,10 @@ class Renderer:
         company: CompanyConfig,
         user_dir: Path | None = None,
         public_url: str = "",
+        names: DisplayNames | None = None,
     ):
         self.company = company
+        self.names = names or DisplayNames()
         self.public_url = public_url
         loaders = []
         if user_dir is not None:
@@ -153,6 +180,9 @@ class Renderer:
         )
         self.user_dir = user_dir
         self.env.filters["localtime"] = self._localtime_filter
+        # the first letter up, the rest as it is ("Managed Database", not "capitalize"'s
+        # "Managed database")
+        self.env.filters["capfirst"] = lambda s: str(s)[:1].upper() + str(s)[1:]
         self._templates: dict[str, Any] = {}
         self._safe: dict[tuple[RoundKind, str], bool] = {}
         self._shapes: dict[tuple[Any, ...], dict[str, list[str]]] = {}
@@ -196,7 +226,10 @@ class Renderer:
         credit: Any = None,
         goodwill: str | None = None,
         feedback_links: Sequence[str] = (),
+        latest: Round | None = None,
     ) -> dict[str, Any]:
+        """The template context. ``latest``: the news a holding round restates (the
+        commander's last update or the acknowledgement; see ``store.incidents.latest_news``)."""
         tz, loc = customer.timezone, customer.locale
         affected_components = [c for c in incident.components if c in customer.components] or list(
             incident.components
@@ -204,9 +237,17 @@ class Renderer:
         affected_regions = [r for r in incident.regions if r in customer.regions] or list(
             incident.regions
         )
+        cadence = incident.update_every
         promised = None
         if round.promised_next_by is not None:
-            promised = local_promise(round.promised_next_by, round.created_at, tz, loc)
+            shown = round.promised_next_by
+            if not shows_seconds(cadence):
+                shown = to_minute(shown, up=True)
+            promised = local_promise(shown, round.created_at, tz, loc)
+
+        def when(dt: datetime) -> str:
+            return customer_time(dt, cadence, tz, loc, with_date=True)
+
         return {
             "company": {
                 "name": self.company.name,
@@ -220,23 +261,29 @@ class Renderer:
                 "severity": incident.severity,
                 "status": round.status.value,
                 "status_label": STATUS_LABELS.get(round.status.value, round.status.value),
-                "components": affected_components,
-                "regions": affected_regions,
-                "started_at": local_time(incident.started_at, tz, loc, with_date=True),
-                "resolved_at": (
-                    local_time(incident.resolved_at, tz, loc, with_date=True)
-                    if incident.resolved_at
-                    else None
-                ),
-                "duration": _human_duration(
-                    (incident.resolved_at or round.created_at) - incident.started_at
+                # what customers read: the configured display names ([components], [regions])
+                "components": [self.names.component(c) for c in affected_components],
+                "regions": [self.names.region(r) for r in affected_regions],
+                "component_keys": affected_components,
+                "region_keys": affected_regions,
+                "started_at": when(incident.started_at),
+                "resolved_at": when(incident.resolved_at) if incident.resolved_at else None,
+                "duration": human_duration(
+                    (incident.resolved_at or round.created_at) - incident.started_at, loc, cadence
                 ),
             },
             "round": {
                 "kind": round.kind.value,
                 "seq": round.seq,
                 "message": round.message,
-                "sent_at": local_time(round.created_at, tz, loc, with_date=True),
+                "sent_at": when(round.created_at),
+            },
+            "latest": self._latest(latest, round, cadence, tz, loc),
+            "thread": {
+                # the subject stem every email of the incident keeps, so mail clients group
+                # them (with In-Reply-To/References to the acknowledgement)
+                "subject": f"[{incident.ref}] {incident.title}",
+                "reply": round.kind != RoundKind.ACKNOWLEDGEMENT,
             },
             "customer": {
                 "id": customer.id,
@@ -254,6 +301,27 @@ class Renderer:
             "feedback_links": list(feedback_links),
             "feedback_url": feedback_links[10] if len(feedback_links) > 10 else None,
             "status_page_url": self.company.status_page_url,
+        }
+
+    @staticmethod
+    def _latest(
+        latest: Round | None, round: Round, cadence: timedelta, tz: str, loc: str
+    ) -> dict[str, Any] | None:
+        """The latest news as a holding round restates it: what was said, when (the time
+        alone on the same local day as this round, else with the date) and how long ago."""
+        if latest is None:
+            return None
+        same_day = (
+            latest.created_at.astimezone(_zone(tz)).date()
+            == round.created_at.astimezone(_zone(tz)).date()
+        )
+        return {
+            "kind": latest.kind.value,
+            "message": latest.message,
+            "status": latest.status.value,
+            "status_label": STATUS_LABELS.get(latest.status.value, latest.status.value),
+            "posted_at": customer_time(latest.created_at, cadence, tz, loc, with_date=not same_day),
+            "ago": human_duration(round.created_at - latest.created_at, loc, cadence),
         }
 
     def render(self, kind: RoundKind, channel: str, ctx: dict[str, Any]) -> Rendered:
@@ -289,6 +357,7 @@ class Renderer:
         incident: Incident,
         round: Round,
         customer: Customer,
+        latest: Round | None = None,
         **extras: Any,
     ) -> Rendered:
         """What ``render(kind, channel, context(...))`` gives, rendered once per *shape*.
@@ -301,18 +370,20 @@ class Renderer:
         by substitution (HTML-escaped in HTML parts), byte for byte the same as rendering it.
         Per-customer extras (a credit, feedback links) always take the full render."""
         if any(extras.values()) or not self._substitutable(kind, channel):
-            ctx = self.context(incident=incident, round=round, customer=customer, **extras)
+            ctx = self.context(
+                incident=incident, round=round, customer=customer, latest=latest, **extras
+            )
             return self.render(kind, channel, ctx)
         comps = tuple(c for c in incident.components if c in customer.components)
         regions = tuple(r for r in incident.regions if r in customer.regions)
-        key = (kind, channel, incident, round, customer.timezone, customer.locale,
+        key = (kind, channel, incident, round, latest, customer.timezone, customer.locale,
                customer.tier, comps, regions)  # fmt: skip
         pieces = self._shapes.get(key)
         if pieces is None:
             if len(self._shapes) >= _MAX_SHAPES:
                 self._shapes.clear()
             marked = replace(customer, name=_NAME_MARK, id=_ID_MARK)
-            ctx = self.context(incident=incident, round=round, customer=marked)
+            ctx = self.context(incident=incident, round=round, customer=marked, latest=latest)
             raw = self._render_parts(kind, channel, ctx)
             # [text, marker, text, marker, ...]: substituted in one pass, so a name that
             # happens to contain a marker is never substituted again
@@ -423,13 +494,3 @@ def _plain_customer_use(
 
 def _via(where: str, name: str) -> str:
     return "" if where == name else f" (while rendering {name})"
-
-
-def _human_duration(delta: timedelta) -> str:
-    minutes = max(0, int(delta.total_seconds() // 60))
-    hours, minutes = divmod(minutes, 60)
-    if hours and minutes:
-        return f"{hours} h {minutes} min"
-    if hours:
-        return f"{hours} h"
-    return f"{minutes} min"

@@ -2,14 +2,18 @@
 
 Routes::
 
-    GET  /feedback/{token}?score=N     record score N (0-10), thank-you page with a comment form
-    POST /feedback/{token}/comment     form fields ``comment`` and ``score``; records the comment
+    GET  /feedback/{token}?score=N     the score N (0-10) chosen, a comment box and a button;
+                                       records nothing (mail scanners fetch every link)
+    POST /feedback/{token}             form fields ``score`` and ``comment``: records them
+    POST /feedback/{token}/comment     the same (the form of earlier versions' pages)
     GET  /healthz                      200 ``ok``
     POST /hooks/alertmanager           Prometheus Alertmanager's webhook (version 4) → drafts
     POST /hooks/generic                the generic alert shape (``docs/hooks.md``) → drafts
 
 A changed token is answered 403, an expired one 410, a cut-short one 400; nothing is recorded
-then. ``HEAD`` answers like ``GET`` without recording (link scanners in mail systems use it).
+then. A GET never records: mail systems (Microsoft Safe Links and the like) fetch every link in
+a message within seconds, so a score is recorded only by the page's POST (the person's click on
+the link, then on the button).
 Pages are plain, escaped HTML with a strict Content-Security-Policy and no external resources.
 
 :func:`serve_http` runs the server inside the caller's event loop until an ``asyncio.Event`` is
@@ -73,9 +77,8 @@ h1{font-size:1.4rem;margin-top:0}
 textarea{width:100%;box-sizing:border-box;min-height:8rem;font:inherit;padding:.5rem}
 button{margin-top:.75rem;font:inherit;padding:.5rem 1.25rem;border:0;border-radius:6px;
 background:#1f5fbf;color:#fff;cursor:pointer}
-.scores a{display:inline-block;min-width:1.8rem;text-align:center;margin:.1rem;padding:.2rem;
-border:1px solid #c9d1dc;border-radius:4px;color:#1d2430;text-decoration:none}
-.scores a.on{background:#1f5fbf;color:#fff;border-color:#1f5fbf}
+.scores label{display:inline-block;min-width:1.8rem;text-align:center;margin:.1rem;
+padding:.2rem;border:1px solid #c9d1dc;border-radius:4px}
 .quote{white-space:pre-wrap;border-left:3px solid #c9d1dc;padding-left:.75rem;color:#3b4656}
 .muted{color:#5b6675;font-size:.9rem}
 """
@@ -120,12 +123,12 @@ _TOKEN_PAGES: dict[str, tuple[int, str, str]] = {
 }
 
 
-def _score_links(score: int) -> str:
-    links = "".join(
-        f'<a href="?score={n}"{" class=on" if n == score else ""}>{n}</a>' for n in range(11)
-    )
-    return (
-        f'<p class="muted">Changed your mind? Pick another score:</p><p class="scores">{links}</p>'
+def _score_choices(score: int) -> str:
+    """The eleven scores as radio buttons, the one from the link already chosen."""
+    return "".join(
+        f'<label><input type="radio" name="score" value="{n}"'
+        f"{' checked' if n == score else ''}>{n}</label>"
+        for n in range(11)
     )
 
 
@@ -183,37 +186,35 @@ def make_web_app(app: App, status: Callable[[], dict[str, Any]] | None = None) -
             return refused(err)
 
     async def click(request: Request) -> Response:
+        """The link: the chosen score and the button that records it. Nothing is recorded
+        here, so a scanner fetching all eleven links records nothing."""
         who = verified(request)
         if isinstance(who, Response):
             return who
-        token, incident_id, customer_id = who
+        token, incident_id, _ = who
         raw = request.query_params.get("score")
         try:
             score = check_score(raw)
         except InputError:
             return bad_score(raw)
         try:
-            if request.method != "HEAD":  # link scanners probe with HEAD: record real clicks
-                await asyncio.to_thread(
-                    record_feedback, app, incident_id, customer_id, score, source="link"
-                )
             title = await asyncio.to_thread(title_of, incident_id)
         except OutageCommsError as err:
             return error_page(err)
         body = (
-            f"<p>You gave us <strong>{score} out of 10</strong> for how we handled "
-            f"INC-{incident_id}: “{_e(title)}”. Thank you, we read every answer.</p>"
-            f'<form method="post" action="{_e(token)}/comment">'
+            f"<p>How we handled INC-{incident_id}: “{_e(title)}”. You chose "
+            f"<strong>{score} out of 10</strong>; press the button to send it.</p>"
+            f'<form method="post" action="{_e(token)}">'
+            f'<p class="scores">{_score_choices(score)}</p>'
             f'<label for="comment">Is there anything we could have done better? (optional)'
             f"</label>"
             f'<textarea id="comment" name="comment" maxlength="{MAX_COMMENT}"></textarea>'
-            f'<input type="hidden" name="score" value="{score}">'
-            f'<button type="submit">Send</button></form>'
-            f"{_score_links(score)}"
+            f'<button type="submit">Send my score</button></form>'
         )
-        return page("Thank you for your feedback", body)
+        return page("Your feedback", body)
 
-    async def comment(request: Request) -> Response:
+    async def submit(request: Request) -> Response:
+        """The page's form: records the score and the comment, if any."""
         who = verified(request)
         if isinstance(who, Response):
             return who
@@ -255,13 +256,16 @@ def make_web_app(app: App, status: Callable[[], dict[str, Any]] | None = None) -
             )
         except OutageCommsError as err:
             return error_page(err)
+        lead = (
+            f"<p>You gave us <strong>{score} out of 10</strong>. Thank you, we read every "
+            "answer.</p>"
+        )
         if text:
-            said = f'<p>Your comment:</p><p class="quote">{_e(text)}</p>'
-            lead = "<p>Thank you for taking the time to tell us. We will use it to do better.</p>"
-        else:
-            said = ""
-            lead = "<p>Thank you. Your score is recorded.</p>"
-        return page("Thank you", lead + said)
+            lead += (
+                "<p>Thank you for taking the time to tell us. We will use it to do better.</p>"
+                f'<p>Your comment:</p><p class="quote">{_e(text)}</p>'
+            )
+        return page("Thank you", lead)
 
     async def healthz(request: Request) -> Response:
         if status is None:
@@ -288,7 +292,8 @@ def make_web_app(app: App, status: Callable[[], dict[str, Any]] | None = None) -
     return Starlette(
         routes=[
             Route("/feedback/{token}", click, methods=["GET"]),
-            Route("/feedback/{token}/comment", comment, methods=["POST"]),
+            Route("/feedback/{token}", submit, methods=["POST"]),
+            Route("/feedback/{token}/comment", submit, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
             Route("/hooks/{source:str}", hook, methods=["POST"]),

@@ -79,8 +79,8 @@ def test_account_manager_gets_an_internal_copy_of_each_notice_for_listed_tiers(
     assert set(by_rcpt) == {"ops@e1.example", "ops@e2.example", "ops@s1c.example",
                             "am.one@s1.example"}  # fmt: skip
     copy = by_rcpt["am.one@s1.example"]
-    assert str(copy.message["Subject"]).startswith(
-        "[Account copy] Enterprise One (enterprise): API errors"
+    assert str(copy.message["Subject"]).endswith(
+        "] Account copy for Enterprise One (enterprise): API errors"
     )
     assert "internal copy" in copy.text()
     assert "Enterprise One (e1, enterprise)" in copy.text()

@@ -40,6 +40,9 @@ KEYS = {
     | set(credits._RULE_KEYS),
     "[goodwill]": goodwill._KEYS,
     "templates": {"dir"},
+    # display names: any key of the directory's, so the section documents the tables' form
+    "components": {"<component key>"},
+    "regions": {"<region key>"},
     "channels.<name>": {"kind", "max_connections", "rate_per_second"}
     | {k for name in registry.names() for k in registry.get(name).config_keys}
     | set(registry.names()),

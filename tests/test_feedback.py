@@ -346,7 +346,24 @@ def site(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
         yield Site(world, f"http://127.0.0.1:{port}", client)
 
 
-def test_a_click_records_the_score_and_a_second_click_updates_it(site: Site) -> None:
+def test_a_scanner_fetching_every_link_records_nothing(site: Site) -> None:
+    """Mail systems (Microsoft Safe Links and the like) fetch every link in a message within
+    seconds: GET and HEAD on all eleven links record no score; the person's POST does."""
+    w = site.world
+    cust = w.customers[0]
+    links = feedback_links(site.base, SECRET, w.incident_id, cust, EXPIRES)
+    for link in links:
+        assert httpx.get(link, timeout=10).status_code == 200
+        assert httpx.head(link, timeout=10).status_code == 200
+    assert feedback_rows(w.app, w.incident_id) == []
+    res = httpx.post(f"{site.base}/feedback/{site.token(cust)}", data={"score": "4"}, timeout=10)
+    assert res.status_code == 200 and "4 out of 10" in res.text
+    assert [(r["customer_id"], r["score"]) for r in feedback_rows(w.app, w.incident_id)] == [
+        (cust, 4)
+    ]
+
+
+def test_a_click_shows_the_score_and_the_button_records_it(site: Site) -> None:
     w = site.world
     cust = w.customers[0]
     links = feedback_links(site.base, SECRET, w.incident_id, cust, EXPIRES)
@@ -354,20 +371,27 @@ def test_a_click_records_the_score_and_a_second_click_updates_it(site: Site) -> 
     res = httpx.get(links[7], timeout=10)
     assert res.status_code == 200
     assert res.headers["content-type"].startswith("text/html")
-    assert "7 out of 10" in res.text
+    assert "You chose <strong>7 out of 10</strong>" in res.text
     assert "Database &lt;primary&gt; unavailable" in res.text
     assert "<primary>" not in res.text
     assert 'name="comment"' in res.text
+    assert '<input type="radio" name="score" value="7" checked>' in res.text
+    assert res.text.count('type="radio" name="score"') == 11
+    assert feedback_rows(w.app, w.incident_id) == []  # the click alone records nothing
     action = re.search(r'<form method="post" action="([^"]+)"', res.text)
     assert action is not None
-    assert urljoin(links[7], action.group(1)) == f"{site.base}/feedback/{site.token(cust)}/comment"
-    assert '<input type="hidden" name="score" value="7">' in res.text
+    target = urljoin(links[7], action.group(1))
+    assert target == f"{site.base}/feedback/{site.token(cust)}"
+
+    # the second click: the page's button posts the chosen score
+    res = httpx.post(target, data={"score": "7", "comment": ""}, timeout=10)
+    assert res.status_code == 200 and "7 out of 10" in res.text
     assert [
         (r["customer_id"], r["score"], r["source"]) for r in feedback_rows(w.app, w.incident_id)
     ] == [(cust, 7, "link")]
 
     w.clock.now = T0 + timedelta(minutes=3)
-    res = httpx.get(links[10], timeout=10)
+    res = httpx.post(target, data={"score": "10"}, timeout=10)  # changed their mind
     assert res.status_code == 200
     rows = feedback_rows(w.app, w.incident_id)
     assert [(r["customer_id"], r["score"]) for r in rows] == [(cust, 10)]
@@ -433,8 +457,9 @@ def test_tampered_and_expired_links_are_refused_and_record_nothing(site: Site) -
     assert "not valid" in res.text
 
     for bad in (tampered, expired):
-        res = site.client.post(f"/feedback/{bad}/comment", data={"comment": "hi", "score": "9"})
-        assert res.status_code in {403, 410}
+        for path in (f"/feedback/{bad}", f"/feedback/{bad}/comment"):
+            res = site.client.post(path, data={"comment": "hi", "score": "9"})
+            assert res.status_code in {403, 410}
     assert feedback_rows(w.app, w.incident_id) == []
 
     # The app's clock decides expiry: the good token expires when the clock passes it.

@@ -55,9 +55,15 @@ def test_follow_up_click_is_recorded(
         assert "outagecomms_leader 1" in metrics and "outagecomms_open_incidents 0" in metrics
         assert 'outagecomms_promise_margin_seconds_bucket{le="+Inf"}' in metrics
         assert "outagecomms_promises_late_total 0" in metrics
-        r = httpx.get(links[9])  # "9": a promoter
+        for link in links:  # a mail scanner fetches every link: nothing is recorded
+            assert httpx.get(link).status_code == 200
+        assert cli_json(cfg, "nps", "INC-1")["responses"] == 0
+        r = httpx.get(links[9])  # "9": a promoter clicks, then presses the page's button
+        assert r.status_code == 200 and "9 out of 10" in r.text
+        target = links[9].split("?")[0]
+        r = httpx.post(target, data={"score": "9"})
         assert r.status_code == 200 and "thank" in r.text.lower()
-        r = httpx.get(links[9].replace("score=9", "score=3"))  # changed their mind: updated
+        r = httpx.post(target, data={"score": "3"})  # changed their mind: updated
         assert r.status_code == 200
         tampered = links[9].replace("/feedback/", "/feedback/x")
         assert httpx.get(tampered).status_code == 403

@@ -22,7 +22,14 @@ from tests.support.builders import (
     incident,
     round_,
 )
-from tests.support.localised import clock_time, local_datetime, local_time, medium_date
+from tests.support.localised import (
+    clock_time,
+    local_datetime,
+    local_time,
+    medium_date,
+    minute_datetime,
+    spoken_duration,
+)
 from tests.support.localised import plain as norm
 
 COMPANY = FULL_COMPANY
@@ -41,7 +48,12 @@ def render(
     r = renderer or Renderer(company=COMPANY)
     inc = incident(at, title=title, resolved=kind == RoundKind.RESOLUTION)
     rnd = round_(kind, at, promise=promise, message=message)
-    return r.render(kind, "email", r.context(incident=inc, round=rnd, customer=c))
+    # a holding update restates the latest news: here an update posted 10 minutes before it
+    latest = round_(RoundKind.UPDATE, at - timedelta(minutes=10), message=message)
+    ctx = r.context(
+        incident=inc, round=rnd, customer=c, latest=latest if kind == RoundKind.HOLDING else None
+    )
+    return r.render(kind, "email", ctx)
 
 
 # --- the defaults -----------------------------------------------------------------------------
@@ -78,8 +90,8 @@ def test_default_templates_render(kind: RoundKind, tz: str, locale: str) -> None
 
 def test_resolution_duration_and_no_promise() -> None:
     out = render(RoundKind.RESOLUTION, customer())
-    # started 12 minutes before declaration, resolved 50 minutes after: 62 minutes
-    assert "1 h 2 min" in out.text
+    # started 12 minutes before declaration, resolved 50 minutes after: 62 minutes, in words
+    assert f"after {spoken_duration('de_DE', hours=1, minutes=2)}." in out.text
     assert "hear from us again" not in out.text
     assert "next update" not in out.text.lower()
 
@@ -153,18 +165,34 @@ def test_promise_on_another_local_day_shows_the_date() -> None:
     assert "2026" not in line and norm(medium_date(date(2026, 1, 16), "de_DE")) not in line
 
 
-def test_promise_with_seconds_is_shown_exactly() -> None:
+def test_a_promise_with_seconds_is_shown_to_the_minute_rounded_up() -> None:
+    """No seconds in times customers read (a 30-minute cadence): a promise of 14:30:15 reads
+    "by 14:31", never earlier than the time kept."""
     promise = WINTER + timedelta(minutes=30, seconds=15)
     out = render(RoundKind.HOLDING, customer(), promise=promise)
+    shown = local_time(WINTER + timedelta(minutes=31), "Europe/Berlin", "de_DE")
+    assert shown.startswith("14:31 ")  # short: no seconds
+    assert f"by {shown}" in out.text
+    assert "14:30:15" not in out.text
+
+
+def test_under_a_one_minute_cadence_times_show_their_seconds() -> None:
+    promise = WINTER + timedelta(seconds=30)
+    r = Renderer(company=COMPANY)
+    inc = replace(incident(WINTER), update_every=timedelta(seconds=30))
+    rnd = round_(RoundKind.UPDATE, WINTER + timedelta(seconds=5), promise=promise)
+    out = r.render(RoundKind.UPDATE, "email", r.context(incident=inc, round=rnd, customer=customer()))
     shown = local_time(promise, "Europe/Berlin", "de_DE")
-    assert shown.startswith("14:30:15")  # medium: with the seconds
-    assert shown in out.text
+    assert shown.startswith("14:00:30")  # medium: with the seconds
+    assert f"by {shown}" in out.text
 
 
 def test_started_at_in_customer_zone() -> None:
     out = render(RoundKind.ACKNOWLEDGEMENT, customer("America/New_York", "en_US"))
     started = WINTER - timedelta(minutes=12)  # 12:48 UTC = 7:48 AM EST, with its date
-    assert norm(local_datetime(started, "America/New_York", "en_US")) in norm(out.text)
+    assert norm(minute_datetime(started, "America/New_York", "en_US")) in norm(out.text)
+    # to the minute: no seconds in a time customers read
+    assert norm(local_datetime(started, "America/New_York", "en_US")) not in norm(out.text)
 
 
 # --- escaping ---------------------------------------------------------------------------------
@@ -210,7 +238,7 @@ def test_override_replaces_one_template(tmp_path: Path) -> None:
     assert out.text == default.text  # the other parts are still the defaults
     assert out.html == default.html
     # other kinds are untouched
-    assert render(RoundKind.UPDATE, customer(), renderer=r).subject.startswith("[")
+    assert render(RoundKind.UPDATE, customer(), renderer=r).subject.startswith("Re: [INC-42]")
 
 
 def test_override_of_a_partial_applies_to_defaults(tmp_path: Path) -> None:

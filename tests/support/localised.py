@@ -44,3 +44,30 @@ def medium_date(day: date, locale: str) -> str:
 def money(amount: str | Decimal, currency: str, locale: str) -> str:
     """An amount as a customer reads it in their locale, e.g. ``300,00 €``."""
     return str(format_currency(Decimal(amount), currency, locale=locale))
+
+
+def minute_datetime(at: datetime, tz: str, locale: str) -> str:
+    """A past time with its date, to the minute, as customers read it: the locale's own
+    "date, time" pattern with the short time, e.g. ``Jan 15, 2026, 7:48 AM EST``."""
+    from babel.dates import get_datetime_format
+
+    zone = ZoneInfo(tz)
+    local = at.astimezone(zone).replace(second=0, microsecond=0)
+    pattern = str(get_datetime_format("medium", locale=locale)).replace("'", "")
+    shown = pattern.replace("{0}", format_time(local, "short", tzinfo=zone, locale=locale))
+    shown = shown.replace("{1}", format_date(local, "medium", locale=locale))
+    return f"{shown} {local.tzname()}"
+
+
+def spoken_duration(locale: str, *, days: int = 0, hours: int = 0, minutes: int = 0) -> str:
+    """A duration as CLDR says it in words ("1 hour, 10 minutes"): each unit in full, joined
+    as the locale lists units."""
+    from babel.lists import format_list
+    from babel.units import format_unit
+
+    parts = [
+        str(format_unit(v, unit, length="long", locale=locale))
+        for v, unit in ((days, "duration-day"), (hours, "duration-hour"), (minutes, "duration-minute"))
+        if v
+    ]
+    return str(format_list(parts, style="unit", locale=locale))

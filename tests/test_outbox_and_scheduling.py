@@ -325,7 +325,10 @@ def test_follow_up_goes_out_once_after_resolution(
         lambda ms: sum(m.kind == "follow_up" for m in ms) == done.queued
     )
     follow = next(m for m in msgs if m.kind == "follow_up")
-    assert "How did we handle API errors?" in " ".join(str(follow.message["Subject"]).split())
+    # in the incident's thread: the same subject stem, a reply to the acknowledgement
+    assert " ".join(str(follow.message["Subject"]).split()) == f"Re: [{inc.ref}] API errors"
+    assert "how we handled it" in follow.text()
+    assert follow.message["In-Reply-To"] is not None
     assert wake(app) is None
 
 

@@ -181,7 +181,9 @@ def test_under_a_one_minute_cadence_times_show_their_seconds() -> None:
     r = Renderer(company=COMPANY)
     inc = replace(incident(WINTER), update_every=timedelta(seconds=30))
     rnd = round_(RoundKind.UPDATE, WINTER + timedelta(seconds=5), promise=promise)
-    out = r.render(RoundKind.UPDATE, "email", r.context(incident=inc, round=rnd, customer=customer()))
+    out = r.render(
+        RoundKind.UPDATE, "email", r.context(incident=inc, round=rnd, customer=customer())
+    )
     shown = local_time(promise, "Europe/Berlin", "de_DE")
     assert shown.startswith("14:00:30")  # medium: with the seconds
     assert f"by {shown}" in out.text

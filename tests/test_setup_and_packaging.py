@@ -61,10 +61,13 @@ def test_demo_runs_the_main_job_to_a_maildir(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     box = mailbox.Maildir(str(demo_dir / "maildir"), create=False)
     subjects = [" ".join(str(m["Subject"]).split()) for m in box]  # unfold
+    kinds = [str(m["X-Outagecomms-Round"]).split()[1] for m in box]
     # 3 affected customers x (acknowledgement, two holding updates, resolution)
     assert len(subjects) == 12
-    assert sum("still working on it" in s for s in subjects) == 6
-    assert sum(s.startswith("[Resolved]") for s in subjects) == 3
+    assert kinds.count("holding") == 6 and kinds.count("resolution") == 3
+    # one thread per incident and customer: the acknowledgement's subject, then replies to it
+    assert sum(s.startswith("[INC-") for s in subjects) == 3
+    assert sum(s.startswith("Re: [INC-") for s in subjects) == 9
     assert "promises kept 12/12" in proc.stderr
     assert str(demo_dir / "maildir") in proc.stderr
 

@@ -67,7 +67,11 @@ def spoken_duration(locale: str, *, days: int = 0, hours: int = 0, minutes: int 
 
     parts = [
         str(format_unit(v, unit, length="long", locale=locale))
-        for v, unit in ((days, "duration-day"), (hours, "duration-hour"), (minutes, "duration-minute"))
+        for v, unit in (
+            (days, "duration-day"),
+            (hours, "duration-hour"),
+            (minutes, "duration-minute"),
+        )
         if v
     ]
     return str(format_list(parts, style="unit", locale=locale))

@@ -1,8 +1,11 @@
-"""Asking how we did: signed one-click NPS links, recording scores, and the NPS report.
+"""Asking how we did: signed NPS links, recording scores, and the NPS report.
 
 A follow-up carries eleven links, one per score 0..10, that share one token per customer::
 
     {public_url}/feedback/{token}?score=7
+
+Opening a link shows that score chosen; the page's button POSTs it to ``/feedback/{token}``,
+which records it (``web.server``): a mail scanner fetching every link records nothing.
 
 The token is ``base64url(payload || tag)`` without padding, where ``payload`` is
 ``version (1 byte) | incident id (8 bytes) | expiry, Unix seconds (8 bytes) | customer id

@@ -184,12 +184,16 @@ def test_a_duration_reads_as_people_say_it() -> None:
     """10 min 41 s is "11 minutes" (to the nearest minute, not "10 min" rounded down); 1 h
     10 min is "1 hour, 10 minutes", in the customer's locale (CLDR's words via Babel)."""
     r = Renderer(company=COMPANY)
-    for locale in ("en_US", "de_DE", "fr_FR", "ja_JP"):
+    for locale in ("en_US", "de_DE", "fr_FR", "ja_JP", "en_IN", "pt_BR"):
         c = customer("Europe/Berlin", locale)
         for spent, words in (
             (timedelta(minutes=10, seconds=41), spoken_duration(locale, minutes=11)),
             (timedelta(hours=1, minutes=10), spoken_duration(locale, hours=1, minutes=10)),
             (timedelta(days=1, hours=2), spoken_duration(locale, days=1, hours=2)),
+            (
+                timedelta(days=275, hours=1, minutes=30),
+                spoken_duration(locale, days=275, hours=1, minutes=30),
+            ),
         ):
             base = incident(resolved=True)
             inc = base.__class__(**{**base.__dict__, "resolved_at": base.started_at + spent})

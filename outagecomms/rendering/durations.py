@@ -56,4 +56,15 @@ def human_duration(delta: timedelta, locale: str, cadence: timedelta = MINUTE) -
         )
         if value
     ]
-    return str(format_list(parts, style="unit", locale=loc))
+    return join_units(parts, loc)
+
+
+def join_units(parts: list[str], loc: Locale) -> str:
+    """The parts joined as the locale lists units ("1 hour, 10 minutes"); where Babel's data
+    lacks a pattern (de's unit list has no "start" for three parts), as it lists words."""
+    for style in ("unit", "standard"):
+        try:
+            return str(format_list(parts, style=style, locale=loc))
+        except (KeyError, ValueError):
+            continue
+    return ", ".join(parts)

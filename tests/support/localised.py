@@ -74,4 +74,7 @@ def spoken_duration(locale: str, *, days: int = 0, hours: int = 0, minutes: int 
         )
         if v
     ]
-    return str(format_list(parts, style="unit", locale=locale))
+    try:
+        return str(format_list(parts, style="unit", locale=locale))
+    except KeyError:  # Babel's de has no unit-list "start": the standard list then
+        return str(format_list(parts, style="standard", locale=locale))

@@ -15,6 +15,20 @@ class TickResult:
     due: DueResult
     dispatch: DispatchSummary
 
+    @property
+    def unsent(self) -> int:
+        """Deliveries this tick left unsent: failed, to be retried, or dead (``tick`` exits 3)."""
+        return self.dispatch.failed + self.dispatch.retry + self.dispatch.dead
+
+    @property
+    def errors(self) -> dict[str, int]:
+        """Everything that went wrong, error text -> how many: what the scheduler could not do
+        (each once) and the deliveries' errors (how many got each)."""
+        merged = dict(self.dispatch.errors)
+        for e in self.due.errors:
+            merged[e] = merged.get(e, 0) + 1
+        return merged
+
 
 async def tick(app: App, *, progress: Progress | None = None) -> TickResult:
     """The cron form: do everything that is due now, send it, return."""

@@ -135,7 +135,7 @@ class SmtpChannel(EmailChannel):
             if s["tls"] != "none":
                 done.append("STARTTLS" if s["tls"] == "starttls" else "TLS")
             if s["username"]:
-                await client.login(s["username"], self._password() or "")
+                await _auth_once(client, s["username"], self._password() or "")
                 done.append("AUTH")
         except aiosmtplib.SMTPAuthenticationError as exc:
             why = _one_line(f"AUTH refused: {exc.code} {exc.message}")
@@ -259,6 +259,20 @@ class SmtpChannel(EmailChannel):
                 c.close()
 
         await asyncio.gather(*(_quit(c) for c in clients))
+
+
+async def _auth_once(client: aiosmtplib.SMTP, username: str, password: str) -> None:
+    """AUTH with the first method the server offers, in aiosmtplib's order of preference
+    (``login()`` tries the next after a refusal: for a probe the first refusal is the answer)."""
+    offered = client.server_auth_methods
+    if "cram-md5" in offered:
+        await client.auth_crammd5(username, password)
+    elif "plain" in offered:
+        await client.auth_plain(username, password)
+    elif "login" in offered:
+        await client.auth_login(username, password)
+    else:
+        await client.login(username, password)  # says the server offers no AUTH we know
 
 
 def _one_line(text: str) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from outagecomms.app import App
 from outagecomms.outbox.dispatch import Dispatcher, DispatchSummary, Progress
+from outagecomms.outbox.redelivery import report_dead
 from outagecomms.scheduler.due import DueResult, run_due
 
 
@@ -35,4 +36,6 @@ async def tick(app: App, *, progress: Progress | None = None) -> TickResult:
     due = await asyncio.to_thread(run_due, app)  # it may email the commander (its own loop)
     async with Dispatcher(app) as d:
         summary = await d.run(progress=progress)
+    if summary.dead:  # the commander hears of them now, not at the next tick
+        due.dead_reported += await asyncio.to_thread(report_dead, app)
     return TickResult(due, summary)

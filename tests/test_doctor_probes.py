@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import ssl
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -102,6 +105,48 @@ def test_smtp_auth_is_tried_with_the_password_from_the_environment(
                 "error: channel email: environment variable DOCTOR_SMTP_PW is not set "
                 "(channels.email.password_env)"
             ) in res.stderr
+        assert server.handler.snapshot() == []
+
+
+def _self_signed(tmp_path: Path) -> ssl.SSLContext:
+    """A server context with a fresh self-signed certificate for 127.0.0.1 (openssl)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+def test_starttls_is_done_and_a_certificate_it_cannot_trust_is_named(
+    make_config: Callable[..., Path], cli: Cli, tmp_path: Path
+) -> None:
+    with running_smtp(tls_context=_self_signed(tmp_path), require_starttls=True) as server:
+        cfg = make_config(server)
+        base = cfg.read_text()
+        where = f"channel email (smtp 127.0.0.1:{server.port})"
+        cfg.write_text(
+            base.replace("max_connections = 4\n", 'max_connections = 4\ntls = "starttls"\n')
+        )
+        res = cli("--config", str(cfg), "doctor")
+        assert res.exit_code == 2
+        assert re.search(
+            rf"error: {re.escape(where)}: TLS: .*(certificate|self.signed)", res.stderr
+        )
+        cfg.write_text(
+            base.replace(
+                "max_connections = 4\n",
+                'max_connections = 4\ntls = "starttls"\nvalidate_certs = false\n',
+            )
+        )
+        res = cli("--config", str(cfg), "doctor")
+        assert res.exit_code == 0, res.stderr
+        assert f"{where}: EHLO, STARTTLS ok" in res.stderr
         assert server.handler.snapshot() == []
 
 
@@ -345,3 +390,17 @@ def test_json_has_the_results_per_channel(
     ]
     assert doc["daemon_secrets"] == []
     assert "templates holding: ok for 1 locale/timezone combinations" in doc["checks"]
+
+
+# --- Python -----------------------------------------------------------------------------------
+
+
+def test_the_checks_from_python(make_config: Callable[..., Path]) -> None:
+    import outagecomms
+
+    with outagecomms.App.open(make_config()) as app:  # email to a closed port
+        report = app.check_channels()
+        assert isinstance(report, outagecomms.ChannelsReport) and not report.ok
+        (email,) = report.channels
+        assert [p.detail for p in email.probes] == ["connection refused"]
+        assert app.check_channels(probe=False).ok

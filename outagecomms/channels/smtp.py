@@ -131,9 +131,9 @@ class SmtpChannel(EmailChannel):
             await client.connect()
             if client.is_ehlo_or_helo_needed:
                 await client.ehlo()
-            done.append("EHLO")
-            if s["tls"] != "none":
-                done.append("STARTTLS" if s["tls"] == "starttls" else "TLS")
+            done += {"tls": ["TLS", "EHLO"], "starttls": ["EHLO", "STARTTLS"]}.get(
+                s["tls"], ["EHLO"]
+            )
             if s["username"]:
                 await _auth_once(client, s["username"], self._password() or "")
                 done.append("AUTH")

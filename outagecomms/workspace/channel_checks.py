@@ -208,6 +208,8 @@ def check_channels(app: App, *, probe: bool = True) -> ChannelsReport:
     if todo:
         for (check, _), found in zip(todo, asyncio.run(run_all()), strict=True):
             check.probes = found
+            if not found:  # a kind without a probe (a plugin's), or no host to connect to
+                check.skipped = "nothing to probe"
     return ChannelsReport(checks, daemon_secrets(app))
 
 

@@ -73,12 +73,13 @@ class SmtpChannel(EmailChannel):
             )
         return pw
 
-    async def _connect(self) -> Session:
+    def _client(self) -> aiosmtplib.SMTP:
+        """A new, unconnected client with the configured TLS (and certificate checks)."""
         import aiosmtplib
 
         s = self.settings
         ctx = None if s["validate_certs"] else ssl._create_unverified_context()
-        client = aiosmtplib.SMTP(
+        return aiosmtplib.SMTP(
             hostname=s["host"],
             port=s["port"],
             timeout=s["timeout"],
@@ -87,6 +88,10 @@ class SmtpChannel(EmailChannel):
             validate_certs=s["validate_certs"],
             tls_context=ctx,
         )
+
+    async def _connect(self) -> Session:
+        s = self.settings
+        client = self._client()
         await client.connect()
         if s["username"]:
             await client.login(s["username"], self._password() or "")
@@ -116,16 +121,7 @@ class SmtpChannel(EmailChannel):
         s = self.settings
         target = f"smtp {s['host']}:{s['port']}"
         timeout = float(s["timeout"])
-        ctx = None if s["validate_certs"] else ssl._create_unverified_context()
-        client = aiosmtplib.SMTP(
-            hostname=s["host"],
-            port=s["port"],
-            timeout=timeout,
-            use_tls=s["tls"] == "tls",
-            start_tls=s["tls"] == "starttls",
-            validate_certs=s["validate_certs"],
-            tls_context=ctx,
-        )
+        client = self._client()
         done = []
         try:
             await client.connect()

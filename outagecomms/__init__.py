@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     )
     from outagecomms.outbox.deliveries import DeliveryRow
     from outagecomms.outbox.dispatch import DispatchSummary
+    from outagecomms.workspace.channel_checks import ChannelsReport
     from outagecomms.workspace.scaffold import sample_customers_file
 
 
@@ -117,6 +118,7 @@ _LAZY = {
     ),
     "DeliveryRow": "outagecomms.outbox.deliveries",
     "DispatchSummary": "outagecomms.outbox.dispatch",
+    "ChannelsReport": "outagecomms.workspace.channel_checks",
     "sample_customers_file": "outagecomms.workspace.scaffold",
 }
 
@@ -136,6 +138,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "App",
+    "ChannelsReport",
     "ConfigError",
     "Customer",
     "CustomerDeliveries",

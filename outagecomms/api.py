@@ -41,6 +41,7 @@ from outagecomms.models import Incident, IncidentRef, RefLike, Round, Selector, 
 from outagecomms.outbox.deliveries import DeliveryRow, list_deliveries
 from outagecomms.outbox.dispatch import DispatchSummary, Progress
 from outagecomms.values import as_utc, parse_duration, parse_time
+from outagecomms.workspace.channel_checks import ChannelsReport
 
 #: how a round reaches customers: ``True`` queue and send now, ``"queue"`` queue only (a daemon
 #: or ``tick`` sends), ``False`` record only (history: nothing is sent, now or later)
@@ -244,6 +245,16 @@ class App(context.App):
         from outagecomms.recovery.ledger import credits_report
 
         return credits_report(self, IncidentRef.parse(incident).id)
+
+    # --- checking ---------------------------------------------------------------------------
+
+    def check_channels(self, *, probe: bool = True) -> ChannelsReport:
+        """What ``doctor`` checks of the channels: the secrets the daemon needs are set and
+        (with ``probe``) every channel answers a probe that sends nothing to anyone. Must not
+        be called from inside a running event loop."""
+        from outagecomms.workspace.channel_checks import check_channels
+
+        return check_channels(self, probe=probe)
 
     # --- helpers ---------------------------------------------------------------------------
 

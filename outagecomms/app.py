@@ -15,6 +15,7 @@ from typing import Self
 
 from outagecomms.config.loader import load_config
 from outagecomms.config.model import Config
+from outagecomms.health import Health
 from outagecomms.rendering.templates import Renderer
 from outagecomms.store import Store, open_store
 from outagecomms.values import utcnow
@@ -26,6 +27,8 @@ class App:
     store: Store
     renderer: Renderer
     clock: Callable[[], datetime] = field(default=utcnow)
+    #: what is broken right now in this process (``/healthz``): e.g. the commander's channel
+    health: Health = field(default_factory=Health, compare=False)
 
     @classmethod
     def from_config(cls, config: Config, *, clock: Callable[[], datetime] = utcnow) -> Self:

@@ -32,9 +32,12 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, ensure_ascii=False)
 
 
-def log_event(logger: logging.Logger, event: str, message: str, **fields: Any) -> None:
-    """Log ``message`` at INFO as the event ``event`` with ``fields`` (JSON-serialisable)."""
-    logger.info("%s", message, extra={"event": event, "fields": fields})
+def log_event(
+    logger: logging.Logger, event: str, message: str, *, level: int = logging.INFO, **fields: Any
+) -> None:
+    """Log ``message`` at ``level`` (INFO) as the event ``event`` with ``fields``
+    (JSON-serialisable)."""
+    logger.log(level, "%s", message, extra={"event": event, "fields": fields})
 
 
 def setup_logging(*, verbose: bool = False, json_lines: bool | None = None) -> None:

@@ -24,7 +24,7 @@ def test_init_writes_a_working_project(cli, tmp_path: Path) -> None:
     # the written project works as is: import its sample customers, check templates
     res = cli("--config", str(cfg), "customers", "import", str(target / "customers.csv"))
     assert res.exit_code == 0, res.stderr
-    res = cli("--config", str(cfg), "doctor")
+    res = cli("--config", str(cfg), "doctor", "--no-probe")  # no SMTP server on port 25 here
     assert res.exit_code == 0, res.stderr
     assert "templates resolution: ok" in res.stderr
     assert "warning" not in res.stderr  # the example's lease, margins and cadences agree
@@ -35,7 +35,7 @@ def test_init_writes_a_working_project(cli, tmp_path: Path) -> None:
 
 def test_doctor_warns_when_a_crash_could_make_a_promise_late(cli, make_config) -> None:
     cfg = make_config()  # the tests' config: 1 s margin, 20 s lease
-    res = cli("--config", str(cfg), "doctor")
+    res = cli("--config", str(cfg), "doctor", "--no-probe")
     assert res.exit_code == 0, res.stderr
     assert "warning: dispatch.lease (20s) is not below daemon.min_margin (1s)" in res.stderr
     cfg.write_text(
@@ -44,7 +44,7 @@ def test_doctor_warns_when_a_crash_could_make_a_promise_late(cli, make_config) -
         .replace('min_margin = "1s"', 'min_margin = "15s"')
         .replace('update_every = "30m"', 'update_every = "16s"')
     )
-    res = cli("--config", str(cfg), "doctor")
+    res = cli("--config", str(cfg), "doctor", "--no-probe")
     assert "daemon.min_margin" not in res.stderr
     assert "warning: policy.default.update_every (16s) leaves a holding margin of at most 8s" in (
         res.stderr

@@ -545,11 +545,14 @@ def test_rate_limit_is_per_key_and_shared_by_channels(
 # --- templates and the whole path ----------------------------------------------------------------
 
 
-def test_doctor_with_a_status_page_channel(make_config: Any, cli: Any) -> None:
+def test_doctor_with_a_status_page_channel(
+    make_config: Any, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Pre-flight renders every template a configured channel needs; a status page has no
     follow-up (once per round), so none is needed for it."""
     cfg = make_config(extra='\n[channels.status]\nkind = "statuspage"\npage_id = "qfn30z5r6s5h"\n')
-    res = cli("--config", str(cfg), "doctor")
+    monkeypatch.setenv("STATUSPAGE_API_KEY", "k")  # the default api_key_env: doctor checks it
+    res = cli("--config", str(cfg), "doctor", "--no-probe")
     assert res.exit_code == 0, res.stderr
     assert "templates follow_up: ok" in res.stderr
     assert "channel status: kind statuspage" in res.stderr

@@ -35,7 +35,13 @@ from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import Any, ClassVar
 
-from outagecomms.channels.base import Channel, DeliveryResult, KeySpec, OutboundMessage
+from outagecomms.channels.base import (
+    Channel,
+    DeliveryResult,
+    KeySpec,
+    OutboundMessage,
+    ProbeResult,
+)
 from outagecomms.config.model import ChannelConfig, CompanyConfig
 from outagecomms.errors import ConfigError
 
@@ -96,6 +102,11 @@ def _last_warning(result: Any) -> str:
         if getattr(service.status, "name", "") == "TIMEOUT":
             return "timed out"
     return ""
+
+
+async def _probe_said(target: str, detail: str, *, ok: bool = False) -> ProbeResult:
+    """A probe result known without connecting (awaitable, like a connect)."""
+    return ProbeResult(target=target, ok=ok, detail=detail)
 
 
 class AppriseChannel(Channel):
@@ -171,6 +182,38 @@ class AppriseChannel(Channel):
 
     async def open(self) -> None:
         self.urls()  # a missing or unusable $urls_env stops here, before anything is sent
+
+    async def probe(self, contacts: Sequence[str] = ()) -> list[ProbeResult]:
+        """A connect to each URL's service, notifying nobody: TLS to the fixed HTTPS endpoint of
+        services that have one (Discord, Telegram, ...: the plugin's ``notify_url``), else TCP
+        to the host and port the URL names (``json://host:port/``, ``mailto://``, ``ntfys://``)."""
+        import ssl
+
+        import httpx
+
+        from outagecomms.channels.probing import connect
+
+        context: ssl.SSLContext | None = None
+        checks = []
+        for url in self.urls():
+            plugin = self.apprise.Apprise.instantiate(url, asset=self.asset)
+            if plugin is None:
+                checks.append(_probe_said(_scheme(url), "Apprise cannot use this URL"))
+                continue
+            name = str(plugin.url(privacy=True)).split("?", 1)[0]
+            fixed = getattr(type(plugin), "notify_url", None)
+            if isinstance(fixed, str) and fixed.startswith("https://"):
+                host, port = fixed.split("/")[2], 443
+                context = context or httpx.create_ssl_context()  # honours SSL_CERT_FILE
+                checks.append(connect(host, port, tls=context, timeout=self.timeout, target=name))
+            elif getattr(plugin, "host", None):
+                port = plugin.port or (443 if plugin.secure else 80)
+                checks.append(
+                    connect(plugin.host, port, tls=None, timeout=self.timeout, target=name)
+                )
+            else:
+                checks.append(_probe_said(name, "no host to connect to", ok=True))
+        return list(await asyncio.gather(*checks))
 
     def _notify(self, url: str, title: str, body: str, kind: str) -> tuple[bool, str]:
         """Notify one URL (blocking: runs in a worker thread): (accepted, failure text)."""

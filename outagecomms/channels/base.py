@@ -15,7 +15,7 @@ import asyncio
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -99,6 +99,17 @@ class DeliveryResult:
         return cls(outcome=Outcome.FAILED, error=error, flag_contact=flag_contact)
 
 
+@dataclass(frozen=True, kw_only=True)
+class ProbeResult:
+    """What one read-only check of a channel found (``doctor``): ``target`` names what was
+    checked (``smtp 127.0.0.1:25``, ``GET https://api.twilio.com/...``, ``hooks.slack.com:443``),
+    ``detail`` says what answered, or why it failed, in a few words (``connection refused``)."""
+
+    target: str
+    ok: bool
+    detail: str
+
+
 # A config key spec: (type, default); type is str, int, bool, "path" or a tuple of choices.
 KeySpec = tuple[Any, Any]
 
@@ -126,6 +137,19 @@ class Channel(ABC):
     def check_config(cls, settings: Mapping[str, Any]) -> str | None:
         """Return a sentence describing a problem with the settings, or None."""
         return None
+
+    @classmethod
+    def required_secrets(cls, settings: Mapping[str, Any]) -> list[str]:
+        """The ``*_env`` keys whose environment variable this channel needs to send (``doctor``
+        checks each is set): by default every ``*_env`` key the settings fill in."""
+        return sorted(k for k, v in settings.items() if k.endswith("_env") and v)
+
+    async def probe(self, contacts: Sequence[str] = ()) -> list[ProbeResult]:
+        """Check, without sending anything to anyone, that the channel could send now (a
+        connection, a login, a read-only API call); ``contacts`` are the addresses it would send
+        to (for channels that post to each customer's URL). Never raises for what it finds: an
+        unreachable server is a result with ``ok=False``. The channel is open around it."""
+        return []
 
     @classmethod
     def delivers(cls, kind: str) -> bool:

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import ClassVar
 
-from outagecomms.channels.base import Channel, DeliveryResult, KeySpec, OutboundMessage
+from outagecomms.channels.base import (
+    Channel,
+    DeliveryResult,
+    KeySpec,
+    OutboundMessage,
+    ProbeResult,
+)
 
 
 class ConsoleChannel(Channel):
@@ -14,6 +21,9 @@ class ConsoleChannel(Channel):
     contact_field = "email"
     max_connections = 1
     config_keys: ClassVar[dict[str, KeySpec]] = {}
+
+    async def probe(self, contacts: Sequence[str] = ()) -> list[ProbeResult]:
+        return [ProbeResult(target="standard error", ok=True, detail="prints each message")]
 
     async def send(self, message: OutboundMessage) -> DeliveryResult:
         sys.stderr.write(

@@ -31,7 +31,7 @@ import math
 import ssl
 import time
 from abc import abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 
@@ -42,6 +42,7 @@ from outagecomms.channels.base import (
     DeliveryResult,
     KeySpec,
     OutboundMessage,
+    ProbeResult,
     RateLimiter,
 )
 from outagecomms.config.model import ChannelConfig, CompanyConfig
@@ -287,6 +288,51 @@ class HttpChannel(Channel):
             finally:
                 if client is not self._client and client in self._lanes:  # not closed meanwhile
                     self._idle[client] = origin  # the response is read and closed: lane free
+
+    # -- doctor ----------------------------------------------------------------------------
+
+    async def probe(self, contacts: Sequence[str] = ()) -> list[ProbeResult]:
+        """A TLS connect (TCP for http) to each distinct host the contacts name: nothing is
+        posted, so nobody receives anything (an incoming webhook has no read-only call)."""
+        from outagecomms.channels.probing import connect_each
+
+        return await connect_each(
+            contacts,
+            context=self._ssl_context(),
+            timeout=self.timeout,
+            limit=self.config.max_connections,
+        )
+
+    async def probe_get(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        shown: str,
+        check: Callable[[httpx.Response], tuple[bool, str]] | None = None,
+    ) -> ProbeResult:
+        """A read-only ``GET url`` (``shown`` names it without secrets): ok on 2xx, when
+        ``check`` (given the 2xx answer: ok and what to say) agrees."""
+        from outagecomms.channels.probing import describe
+
+        target = f"GET {shown}"
+        client = self._client if self._client is not None else self._make_lane()
+        try:
+            answer = await client.get(url, headers={"Accept": "application/json", **headers})
+        except httpx.HTTPError as exc:
+            return ProbeResult(target=target, ok=False, detail=describe(exc, timeout=self.timeout))
+        finally:
+            if client is not self._client:
+                await client.aclose()
+        if 200 <= answer.status_code < 300:
+            ok, said = check(answer) if check else (True, "")
+            detail = f"HTTP {answer.status_code}" + (f", {said}" if said else "")
+            return ProbeResult(target=target, ok=ok, detail=detail)
+        detail = body_excerpt(answer)
+        return ProbeResult(
+            target=target,
+            ok=False,
+            detail=f"HTTP {answer.status_code}" + (f": {detail}" if detail else ""),
+        )
 
     def result(self, response: httpx.Response) -> DeliveryResult:
         """Map a response to a result; subclasses refine (e.g. by body)."""

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import mailbox
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from outagecomms.channels.base import DeliveryResult, KeySpec, OutboundMessage
+from outagecomms.channels.base import DeliveryResult, KeySpec, OutboundMessage, ProbeResult
 from outagecomms.channels.email_base import EmailChannel
 from outagecomms.rendering.mime import build_email
 
@@ -39,6 +41,18 @@ class MaildirChannel(EmailChannel):
     async def open(self) -> None:
         with contextlib.suppress(OSError):  # each delivery will say why, as a retry
             self._box()
+
+    async def probe(self, contacts: Sequence[str] = ()) -> list[ProbeResult]:
+        """The folder exists (or can be created) and is writable; nothing is written to it."""
+        root = Path(self.settings["path"])
+        target = f"maildir {root}"
+        try:
+            self._box()
+        except OSError as exc:
+            return [ProbeResult(target=target, ok=False, detail=f"cannot create it: {exc}")]
+        if not all(os.access(root / sub, os.W_OK) for sub in ("tmp", "new")):
+            return [ProbeResult(target=target, ok=False, detail="not writable")]
+        return [ProbeResult(target=target, ok=True, detail="writable")]
 
     async def send(self, message: OutboundMessage) -> DeliveryResult:
         try:

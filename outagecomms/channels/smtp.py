@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 if TYPE_CHECKING:  # imported when a channel is built: loading the config must stay cheap
     import aiosmtplib
 
-from outagecomms.channels.base import DeliveryResult, KeySpec, OutboundMessage
+from outagecomms.channels.base import DeliveryResult, KeySpec, OutboundMessage, ProbeResult
 from outagecomms.channels.email_base import EmailChannel
 from outagecomms.channels.smtp_pipeline import PipelinedSession, SessionLost
 from outagecomms.errors import ConfigError
@@ -73,12 +73,13 @@ class SmtpChannel(EmailChannel):
             )
         return pw
 
-    async def _connect(self) -> Session:
+    def _client(self) -> aiosmtplib.SMTP:
+        """A new, unconnected client with the configured TLS (and certificate checks)."""
         import aiosmtplib
 
         s = self.settings
         ctx = None if s["validate_certs"] else ssl._create_unverified_context()
-        client = aiosmtplib.SMTP(
+        return aiosmtplib.SMTP(
             hostname=s["host"],
             port=s["port"],
             timeout=s["timeout"],
@@ -87,6 +88,10 @@ class SmtpChannel(EmailChannel):
             validate_certs=s["validate_certs"],
             tls_context=ctx,
         )
+
+    async def _connect(self) -> Session:
+        s = self.settings
+        client = self._client()
         await client.connect()
         if s["username"]:
             await client.login(s["username"], self._password() or "")
@@ -100,6 +105,49 @@ class SmtpChannel(EmailChannel):
                 session = PipelinedSession(client.transport, timeout=float(s["timeout"]))
         self._all.add(session)
         return session
+
+    @classmethod
+    def required_secrets(cls, settings: Mapping[str, Any]) -> list[str]:
+        """The password only when there is a username to log in with."""
+        return ["password_env"] if settings.get("username") and settings.get("password_env") else []
+
+    async def probe(self, contacts: Sequence[str] = ()) -> list[ProbeResult]:
+        """Connect, EHLO, STARTTLS (or TLS) and AUTH as configured, then QUIT: no MAIL FROM,
+        so no message is ever started."""
+        import aiosmtplib
+
+        from outagecomms.channels.probing import describe
+
+        s = self.settings
+        target = f"smtp {s['host']}:{s['port']}"
+        timeout = float(s["timeout"])
+        client = self._client()
+        done = []
+        try:
+            await client.connect()
+            if client.is_ehlo_or_helo_needed:
+                await client.ehlo()
+            done += {"tls": ["TLS", "EHLO"], "starttls": ["EHLO", "STARTTLS"]}.get(
+                s["tls"], ["EHLO"]
+            )
+            if s["username"]:
+                await _auth_once(client, s["username"], self._password() or "")
+                done.append("AUTH")
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            why = _one_line(f"AUTH refused: {exc.code} {exc.message}")
+            return [ProbeResult(target=target, ok=False, detail=why)]
+        except aiosmtplib.SMTPResponseException as exc:
+            why = _one_line(f"{exc.code} {exc.message}")
+            return [ProbeResult(target=target, ok=False, detail=why)]
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            return [ProbeResult(target=target, ok=False, detail=describe(exc, timeout=timeout))]
+        finally:
+            if client.is_connected:
+                try:
+                    await asyncio.wait_for(client.quit(), 2)
+                except Exception:
+                    client.close()
+        return [ProbeResult(target=target, ok=True, detail=", ".join(done) + " ok")]
 
     def _take_idle(self) -> Session | None:
         """A pooled connection that is still open, or None. Servers close connections left idle
@@ -207,6 +255,20 @@ class SmtpChannel(EmailChannel):
                 c.close()
 
         await asyncio.gather(*(_quit(c) for c in clients))
+
+
+async def _auth_once(client: aiosmtplib.SMTP, username: str, password: str) -> None:
+    """AUTH with the first method the server offers, in aiosmtplib's order of preference
+    (``login()`` tries the next after a refusal: for a probe the first refusal is the answer)."""
+    offered = client.server_auth_methods
+    if "cram-md5" in offered:
+        await client.auth_crammd5(username, password)
+    elif "plain" in offered:
+        await client.auth_plain(username, password)
+    elif "login" in offered:
+        await client.auth_login(username, password)
+    else:
+        await client.login(username, password)  # says the server offers no AUTH we know
 
 
 def _one_line(text: str) -> str:

@@ -45,14 +45,21 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import quote, urlencode
 
 import httpx
 
-from outagecomms.channels.base import DeliveryResult, KeySpec, OutboundMessage, Outcome, RateLimiter
+from outagecomms.channels.base import (
+    DeliveryResult,
+    KeySpec,
+    OutboundMessage,
+    Outcome,
+    ProbeResult,
+    RateLimiter,
+)
 from outagecomms.channels.http_base import (
     HTTP_KEYS,
     HttpChannel,
@@ -237,6 +244,25 @@ class StatuspageChannel(HttpChannel):
     async def open(self) -> None:
         self._api_key()  # a missing key stops here, before anything is sent
         await super().open()
+
+    async def probe(self, contacts: Sequence[str] = ()) -> list[ProbeResult]:
+        """Get the page (``GET /pages/{page_id}``, read-only): the API key works and the page
+        is the one configured."""
+        key = self._api_key()
+        if self.rate > 0:
+            await limiter_for_key(key, self.rate).acquire()
+        url = f"{self.base_url}/pages/{quote(self.page_id, safe='')}"
+
+        def named(response: httpx.Response) -> tuple[bool, str]:
+            try:
+                doc = response.json()
+            except ValueError:
+                doc = None
+            if not isinstance(doc, dict) or doc.get("id") != self.page_id:
+                return False, f"the answer is not page {self.page_id}"
+            return True, f"page {str(doc.get('name') or self.page_id)[:80]!r}"
+
+        return [await self.probe_get(url, {"Authorization": f"OAuth {key}"}, url, named)]
 
     async def deliver(self, message: OutboundMessage) -> DeliveryResult:
         """Send; the rate limit applies to each request, inside ``send``."""

@@ -28,14 +28,14 @@ from __future__ import annotations
 import base64
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import quote, urlencode
 
 import httpx
 
-from outagecomms.channels.base import DeliveryResult, KeySpec, OutboundMessage
+from outagecomms.channels.base import DeliveryResult, KeySpec, OutboundMessage, ProbeResult
 from outagecomms.channels.http_base import (
     HTTP_KEYS,
     HttpChannel,
@@ -218,6 +218,26 @@ class TwilioChannel(HttpChannel):
     async def open(self) -> None:
         self._credentials()  # missing credentials stop here, before anything is sent
         await super().open()
+
+    async def probe(self, contacts: Sequence[str] = ()) -> list[ProbeResult]:
+        """Fetch the Account resource (``GET /2010-04-01/Accounts/{Sid}.json``, read-only): the
+        credentials work and the account is ``active`` (not ``suspended`` or ``closed``)."""
+        messages_url, authorization = self._credentials()
+        url = messages_url.removesuffix("/Messages.json") + ".json"
+        sid = url.rsplit("/", 1)[1].removesuffix(".json")
+        shown = f"{self.base_url}/{API_VERSION}/Accounts/{sid[:6]}….json"
+
+        def active(response: httpx.Response) -> tuple[bool, str]:
+            try:
+                doc = response.json()
+            except ValueError:
+                doc = None
+            status = doc.get("status") if isinstance(doc, dict) else None
+            if status == "active":
+                return True, "account active"
+            return False, f"the account is {status or 'of unknown status'}, not active"
+
+        return [await self.probe_get(url, {"Authorization": authorization}, shown, active)]
 
     async def deliver(self, message: OutboundMessage) -> DeliveryResult:
         """Send honouring the rate limit of the account (one limiter for the channel)."""

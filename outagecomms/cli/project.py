@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from outagecomms.cli.exits import Group
-from outagecomms.cli.options import open_app
-from outagecomms.cli.output import err, out
+from outagecomms.cli.exits import EXIT_USAGE, Group
+from outagecomms.cli.options import JsonOpt, open_app
+from outagecomms.cli.output import err, escape, out, print_json
 
 
 def init(
@@ -27,12 +27,35 @@ def init(
     )
 
 
-def doctor() -> None:
-    """Validate the config and every template (exit 2 on a problem)."""
+def doctor(
+    no_probe: Annotated[
+        bool,
+        typer.Option(
+            "--no-probe",
+            "--offline",
+            help="Skip the network probes of the channels (secrets are still checked).",
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate the config and every template, check the secrets the daemon needs and probe
+    every channel without sending anything (exit 2 on a problem, one line each)."""
+    from outagecomms.workspace.channel_checks import check_channels
     from outagecomms.workspace.doctor import doctor as run_doctor
 
-    for line in run_doctor(open_app()):
-        err.print(line)
+    a = open_app()
+    lines = run_doctor(a)
+    for line in lines:
+        err.print(line, markup=False, highlight=False)
+    report = check_channels(a, probe=not no_probe)
+    for line in report.lines():
+        err.print(line, markup=False, highlight=False)
+    for problem in report.errors():
+        err.print(f"[bold red]error:[/] {escape(problem)}", highlight=False)
+    if as_json:
+        print_json({"checks": lines, **report.to_json()})
+    if not report.ok:
+        raise typer.Exit(EXIT_USAGE)
 
 
 def preview(

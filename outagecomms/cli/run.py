@@ -16,7 +16,8 @@ from outagecomms.cli.sending import summary_json, summary_line
 
 
 def tick(as_json: JsonOpt = False) -> None:
-    """Do everything due now (holding updates, reminders, pending sends), then exit. For cron."""
+    """Do everything due now (holding updates, reminders, pending sends), then exit. For cron.
+    Exit 3 when deliveries were left unsent (failed, to be retried or dead)."""
     import asyncio
 
     from outagecomms.scheduler.tick import tick as do_tick
@@ -28,8 +29,8 @@ def tick(as_json: JsonOpt = False) -> None:
                 "holding": res.due.holding,
                 "follow_ups": res.due.follow_ups,
                 "reminders": res.due.reminders,
-                "errors": res.due.errors,
                 **summary_json(res.dispatch),
+                "errors": res.errors,  # the scheduler's and the deliveries' errors, merged
             }
         )
     else:
@@ -45,7 +46,7 @@ def tick(as_json: JsonOpt = False) -> None:
         err.print(f"[red]error:[/] {e}")
     if res.due.errors:
         raise typer.Exit(EXIT_FAIL)
-    if res.dispatch.failed or res.dispatch.dead:
+    if res.unsent:  # so cron tells someone: the mail server may be down
         raise typer.Exit(EXIT_PARTIAL)
 
 

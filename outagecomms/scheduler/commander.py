@@ -5,8 +5,12 @@ The commander is reached on the internal channel ``[daemon] commander_channel``:
 channel (default ``email``) when ``--commander`` is an email address, or a chat channel (slack,
 teams, webhook) posting to the incident room whose webhook URL is in the environment variable
 ``[daemon] commander_webhook_env``. Always in the store's events (``show``), the daemon's log
-and ``watch``. Delivery to the commander is best effort: a failure is
-recorded as an event and never stops the customers' messages.
+and ``watch``. Delivery to the commander is best effort: a failure never stops the customers'
+messages. It is recorded as an event, and since the commander did not hear it (often because
+the commander's channel is the very channel that is broken), the notice itself goes to the log
+at error level (the event ``commander_unreachable``) and the process's health
+(``App.health``, check ``commander``) is degraded until a notice gets through: the daemon's
+``/healthz`` then answers 503 with the reason, so monitoring sees it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from outagecomms.app import App
 from outagecomms.channels import registry
 from outagecomms.channels.base import OutboundMessage, Outcome, round_data
 from outagecomms.errors import OutageCommsError
+from outagecomms.logs import log_event
 from outagecomms.models import Incident
 from outagecomms.rendering.mime import sender_domain
 from outagecomms.store import incidents as incidents_db
@@ -72,9 +77,29 @@ def notify_commander(app: App, inc: Incident, subject: str, text: str) -> bool:
         return True
 
     try:
-        return asyncio.run(send())
+        sent = asyncio.run(send())
     except OutageCommsError as exc:
-        log.warning("%s", exc)
-        with app.store.write() as conn:
-            incidents_db.add_event(conn, inc.id, app.clock(), "error", str(exc))
+        unreachable(app, inc, name, subject, text, str(exc))
         return False
+    app.health.ok("commander")
+    return sent
+
+
+def unreachable(app: App, inc: Incident, channel: str, subject: str, text: str, error: str) -> None:
+    """A notice the commander did not get: in the store's events, in the log at error level
+    with the notice itself, and in the process's health (``/healthz`` degraded)."""
+    now = app.clock()
+    log_event(
+        log,
+        "commander_unreachable",
+        f"{error}; the notice was: {subject}: {' '.join(text.split())}",
+        level=logging.ERROR,
+        incident=inc.ref,
+        channel=channel,
+        subject=subject,
+        text=text,
+        error=error,
+    )
+    app.health.fail("commander", f"{inc.ref}: {error} (channel {channel}; notice: {subject})", now)
+    with app.store.write() as conn:
+        incidents_db.add_event(conn, inc.id, now, "error", error)

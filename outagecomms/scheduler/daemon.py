@@ -248,6 +248,8 @@ class Daemon:
                     failed=summary.failed,
                     dead=summary.dead,
                 )
+                if summary.dead:
+                    self.wake.set()  # the scheduler tells the commander now, not at its next job
                 self._schedule_wakeup()
 
     async def run(self) -> DispatchSummary:

@@ -6,7 +6,8 @@ Routes::
                                        records nothing (mail scanners fetch every link)
     POST /feedback/{token}             form fields ``score`` and ``comment``: records them
     POST /feedback/{token}/comment     the same (the form of earlier versions' pages)
-    GET  /healthz                      200 ``ok``
+    GET  /healthz                      200 ``ok`` (the daemon: JSON); 503 ``"status": "degraded"``
+                                       with the reason while the commander cannot be reached
     POST /hooks/alertmanager           Prometheus Alertmanager's webhook (version 4) → drafts
     POST /hooks/generic                the generic alert shape (``docs/hooks.md``) → drafts
 
@@ -268,15 +269,22 @@ def make_web_app(app: App, status: Callable[[], dict[str, Any]] | None = None) -
         return page("Thank you", lead)
 
     async def healthz(request: Request) -> Response:
-        if status is None:
+        problems = app.health.problems()  # e.g. the commander could not be told
+        if status is None and not problems:
             return PlainTextResponse("ok", headers={"Cache-Control": "no-store"})
-        info = dict(status())
-        try:
-            await asyncio.to_thread(app.store.current_revision)
-            info["store"] = "ok"
-            code = 200
-        except Exception as exc:  # the store is unreachable: say so, and fail the probe
-            info["store"] = f"unreachable: {type(exc).__name__}"
+        info = dict(status()) if status is not None else {}
+        code = 200
+        if status is not None:
+            try:
+                await asyncio.to_thread(app.store.current_revision)
+                info["store"] = "ok"
+            except Exception as exc:  # the store is unreachable: say so, and fail the probe
+                info["store"] = f"unreachable: {type(exc).__name__}"
+                code = 503
+        if problems:  # degraded: said in the body, and the probe fails so monitoring sees it
+            info["status"] = "degraded"
+            info["reason"] = "; ".join(p.reason for p in problems)
+            info["problems"] = [p.to_json() for p in problems]
             code = 503
         return JSONResponse(info, status_code=code, headers={"Cache-Control": "no-store"})
 

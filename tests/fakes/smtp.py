@@ -165,7 +165,9 @@ class PasswordAuth:
             and auth_data.login == self.login
             and auth_data.password == self.password
         )
-        return AuthResult(success=ok)
+        # handled=False: aiosmtpd answers a refusal itself, "535 5.7.8 Authentication
+        # credentials invalid", as servers do (handled=True would leave the client waiting)
+        return AuthResult(success=ok, handled=False)
 
 
 class ScriptedServer:

@@ -7,6 +7,10 @@ incidents in memory (with their incident updates and the page's component status
 unresolved ones and searches by text, and answers whatever a test scripted: 420/429 with
 Retry-After, 5xx, 401, 404, 422, or a change that is applied but answered only after the
 client gave up (a lost answer).
+
+``GET /pages/{page_id}`` ("Get a page", read-only: what ``doctor`` probes with) answers the Page
+object (``id``, ``name``, ``subdomain``, ``url``, ``time_zone``, ``created_at``, ...; 404 for
+another page, 401 without a valid key).
 """
 
 from __future__ import annotations
@@ -131,7 +135,38 @@ class FakeStatuspage(Fake):
             self.problems.extend(f"{rec.method} {rec.path}: {x}" for x in problems)
         return JSONResponse({"error": problems}, status_code=status)
 
+    def page(self) -> dict[str, Any]:
+        """The Page object of ``GET /pages/{page_id}`` (a subset of its documented fields)."""
+        return {
+            "id": PAGE,
+            "created_at": "2026-01-02T09:00:00.000Z",
+            "updated_at": "2026-01-02T09:00:00.000Z",
+            "name": "S1 Technology",
+            "page_description": "",
+            "headline": "",
+            "branding": "basic",
+            "subdomain": "s1technology",
+            "domain": "status.example.com",
+            "url": "https://www.example.com",
+            "support_url": "https://www.example.com/support",
+            "hidden_from_search": False,
+            "allow_page_subscribers": True,
+            "allow_incident_subscribers": True,
+            "allow_email_subscribers": True,
+            "allow_sms_subscribers": True,
+            "allow_rss_atom_feeds": True,
+            "allow_webhook_subscribers": True,
+            "time_zone": "Etc/UTC",
+        }
+
     def apply(self, rec: Recorded) -> Response:
+        page = re.fullmatch(r"/v1/pages/([^/]+)", rec.path)
+        if page and rec.method == "GET":
+            if rec.body:
+                return self._problem(rec, ["a GET carries no body"], 400)
+            if page.group(1) != PAGE:
+                return JSONResponse({"error": "The requested resource could not be found."}, 404)
+            return JSONResponse(self.page())
         m = re.fullmatch(r"/v1/pages/([^/]+)/incidents(?:/([^/]+))?", rec.path)
         if not m or m.group(1) != PAGE:
             return self._problem(rec, [f"no such page or path: {rec.path}"], 404)

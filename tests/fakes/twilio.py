@@ -2,7 +2,16 @@
 description of the operation (``tests/data/twilio_messages_openapi.json``, with
 ``openapi-core``), plus what the description cannot express (Basic auth matching the account,
 form encoding, E.164, one sender field, ValidityPeriod range). It answers with the message
-resource (201) unless a test scripted another answer."""
+resource (201) unless a test scripted another answer.
+
+It also serves the read-only "Fetch an Account" call ``doctor`` probes with, as Twilio's API
+reference documents it (operation FetchAccount of ``twilio_api_v2010``): ``GET
+/2010-04-01/Accounts/{Sid}.json``, ``Sid`` matching ``^AC[0-9a-fA-F]{32}$``, HTTP Basic auth
+(Account SID, Auth Token), no body; ``200`` with the Account resource (``sid``,
+``friendly_name``, ``status``: ``active``, ``suspended`` or ``closed``, ``type``: ``Trial`` or
+``Full``, ``owner_account_sid``, ``auth_token``, ``date_created``/``date_updated`` in RFC 2822,
+``subresource_uris``, ``uri``); ``401`` with error 20003 for wrong credentials and ``404``
+(20404) for another account. ``account_status`` sets the status it reports."""
 
 from __future__ import annotations
 
@@ -29,6 +38,8 @@ TOKEN = "test-auth-token-0123456789"
 SERVICE = "MG0123456789abcdef0123456789abcdef"
 FROM = "+15550100999"
 MESSAGES_PATH = f"/2010-04-01/Accounts/{SID}/Messages.json"
+ACCOUNT_PATH = f"/2010-04-01/Accounts/{SID}.json"
+_ACCOUNT = re.compile(r"/2010-04-01/Accounts/([^/]+)\.json")
 
 
 @cache
@@ -51,9 +62,15 @@ class FakeTwilio(Fake):
         self.api = description()
         self.by_to: dict[str, Reply] = {}  # a fixed answer for a number, whatever the order
         self.counter = 0
+        self.account_status = "active"
 
     def forget(self) -> None:
         self.by_to.clear()
+        self.account_status = "active"
+
+    def messages(self) -> list[Recorded]:
+        """The requests that would create a message (anything but the Account fetch)."""
+        return [r for r in self.recorded() if r.path != ACCOUNT_PATH]
 
     def script(self, *replies: Reply) -> None:
         """Answer the next requests (to a number without a fixed answer) with ``replies``."""
@@ -104,8 +121,51 @@ class FakeTwilio(Fake):
                 p.append(f"ValidityPeriod {vp!r} not an integer in 1..36000")
         return p, form
 
+    def fetch_account(self, rec: Recorded, sid: str) -> Response:
+        """FetchAccount, as documented: Basic auth, a valid Sid, the Account resource."""
+        problems = []
+        if rec.body:
+            problems.append("a GET carries no body")
+        if not re.fullmatch(r"AC[0-9a-fA-F]{32}", sid):
+            problems.append(f"Sid {sid!r} does not match ^AC[0-9a-fA-F]{{32}}$")
+        reply = self.take(rec, "GET", problems)
+        if reply.status is not None:
+            return reply.response(media_type="application/json")
+        if problems:
+            doc = twilio_error(20001, 400, "; ".join(problems))
+            return Response(json.dumps(doc), status_code=400, media_type="application/json")
+        expected = "Basic " + base64.b64encode(f"{SID}:{TOKEN}".encode()).decode()
+        if rec.authorization != expected:
+            doc = twilio_error(20003, 401, "Authenticate")
+            return Response(json.dumps(doc), status_code=401, media_type="application/json")
+        if sid != SID:
+            doc = twilio_error(20404, 404, f"The requested resource {rec.path} was not found")
+            return Response(json.dumps(doc), status_code=404, media_type="application/json")
+        return Response(json.dumps(self.account_resource()), media_type="application/json")
+
+    def account_resource(self) -> dict[str, Any]:
+        base = f"/2010-04-01/Accounts/{SID}"
+        return {
+            "auth_token": TOKEN,
+            "date_created": "Thu, 30 Jul 2015 20:00:00 +0000",
+            "date_updated": "Thu, 30 Jul 2015 20:00:00 +0000",
+            "friendly_name": "S1 Technology",
+            "owner_account_sid": SID,
+            "sid": SID,
+            "status": self.account_status,
+            "type": "Full",
+            "subresource_uris": {
+                "messages": f"{base}/Messages.json",
+                "balance": f"{base}/Balance.json",
+            },
+            "uri": f"{base}.json",
+        }
+
     async def handle(self, request: Request) -> Response:
         rec = await Recorded.of(request)
+        account = _ACCOUNT.fullmatch(rec.path)
+        if rec.method == "GET" and account:
+            return self.fetch_account(rec, account.group(1))
         problems, form = self.check(rec)
         rec = replace(rec, form=form)
         fixed = self.by_to.get(form.get("To", ""))

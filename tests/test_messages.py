@@ -32,7 +32,7 @@ from outagecomms.store import incidents as incidents_db
 from tests.fakes.clock import FakeClock
 from tests.fakes.smtp import SmtpServer
 from tests.support.builders import COMPANY, customer, incident, round_
-from tests.support.data import sample_csv
+from tests.support.data import REPO, sample_csv
 from tests.support.localised import local_time, plain, spoken_duration
 
 NAMES = """
@@ -42,6 +42,7 @@ database = "Managed Database"
 [regions]
 eu-west = "Europe (Ireland)"
 """
+TEMPLATES = REPO / "templates"
 IDENTIFIED = "The cause is a failed disk on the primary; we are failing over to a replica."
 
 
@@ -271,8 +272,16 @@ def test_one_thread_per_incident_and_customer_in_a_maildir(
     _threads([m for m in msgs if isinstance(m, EmailMessage)])
 
 
-@pytest.mark.parametrize("channel", sorted(PARTS))
-@pytest.mark.parametrize("kind", list(RoundKind), ids=[k.value for k in RoundKind])
+#: every (kind, channel) the packaged templates cover (no status-page or Apprise follow-up)
+SHIPPED = [
+    (kind, channel)
+    for kind in RoundKind
+    for channel in sorted(PARTS)
+    if (TEMPLATES / kind.value / f"{channel}.txt.j2").is_file()
+]
+
+
+@pytest.mark.parametrize(("kind", "channel"), SHIPPED, ids=[f"{k.value}-{c}" for k, c in SHIPPED])
 def test_every_template_shows_display_names_not_keys(kind: RoundKind, channel: str) -> None:
     from dataclasses import replace
 
@@ -285,10 +294,7 @@ def test_every_template_shows_display_names_not_keys(kind: RoundKind, channel: s
     rnd = round_(kind)
     latest = replace(rnd, kind=RoundKind.UPDATE) if kind == RoundKind.HOLDING else None
     ctx = r.context(incident=inc, round=rnd, customer=customer(), latest=latest)
-    try:
-        out = r.render(kind, channel, ctx)
-    except Exception:  # a kind this channel has no template for (statuspage follow-up)
-        pytest.skip(f"no {kind.value} template for {channel}")
+    out = r.render(kind, channel, ctx)
     shown = f"{out.subject}\n{out.text}\n{out.html or ''}"
     assert "eu-west" not in shown
     assert not re.search(r"\bauth\b", shown)

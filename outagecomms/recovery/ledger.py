@@ -72,7 +72,7 @@ def propose(
         if end is None:
             raise StateError(f"{inc.ref} is not resolved yet: credits follow the downtime's end")
         ids = incidents_db.audience_customer_ids(conn, incident_id)
-        customers = customers_db.get_customers(conn, ids)
+        customers = customers_db.customers_for_incidents(conn, [incident_id], ids)
         spans = {
             cid: [Span(*d) for d in downtimes]
             for cid, downtimes in credits_db.resolved_incidents(conn, ids).items()

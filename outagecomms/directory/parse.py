@@ -69,7 +69,9 @@ def _url_ok(url: str) -> bool:
 
 
 class _Row:
-    def __init__(self, source: str, line: int | None, data: dict[str, Any], item: int | None = None):
+    def __init__(
+        self, source: str, line: int | None, data: dict[str, Any], item: int | None = None
+    ):
         self.source, self.line, self.data, self.item = source, line, data, item
 
     @property

@@ -173,6 +173,7 @@ IMPORTS: list[Case] = [
     *(_fee(v) for v in ("1e26", "1e309", "1e999999", "1e100000000", "-0", "1e-30")),
     Case("monthly_fee 1e308 (JSON)", _json_with("monthly_fee", None, raw="1e308"), ("'monthly_fee'", "exponent")),
     Case("monthly_fee 1e999999 (JSONL)", _json_with("monthly_fee", None, raw="1e999999", jsonl=True), ("hostile.jsonl:3:", "'monthly_fee'")),
+    Case("monthly_fee a 100,000-digit JSON integer", _json_with("monthly_fee", None, raw="9" * 100_000), ("'monthly_fee'", "longer than 40")),
     Case("monthly_fee above the maximum", _csv_with("monthly_fee", "1000000000001"), ("'monthly_fee'", "largest monthly fee")),
     Case("monthly_fee past the minor unit + 2", _csv_with("monthly_fee", "1.00001"), ("'monthly_fee'", "more than 4 decimals")),
     Case("monthly_fee 0.001 JPY", _csv_with("monthly_fee", "0.001", row=2), ("'monthly_fee'", "more than 2 decimals")),

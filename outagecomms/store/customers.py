@@ -14,6 +14,7 @@ from sqlalchemy import Connection, delete, func, insert, select
 from outagecomms.models import ROUND_WIDE, Customer, IncidentStatus
 from outagecomms.store import tables as t
 from outagecomms.store.engine import chunks, object_row, row_mapper, upsert
+from outagecomms.store.incidents import KEPT_CUSTOMER
 from outagecomms.values import as_utc
 
 _LISTS = ("components", "regions", "tags", "channels")  # tuples here, JSON lists there
@@ -66,10 +67,6 @@ def open_audiences_leaving(conn: Connection, keep: Iterable[str]) -> dict[int, l
     return out
 
 
-#: the event that keeps a customer's details for an incident after the directory dropped them
-DEPARTED = "customer_departed"
-
-
 def keep_departing(conn: Connection, leaving: Mapping[int, Sequence[str]], now: datetime) -> int:
     """Before customers leave the directory, keep each one's row with every open incident they
     are in the audience of (an event of that incident), so its later rounds still reach them.
@@ -84,10 +81,18 @@ def keep_departing(conn: Connection, leaving: Mapping[int, Sequence[str]], now: 
             row = object_row(c, lists=_LISTS) | {"monthly_fee": str(c.monthly_fee)}
             conn.execute(
                 insert(t.events).values(
-                    incident_id=iid, at=now, kind=DEPARTED, detail=json.dumps(row)
+                    incident_id=iid, at=now, kind=KEPT_CUSTOMER, detail=json.dumps(row)
                 )
             )
             kept.add(cid)
+        n = sum(1 for cid in ids if cid in found)
+        conn.execute(
+            insert(t.events).values(
+                incident_id=iid, at=now, kind="customers_left_directory",
+                detail=f"{n} customers left the directory (customers import --replace); this "
+                "incident keeps their details for its remaining rounds",
+            )
+        )  # fmt: skip
     return len(kept)
 
 
@@ -101,7 +106,9 @@ def departed_customers(
     e = t.events
     q = (
         select(e.c.detail)
-        .where(e.c.kind == DEPARTED, e.c.incident_id.in_(sorted({int(i) for i in incident_ids})))
+        .where(
+            e.c.kind == KEPT_CUSTOMER, e.c.incident_id.in_(sorted({int(i) for i in incident_ids}))
+        )
         .order_by(e.c.id)
     )
     out: dict[str, Customer] = {}

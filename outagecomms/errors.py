@@ -119,7 +119,8 @@ class InputError(OutageCommsError):
         if self.field:
             shown = self.field if self.file else label("field", self.field)
             parts.append(
-                f"field {shown!r}" + (f" = {quote(self.value)}" if self.value is not None else "")
+                f"field {quote(shown)}"
+                + (f" = {quote(self.value)}" if self.value is not None else "")
             )
         prefix = ": ".join(parts)
         reason = super().render(label)

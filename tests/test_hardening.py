@@ -186,6 +186,7 @@ IMPORTS: list[Case] = [
     Case("a 101-character component", _csv_with("components", "c" * 101), ("'components'", "at most 100")),
     Case("a 2001-character tag (JSON list)", _json_with("tags", ["x" * 2001]), ("'tags'",)),
     Case("CSV value past the csv module's limit: the right line", _csv_with("name", "n" * 200_000, row=3), ("hostile.csv:4:", "longer than 131072")),
+    Case("10 MB unknown key (JSON)", _json_with("k" * 10_000_000, "v"), ("hostile.json:", "unknown column", "(10000000 characters)"), max_line=600),
     # addresses
     Case("homoglyph domain (Cyrillic а)", _csv_with("email", "ops@ex\u0430mple.com"), ("'email'", "Cyrillic and Latin", "--allow-mixed-script")),
     Case("homoglyph account manager", _csv_with("account_manager", "am@p\u0430ypal.com"), ("'account_manager'", "--allow-mixed-script")),

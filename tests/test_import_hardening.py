@@ -78,6 +78,7 @@ def test_a_customer_whose_credit_cannot_be_computed_is_for_review_and_the_rest_g
     others = [c for cid, c in credits.items() if cid != bad]
     assert others and all(c["status"] == "proposed" for c in others)
     assert all(Decimal(c["amount"]) > 0 for c in others)
+    assert f"{bad}: needs review: " in _run(cli, cfg, "credits", "INC-1").stderr
     # approval leaves the one for review to a person
     _run(cli, cfg, "credits", "INC-1", "--approve")
     after = {c["customer"]: c["status"] for c in json.loads(_run(cli, cfg, "credits", "INC-1", "--json").stdout)["credits"]}  # fmt: skip

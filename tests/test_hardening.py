@@ -204,8 +204,9 @@ IMPORTS: list[Case] = [
     Case("declare title with a zero-width joiner", args("declare", "Login\u200dbroken", "-s", "sev2", "--component", "auth", "--yes"), ("TITLE", "U+200D")),
     # --replace during an open incident
     Case("customers import --replace removes an open incident's audience", _only_first_customer,
-         ("INC-1", f"{len(_AUTH) - (1 if _KEEP in _AUTH else 0)} customers", "--yes", "--replace"), setup=_declare),
+         ("INC-1 'Login broken'", f"{len(_AUTH) - (1 if _KEEP in _AUTH else 0)} customers", "--yes", "--replace"), setup=_declare),
     # error locations: one-line JSON array: the item's position
+    Case("JSON nested 100,000 deep", lambda env: ["customers", "import", str(env.write("deep.json", "[" * 100_000 + "]" * 100_000))], ("deep.json", "nested too deeply")),
     Case("one-line JSON array: the item", _json_with("email", "not an email", one_line=True), ("hostile.json: item 3: field 'email'",)),
 ]  # fmt: skip
 

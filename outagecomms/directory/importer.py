@@ -7,8 +7,9 @@ from pathlib import Path
 
 from outagecomms.app import App
 from outagecomms.directory.parse import parse_directory
-from outagecomms.errors import InputError, StateError
+from outagecomms.errors import InputError, StateError, quote
 from outagecomms.store import customers as customers_db
+from outagecomms.store import incidents as incidents_db
 from outagecomms.values import JsonModel
 
 
@@ -48,7 +49,8 @@ def import_file(
         if replace:
             leaving = customers_db.open_audiences_leaving(conn, (c.id for c in parsed.customers))
             if leaving and not yes:
-                raise StateError(_leaving_message(leaving))
+                titles = {i: incidents_db.get_incident(conn, i).incident.title for i in leaving}
+                raise StateError(_leaving_message(leaving, titles))
             kept = customers_db.keep_departing(conn, leaving, app.clock())
         created, updated, removed = customers_db.upsert_customers(
             conn, parsed.customers, app.clock(), replace=replace
@@ -59,8 +61,11 @@ def import_file(
     )  # fmt: skip
 
 
-def _leaving_message(leaving: dict[int, list[str]]) -> str:
-    parts = [f"INC-{iid} ({len(ids)} customers)" for iid, ids in sorted(leaving.items())]
+def _leaving_message(leaving: dict[int, list[str]], titles: dict[int, str]) -> str:
+    parts = [
+        f"INC-{iid} {quote(titles[iid], 60)} ({len(ids)} customers)"
+        for iid, ids in sorted(leaving.items())
+    ]
     total = len({cid for ids in leaving.values() for cid in ids})
     return (
         f"the file leaves out {total} customers in the audience of open incident(s) "

@@ -274,6 +274,8 @@ def _rows_json(text: str, source: str) -> Iterator[_Row]:
         data = _load_json(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON: {exc.msg}", file=source, line=exc.lineno) from None
+    except RecursionError:
+        raise InputError("JSON nested too deeply for a directory", file=source) from None
     if isinstance(data, dict) and "customers" in data:
         data = data["customers"]
     if not isinstance(data, list):
@@ -326,6 +328,10 @@ def _rows_jsonl(text: str, source: str) -> Iterator[_Row]:
             item = _load_json(raw)
         except json.JSONDecodeError as exc:
             raise InputError(f"not valid JSON: {exc.msg}", file=source, line=n) from None
+        except RecursionError:
+            raise InputError(
+                "JSON nested too deeply for a directory", file=source, line=n
+            ) from None
         if not isinstance(item, dict):
             raise InputError("each line must be a JSON object", file=source, line=n)
         yield _Row(source, n, item)

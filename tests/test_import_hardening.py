@@ -8,13 +8,13 @@ import csv
 import io
 import json
 import re
-import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 
 from outagecomms.directory import fields
 from outagecomms.directory.parse import parse_directory
@@ -54,15 +54,20 @@ def _run(cli: Cli, cfg: Path, *args: str) -> CliResult:
 
 @pytest.mark.parametrize("fee", ["1e26", "1e999999", "1e-30"])
 def test_a_customer_whose_credit_cannot_be_computed_is_for_review_and_the_rest_go_out(
-    cli: Cli, make_config: Callable[..., Path], smtp_server: SmtpServer, tmp_path: Path, fee: str
+    cli: Cli, make_config: Callable[..., Path], smtp_server: SmtpServer, store_url: str, fee: str
 ) -> None:
     """A store written before fees were bounded may hold 1e26 or 1e999999: resolving used to
     fail the whole incident (``internal error: InvalidOperation``; 38 s for 1e999999)."""
-    cfg = make_config(smtp_server, extra=step_rule())
+    cfg = make_config(smtp_server, extra=step_rule(), store_url=store_url)
     _run(cli, cfg, "customers", "import", str(sample_csv()))
     bad = next(r["id"] for r in sample_rows() if "auth" in r["components"].split(";"))
-    with sqlite3.connect(tmp_path / "store.db") as conn:
-        conn.execute("UPDATE customers SET monthly_fee = ? WHERE id = ?", (fee, bad))
+    engine = sqlalchemy.create_engine(store_url)
+    with engine.begin() as conn:  # as an older version could have stored it
+        conn.execute(
+            sqlalchemy.text("UPDATE customers SET monthly_fee = :fee WHERE id = :id"),
+            {"fee": fee, "id": bad},
+        )
+    engine.dispose()
     _run(cli, cfg, "declare", "Login broken", "-s", "sev2", "-c", "auth", "--started-at", "-95m",
          "--yes")  # fmt: skip
     res = _run(cli, cfg, "resolve", "INC-1", "Fixed.", "--json")
@@ -111,9 +116,13 @@ def test_compute_credit_or_review_turns_a_failure_into_a_review() -> None:
 
 
 def test_replace_with_yes_keeps_what_the_open_incidents_rounds_need(
-    cli: Cli, make_config: Callable[..., Path], smtp_server: SmtpServer, tmp_path: Path
+    cli: Cli,
+    make_config: Callable[..., Path],
+    smtp_server: SmtpServer,
+    tmp_path: Path,
+    store_url: str,
 ) -> None:
-    cfg = make_config(smtp_server, extra=step_rule())
+    cfg = make_config(smtp_server, extra=step_rule(), store_url=store_url)
     _run(cli, cfg, "customers", "import", str(sample_csv()))
     _run(cli, cfg, "declare", "Login broken", "-s", "sev2", "-c", "auth", "--yes")
     audience = {r["id"] for r in sample_rows() if "auth" in r["components"].split(";")}

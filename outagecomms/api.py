@@ -82,11 +82,21 @@ class App(context.App):
     # --- the directory ---------------------------------------------------------------------
 
     def import_customers(
-        self, path: str | Path, *, fmt: str | None = None, replace: bool = False
+        self,
+        path: str | Path,
+        *,
+        fmt: str | None = None,
+        replace: bool = False,
+        allow_mixed_script: bool = False,
+        yes: bool = False,
     ) -> ImportResult:
         """Import a CSV, JSON or JSONL directory: all rows or none (``replace`` removes the
-        customers not in the file)."""
-        return import_file(self, Path(path), fmt=fmt, replace=replace)
+        customers not in the file; those of an open incident's audience only with ``yes``;
+        ``allow_mixed_script`` accepts look-alike email domains)."""
+        return import_file(
+            self, Path(path), fmt=fmt, replace=replace, allow_mixed_script=allow_mixed_script,
+            yes=yes,
+        )  # fmt: skip
 
     def customers(self, **selector: Unpack[SelectorArgs]) -> list[CustomerRow]:
         """The customers a selector matches (the same selectors as ``declare``; none: all)."""

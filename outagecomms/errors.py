@@ -37,6 +37,21 @@ def plain_label(kind: str, name: str) -> str:
     return f"`{name}`" if kind == "command" else name
 
 
+#: at most this many characters of a bad value are quoted in an error
+QUOTE_LIMIT = 80
+
+
+def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(value)``, shortened to about ``limit`` characters: a 10 MB bad value gives a short
+    error line ("'aaaa...' (10485760 characters)")."""
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]!r}... ({len(value)} characters)"
+    text = repr(value)
+    if len(text) > limit + 2:
+        return text[:limit] + "..."
+    return text
+
+
 class OutageCommsError(Exception):
     """Base class: ``str(err)`` is a user-facing sentence (``render()`` with the library's
     spelling of the fields and operations it names)."""
@@ -86,9 +101,11 @@ class InputError(OutageCommsError):
         line: int | None = None,
         field: str | None = None,
         value: object = None,
+        item: int | None = None,
     ):
         self.file = str(file) if file else None
         self.line = line
+        self.item = item  # 1-based position in a JSON array (its line may hold several)
         self.field = field
         self.value = value
         super().__init__(message)
@@ -97,10 +114,13 @@ class InputError(OutageCommsError):
         parts = []
         if self.file:
             parts.append(f"{self.file}:{self.line}" if self.line is not None else self.file)
+        if self.item is not None:
+            parts.append(f"item {self.item}")
         if self.field:
             shown = self.field if self.file else label("field", self.field)
             parts.append(
-                f"field {shown!r}" + (f" = {self.value!r}" if self.value is not None else "")
+                f"field {quote(shown)}"
+                + (f" = {quote(self.value)}" if self.value is not None else "")
             )
         prefix = ": ".join(parts)
         reason = super().render(label)

@@ -12,7 +12,10 @@ than one command (set-up, then the hostile step) use ``setup``.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
+import json
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.smtp import SmtpServer
-from tests.support.data import sample_csv
+from tests.support.data import sample_csv, sample_rows
 from tests.support.processes import CliResult
 
 Cli = Callable[..., CliResult]
@@ -88,7 +91,124 @@ def args(*argv: str) -> Callable[[Env], list[str]]:
 
 # --- one customer's bad data must not block everyone (imports, directory) ----------------------
 
-IMPORTS: list[Case] = []
+
+def _csv_with(
+    field: str, value: str, row: int = 3, name: str = "hostile.csv"
+) -> Callable[[Env], list[str]]:
+    """The sample directory with data row ``row`` (1-based) of ``field`` set to ``value``."""
+
+    def argv(env: Env) -> list[str]:
+        rows = sample_rows()
+        rows[row - 1][field] = value
+        header = list(rows[0])
+        if field not in header:
+            header.append(field)
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, header, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+        return ["customers", "import", str(env.write(name, buf.getvalue()))]
+
+    return argv
+
+
+def _json_with(
+    field: str,
+    value: object,
+    *,
+    raw: str | None = None,
+    jsonl: bool = False,
+    one_line: bool = False,
+) -> Callable[[Env], list[str]]:
+    """The sample directory as JSON (``jsonl``: one object a line) with item 3's ``field`` set
+    to ``value`` (``raw``: that JSON text, for numbers json.dumps cannot write)."""
+
+    def argv(env: Env) -> list[str]:
+        objs: list[dict[str, object]] = [dict(r) for r in sample_rows()]
+        marker = "@@VALUE@@"
+        objs[2][field] = marker if raw is not None else value
+        if jsonl:
+            text = "\n".join(json.dumps(o) for o in objs) + "\n"
+        else:
+            text = json.dumps(objs, indent=None if one_line else 2)
+        if raw is not None:
+            text = text.replace(json.dumps(marker), raw)
+        return [
+            "customers",
+            "import",
+            str(env.write("hostile.jsonl" if jsonl else "hostile.json", text)),
+        ]
+
+    return argv
+
+
+def _declare(env: Env) -> None:
+    env.ok("declare", "Login broken", "-s", "sev2", "--component", "auth", "--yes")
+
+
+_AUTH = [r["id"] for r in sample_rows() if "auth" in r["components"].split(";")]
+_KEEP = sample_rows()[0]["id"]
+_BIG = "x" * 10_000_000
+
+
+def _only_first_customer(env: Env) -> list[str]:
+    rows = sample_rows()[:1]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, list(rows[0]), lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return ["customers", "import", "--replace", str(env.write("one.csv", buf.getvalue()))]
+
+
+def _fee(value: str) -> Case:
+    return Case(
+        f"monthly_fee {value} (CSV)",
+        _csv_with("monthly_fee", value),
+        ("hostile.csv:4:", "'monthly_fee'"),
+    )
+
+
+IMPORTS: list[Case] = [
+    # fees: bounded at import, written plainly (no exponent: 1e100000000 is refused at once)
+    *(_fee(v) for v in ("1e26", "1e309", "1e999999", "1e100000000", "-0", "1e-30")),
+    Case("monthly_fee 1e308 (JSON)", _json_with("monthly_fee", None, raw="1e308"), ("'monthly_fee'", "exponent")),
+    Case("monthly_fee 1e999999 (JSONL)", _json_with("monthly_fee", None, raw="1e999999", jsonl=True), ("hostile.jsonl:3:", "'monthly_fee'")),
+    Case("monthly_fee a 100,000-digit JSON integer", _json_with("monthly_fee", None, raw="9" * 100_000), ("'monthly_fee'", "longer than 40")),
+    Case("monthly_fee above the maximum", _csv_with("monthly_fee", "1000000000001"), ("'monthly_fee'", "largest monthly fee")),
+    Case("monthly_fee past the minor unit + 2", _csv_with("monthly_fee", "1.00001"), ("'monthly_fee'", "more than 4 decimals")),
+    Case("monthly_fee 0.001 JPY", _csv_with("monthly_fee", "0.001", row=2), ("'monthly_fee'", "more than 2 decimals")),
+    # field sizes: every field limited, the bad value quoted short (max_line)
+    Case("10 MB name (JSON)", _json_with("name", _BIG), ("hostile.json:", "'name'", "longer than 200", "(10000000 characters)"), max_line=300),
+    Case("10 MB name (JSONL)", _json_with("name", _BIG, jsonl=True), ("hostile.jsonl:3:", "'name'", "longer than 200"), max_line=300),
+    Case("10 MB bad email (JSON)", _json_with("email", "@" + _BIG), ("'email'", "longer than 254"), max_line=300),
+    Case("255-character email", _csv_with("email", "a" * 243 + "@example.com"), ("hostile.csv:4:", "'email'", "longer than 254"), max_line=300),
+    Case("51 tags", _csv_with("tags", ";".join(f"t{i}" for i in range(51))), ("'tags'", "more than 50 names")),
+    Case("a 101-character component", _csv_with("components", "c" * 101), ("'components'", "at most 100")),
+    Case("a 2001-character tag (JSON list)", _json_with("tags", ["x" * 2001]), ("'tags'",)),
+    Case("CSV value past the csv module's limit: the right line", _csv_with("name", "n" * 200_000, row=3), ("hostile.csv:4:", "longer than 131072")),
+    Case("10 MB unknown key (JSON)", _json_with("k" * 10_000_000, "v"), ("hostile.json:", "unknown column", "(10000000 characters)"), max_line=600),
+    # addresses
+    Case("homoglyph domain (Cyrillic а)", _csv_with("email", "ops@ex\u0430mple.com"), ("'email'", "Cyrillic and Latin", "--allow-mixed-script")),
+    Case("homoglyph account manager", _csv_with("account_manager", "am@p\u0430ypal.com"), ("'account_manager'", "--allow-mixed-script")),
+    # odd values: zone files, non-languages, non-money
+    *(Case(f"timezone {z}", _csv_with("timezone", z), ("'timezone'",)) for z in ("localtime", "posixrules", "Factory", "right/UTC", "posix/Europe/Berlin")),
+    *(Case(f"locale {loc}", _csv_with("locale", loc), ("'locale'",)) for loc in ("und", "root", "de_DE@euro", "sr_RS@latin")),
+    *(Case(f"currency {c}", _csv_with("currency", c), ("'currency'", "billed in")) for c in ("XXX", "XTS", "XAU")),
+    # hidden characters in names and titles
+    *(Case(f"name with {what}", _csv_with("name", f"Acme{ch}Corp"), ("'name'", code)) for what, ch, code in (
+        ("bidi override", "\u202e", "U+202E"), ("zero-width space", "\u200b", "U+200B"),
+        ("NEL", "\u0085", "U+0085"), ("line separator", "\u2028", "U+2028"),
+    )),
+    Case("declare title with a bidi override", args("declare", "Login \u202ebroken", "-s", "sev2", "--component", "auth", "--yes"), ("TITLE", "U+202E")),
+    Case("edit --title with a line separator", args("edit", "INC-1", "--title", "Login\u2028broken"), ("--title", "U+2028"), setup=_declare),
+    Case("declare title with a zero-width joiner", args("declare", "Login\u200dbroken", "-s", "sev2", "--component", "auth", "--yes"), ("TITLE", "U+200D")),
+    # --replace during an open incident
+    Case("customers import --replace removes an open incident's audience", _only_first_customer,
+         ("INC-1 'Login broken'", f"{len(_AUTH) - (1 if _KEEP in _AUTH else 0)} customers", "--yes", "--replace"), setup=_declare),
+    # error locations: one-line JSON array: the item's position
+    Case("JSON nested 100,000 deep", lambda env: ["customers", "import", str(env.write("deep.json", "[" * 100_000 + "]" * 100_000))], ("deep.json", "nested too deeply")),
+    Case("one-line JSON array: the item", _json_with("email", "not an email", one_line=True), ("hostile.json: item 3: field 'email'",)),
+]  # fmt: skip
 
 # --- config, command-line values and the store --------------------------------------------------
 

@@ -3,7 +3,9 @@
 aiosmtplib opens each connection (STARTTLS/TLS, AUTH); when the server offers PIPELINING the
 connection is then driven by :mod:`outagecomms.channels.smtp_pipeline` (two round trips per
 message), otherwise by aiosmtplib's ``sendmail``. SMTP 4xx and connection problems are
-transient (``retry``); 5xx is permanent (``failed``). Every error is one line that says
+transient (``retry``); 5xx is permanent (``failed``). An internationalised address goes
+with its domain in IDNA form (``mime.wire_address``); one whose part before the @ is not ASCII
+needs SMTPUTF8 and fails for good (with that reason) on a server that does not offer it. Every error is one line that says
 ``SMTP``: servers answer in several lines (Gmail refuses an unknown address in two), and an
 error is shown in tables and logs next to those of the other channels.
 """
@@ -23,7 +25,7 @@ from outagecomms.channels.base import DeliveryResult, KeySpec, OutboundMessage, 
 from outagecomms.channels.email_base import EmailChannel
 from outagecomms.channels.smtp_pipeline import PipelinedSession, SessionLost
 from outagecomms.errors import ConfigError
-from outagecomms.rendering.mime import builder
+from outagecomms.rendering.mime import builder, wire_address
 
 Session: TypeAlias = "aiosmtplib.SMTP | PipelinedSession"
 
@@ -102,7 +104,11 @@ class SmtpChannel(EmailChannel):
             if client.supports_extension("pipelining") and isinstance(
                 client.transport, asyncio.Transport
             ):
-                session = PipelinedSession(client.transport, timeout=float(s["timeout"]))
+                session = PipelinedSession(
+                    client.transport,
+                    timeout=float(s["timeout"]),
+                    offers_smtputf8=client.supports_extension("smtputf8"),
+                )
         self._all.add(session)
         return session
 
@@ -173,6 +179,7 @@ class SmtpChannel(EmailChannel):
         import aiosmtplib
 
         try:
+            rcpt, smtputf8 = wire_address(message.to)
             data = self.builder.build(message)
         except ValueError as exc:
             return DeliveryResult.failed(str(exc))
@@ -187,10 +194,24 @@ class SmtpChannel(EmailChannel):
                     )
                 except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                     return DeliveryResult.retry(_one_line(f"cannot connect to SMTP server: {exc}"))
-            if isinstance(client, PipelinedSession):
-                return await self._send_pipelined(client, message, data)
             try:
-                _errors, response = await client.sendmail(self.envelope_from, [message.to], data)
+                refuse = smtputf8 and not await _offers_smtputf8(client)
+            except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+                await self._discard(client)
+                return DeliveryResult.retry(_one_line(f"SMTP connection failed: {exc}"))
+            if refuse:
+                self._idle.put_nowait(client)
+                return DeliveryResult.failed(
+                    f"SMTP server does not offer SMTPUTF8, which the internationalised address "
+                    f"{message.to[:80]!r} needs (its part before the @ is not ASCII); ask for an "
+                    "ASCII address or send through a server that offers SMTPUTF8"
+                )
+            if isinstance(client, PipelinedSession):
+                return await self._send_pipelined(client, rcpt, data, smtputf8)
+            try:
+                _errors, response = await client.sendmail(
+                    self.envelope_from, [rcpt], data, mail_options=["SMTPUTF8"] if smtputf8 else []
+                )
             except aiosmtplib.SMTPRecipientsRefused as exc:
                 refusal = exc.recipients[0] if exc.recipients else None
                 code = refusal.code if refusal else 550
@@ -207,10 +228,10 @@ class SmtpChannel(EmailChannel):
             return DeliveryResult.sent(response.strip()[:200] or None)
 
     async def _send_pipelined(
-        self, session: PipelinedSession, message: OutboundMessage, data: bytes
+        self, session: PipelinedSession, rcpt: str, data: bytes, smtputf8: bool
     ) -> DeliveryResult:
         try:
-            reply = await session.sendmail(self.envelope_from, message.to, data)
+            reply = await session.sendmail(self.envelope_from, rcpt, data, smtputf8=smtputf8)
         except ValueError as exc:
             self._idle.put_nowait(session)
             return DeliveryResult.failed(str(exc))
@@ -269,6 +290,14 @@ async def _auth_once(client: aiosmtplib.SMTP, username: str, password: str) -> N
         await client.auth_login(username, password)
     else:
         await client.login(username, password)  # says the server offers no AUTH we know
+
+
+async def _offers_smtputf8(client: Session) -> bool:
+    if isinstance(client, PipelinedSession):
+        return client.offers_smtputf8
+    if client.is_ehlo_or_helo_needed:
+        await client.ehlo()
+    return bool(client.supports_extension("smtputf8"))
 
 
 def _one_line(text: str) -> str:

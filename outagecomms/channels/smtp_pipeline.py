@@ -43,9 +43,13 @@ class PipelinedSession(asyncio.Protocol):
     Replies are parsed as they arrive and queued in order, so any number of pipelined
     commands can be answered in one segment or byte by byte."""
 
-    def __init__(self, transport: asyncio.Transport, *, timeout: float):
+    def __init__(
+        self, transport: asyncio.Transport, *, timeout: float, offers_smtputf8: bool = False
+    ):
         self.transport = transport
         self.timeout = timeout
+        #: the server's EHLO offered SMTPUTF8 (RFC 6531)
+        self.offers_smtputf8 = offers_smtputf8
         self._buffer = bytearray()
         self._replies: deque[SmtpReply] = deque()
         self._waiter: asyncio.Future[None] | None = None
@@ -133,20 +137,27 @@ class PipelinedSession(asyncio.Protocol):
 
     # --- transactions --------------------------------------------------------------------
 
-    async def sendmail(self, sender: str, recipient: str, message: bytes) -> SmtpReply:
+    async def sendmail(
+        self, sender: str, recipient: str, message: bytes, *, smtputf8: bool = False
+    ) -> SmtpReply:
         """One message to one recipient. Returns the final reply (``ok``) or the first
-        refusal; raises SessionLost (also on timeout) when the session is unusable."""
+        refusal; raises SessionLost (also on timeout) when the session is unusable.
+        ``smtputf8``: the transaction carries UTF-8 addresses (``MAIL FROM:<...> SMTPUTF8``);
+        the caller checked the server offers it (``offers_smtputf8``)."""
         if "\r" in recipient or "\n" in recipient or "\r" in sender or "\n" in sender:
             raise ValueError("addresses must not contain line breaks")
         try:
             async with asyncio.timeout(self.timeout):
-                return await self._transaction(sender, recipient, message)
+                return await self._transaction(sender, recipient, message, smtputf8)
         except TimeoutError:
             self.transport.close()
             raise SessionLost(f"SMTP server did not answer within {self.timeout:g}s") from None
 
-    async def _transaction(self, sender: str, recipient: str, message: bytes) -> SmtpReply:
-        self._write(f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode())
+    async def _transaction(
+        self, sender: str, recipient: str, message: bytes, smtputf8: bool
+    ) -> SmtpReply:
+        option = " SMTPUTF8" if smtputf8 else ""
+        self._write(f"MAIL FROM:<{sender}>{option}\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode())
         mail = await self._reply()
         rcpt = await self._reply()
         data = await self._reply()

@@ -9,7 +9,7 @@ import typer
 
 from outagecomms.cli import options as opt
 from outagecomms.cli.exits import Group
-from outagecomms.cli.options import JsonOpt, open_app
+from outagecomms.cli.options import JsonOpt, YesOpt, open_app
 from outagecomms.cli.output import Table, add_row, err, out, print_json
 
 customers = Group(help="The customer directory.", no_args_is_help=True)
@@ -24,18 +24,36 @@ def customers_import(
     replace: Annotated[
         bool, typer.Option("--replace", help="Remove customers not in the file.")
     ] = False,
+    allow_mixed_script: Annotated[
+        bool,
+        typer.Option(
+            "--allow-mixed-script",
+            help="Accept email domains that mix scripts (Latin and Cyrillic letters: the "
+            "look-alike domains of phishing).",
+        ),
+    ] = False,
+    yes: YesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Import the directory: all rows or none. Re-importing updates customers by id."""
+    """Import the directory: all rows or none. Re-importing updates customers by id.
+
+    With --replace, removing customers of an open incident's audience needs --yes."""
     from outagecomms.directory.importer import import_file
 
-    res = import_file(open_app(), file, fmt=fmt, replace=replace).to_json()
+    res = import_file(
+        open_app(), file, fmt=fmt, replace=replace, allow_mixed_script=allow_mixed_script, yes=yes
+    ).to_json()
     if as_json:
         print_json(res)
     else:
         err.print(
             f"imported {res['rows']} customers from {file}: {res['created']} new, {res['updated']} updated"
             + (f", {res['removed']} removed" if replace else "")
+            + (
+                f" ({res['kept_for_open_incidents']} kept for the open incidents they are in)"
+                if res["kept_for_open_incidents"]
+                else ""
+            )
         )
 
 

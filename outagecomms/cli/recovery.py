@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from outagecomms.cli.exits import Group
 from outagecomms.cli.options import IncidentArg, JsonOpt, open_app
@@ -53,6 +54,9 @@ def credits(
         )
     out.print(table)
     out.print("total: " + (", ".join(f"{v} {k}" for k, v in data["total"].items()) or "nothing"))
+    for c in data["credits"]:
+        if c["status"] == "review":  # the engine could not compute it: a person decides
+            err.print(f"{c['customer']}: {escape(c['lines'][0]['detail'])}")
 
 
 feedback = Group(help="Customer feedback (NPS).", no_args_is_help=True)

@@ -6,16 +6,18 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any, TypeVar
 
-from outagecomms.errors import InputError
+from outagecomms.directory import fields
+from outagecomms.errors import InputError, quote
+from outagecomms.invisible import find_invisible, invisible_message
 from outagecomms.models import Customer
+
+T = TypeVar("T")
 
 FIELDS = (
     "id",
@@ -49,42 +51,17 @@ class ParsedDirectory:
     source: str
 
 
-@lru_cache(maxsize=1024)
-def _valid_zone(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
-
-
-@lru_cache(maxsize=1024)
-def _valid_locale(name: str) -> bool:
-    from babel import Locale, UnknownLocaleError
-
-    try:
-        Locale.parse(name)
-    except (UnknownLocaleError, ValueError, TypeError):
-        return False
-    return True
-
-
-@lru_cache(maxsize=1)
-def _currencies() -> frozenset[str]:
-    from babel.numbers import list_currencies
-
-    return frozenset(list_currencies())
-
-
 @lru_cache(maxsize=100_000)
-def _valid_email(addr: str) -> str | None:
-    """The normalised address, or None when it is not a valid address."""
+def _valid_email(addr: str) -> tuple[str, str] | None:
+    """(the normalised address, its domain in Unicode), or None when it is not a valid
+    address."""
     from email_validator import EmailNotValidError, validate_email
 
     try:
-        return validate_email(addr, check_deliverability=False, allow_smtputf8=True).normalized
+        found = validate_email(addr, check_deliverability=False, allow_smtputf8=True)
     except EmailNotValidError:
         return None
+    return found.normalized, found.domain
 
 
 def _url_ok(url: str) -> bool:
@@ -92,13 +69,21 @@ def _url_ok(url: str) -> bool:
 
 
 class _Row:
-    def __init__(self, source: str, line: int, data: dict[str, Any]):
-        self.source, self.line, self.data = source, line, data
+    def __init__(
+        self, source: str, line: int | None, data: dict[str, Any], item: int | None = None
+    ):
+        self.source, self.line, self.data, self.item = source, line, data, item
+
+    @property
+    def where(self) -> str:
+        """``line 7`` or ``item 3``"""
+        return f"line {self.line}" if self.line is not None else f"item {self.item}"
 
     def err(self, field: str, message: str) -> InputError:
         return InputError(
-            message, file=self.source, line=self.line, field=field, value=self.data.get(field)
-        )
+            message, file=self.source, line=self.line, field=field, value=self.data.get(field),
+            item=self.item,
+        )  # fmt: skip
 
     def text(self, field: str) -> str:
         v = self.data.get(field)
@@ -106,7 +91,12 @@ class _Row:
             return ""
         if not isinstance(v, str | int | float) or isinstance(v, bool):
             raise self.err(field, "must be text")
-        s = str(v).strip()
+        s = str(v)
+        try:
+            fields.check_size(field, s)
+        except fields.FieldProblem as exc:
+            raise self.err(field, str(exc)) from None
+        s = s.strip()
         if _CTRL.search(s):
             raise self.err(field, "must not contain control characters (CR, LF, tab, ...)")
         return s
@@ -115,20 +105,51 @@ class _Row:
         v = self.data.get(field)
         if v is None or v == "":
             return ()
-        if isinstance(v, str):
+        if isinstance(v, str) and not isinstance(v, _Number):
+            self.text(field)  # its size
             parts = [p.strip() for p in v.split(";")]
-        elif isinstance(v, list) and all(isinstance(p, str) for p in v):
+        elif isinstance(v, list) and all(type(p) is str for p in v):
             parts = [p.strip() for p in v]
         else:
             raise self.err(field, "must be a list of names (in CSV: separated by ';')")
         parts = [p for p in parts if p]
+        if len(parts) > fields.MAX_ITEMS:
+            raise self.err(field, f"has more than {fields.MAX_ITEMS} names ({len(parts)})")
         for p in parts:
             if not _LABEL.match(p):
-                raise self.err(field, f"{p!r} is not a valid name (letters, digits, . _ / -)")
+                raise self.err(
+                    field,
+                    f"{quote(p)} is not a valid name (letters, digits, . _ / -; at most "
+                    f"{fields.MAX_ITEM_CHARS} characters)",
+                )
         return tuple(dict.fromkeys(parts))
 
+    def problem(self, field: str, check: Callable[[str], T], value: str) -> T:
+        try:
+            return check(value)
+        except fields.FieldProblem as exc:
+            raise self.err(field, str(exc)) from None
 
-def _customer(row: _Row) -> Customer:
+    def email(self, field: str, allow_mixed_script: bool) -> str:
+        raw = self.text(field)
+        if not raw:
+            return ""
+        found = _valid_email(raw)
+        if found is None:
+            raise self.err(field, "is not a valid email address")
+        addr, domain = found
+        label = None if allow_mixed_script else fields.mixed_script_label(domain)
+        if label is not None:
+            raise self.err(
+                field,
+                f"its domain mixes {fields.describe_scripts(label)} letters in {quote(label)}, "
+                "as look-alike (homoglyph) domains do; if it is really the address, import with "
+                "{field:allow_mixed_script}",
+            )
+        return addr
+
+
+def _customer(row: _Row, allow_mixed_script: bool = False) -> Customer:
     for f in row.data:
         if f not in FIELDS:
             raise row.err(f, "unknown column; known columns: " + ", ".join(FIELDS))
@@ -140,12 +161,10 @@ def _customer(row: _Row) -> Customer:
     name = row.text("name")
     if not name:
         raise row.err("name", "is required")
-    email = row.text("email")
-    if email:
-        norm = _valid_email(email)
-        if norm is None:
-            raise row.err("email", "is not a valid email address")
-        email = norm
+    hidden = find_invisible(name)
+    if hidden:
+        raise row.err("name", invisible_message(hidden))
+    email = row.email("email", allow_mixed_script)
     phone = row.text("phone").replace(" ", "")
     if phone and not _E164.match(phone):
         raise row.err("phone", "must be an E.164 number like +15550100123")
@@ -156,28 +175,14 @@ def _customer(row: _Row) -> Customer:
     tier = row.text("tier") or "standard"
     if not _LABEL.match(tier):
         raise row.err("tier", "is not a valid tier name")
-    fee_s = row.text("monthly_fee") or "0"
-    try:
-        fee = Decimal(fee_s)
-    except InvalidOperation:
-        raise row.err("monthly_fee", "must be a number like 199.00") from None
-    if not fee.is_finite() or fee < 0:
-        raise row.err("monthly_fee", "must be a number >= 0")
-    currency = (row.text("currency") or "USD").upper()
-    if currency not in _currencies():
-        raise row.err("currency", "is not an ISO 4217 currency code")
-    tz = row.text("timezone") or "UTC"
-    if not _valid_zone(tz):
-        raise row.err("timezone", "is not an IANA timezone like Europe/Berlin")
-    locale = (row.text("locale") or "en_US").replace("-", "_")
-    if not _valid_locale(locale):
-        raise row.err("locale", "is not a known locale like en_US or de_DE")
-    manager = row.text("account_manager")
-    if manager:
-        norm = _valid_email(manager)
-        if norm is None:
-            raise row.err("account_manager", "is not a valid email address")
-        manager = norm
+    currency = row.problem("currency", fields.check_currency, row.text("currency") or "USD")
+    places = fields.currency_places(currency)
+    fee = row.problem(
+        "monthly_fee", lambda v: fields.parse_fee(v, places), row.text("monthly_fee") or "0"
+    )
+    tz = row.problem("timezone", fields.check_zone, row.text("timezone") or "UTC")
+    locale = row.problem("locale", fields.normalise_locale, row.text("locale") or "en_US")
+    manager = row.email("account_manager", allow_mixed_script)
     return Customer(
         id=cid,
         name=name,
@@ -244,25 +249,48 @@ def _rows_csv(text: str, source: str) -> Iterator[_Row]:
                 continue
             yield _Row(source, line, dict(rec))
     except csv.Error as exc:
+        # the reader fails before it counts the line it was reading
+        limit = "field larger than field limit"
+        if str(exc).startswith(limit):
+            raise InputError(
+                f"a value is longer than {csv.field_size_limit()} characters",
+                file=source,
+                line=reader.line_num + 1,
+            ) from None
         raise InputError(f"malformed CSV: {exc}", file=source, line=reader.line_num) from None
+
+
+class _Number(str):
+    """A JSON number, kept as its text: a fee is parsed by its own rule (no float rounding, no
+    1e999999), and a 100,000-digit integer is no ValueError."""
+
+
+def _load_json(text: str) -> Any:
+    return json.loads(text, parse_float=_Number, parse_int=_Number)
 
 
 def _rows_json(text: str, source: str) -> Iterator[_Row]:
     try:
-        data = json.loads(text)
+        data = _load_json(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON: {exc.msg}", file=source, line=exc.lineno) from None
+    except RecursionError:
+        raise InputError("JSON nested too deeply for a directory", file=source) from None
     if isinstance(data, dict) and "customers" in data:
         data = data["customers"]
     if not isinstance(data, list):
         raise InputError("a JSON directory must be a list of customer objects", file=source, line=1)
-    # Map each top-level object to the line where it starts, for error messages.
+    # Map each top-level object to the line where it starts, for error messages; where one
+    # line holds several objects (an array on one line) the item's position says which.
     starts = _object_lines(text)
+    shared = {n for n in starts if starts.count(n) > 1}
     for i, item in enumerate(data):
-        line = starts[i] if i < len(starts) else 1
+        line = starts[i] if i < len(starts) else None
+        if line in shared:
+            line = None
         if not isinstance(item, dict):
             raise InputError(f"item {i + 1} must be an object", file=source, line=line)
-        yield _Row(source, line, item)
+        yield _Row(source, line, item, item=None if line is not None else i + 1)
 
 
 def _object_lines(text: str) -> list[int]:
@@ -297,9 +325,13 @@ def _rows_jsonl(text: str, source: str) -> Iterator[_Row]:
         if not raw.strip():
             continue
         try:
-            item = json.loads(raw)
+            item = _load_json(raw)
         except json.JSONDecodeError as exc:
             raise InputError(f"not valid JSON: {exc.msg}", file=source, line=n) from None
+        except RecursionError:
+            raise InputError(
+                "JSON nested too deeply for a directory", file=source, line=n
+            ) from None
         if not isinstance(item, dict):
             raise InputError("each line must be a JSON object", file=source, line=n)
         yield _Row(source, n, item)
@@ -320,8 +352,11 @@ def detect_format(path: Path, fmt: str | None) -> str:
     )
 
 
-def parse_directory(path: Path, fmt: str | None = None) -> ParsedDirectory:
-    """Read and validate every row; raise InputError at the first bad one (nothing is kept)."""
+def parse_directory(
+    path: Path, fmt: str | None = None, *, allow_mixed_script: bool = False
+) -> ParsedDirectory:
+    """Read and validate every row; raise InputError at the first bad one (nothing is kept).
+    ``allow_mixed_script``: accept email domains that mix scripts (look-alike domains)."""
     source = str(path)
     kind = detect_format(path, fmt)
     try:
@@ -333,12 +368,12 @@ def parse_directory(path: Path, fmt: str | None = None) -> ParsedDirectory:
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", file=source) from None
     rows = {"csv": _rows_csv, "json": _rows_json, "jsonl": _rows_jsonl}[kind](text, source)
-    seen: dict[str, int] = {}
+    seen: dict[str, str] = {}
     out: list[Customer] = []
     for row in rows:
-        c = _customer(row)
+        c = _customer(row, allow_mixed_script)
         if c.id in seen:
-            raise row.err("id", f"duplicate id (first at line {seen[c.id]})")
-        seen[c.id] = row.line
+            raise row.err("id", f"duplicate id (first at {seen[c.id]})")
+        seen[c.id] = row.where
         out.append(c)
     return ParsedDirectory(out, source)

@@ -18,6 +18,7 @@ from outagecomms.directory import audience as aud
 from outagecomms.errors import InputError, StateError
 from outagecomms.incidents.preflight import preflight, template_channels
 from outagecomms.incidents.promises import promise_after
+from outagecomms.invisible import find_invisible, invisible_message
 from outagecomms.logs import log_event
 from outagecomms.models import (
     Customer,
@@ -50,6 +51,9 @@ def check_title(title: str) -> str:
         )
     if _CTRL.search(title):
         raise InputError("must not contain control characters", field="title", value=title)
+    hidden = find_invisible(title)
+    if hidden:
+        raise InputError(invisible_message(hidden), field="title", value=title)
     title = title.strip()
     if not title:
         raise InputError("an incident needs a title", field="title")

@@ -182,7 +182,9 @@ class Dispatcher:
         if not claimed:
             return token, [], {}
         with app.store.read() as conn:
-            customers = customers_db.get_customers(conn, (c.customer_id for c in claimed))
+            customers = customers_db.customers_for_incidents(
+                conn, {c.incident_id for c in claimed}, (c.customer_id for c in claimed)
+            )
             missing_rounds = {c.round_id for c in claimed} - set(self._rounds)
             self._rounds.update(incidents_db.get_rounds(conn, missing_rounds))
             for iid in {c.incident_id for c in claimed}:

@@ -75,6 +75,7 @@ from outagecomms.values import FieldReader
 
 __all__ = [
     "Credit",
+    "CreditForReview",
     "CreditLine",
     "CreditPolicy",
     "CreditRule",
@@ -86,6 +87,7 @@ __all__ = [
     "UptimeTableRule",
     "UptimeTier",
     "compute_credit",
+    "compute_credit_or_review",
     "credit_reason",
     "format_money",
     "parse_credit_policy",
@@ -797,6 +799,54 @@ def compute_credit(
         capped=capped,
         below_minimum=below,
     )
+
+
+#: a fee beyond these is not computed with (the importer allows at most 10**12 and 5 decimals;
+#: a store written before that may hold 1e999999, whose exact arithmetic takes minutes)
+_FEE_MAX_DIGITS = 20
+_FEE_MAX_DECIMALS = 10
+
+
+def _fee_out_of_range(fee: Decimal) -> bool:
+    if not fee.is_finite():
+        return True
+    exponent = fee.as_tuple().exponent
+    assert isinstance(exponent, int)
+    return fee.adjusted() >= _FEE_MAX_DIGITS or exponent < -_FEE_MAX_DECIMALS
+
+
+@dataclass(frozen=True)
+class CreditForReview:
+    """A customer whose credit could not be computed: a person decides it (``reason`` says
+    why); the incident's other credits and notices do not wait for it."""
+
+    customer_id: str
+    currency: str
+    reason: str
+
+
+def compute_credit_or_review(
+    policy: CreditPolicy, *, customer: Customer, **facts: Any
+) -> Credit | CreditForReview:
+    """``compute_credit`` for one customer, isolated: when that customer's arithmetic fails
+    (an absurd fee, a value out of range) the result is a ``CreditForReview`` naming why,
+    instead of an exception that would fail the whole incident's resolution."""
+    fee = customer.monthly_fee
+    if _fee_out_of_range(fee):
+        return CreditForReview(
+            customer.id,
+            customer.currency,
+            f"monthly_fee {str(fee)[:40]} is outside the range credits are computed for",
+        )
+    try:
+        return compute_credit(policy, customer=customer, **facts)
+    except (ArithmeticError, ValueError) as exc:  # decimal.InvalidOperation is an ArithmeticError
+        what = " ".join(str(exc).split())[:80]
+        return CreditForReview(
+            customer.id,
+            customer.currency,
+            f"the credit could not be computed ({type(exc).__name__}{': ' + what if what else ''})",
+        )
 
 
 def credit_reason(credit: Credit) -> str:

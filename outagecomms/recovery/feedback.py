@@ -35,6 +35,7 @@ from sqlalchemy import Connection
 
 from outagecomms.app import App
 from outagecomms.errors import ConfigError, InputError, NotFound, OutageCommsError
+from outagecomms.invisible import neutralise
 from outagecomms.store import feedback as feedback_db
 from outagecomms.store import incidents as incidents_db
 
@@ -183,8 +184,9 @@ def check_score(score: object) -> int:
 
 
 def clean_comment(comment: str) -> str:
-    """Normalise a comment for storage: newlines as ``\\n``, no NUL, trimmed."""
-    text = comment.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    """Normalise a comment for storage: newlines as ``\\n``, no NUL, no bidi controls or
+    zero-width characters (U+0085, U+2028, U+2029 become newlines), trimmed."""
+    text = neutralise(comment).replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
     return text.strip()
 
 

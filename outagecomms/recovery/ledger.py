@@ -10,6 +10,7 @@ the incident is resolved again or edited; ``approve`` freezes them.
 from __future__ import annotations
 
 import csv
+import logging
 from contextlib import nullcontext
 from datetime import datetime
 from decimal import Decimal
@@ -23,8 +24,9 @@ from outagecomms.errors import InputError, StateError
 from outagecomms.models import Customer, Incident
 from outagecomms.recovery.credits import (
     Credit,
+    CreditForReview,
     Span,
-    compute_credit,
+    compute_credit_or_review,
     credit_reason,
     format_money,
     parse_credit_policy,
@@ -33,8 +35,9 @@ from outagecomms.recovery.goodwill import choose_offer
 from outagecomms.store import credits as credits_db
 from outagecomms.store import customers as customers_db
 from outagecomms.store import incidents as incidents_db
-from outagecomms.store.credits import APPROVED, EXPORTED, PROPOSED
+from outagecomms.store.credits import APPROVED, EXPORTED, PROPOSED, REVIEW
 
+log = logging.getLogger(__name__)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -72,7 +75,7 @@ def propose(
         if end is None:
             raise StateError(f"{inc.ref} is not resolved yet: credits follow the downtime's end")
         ids = incidents_db.audience_customer_ids(conn, incident_id)
-        customers = customers_db.get_customers(conn, ids)
+        customers = customers_db.customers_for_incidents(conn, [incident_id], ids)
         spans = {
             cid: [Span(*d) for d in downtimes]
             for cid, downtimes in credits_db.resolved_incidents(conn, ids).items()
@@ -84,16 +87,21 @@ def propose(
     ack_within = inc.ack_due - inc.started_at
     rows: list[dict[str, Any]] = []
     out: list[Credit] = []
+    review: list[CreditForReview] = []
     for cid in ids:
         cust = customers.get(cid)
         if cust is None or cid in frozen:
             continue
         history = [s for s in spans.get(cid, []) if s.incident_id != incident_id] + [this]
-        credit = compute_credit(
+        credit = compute_credit_or_review(
             policy, customer=cust, incident=this, ack_delivered_at=acks.get(cid), ack_within=ack_within,
             history=history, credited_this_month=earlier.get(cid, Decimal(0)),
         )  # fmt: skip
         offer = _offer(app, cust, inc, this, history)
+        if isinstance(credit, CreditForReview):
+            review.append(credit)
+            rows.append(_review_row(incident_id, credit, offer, now))
+            continue
         out.append(credit)
         rows.append(
             {
@@ -118,7 +126,29 @@ def propose(
         )
     with app.store.write() if within is None else nullcontext(within) as conn:
         credits_db.replace_proposed(conn, incident_id, rows)
+        for r in review:
+            incidents_db.add_event(
+                conn, incident_id, now, "credit_review", f"{r.customer_id}: {r.reason}"
+            )
+    for r in review:
+        log.warning(
+            "INC-%s: the credit of %s needs review: %s", incident_id, r.customer_id, r.reason
+        )
     return out
+
+
+def _review_row(
+    incident_id: int, credit: CreditForReview, offer: str, now: datetime
+) -> dict[str, Any]:
+    """A credit a person must decide: nothing is promised in the notice (amount 0), the reason
+    is its one line, and ``approve`` leaves it alone."""
+    reason = f"needs review: {credit.reason}"
+    return {
+        "incident_id": incident_id, "customer_id": credit.customer_id, "amount": "0",
+        "currency": credit.currency,
+        "lines": [{"rule": "review", "amount": "0", "detail": reason, "reason": reason}],
+        "goodwill": offer, "status": REVIEW, "computed_at": now, "approved_at": None,
+    }  # fmt: skip
 
 
 def _offer(app: App, cust: Customer, inc: Incident, this: Span, history: list[Span]) -> str:

@@ -69,12 +69,47 @@ def _header(name: str, value: str) -> bytes:
 
 
 @lru_cache(maxsize=8192)
+def wire_address(addr: str) -> tuple[str, bool]:
+    """The address as it goes on the wire, and whether it needs SMTPUTF8 (RFC 6531).
+
+    An internationalised domain becomes its IDNA A-labels (``ops@bücher.de`` ->
+    ``ops@xn--bcher-kva.de``), which every server accepts; a local part that is not ASCII
+    (``ünïcode@example.com``) can only be sent to a server that offers SMTPUTF8. Raises
+    ValueError when the domain has no IDNA form."""
+    local, at, domain = addr.rpartition("@")
+    if not at or not local:
+        raise ValueError(f"invalid recipient address {addr[:80]!r}")
+    if not domain.isascii():
+        import idna
+
+        try:
+            domain = idna.encode(domain, uts46=True).decode("ascii")
+        except idna.IDNAError as exc:
+            raise ValueError(f"the domain of {addr[:80]!r} has no IDNA form: {exc}") from None
+    return f"{local}@{domain}", not local.isascii()
+
+
+@lru_cache(maxsize=8192)
 def _address(name: str, addr: str) -> str:
+    """``Name <addr>``, the name RFC 2047-encoded when it is not ASCII (once: the result is
+    not encoded again)."""
     name = header_safe(name)
+    if not name:
+        return addr
     if name.isascii():
-        return formataddr((name, addr))
+        if addr.isascii():
+            return formataddr((name, addr))
+        return f"{formataddr((name, 'x@x'))[: -len('<x@x>')]}<{addr}>"
     encoded = Header(name, _UTF8, header_name="To").encode(linesep="\r\n")
     return f"{encoded} <{addr}>"
+
+
+def _address_header(name: str, value: str) -> bytes:
+    """An address header: ASCII (folded when long), or, for an SMTPUTF8 address, UTF-8 as RFC
+    6532 allows (the display name is still RFC 2047-encoded)."""
+    if value.isascii():
+        return _header(name, value)
+    return f"{name}: {header_safe(value)}\r\n".encode()
 
 
 def _qp(text: str) -> bytes:
@@ -125,10 +160,11 @@ class EmailBuilder:
         """Multipart text+HTML with Message-ID, Date, From, To and the headers of an
         automated notice, CRLF line endings."""
         if _CTRL.search(msg.to) or "@" not in msg.to:
-            raise ValueError(f"invalid recipient address {msg.to!r}")
+            raise ValueError(f"invalid recipient address {msg.to[:80]!r}")
+        to, _smtputf8 = wire_address(msg.to)
         out = [
             self._fixed,
-            _header("To", _address(msg.to_name, msg.to)),
+            _address_header("To", _address(msg.to_name, to)),
             _header("Subject", msg.subject),
             self._date_header(),
             _header("Message-ID", msg.message_id),

@@ -17,6 +17,10 @@ from outagecomms.values import as_utc
 
 #: a credit's life: recomputed while proposed, frozen once approved, exported for billing
 PROPOSED, APPROVED, EXPORTED = "proposed", "approved", "exported"
+#: a credit the engine could not compute for that customer: a person decides it; recomputed
+#: like a proposed one, never approved by ``credits --approve``
+REVIEW = "review"
+_RECOMPUTED = (PROPOSED, REVIEW)
 
 
 # --- the facts ------------------------------------------------------------------------------
@@ -93,14 +97,16 @@ def credits_since(
 def frozen_customers(conn: Connection, incident_id: int) -> set[str]:
     """Customers whose credit for this incident is no longer only proposed."""
     c = t.credits
-    q = select(c.c.customer_id).where(c.c.incident_id == incident_id, c.c.status != PROPOSED)
+    q = select(c.c.customer_id).where(
+        c.c.incident_id == incident_id, c.c.status.not_in(_RECOMPUTED)
+    )
     return {r[0] for r in conn.execute(q)}
 
 
 def replace_proposed(conn: Connection, incident_id: int, rows: Sequence[dict[str, Any]]) -> None:
     """The incident's proposed credits become ``rows`` (approved ones stay as they are)."""
     c = t.credits
-    conn.execute(c.delete().where(c.c.incident_id == incident_id, c.c.status == PROPOSED))
+    conn.execute(c.delete().where(c.c.incident_id == incident_id, c.c.status.in_(_RECOMPUTED)))
     for chunk in chunks(rows):
         conn.execute(c.insert(), list(chunk))
 

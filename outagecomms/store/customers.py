@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select
 
-from outagecomms.models import Customer
+from outagecomms.models import ROUND_WIDE, Customer, IncidentStatus
 from outagecomms.store import tables as t
 from outagecomms.store.engine import chunks, object_row, row_mapper, upsert
+from outagecomms.store.incidents import KEPT_CUSTOMER
 from outagecomms.values import as_utc
 
 _LISTS = ("components", "regions", "tags", "channels")  # tuples here, JSON lists there
@@ -44,6 +47,89 @@ def upsert_customers(
         for ids in chunks(gone):
             removed += conn.execute(t.customers.delete().where(t.customers.c.id.in_(ids))).rowcount
     return created, updated, removed
+
+
+def open_audiences_leaving(conn: Connection, keep: Iterable[str]) -> dict[int, list[str]]:
+    """Open incidents whose audience has customers not in ``keep``: incident id -> those ids."""
+    i, a = t.incidents, t.audience
+    kept = set(keep)
+    q = (
+        select(a.c.incident_id, a.c.customer_id)
+        .join(i, i.c.id == a.c.incident_id)
+        .where(i.c.status != IncidentStatus.RESOLVED.value, a.c.customer_id != ROUND_WIDE)
+        .distinct()
+        .order_by(a.c.incident_id, a.c.customer_id)
+    )
+    out: dict[int, list[str]] = {}
+    for iid, cid in conn.execute(q):
+        if cid not in kept:
+            out.setdefault(iid, []).append(cid)
+    return out
+
+
+def keep_departing(conn: Connection, leaving: Mapping[int, Sequence[str]], now: datetime) -> int:
+    """Before customers leave the directory, keep each one's row with every open incident they
+    are in the audience of (an event of that incident), so its later rounds still reach them.
+    Returns how many customers were kept."""
+    found = get_customers(conn, {cid for ids in leaving.values() for cid in ids})
+    kept: set[str] = set()
+    for iid, ids in leaving.items():
+        for cid in ids:
+            c = found.get(cid)
+            if c is None:
+                continue
+            row = object_row(c, lists=_LISTS) | {"monthly_fee": str(c.monthly_fee)}
+            conn.execute(
+                insert(t.events).values(
+                    incident_id=iid, at=now, kind=KEPT_CUSTOMER, detail=json.dumps(row)
+                )
+            )
+            kept.add(cid)
+        n = sum(1 for cid in ids if cid in found)
+        conn.execute(
+            insert(t.events).values(
+                incident_id=iid, at=now, kind="customers_left_directory",
+                detail=f"{n} customers left the directory (customers import --replace); this "
+                "incident keeps their details for its remaining rounds",
+            )
+        )  # fmt: skip
+    return len(kept)
+
+
+def departed_customers(
+    conn: Connection, incident_ids: Iterable[str | int], customer_ids: Iterable[str]
+) -> dict[str, Customer]:
+    """The kept rows of these customers that left the directory during these incidents."""
+    wanted = set(customer_ids)
+    if not wanted:
+        return {}
+    e = t.events
+    q = (
+        select(e.c.detail)
+        .where(
+            e.c.kind == KEPT_CUSTOMER, e.c.incident_id.in_(sorted({int(i) for i in incident_ids}))
+        )
+        .order_by(e.c.id)
+    )
+    out: dict[str, Customer] = {}
+    for (detail,) in conn.execute(q):
+        row = json.loads(detail)
+        if row.get("id") in wanted:
+            out[row["id"]] = row_to_customer(SimpleNamespace(**row))
+    return out
+
+
+def customers_for_incidents(
+    conn: Connection, incident_ids: Iterable[int], customer_ids: Iterable[str]
+) -> dict[str, Customer]:
+    """The directory's customers, and for those it no longer has, the rows kept for these
+    incidents when they left (``keep_departing``)."""
+    ids = set(customer_ids)
+    found = get_customers(conn, ids)
+    missing = ids - set(found)
+    if missing:
+        found |= departed_customers(conn, incident_ids, missing)
+    return found
 
 
 def all_customers(conn: Connection) -> list[Customer]:

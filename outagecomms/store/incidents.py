@@ -181,10 +181,15 @@ def add_event(
     conn.execute(insert(t.events).values(incident_id=incident_id, at=at, kind=kind, detail=detail))
 
 
+#: an event that is data, not news: a customer's row kept for an incident after the directory
+#: dropped it (``customers.keep_departing``); not listed
+KEPT_CUSTOMER = "customer_kept"
+
+
 def list_events(conn: Connection, incident_id: int) -> list[dict[str, Any]]:
     q = (
         select(t.events)
-        .where(t.events.c.incident_id == incident_id)
+        .where(t.events.c.incident_id == incident_id, t.events.c.kind != KEPT_CUSTOMER)
         .order_by(t.events.c.at, t.events.c.id)
     )
     return [{"at": as_utc(r.at), "kind": r.kind, "detail": r.detail} for r in conn.execute(q)]

@@ -167,7 +167,7 @@ credits = Table(
     Column("currency", String(3), nullable=False),
     Column("lines", JSON, nullable=False),  # [{"rule", "amount", "detail"}]
     Column("goodwill", Text, nullable=False, default=""),  # the "something extra" offered
-    Column("status", String(10), nullable=False),  # proposed | approved | exported
+    Column("status", String(10), nullable=False),  # proposed | review | approved | exported
     Column("computed_at", TS, nullable=False),
     Column("approved_at", TS, nullable=True),
 )

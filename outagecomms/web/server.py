@@ -40,12 +40,18 @@ from outagecomms.errors import ConfigError, InputError, NotFound, OutageCommsErr
 from outagecomms.recovery.feedback import (
     MAX_COMMENT,
     FeedbackTokenError,
-    check_score,
     feedback_secret,
     read_token,
     record_feedback,
 )
 from outagecomms.store import incidents as incidents_db
+from outagecomms.web.params import (
+    is_json_type,
+    media_type,
+    parse_content_length,
+    parse_score,
+    quoted,
+)
 
 log = logging.getLogger("outagecomms.web")
 
@@ -167,7 +173,7 @@ def make_web_app(app: App, status: Callable[[], dict[str, Any]] | None = None) -
         return read_token(secret, token, app.clock())
 
     def bad_score(raw: object) -> HTMLResponse:
-        shown = "" if raw is None else f" (we got “{_e(raw)}”)"
+        shown = "" if raw is None else f" (we got “{_e(quoted(raw))}”)"
         return page(
             "Please pick a score",
             f"<p>Please choose a score from 0 to 10 using the links in our message{shown}.</p>",
@@ -189,7 +195,7 @@ def make_web_app(app: App, status: Callable[[], dict[str, Any]] | None = None) -
         token, incident_id, customer_id = who
         raw = request.query_params.get("score")
         try:
-            score = check_score(raw)
+            score = parse_score(raw)
         except InputError:
             return bad_score(raw)
         try:
@@ -218,8 +224,7 @@ def make_web_app(app: App, status: Callable[[], dict[str, Any]] | None = None) -
         if isinstance(who, Response):
             return who
         _, incident_id, customer_id = who
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype != "application/x-www-form-urlencoded":
+        if media_type(request.headers.get("content-type")) != "application/x-www-form-urlencoded":
             return page("Unsupported form", "<p>Please send the form from the page.</p>", 415)
         body = await _read_limited(request, MAX_FORM_BYTES)
         if body is None:
@@ -239,7 +244,7 @@ def make_web_app(app: App, status: Callable[[], dict[str, Any]] | None = None) -
         scores = form.get("score")
         raw_score = scores[0] if scores else None
         try:
-            score = check_score(raw_score)
+            score = parse_score(raw_score)
         except InputError:
             return bad_score(raw_score)
         text = (form.get("comment") or [""])[0].strip()[:MAX_COMMENT].strip()
@@ -336,6 +341,8 @@ async def _hook(app: App, request: Request, source: str) -> Response:
             "a valid bearer token is required (Authorization: Bearer ...)",
             **{"WWW-Authenticate": 'Bearer realm="outagecomms hooks"'},
         )
+    if not is_json_type(request.headers.get("content-type")):
+        return _hook_error(415, "the body must be JSON: send it as Content-Type: application/json")
     body = await _read_limited(request, hooks.max_body)
     if body is None:
         return _hook_error(
@@ -356,8 +363,8 @@ async def _hook(app: App, request: Request, source: str) -> Response:
 
 async def _read_limited(request: Request, limit: int) -> bytes | None:
     """The request body, or None when it is larger than ``limit`` bytes."""
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
+    length = parse_content_length(request.headers.get("content-length"))
+    if length is not None and length > limit:
         return None
     chunks: list[bytes] = []
     size = 0

@@ -32,6 +32,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, ensure_ascii=False)
 
 
+class TerminalFormatter(logging.Formatter):
+    """Readable lines, with control characters from outside (an alert's title, a provider's
+    reply) escaped: a log line cannot drive the terminal it is shown on."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from outagecomms.terminal import terminal_safe
+
+        return terminal_safe(super().format(record))
+
+
 def log_event(logger: logging.Logger, event: str, message: str, **fields: Any) -> None:
     """Log ``message`` at INFO as the event ``event`` with ``fields`` (JSON-serialisable)."""
     logger.info("%s", message, extra={"event": event, "fields": fields})
@@ -44,7 +54,7 @@ def setup_logging(*, verbose: bool = False, json_lines: bool | None = None) -> N
     if as_json:
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TerminalFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO if verbose else logging.WARNING)

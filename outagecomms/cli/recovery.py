@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +9,7 @@ import typer
 
 from outagecomms.cli.exits import Group
 from outagecomms.cli.options import IncidentArg, JsonOpt, open_app
-from outagecomms.cli.output import Table, add_row, err, out, print_json
+from outagecomms.cli.output import Table, add_row, err, out, print_json, write_out
 
 
 def credits(
@@ -115,6 +114,6 @@ def report(
 
     text = write_report(open_app(), incident_id_from_ref(incident), fmt, output)
     if output is None:
-        sys.stdout.write(text)
+        write_out(text)
     else:
         err.print(f"wrote {output}")

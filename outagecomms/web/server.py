@@ -31,7 +31,7 @@ from urllib.parse import parse_qs
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
@@ -226,7 +226,10 @@ def make_web_app(app: App, status: Callable[[], dict[str, Any]] | None = None) -
         _, incident_id, customer_id = who
         if media_type(request.headers.get("content-type")) != "application/x-www-form-urlencoded":
             return page("Unsupported form", "<p>Please send the form from the page.</p>", 415)
-        body = await _read_limited(request, MAX_FORM_BYTES)
+        try:
+            body = await _read_limited(request, MAX_FORM_BYTES)
+        except ClientDisconnect:  # gone, or cut off by [web] body_timeout: nobody to answer
+            return Response(status_code=408)
         if body is None:
             return page(
                 "Your comment is too long",
@@ -343,7 +346,10 @@ async def _hook(app: App, request: Request, source: str) -> Response:
         )
     if not is_json_type(request.headers.get("content-type")):
         return _hook_error(415, "the body must be JSON: send it as Content-Type: application/json")
-    body = await _read_limited(request, hooks.max_body)
+    try:
+        body = await _read_limited(request, hooks.max_body)
+    except ClientDisconnect:  # gone, or cut off by [web] body_timeout: nobody to answer
+        return Response(status_code=408)
     if body is None:
         return _hook_error(
             413, f"the body is larger than {hooks.max_body} bytes ([hooks] max_body)"
@@ -362,7 +368,8 @@ async def _hook(app: App, request: Request, source: str) -> Response:
 
 
 async def _read_limited(request: Request, limit: int) -> bytes | None:
-    """The request body, or None when it is larger than ``limit`` bytes."""
+    """The request body, or None when it is larger than ``limit`` bytes. Raises
+    ``ClientDisconnect`` when the client went (or ``[web] body_timeout`` closed it)."""
     length = parse_content_length(request.headers.get("content-length"))
     if length is not None and length > limit:
         return None
@@ -451,9 +458,12 @@ async def serve_http(
     Raises ``ConfigError`` before serving when the secret is not set (``daemon.secret_env``) or
     the address is wrong or taken (``daemon.http``).
     """
+    from outagecomms.web.limits import guarded_protocol
+
     host, port = parse_bind(bind)
     config = uvicorn.Config(
         make_web_app(app, status),
+        http=guarded_protocol(app.config.web),  # [web] header/body timeouts, max_connections
         host=host,
         port=port,
         log_level="warning",

@@ -9,7 +9,7 @@ import typer
 
 from outagecomms.cli import options as opt
 from outagecomms.cli.exits import Group
-from outagecomms.cli.options import JsonOpt, open_app
+from outagecomms.cli.options import JsonOpt, YesOpt, open_app
 from outagecomms.cli.output import Table, add_row, err, out, print_json
 
 customers = Group(help="The customer directory.", no_args_is_help=True)
@@ -24,6 +24,7 @@ def customers_import(
     replace: Annotated[
         bool, typer.Option("--replace", help="Remove customers not in the file.")
     ] = False,
+    yes: YesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Import the directory: all rows or none. Re-importing updates customers by id."""

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from outagecomms.cli.exits import Group
-from outagecomms.cli.options import IncidentArg, JsonOpt, open_app
-from outagecomms.cli.output import Table, add_row, err, out, print_json, write_out
+from outagecomms.cli.options import IncidentArg, JsonOpt, YesOpt, open_app
+from outagecomms.cli.output import Table, add_row, err, note, out, print_json, write_out
 
 
 def credits(
@@ -20,6 +20,7 @@ def credits(
     csv_file: Annotated[
         Path | None, typer.Option("--csv", help="Write them for billing (spreadsheet-safe).")
     ] = None,
+    yes: YesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Service credits per affected customer (proposed at resolution)."""
@@ -63,6 +64,7 @@ def feedback_record(
     customer: Annotated[str, typer.Argument(help="Customer id.")],
     score: Annotated[int, typer.Argument(help="0-10: how likely to recommend us.")],
     comment: Annotated[str | None, typer.Option("--comment", help="What they told us.")] = None,
+    yes: YesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Record a score gathered elsewhere (a call, a survey tool)."""
@@ -107,13 +109,19 @@ def report(
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Write to this file.")
     ] = None,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """The post-incident report: timeline, promises kept, first notice, credits, NPS, KB stub."""
     from outagecomms.models import incident_id_from_ref
     from outagecomms.recovery.report import write_report
 
-    text = write_report(open_app(), incident_id_from_ref(incident), fmt, output)
-    if output is None:
+    iid = incident_id_from_ref(incident)
+    text = write_report(open_app(), iid, fmt, output)
+    if as_json:
+        file = None if output is None else str(output)
+        print_json({"incident": f"INC-{iid}", "format": fmt, "file": file, "text": text})
+    elif output is None:
         write_out(text)
-    else:
-        err.print(f"wrote {output}")
+    if output is not None:
+        note(as_json, f"wrote {output}")

@@ -11,6 +11,9 @@ Routes::
 A changed token is answered 403, an expired one 410, a cut-short one 400; nothing is recorded
 then. ``HEAD`` answers like ``GET`` without recording (link scanners in mail systems use it).
 Pages are plain, escaped HTML with a strict Content-Security-Policy and no external resources.
+What a request carries is parsed by ``web.params`` (a bad score is a 400 page, never a 500);
+slow and numerous clients are bounded by ``web.limits`` (``[web]``: header and body deadlines,
+``max_connections``).
 
 :func:`serve_http` runs the server inside the caller's event loop until an ``asyncio.Event`` is
 set; it installs no signal handlers (the daemon owns SIGTERM/SIGINT).

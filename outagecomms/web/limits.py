@@ -55,6 +55,7 @@ def guarded_protocol(limits: WebConfig) -> type[H11Protocol]:
     header_timeout = limits.header_timeout.total_seconds()
     body_timeout = limits.body_timeout.total_seconds()
     max_connections = limits.max_connections
+    warned_at: list[float] = []  # when the last refusal was logged: at most one line a minute
 
     class GuardedH11Protocol(H11Protocol):
         _deadline: asyncio.TimerHandle | None = None
@@ -66,9 +67,13 @@ def guarded_protocol(limits: WebConfig) -> type[H11Protocol]:
             super().connection_made(transport)
             if len(self.connections) > max_connections:
                 self._refused = True
-                log.warning(
-                    "refused a connection: %d are open ([web] max_connections)", max_connections
-                )
+                now = self.loop.time()
+                if not warned_at or now - warned_at[-1] >= 60:
+                    warned_at[:] = [now]
+                    log.warning(
+                        "refusing connections: %d are open ([web] max_connections)",
+                        max_connections,
+                    )
                 transport.write(_BUSY_503)
                 transport.close()
                 return

@@ -40,6 +40,16 @@ def log_event(
     logger.log(level, "%s", message, extra={"event": event, "fields": fields})
 
 
+class TerminalFormatter(logging.Formatter):
+    """Readable lines, with control characters from outside (an alert's title, a provider's
+    reply) escaped: a log line cannot drive the terminal it is shown on."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from outagecomms.terminal import terminal_safe
+
+        return terminal_safe(super().format(record))
+
+
 def setup_logging(*, verbose: bool = False, json_lines: bool | None = None) -> None:
     """Configure the root logger once per process."""
     handler = logging.StreamHandler(sys.stderr)
@@ -47,7 +57,7 @@ def setup_logging(*, verbose: bool = False, json_lines: bool | None = None) -> N
     if as_json:
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TerminalFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO if verbose else logging.WARNING)

@@ -10,7 +10,7 @@ import pytest
 
 from outagecomms.channels import registry
 from outagecomms.config import loader
-from outagecomms.config.model import CompanyConfig, DaemonConfig, DispatchConfig
+from outagecomms.config.model import CompanyConfig, DaemonConfig, DispatchConfig, WebConfig
 from outagecomms.recovery import credits, goodwill
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "config.md"
@@ -43,6 +43,7 @@ KEYS = {
     # display names: any key of the directory's, so the section documents the tables' form
     "components": {"<component key>"},
     "regions": {"<region key>"},
+    "web": fields(WebConfig),
     "channels.<name>": {"kind", "max_connections", "rate_per_second"}
     | {k for name in registry.names() for k in registry.get(name).config_keys}
     | set(registry.names()),

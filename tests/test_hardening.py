@@ -19,8 +19,10 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.fakes.smtp import SmtpServer
@@ -224,7 +226,55 @@ CONFIG: list[Case] = [
 
 TEMPLATES: list[Case] = []
 
-CASES: list[Case] = [*IMPORTS, *CONFIG, *TEMPLATES]
+# --- the operator's terminal: the commander's own text may not carry control characters -------
+
+#: what a hostile comment carried: retitles the terminal and clears the screen
+ESCAPES = "\x1b]0;TITLE\x07\x1b[2J"
+
+
+def declared(env: Env) -> None:
+    env.ok(
+        "declare", "Database down", "-s", "sev2", "--component", "database", "--yes", "--no-send"
+    )
+
+
+TERMINAL: list[Case] = [
+    Case(
+        "escape sequences in an update's message",
+        args("update", "INC-1", f"Fixed{ESCAPES}"),
+        ("MESSAGE", "control characters", "\\x1b"),
+        setup=declared,
+    ),
+    Case(
+        "escape sequences in a resolution's message",
+        args("resolve", "INC-1", f"Resolved{ESCAPES}"),
+        ("MESSAGE", "control characters"),
+        setup=declared,
+    ),
+    Case(
+        "escape sequences in declare --message",
+        args("declare", "Login", "-s", "sev2", "-c", "database", "-m", ESCAPES, "--yes"),
+        ("--message", "control characters"),
+    ),
+    Case(
+        "escape sequences in declare --commander",
+        args("declare", "Login", "-s", "sev2", "-c", "database", "--commander", ESCAPES, "--yes"),
+        ("--commander", "control characters"),
+    ),
+    Case(
+        "escape sequences in a title",
+        args("declare", f"Login{ESCAPES}", "-s", "sev2", "-c", "database", "--yes"),
+        ("TITLE", "control characters"),
+    ),
+    Case(
+        "an 8-bit CSI (C1) in edit --title",
+        args("edit", "INC-1", "--title", "Login \x9b2J down"),
+        ("--title", "control characters"),
+        setup=declared,
+    ),
+]
+
+CASES: list[Case] = [*IMPORTS, *CONFIG, *TEMPLATES, *TERMINAL]
 
 
 @pytest.fixture
@@ -261,3 +311,79 @@ def test_hostile_input(env: Env, case: Case) -> None:
     assert res.stdout == ""
     if case.unchanged:
         assert env.snapshot() == before
+
+
+# --- the HTTP listener: hostile requests get a 4xx page or JSON error, never a 500 ---------------
+
+
+@dataclass(frozen=True)
+class HttpCase:
+    """One hostile request to the real listener (``serve_http`` on loopback). ``{token}`` in
+    ``path`` is a valid feedback token for INC-1. The rule: this ``status`` (a 4xx), no
+    traceback or "Internal Server Error" in the answer, ``fragment`` in it, and the store
+    unchanged."""
+
+    id: str
+    method: str
+    path: str
+    status: int
+    fragment: str = ""
+    body: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+HOOKS_TOKEN = "hardening-hooks-token-0123456789"
+HOOK = {"authorization": f"Bearer {HOOKS_TOKEN}", "content-type": "application/json"}
+
+HTTP: list[HttpCase] = [
+    HttpCase("superscript two as the score", "GET", "/feedback/{token}?score=%C2%B2", 400, "from 0 to 10"),
+    HttpCase("Arabic-Indic three as the score", "GET", "/feedback/{token}?score=%D9%A3", 400, "from 0 to 10"),
+    HttpCase("full-width seven as the score", "GET", "/feedback/{token}?score=%EF%BC%97", 400, "from 0 to 10"),
+    HttpCase("a 5,000-digit score", "GET", "/feedback/{token}?score=" + "9" * 5000, 400, "from 0 to 10"),
+    HttpCase("a superscript in the token", "GET", "/feedback/%C2%B2?score=5", 400, "not valid"),
+    HttpCase("superscript two in the comment form", "POST", "/feedback/{token}/comment", 400, "from 0 to 10", b"score=%C2%B2&comment=hi", FORM),
+    HttpCase("a 5,000-digit score in the comment form", "POST", "/feedback/{token}/comment", 400, "from 0 to 10", b"score=" + b"9" * 5000, FORM),
+    HttpCase("a JSON body to the comment form", "POST", "/feedback/{token}/comment", 415, "", b'{"score": 5}', {"content-type": "application/json"}),
+    HttpCase("too many form fields", "POST", "/feedback/{token}/comment", 400, "", b"a=1&" * 50, FORM),
+    HttpCase("a text/plain body to a hook", "POST", "/hooks/generic", 415, "application/json", b'{"alerts": []}', {**HOOK, "content-type": "text/plain"}),
+    HttpCase("JSON nested 100,000 deep", "POST", "/hooks/generic", 400, "too deeply", b"[" * 100_000, HOOK),
+    HttpCase("a 5,000-digit number in JSON", "POST", "/hooks/generic", 400, "not JSON", b'{"alerts": ' + b"1" * 5000 + b"}", HOOK),
+    HttpCase("a hook body that is not UTF-8", "POST", "/hooks/alertmanager", 400, "UTF-8", b"\xff\xfe", HOOK),
+    HttpCase("a superscript in an alert's time", "POST", "/hooks/generic", 400, "startsAt", b'{"alerts": [{"key": "k", "title": "t", "startsAt": "\xc2\xb2"}]}', HOOK),
+]  # fmt: skip
+
+SECRET = "hardening-feedback-secret-0123456789"
+
+
+@pytest.fixture
+def site(env: Env, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[httpx.Client, str]]:
+    """The real listener on the env's store with INC-1 declared; (client, a valid token)."""
+    from outagecomms.app import App
+    from outagecomms.recovery.feedback import make_token
+    from outagecomms.store import incidents as incidents_db
+    from tests.support.web import serve_web
+
+    monkeypatch.setenv("OUTAGECOMMS_SECRET", SECRET)
+    monkeypatch.setenv("OUTAGECOMMS_HOOKS_TOKEN", HOOKS_TOKEN)
+    declared(env)
+    with App.open(env.cfg) as app:
+        with app.store.read() as conn:
+            customer = sorted(incidents_db.audience_customer_ids(conn, 1))[0]
+        token = make_token(SECRET.encode(), 1, customer, datetime.now(UTC) + timedelta(days=30))
+        with serve_web(app) as client:
+            yield client, token
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in HTTP])
+def test_hostile_request(env: Env, site: tuple[httpx.Client, str], case: HttpCase) -> None:
+    client, token = site
+    before = env.snapshot()
+    res = client.request(
+        case.method, case.path.replace("{token}", token), content=case.body, headers=case.headers
+    )
+    assert res.status_code == case.status, (res.status_code, res.text[:300])
+    assert "Traceback" not in res.text and "Internal Server Error" not in res.text
+    assert case.fragment in res.text, res.text[:300]
+    assert len(res.content) < 20_000  # a hostile value is quoted, not echoed whole
+    assert env.snapshot() == before

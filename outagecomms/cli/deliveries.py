@@ -9,7 +9,7 @@ import typer
 import typer.core
 
 from outagecomms.cli.exits import EXIT_PARTIAL, Group
-from outagecomms.cli.options import IncidentArg, JsonOpt, open_app
+from outagecomms.cli.options import IncidentArg, JsonOpt, YesOpt, open_app
 from outagecomms.cli.output import Table, add_row, note, out, print_json
 from outagecomms.cli.sending import send, summary_json, summary_line
 
@@ -75,6 +75,7 @@ def deliveries_retry(
     queue_only: Annotated[
         bool, typer.Option("--queue-only", help="Queue them; a daemon or tick sends them.")
     ] = False,
+    yes: YesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Send an incident's failed and dead deliveries again (those not superseded by a newer

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from outagecomms.cli.exits import Group
-from outagecomms.cli.options import JsonOpt, open_app
+from outagecomms.cli.options import JsonOpt, YesOpt, open_app
 from outagecomms.cli.output import Table, add_row, err, out, print_json
 
 drafts = Group(
@@ -56,6 +56,7 @@ def drafts_list(
 def drafts_dismiss(
     draft_id: Annotated[int, typer.Argument(metavar="ID", help="The draft's id.")],
     note: Annotated[str, typer.Option("--note", help="Why it is not an incident.")] = "",
+    yes: YesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Decide an open draft is not an incident (its alert's repeats stay with it)."""

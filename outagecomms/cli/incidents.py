@@ -277,6 +277,7 @@ def update(
     ] = None,
     no_send: NoSendOpt = False,
     queue_only: QueueOnlyOpt = False,
+    yes: YesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Post the commander's update: sent at once, and the cadence restarts from now."""
@@ -298,6 +299,7 @@ def resolve(
     ] = None,
     no_send: NoSendOpt = False,
     queue_only: QueueOnlyOpt = False,
+    yes: YesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Send the resolution notice and stop the updates."""
@@ -321,6 +323,7 @@ def edit(
     resolved_at: Annotated[
         str | None, typer.Option("--resolved-at", help="When service was restored.")
     ] = None,
+    yes: YesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Correct an incident's facts; proposed credits are recomputed, nothing is sent."""

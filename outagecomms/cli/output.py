@@ -1,5 +1,9 @@
 """What commands print: results on stdout (``--json``: exactly one JSON object), the person's
-lines on stderr. Rich is imported only when something is drawn with it."""
+lines on stderr. Rich is imported only when something is drawn with it.
+
+Everything printed here goes through :func:`outagecomms.terminal.terminal_safe`: a customer's
+comment or name, a provider's reply or an alert's title cannot move the cursor, clear the screen
+or retitle the terminal (``--json`` escapes them as JSON does)."""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import json
 import sys
 from collections.abc import Callable
 from typing import Any
+
+from outagecomms.terminal import terminal_safe
 
 
 class _LazyConsole:
@@ -26,19 +32,30 @@ class _LazyConsole:
         return getattr(self.get(), name)
 
 
-def _make_out() -> Any:
+def _console_class() -> Any:
+    """Rich's Console, printing strings with their control characters escaped (tables' cells
+    are escaped by :func:`add_row`)."""
     from rich.console import Console
 
-    console = Console(highlight=False)
+    class SafeConsole(Console):
+        def print(self, *objects: Any, **kwargs: Any) -> None:
+            safe = (terminal_safe(o) if isinstance(o, str) else o for o in objects)
+            super().print(*safe, **kwargs)
+
+    return SafeConsole
+
+
+def _make_out() -> Any:
+    console_class = _console_class()
+    console = console_class(highlight=False)
     if not console.is_terminal:
-        console = Console(highlight=False, width=200)  # pipes and logs: do not squeeze tables to 80
+        # pipes and logs: do not squeeze tables to 80
+        console = console_class(highlight=False, width=200)
     return console
 
 
 def _make_err() -> Any:
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False, soft_wrap=True)  # one error, one line
+    return _console_class()(stderr=True, highlight=False, soft_wrap=True)  # one error, one line
 
 
 out: Any = _LazyConsole(_make_out)
@@ -46,9 +63,15 @@ err: Any = _LazyConsole(_make_err)
 
 
 def escape(text: str) -> str:
+    """Text from outside as Rich shows it literally: no markup, no control characters."""
     from rich.markup import escape as rich_escape
 
-    return rich_escape(text)
+    return rich_escape(terminal_safe(text))
+
+
+def write_out(text: str) -> None:
+    """A document (``report``) on stdout as it is, but with no control characters."""
+    sys.stdout.write(terminal_safe(text))
 
 
 def Table(*columns: Any, **kwargs: Any) -> Any:
@@ -69,7 +92,7 @@ def print_json(data: Any) -> None:
 def note(plain: bool, text: str) -> None:
     """A line for the person on stderr; plain (no Rich to load) when a script asked for --json."""
     if plain:
-        sys.stderr.write(text + "\n")
+        sys.stderr.write(terminal_safe(text) + "\n")
     else:
         err.print(escape(text))
 

@@ -8,23 +8,28 @@ from typing import Annotated
 import typer
 
 from outagecomms.cli.exits import EXIT_USAGE, Group
-from outagecomms.cli.options import JsonOpt, open_app
-from outagecomms.cli.output import err, escape, out, print_json
+from outagecomms.cli.options import JsonOpt, YesOpt, open_app
+from outagecomms.cli.output import err, escape, note, out, print_json
 
 
 def init(
     directory: Annotated[Path, typer.Argument(help="Where to write outagecomms.toml.")] = Path("."),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing config.")] = False,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Write a commented outagecomms.toml, a templates/ override folder and sample customers."""
     from outagecomms.workspace.scaffold import init_project
 
     written = init_project(directory, force=force)
     for p in written:
-        err.print(f"wrote {p}")
-    err.print(
-        f"next: edit {directory / 'outagecomms.toml'}, then `outagecomms customers import customers.csv`"
+        note(as_json, f"wrote {p}")
+    note(
+        as_json,
+        f"next: edit {directory / 'outagecomms.toml'}, then `outagecomms customers import customers.csv`",
     )
+    if as_json:
+        print_json({"directory": str(directory), "written": [str(p) for p in written]})
 
 
 def doctor(
@@ -83,11 +88,13 @@ db = Group(help="The store.", no_args_is_help=True)
 
 
 @db.command("upgrade")
-def db_upgrade() -> None:
+def db_upgrade(yes: YesOpt = False, as_json: JsonOpt = False) -> None:
     """Bring the store's schema to this version (also done automatically on open)."""
     from outagecomms.store.engine import HEAD_REVISION
 
     a = open_app()
-    err.print(
-        f"store {a.store.url} is at revision {a.store.current_revision()} (head {HEAD_REVISION})"
-    )
+    revision = a.store.current_revision()
+    if as_json:
+        print_json({"revision": revision, "head": HEAD_REVISION})
+    else:
+        err.print(f"store {a.store.url} is at revision {revision} (head {HEAD_REVISION})")

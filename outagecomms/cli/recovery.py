@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -10,8 +9,8 @@ import typer
 from rich.markup import escape
 
 from outagecomms.cli.exits import Group
-from outagecomms.cli.options import IncidentArg, JsonOpt, open_app
-from outagecomms.cli.output import Table, add_row, err, out, print_json
+from outagecomms.cli.options import IncidentArg, JsonOpt, YesOpt, open_app
+from outagecomms.cli.output import Table, add_row, err, note, out, print_json, write_out
 
 
 def credits(
@@ -22,6 +21,7 @@ def credits(
     csv_file: Annotated[
         Path | None, typer.Option("--csv", help="Write them for billing (spreadsheet-safe).")
     ] = None,
+    yes: YesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Service credits per affected customer (proposed at resolution)."""
@@ -68,6 +68,7 @@ def feedback_record(
     customer: Annotated[str, typer.Argument(help="Customer id.")],
     score: Annotated[int, typer.Argument(help="0-10: how likely to recommend us.")],
     comment: Annotated[str | None, typer.Option("--comment", help="What they told us.")] = None,
+    yes: YesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Record a score gathered elsewhere (a call, a survey tool)."""
@@ -112,13 +113,19 @@ def report(
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Write to this file.")
     ] = None,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """The post-incident report: timeline, promises kept, first notice, credits, NPS, KB stub."""
     from outagecomms.models import incident_id_from_ref
     from outagecomms.recovery.report import write_report
 
-    text = write_report(open_app(), incident_id_from_ref(incident), fmt, output)
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        err.print(f"wrote {output}")
+    iid = incident_id_from_ref(incident)
+    text = write_report(open_app(), iid, fmt, output)
+    if as_json:
+        file = None if output is None else str(output)
+        print_json({"incident": f"INC-{iid}", "format": fmt, "file": file, "text": text})
+    elif output is None:
+        write_out(text)
+    if output is not None:
+        note(as_json, f"wrote {output}")

@@ -10,12 +10,12 @@ from typing import Annotated
 import typer
 
 from outagecomms.cli.exits import EXIT_FAIL, EXIT_PARTIAL
-from outagecomms.cli.options import JsonOpt, open_app
+from outagecomms.cli.options import JsonOpt, YesOpt, open_app
 from outagecomms.cli.output import err, print_json
 from outagecomms.cli.sending import summary_json, summary_line
 
 
-def tick(as_json: JsonOpt = False) -> None:
+def tick(yes: YesOpt = False, as_json: JsonOpt = False) -> None:
     """Do everything due now (holding updates, reminders, pending sends), then exit. For cron.
     Exit 3 when deliveries were left unsent (failed, to be retried or dead)."""
     import asyncio

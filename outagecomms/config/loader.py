@@ -27,6 +27,7 @@ from outagecomms.config.model import (
     HookRule,
     HooksConfig,
     PolicyConfig,
+    WebConfig,
     user_config_file,
     user_data_dir,
 )
@@ -71,6 +72,7 @@ _TOP_KEYS = {
     "hooks",
     "components",
     "regions",
+    "web",
 }
 
 
@@ -124,6 +126,32 @@ def _parse_policy(
 
 
 _HOOKS_KEYS = {"token_env", "max_body", "rules"}
+
+
+_WEB_KEYS = {"header_timeout", "body_timeout", "max_connections"}
+_MAX_WEB_TIMEOUT = timedelta(hours=1)
+_MAX_WEB_CONNECTIONS = 10_000
+
+
+def _parse_web(ctx: _Ctx, data: Any) -> WebConfig:
+    web = ctx.table(data, "web")
+    ctx.known(web, "web", _WEB_KEYS)
+    base = WebConfig()
+
+    def timeout(key: str, default: timedelta) -> timedelta:
+        value = ctx.duration(web, "web", key, default)
+        if not timedelta(0) < value <= _MAX_WEB_TIMEOUT:
+            raise ctx.err(f"web.{key}", f"must be more than 0s and at most 1h, got {web[key]!r}")
+        return value
+
+    header_timeout = timeout("header_timeout", base.header_timeout)
+    body_timeout = timeout("body_timeout", base.body_timeout)
+    conns = ctx.integer(web, "web", "max_connections", base.max_connections, minimum=1)
+    if conns > _MAX_WEB_CONNECTIONS:
+        raise ctx.err("web.max_connections", f"must be at most {_MAX_WEB_CONNECTIONS}, got {conns}")
+    return WebConfig(
+        header_timeout=header_timeout, body_timeout=body_timeout, max_connections=conns
+    )
 
 
 _RULE_KEYS = {
@@ -427,11 +455,13 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
 
     hooks = _parse_hooks(ctx, data["hooks"]) if "hooks" in data else HooksConfig()
     display_names = parse_display_names(ctx, data)
+    web = _parse_web(ctx, data["web"]) if "web" in data else WebConfig()
 
     return Config(
         path=path,
         hooks=hooks,
         names=display_names,
+        web=web,
         credits=credits,
         goodwill=goodwill,
         store_url=store_url,

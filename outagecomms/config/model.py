@@ -116,6 +116,20 @@ class DaemonConfig:
     leader_lease: timedelta = timedelta(seconds=15)  # PostgreSQL: max time to a new leader
 
 
+@dataclass(frozen=True, kw_only=True)
+class WebConfig:
+    """``[web]``: how the HTTP listener (``[daemon] http``) treats slow or numerous clients."""
+
+    #: a request's line and headers must have arrived this long after the connection opened
+    #: (or the previous response ended); else the connection is closed (408)
+    header_timeout: timedelta = timedelta(seconds=10)
+    #: a request's body must have arrived this long after its headers; else the connection is
+    #: closed
+    body_timeout: timedelta = timedelta(seconds=30)
+    #: open connections at once; one more is answered 503 and closed at once
+    max_connections: int = 100
+
+
 #: Alert severity label values understood without configuration (a rule's severity_map is
 #: merged over this; sev1..sev4 are always taken as they are).
 DEFAULT_SEVERITY_MAP: Mapping[str, str] = {
@@ -197,6 +211,7 @@ class Config:
     goodwill: tuple[Any, ...] = ()  # recovery.goodwill.GoodwillRule, tried in order
     hooks: HooksConfig = field(default_factory=HooksConfig)
     names: DisplayNames = field(default_factory=DisplayNames)
+    web: WebConfig = field(default_factory=WebConfig)
 
     def policy(self, severity: str) -> PolicyConfig:
         return self.policies.get(severity) or self.policies["default"]

@@ -4,7 +4,6 @@ deliveries in one transaction (the outbox); sending is a separate step (``dispat
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -34,9 +33,10 @@ from outagecomms.rendering.templates import Rendered
 from outagecomms.store import customers as customers_db
 from outagecomms.store import incidents as incidents_db
 from outagecomms.store import outbox as outbox_db
+from outagecomms.terminal import COMMANDER_CONTROLS, LINE_CONTROLS
 
 log = logging.getLogger(__name__)
-_CTRL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_CTRL = LINE_CONTROLS  # C0 (CR/LF refused first, with their reason), DEL and C1
 
 
 MAX_TITLE = 200
@@ -65,10 +65,29 @@ def check_title(title: str) -> str:
 def check_message(message: str, field: str = "message", *, required: bool = True) -> str:
     if "\x00" in message:
         raise InputError("must not contain NUL characters", field=field)
-    message = message.strip()
+    bad = COMMANDER_CONTROLS.search(message)
+    if bad:
+        raise InputError(
+            f"must not contain control characters (found {bad.group()!r}): "
+            "customers' mail and the operators' terminals would obey them",
+            field=field,
+        )
+    message = message.replace("\r\n", "\n").replace("\r", "\n").strip()
     if required and not message:
         raise InputError("a message is required: tell customers what is going on", field=field)
     return message
+
+
+def check_commander(commander: str) -> str:
+    """The commander's name or address: one line, no control characters."""
+    if "\r" in commander or "\n" in commander:
+        raise InputError("must be one line", field="commander", value=commander)
+    bad = LINE_CONTROLS.search(commander)
+    if bad:
+        raise InputError(
+            f"must not contain control characters (found {bad.group()!r})", field="commander"
+        )
+    return commander
 
 
 def check_severity(severity: str) -> str:
@@ -149,8 +168,7 @@ def plan_declare(
     title = check_title(title)
     severity = check_severity(severity)
     message = check_message(message, required=False)
-    if "\r" in commander or "\n" in commander:
-        raise InputError("must be one line", field="commander", value=commander)
+    check_commander(commander)
     started = started_at or now
     if started > now + timedelta(seconds=5):
         raise InputError(

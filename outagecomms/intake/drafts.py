@@ -26,7 +26,13 @@ from sqlalchemy import Connection
 
 from outagecomms.app import App
 from outagecomms.errors import InputError, OutageCommsError, StateError
-from outagecomms.incidents.lifecycle import DeclarePlan, RoundCreated, commit_declare, plan_declare
+from outagecomms.incidents.lifecycle import (
+    DeclarePlan,
+    RoundCreated,
+    check_message,
+    commit_declare,
+    plan_declare,
+)
 from outagecomms.intake.alerts import Ignored, Proposal, load_json, parse, propose
 from outagecomms.models import AlertState, Draft, DraftStatus, Selector
 from outagecomms.store import drafts as store
@@ -262,6 +268,7 @@ def _not_open(d: Draft) -> StateError:
 
 def dismiss(app: App, draft_id: int, note: str = "") -> Draft:
     """The commander decides an open draft is not an incident."""
+    note = check_message(note, field="note", required=False)
     now = app.clock()
     with app.store.write() as conn:
         d = store.get_draft(conn, draft_id)

@@ -176,8 +176,8 @@ def check_score(score: object) -> int:
     value: int | None = None
     if isinstance(score, int) and not isinstance(score, bool):
         value = score
-    elif isinstance(score, str) and score.strip().isdigit():
-        value = int(score.strip())
+    elif isinstance(score, str) and score.strip().isascii() and score.strip().isdigit():
+        value = int(score.strip()) if len(score.strip()) <= 2 else None
     if value is None or value not in SCORES:
         raise InputError("must be a whole number from 0 to 10", field="score", value=score)
     return value

@@ -16,6 +16,9 @@ then. A GET never records: mail systems (Microsoft Safe Links and the like) fetc
 a message within seconds, so a score is recorded only by the page's POST (the person's click on
 the link, then on the button).
 Pages are plain, escaped HTML with a strict Content-Security-Policy and no external resources.
+What a request carries is parsed by ``web.params`` (a bad score is a 400 page, never a 500);
+slow and numerous clients are bounded by ``web.limits`` (``[web]``: header and body deadlines,
+``max_connections``).
 
 :func:`serve_http` runs the server inside the caller's event loop until an ``asyncio.Event`` is
 set; it installs no signal handlers (the daemon owns SIGTERM/SIGINT).
@@ -36,7 +39,7 @@ from urllib.parse import parse_qs
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
@@ -45,12 +48,18 @@ from outagecomms.errors import ConfigError, InputError, NotFound, OutageCommsErr
 from outagecomms.recovery.feedback import (
     MAX_COMMENT,
     FeedbackTokenError,
-    check_score,
     feedback_secret,
     read_token,
     record_feedback,
 )
 from outagecomms.store import incidents as incidents_db
+from outagecomms.web.params import (
+    is_json_type,
+    media_type,
+    parse_content_length,
+    parse_score,
+    quoted,
+)
 
 log = logging.getLogger("outagecomms.web")
 
@@ -171,7 +180,7 @@ def make_web_app(app: App, status: Callable[[], dict[str, Any]] | None = None) -
         return read_token(secret, token, app.clock())
 
     def bad_score(raw: object) -> HTMLResponse:
-        shown = "" if raw is None else f" (we got “{_e(raw)}”)"
+        shown = "" if raw is None else f" (we got “{_e(quoted(raw))}”)"
         return page(
             "Please pick a score",
             f"<p>Please choose a score from 0 to 10 using the links in our message{shown}.</p>",
@@ -195,7 +204,7 @@ def make_web_app(app: App, status: Callable[[], dict[str, Any]] | None = None) -
         token, incident_id, _ = who
         raw = request.query_params.get("score")
         try:
-            score = check_score(raw)
+            score = parse_score(raw)
         except InputError:
             return bad_score(raw)
         try:
@@ -220,10 +229,12 @@ def make_web_app(app: App, status: Callable[[], dict[str, Any]] | None = None) -
         if isinstance(who, Response):
             return who
         _, incident_id, customer_id = who
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype != "application/x-www-form-urlencoded":
+        if media_type(request.headers.get("content-type")) != "application/x-www-form-urlencoded":
             return page("Unsupported form", "<p>Please send the form from the page.</p>", 415)
-        body = await _read_limited(request, MAX_FORM_BYTES)
+        try:
+            body = await _read_limited(request, MAX_FORM_BYTES)
+        except ClientDisconnect:  # gone, or cut off by [web] body_timeout: nobody to answer
+            return Response(status_code=408)
         if body is None:
             return page(
                 "Your comment is too long",
@@ -241,7 +252,7 @@ def make_web_app(app: App, status: Callable[[], dict[str, Any]] | None = None) -
         scores = form.get("score")
         raw_score = scores[0] if scores else None
         try:
-            score = check_score(raw_score)
+            score = parse_score(raw_score)
         except InputError:
             return bad_score(raw_score)
         text = (form.get("comment") or [""])[0].strip()[:MAX_COMMENT].strip()
@@ -349,7 +360,12 @@ async def _hook(app: App, request: Request, source: str) -> Response:
             "a valid bearer token is required (Authorization: Bearer ...)",
             **{"WWW-Authenticate": 'Bearer realm="outagecomms hooks"'},
         )
-    body = await _read_limited(request, hooks.max_body)
+    if not is_json_type(request.headers.get("content-type")):
+        return _hook_error(415, "the body must be JSON: send it as Content-Type: application/json")
+    try:
+        body = await _read_limited(request, hooks.max_body)
+    except ClientDisconnect:  # gone, or cut off by [web] body_timeout: nobody to answer
+        return Response(status_code=408)
     if body is None:
         return _hook_error(
             413, f"the body is larger than {hooks.max_body} bytes ([hooks] max_body)"
@@ -368,9 +384,10 @@ async def _hook(app: App, request: Request, source: str) -> Response:
 
 
 async def _read_limited(request: Request, limit: int) -> bytes | None:
-    """The request body, or None when it is larger than ``limit`` bytes."""
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
+    """The request body, or None when it is larger than ``limit`` bytes. Raises
+    ``ClientDisconnect`` when the client went (or ``[web] body_timeout`` closed it)."""
+    length = parse_content_length(request.headers.get("content-length"))
+    if length is not None and length > limit:
         return None
     chunks: list[bytes] = []
     size = 0
@@ -457,9 +474,12 @@ async def serve_http(
     Raises ``ConfigError`` before serving when the secret is not set (``daemon.secret_env``) or
     the address is wrong or taken (``daemon.http``).
     """
+    from outagecomms.web.limits import guarded_protocol
+
     host, port = parse_bind(bind)
     config = uvicorn.Config(
         make_web_app(app, status),
+        http=guarded_protocol(app.config.web),  # [web] header/body timeouts, max_connections
         host=host,
         port=port,
         log_level="warning",

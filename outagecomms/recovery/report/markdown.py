@@ -14,6 +14,7 @@ from outagecomms.recovery.report.tables import (
     round_rows,
 )
 from outagecomms.recovery.report.units import DASH, human, money_map, offset, pct
+from outagecomms.terminal import terminal_safe
 from outagecomms.values import iso
 
 __all__ = ["render_markdown"]
@@ -24,9 +25,10 @@ _MD_SPECIAL = str.maketrans(
 
 
 def _md(value: object) -> str:
-    """User text made inert in Markdown: no HTML, no table breaks, no emphasis; one line."""
+    """User text made inert in Markdown: no HTML, no table breaks, no emphasis, no control
+    characters (the file is read with ``cat`` too); one line."""
     text = "" if value is None else str(value)
-    return " ".join(text.split()).translate(_MD_SPECIAL)
+    return terminal_safe(" ".join(text.split())).translate(_MD_SPECIAL)
 
 
 def _md_block(value: str) -> list[str]:

@@ -14,6 +14,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from outagecomms.values import mask_url
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -21,15 +23,22 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": mask_url(record.getMessage()),
         }
         event = getattr(record, "event", None)
         if event:
             doc["event"] = event
             doc.update(getattr(record, "fields", {}))
         if record.exc_info:
-            doc["exc"] = self.formatException(record.exc_info)
+            doc["exc"] = mask_url(self.formatException(record.exc_info))
         return json.dumps(doc, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    """The terminal's lines; like the JSON ones, with every URL's password masked."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_url(super().format(record))
 
 
 def log_event(logger: logging.Logger, event: str, message: str, **fields: Any) -> None:
@@ -44,7 +53,7 @@ def setup_logging(*, verbose: bool = False, json_lines: bool | None = None) -> N
     if as_json:
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO if verbose else logging.WARNING)

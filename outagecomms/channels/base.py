@@ -128,6 +128,18 @@ class Channel(ABC):
         return None
 
     @classmethod
+    def required_secrets(cls, settings: Mapping[str, Any]) -> tuple[str, ...]:
+        """The secrets a send needs, by key (``password`` for ``password_env``): every
+        ``*_env`` setting that names a variable, unless the channel says otherwise. Pre-flight
+        checks each is set before a round is queued."""
+        return tuple(k[: -len("_env")] for k, v in settings.items() if k.endswith("_env") and v)
+
+    @classmethod
+    def secret_problem(cls, key: str, value: str) -> str | None:
+        """Why the secret ``key`` cannot be right, from its form alone (never quoting it)."""
+        return None
+
+    @classmethod
     def delivers(cls, kind: str) -> bool:
         """Whether rounds of ``kind`` go out on this channel. A once-per-round channel (no
         ``contact_field``: a status page, a team chat) has no follow-up to send: the follow-up

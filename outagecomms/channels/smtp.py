@@ -3,7 +3,8 @@
 aiosmtplib opens each connection (STARTTLS/TLS, AUTH); when the server offers PIPELINING the
 connection is then driven by :mod:`outagecomms.channels.smtp_pipeline` (two round trips per
 message), otherwise by aiosmtplib's ``sendmail``. SMTP 4xx and connection problems are
-transient (``retry``); 5xx is permanent (``failed``). Every error is one line that says
+transient (``retry``); 5xx is permanent (``failed``), a refused login (``535``) included:
+retrying bad credentials only delays the moment someone fixes them. Every error is one line that says
 ``SMTP``: servers answer in several lines (Gmail refuses an unknown address in two), and an
 error is shown in tables and logs next to those of the other channels.
 """
@@ -50,6 +51,11 @@ class SmtpChannel(EmailChannel):
         if not 0 < settings["port"] < 65536:
             return f"port must be 1..65535, got {settings['port']}"
         return super().check_config(settings)
+
+    @classmethod
+    def required_secrets(cls, settings: Mapping[str, Any]) -> tuple[str, ...]:
+        """The password, when the channel logs in (``username``)."""
+        return ("password",) if settings.get("username") and settings.get("password_env") else ()
 
     def __init__(self, *args: Any, **kwargs: Any):
         import aiosmtplib
@@ -134,9 +140,9 @@ class SmtpChannel(EmailChannel):
                 try:
                     client = await self._connect()
                 except aiosmtplib.SMTPAuthenticationError as exc:
-                    return DeliveryResult.retry(
-                        _one_line(f"SMTP login failed: {exc.code} {exc.message}")
-                    )
+                    # 535 (bad credentials) and other 5xx: permanent until the config changes;
+                    # 454 (temporary authentication failure) and other 4xx: a retry
+                    return self._by_code(exc.code, f"SMTP login failed: {exc.code} {exc.message}")
                 except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                     return DeliveryResult.retry(_one_line(f"cannot connect to SMTP server: {exc}"))
             if isinstance(client, PipelinedSession):

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from outagecomms.cli.exits import Group
-from outagecomms.cli.options import open_app
+from outagecomms.cli.options import config_path, open_app
 from outagecomms.cli.output import err, out
 
 
@@ -31,7 +31,7 @@ def doctor() -> None:
     """Validate the config and every template (exit 2 on a problem)."""
     from outagecomms.workspace.doctor import doctor as run_doctor
 
-    for line in run_doctor(open_app()):
+    for line in run_doctor(open_app(warn=False)):
         err.print(line)
 
 
@@ -66,5 +66,20 @@ def db_upgrade() -> None:
 
     a = open_app()
     err.print(
-        f"store {a.store.url} is at revision {a.store.current_revision()} (head {HEAD_REVISION})"
+        f"store {a.store.display_url} is at revision {a.store.current_revision()}"
+        f" (head {HEAD_REVISION})"
     )
+
+
+@db.command("init")
+def db_init() -> None:
+    """Create the store: a SQLite database's folder, and the schema of this version. Other
+    commands never create a missing folder (a mistyped one would start an empty store)."""
+    from outagecomms.config.loader import load_config
+    from outagecomms.store.engine import open_store
+
+    store = open_store(load_config(config_path()).store_url, create_folder=True)
+    try:
+        err.print(f"store {store.display_url} is ready at revision {store.current_revision()}")
+    finally:
+        store.dispose()

@@ -181,6 +181,9 @@ class Config:
     credits: Any = None  # recovery.credits.CreditPolicy (no rules: nobody is credited)
     goodwill: tuple[Any, ...] = ()  # recovery.goodwill.GoodwillRule, tried in order
     hooks: HooksConfig = field(default_factory=HooksConfig)
+    #: what is odd but not wrong (a ``*_env`` that looks like a pasted secret): one sentence
+    #: each, naming the file and key, never the value; the CLI prints them, ``doctor`` too
+    warnings: tuple[str, ...] = ()
 
     def policy(self, severity: str) -> PolicyConfig:
         return self.policies.get(severity) or self.policies["default"]

@@ -16,7 +16,7 @@ from outagecomms.app import App
 from outagecomms.config.model import SEVERITIES
 from outagecomms.directory import audience as aud
 from outagecomms.errors import InputError, StateError
-from outagecomms.incidents.preflight import preflight, template_channels
+from outagecomms.incidents.preflight import check_secrets, preflight, template_channels
 from outagecomms.incidents.promises import promise_after
 from outagecomms.logs import log_event
 from outagecomms.models import (
@@ -241,6 +241,8 @@ def commit_declare(
     """
     inc = plan.incident
     promise = inc.next_update_due if send else None
+    if send:
+        check_secrets(app, sorted({ch for _, ch in plan.audience.pairs}))
     with app.store.write() as conn:
         incident_id = incidents_db.insert_incident(
             conn,
@@ -338,6 +340,8 @@ def _add_round(
         promised_next_by=promised,
     )
     preflight(app, inc, provisional, reps, channel_names)
+    if send and kind in (RoundKind.UPDATE, RoundKind.RESOLUTION):  # the commander's rounds
+        check_secrets(app, channel_names)
     with app.store.write() as conn:
         fresh = incidents_db.get_incident(conn, incident_id)
         if not fresh.incident.is_open:

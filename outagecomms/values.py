@@ -298,7 +298,7 @@ class FieldReader:
         if allow_zero and _ZERO_DURATION.fullmatch(text):
             return timedelta(0)
         total = _duration_seconds(text.replace(" ", ""))
-        if total is None:
+        if total is None or total <= 0:
             raise self.err(
                 full,
                 f"not a duration: {_quoted(repr(value))}; use a number with a unit: "
@@ -385,7 +385,9 @@ def env_name_problem(name: str) -> str | None:
 def shown_env(name: str) -> str:
     """An environment variable's name as an error may show it: ``$NAME``, or a placeholder
     when the "name" looks like a pasted secret (:func:`env_name_problem`)."""
-    return f"${name}" if env_name_problem(name) is None else "<the named variable, not shown>"
+    return (
+        f"${name}" if env_name_problem(name) is None else "(name not shown: it looks like a secret)"
+    )
 
 
 # --- JSON documents ---------------------------------------------------------------------------

@@ -545,9 +545,13 @@ def test_rate_limit_is_per_key_and_shared_by_channels(
 # --- templates and the whole path ----------------------------------------------------------------
 
 
-def test_doctor_with_a_status_page_channel(make_config: Any, cli: Any) -> None:
+def test_doctor_with_a_status_page_channel(
+    make_config: Any, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Pre-flight renders every template a configured channel needs; a status page has no
-    follow-up (once per round), so none is needed for it."""
+    follow-up (once per round), so none is needed for it. (Its API key must be set: doctor
+    checks the secrets every channel sends with.)"""
+    monkeypatch.setenv("STATUSPAGE_API_KEY", "k" * 32)
     cfg = make_config(extra='\n[channels.status]\nkind = "statuspage"\npage_id = "qfn30z5r6s5h"\n')
     res = cli("--config", str(cfg), "doctor")
     assert res.exit_code == 0, res.stderr

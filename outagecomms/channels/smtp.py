@@ -25,6 +25,7 @@ from outagecomms.channels.email_base import EmailChannel
 from outagecomms.channels.smtp_pipeline import PipelinedSession, SessionLost
 from outagecomms.errors import ConfigError
 from outagecomms.rendering.mime import builder
+from outagecomms.values import shown_env
 
 Session: TypeAlias = "aiosmtplib.SMTP | PipelinedSession"
 
@@ -74,7 +75,7 @@ class SmtpChannel(EmailChannel):
         pw = self.config.secret("password")
         if pw is None and self.settings["password_env"]:
             raise ConfigError(
-                f"environment variable {self.settings['password_env']} is not set",
+                f"environment variable {shown_env(self.settings['password_env'])} is not set",
                 key=f"channels.{self.config.name}.password_env",
             )
         return pw

@@ -27,16 +27,15 @@ def config_path() -> Path | None:
     return _config[0]
 
 
-def open_app(*, warn: bool = True) -> App:
+def open_app() -> App:
     """The library's App for the config the user named (``--config``, else the usual places).
-    The config's warnings go to stderr (``warn=False``: the command shows them itself)."""
+    The config's warnings (``Config.warnings``) go to stderr, one line each."""
     from outagecomms.app import App
     from outagecomms.cli.output import err, escape
 
     app = App.open(_config[0])
-    if warn:
-        for w in app.config.warnings:
-            err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
+    for w in app.config.warnings:
+        err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
     return app
 
 

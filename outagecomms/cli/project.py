@@ -31,7 +31,7 @@ def doctor() -> None:
     """Validate the config and every template (exit 2 on a problem)."""
     from outagecomms.workspace.doctor import doctor as run_doctor
 
-    for line in run_doctor(open_app(warn=False)):
+    for line in run_doctor(open_app()):
         err.print(line)
 
 

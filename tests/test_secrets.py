@@ -164,3 +164,53 @@ def test_a_pasted_secret_the_channel_needs_stops_doctor_without_showing_it(
     assert res.exit_code == 2, res.stderr
     assert "error: " in res.stderr and "channels.email.password_env" in res.stderr
     assert PASTED not in res.stderr + res.stdout
+
+
+# --- the secrets a round needs --------------------------------------------------------------
+
+
+def login_config(make_config: Callable[..., Path], server: SmtpServer) -> Path:
+    cfg = make_config(server)
+    cfg.write_text(
+        cfg.read_text().replace(
+            "max_connections = 4\n",
+            'max_connections = 4\nusername = "bot"\npassword_env = "OUTAGECOMMS_SMTP_PASSWORD"\n',
+        )
+    )
+    return cfg
+
+
+def test_queue_only_leaves_the_secrets_to_the_sender(
+    cli: Cli, make_config: Callable[..., Path], smtp_server: SmtpServer
+) -> None:
+    """With --queue-only a daemon or tick sends, with its own environment: the commander's
+    shell need not hold the password. Sending here needs it."""
+    from tests.support.data import sample_csv
+
+    cfg = login_config(make_config, smtp_server)
+    assert cli("--config", str(cfg), "customers", "import", str(sample_csv())).exit_code == 0
+    declare = ("declare", "Login broken", "-s", "sev2", "--component", "auth", "--yes")
+    res = cli("--config", str(cfg), *declare, "--queue-only")
+    assert res.exit_code == 0, res.stderr
+    res = cli("--config", str(cfg), "update", "INC-1", "Still on it.", "--queue-only")
+    assert res.exit_code == 0, res.stderr
+    res = cli("--config", str(cfg), "update", "INC-1", "Still on it.")
+    assert res.exit_code == 2 and "$OUTAGECOMMS_SMTP_PASSWORD is not set" in res.stderr
+    assert smtp_server.handler.snapshot() == []
+
+
+def test_the_api_checks_the_secrets_when_it_sends(
+    make_config: Callable[..., Path], smtp_server: SmtpServer
+) -> None:
+    from outagecomms import App
+    from outagecomms.errors import ConfigError
+    from tests.support.data import sample_csv
+
+    with App.open(login_config(make_config, smtp_server)) as app:
+        app.import_customers(sample_csv())
+        with pytest.raises(ConfigError) as info:
+            app.declare("Login broken", severity="sev2", components=["auth"])
+        assert info.value.key == "channels.email.password_env"
+        assert app.incidents() == []
+        queued = app.declare("Login broken", severity="sev2", components=["auth"], send="queue")
+        assert queued.queued > 0

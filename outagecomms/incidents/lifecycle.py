@@ -231,17 +231,20 @@ def commit_declare(
     *,
     send: bool = True,
     on_commit: Callable[[Connection, int], None] | None = None,
+    verify_secrets: bool = True,
 ) -> RoundCreated:
     """Write the incident, its audience, the acknowledgement round and every delivery at once.
 
     ``send=False`` records the incident without messaging anyone (e.g. a past incident, for
     history and credits): no delivery is queued and, since nobody was told, nothing is promised.
     ``on_commit(conn, incident_id)`` runs inside the same transaction (e.g. marking the draft
-    the incident came from); if it raises, nothing is written.
+    the incident came from); if it raises, nothing is written. ``verify_secrets``: first check
+    that every secret the audience's channels send with is set (``check_secrets``); pass False
+    when another process (a daemon, with its own environment) will send.
     """
     inc = plan.incident
     promise = inc.next_update_due if send else None
-    if send:
+    if send and verify_secrets:
         check_secrets(app, sorted({ch for _, ch in plan.audience.pairs}))
     with app.store.write() as conn:
         incident_id = incidents_db.insert_incident(
@@ -296,6 +299,7 @@ def _add_round(
     expect_due: datetime | None = None,
     send: bool = True,
     also: Callable[[Connection], None] | None = None,
+    verify_secrets: bool = False,
 ) -> RoundCreated | None:
     """Pre-flight, then write the round, its deliveries and the new promise in one transaction.
 
@@ -340,7 +344,7 @@ def _add_round(
         promised_next_by=promised,
     )
     preflight(app, inc, provisional, reps, channel_names)
-    if send and kind in (RoundKind.UPDATE, RoundKind.RESOLUTION):  # the commander's rounds
+    if send and verify_secrets:
         check_secrets(app, channel_names)
     with app.store.write() as conn:
         fresh = incidents_db.get_incident(conn, incident_id)
@@ -392,15 +396,18 @@ def post_update(
     status: str | None = None,
     every: timedelta | None = None,
     send: bool = True,
+    verify_secrets: bool = True,
 ) -> RoundCreated:
     """The commander's update: goes to the whole audience at once and restarts the cadence.
-    ``send=False`` records it without messaging anyone; the promise in force stands."""
+    ``send=False`` records it without messaging anyone; the promise in force stands.
+    ``verify_secrets``: as for ``commit_declare``."""
     incident_id = IncidentRef.parse(incident).id
     msg = check_message(message)
     st = check_status(status)
     created = _add_round(
-        app, incident_id, kind=RoundKind.UPDATE, message=msg, status=st, every=every, send=send
-    )
+        app, incident_id, kind=RoundKind.UPDATE, message=msg, status=st, every=every, send=send,
+        verify_secrets=verify_secrets,
+    )  # fmt: skip
     assert created is not None
     return created
 
@@ -412,11 +419,12 @@ def resolve(
     *,
     resolved_at: datetime | None = None,
     send: bool = True,
+    verify_secrets: bool = True,
 ) -> RoundCreated:
     """Send the resolution notice and stop promising updates. Each affected customer's credit
     is proposed in the same transaction as the resolution round (the notice tells them theirs),
     after the templates are pre-flighted: a broken template leaves the incident open and
-    credits nothing."""
+    credits nothing. ``verify_secrets``: as for ``commit_declare``."""
     incident_id = IncidentRef.parse(incident).id
     msg = check_message(message)
     now = app.clock()
@@ -444,6 +452,7 @@ def resolve(
         resolved_at=resolved_at,
         send=send,
         also=propose_credits,
+        verify_secrets=verify_secrets,
     )
     assert created is not None
     return created

@@ -14,8 +14,13 @@ import pytest
 from outagecomms.config.loader import load_config
 from outagecomms.logs import JsonFormatter, TextFormatter
 from outagecomms.values import env_name_problem, mask_url
-from tests.fakes.asgi import free_port
+from tests.fakes import webhook
+from tests.fakes.asgi import Reply, free_port
+from tests.fakes.providers import FakeProviders
 from tests.fakes.smtp import SmtpServer
+from tests.fakes.webhook import HOOKS_CHANNEL
+from tests.fakes.webhook import PATH as HOOK_PATH
+from tests.support.data import write_rows
 from tests.support.processes import CliResult, start_daemon, stop, wait_until
 
 Cli = Callable[..., CliResult]
@@ -214,3 +219,31 @@ def test_the_api_checks_the_secrets_when_it_sends(
         assert app.incidents() == []
         queued = app.declare("Login broken", severity="sev2", components=["auth"], send="queue")
         assert queued.queued > 0
+
+
+def test_a_delivery_error_quoting_a_url_keeps_its_password_unsaid(
+    cli: Cli,
+    make_config: Callable[..., Path],
+    smtp_server: SmtpServer,
+    providers: FakeProviders,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A webhook that redirects is a failure quoting the new location (so the contact can be
+    updated): a location with credentials is stored, shown and logged masked."""
+    monkeypatch.setenv("TEST_HOOK_SECRET", webhook.SECRET)  # what the fake receiver verifies
+    cfg = make_config(smtp_server, extra=HOOKS_CHANNEL)
+    cfg.write_text(cfg.read_text().replace('default = ["email"]', 'default = ["hooks"]'))
+    directory = tmp_path / "customers.csv"
+    write_rows(directory, [
+        {"id": "c1", "name": "Customer 1", "email": "ops@example.com",
+         "webhook_url": providers.base + HOOK_PATH, "components": "api"},
+    ])  # fmt: skip
+    providers.script(HOOK_PATH, Reply(301, "", {"Location": f"https://bot:{PASSWORD}@x.example/h"}))
+    assert cli("--config", str(cfg), "customers", "import", str(directory)).exit_code == 0
+    res = cli("--config", str(cfg), "declare", "API down", "-s", "sev2", "-c", "api", "--yes")
+    assert res.exit_code == 3, res.stderr
+    listed = cli("--config", str(cfg), "deliveries", "INC-1", "--json")
+    assert listed.exit_code == 0, listed.stderr
+    assert "https://bot:***@x.example/h" in listed.stdout
+    assert PASSWORD not in listed.stdout + res.stderr + res.stdout

@@ -124,7 +124,7 @@ def test_maildir_messages_are_private(tmp_path: Path, umask_022: None) -> None:
     assert result.outcome == Outcome.SENT
     (written,) = (tmp_path / "maildir" / "new").iterdir()
     assert oct(mode(written)) == "0o600"
-    assert mode(tmp_path / "maildir" / "new") == 0o700
+    assert mode(tmp_path / "maildir") == mode(tmp_path / "maildir" / "new") == 0o700
 
 
 @pytest.mark.parametrize("unit", ["outagecomms.service", "outagecomms-tick.service"])

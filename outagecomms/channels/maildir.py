@@ -44,6 +44,7 @@ class MaildirChannel(EmailChannel):
         """The Maildir, created on first use; OSError when it cannot be."""
         if self.box is None:
             root = Path(self.settings["path"])
+            root.mkdir(parents=True, exist_ok=True, mode=0o700)
             for sub in ("tmp", "new", "cur"):  # Maildir() only creates them for a new folder
                 (root / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
             self.box = PrivateMaildir(root, create=True)

@@ -139,7 +139,10 @@ class App(context.App):
                 incident=plan.incident, round=plan.round, queued=0, sent=None, plan=plan,
                 dry_run=True,
             )  # fmt: skip
-        created = lifecycle.commit_declare(self, plan, send=mode is not False)
+        # send="queue": a daemon sends, with its own environment's secrets
+        created = lifecycle.commit_declare(
+            self, plan, send=mode is not False, verify_secrets=mode is True
+        )
         out = self._sent(created, mode)
         return Declared(
             incident=out.incident, round=out.round, queued=out.queued, sent=out.sent, plan=plan,
@@ -161,7 +164,13 @@ class App(context.App):
         return self._round(
             send,
             lambda write: lifecycle.post_update(
-                self, incident, message, status=status, every=every_, send=write
+                self,
+                incident,
+                message,
+                status=status,
+                every=every_,
+                send=write,
+                verify_secrets=send is True,
             ),
         )
 
@@ -178,7 +187,9 @@ class App(context.App):
         at = self._time(resolved_at, "resolved_at")
         return self._round(
             send,
-            lambda write: lifecycle.resolve(self, incident, message, resolved_at=at, send=write),
+            lambda write: lifecycle.resolve(
+                self, incident, message, resolved_at=at, send=write, verify_secrets=send is True
+            ),
         )
 
     def edit(

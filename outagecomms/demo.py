@@ -74,7 +74,9 @@ def run_demo(directory: Path | None, *, every: timedelta, console: Console) -> P
     cfg_path.write_text(DEMO_CONFIG)
     with App.open(cfg_path) as app:
         res = app.import_customers(sample_customers_file())
-        console.print(f"[bold]1.[/] imported {res.rows} sample customers into {app.store.url}")
+        console.print(
+            f"[bold]1.[/] imported {res.rows} sample customers into {app.store.display_url}"
+        )
         declared = app.declare(
             "Database connections failing in eu-west",
             severity="sev2",

@@ -14,6 +14,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from outagecomms.values import mask_url
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -21,14 +23,14 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": mask_url(record.getMessage()),
         }
         event = getattr(record, "event", None)
         if event:
             doc["event"] = event
             doc.update(getattr(record, "fields", {}))
         if record.exc_info:
-            doc["exc"] = self.formatException(record.exc_info)
+            doc["exc"] = mask_url(self.formatException(record.exc_info))
         return json.dumps(doc, ensure_ascii=False)
 
 
@@ -42,12 +44,13 @@ def log_event(
 
 class TerminalFormatter(logging.Formatter):
     """Readable lines, with control characters from outside (an alert's title, a provider's
-    reply) escaped: a log line cannot drive the terminal it is shown on."""
+    reply) escaped, so a log line cannot drive the terminal it is shown on, and every URL's
+    password masked, like the JSON lines."""
 
     def format(self, record: logging.LogRecord) -> str:
         from outagecomms.terminal import terminal_safe
 
-        return terminal_safe(super().format(record))
+        return terminal_safe(mask_url(super().format(record)))
 
 
 def setup_logging(*, verbose: bool = False, json_lines: bool | None = None) -> None:

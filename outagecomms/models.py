@@ -9,6 +9,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol, TypeAlias, TypedDict, Unpack
 
+from outagecomms.values import MAX_ID
+
 #: the customer id of a delivery made once per round, not per customer (a status page)
 ROUND_WIDE = "*"
 #: a channel name with this suffix is a copy for the customer's account manager
@@ -208,7 +210,7 @@ class IncidentRef:
             n = int(s) if s.isascii() and s.isdigit() else 0
         else:
             n = 0
-        if n < 1:
+        if not 0 < n <= MAX_ID:  # the store's ids are 64-bit integers
             from outagecomms.errors import InputError
 
             raise InputError(

@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 #: every command that sends or writes
 WRITES = {
     "init", "declare", "update", "resolve", "edit", "credits", "tick", "report",
-    "customers import", "deliveries retry", "drafts dismiss", "feedback record", "db upgrade",
+    "customers import", "deliveries retry", "drafts dismiss", "feedback record", "db upgrade", "db init",
 }  # fmt: skip
 #: what reads and only says what it found (doctor: the checks' findings)
 LISTINGS = {"list", "show", "nps", "customers list", "deliveries list", "drafts list", "doctor"}

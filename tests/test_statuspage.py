@@ -549,7 +549,9 @@ def test_doctor_with_a_status_page_channel(
     make_config: Any, cli: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Pre-flight renders every template a configured channel needs; a status page has no
-    follow-up (once per round), so none is needed for it."""
+    follow-up (once per round), so none is needed for it. (Its API key must be set: doctor
+    checks the secrets every channel sends with.)"""
+    monkeypatch.setenv("STATUSPAGE_API_KEY", "k" * 32)
     cfg = make_config(extra='\n[channels.status]\nkind = "statuspage"\npage_id = "qfn30z5r6s5h"\n')
     monkeypatch.setenv("STATUSPAGE_API_KEY", "k")  # the default api_key_env: doctor checks it
     res = cli("--config", str(cfg), "doctor", "--no-probe")

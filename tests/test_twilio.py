@@ -182,10 +182,20 @@ def test_contact_errors_fail_with_the_code(twilio: FakeTwilio, code: int, text: 
     assert error_code(result.error) == code
 
 
-def test_other_4xx_fails(twilio: FakeTwilio) -> None:
-    twilio.script(Reply(401, twilio_error(20003, 401, "Authenticate")))
+@pytest.mark.parametrize(
+    ("status", "code", "text"),
+    [
+        (401, 20003, "Authenticate"),  # the SID and token do not authenticate
+        (404, 20404, "The requested resource was not found"),  # no such account (a bad SID)
+    ],
+)
+def test_credential_errors_are_permanent(
+    twilio: FakeTwilio, status: int, code: int, text: str
+) -> None:
+    """Bad credentials stay bad until someone changes them: failed, not retried."""
+    twilio.script(Reply(status, twilio_error(code, status, text)))
     result = send_one(make(twilio.base), message())
-    assert result.outcome == Outcome.FAILED and error_code(result.error) == 20003
+    assert result.outcome == Outcome.FAILED and error_code(result.error) == code
 
 
 def test_5xx_retries(twilio: FakeTwilio) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,8 @@ import pytest
 
 from outagecomms.config.loader import load_config
 from outagecomms.config.model import Config
-from outagecomms.errors import ConfigError
+from outagecomms.errors import ConfigError, InputError
+from outagecomms.values import MAX_TIME, MIN_TIME, parse_duration, parse_time
 
 # Where a value can stand: the dotted key, and a TOML document that puts VALUE there.
 RULE = '[[credits.rules]]\nkind = "downtime_step"\npercent_per_block = 5\nrounding = "ceil"\n'
@@ -42,6 +43,12 @@ DURATIONS: list[tuple[str, timedelta | None, str]] = [
     ('"soon"', None, "not a duration"),
     ('"-5m"', None, "not a duration"),
     ('"0m"', None, "not a duration"),  # zero only where a key says so (credits' `after`)
+    # bounded: at most 10 years (values.MAX_DURATION), never an overflow in date arithmetic
+    ('"3650d"', timedelta(days=3650), ""),
+    ('"3651d"', None, "at most 3650d"),
+    ('"1000000000000s"', None, "at most 3650d"),
+    ('"99999999999999999999999999999999999999d"', None, "at most 3650d"),
+    ("1000000000000", None, "with a unit"),  # and no hint to write an out-of-range "...s"
 ]
 
 
@@ -60,6 +67,8 @@ NUMBERS: list[tuple[str, Decimal | None, str]] = [
     ('"ten"', None, "must be a number"),
     ("true", None, "must be a number"),
     ("nan", None, "finite"),
+    ("1e300", None, "at most"),
+    ('"1e999999"', None, "at most"),
 ]
 
 
@@ -76,6 +85,7 @@ COUNTS: list[tuple[str, int | None, str]] = [
     ('"3"', None, "whole number"),
     ("true", None, "whole number"),
     ("-1", None, "whole number"),
+    ("10000000000000000000", None, "at most"),
 ]
 
 
@@ -130,3 +140,44 @@ def test_zero_where_a_key_allows_it(tmp_path: Path) -> None:
     for value in ('"0"', '"0m"', '"0.0s"'):
         cfg = _load(tmp_path, base + f"after = {value}\n")
         assert cfg.credits.rules[0].after == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("999999999d", "at most 3650d"),
+        ("1e400d", "not a duration"),
+        ("9" * 400 + "s", "at most 3650d"),
+    ],
+)
+def test_flag_durations_are_bounded(text: str, fragment: str) -> None:
+    with pytest.raises(InputError, match=fragment) as info:
+        parse_duration(text, field="every")
+    assert info.value.field == "every"
+
+
+NOW = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59-14:00",  # year 10000 in UTC
+        "9999-12-31T23:59:59Z",
+        "1969-12-31T23:59:59Z",
+        "-99999999d",
+        "+3651d",
+    ],
+)
+def test_flag_times_are_bounded(text: str) -> None:
+    with pytest.raises(InputError) as info:
+        parse_time(text, now=NOW, field="started_at")
+    assert info.value.field == "started_at" and info.value.value == text
+    assert "out of range" in str(info.value) or "at most 3650d" in str(info.value)
+
+
+def test_times_inside_the_bounds_parse() -> None:
+    assert parse_time("1970-01-01T00:00:00Z", now=NOW, field="t") == MIN_TIME
+    assert parse_time("-3650d", now=NOW, field="t") == NOW - timedelta(days=3650)
+    assert parse_time("2999-12-31T23:59:59Z", now=NOW, field="t") == MAX_TIME

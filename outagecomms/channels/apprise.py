@@ -44,6 +44,7 @@ from outagecomms.channels.base import (
 )
 from outagecomms.config.model import ChannelConfig, CompanyConfig
 from outagecomms.errors import ConfigError
+from outagecomms.values import shown_env
 
 INSTALL_HINT = "pip install 'outagecomms[apprise]'"
 BODY_FORMATS = ("text", "markdown", "html")
@@ -168,14 +169,14 @@ class AppriseChannel(Channel):
                 held = os.environ.get(var, "").split()
                 if not held:
                     raise ConfigError(
-                        f"environment variable {var} is not set (it must hold Apprise URLs, "
+                        f"environment variable {shown_env(var)} is not set (it must hold Apprise URLs, "
                         "separated by whitespace)",
                         key=key,
                     )
                 for i, url in enumerate(held):
                     problem = url_problem(self.apprise, url)
                     if problem:
-                        raise ConfigError(f"URL {i + 1} in ${var}: {problem}", key=key)
+                        raise ConfigError(f"URL {i + 1} in {shown_env(var)}: {problem}", key=key)
                 urls += held
             self._urls = urls
         return self._urls

@@ -139,10 +139,16 @@ class Channel(ABC):
         return None
 
     @classmethod
-    def required_secrets(cls, settings: Mapping[str, Any]) -> list[str]:
-        """The ``*_env`` keys whose environment variable this channel needs to send (``doctor``
-        checks each is set): by default every ``*_env`` key the settings fill in."""
-        return sorted(k for k, v in settings.items() if k.endswith("_env") and v)
+    def required_secrets(cls, settings: Mapping[str, Any]) -> tuple[str, ...]:
+        """The secrets a send needs, by key (``password`` for ``password_env``): every
+        ``*_env`` setting that names a variable, unless the channel says otherwise. Pre-flight
+        checks each is set before a round is queued."""
+        return tuple(k[: -len("_env")] for k, v in settings.items() if k.endswith("_env") and v)
+
+    @classmethod
+    def secret_problem(cls, key: str, value: str) -> str | None:
+        """Why the secret ``key`` cannot be right, from its form alone (never quoting it)."""
+        return None
 
     async def probe(self, contacts: Sequence[str] = ()) -> list[ProbeResult]:
         """Check, without sending anything to anyone, that the channel could send now (a

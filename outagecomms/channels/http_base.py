@@ -47,6 +47,7 @@ from outagecomms.channels.base import (
 )
 from outagecomms.config.model import ChannelConfig, CompanyConfig
 from outagecomms.errors import ConfigError
+from outagecomms.values import shown_env
 from outagecomms.version import __version__
 
 USER_AGENT = f"outagecomms/{__version__}"
@@ -142,7 +143,7 @@ class HttpChannel(Channel):
         if value is None:
             var = self.settings.get(f"{key}_env") or ""
             raise ConfigError(
-                f"environment variable {var} is not set (it must hold {holds})"
+                f"environment variable {shown_env(var)} is not set (it must hold {holds})"
                 if var
                 else f"is not set: name the environment variable holding {holds}",
                 key=f"channels.{self.config.name}.{key}_env",

@@ -13,11 +13,23 @@ import mailbox
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import IO, Any, ClassVar
 
 from outagecomms.channels.base import DeliveryResult, KeySpec, OutboundMessage, ProbeResult
 from outagecomms.channels.email_base import EmailChannel
+from outagecomms.files import PRIVATE_MODE
 from outagecomms.rendering.mime import build_email
+
+
+class PrivateMaildir(mailbox.Maildir):
+    """A Maildir whose messages are ``0600`` whatever the umask (they hold a customer's
+    address and, in a follow-up, feedback links): each file is narrowed while still empty, in
+    ``tmp/``, before the message is written and moved to ``new/``."""
+
+    def _create_tmp(self) -> IO[Any]:
+        fh: IO[Any] = super()._create_tmp()  # type: ignore[misc]
+        os.fchmod(fh.fileno(), PRIVATE_MODE)
+        return fh
 
 
 class MaildirChannel(EmailChannel):
@@ -27,15 +39,16 @@ class MaildirChannel(EmailChannel):
         "path": ("path", "maildir"),
         **EmailChannel.from_key,
     }
-    box: mailbox.Maildir | None = None
+    box: PrivateMaildir | None = None
 
     def _box(self) -> mailbox.Maildir:
         """The Maildir, created on first use; OSError when it cannot be."""
         if self.box is None:
             root = Path(self.settings["path"])
+            root.mkdir(parents=True, exist_ok=True, mode=0o700)
             for sub in ("tmp", "new", "cur"):  # Maildir() only creates them for a new folder
-                (root / sub).mkdir(parents=True, exist_ok=True)
-            self.box = mailbox.Maildir(root, create=True)
+                (root / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.box = PrivateMaildir(root, create=True)
         return self.box
 
     async def open(self) -> None:

@@ -3,9 +3,11 @@
 aiosmtplib opens each connection (STARTTLS/TLS, AUTH); when the server offers PIPELINING the
 connection is then driven by :mod:`outagecomms.channels.smtp_pipeline` (two round trips per
 message), otherwise by aiosmtplib's ``sendmail``. SMTP 4xx and connection problems are
-transient (``retry``); 5xx is permanent (``failed``). An internationalised address goes
-with its domain in IDNA form (``mime.wire_address``); one whose part before the @ is not ASCII
-needs SMTPUTF8 and fails for good (with that reason) on a server that does not offer it. Every error is one line that says
+transient (``retry``); 5xx is permanent (``failed``), a refused login (``535``) included:
+retrying bad credentials only delays the moment someone fixes them. An internationalised
+address goes with its domain in IDNA form (``mime.wire_address``); one whose part before the @
+is not ASCII needs SMTPUTF8 and fails for good (with that reason) on a server that does not
+offer it. Every error is one line that says
 ``SMTP``: servers answer in several lines (Gmail refuses an unknown address in two), and an
 error is shown in tables and logs next to those of the other channels.
 """
@@ -26,6 +28,7 @@ from outagecomms.channels.email_base import EmailChannel
 from outagecomms.channels.smtp_pipeline import PipelinedSession, SessionLost
 from outagecomms.errors import ConfigError
 from outagecomms.rendering.mime import builder, wire_address
+from outagecomms.values import shown_env
 
 Session: TypeAlias = "aiosmtplib.SMTP | PipelinedSession"
 
@@ -53,6 +56,11 @@ class SmtpChannel(EmailChannel):
             return f"port must be 1..65535, got {settings['port']}"
         return super().check_config(settings)
 
+    @classmethod
+    def required_secrets(cls, settings: Mapping[str, Any]) -> tuple[str, ...]:
+        """The password, when the channel logs in (``username``)."""
+        return ("password",) if settings.get("username") and settings.get("password_env") else ()
+
     def __init__(self, *args: Any, **kwargs: Any):
         import aiosmtplib
 
@@ -70,7 +78,7 @@ class SmtpChannel(EmailChannel):
         pw = self.config.secret("password")
         if pw is None and self.settings["password_env"]:
             raise ConfigError(
-                f"environment variable {self.settings['password_env']} is not set",
+                f"environment variable {shown_env(self.settings['password_env'])} is not set",
                 key=f"channels.{self.config.name}.password_env",
             )
         return pw
@@ -111,11 +119,6 @@ class SmtpChannel(EmailChannel):
                 )
         self._all.add(session)
         return session
-
-    @classmethod
-    def required_secrets(cls, settings: Mapping[str, Any]) -> list[str]:
-        """The password only when there is a username to log in with."""
-        return ["password_env"] if settings.get("username") and settings.get("password_env") else []
 
     async def probe(self, contacts: Sequence[str] = ()) -> list[ProbeResult]:
         """Connect, EHLO, STARTTLS (or TLS) and AUTH as configured, then QUIT: no MAIL FROM,
@@ -189,9 +192,9 @@ class SmtpChannel(EmailChannel):
                 try:
                     client = await self._connect()
                 except aiosmtplib.SMTPAuthenticationError as exc:
-                    return DeliveryResult.retry(
-                        _one_line(f"SMTP login failed: {exc.code} {exc.message}")
-                    )
+                    # 535 (bad credentials) and other 5xx: permanent until the config changes;
+                    # 454 (temporary authentication failure) and other 4xx: a retry
+                    return self._by_code(exc.code, f"SMTP login failed: {exc.code} {exc.message}")
                 except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                     return DeliveryResult.retry(_one_line(f"cannot connect to SMTP server: {exc}"))
             try:

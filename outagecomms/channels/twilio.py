@@ -15,6 +15,10 @@ JSON body ``{"code": 21211, "message": ..., "status": 400}``:
 - 21211 (invalid ``To``) and 21610 (recipient opted out, replied STOP): ``failed`` with the error
   prefixed ``twilio 21211:`` / ``twilio 21610:`` so the caller can flag the contact
   (:func:`error_code` reads it back);
+- 20003 (HTTP 401: the Account SID and Auth Token do not authenticate) and 20404 (HTTP 404:
+  no such account, e.g. a mistyped SID): ``failed``, like every other 4xx: they stay wrong
+  until someone changes them, so retrying only delays the news. Pre-flight refuses a round
+  whose SID cannot be one (``secret_problem``) before anything is queued;
 - other 4xx: ``failed``; 5xx, timeouts, connection errors: ``retry``.
 
 The Account SID and Auth Token are read from the environment variables that ``account_sid_env``
@@ -193,6 +197,12 @@ class TwilioChannel(HttpChannel):
                 return f"{key} is not a valid URL: {value!r}"
             if url.scheme not in ("https", "http") or not url.host:
                 return f"{key} must be an http(s) URL, got {value!r}"
+        return None
+
+    @classmethod
+    def secret_problem(cls, key: str, value: str) -> str | None:
+        if key == "account_sid" and not _ACCOUNT_SID.fullmatch(value.strip()):
+            return "does not hold a Twilio Account SID (AC followed by 32 hex digits)"
         return None
 
     def __init__(self, config: ChannelConfig, company: CompanyConfig, **kwargs: Any):

@@ -19,6 +19,7 @@ import typer.core
 
 from outagecomms.cli.output import err, escape
 from outagecomms.errors import OutageCommsError
+from outagecomms.values import mask_url
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130
@@ -76,7 +77,9 @@ class Command(typer.core.TyperCommand):
         except OutageCommsError as exc:
             if debug:
                 raise
-            err.print(f"[bold red]error:[/] {escape(message(exc, ctx.command))}", highlight=False)
+            # a URL's password never reaches the terminal, whatever the message quotes
+            text = mask_url(message(exc, ctx.command))
+            err.print(f"[bold red]error:[/] {escape(text)}", highlight=False)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err.print("interrupted")
@@ -87,7 +90,7 @@ class Command(typer.core.TyperCommand):
             if debug:
                 raise
             err.print(
-                f"[bold red]internal error:[/] {escape(f'{type(exc).__name__}: {exc}')} "
+                f"[bold red]internal error:[/] {escape(mask_url(f'{type(exc).__name__}: {exc}'))} "
                 "(run with OUTAGECOMMS_DEBUG=1 for the traceback)"
             )
             raise typer.Exit(EXIT_FAIL) from None

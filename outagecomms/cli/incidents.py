@@ -118,9 +118,9 @@ def declare(
     if draft is not None:
         from outagecomms.intake.drafts import commit_from_draft
 
-        created = commit_from_draft(a, plan, draft, send=not no_send)
-    else:
-        created = commit_declare(a, plan, send=not no_send)
+        created = commit_from_draft(a, plan, draft, send=not no_send, verify_secrets=not queue_only)
+    else:  # --queue-only: a daemon or tick sends, with its own environment's secrets
+        created = commit_declare(a, plan, send=not no_send, verify_secrets=not queue_only)
     inc = created.incident
     if no_send:
         err.print(f"[bold]{inc.ref}[/] recorded for {plan.audience.size} customers; nothing sent")
@@ -286,7 +286,10 @@ def update(
     cadence = opt.duration(every, "every")
 
     def post(a: App, iid: int, record_only: bool) -> RoundCreated:
-        return post_update(a, iid, message, status=status, every=cadence, send=not record_only)
+        return post_update(
+            a, iid, message, status=status, every=cadence, send=not record_only,
+            verify_secrets=not queue_only,
+        )  # fmt: skip
 
     _post_round(incident, no_send, queue_only, as_json, "update", post)
 
@@ -307,8 +310,9 @@ def resolve(
 
     def post(a: App, iid: int, record_only: bool) -> RoundCreated:
         return do_resolve(
-            a, iid, message, resolved_at=opt.time(at, a.clock(), "at"), send=not record_only
-        )
+            a, iid, message, resolved_at=opt.time(at, a.clock(), "at"), send=not record_only,
+            verify_secrets=not queue_only,
+        )  # fmt: skip
 
     _post_round(incident, no_send, queue_only, as_json, "resolution", post)
 

@@ -22,11 +22,21 @@ def set_config(path: Path | None) -> None:
     _config[0] = path
 
 
-def open_app() -> App:
-    """The library's App for the config the user named (``--config``, else the usual places)."""
-    from outagecomms.app import App
+def config_path() -> Path | None:
+    """The config file the user named with ``--config`` (None: the usual places)."""
+    return _config[0]
 
-    return App.open(_config[0])
+
+def open_app() -> App:
+    """The library's App for the config the user named (``--config``, else the usual places).
+    The config's warnings (``Config.warnings``) go to stderr, one line each."""
+    from outagecomms.app import App
+    from outagecomms.cli.output import err, escape
+
+    app = App.open(_config[0])
+    for w in app.config.warnings:
+        err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
+    return app
 
 
 # --- shared options -------------------------------------------------------------------------

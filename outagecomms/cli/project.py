@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from outagecomms.cli.exits import EXIT_USAGE, Group
-from outagecomms.cli.options import JsonOpt, YesOpt, open_app
+from outagecomms.cli.options import JsonOpt, YesOpt, config_path, open_app
 from outagecomms.cli.output import err, escape, note, out, print_json
 
 
@@ -97,4 +97,22 @@ def db_upgrade(yes: YesOpt = False, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json({"revision": revision, "head": HEAD_REVISION})
     else:
-        err.print(f"store {a.store.url} is at revision {revision} (head {HEAD_REVISION})")
+        err.print(f"store {a.store.display_url} is at revision {revision} (head {HEAD_REVISION})")
+
+
+@db.command("init")
+def db_init(yes: YesOpt = False, as_json: JsonOpt = False) -> None:
+    """Create the store: a SQLite database's folder, and the schema of this version. Other
+    commands never create a missing folder (a mistyped one would start an empty store)."""
+    from outagecomms.config.loader import load_config
+    from outagecomms.store.engine import HEAD_REVISION, open_store
+
+    store = open_store(load_config(config_path()).store_url, create_folder=True)
+    try:
+        revision = store.current_revision()
+        if as_json:
+            print_json({"store": store.display_url, "revision": revision, "head": HEAD_REVISION})
+        else:
+            err.print(f"store {store.display_url} is ready at revision {revision}")
+    finally:
+        store.dispose()

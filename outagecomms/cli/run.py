@@ -62,7 +62,7 @@ def daemon(
     a = open_app()
     log = logging.getLogger("outagecomms.daemon")
     logging.getLogger("outagecomms").setLevel(logging.INFO)  # a daemon reports what it does
-    log.info("outagecomms daemon: store %s, pid %d", a.store.url, os.getpid())
+    log.info("outagecomms daemon: store %s, pid %d", a.store.display_url, os.getpid())
     run_daemon(a, http=http)
 
 

@@ -33,7 +33,15 @@ from outagecomms.config.model import (
 )
 from outagecomms.config.names import parse_display_names
 from outagecomms.errors import ConfigError
-from outagecomms.values import FieldReader
+from outagecomms.values import FieldReader, env_name_problem, mask_url
+
+#: the bounds of the keys that take less than ``values.MAX_INTEGER`` (docs/config.md)
+MAX_BATCH_SIZE = 100_000
+MAX_ATTEMPTS = 1_000
+MAX_PROCESSES = 64
+MAX_CONNECTIONS = 10_000
+MAX_RATE_PER_SECOND = 1_000_000
+MAX_HOOK_BODY = 64 * 1024 * 1024
 
 
 class _Ctx(FieldReader):
@@ -44,7 +52,8 @@ class _Ctx(FieldReader):
         if not isinstance(v, str):
             raise self.err(f"{prefix}.{key}", f"must be a string, got {v!r}")
         if _CTRL.search(v):  # values end up in headers and messages: one line, no controls
-            raise self.err(f"{prefix}.{key}", f"must not contain control characters, got {v!r}")
+            shown = mask_url(repr(v))  # store.url: its password stays unprinted
+            raise self.err(f"{prefix}.{key}", f"must not contain control characters, got {shown}")
         return v
 
 
@@ -182,7 +191,9 @@ def _parse_hooks(ctx: _Ctx, data: Any) -> HooksConfig:
     hooks = ctx.table(data, "hooks")
     ctx.known(hooks, "hooks", _HOOKS_KEYS)
     token_env = ctx.string(hooks, "hooks", "token_env", "OUTAGECOMMS_HOOKS_TOKEN")
-    max_body = ctx.integer(hooks, "hooks", "max_body", 1024 * 1024, minimum=1024)
+    max_body = ctx.integer(
+        hooks, "hooks", "max_body", 1024 * 1024, minimum=1024, maximum=MAX_HOOK_BODY
+    )
     raw_rules = hooks.get("rules", [])
     if not isinstance(raw_rules, list):
         raise ctx.err("hooks.rules", "must be an array of tables ([[hooks.rules]])")
@@ -297,6 +308,46 @@ def resolve_store_url(url: str, base: Path) -> str:
     return url
 
 
+_MEMORY_STORE = re.compile(
+    r"sqlite(\+\w+)?://(/(:memory:)?)?(\?.*)?|.*mode=memory.*", re.IGNORECASE
+)
+
+
+def _check_store_url(ctx: _Ctx, url: str, key: str) -> None:
+    """An in-memory SQLite database is gone when the command ends: a store keeps nothing in
+    it (``customers import`` would say "imported 40" and the next command find none)."""
+    if _MEMORY_STORE.fullmatch(url.strip()) or ":memory:" in url:
+        raise ctx.err(
+            key,
+            "an in-memory SQLite database keeps nothing between commands; "
+            'use a file, e.g. url = "sqlite:///outagecomms.db"',
+        )
+
+
+def _env_name_warnings(
+    ctx: _Ctx, channels: Mapping[str, ChannelConfig], daemon: DaemonConfig, hooks: HooksConfig
+) -> tuple[str, ...]:
+    """A warning for each ``*_env`` key whose value is not a variable's name (a pasted token,
+    say): the file and key, never the value."""
+    named: list[tuple[str, str]] = [
+        (f"channels.{n}.{k}", str(v))
+        for n, ch in channels.items()
+        for k, v in ch.settings.items()
+        if k.endswith("_env")
+    ]
+    named += [
+        ("daemon.secret_env", daemon.secret_env),
+        ("daemon.commander_webhook_env", daemon.commander_webhook_env),
+        ("hooks.token_env", hooks.token_env),
+    ]
+    where = f"{ctx.source}: " if ctx.source else ""
+    return tuple(
+        f"{where}{key}: {problem}"
+        for key, name in named
+        if name and (problem := env_name_problem(name)) is not None
+    )
+
+
 def default_store_url() -> str:
     return "sqlite:///" + str(user_data_dir() / "outagecomms.db")
 
@@ -313,9 +364,11 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
     ctx.known(store, "store", {"url"})
     store_url = ctx.string(store, "store", "url", "")
     store_url = resolve_store_url(store_url, base) if store_url else default_store_url()
+    _check_store_url(ctx, store_url, "store.url")
     env_url = os.environ.get("OUTAGECOMMS_STORE_URL")
     if env_url:
         store_url = resolve_store_url(env_url, Path.cwd())
+        _check_store_url(ctx, store_url, "$OUTAGECOMMS_STORE_URL")
 
     comp = ctx.table(data.get("company", {}), "company")
     ctx.known(comp, "company", {"name", "status_page_url", "support_email", "support_phone"})
@@ -368,9 +421,16 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
             name=name,
             kind=kind,
             max_connections=ctx.integer(
-                table, prefix, "max_connections", cls.max_connections, minimum=1
+                table,
+                prefix,
+                "max_connections",
+                cls.max_connections,
+                minimum=1,
+                maximum=MAX_CONNECTIONS,
             ),
-            rate_per_second=ctx.number(table, prefix, "rate_per_second", cls.rate_per_second),
+            rate_per_second=ctx.number(
+                table, prefix, "rate_per_second", cls.rate_per_second, maximum=MAX_RATE_PER_SECOND
+            ),
             settings=settings,
             source=str(path or "<defaults>"),
         )
@@ -397,11 +457,15 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
         {"batch_size", "lease", "max_attempts", "retry_base", "processes", "parallel_min"},
     )
     dispatch = DispatchConfig(
-        batch_size=ctx.integer(disp, "dispatch", "batch_size", 500, minimum=1),
+        batch_size=ctx.integer(
+            disp, "dispatch", "batch_size", 500, minimum=1, maximum=MAX_BATCH_SIZE
+        ),
         lease=ctx.duration(disp, "dispatch", "lease", timedelta(seconds=15)),
-        max_attempts=ctx.integer(disp, "dispatch", "max_attempts", 5, minimum=1),
+        max_attempts=ctx.integer(
+            disp, "dispatch", "max_attempts", 5, minimum=1, maximum=MAX_ATTEMPTS
+        ),
         retry_base=ctx.duration(disp, "dispatch", "retry_base", timedelta(seconds=5)),
-        processes=ctx.integer(disp, "dispatch", "processes", 0, minimum=0),
+        processes=ctx.integer(disp, "dispatch", "processes", 0, minimum=0, maximum=MAX_PROCESSES),
         parallel_min=ctx.integer(disp, "dispatch", "parallel_min", 2000, minimum=1),
     )
 
@@ -459,6 +523,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
 
     return Config(
         path=path,
+        warnings=_env_name_warnings(ctx, channels, daemon, hooks),
         hooks=hooks,
         names=display_names,
         web=web,

@@ -212,6 +212,9 @@ class Config:
     hooks: HooksConfig = field(default_factory=HooksConfig)
     names: DisplayNames = field(default_factory=DisplayNames)
     web: WebConfig = field(default_factory=WebConfig)
+    #: what is odd but not wrong (a ``*_env`` that looks like a pasted secret): one sentence
+    #: each, naming the file and key, never the value; the CLI prints them, ``doctor`` too
+    warnings: tuple[str, ...] = ()
 
     def policy(self, severity: str) -> PolicyConfig:
         return self.policies.get(severity) or self.policies["default"]

@@ -15,7 +15,7 @@ from outagecomms.app import App
 from outagecomms.config.model import SEVERITIES
 from outagecomms.directory import audience as aud
 from outagecomms.errors import InputError, StateError
-from outagecomms.incidents.preflight import preflight, template_channels
+from outagecomms.incidents.preflight import check_secrets, preflight, template_channels
 from outagecomms.incidents.promises import promise_after
 from outagecomms.invisible import find_invisible, invisible_message
 from outagecomms.logs import log_event
@@ -253,16 +253,21 @@ def commit_declare(
     *,
     send: bool = True,
     on_commit: Callable[[Connection, int], None] | None = None,
+    verify_secrets: bool = True,
 ) -> RoundCreated:
     """Write the incident, its audience, the acknowledgement round and every delivery at once.
 
     ``send=False`` records the incident without messaging anyone (e.g. a past incident, for
     history and credits): no delivery is queued and, since nobody was told, nothing is promised.
     ``on_commit(conn, incident_id)`` runs inside the same transaction (e.g. marking the draft
-    the incident came from); if it raises, nothing is written.
+    the incident came from); if it raises, nothing is written. ``verify_secrets``: first check
+    that every secret the audience's channels send with is set (``check_secrets``); pass False
+    when another process (a daemon, with its own environment) will send.
     """
     inc = plan.incident
     promise = inc.next_update_due if send else None
+    if send and verify_secrets:
+        check_secrets(app, sorted({ch for _, ch in plan.audience.pairs}))
     with app.store.write() as conn:
         incident_id = incidents_db.insert_incident(
             conn,
@@ -316,6 +321,7 @@ def _add_round(
     expect_due: datetime | None = None,
     send: bool = True,
     also: Callable[[Connection], None] | None = None,
+    verify_secrets: bool = False,
 ) -> RoundCreated | None:
     """Pre-flight, then write the round, its deliveries and the new promise in one transaction.
 
@@ -360,6 +366,8 @@ def _add_round(
         promised_next_by=promised,
     )
     preflight(app, inc, provisional, reps, channel_names)
+    if send and verify_secrets:
+        check_secrets(app, channel_names)
     with app.store.write() as conn:
         fresh = incidents_db.get_incident(conn, incident_id)
         if not fresh.incident.is_open:
@@ -410,15 +418,18 @@ def post_update(
     status: str | None = None,
     every: timedelta | None = None,
     send: bool = True,
+    verify_secrets: bool = True,
 ) -> RoundCreated:
     """The commander's update: goes to the whole audience at once and restarts the cadence.
-    ``send=False`` records it without messaging anyone; the promise in force stands."""
+    ``send=False`` records it without messaging anyone; the promise in force stands.
+    ``verify_secrets``: as for ``commit_declare``."""
     incident_id = IncidentRef.parse(incident).id
     msg = check_message(message)
     st = check_status(status)
     created = _add_round(
-        app, incident_id, kind=RoundKind.UPDATE, message=msg, status=st, every=every, send=send
-    )
+        app, incident_id, kind=RoundKind.UPDATE, message=msg, status=st, every=every, send=send,
+        verify_secrets=verify_secrets,
+    )  # fmt: skip
     assert created is not None
     return created
 
@@ -430,11 +441,12 @@ def resolve(
     *,
     resolved_at: datetime | None = None,
     send: bool = True,
+    verify_secrets: bool = True,
 ) -> RoundCreated:
     """Send the resolution notice and stop promising updates. Each affected customer's credit
     is proposed in the same transaction as the resolution round (the notice tells them theirs),
     after the templates are pre-flighted: a broken template leaves the incident open and
-    credits nothing."""
+    credits nothing. ``verify_secrets``: as for ``commit_declare``."""
     incident_id = IncidentRef.parse(incident).id
     msg = check_message(message)
     now = app.clock()
@@ -462,6 +474,7 @@ def resolve(
         resolved_at=resolved_at,
         send=send,
         also=propose_credits,
+        verify_secrets=verify_secrets,
     )
     assert created is not None
     return created

@@ -1,5 +1,7 @@
 """Pre-flight: render every template a round will use, per channel and locale, before anything is
-queued, so a broken template stops the command instead of half a fan-out."""
+queued, so a broken template stops the command instead of half a fan-out; and check that every
+secret those channels send with is in the environment (:func:`check_secrets`), so a missing
+password stops ``declare`` instead of failing every delivery."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any
 from outagecomms.app import App
 from outagecomms.channels import registry
 from outagecomms.directory import audience as aud
+from outagecomms.errors import ConfigError
 from outagecomms.models import (
     Customer,
     Incident,
@@ -17,6 +20,7 @@ from outagecomms.models import (
     RoundKind,
 )
 from outagecomms.rendering.templates import ACCOUNT_MANAGER_TEMPLATES, Rendered
+from outagecomms.values import shown_env
 
 
 def template_channels(app: App, channel_names: Sequence[str]) -> dict[str, str]:
@@ -84,3 +88,32 @@ def _sample_extras(rnd: Round) -> dict[str, Any]:
             "feedback_links": [f"https://example.invalid/feedback/x?score={i}" for i in range(11)]
         }
     return {}
+
+
+def check_secrets(app: App, channel_names: Sequence[str]) -> None:
+    """Every secret the channels ``channel_names`` (an audience's, account-manager copies
+    included) need to send is set and of the right form; else ``ConfigError`` naming the key
+    and the variable (never its value). Run before a round is written: nothing is queued."""
+    for name in sorted({aud.split_channel(n)[0] for n in channel_names}):
+        ch = app.config.channels.get(name)
+        if ch is None:
+            continue
+        cls = registry.get(ch.kind)
+        for key in cls.required_secrets(ch.settings):
+            var = str(ch.settings.get(f"{key}_env") or "")
+            where = f"channels.{name}.{key}_env"
+            value = ch.secret(key)
+            if value is None:
+                raise ConfigError(
+                    f"environment variable {shown_env(var)} is not set, and channel {name!r} "
+                    "sends with it; set it where this command runs (nothing was queued)",
+                    path=app.config.path,
+                    key=where,
+                )
+            problem = cls.secret_problem(key, value)
+            if problem:
+                raise ConfigError(
+                    f"environment variable {shown_env(var)} {problem} (nothing was queued)",
+                    path=app.config.path,
+                    key=where,
+                )

@@ -337,9 +337,12 @@ def plan_from_draft(
     return plan, d
 
 
-def commit_from_draft(app: App, plan: DeclarePlan, draft: Draft, *, send: bool) -> RoundCreated:
+def commit_from_draft(
+    app: App, plan: DeclarePlan, draft: Draft, *, send: bool, verify_secrets: bool = False
+) -> RoundCreated:
     """Declare, and mark the draft declared, in one transaction: a draft becomes at most one
-    incident even when the commander and an auto-declare race."""
+    incident even when the commander and an auto-declare race. ``verify_secrets``: as for
+    ``commit_declare`` (the commander's declare; an auto-declare queues whatever happens)."""
     now = app.clock()
 
     def mark(conn: Connection, incident_id: int) -> None:
@@ -356,7 +359,7 @@ def commit_from_draft(app: App, plan: DeclarePlan, draft: Draft, *, send: bool) 
         if draft.alert_state == AlertState.RESOLVED:
             incidents_db.add_event(conn, incident_id, now, "alert_resolved", "its alert had already resolved")  # fmt: skip
 
-    return commit_declare(app, plan, send=send, on_commit=mark)
+    return commit_declare(app, plan, send=send, on_commit=mark, verify_secrets=verify_secrets)
 
 
 def draft_dict(d: Draft) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from outagecomms.store import customers as customers_db
 from outagecomms.store import incidents as incidents_db
 from outagecomms.store import outbox as outbox_db
 from outagecomms.store import threads as threads_db
+from outagecomms.values import mask_url
 
 Progress = Callable[[int, int], None]  # (done in this step, total known so far)
 
@@ -228,7 +229,9 @@ class Dispatcher:
     ) -> dict[str, Any]:
         now = self.app.clock()
         cfg = self.app.config.dispatch
-        row: dict[str, Any] = {"id": claim.id, "last_error": result.error}
+        # an error quoting a URL (a webhook's, an Apprise target's) keeps its password unsaid
+        error = mask_url(result.error) if result.error else result.error
+        row: dict[str, Any] = {"id": claim.id, "last_error": error}
         if result.outcome == Outcome.SENT:
             summary.sent += 1
             row.update(
@@ -238,7 +241,7 @@ class Dispatcher:
                 content=content,
             )
             return row
-        key = (result.error or "error").split(":")[0][:80]
+        key = (error or "error").split(":")[0][:80]
         summary.errors[key] = summary.errors.get(key, 0) + 1
         if result.outcome == Outcome.RETRY:
             retry_at = now + backoff(claim.attempts, cfg.retry_base, result.retry_after)
@@ -250,7 +253,7 @@ class Dispatcher:
                 summary.dead += 1
                 row.update(
                     status=DeliveryStatus.DEAD.value,
-                    last_error=f"{result.error}; no retry: the next round starts at "
+                    last_error=f"{error}; no retry: the next round starts at "
                     f"{next_round:%H:%M:%S} UTC",
                 )
             elif claim.attempts < cfg.max_attempts:
@@ -269,7 +272,7 @@ class Dispatcher:
                 "customer_id": claim.customer_id,
                 "channel": claim.channel,
                 "contact": contact,
-                "reason": (result.error or "refused")[:500],
+                "reason": (error or "refused")[:500],
                 "incident_id": claim.incident_id,
                 "flagged_at": now,
             }

@@ -38,6 +38,7 @@ from outagecomms.errors import ConfigError, InputError, NotFound, OutageCommsErr
 from outagecomms.invisible import neutralise
 from outagecomms.store import feedback as feedback_db
 from outagecomms.store import incidents as incidents_db
+from outagecomms.values import shown_env
 
 TOKEN_VERSION = 1
 MAX_COMMENT = 4000
@@ -78,7 +79,8 @@ def feedback_secret(app: App) -> bytes:
     value = os.environ.get(var, "") if var else ""
     if not value:
         raise ConfigError(
-            f"the environment variable {var or '(none)'} that signs feedback links is not set; "
+            f"the environment variable {shown_env(var) if var else '(none)'} that signs "
+            "feedback links is not set; "
             f"set it to a long random string (e.g. `openssl rand -hex 32`) or name another "
             f"variable in daemon.secret_env",
             path=app.config.path,

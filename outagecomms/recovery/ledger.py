@@ -21,6 +21,7 @@ from sqlalchemy import Connection
 
 from outagecomms.app import App
 from outagecomms.errors import InputError, StateError
+from outagecomms.files import EXPORT_MODE, open_private
 from outagecomms.models import Customer, Incident
 from outagecomms.recovery.credits import (
     Credit,
@@ -249,7 +250,7 @@ def export_csv(app: App, incident_id: int, path: Path) -> int:
             ).values()
         }
     try:
-        with Path(path).open("w", newline="", encoding="utf-8") as fh:
+        with open_private(path, EXPORT_MODE, newline="") as fh:
             w = csv.writer(fh)
             w.writerow(
                 [

@@ -19,6 +19,7 @@ from outagecomms.errors import NotFound
 from outagecomms.models import AlertState, Draft, DraftStatus
 from outagecomms.store import tables as t
 from outagecomms.store.engine import conflict_insert, row_mapper
+from outagecomms.values import MAX_ID
 
 d = t.drafts
 
@@ -71,6 +72,8 @@ _row_to_draft = row_mapper(
 
 
 def get_draft(conn: Connection, draft_id: int) -> Draft:
+    if not 0 < draft_id <= MAX_ID:  # no row has it (and the driver cannot bind it)
+        raise NotFound(f"draft {draft_id} does not exist; {{command:drafts list --all}} shows them")
     r = conn.execute(select(d).where(d.c.id == draft_id)).first()
     if r is None:
         raise NotFound(f"draft {draft_id} does not exist; {{command:drafts list --all}} shows them")

@@ -3,11 +3,19 @@ aggregate module shares (chunked ``IN`` lists, upsert, mapping rows to domain ob
 
 All SQL is SQLAlchemy Core and portable; the only dialect-specific parts are chosen by
 dialect name (upsert, ``FOR UPDATE SKIP LOCKED``, SQLite pragmas).
+
+Opening says what is wrong with a store in one sentence (``ConfigError``, key ``store.url``):
+a folder that does not exist (only the built-in default folder, ``db init`` and ``init`` create
+one: a mistyped folder must not become a new, empty store), a path below a file, a file that is
+not a database, a schema written by a newer outagecomms. A SQLite file is created ``0600`` (its
+``-wal``/``-shm`` files take the database's mode): it holds personal data and message bodies
+with feedback links. The URL is shown with its password masked (``display_url``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import Enum
@@ -15,13 +23,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Table, and_, create_engine, event, insert, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError
 
 from outagecomms.errors import ConfigError, OutageCommsError
-from outagecomms.values import as_utc
+from outagecomms.values import as_utc, mask_url
 
 HEAD_REVISION = "0006"
 _CHUNK = 500
+#: the mode of the files a store creates (the SQLite database, its lock files)
+PRIVATE_FILE_MODE = 0o600
 
 T = TypeVar("T")
 
@@ -35,20 +45,29 @@ def chunks(seq: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
 class Store:
     """A database the whole tool shares. ``write()`` / ``read()`` give a transaction."""
 
-    def __init__(self, url: str, *, echo: bool = False):
+    def __init__(self, url: str, *, echo: bool = False, create_folder: bool = False):
+        """``create_folder``: make a SQLite database's missing folder (``db init``); without
+        it only the built-in default folder is made."""
         self.url = url
         try:
             self.engine: Engine = create_engine(url, echo=echo, future=True)
         except Exception as exc:  # bad URL, missing driver
-            raise ConfigError(f"cannot open store {url!r}: {exc}", key="store.url") from None
+            raise ConfigError(
+                mask_url(f"cannot open store {url!r}: {exc}"), key="store.url"
+            ) from None
         self.dialect = self.engine.dialect.name
         if self.dialect == "sqlite":
-            self._setup_sqlite()
+            self._setup_sqlite(create_folder)
 
-    def _setup_sqlite(self) -> None:
+    @property
+    def display_url(self) -> str:
+        """The URL as printed and logged: the password masked."""
+        return mask_url(self.url)
+
+    def _setup_sqlite(self, create_folder: bool) -> None:
         db = self.engine.url.database
         if db and db != ":memory:" and not db.startswith("file:"):
-            Path(db).parent.mkdir(parents=True, exist_ok=True)
+            _prepare_sqlite_file(Path(db), create_folder=create_folder)
 
         @event.listens_for(self.engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -92,29 +111,52 @@ class Store:
     # --- migrations ---------------------------------------------------------------------
 
     def current_revision(self) -> str | None:
+        """The schema's revision; None when there is no schema yet. A database that cannot be
+        read at all (not a database, no access) raises ``ConfigError``."""
         try:
             with self.read() as conn:
                 row = conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
-        except OperationalError:
-            return None
-        except Exception:
-            return None
+        except DatabaseError as exc:  # OperationalError, ProgrammingError (PostgreSQL) too
+            if _no_such_table(exc):
+                return None
+            raise self._unreadable(exc) from None
         return row[0] if row else None
+
+    def _unreadable(self, exc: DatabaseError) -> ConfigError:
+        why = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        if "not a database" in why:
+            return ConfigError(
+                f"{self.display_url} is not an outagecomms store: the file is not a SQLite "
+                "database; point store.url at another file",
+                key="store.url",
+            )
+        return ConfigError(mask_url(f"cannot open store {self.url!r}: {why}"), key="store.url")
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision (cheap when it already is). Processes that
-        start together migrate once: the others wait, then find the schema at head."""
+        start together migrate once: the others wait, then find the schema at head. A schema
+        this version does not know was written by a newer one: ``ConfigError``, untouched."""
         if self.current_revision() == HEAD_REVISION:
             return
         with self._migration_lock():
-            if self.current_revision() == HEAD_REVISION:
+            current = self.current_revision()
+            if current == HEAD_REVISION:
                 return  # another process migrated while we waited
             from alembic import command
             from alembic.config import Config as AlembicConfig
+            from alembic.script import ScriptDirectory
 
             cfg = AlembicConfig()
             cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
             cfg.attributes["engine"] = self.engine
+            known = {s.revision for s in ScriptDirectory.from_config(cfg).walk_revisions()}
+            if current is not None and current not in known:
+                raise ConfigError(
+                    f"store {self.display_url} was written by a newer outagecomms (schema "
+                    f"revision {current!r}; this version knows up to {HEAD_REVISION!r}); "
+                    "upgrade it (pip install -U outagecomms) before using this store",
+                    key="store.url",
+                )
             command.upgrade(cfg, "head")
 
     @contextmanager
@@ -128,7 +170,9 @@ class Store:
             return
         import fcntl
 
-        with open(path.with_name(path.name + ".migrate-lock"), "a") as lock:
+        lock_path = path.with_name(path.name + ".migrate-lock")
+        fd = os.open(lock_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE_MODE)
+        with os.fdopen(fd, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 yield
@@ -136,16 +180,59 @@ class Store:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def open_store(url: str, *, migrate: bool = True) -> Store:
-    store = Store(url)
+def open_store(url: str, *, migrate: bool = True, create_folder: bool = False) -> Store:
+    """Open (and bring to this version's schema) the store at ``url``; ``create_folder``:
+    make a SQLite database's folder when it is missing (``db init``)."""
+    store = Store(url, create_folder=create_folder)
     if migrate:
         try:
             store.migrate()
         except OutageCommsError:
+            store.dispose()
             raise
-        except OperationalError as exc:
-            raise ConfigError(f"cannot open store {url!r}: {exc.orig}", key="store.url") from None
+        except DatabaseError as exc:
+            store.dispose()
+            raise store._unreadable(exc) from None
     return store
+
+
+def _no_such_table(exc: DatabaseError) -> bool:
+    text = str(exc.orig).lower()
+    return "no such table" in text or ("relation" in text and "does not exist" in text)
+
+
+def _prepare_sqlite_file(db: Path, *, create_folder: bool) -> None:
+    """Check a SQLite database's path before SQLite creates anything there, and create a new
+    database file private (``PRIVATE_FILE_MODE``) whatever the umask."""
+    from outagecomms.config.model import user_data_dir
+
+    folder = db.parent
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(
+            f"{db} is not a possible database path: {folder} is a file, not a folder",
+            key="store.url",
+        )
+    if not folder.exists():
+        if not (create_folder or folder == user_data_dir()):
+            raise ConfigError(
+                f"folder {folder} does not exist (a mistyped folder would start an empty "
+                f"store); create it, or run `outagecomms db init` to create it and the store",
+                key="store.url",
+            )
+        try:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create folder {folder}: {exc.strerror or exc}", key="store.url"
+            ) from None
+    if db.is_dir():
+        raise ConfigError(f"{db} is a folder, not a database file", key="store.url")
+    try:
+        os.close(os.open(db, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+    except FileExistsError:
+        pass  # an existing store keeps the mode its owner gave it
+    except OSError as exc:
+        raise ConfigError(f"cannot create {db}: {exc.strerror or exc}", key="store.url") from None
 
 
 # --- dialect helpers ------------------------------------------------------------------------

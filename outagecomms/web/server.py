@@ -53,6 +53,7 @@ from outagecomms.recovery.feedback import (
     record_feedback,
 )
 from outagecomms.store import incidents as incidents_db
+from outagecomms.values import shown_env
 from outagecomms.web.params import (
     is_json_type,
     media_type,
@@ -350,7 +351,8 @@ async def _hook(app: App, request: Request, source: str) -> Response:
     expected = hooks.token()
     if expected is None:
         return _hook_error(
-            503, f"hooks are off: set the bearer token in ${hooks.token_env} ([hooks] token_env)"
+            503,
+            f"hooks are off: set the bearer token in {shown_env(hooks.token_env)} ([hooks] token_env)",
         )
     given = _bearer(request.headers.get("authorization"))
     # compare_digest: the time taken does not tell how much of a guess was right

@@ -36,10 +36,16 @@ class SecretCheck:
 
     def error(self, owner: str) -> str:
         why = f"; {self.needed_for}" if self.needed_for else ""
-        return f"{owner}: environment variable {self.variable} is not set ({self.key}{why})"
+        from outagecomms.values import shown_env
+
+        shown = shown_env(self.variable).removeprefix("$")
+        return f"{owner}: environment variable {shown} is not set ({self.key}{why})"
 
     def to_json(self) -> dict[str, Any]:
-        return {"key": self.key, "variable": self.variable, "set": self.set}
+        from outagecomms.values import env_name_problem
+
+        shown = self.variable if env_name_problem(self.variable) is None else None
+        return {"key": self.key, "variable": shown, "set": self.set}
 
 
 @dataclass
@@ -121,7 +127,9 @@ def channel_secrets(app: App, name: str) -> list[SecretCheck]:
     except KeyError:  # pragma: no cover - the loader refuses unknown kinds
         return []
     return [
-        _secret(f"channels.{name}.{k}", str(cfg.settings[k])) for k in keys if cfg.settings.get(k)
+        _secret(f"channels.{name}.{k}_env", str(cfg.settings[f"{k}_env"]))
+        for k in keys
+        if cfg.settings.get(f"{k}_env")
     ]
 
 

@@ -10,11 +10,12 @@ from outagecomms.models import (
 )
 from outagecomms.rendering.preview import _sample_incident
 from outagecomms.store import customers as customers_db
+from outagecomms.values import shown_env
 
 
 def doctor(app: App) -> list[str]:
     """Check the config (already validated on load), the store and every template."""
-    lines = [f"config: {app.config.path or 'built-in defaults'} ok", f"store: {app.store.url} ok"]
+    lines = [f"config: {app.config.path or 'built-in defaults'} ok", *_secret_lines(app)]
     with app.store.read() as conn:
         customers = customers_db.all_customers(conn)
     lines.append(f"customers: {len(customers)}")
@@ -36,6 +37,21 @@ def doctor(app: App) -> list[str]:
     lines.extend(_hooks_lines(app, customers))
     lines.extend(_lease_lines(app))
     return lines
+
+
+def _secret_lines(app: App) -> list[str]:
+    """The store (its URL's password masked) and every secret a round needs: a channel whose
+    variable is not set stops here (``ConfigError``, exit 2), not at the first delivery. The
+    config's warnings (a ``*_env`` holding what looks like a secret, never shown) are
+    ``app.config.warnings``: the CLI prints them when it loads the config, doctor's run too."""
+    from outagecomms.incidents.preflight import check_secrets
+    from outagecomms.workspace.channel_checks import channel_secrets
+
+    # a variable that is not set is one of the channel checks' findings (each named, with the
+    # rest still checked); what is set must also be of the right form (a Twilio Account SID)
+    ready = [n for n in sorted(app.config.channels) if all(s.set for s in channel_secrets(app, n))]
+    check_secrets(app, ready)
+    return [f"store: {app.store.display_url} ok"]
 
 
 def _lease_lines(app: App) -> list[str]:
@@ -68,7 +84,7 @@ def _lease_lines(app: App) -> list[str]:
 def _hooks_lines(app: App, customers: list[Customer]) -> list[str]:
     """The alert hooks: on or off, and fixed components/regions no customer has."""
     hooks = app.config.hooks
-    state = "on" if hooks.token() else f"off (${hooks.token_env} is not set)"
+    state = "on" if hooks.token() else f"off ({shown_env(hooks.token_env)} is not set)"
     rules = f"{len(hooks.rules)} rules" if hooks.rules else "the built-in rule"
     lines = [f"hooks: {state}; {rules}"]
     if not customers:

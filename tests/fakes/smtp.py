@@ -152,7 +152,9 @@ def running_smtp(
 
 
 class PasswordAuth:
-    """aiosmtpd authenticator: LOGIN/PLAIN succeeds for one user and password."""
+    """aiosmtpd authenticator: LOGIN/PLAIN succeeds for one user and password; anything else
+    is answered ``535 5.7.8`` like a real server (aiosmtpd's ``handled`` defaults to True,
+    which answers nothing at all)."""
 
     def __init__(self, login: bytes = b"bot", password: bytes = b"s3cret") -> None:
         self.login, self.password = login, password

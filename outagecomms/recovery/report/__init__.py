@@ -13,6 +13,7 @@ from pathlib import Path
 
 from outagecomms.app import App
 from outagecomms.errors import InputError
+from outagecomms.files import write_private
 from outagecomms.recovery.report.build import build_report
 from outagecomms.recovery.report.html import render_html
 from outagecomms.recovery.report.markdown import render_markdown
@@ -31,7 +32,7 @@ def write_report(app: App, incident_id: int, fmt: str = "md", output: Path | Non
     text = render_markdown(report) if fmt == "md" else render_html(report)
     if output is not None:
         try:
-            Path(output).write_text(text, encoding="utf-8")
+            write_private(output, text)
         except OSError as exc:
             raise InputError(
                 f"cannot write the report: {exc.strerror or exc}", field="output", value=str(output)

@@ -150,11 +150,17 @@ def _told(row: dict[str, Any]) -> bool:
     return row.get("announced_amount") is not None or row.get("announced_goodwill") is not None
 
 
+def _amount_guarded(row: dict[str, Any]) -> bool:
+    return row["status"] in (APPROVED, EXPORTED) or row.get("announced_amount") is not None
+
+
+def _goodwill_guarded(row: dict[str, Any]) -> bool:
+    return row["status"] in (APPROVED, EXPORTED) or row.get("announced_goodwill") is not None
+
+
 def _change(old: dict[str, Any], new: dict[str, Any]) -> CreditChange | None:
-    amount_moves = old["status"] in (APPROVED, EXPORTED) or old.get("announced_amount") is not None
-    goodwill_moves = (
-        old["status"] in (APPROVED, EXPORTED) or old.get("announced_goodwill") is not None
-    )
+    amount_moves = _amount_guarded(old)
+    goodwill_moves = _goodwill_guarded(old)
     before, after = Decimal(old["amount"]), Decimal(new["amount"])
     gw_before, gw_after = old["goodwill"] or "", new["goodwill"] or ""
     if (amount_moves and before != after) or (goodwill_moves and gw_before != gw_after):
@@ -236,13 +242,19 @@ def propose(
                 row.update(status=APPROVED, approved_at=now, approved_by="auto")
         if old is not None and _guarded(old):
             change = _change(old, row)
-            if change is None:
-                continue  # nothing a person decided or a customer read moves
-            changes.append(change)
-            if on_change != APPLY:
-                continue
-            row = {**old, "amount": row["amount"], "lines": row["lines"],
-                   "goodwill": row["goodwill"], "computed_at": now}  # fmt: skip
+            if change is not None:
+                changes.append(change)
+            take_all = change is not None and on_change == APPLY
+            # what no person decided and no customer read still follows the facts
+            merged = dict(old)
+            if take_all or not _amount_guarded(old):
+                merged.update(amount=row["amount"], lines=row["lines"], computed_at=now)
+                if old["status"] in (PROPOSED, REVIEW):
+                    merged.update(status=row["status"], approved_at=row["approved_at"],
+                                  approved_by=row.get("approved_by"))  # fmt: skip
+            if take_all or not _goodwill_guarded(old):
+                merged["goodwill"] = row["goodwill"]
+            row = merged
         if isinstance(credit, CreditForReview):
             review.append(credit)
         else:

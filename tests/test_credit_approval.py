@@ -265,7 +265,7 @@ def test_edit_shows_announced_changes_and_needs_yes(
     (notice,) = [m for m in msgs if m.kind == "credit"]
     assert notice.customer == "b2" and notice.message["Subject"].startswith("Re: [INC-1]")
     text = _flat(notice.text())
-    assert "A correction" in text and f"not {money('60.00', 'USD', 'en_US')}" in text
+    assert "A correction to the credit" in text and f"not {money('60.00', 'USD', 'en_US')}" in text
     assert _credits(cfg)["b2"]["announced_amount"] == _credits(cfg)["b2"]["amount"]
 
 

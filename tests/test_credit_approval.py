@@ -248,6 +248,7 @@ def test_edit_shows_announced_changes_and_needs_yes(
     changes = {c["customer"]: c for c in doc["credit_changes"]}
     assert changes["b2"]["told"] is True
     assert (changes["b2"]["amount_before"], changes["b2"]["amount_after"]) == ("60.00", "40.00")
+    assert changes["b2"]["announced_amount"] == "60.00"
     # a1's amount was held (not told), but its offer was told: that is not a change here
     assert "a1" not in changes
 

@@ -401,7 +401,9 @@ def _print_credit_changes(changes: Sequence[Any], as_json: bool) -> None:
     )
     for c in changes:
         add_row(
-            table, c.customer_id, "yes" if c.told else c.status,
+            table, c.customer_id,
+            f"{c.announced_amount} {c.currency}" if c.announced_amount is not None
+            else ("the offer" if c.told else f"no ({c.status})"),
             f"{c.amount_before} {c.currency}", f"{c.amount_after} {c.currency}",
             c.goodwill_before or "-", c.goodwill_after or "-",
         )  # fmt: skip

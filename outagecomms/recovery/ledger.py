@@ -77,6 +77,7 @@ class CreditChange:
     amount_after: Decimal
     goodwill_before: str
     goodwill_after: str
+    announced_amount: Decimal | None = None  # the amount the customer was told, if any
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -88,6 +89,9 @@ class CreditChange:
             "amount_after": str(self.amount_after),
             "goodwill_before": self.goodwill_before or None,
             "goodwill_after": self.goodwill_after or None,
+            "announced_amount": None
+            if self.announced_amount is None
+            else str(self.announced_amount),
         }
 
     def describe(self) -> str:
@@ -99,7 +103,10 @@ class CreditChange:
             parts.append(
                 f"offer {self.goodwill_before or 'none'!r} → {self.goodwill_after or 'none'!r}"
             )
-        who = "told" if self.told else self.status
+        if self.announced_amount is not None:
+            who = f"told {self.announced_amount} {self.currency}"
+        else:
+            who = "told the offer" if self.told else self.status
         return f"{self.customer_id} ({who}): " + "; ".join(parts)
 
 
@@ -167,6 +174,7 @@ def _change(old: dict[str, Any], new: dict[str, Any]) -> CreditChange | None:
         return CreditChange(
             old["customer_id"], old["currency"], old["status"], _told(old),
             before, after, gw_before, gw_after,
+            None if old.get("announced_amount") is None else Decimal(old["announced_amount"]),
         )  # fmt: skip
     return None
 
@@ -266,7 +274,9 @@ def propose(
         raise CreditChangesNeedConfirmation(inc.ref, changes)
     corrections = [
         r for r in rows
-        if send_corrections and r.get("announced_amount") is not None
+        # only an approved amount is ever told (an adjusted one waits for --approve)
+        if send_corrections and r["status"] in (APPROVED, EXPORTED)
+        and r.get("announced_amount") is not None
         and Decimal(r["announced_amount"]) != Decimal(r["amount"])
     ]  # fmt: skip
     with app.store.write() if within is None else nullcontext(within) as conn:
@@ -377,7 +387,6 @@ def approve(
     from outagecomms.incidents.preflight import check_secrets, preflight
 
     now = app.clock()
-    who = actor.strip() or "unknown"
     with app.store.read() as conn:
         inc = incidents_db.get_incident(conn, incident_id).incident
         rows = {r["customer_id"]: r for r in credits_db.incident_credits(conn, incident_id)}
@@ -385,6 +394,7 @@ def approve(
         channels = sorted(incidents_db.audience_channels(conn, incident_id, customers_only=True))
     if inc.is_open:
         raise StateError(f"{inc.ref} is not resolved yet; credits are proposed at resolution")
+    who = actor.strip() or inc.commander or "unknown"
     for cid in customers:
         row = rows.get(cid)
         if row is None:
@@ -509,19 +519,19 @@ def _amount(text: str, currency: str) -> Decimal:
     try:
         value = Decimal(text.strip())
     except InvalidOperation:
-        raise InputError("must be an amount such as 120.50", field="amount", value=text) from None
+        raise InputError("must be an amount such as 120.50", field="adjust", value=text) from None
     if not value.is_finite() or value < 0:
-        raise InputError("must be an amount of 0 or more", field="amount", value=text)
+        raise InputError("must be an amount of 0 or more", field="adjust", value=text)
     places = get_currency_precision(currency)
     exponent = value.as_tuple().exponent
     assert isinstance(exponent, int)
     if -exponent > places:
         raise InputError(
             f"{currency} has {places} decimal places; give the amount to at most that",
-            field="amount", value=text,
+            field="adjust", value=text,
         )  # fmt: skip
     if value.adjusted() >= 13:
-        raise InputError("is too large for a credit", field="amount", value=text)
+        raise InputError("is too large for a credit", field="adjust", value=text)
     return value.quantize(Decimal(1).scaleb(-places))
 
 

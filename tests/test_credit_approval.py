@@ -294,3 +294,52 @@ def test_a_recompute_keeps_announced_credits(
     events = cli_json(cfg, "show", "INC-1")["events"]
     kept = [e for e in events if e["kind"] == "credit_kept"]
     assert kept and "b2" in kept[0]["detail"]
+
+
+def test_migration_0007_keeps_credits(store_url: str) -> None:
+    """A store at 0006 (a credit in it) upgrades to the approval columns, on both stores;
+    the existing credit reads as before: not adjusted, nothing announced."""
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+    from sqlalchemy import inspect, text
+
+    from outagecomms.store.engine import HEAD_REVISION, Store
+
+    store = Store(store_url)
+    cfg = AlembicConfig()
+    cfg.set_main_option(
+        "script_location", str(Path(ledger.__file__).parents[1] / "store" / "migrations")
+    )
+    cfg.attributes["engine"] = store.engine
+    command.upgrade(cfg, "0006")
+    with store.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO incidents (id, title, severity, status, components, regions,"
+                " selector, started_at, declared_at, commander, update_every_s, ack_due,"
+                " audience_size, version, skipped) VALUES (1, 't', 'sev2', 'resolved', '[]', '[]', '{}',"
+                " :t, :t, '', 1800, :t, 1, 1, '{}')"
+            ),
+            {"t": "2026-12-01 10:00:00+00:00"},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO credits (incident_id, customer_id, amount, currency, lines, goodwill,"
+                " status, computed_at) VALUES (1, 'c1', '12.50', 'EUR', '[]', '', 'approved', :t)"
+            ),
+            {"t": "2026-12-01 10:00:00+00:00"},
+        )
+    store.migrate()
+    assert store.current_revision() == HEAD_REVISION
+    columns = {c["name"] for c in inspect(store.engine).get_columns("credits")}
+    assert {
+        "approved_by",
+        "adjusted_by",
+        "adjust_reason",
+        "announced_amount",
+        "corrects",
+    } <= columns
+    with store.read() as conn:
+        row = conn.execute(text("SELECT amount, announced_amount FROM credits")).one()
+    assert tuple(row) == ("12.50", None)
+    store.dispose()

@@ -462,7 +462,7 @@ def _queue_credit_notices(
             goodwill=r["goodwill"] or None, corrects=corrects,
         )  # fmt: skip
     rnd = outbox_db.insert_round_with_deliveries(
-        conn, incident_id=inc.id, kind=RoundKind.CREDIT, message="correction" if correction else "",
+        conn, incident_id=inc.id, kind=RoundKind.CREDIT, message="",
         status=IncidentStatus.RESOLVED, created_at=now, due_by=None, promised_next_by=None,
         customers=[r["customer_id"] for r in rows],
     )  # fmt: skip

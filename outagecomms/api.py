@@ -200,13 +200,20 @@ class App(context.App):
         severity: str | None = None,
         started_at: datetime | str | None = None,
         resolved_at: datetime | str | None = None,
+        confirm: bool = False,
+        send_corrections: bool = False,
     ) -> Incident:
-        """Correct an incident's facts; proposed credits are recomputed, nothing is sent."""
-        return lifecycle.edit_incident(
+        """Correct an incident's facts; proposed credits are recomputed, nothing is sent.
+        A change to a credit that was approved or that a customer was told raises
+        ``CreditChangesNeedConfirmation`` (its ``changes``: before/after) unless ``confirm``;
+        ``send_corrections`` then queues a correction to each customer whose announced
+        amount changed (``send`` delivers it)."""
+        return lifecycle.edit(
             self, incident, title=title, severity=severity,
             started_at=self._time(started_at, "started_at"),
             resolved_at=self._time(resolved_at, "resolved_at"),
-        )  # fmt: skip
+            confirm=confirm, send_corrections=send_corrections,
+        ).incident  # fmt: skip
 
     # --- sending ---------------------------------------------------------------------------
 

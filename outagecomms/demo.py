@@ -40,6 +40,7 @@ reconcile_every = "500ms"
 min_margin = "1s"
 
 [credits]
+auto_approve_up_to = "10%"
 [[credits.rules]]
 kind = "downtime_step"
 percent_per_block = 5
@@ -115,7 +116,11 @@ def run_demo(directory: Path | None, *, every: timedelta, console: Console) -> P
         _fan_out(app, inc.ref, done.queued, "resolution", console)
         credits = app.credits(inc)
         total = ", ".join(f"{v} {k}" for k, v in credits["total"].items())
-        console.print(f"  service credits proposed: {total} (see `outagecomms credits {inc.ref}`)")
+        held = sum(1 for c in credits["credits"] if c["held"])
+        console.print(
+            f"  service credits: {total}; {held} held for approval"
+            f" (see `outagecomms credits {inc.ref}`)"
+        )
         shown = app.show(inc)
         pk = shown.promises_kept
         console.print(

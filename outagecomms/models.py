@@ -37,6 +37,7 @@ class RoundKind(StrEnum):
     HOLDING = "holding"
     RESOLUTION = "resolution"
     FOLLOW_UP = "follow_up"
+    CREDIT = "credit"  # the credit notice: an approved credit's amount (or its correction)
 
 
 class DeliveryStatus(StrEnum):

@@ -85,7 +85,7 @@ def test_a_customer_whose_credit_cannot_be_computed_is_for_review_and_the_rest_g
     assert all(Decimal(c["amount"]) > 0 for c in others)
     assert f"{bad}: needs review: " in _run(cli, cfg, "credits", "INC-1").stderr
     # approval leaves the one for review to a person
-    _run(cli, cfg, "credits", "INC-1", "--approve")
+    _run(cli, cfg, "credits", "INC-1", "--approve", "--yes")
     after = {c["customer"]: c["status"] for c in json.loads(_run(cli, cfg, "credits", "INC-1", "--json").stdout)["credits"]}  # fmt: skip
     assert after[bad] == "review"
     assert {s for cid, s in after.items() if cid != bad} == {"approved"}

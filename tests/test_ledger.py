@@ -1,5 +1,6 @@
-"""Credits end to end: proposed at resolution, stated in each customer's resolution notice,
-approved (frozen), recomputed on edit, exported spreadsheet-safe."""
+"""Credits end to end: proposed at resolution, approved under ``auto_approve_up_to`` and stated
+in each customer's resolution notice, recomputed on a confirmed edit, exported spreadsheet-safe
+(and then never recomputed)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ pytestmark = pytest.mark.slow
 CREDITS = f"""
 [credits]
 cap_percent = 100
+auto_approve_up_to = "100%"
 
 [[credits.rules]]
 kind = "response_sla"
@@ -58,7 +60,8 @@ def test_credits_flow(smtp_server: SmtpServer, make_config, cli, tmp_path: Path)
         by["a1"]["goodwill"] == "a free month of premium support" and by["b2"]["goodwill"] is None
     )
     assert data["total"] == {"EUR": "300.00", "JPY": "9000", "USD": "60.00"}
-    assert all(c["status"] == "proposed" for c in data["credits"])
+    assert all(c["status"] == "approved" for c in data["credits"])
+    assert all(c["approved_by"] == "auto" for c in data["credits"])
 
     # each resolution notice states that customer's credit, in their currency and locale
     msgs = smtp_server.handler.wait_for(lambda ms: sum(m.kind == "resolution" for m in ms) == 3)
@@ -67,17 +70,13 @@ def test_credits_flow(smtp_server: SmtpServer, make_config, cli, tmp_path: Path)
     assert money("60.00", "USD", "en_US") in notice["b2"] and "premium support" not in notice["b2"]
     assert money("9000", "JPY", "ja_JP") in notice["c3"]
 
-    # an edit recomputes proposed credits; approved ones are frozen
-    cli_json(cfg, "edit", "INC-1", "--started-at", "-35m")
+    # an edit recomputes the approved, announced credits only when confirmed
+    cli_json(cfg, "edit", "INC-1", "--started-at", "-35m", "--yes")
     again = {c["customer"]: c for c in cli_json(cfg, "credits", "INC-1")["credits"]}
     # 35 min -> 2 started blocks x 5% = 10%, plus 10%: the acknowledgement went out at
     # declare, 35 min after the corrected start, still later than the 10-minute deadline
     assert Decimal(again["b2"]["amount"]) == Decimal("40.00")
-    approved = cli_json(cfg, "credits", "INC-1", "--approve")
-    assert all(c["status"] == "approved" for c in approved["credits"])
-    cli_json(cfg, "edit", "INC-1", "--started-at", "-200m")
-    frozen = {c["customer"]: c for c in cli_json(cfg, "credits", "INC-1")["credits"]}
-    assert frozen["b2"]["amount"] == "40.00"
+    assert again["b2"]["status"] == "approved" and again["b2"]["announced_amount"] == "60.00"
 
     # the billing export is spreadsheet-safe and marks the credits exported
     out = tmp_path / "credits.csv"
@@ -91,6 +90,10 @@ def test_credits_flow(smtp_server: SmtpServer, make_config, cli, tmp_path: Path)
         "b2": "40.00",
         "c3": "6000",
     }
+    # billing has them: no edit changes an exported credit
+    cli_json(cfg, "edit", "INC-1", "--started-at", "-200m", "--yes")
+    frozen = {c["customer"]: c for c in cli_json(cfg, "credits", "INC-1")["credits"]}
+    assert frozen["b2"]["amount"] == "40.00" and frozen["b2"]["status"] == "exported"
 
 
 def test_no_credit_policy_credits_nobody(

@@ -22,6 +22,7 @@ from outagecomms.app import App
 from outagecomms.directory.importer import import_file
 from outagecomms.errors import ConfigError
 from outagecomms.incidents.lifecycle import declare, post_update, resolve
+from outagecomms.incidents.preflight import SAMPLE_CREDIT_NOTICE
 from outagecomms.incidents.promises import holding_start
 from outagecomms.models import RoundKind, Selector
 from outagecomms.outbox.senders import dispatch_due
@@ -289,11 +290,13 @@ def test_every_template_shows_display_names_not_keys(kind: RoundKind, channel: s
 
     names = DisplayNames(components={"auth": "Identity & Sign-in"}, regions={"eu-west": "Dublin"})
     r = Renderer(company=COMPANY, names=names)
-    done = kind in (RoundKind.RESOLUTION, RoundKind.FOLLOW_UP)
+    done = kind in (RoundKind.RESOLUTION, RoundKind.FOLLOW_UP, RoundKind.CREDIT)
     inc = incident(resolved=done)
     rnd = round_(kind)
     latest = replace(rnd, kind=RoundKind.UPDATE) if kind == RoundKind.HOLDING else None
-    ctx = r.context(incident=inc, round=rnd, customer=customer(), latest=latest)
+    # a credit notice always has its credit (the pre-flight's sample)
+    extras = {"credit": SAMPLE_CREDIT_NOTICE} if kind == RoundKind.CREDIT else {}
+    ctx = r.context(incident=inc, round=rnd, customer=customer(), latest=latest, **extras)
     out = r.render(kind, channel, ctx)
     shown = f"{out.subject}\n{out.text}\n{out.html or ''}"
     assert "eu-west" not in shown

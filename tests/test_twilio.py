@@ -317,7 +317,9 @@ def test_sms_templates_fit_two_segments(with_extras: bool, tz: str, locale: str)
             assert "Next update by" in text
         if kind != RoundKind.FOLLOW_UP or not with_extras:
             assert "https://status.example.com" in text
-        assert (credit["amount"] in text) == (with_extras and kind == RoundKind.RESOLUTION)
+        assert (credit["amount"] in text) == (
+            with_extras and kind in (RoundKind.RESOLUTION, RoundKind.CREDIT)
+        )
         assert (builders.FEEDBACK_LINKS[10] in text) == (
             with_extras and kind == RoundKind.FOLLOW_UP
         )

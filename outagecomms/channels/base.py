@@ -160,9 +160,9 @@ class Channel(ABC):
     @classmethod
     def delivers(cls, kind: str) -> bool:
         """Whether rounds of ``kind`` go out on this channel. A once-per-round channel (no
-        ``contact_field``: a status page, a team chat) has no follow-up to send: the follow-up
-        asks each customer for their own score."""
-        return cls.contact_field is not None or kind != "follow_up"
+        ``contact_field``: a status page, a team chat) has no follow-up to send (the follow-up
+        asks each customer for their own score) and no credit notice (a customer's own)."""
+        return cls.contact_field is not None or kind not in ("follow_up", "credit")
 
     async def open(self) -> None:  # noqa: B027 - optional hook
         """Open pooled connections (optional)."""

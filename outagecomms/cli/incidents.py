@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 import click
@@ -327,26 +327,87 @@ def edit(
     resolved_at: Annotated[
         str | None, typer.Option("--resolved-at", help="When service was restored.")
     ] = None,
+    send_corrections: Annotated[
+        bool,
+        typer.Option(
+            "--send-corrections",
+            help="With --yes: send a correction (a credit notice) to each customer whose "
+            "announced credit amount changed.",
+        ),
+    ] = False,
+    queue_only: QueueOnlyOpt = False,
     yes: YesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Correct an incident's facts; proposed credits are recomputed, nothing is sent."""
-    from outagecomms.incidents.lifecycle import edit_incident
+    """Correct an incident's facts; proposed credits are recomputed. A change to a credit that
+    was approved or that a customer was told is shown per customer and needs --yes; nothing is
+    sent unless --send-corrections."""
+    from outagecomms.incidents.lifecycle import edit as do_edit
     from outagecomms.incidents.views import IncidentSummary
     from outagecomms.models import incident_id_from_ref
+    from outagecomms.recovery.ledger import CreditChangesNeedConfirmation
 
     iid = incident_id_from_ref(incident)
+    if send_corrections and not yes:
+        raise click.UsageError("--send-corrections sends: pass --yes too")
     a = open_app()
     now = a.clock()
-    inc = edit_incident(
-        a, iid, title=title, severity=severity,
-        started_at=opt.time(started_at, now, "started_at"),
-        resolved_at=opt.time(resolved_at, now, "resolved_at"),
-    )  # fmt: skip
+    try:
+        done = do_edit(
+            a, iid, title=title, severity=severity,
+            started_at=opt.time(started_at, now, "started_at"),
+            resolved_at=opt.time(resolved_at, now, "resolved_at"),
+            confirm=yes, send_corrections=send_corrections, actor=os.environ.get("USER", ""),
+        )  # fmt: skip
+    except CreditChangesNeedConfirmation as exc:
+        _print_credit_changes(exc.changes, as_json)
+        if as_json:
+            print_json(
+                {"incident": f"INC-{iid}", "applied": False,
+                 "credit_changes": [c.to_json() for c in exc.changes]}
+            )  # fmt: skip
+        raise
+    inc = done.incident
+    summary = None
+    if done.corrections_queued and not queue_only:
+        summary = send(a, inc.id, done.corrections_queued, "credit corrections")
+    if not as_json:
+        _print_credit_changes(done.credit_changes, as_json)
+    note(as_json, f"{inc.ref} updated")
+    if done.correction_round is not None:
+        note(as_json, f"credit corrections queued for {done.corrections_queued}")
+    if summary is not None:
+        note(as_json, f"credit corrections: {summary_line(summary)}")
     if as_json:
-        print_json(IncidentSummary.of(inc).to_json())
-    else:
-        err.print(f"[bold]{inc.ref}[/] updated")
+        print_json(
+            {
+                **IncidentSummary.of(inc).to_json(),
+                "applied": True,
+                "credit_changes": [c.to_json() for c in done.credit_changes],
+                "corrections_queued": done.corrections_queued,
+                **(summary_json(summary) if summary is not None else {}),
+            }
+        )
+    if summary is not None and summary.problems:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+def _print_credit_changes(changes: Sequence[Any], as_json: bool) -> None:
+    """Before/after per customer, on stderr (with --json the document says it)."""
+    if not changes or as_json:
+        return
+    table = Table(
+        "customer", "told", "credit before", "credit after", "offer before", "offer after"
+    )
+    for c in changes:
+        add_row(
+            table, c.customer_id,
+            f"{c.announced_amount} {c.currency}" if c.announced_amount is not None
+            else ("the offer" if c.told else f"no ({c.status})"),
+            f"{c.amount_before} {c.currency}", f"{c.amount_after} {c.currency}",
+            c.goodwill_before or "-", c.goodwill_after or "-",
+        )  # fmt: skip
+    err.print(table)
 
 
 def list_incidents(

@@ -2,47 +2,143 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import click
 import typer
 from rich.markup import escape
 
-from outagecomms.cli.exits import Group
-from outagecomms.cli.options import IncidentArg, JsonOpt, YesOpt, open_app
+from outagecomms.cli.exits import EXIT_PARTIAL, EXIT_USAGE, Group
+from outagecomms.cli.options import IncidentArg, JsonOpt, QueueOnlyOpt, YesOpt, open_app
 from outagecomms.cli.output import Table, add_row, err, note, out, print_json, write_out
+from outagecomms.cli.sending import send, summary_json, summary_line
 
 
 def credits(
     incident: IncidentArg,
     approve: Annotated[
-        bool, typer.Option("--approve", help="Freeze the proposed credits.")
+        bool,
+        typer.Option(
+            "--approve",
+            help="Approve the proposed credits and send each customer a credit notice "
+            "(the amount, why, any offer). Sends: needs --yes or a terminal's confirmation.",
+        ),
     ] = False,
+    customer: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--customer", help="With --approve: only this customer's credit (repeatable)."
+        ),
+    ] = None,
+    adjust: Annotated[
+        tuple[str, str] | None,
+        typer.Option(
+            "--adjust",
+            metavar="ID AMOUNT",
+            help="A person's decision: set customer ID's credit to AMOUNT (with --reason). "
+            "It is then approved (and announced) with --approve.",
+        ),
+    ] = None,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why (with --adjust): recorded, not sent.")
+    ] = None,
     csv_file: Annotated[
         Path | None, typer.Option("--csv", help="Write them for billing (spreadsheet-safe).")
     ] = None,
+    queue_only: QueueOnlyOpt = False,
     yes: YesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Service credits per affected customer (proposed at resolution)."""
+    """Service credits per affected customer: proposed at resolution, approved at or under
+    [credits] auto_approve_up_to, the rest held until --approve sends their credit notices."""
     from outagecomms.models import incident_id_from_ref
     from outagecomms.recovery import ledger
 
     iid = incident_id_from_ref(incident)
+    if customer and not approve:
+        raise click.UsageError("--customer goes with --approve")
+    if adjust is not None and not reason:
+        raise click.UsageError("--adjust needs --reason: why this amount")
+    if reason and adjust is None:
+        raise click.UsageError("--reason goes with --adjust")
     a = open_app()
+    actor = os.environ.get("USER", "")
+    extra: dict[str, Any] = {}
+    partial = False
+    if adjust is not None:
+        assert reason is not None
+        row = ledger.adjust(a, iid, adjust[0], adjust[1], reason=reason, actor=actor)
+        note(
+            as_json,
+            f"{row['customer']}: credit set to {row['amount']} {row['currency']} by "
+            f"{row['adjusted']['by']}; approve it with `outagecomms credits INC-{iid} --approve`",
+        )
     if approve:
-        n = ledger.approve(a, iid)
-        err.print(f"approved {n} credits")
+        _confirm_approve(a, iid, customer or [], yes)
+        done = ledger.approve(
+            a, iid, customers=customer or [], actor=actor, verify_secrets=not queue_only
+        )
+        note(as_json, f"approved {done.approved} credits; credit notices queued for {done.queued}")
+        summary = None
+        if done.queued and not queue_only:
+            summary = send(a, iid, done.queued, "credit notices")
+            note(as_json, f"credit notices: {summary_line(summary)}")
+        extra = {
+            "approved": done.approved,
+            "round": done.round.seq if done.round else None,
+            "queued": done.queued,
+            **summary_json(summary),
+        }
+        partial = summary is not None and bool(summary.problems)
     if csv_file is not None:
         n = ledger.export_csv(a, iid, csv_file)
-        err.print(f"wrote {n} credits to {csv_file}")
+        note(as_json, f"wrote {n} credits to {csv_file}")
     data = ledger.credits_report(a, iid)
     if as_json:
-        print_json(data)
+        print_json({**data, **extra})
+    else:
+        _print_credits(data)
+    if partial:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+def _confirm_approve(a: Any, iid: int, customers: list[str], yes: bool) -> None:
+    """``--approve`` sends: ``--yes``, or a terminal's confirmation; else exit 2."""
+    if yes:
         return
-    table = Table("customer", "amount", "currency", "status", "rules", "goodwill")
+    if not sys.stdin.isatty():
+        err.print("[bold red]error:[/] not a terminal: pass --yes to send", highlight=False)
+        raise typer.Exit(EXIT_USAGE)
+    from outagecomms.recovery import ledger
+
+    pending = [
+        c for c in ledger.credits_report(a, iid)["credits"]
+        if c["status"] == "proposed" and (not customers or c["customer"] in customers)
+    ]  # fmt: skip
+    err.print(
+        f"Approve {len(pending)} credits of INC-{iid} and send a credit notice to each customer "
+        "whose credit is above 0?"
+    )
+    if not typer.confirm("Send the credit notices now?", default=False, err=True):
+        err.print("nothing approved, nothing sent")
+        raise typer.Exit(EXIT_USAGE)
+
+
+def _print_credits(data: dict[str, Any]) -> None:
+    table = Table("customer", "amount", "currency", "status", "rules", "goodwill", "decided")
     for c in data["credits"]:
         rules = "; ".join(f"{x['rule']} {x['amount']}" for x in c["lines"])
+        decided = ""
+        if c["adjusted"]:
+            adj = c["adjusted"]
+            decided = f"set by {adj['by']} (computed {adj['computed_amount']}): {adj['reason']}"
+        elif c["approved_by"]:
+            decided = f"approved by {c['approved_by']}"
+        elif c["held"]:
+            decided = "held: --approve sends it"
         add_row(
             table,
             c["customer"],
@@ -51,6 +147,7 @@ def credits(
             c["status"],
             rules,
             c["goodwill"] or "",
+            decided,
         )
     out.print(table)
     out.print("total: " + (", ".join(f"{v} {k}" for k, v in data["total"].items()) or "nothing"))

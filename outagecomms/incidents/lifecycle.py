@@ -29,6 +29,7 @@ from outagecomms.models import (
     RoundKind,
     Selector,
 )
+from outagecomms.recovery.ledger import CreditChange
 from outagecomms.rendering.templates import Rendered
 from outagecomms.store import customers as customers_db
 from outagecomms.store import incidents as incidents_db
@@ -462,7 +463,11 @@ def resolve(
     from outagecomms.recovery import ledger
 
     def propose_credits(conn: Connection) -> None:
-        ledger.propose(app, incident_id, resolved_at=resolved_at, within=conn)
+        # approved at or under auto_approve_up_to; what the notice states is recorded as told
+        ledger.propose(
+            app, incident_id, resolved_at=resolved_at, within=conn, auto_approve=True,
+            announce=send,
+        )  # fmt: skip
 
     created = _add_round(
         app,
@@ -524,6 +529,17 @@ def create_holding_round(app: App, incident_id: int, expect_due: datetime) -> Ro
     )
 
 
+@dataclass(frozen=True)
+class Edited:
+    """What ``edit`` did: the incident as it now stands, the changes to approved or announced
+    credits it made (confirmed), and the corrections it queued (``send_corrections``)."""
+
+    incident: Incident
+    credit_changes: tuple[CreditChange, ...] = ()
+    correction_round: Round | None = None
+    corrections_queued: int = 0
+
+
 def edit_incident(
     app: App,
     incident: RefLike,
@@ -533,8 +549,34 @@ def edit_incident(
     started_at: datetime | None = None,
     resolved_at: datetime | None = None,
 ) -> Incident:
+    """``edit`` without confirming: refuses (``CreditChangesNeedConfirmation``) a change to an
+    approved or announced credit."""
+    return edit(
+        app, incident, title=title, severity=severity, started_at=started_at,
+        resolved_at=resolved_at,
+    ).incident  # fmt: skip
+
+
+def edit(
+    app: App,
+    incident: RefLike,
+    *,
+    title: str | None = None,
+    severity: str | None = None,
+    started_at: datetime | None = None,
+    resolved_at: datetime | None = None,
+    confirm: bool = False,
+    send_corrections: bool = False,
+    actor: str = "",
+) -> Edited:
     """Correct an incident's facts (e.g. when customers were really first hurt). Proposed
-    credits are recomputed; approved ones stay frozen. Nothing is sent."""
+    credits are recomputed in the same transaction. A credit that was approved or that a
+    customer was told (amount or offer) changes only with ``confirm``; otherwise
+    ``CreditChangesNeedConfirmation`` lists the before/after per customer and nothing is
+    written. ``send_corrections`` (with ``confirm``) queues a correction to each customer whose
+    announced amount changed; otherwise nothing is sent."""
+    from outagecomms.recovery import ledger
+
     incident_id = IncidentRef.parse(incident).id
     values: dict[str, object] = {}
     with app.store.read() as conn:
@@ -561,14 +603,28 @@ def edit_incident(
             "nothing to change: give {field:title}, {field:severity}, {field:started_at} or "
             "{field:resolved_at}"
         )
+    if send_corrections and not inc.is_open:
+        from outagecomms.incidents.preflight import check_secrets
+
+        with app.store.read() as conn:
+            reps = customers_db.locale_representatives(conn, incident_id)
+            channels = sorted(
+                incidents_db.audience_channels(conn, incident_id, customers_only=True)
+            )
+        preflight(app, inc, ledger._credit_round(inc, app.clock()), reps, channels)
+        check_secrets(app, channels)
+    proposal = None
     with app.store.write() as conn:
         if not incidents_db.update_incident(conn, incident_id, row.version, **values):
             raise StateError(f"{inc.ref} changed while this command ran; try again")
         changed = ", ".join(f"{k}={v}" for k, v in values.items() if k != "ack_due")
         incidents_db.add_event(conn, incident_id, app.clock(), "edited", changed)
-    if not inc.is_open:
-        from outagecomms.recovery import ledger
-
-        ledger.propose(app, incident_id)
-    with app.store.read() as conn:
-        return incidents_db.get_incident(conn, incident_id).incident
+        if not inc.is_open:
+            proposal = ledger.propose(
+                app, incident_id, within=conn, on_change=ledger.APPLY if confirm else ledger.CONFIRM,
+                actor=actor, send_corrections=send_corrections and confirm,
+            )  # fmt: skip
+        final = incidents_db.get_incident(conn, incident_id).incident
+    if proposal is None:
+        return Edited(final)
+    return Edited(final, proposal.changes, proposal.correction_round, proposal.corrections_queued)

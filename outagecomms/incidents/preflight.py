@@ -69,7 +69,32 @@ def preflight(
                     incident=incident, round=rnd, customer=c, **_sample_extras(rnd)
                 ),
             )
+            if rnd.kind == RoundKind.RESOLUTION:  # and as it reads when the credit is held
+                app.renderer.render(
+                    rnd.kind,
+                    tc,
+                    app.renderer.context(
+                        incident=incident,
+                        round=rnd,
+                        customer=c,
+                        goodwill="a sample offer",
+                        credit_held_until=rnd.created_at,
+                    ),
+                )
     return out
+
+
+#: the credit a pre-flight renders a credit notice with (a correction: every branch shows)
+SAMPLE_CREDIT_NOTICE = {
+    "amount": "$2.00",
+    "reason": "a sample credit",
+    "reasons": ["a sample credit", "a second sample line"],
+    "correction": True,
+    "previous": "$1.00",
+}
+#: the template kinds a resolved incident may still send (``credits --approve``, ``edit
+#: --send-corrections``): a resolve pre-flight renders them too
+AFTER_RESOLUTION_KINDS = (RoundKind.FOLLOW_UP, RoundKind.CREDIT)
 
 
 def _sample_extras(rnd: Round) -> dict[str, Any]:
@@ -83,6 +108,8 @@ def _sample_extras(rnd: Round) -> dict[str, Any]:
             "credit": {"amount": "$1.00", "reason": "a sample credit"},
             "goodwill": "a sample offer",
         }
+    if kind == RoundKind.CREDIT:
+        return {"credit": SAMPLE_CREDIT_NOTICE, "goodwill": "a sample offer"}
     if kind == RoundKind.FOLLOW_UP:
         return {
             "feedback_links": [f"https://example.invalid/feedback/x?score={i}" for i in range(11)]

@@ -192,7 +192,7 @@ class Dispatcher:
                 # Re-read per batch: status and resolution time feed the templates.
                 self._incidents[iid] = incidents_db.get_incident(conn, iid).incident
             for c in claimed:
-                if self._rounds[c.round_id].kind == RoundKind.RESOLUTION:
+                if self._rounds[c.round_id].kind in (RoundKind.RESOLUTION, RoundKind.CREDIT):
                     key = (c.incident_id, c.customer_id)
                     if key not in self._credits:
                         self._credits[key] = credits_db.customer_credit(conn, *key)
@@ -307,13 +307,24 @@ class Dispatcher:
                 log.warning("INC-%d: %d deliveries will be retried: %s", iid, n, why)
 
     def _extras(self, claim: outbox_db.Claimed, customer: Customer) -> dict[str, Any]:
-        """Per-customer parts of a notice: the credit and offer in the resolution."""
-        kind = self._rounds[claim.round_id].kind
+        """Per-customer parts of a notice: the credit (or that one is being applied) and offer
+        in the resolution; the amount, its reasons and the offer in a credit notice."""
+        rnd = self._rounds[claim.round_id]
+        kind = rnd.kind
+        row = self._credits.get((claim.incident_id, claim.customer_id))
         if kind == RoundKind.RESOLUTION:
-            credit, goodwill = ledger.notice_context(
-                self._credits.get((claim.incident_id, claim.customer_id)), customer.locale
-            )
-            return {"credit": credit, "goodwill": goodwill}
+            credit, goodwill = ledger.notice_context(row, customer.locale)
+            held_until = None
+            if ledger.held(row):
+                held_until = rnd.created_at + ledger.approval_within(self.app)
+            return {"credit": credit, "goodwill": goodwill, "credit_held_until": held_until}
+        if kind == RoundKind.CREDIT:
+            if row is None:
+                return {}
+            return {
+                "credit": ledger.credit_notice_context(row, customer.locale),
+                "goodwill": row["goodwill"] or None,
+            }
         if kind == RoundKind.FOLLOW_UP:
             secret = self._feedback_secret()
             public = self.app.config.daemon.public_url

@@ -31,6 +31,14 @@ Then ``[credits.multipliers]`` ``severity``/``tier`` (default 1) multiply every 
 ``minimum`` (default 0) suppresses a credit below it. A fixed ``amount`` and ``minimum`` are in
 the customer's own currency.
 
+Approval: ``auto_approve_up_to`` says which credits are approved at resolution (and stated in
+the resolution notice): a table by currency, ``{ EUR = "50", GBP = 40, "*" = "10%" }`` (an amount
+in that currency or a percent of the customer's monthly fee; ``"*"``: any other currency), or one
+percent for every currency, ``"10%"``. A credit above it, or in a currency it does not name, is
+*held*: the notice says a credit is being applied and that the customer will hear the amount
+within ``approval_within`` (default 48h), without an amount; ``credits INC --approve`` sends it.
+No ``auto_approve_up_to``: every credit above 0 is held.
+
 Money: every line is computed exactly (as a rational number); the total is rounded **once**,
 half-up (``ROUND_HALF_UP`` semantics), to the currency's minor unit (Babel: USD 2, JPY 0, BHD 3).
 The cap is ``cap_percent`` of the monthly fee rounded half-up to the minor unit, so a customer's
@@ -74,6 +82,7 @@ from outagecomms.models import Customer, Severity
 from outagecomms.values import FieldReader
 
 __all__ = [
+    "ApprovalLimit",
     "Credit",
     "CreditForReview",
     "CreditLine",
@@ -86,6 +95,7 @@ __all__ = [
     "Span",
     "UptimeTableRule",
     "UptimeTier",
+    "auto_approves",
     "compute_credit",
     "compute_credit_or_review",
     "credit_reason",
@@ -179,15 +189,54 @@ def _frozen_map() -> Mapping[str, Decimal]:
     return MappingProxyType({})
 
 
+@dataclass(frozen=True)
+class ApprovalLimit:
+    """One ``auto_approve_up_to`` limit: an ``amount`` in the currency, or a ``percent`` of the
+    customer's monthly fee."""
+
+    amount: Decimal | None = None
+    percent: Decimal | None = None
+
+    def of(self, monthly_fee: Decimal) -> Decimal:
+        if self.percent is not None:
+            return monthly_fee * self.percent / 100
+        assert self.amount is not None
+        return self.amount
+
+
+def _no_limits() -> Mapping[str, ApprovalLimit]:
+    return MappingProxyType({})
+
+
+#: the default ``approval_within``: when a held credit's customer will hear its amount
+APPROVAL_WITHIN = timedelta(hours=48)
+
+
 @dataclass(frozen=True, kw_only=True)
 class CreditPolicy:
-    """The validated ``[credits]`` table. No rules: every credit is zero."""
+    """The validated ``[credits]`` table. No rules: every credit is zero.
+
+    ``auto_approve_up_to``: currency (or ``"*"``) -> the largest credit approved at resolution;
+    empty: every credit above 0 is held for a person's approval."""
 
     rules: tuple[CreditRule, ...] = ()
     severity_multipliers: Mapping[str, Decimal] = field(default_factory=_frozen_map)
     tier_multipliers: Mapping[str, Decimal] = field(default_factory=_frozen_map)
     cap_percent: Decimal = Decimal(100)
     minimum: Decimal = Decimal(0)
+    auto_approve_up_to: Mapping[str, ApprovalLimit] = field(default_factory=_no_limits)
+    approval_within: timedelta = APPROVAL_WITHIN
+
+
+def auto_approves(
+    policy: CreditPolicy, amount: Decimal, currency: str, monthly_fee: Decimal
+) -> bool:
+    """Whether a credit of ``amount`` is approved at resolution (at or under the policy's
+    ``auto_approve_up_to`` for ``currency``); 0 always is (nothing is promised)."""
+    if amount <= 0:
+        return True
+    limit = policy.auto_approve_up_to.get(currency) or policy.auto_approve_up_to.get("*")
+    return limit is not None and amount <= limit.of(monthly_fee)
 
 
 # --- inputs and results --------------------------------------------------------------------
@@ -259,7 +308,16 @@ _RULE_KEYS: dict[str, set[str]] = {
     "downtime_multiple": {"kind", "multiple", "period"},
     "repeat": {"kind", "window", "min_incidents", "percent", "amount"},
 }
-_TOP_KEYS = {"rules", "multipliers", "cap_percent", "minimum"}
+_TOP_KEYS = {
+    "rules",
+    "multipliers",
+    "cap_percent",
+    "minimum",
+    "auto_approve_up_to",
+    "approval_within",
+}
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_PERCENT = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*$")
 _RULE_INDEX = re.compile(r"^credits\.rules\[(\d+)\]")
 
 
@@ -315,13 +373,54 @@ class _Parser(FieldReader):
 
         cap = self.decimal(data, "credits", "cap_percent", Decimal(100))
         minimum = self.decimal(data, "credits", "minimum", Decimal(0))
+        within = self.duration(data, "credits", "approval_within", APPROVAL_WITHIN)
         return CreditPolicy(
             rules=rules,
             severity_multipliers=MappingProxyType(sev),
             tier_multipliers=MappingProxyType(tier),
             cap_percent=cap,
             minimum=minimum,
+            auto_approve_up_to=MappingProxyType(self.approval_limits(data)),
+            approval_within=within,
         )
+
+    def approval_limits(self, data: Mapping[str, Any]) -> dict[str, ApprovalLimit]:
+        key = "credits.auto_approve_up_to"
+        raw = data.get("auto_approve_up_to")
+        if raw is None:
+            return {}
+        if isinstance(raw, str):
+            return {"*": self.limit(raw, key, percent_only=True)}
+        if not isinstance(raw, dict):
+            raise self.err(
+                key,
+                'must be a percent of the monthly fee ("10%") or a table by currency '
+                f'({{ EUR = "50", GBP = "40" }}), got {raw!r}',
+            )
+        out: dict[str, ApprovalLimit] = {}
+        for cur, value in raw.items():
+            if cur != "*" and not _CURRENCY.match(cur):
+                raise self.err(
+                    f"{key}.{cur}",
+                    'is not a currency: use a 3-letter code in capitals (EUR) or "*" for any other',
+                )
+            out[cur] = self.limit(value, f"{key}.{cur}")
+        return out
+
+    def limit(self, value: Any, key: str, *, percent_only: bool = False) -> ApprovalLimit:
+        if isinstance(value, str):
+            m = _PERCENT.match(value)
+            if m:
+                return ApprovalLimit(percent=Decimal(m.group(1)))
+            if percent_only:
+                raise self.err(
+                    key,
+                    f'must be a percent of the monthly fee such as "10%" (or a table by '
+                    f"currency), got {value!r}",
+                )
+        prefix, _, name = key.rpartition(".")
+        amount = self.decimal({name: value}, prefix, name)
+        return ApprovalLimit(amount=amount)
 
     def multipliers(self, raw: Any, prefix: str) -> dict[str, Decimal]:
         table = self.table(raw, prefix)

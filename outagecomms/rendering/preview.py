@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from outagecomms.app import App
 from outagecomms.errors import InputError, NotFound
+from outagecomms.incidents.preflight import SAMPLE_CREDIT_NOTICE
 from outagecomms.incidents.promises import promise_after
 from outagecomms.models import (
     Incident,
@@ -50,12 +51,12 @@ def _sample_incident(app: App) -> tuple[Incident, dict[RoundKind, Round]]:
             kind=kind,
             message="A database failover is in progress.",
             status=IncidentStatus.RESOLVED
-            if kind == RoundKind.RESOLUTION
+            if kind in (RoundKind.RESOLUTION, RoundKind.CREDIT)
             else IncidentStatus.IDENTIFIED,
             created_at=now,
             due_by=now,
             promised_next_by=None
-            if kind in (RoundKind.RESOLUTION, RoundKind.FOLLOW_UP)
+            if kind in (RoundKind.RESOLUTION, RoundKind.FOLLOW_UP, RoundKind.CREDIT)
             else promise_after(now, every),
         )
         for i, kind in enumerate(
@@ -65,6 +66,7 @@ def _sample_incident(app: App) -> tuple[Incident, dict[RoundKind, Round]]:
                 RoundKind.HOLDING,
                 RoundKind.RESOLUTION,
                 RoundKind.FOLLOW_UP,
+                RoundKind.CREDIT,
             )
         )
     }
@@ -84,7 +86,7 @@ def preview(
         rk = RoundKind(kind)
     except ValueError:
         raise InputError(
-            "unknown kind; use acknowledgement, update, holding, resolution or follow_up",
+            "unknown kind; use acknowledgement, update, holding, resolution, follow_up or credit",
             field="kind",
             value=kind,
         ) from None
@@ -107,5 +109,7 @@ def preview(
         round=rnd,
         customer=found[customer_id],
         latest=latest if rk == RoundKind.HOLDING else None,
+        # a credit notice shows a sample credit (its amount comes from the ledger when sent)
+        credit={**SAMPLE_CREDIT_NOTICE, "correction": False} if rk == RoundKind.CREDIT else None,
     )
     return app.renderer.render(rk, channel, ctx)

@@ -227,9 +227,14 @@ class Renderer:
         goodwill: str | None = None,
         feedback_links: Sequence[str] = (),
         latest: Round | None = None,
+        credit_held_until: datetime | None = None,
     ) -> dict[str, Any]:
         """The template context. ``latest``: the news a holding round restates (the
-        commander's last update or the acknowledgement; see ``store.incidents.latest_news``)."""
+        commander's last update or the acknowledgement; see ``store.incidents.latest_news``).
+        ``credit``: the credit a notice states (``amount``, ``reason``; in a credit notice also
+        ``reasons``, ``correction``, ``previous``); ``credit_held_until``: a credit is being
+        applied, its amount not yet approved: the customer hears it by then (``credit_held``
+        in the context, ``{"by": ...}`` in their zone)."""
         tz, loc = customer.timezone, customer.locale
         affected_components = [c for c in incident.components if c in customer.components] or list(
             incident.components
@@ -297,6 +302,7 @@ class Renderer:
             if round.promised_next_by
             else None,
             "credit": credit,
+            "credit_held": (None if credit_held_until is None else {"by": when(credit_held_until)}),
             "goodwill": goodwill,
             "feedback_links": list(feedback_links),
             "feedback_url": feedback_links[10] if len(feedback_links) > 10 else None,

@@ -111,6 +111,82 @@ def replace_proposed(conn: Connection, incident_id: int, rows: Sequence[dict[str
         conn.execute(c.insert(), list(chunk))
 
 
+def replace_rows(conn: Connection, incident_id: int, rows: Sequence[dict[str, Any]]) -> None:
+    """Write ``rows`` (whole credit rows) in place of those customers' rows for the incident;
+    the other customers' rows stay as they are."""
+    c = t.credits
+    ids = [r["customer_id"] for r in rows]
+    for chunk in chunks(ids):
+        conn.execute(
+            c.delete().where(c.c.incident_id == incident_id, c.c.customer_id.in_(list(chunk)))
+        )
+    names = [col.name for col in c.columns]
+    whole = [{n: r.get(n) for n in names} for r in rows]  # one shape: one executemany
+    for part in chunks(whole):
+        conn.execute(c.insert(), list(part))
+
+
+def _one(incident_id: int, customer_id: str) -> Any:
+    c = t.credits
+    return update(c).where(c.c.incident_id == incident_id, c.c.customer_id == customer_id)
+
+
+def approve_customer(
+    conn: Connection, incident_id: int, customer_id: str, *, at: datetime, by: str
+) -> int:
+    """Approve one customer's proposed credit; 0 when it is no longer proposed."""
+    res = conn.execute(
+        _one(incident_id, customer_id)
+        .where(t.credits.c.status == PROPOSED)
+        .values(status=APPROVED, approved_at=at, approved_by=by[:200])
+    )
+    return int(res.rowcount or 0)
+
+
+def mark_announced(
+    conn: Connection,
+    incident_id: int,
+    customer_id: str,
+    *,
+    at: datetime,
+    amount: str,
+    goodwill: str | None,
+    corrects: str | None,
+) -> None:
+    """A notice stating ``amount`` (and ``goodwill``) is queued for this customer."""
+    conn.execute(
+        _one(incident_id, customer_id).values(
+            announced_at=at, announced_amount=amount, announced_goodwill=goodwill, corrects=corrects
+        )
+    )
+
+
+def set_adjusted(
+    conn: Connection,
+    incident_id: int,
+    customer_id: str,
+    *,
+    amount: str,
+    by: str,
+    at: datetime,
+    reason: str,
+    computed: str,
+) -> None:
+    """A person's decision: the amount, who, when, why; proposed again (to be approved)."""
+    conn.execute(
+        _one(incident_id, customer_id).values(
+            amount=amount,
+            status=PROPOSED,
+            approved_at=None,
+            approved_by=None,
+            adjusted_by=by[:200],
+            adjusted_at=at,
+            adjust_reason=reason,
+            computed_amount=computed,
+        )
+    )
+
+
 def set_status(conn: Connection, incident_id: int, *, expect: str, to: str, **values: Any) -> int:
     """Move the incident's credits in status ``expect`` to ``to``; returns how many moved."""
     c = t.credits

@@ -59,9 +59,11 @@ def insert_round_with_deliveries(
     due_by: datetime | None,
     promised_next_by: datetime | None,
     queue: bool = True,
+    customers: Sequence[str] | None = None,
 ) -> Round:
     """Write a round and one pending delivery per audience (customer, channel): one statement.
-    ``queue=False`` records the round only (nothing is sent).
+    ``queue=False`` records the round only (nothing is sent). ``customers``: only these
+    audience customers (a credit notice), never a once-per-round channel.
 
     Pending deliveries of earlier update/holding rounds are superseded: a customer must not get
     a stale "next update by 14:30" after a newer message.
@@ -87,7 +89,7 @@ def insert_round_with_deliveries(
     ).scalar_one()
     if not queue:
         return get_round(conn, round_id)
-    if kind != RoundKind.ACKNOWLEDGEMENT:
+    if kind not in (RoundKind.ACKNOWLEDGEMENT, RoundKind.CREDIT):
         # an acknowledgement still waiting (its provider was down) would now arrive after
         # newer news with a stale "next update by": the new round reaches the customer instead
         stale = select(t.rounds.c.id).where(
@@ -115,7 +117,7 @@ def insert_round_with_deliveries(
         literal(0),
         literal(created_at, t.TS),
     ).where(t.audience.c.incident_id == incident_id)
-    if kind == RoundKind.FOLLOW_UP:
+    if kind in (RoundKind.FOLLOW_UP, RoundKind.CREDIT):
         src = src.where(only_customers(t.audience))
     f = t.contact_flags
     src = src.where(
@@ -123,20 +125,21 @@ def insert_round_with_deliveries(
             f.c.customer_id == t.audience.c.customer_id, f.c.channel == t.audience.c.channel
         )
     )
-    conn.execute(
-        insert(t.deliveries).from_select(
-            [
-                "incident_id",
-                "round_id",
-                "customer_id",
-                "channel",
-                "status",
-                "attempts",
-                "next_attempt_at",
-            ],
-            src,
-        )
-    )
+    columns = [
+        "incident_id",
+        "round_id",
+        "customer_id",
+        "channel",
+        "status",
+        "attempts",
+        "next_attempt_at",
+    ]
+    if customers is None:
+        conn.execute(insert(t.deliveries).from_select(columns, src))
+    else:
+        for chunk in chunks(list(customers)):
+            part = src.where(t.audience.c.customer_id.in_(list(chunk)))
+            conn.execute(insert(t.deliveries).from_select(columns, part))
     return get_round(conn, round_id)
 
 

@@ -66,6 +66,11 @@ class CreditRow:
     status: str
     goodwill: str
     lines: tuple[CreditLine, ...]
+    approved_by: str | None = None
+    adjusted_by: str | None = None
+    adjust_reason: str | None = None
+    computed_amount: str | None = None  # the engine's figure, when a person set the amount
+    announced_amount: str | None = None  # what a notice told the customer
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -177,6 +182,11 @@ def credit_rows(conn: Connection, incident_id: int) -> list[CreditRow]:
                 CreditLine(rule=str(line["rule"]), amount=Decimal(str(line["amount"])))
                 for line in r.lines or []
             ),
+            approved_by=r.approved_by,
+            adjusted_by=r.adjusted_by,
+            adjust_reason=r.adjust_reason,
+            computed_amount=r.computed_amount,
+            announced_amount=r.announced_amount,
         )
         for r in conn.execute(q)
     ]

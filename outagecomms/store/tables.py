@@ -170,6 +170,18 @@ credits = Table(
     Column("status", String(10), nullable=False),  # proposed | review | approved | exported
     Column("computed_at", TS, nullable=False),
     Column("approved_at", TS, nullable=True),
+    Column("approved_by", String(200), nullable=True),  # "auto" under auto_approve_up_to
+    # a person's decision (credits --adjust): who, when, why, and the engine's own figure
+    Column("adjusted_by", String(200), nullable=True),
+    Column("adjusted_at", TS, nullable=True),
+    Column("adjust_reason", Text, nullable=True),
+    Column("computed_amount", String(40), nullable=True),
+    # what the customer was told (a resolution or credit notice queued with it): never
+    # changed silently (see recovery.ledger)
+    Column("announced_at", TS, nullable=True),
+    Column("announced_amount", String(40), nullable=True),
+    Column("announced_goodwill", Text, nullable=True),
+    Column("corrects", String(40), nullable=True),  # the announced amount a correction replaces
 )
 
 feedback = Table(

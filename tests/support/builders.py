@@ -75,7 +75,7 @@ def incident(
 
 def done(kind: RoundKind) -> bool:
     """No promise follows this round."""
-    return kind in (RoundKind.RESOLUTION, RoundKind.FOLLOW_UP)
+    return kind in (RoundKind.RESOLUTION, RoundKind.FOLLOW_UP, RoundKind.CREDIT)
 
 
 def round_(
@@ -115,6 +115,10 @@ def context(
 ) -> dict[str, object]:
     """The template context of round ``kind`` of INC-42 for ``c``."""
     r = r or renderer()
+    if kind == RoundKind.CREDIT and "credit" not in extras:  # a credit notice has its credit
+        from outagecomms.incidents.preflight import SAMPLE_CREDIT_NOTICE
+
+        extras = {**extras, "credit": SAMPLE_CREDIT_NOTICE}
     inc = incident(resolved=done(kind), title=title)
     return r.context(incident=inc, round=round_(kind, message=message), customer=c, **extras)  # type: ignore[arg-type]
 
@@ -132,6 +136,10 @@ def extras(kind: RoundKind, *, credit: dict[str, str] = CREDIT) -> dict[str, obj
         return {"credit": credit, "goodwill": GOODWILL}
     if kind == RoundKind.FOLLOW_UP:
         return {"feedback_links": FEEDBACK_LINKS}
+    if kind == RoundKind.CREDIT:  # the credit notice: the amount, its reasons, the offer
+        from outagecomms.incidents.preflight import SAMPLE_CREDIT_NOTICE
+
+        return {"credit": {**SAMPLE_CREDIT_NOTICE, **credit}, "goodwill": GOODWILL}
     return {}
 
 

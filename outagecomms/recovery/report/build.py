@@ -241,6 +241,11 @@ def _credits(rows: Iterable[CreditRow], tiers: Mapping[str, str]) -> Credits:
                 status=r.status,
                 rules=tuple(line.rule for line in r.lines),
                 goodwill=r.goodwill,
+                approved_by=r.approved_by,
+                adjusted_by=r.adjusted_by,
+                adjust_reason=r.adjust_reason,
+                computed_amount=r.computed_amount,
+                announced_amount=r.announced_amount,
             )
         )
     return Credits(

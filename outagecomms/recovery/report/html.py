@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from outagecomms.recovery.report.chart import svg_chart
-from outagecomms.recovery.report.model import Report, ack_within, duration
+from outagecomms.recovery.report.model import Report, ack_within, adjustment_line, duration
 from outagecomms.recovery.report.tables import (
     PROMISE_HEAD,
     ROUND_HEAD,
@@ -186,6 +186,12 @@ def render_html(report: Report) -> str:
                     [[k, v] for k, v in cr.goodwill_offers.items()],
                     [1],
                 )
+            )
+        decided = [c for c in cr.customers if c.adjusted_by]
+        if decided:
+            body.append("<p>Set by a person (<code>credits --adjust</code>):</p>")
+            body.append(
+                "<ul>" + "".join(f"<li>{_e(adjustment_line(c))}</li>" for c in decided) + "</ul>"
             )
     else:
         body.append("<p>No credits recorded.</p>")

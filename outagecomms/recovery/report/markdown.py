@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from outagecomms.recovery.report.model import Report, ack_within, duration
+from outagecomms.recovery.report.model import Report, ack_within, adjustment_line, duration
 from outagecomms.recovery.report.tables import (
     PROMISE_HEAD,
     ROUND_HEAD,
@@ -181,6 +181,10 @@ def render_markdown(report: Report) -> str:
         if cr.goodwill_count:
             out += ["", f"Goodwill offered to {cr.goodwill_count} customers:", ""]
             out += [f"- {v} \u00d7 {_md(k)}" for k, v in cr.goodwill_offers.items()]
+        decided = [c for c in cr.customers if c.adjusted_by]
+        if decided:
+            out += ["", "Set by a person (`credits --adjust`):", ""]
+            out += [f"- {_md(adjustment_line(c))}" for c in decided]
     else:
         out += ["No credits recorded."]
     nps = report.nps

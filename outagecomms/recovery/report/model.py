@@ -254,6 +254,19 @@ class CreditedCustomer(JsonModel):
     status: str
     rules: tuple[str, ...]
     goodwill: str
+    approved_by: str | None = None  # "auto" under auto_approve_up_to, else who approved it
+    adjusted_by: str | None = None  # a person set the amount (credits --adjust) ...
+    adjust_reason: str | None = None  # ... and why
+    computed_amount: str | None = None  # the engine's figure before that
+    announced_amount: str | None = None  # the amount a notice told the customer
+
+
+def adjustment_line(c: CreditedCustomer) -> str:
+    """``b2: 75.00 USD (computed 60.00) by alice: the account manager agreed``."""
+    return (
+        f"{c.customer}: {c.amount} {c.currency} (computed {c.computed_amount}) by"
+        f" {c.adjusted_by}: {c.adjust_reason or ''}"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -115,6 +115,7 @@ class App(context.App):
         commander: str | None = None,
         dry_run: bool = False,
         send: SendMode = True,
+        new: bool = False,
         **selector: Unpack[SelectorArgs],
     ) -> Declared:
         """Declare an incident and acknowledge every affected customer at once, selected by
@@ -122,7 +123,10 @@ class App(context.App):
 
         ``every`` is the promised update cadence (default: the severity's policy);
         ``started_at`` when customers were first hurt (ISO 8601, ``-15m`` or a datetime;
-        default now). ``dry_run`` plans and pre-flights the templates but writes nothing."""
+        default now). ``dry_run`` plans and pre-flights the templates but writes nothing
+        (``plan.overlaps`` lists the open incidents it would repeat). A declare that sends is
+        refused with ``DuplicateIncident`` when an open incident already covers the outage
+        (``outagecomms.incidents.overlap``), unless ``new``."""
         mode = _send_mode(send)
         plan = lifecycle.plan_declare(
             self,
@@ -141,7 +145,7 @@ class App(context.App):
             )  # fmt: skip
         # send="queue": a daemon sends, with its own environment's secrets
         created = lifecycle.commit_declare(
-            self, plan, send=mode is not False, verify_secrets=mode is True
+            self, plan, send=mode is not False, verify_secrets=mode is True, new=new
         )
         out = self._sent(created, mode)
         return Declared(

@@ -31,6 +31,10 @@ class IncidentStatus(StrEnum):
     RESOLVED = "resolved"
 
 
+#: an incident in one of these is over: nothing more is promised (``Incident.is_open``)
+CLOSED_STATUSES = (IncidentStatus.RESOLVED.value,)
+
+
 class RoundKind(StrEnum):
     ACKNOWLEDGEMENT = "acknowledgement"
     UPDATE = "update"
@@ -149,7 +153,7 @@ class Incident:
 
     @property
     def is_open(self) -> bool:
-        return self.status != IncidentStatus.RESOLVED
+        return self.status.value not in CLOSED_STATUSES
 
 
 @dataclass(frozen=True, kw_only=True)

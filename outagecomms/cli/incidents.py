@@ -67,6 +67,14 @@ def declare(
             "and regions unless given here.",
         ),
     ] = None,
+    new: Annotated[
+        bool,
+        typer.Option(
+            "--new",
+            help="Declare even though an open incident covers the same components/regions "
+            "and some of these customers (another outage).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Declare an incident and acknowledge every affected customer at once."""
@@ -107,6 +115,7 @@ def declare(
     if dry_run:
         _print_dry_run(plan, channels, as_json)
         return
+    _refuse_duplicate(plan, new=new, no_send=no_send)
     if not yes and not no_send and sys.stdin.isatty():
         err.print(
             f"Declare [bold]{escape(plan.incident.title)}[/] ({plan.incident.severity}) and notify "
@@ -118,9 +127,11 @@ def declare(
     if draft is not None:
         from outagecomms.intake.drafts import commit_from_draft
 
-        created = commit_from_draft(a, plan, draft, send=not no_send, verify_secrets=not queue_only)
+        created = commit_from_draft(
+            a, plan, draft, send=not no_send, verify_secrets=not queue_only, new=new
+        )
     else:  # --queue-only: a daemon or tick sends, with its own environment's secrets
-        created = commit_declare(a, plan, send=not no_send, verify_secrets=not queue_only)
+        created = commit_declare(a, plan, send=not no_send, verify_secrets=not queue_only, new=new)
     inc = created.incident
     if no_send:
         err.print(f"[bold]{inc.ref}[/] recorded for {plan.audience.size} customers; nothing sent")
@@ -156,6 +167,23 @@ def declare(
         raise typer.Exit(EXIT_PARTIAL)
 
 
+def _refuse_duplicate(plan: DeclarePlan, *, new: bool, no_send: bool) -> None:
+    """Before any prompt: a declare that repeats an open incident stops here (exit 2), unless
+    ``--new``; ``--no-send`` (history) tells nobody and is not checked."""
+    from outagecomms.incidents.lifecycle import refuse_duplicate
+
+    if not new and not no_send:
+        refuse_duplicate(plan)
+
+
+def _print_dry_run_overlaps(plan: DeclarePlan) -> None:
+    for o in plan.overlaps:
+        err.print(
+            f"note: {o.incident.ref} ({escape(o.incident.title)}) is open and already covers "
+            f"{o.covered} of these {o.of} customers: declaring needs --new"
+        )
+
+
 def _print_dry_run(plan: DeclarePlan, channels: dict[str, int], as_json: bool) -> None:
     from outagecomms.values import iso
 
@@ -181,6 +209,7 @@ def _print_dry_run(plan: DeclarePlan, channels: dict[str, int], as_json: bool) -
                     "subject": sample.subject if sample else None,
                     "text": sample.text if sample else None,
                 },
+                "overlaps": [o.to_json() for o in plan.overlaps],
             }
         )
         return
@@ -201,6 +230,7 @@ def _print_dry_run(plan: DeclarePlan, channels: dict[str, int], as_json: bool) -
         )
         out.print(f"Subject: {sample.subject}\n", markup=False)
         out.print(sample.text, markup=False)
+    _print_dry_run_overlaps(plan)
     err.print("dry run: nothing was written or sent")
 
 

@@ -15,6 +15,7 @@ from outagecomms.app import App
 from outagecomms.config.model import SEVERITIES
 from outagecomms.directory import audience as aud
 from outagecomms.errors import InputError, StateError
+from outagecomms.incidents.overlap import Overlap, duplicate_error, find_overlaps
 from outagecomms.incidents.preflight import check_secrets, preflight, template_channels
 from outagecomms.incidents.promises import promise_after
 from outagecomms.invisible import find_invisible, invisible_message
@@ -129,6 +130,8 @@ class DeclarePlan:
     sample_customer: Customer | None
     sample_channel: str | None
     sample: Rendered | None
+    #: open incidents this one would repeat (``overlap.find_overlaps``), most covering first
+    overlaps: tuple[Overlap, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -204,6 +207,8 @@ def plan_declare(
             + ", ".join(f"{k} ({v})" for k, v in audience.skipped.items()),
             field="selector",
         )
+    with app.store.read() as conn:
+        overlaps = find_overlaps(conn, selector, [c.id for c in audience.customers])
     components = selector.components or tuple(sorted({x for c in chosen for x in c.components}))
     regions = selector.regions or tuple(sorted({x for c in chosen for x in c.regions}))
     promised = promise_after(now, cadence)
@@ -244,7 +249,14 @@ def plan_declare(
     if sample_c and sample_ch:
         tc = template_channels(app, [sample_ch])[sample_ch]
         sample = rendered.get((sample_c.locale, sample_c.timezone, tc))
-    return DeclarePlan(incident, rnd, audience, sample_c, sample_ch, sample)
+    return DeclarePlan(incident, rnd, audience, sample_c, sample_ch, sample, tuple(overlaps))
+
+
+def refuse_duplicate(plan: DeclarePlan) -> None:
+    """Raise ``DuplicateIncident`` when the plan repeats an open incident (see
+    ``incidents.overlap``); the front end calls it before asking to send."""
+    if plan.overlaps:
+        raise duplicate_error(plan.overlaps)
 
 
 def commit_declare(
@@ -254,6 +266,7 @@ def commit_declare(
     send: bool = True,
     on_commit: Callable[[Connection, int], None] | None = None,
     verify_secrets: bool = True,
+    new: bool = False,
 ) -> RoundCreated:
     """Write the incident, its audience, the acknowledgement round and every delivery at once.
 
@@ -263,12 +276,22 @@ def commit_declare(
     the incident came from); if it raises, nothing is written. ``verify_secrets``: first check
     that every secret the audience's channels send with is set (``check_secrets``); pass False
     when another process (a daemon, with its own environment) will send.
+
+    A declare that sends is refused (``DuplicateIncident``, nothing written) when an open
+    incident already covers the outage (``incidents.overlap``), checked again in this
+    transaction, unless ``new``: the commander says it is another outage.
     """
     inc = plan.incident
     promise = inc.next_update_due if send else None
     if send and verify_secrets:
         check_secrets(app, sorted({ch for _, ch in plan.audience.pairs}))
     with app.store.write() as conn:
+        if send and not new:
+            incidents_db.lock_declares(conn)
+            ids = [c.id for c in plan.audience.customers]
+            overlaps = find_overlaps(conn, plan.incident.selector, ids)
+            if overlaps:
+                raise duplicate_error(overlaps)
         incident_id = incidents_db.insert_incident(
             conn,
             replace(inc, next_update_due=promise, audience_size=plan.audience.size),
@@ -303,10 +326,13 @@ def commit_declare(
     return RoundCreated(row.incident, rnd, queued)
 
 
-def declare(app: App, *, send: bool = True, **facts: Unpack[DeclareFacts]) -> RoundCreated:
+def declare(
+    app: App, *, send: bool = True, new: bool = False, **facts: Unpack[DeclareFacts]
+) -> RoundCreated:
     """``plan_declare`` then ``commit_declare``: the incident, its acknowledgement round and
-    every delivery, queued (sending is ``dispatch``'s job)."""
-    return commit_declare(app, plan_declare(app, **facts), send=send)
+    every delivery, queued (sending is ``dispatch``'s job). ``new``: declare even when an
+    open incident covers the same outage."""
+    return commit_declare(app, plan_declare(app, **facts), send=send, new=new)
 
 
 def _add_round(

@@ -196,6 +196,18 @@ class App(context.App):
             ),
         )
 
+    def void(self, incident: RefLike, reason: str, *, send: SendMode = True) -> RoundOutcome:
+        """Take back a false alarm or a duplicate: nothing more is promised or credited, and
+        those already told get a short "please disregard" notice carrying ``reason``."""
+        from outagecomms.incidents import corrections
+
+        return self._round(
+            send,
+            lambda write: corrections.void(
+                self, incident, reason, send=write, verify_secrets=send is True
+            ),
+        )
+
     def edit(
         self,
         incident: RefLike,

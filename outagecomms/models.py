@@ -29,10 +29,11 @@ class IncidentStatus(StrEnum):
     IDENTIFIED = "identified"
     MONITORING = "monitoring"
     RESOLVED = "resolved"
+    VOIDED = "voided"  # a false alarm or a duplicate, taken back (``void``)
 
 
 #: an incident in one of these is over: nothing more is promised (``Incident.is_open``)
-CLOSED_STATUSES = (IncidentStatus.RESOLVED.value,)
+CLOSED_STATUSES = (IncidentStatus.RESOLVED.value, IncidentStatus.VOIDED.value)
 
 
 class RoundKind(StrEnum):
@@ -41,6 +42,8 @@ class RoundKind(StrEnum):
     HOLDING = "holding"
     RESOLUTION = "resolution"
     FOLLOW_UP = "follow_up"
+    VOID = "void"  # "please disregard": to those already told of a voided incident
+    REOPENED = "reopened"  # the outage came back after its resolution
 
 
 class DeliveryStatus(StrEnum):

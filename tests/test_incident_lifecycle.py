@@ -169,3 +169,122 @@ def test_an_alert_for_an_open_outage_joins_it_instead_of_declaring_another(hooks
     d2 = next(d for d in list_drafts(hooks_app, include_closed=True) if d.id == 2)
     assert d2.status == DraftStatus.DECLARED and d2.incident_id == 1
     assert d2.note.startswith("joined INC-1")
+
+
+# --- 2. void ----------------------------------------------------------------------------------
+
+
+def test_void_tells_those_told_to_disregard_it_and_stops_every_promise(env: Env) -> None:
+    env.ok("declare", "DB down", "-s", "sev2", "-c", "database", "-r", "eu-west", "--yes")
+    told = sorted(expected_ids("database", "eu-west"))
+    reason = "A monitoring probe failed; the database was fine."
+    res = env.ok("void", "INC-1", "--reason", reason, "--yes")
+    assert res == {
+        "incident": "INC-1", "status": "voided", "round": 2, "kind": "void", "queued": len(told),
+        "audience": len(told), "promised_next_by": None, "resolved_at": None, "reason": reason,
+        "sent": len(told), "failed": 0, "retry": 0, "dead": 0, "errors": {},
+    }  # fmt: skip
+    notices = [m for m in env.smtp.handler.snapshot() if m.kind == "void"]
+    assert sorted(m.customer for m in notices) == told
+    text = notices[0].text()
+    assert "Please disregard" in text and reason in text and "INC-1" in text
+    # the notice continues the customer's thread
+    ack = next(
+        m for m in env.smtp.handler.snapshot()
+        if m.kind == "acknowledgement" and m.customer == notices[0].customer
+    )  # fmt: skip
+    assert notices[0].message["In-Reply-To"] == ack.message_id
+    # over: not listed as open, shown as voided with its notice and why
+    assert env.ok("list")["incidents"] == []
+    assert [i["status"] for i in env.ok("list", "--all")["incidents"]] == ["voided"]
+    shown = env.ok("show", "INC-1")
+    assert shown["status"] == "voided" and shown["next_update_due"] is None
+    assert [r["kind"] for r in shown["rounds"]] == ["acknowledgement", "void"]
+    assert any(e["kind"] == "voided" and reason in e["detail"] for e in shown["events"])
+    human = env.run("show", "INC-1")
+    assert "voided" in human.stdout and reason in human.stdout
+    report = env.run("report", "INC-1")
+    assert report.exit_code == 0 and "void" in report.stdout
+    # nothing more happens for it: no update, no resolve, no second void, no holding round
+    for args, said in (
+        (("update", "INC-1", "More news"), "error: INC-1 is voided"),
+        (("resolve", "INC-1", "Fixed"), "error: INC-1 is voided"),
+        (("void", "INC-1", "--reason", "again", "--yes"), "error: INC-1 is voided"),
+        (("update", "INC-2", "x", "--status", "voided"), "error: field '--status'"),
+    ):
+        bad = env.run(*args)
+        assert bad.exit_code == 2 and bad.stderr.startswith(said), (args, bad.stderr)
+        assert len(bad.stderr.strip().splitlines()) == 1
+    assert env.ok("tick")["holding"] == []
+    # the outage can be declared (for real) again: a voided incident is not open
+    assert (
+        env.ok("declare", "DB down", "-s", "sev2", "-c", "database", "-r", "eu-west", "--yes")[
+            "incident"
+        ]
+        == "INC-2"
+    )
+
+
+def test_void_with_no_send_tells_nobody_and_cancels_what_was_queued(env: Env) -> None:
+    env.ok("declare", "DB down", "-s", "sev2", "-c", "database", "--yes", "--queue-only")
+    res = env.ok("void", "INC-1", "--reason", "Duplicate of INC-7.", "--no-send")
+    assert res["status"] == "voided" and res["queued"] == 0 and res["sent"] == 0
+    assert env.ok("tick")["sent"] == 0
+    assert env.smtp.handler.snapshot() == []
+    statuses = {d["status"] for d in env.ok("deliveries", "INC-1")["deliveries"]}
+    assert statuses == {"superseded"}
+
+
+REPEAT = """
+[[credits.rules]]
+kind = "downtime_step"
+percent_per_block = 5
+block = "30m"
+rounding = "ceil"
+
+[[credits.rules]]
+kind = "repeat"
+window = "30d"
+min_incidents = 2
+percent = 10
+"""
+
+
+@pytest.fixture
+def money(cli: Cli, make_config: Callable[..., Path], smtp_server: SmtpServer) -> Env:
+    e = Env(cli, make_config(smtp_server, extra=REPEAT), smtp_server)
+    assert e.run("customers", "import", str(sample_csv())).exit_code == 0
+    return e
+
+
+def rules_of(env: Env, incident: str) -> set[str]:
+    return {ln["rule"] for c in env.ok("credits", incident)["credits"] for ln in c["lines"]}
+
+
+def test_a_voided_incident_earns_no_credit_and_counts_for_no_repeat_rule(money: Env) -> None:
+    args = ("-s", "sev2", "-c", "database", "-r", "eu-west", "--yes")
+    money.ok("declare", "DB down", *args, "--started-at", "-3h")
+    money.ok("resolve", "INC-1", "Fixed.", "--at", "-2h")
+    assert money.ok("credits", "INC-1")["customers_credited"] > 0
+    money.ok("declare", "DB down again", *args, "--started-at", "-1h")
+    money.ok("resolve", "INC-2", "Fixed.")
+    assert rules_of(money, "INC-2") == {"downtime_step", "repeat"}  # the second within 30 days
+    # INC-1 was a false alarm after all: its credits go, and INC-2 is no repeat any more
+    money.ok("void", "INC-1", "--reason", "Our probe was wrong.", "--yes")
+    assert money.ok("credits", "INC-1")["credits"] == []
+    money.ok("edit", "INC-2", "--title", "DB down (recomputed)")
+    assert rules_of(money, "INC-2") == {"downtime_step"}
+    # editing the voided one proposes nothing either
+    money.ok("edit", "INC-1", "--title", "Probe glitch")
+    assert money.ok("credits", "INC-1")["credits"] == []
+
+
+def test_void_refuses_once_credits_are_approved(money: Env) -> None:
+    money.ok("declare", "DB down", "-s", "sev2", "-c", "database", "-r", "eu-west", "--yes",
+             "--started-at", "-1h")  # fmt: skip
+    money.ok("resolve", "INC-1", "Fixed.")
+    money.ok("credits", "INC-1", "--approve", "--yes")
+    res = money.run("void", "INC-1", "--reason", "Oops.", "--yes")
+    assert res.exit_code == 2
+    assert res.stderr.startswith("error: INC-1 has credits already approved for ")
+    assert money.ok("show", "INC-1")["status"] == "resolved"

@@ -347,6 +347,82 @@ def resolve(
     _post_round(incident, no_send, queue_only, as_json, "resolution", post)
 
 
+def _confirm(question: str, detail: str, *, yes: bool, no_send: bool) -> None:
+    """A sending command's confirmation at a terminal (``--yes`` or ``--no-send``: none)."""
+    if yes or no_send or not sys.stdin.isatty():
+        return
+    err.print(detail)
+    if not typer.confirm(question, default=False, err=True):
+        err.print("nothing sent")
+        raise typer.Exit(EXIT_USAGE)
+
+
+def _round_json(created: RoundCreated, summary: Any, **more: Any) -> dict[str, Any]:
+    from outagecomms.values import iso
+
+    inc = created.incident
+    return {
+        "incident": inc.ref,
+        "status": inc.status.value,
+        "round": created.round.seq,
+        "kind": created.round.kind.value,
+        "queued": created.queued,
+        "audience": inc.audience_size,
+        "promised_next_by": iso(inc.next_update_due),
+        "resolved_at": iso(inc.resolved_at),
+        **more,
+        **summary_json(summary),
+    }
+
+
+def void(
+    incident: IncidentArg,
+    reason: Annotated[
+        str,
+        typer.Option(
+            "--reason",
+            help="Why, as the customers already told will read it (e.g. a false alarm; a "
+            "duplicate of INC-4, where updates continue).",
+        ),
+    ],
+    no_send: Annotated[
+        bool, typer.Option("--no-send", help="Tell nobody: record the void only.")
+    ] = False,
+    queue_only: QueueOnlyOpt = False,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Take back a false alarm or a duplicate: no more updates, follow-up or credits; those
+    already told get a short "please disregard" notice."""
+    from outagecomms.incidents.corrections import told_channels
+    from outagecomms.incidents.corrections import void as do_void
+    from outagecomms.models import incident_id_from_ref
+
+    iid = incident_id_from_ref(incident)
+    a = open_app()
+    told = told_channels(a, iid)
+    _confirm(
+        "Send the notice now?",
+        f"Void INC-{iid} and ask {sum(told.values())} recipients to disregard it "
+        f"({fmt_counts(told) or 'nobody was told yet'})?",
+        yes=yes,
+        no_send=no_send,
+    )
+    created = do_void(a, iid, reason, send=not no_send, verify_secrets=not queue_only)
+    summary = None if (no_send or queue_only) else send(a, iid, created.queued, "void")
+    told_now = "nothing sent" if no_send else f"{created.queued} told to disregard it"
+    note(
+        as_json,
+        f"{created.incident.ref} voided: {told_now}; no more updates, follow-up or credits",
+    )
+    if summary is not None:
+        note(as_json, f"void: {summary_line(summary)}")
+    if as_json:
+        print_json(_round_json(created, summary, reason=created.round.message))
+    if summary is not None and summary.problems:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
 def edit(
     incident: IncidentArg,
     title: Annotated[str | None, typer.Option("--title")] = None,
@@ -470,7 +546,7 @@ def show(
         )
     out.print(table)
     for e in data["events"]:
-        if e["kind"] in ("reminder", "error"):
+        if e["kind"] in SHOWN_EVENTS:
             out.print(f"{e['at'][:19]} {e['kind']}: {e['detail']}", markup=False)
     if customer is not None:
         for d in data["customer"]["deliveries"]:
@@ -487,6 +563,10 @@ def show(
                     f"To: {m['to']}\nMessage-ID: {m['message_id']}\nSubject: {m['subject']}\n\n{m['text']}",
                     markup=False,
                 )
+
+
+#: the events ``show`` prints under the rounds (``--json`` has them all)
+SHOWN_EVENTS = ("reminder", "error", "voided", "reopened")
 
 
 def _countdown(left: float | None) -> str:

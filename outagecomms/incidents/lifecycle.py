@@ -43,6 +43,19 @@ _CTRL = LINE_CONTROLS  # C0 (CR/LF refused first, with their reason), DEL and C1
 MAX_TITLE = 200
 
 
+def closed_error(inc: Incident) -> StateError:
+    """Why a round cannot be added to an incident that is over (resolved or voided)."""
+    if inc.status == IncidentStatus.VOIDED:
+        return StateError(
+            f"{inc.ref} is voided (a false alarm or a duplicate); nothing is sent for it"
+        )
+    at = f" (at {inc.resolved_at:%Y-%m-%d %H:%M} UTC)" if inc.resolved_at else ""
+    return StateError(
+        f"{inc.ref} is resolved{at}; nothing more is promised "
+        f"(if the outage is back: {{command:reopen {inc.ref} MESSAGE}})"
+    )
+
+
 def check_title(title: str) -> str:
     if "\r" in title or "\n" in title:
         raise InputError(
@@ -116,6 +129,10 @@ def check_status(status: str | None) -> IncidentStatus | None:
     if st == IncidentStatus.RESOLVED:
         raise InputError(
             "use {command:resolve} to resolve an incident", field="status", value=status
+        )
+    if st == IncidentStatus.VOIDED:
+        raise InputError(
+            "use {command:void} to take back a false alarm", field="status", value=status
         )
     return st
 
@@ -364,9 +381,7 @@ def _add_round(
     channel_names = sorted(channel_counts)
     inc = row.incident
     if not inc.is_open:
-        raise StateError(
-            f"{inc.ref} is resolved (at {inc.resolved_at:%Y-%m-%d %H:%M} UTC); nothing more is promised"
-        )
+        raise closed_error(inc)
     cadence = every or inc.update_every
     new_status = IncidentStatus.RESOLVED if kind == RoundKind.RESOLUTION else (status or inc.status)
     if kind == RoundKind.RESOLUTION:
@@ -397,7 +412,9 @@ def _add_round(
     with app.store.write() as conn:
         fresh = incidents_db.get_incident(conn, incident_id)
         if not fresh.incident.is_open:
-            raise StateError(f"{inc.ref} was resolved meanwhile; nothing more is promised")
+            raise StateError(
+                f"{inc.ref} was {fresh.incident.status.value} meanwhile; nothing more is promised"
+            )
         if expect_due is not None and fresh.incident.next_update_due != expect_due:
             return None
         values: dict[str, object] = {
@@ -592,7 +609,7 @@ def edit_incident(
             raise StateError(f"{inc.ref} changed while this command ran; try again")
         changed = ", ".join(f"{k}={v}" for k, v in values.items() if k != "ack_due")
         incidents_db.add_event(conn, incident_id, app.clock(), "edited", changed)
-    if not inc.is_open:
+    if inc.status == IncidentStatus.RESOLVED:  # a voided incident is credited nothing
         from outagecomms.recovery import ledger
 
         ledger.propose(app, incident_id)

@@ -22,7 +22,7 @@ from sqlalchemy import Connection
 from outagecomms.app import App
 from outagecomms.errors import InputError, StateError
 from outagecomms.files import EXPORT_MODE, open_private
-from outagecomms.models import Customer, Incident
+from outagecomms.models import Customer, Incident, IncidentStatus
 from outagecomms.recovery.credits import (
     Credit,
     CreditForReview,
@@ -72,6 +72,8 @@ def propose(
     policy = app.config.credits or parse_credit_policy(None, source="<defaults>")
     with app.store.read() if within is None else nullcontext(within) as conn:
         inc = incidents_db.get_incident(conn, incident_id).incident
+        if inc.status == IncidentStatus.VOIDED:
+            raise StateError(f"{inc.ref} is voided: a false alarm or a duplicate earns no credit")
         end = resolved_at or inc.resolved_at
         if end is None:
             raise StateError(f"{inc.ref} is not resolved yet: credits follow the downtime's end")

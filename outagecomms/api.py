@@ -208,6 +208,30 @@ class App(context.App):
             ),
         )
 
+    def reopen(
+        self,
+        incident: RefLike,
+        message: str,
+        *,
+        every: timedelta | str | None = None,
+        back_at: datetime | str | None = None,
+        send: SendMode = True,
+    ) -> RoundOutcome:
+        """The outage came back after ``resolve``: the audience hears it, the cadence resumes
+        (``every``, else the incident's), and the next ``resolve`` computes downtime and credits
+        over both spans. ``back_at``: when it came back (default now)."""
+        from outagecomms.incidents import corrections
+
+        every_ = self._duration(every, "every")
+        back = self._time(back_at, "back_at")
+        return self._round(
+            send,
+            lambda write: corrections.reopen(
+                self, incident, message, every=every_, back_at=back, send=write,
+                verify_secrets=send is True,
+            ),
+        )  # fmt: skip
+
     def edit(
         self,
         incident: RefLike,

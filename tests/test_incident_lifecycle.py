@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -288,3 +288,102 @@ def test_void_refuses_once_credits_are_approved(money: Env) -> None:
     assert res.exit_code == 2
     assert res.stderr.startswith("error: INC-1 has credits already approved for ")
     assert money.ok("show", "INC-1")["status"] == "resolved"
+
+
+# --- 3. reopen --------------------------------------------------------------------------------
+
+STEP = """
+[[credits.rules]]
+kind = "downtime_step"
+percent_per_block = 5
+block = "30m"
+rounding = "ceil"
+"""
+
+
+@pytest.fixture
+def stepped(cli: Cli, make_config: Callable[..., Path], smtp_server: SmtpServer) -> Env:
+    e = Env(cli, make_config(smtp_server, extra=STEP), smtp_server)
+    assert e.run("customers", "import", str(sample_csv())).exit_code == 0
+    return e
+
+
+def follow_up_due(env: Env, incident_id: int) -> datetime | None:
+    with App.open(env.cfg) as a, a.store.read() as conn:
+        return incidents_db.get_incident(conn, incident_id).incident.follow_up_due
+
+
+def test_reopen_tells_everyone_it_is_back_resumes_the_cadence_and_counts_both_spans(
+    stepped: Env,
+) -> None:
+    env = stepped
+    now = datetime.now(UTC).replace(microsecond=0)
+    started, restored, back, fixed = (now - timedelta(minutes=m) for m in (180, 120, 30, 10))
+    told = sorted(expected_ids("database", "eu-west"))
+    env.ok("declare", "DB down", "-s", "sev2", "-c", "database", "-r", "eu-west", "--yes",
+           "--started-at", started.isoformat())  # fmt: skip
+    env.ok("resolve", "INC-1", "Fixed.", "--at", restored.isoformat())
+    assert follow_up_due(env, 1) is not None
+    # not yet: an open incident is updated, not reopened
+    for args, said in (
+        (("reopen", "INC-1", "Back", "--at", (restored - timedelta(minutes=1)).isoformat()),
+         "error: field '--at'"),
+        (("reopen", "INC-9", "Back"), "error: incident INC-9 does not exist"),
+    ):  # fmt: skip
+        bad = env.run(*args, "--yes")
+        assert bad.exit_code == 2 and bad.stderr.startswith(said), bad.stderr
+    res = env.ok("reopen", "INC-1", "The database is failing again.", "--at", back.isoformat(),
+                 "--yes")  # fmt: skip
+    assert res["incident"] == "INC-1" and res["status"] == "investigating"
+    assert res["kind"] == "reopened" and res["round"] == 3 and res["sent"] == len(told)
+    assert res["promised_next_by"] is not None and res["resolved_at"] is None
+    assert datetime.fromisoformat(res["reopened_at"]) == back
+    assert [(s["resolved_at"] is None) for s in res["spans"]] == [False, True]
+    back_msgs = [m for m in env.smtp.handler.snapshot() if m.kind == "reopened"]
+    assert sorted(m.customer for m in back_msgs) == told
+    assert "is back" in back_msgs[0].text() and "failing again" in back_msgs[0].text()
+    # the follow-up waits for the next resolution; the incident is open, with a promise
+    assert follow_up_due(env, 1) is None
+    shown = env.ok("show", "INC-1")
+    assert (
+        shown["status"] == "investigating" and shown["next_update_due"] == res["promised_next_by"]
+    )
+    assert len(shown["downtime_spans"]) == 2
+    assert any(e["kind"] == "reopened" for e in shown["events"])
+    assert "downtime spans (reopened)" in env.run("show", "INC-1").stdout
+    assert [i["incident"] for i in env.ok("list")["incidents"]] == ["INC-1"]
+    # an open one cannot be reopened again
+    again = env.run("reopen", "INC-1", "Back", "--yes")
+    assert again.exit_code == 2 and again.stderr == (
+        "error: INC-1 is open (investigating); post an update with "
+        "`outagecomms update INC-1 MESSAGE`\n"
+    )
+    # a resolution cannot end before it came back
+    early = env.run("resolve", "INC-1", "Fixed", "--at", (back - timedelta(minutes=1)).isoformat())
+    assert early.exit_code == 2 and early.stderr.startswith("error: field '--at'")
+    env.ok("resolve", "INC-1", "Fixed again.", "--at", fixed.isoformat())
+    assert follow_up_due(env, 1) is not None
+    # downtime is the two spans (60 + 20 min: 3 started half-hours), not the 170 minutes
+    # from the start to the end
+    lines = [ln["detail"] for c in env.ok("credits", "INC-1")["credits"] for ln in c["lines"]]
+    assert len(lines) == len(told) and all(": 3 started " in ln for ln in lines), lines
+    assert env.ok("report", "INC-1")["text"].count("reopened") >= 1
+
+
+def test_reopen_refuses_a_voided_incident(env: Env) -> None:
+    env.ok("declare", "DB down", "-s", "sev2", "-c", "database", "-r", "eu-west", "--yes")
+    env.ok("void", "INC-1", "--reason", "Duplicate of INC-7.", "--yes")
+    res = env.run("reopen", "INC-1", "Back", "--yes")
+    assert res.exit_code == 2 and res.stderr.startswith("error: INC-1 is voided; declare")
+
+
+def test_the_scheduler_keeps_the_promise_of_a_reopened_incident(env: Env) -> None:
+    from outagecomms.scheduler.due import run_due
+
+    env.ok("declare", "DB down", "-s", "sev2", "-c", "database", "-r", "eu-west", "--yes")
+    env.ok("resolve", "INC-1", "Fixed.")
+    res = env.ok("reopen", "INC-1", "Back.", "--every", "20m", "--yes")
+    due = datetime.fromisoformat(res["promised_next_by"])
+    with App.open(env.cfg) as a:
+        done = run_due(a, now=due)
+    assert done.holding == ["INC-1 round 4"]

@@ -52,6 +52,7 @@ COMMANDS: list[tuple[str, Callable[..., None]]] = [
     ("update", incidents.update),
     ("resolve", incidents.resolve),
     ("void", incidents.void),
+    ("reopen", incidents.reopen),
     ("edit", incidents.edit),
     ("credits", recovery.credits),
     ("list", incidents.list_incidents),

@@ -423,6 +423,71 @@ def void(
         raise typer.Exit(EXIT_PARTIAL)
 
 
+def _spans_json(spans: list[tuple[Any, Any]]) -> list[dict[str, str | None]]:
+    from outagecomms.values import iso
+
+    return [{"started_at": iso(a), "resolved_at": iso(b)} for a, b in spans]
+
+
+def reopen(
+    incident: IncidentArg,
+    message: Annotated[str, typer.Argument(help="What customers should know: it is back.")],
+    every: Annotated[
+        str | None,
+        typer.Option("--every", help="Update cadence from now on (default: the incident's)."),
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="When the outage came back (ISO 8601 or -10m; default now)."),
+    ] = None,
+    no_send: NoSendOpt = False,
+    queue_only: QueueOnlyOpt = False,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """The outage came back after `resolve`: the audience hears it is back, the cadence
+    resumes, and the next `resolve` computes downtime and credits over both spans."""
+    from outagecomms.incidents.corrections import incident_spans
+    from outagecomms.incidents.corrections import reopen as do_reopen
+    from outagecomms.models import incident_id_from_ref
+    from outagecomms.values import iso
+
+    iid = incident_id_from_ref(incident)
+    a = open_app()
+    cadence = opt.duration(every, "every")
+    back = opt.time(at, a.clock(), "back_at")
+    _confirm(
+        "Send it now?",
+        f"Reopen INC-{iid} and tell its whole audience the outage is back?",
+        yes=yes,
+        no_send=no_send,
+    )
+    created = do_reopen(
+        a, iid, message, every=cadence, back_at=back, send=not no_send,
+        verify_secrets=not queue_only,
+    )  # fmt: skip
+    inc = created.incident
+    summary = None if (no_send or queue_only) else send(a, iid, created.queued, "reopened")
+    promise = (
+        f"next update promised by {inc.next_update_due:%H:%M:%S} UTC"
+        if inc.next_update_due
+        else "nothing sent, nothing promised"
+    )
+    note(
+        as_json,
+        f"{inc.ref} reopened: round {created.round.seq} queued for {created.queued}; {promise}",
+    )
+    if summary is not None:
+        note(as_json, f"reopened: {summary_line(summary)}")
+    if as_json:
+        spans = incident_spans(a, iid)
+        print_json(
+            _round_json(created, summary, reopened_at=iso(spans[-1][0]), spans=_spans_json(spans))
+        )
+    if summary is not None and summary.problems:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
 def edit(
     incident: IncidentArg,
     title: Annotated[str | None, typer.Option("--title")] = None,
@@ -505,6 +570,12 @@ def show(
         f"audience {data['audience']} customers ({fmt_counts(data['channels'])}); "
         f"every {data['update_every_seconds']:g}s; next update due {data['next_update_due'] or '-'}"
     )
+    if len(data["downtime_spans"]) > 1:  # reopened
+        spans = ", ".join(
+            f"{s['started_at'][:19]} to {(s['resolved_at'] or 'now')[:19]}"
+            for s in data["downtime_spans"]
+        )
+        out.print(f"downtime spans (reopened): {spans}")
     if data["skipped"]:
         out.print(f"skipped: {fmt_counts(data['skipped'])}")
     for f in data.get("flagged_contacts", []):

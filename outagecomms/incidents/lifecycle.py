@@ -496,9 +496,16 @@ def resolve(
     resolved_at = resolved_at or now
     with app.store.read() as conn:
         inc = incidents_db.get_incident(conn, incident_id).incident
+        gaps = incidents_db.incident_gaps(conn, [incident_id]).get(incident_id, ())
     if resolved_at < inc.started_at:
         raise InputError(
             "is before the incident started", field="resolved_at", value=resolved_at.isoformat()
+        )
+    if gaps and resolved_at < gaps[-1][1]:
+        raise InputError(
+            f"is before the outage came back ({gaps[-1][1]:%Y-%m-%d %H:%M:%S} UTC, {{command:reopen}})",
+            field="resolved_at",
+            value=resolved_at.isoformat(),
         )
     if resolved_at > now + timedelta(seconds=5):
         raise InputError("is in the future", field="resolved_at", value=resolved_at.isoformat())

@@ -215,10 +215,54 @@ def add_event(
 KEPT_CUSTOMER = "customer_kept"
 
 
+#: an event that is data, not news: a reopened incident's gap in its downtime, from when it was
+#: resolved to when it came back, as "<ISO 8601>/<ISO 8601>" (written by ``reopen``); not listed
+DOWNTIME_GAP = "downtime_gap"
+_DATA_EVENTS = (KEPT_CUSTOMER, DOWNTIME_GAP)
+
+
+def add_gap(
+    conn: Connection, incident_id: int, at: datetime, restored: datetime, back: datetime
+) -> None:
+    add_event(conn, incident_id, at, DOWNTIME_GAP, f"{restored.isoformat()}/{back.isoformat()}")
+
+
+def incident_gaps(
+    conn: Connection, incident_ids: Iterable[int]
+) -> dict[int, tuple[tuple[datetime, datetime], ...]]:
+    """incident id -> its gaps (restored, back), in order; incidents never reopened have none."""
+    e = t.events
+    out: dict[int, list[tuple[datetime, datetime]]] = {}
+    for ids in chunks(sorted(set(incident_ids))):
+        q = select(e.c.incident_id, e.c.detail).where(
+            e.c.kind == DOWNTIME_GAP, e.c.incident_id.in_(ids)
+        )
+        for iid, detail in conn.execute(q.order_by(e.c.id)):
+            a, b = str(detail).split("/")
+            out.setdefault(iid, []).append(
+                (as_utc(datetime.fromisoformat(a)), as_utc(datetime.fromisoformat(b)))
+            )
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def downtime_spans(
+    inc: Incident, gaps: Sequence[tuple[datetime, datetime]]
+) -> list[tuple[datetime, datetime | None]]:
+    """The incident's spans of downtime: from ``started_at`` to ``resolved_at`` (None: still
+    open) less the gaps a ``reopen`` recorded."""
+    out: list[tuple[datetime, datetime | None]] = []
+    at = inc.started_at
+    for restored, back in gaps:
+        out.append((at, restored))
+        at = back
+    out.append((at, inc.resolved_at))
+    return out
+
+
 def list_events(conn: Connection, incident_id: int) -> list[dict[str, Any]]:
     q = (
         select(t.events)
-        .where(t.events.c.incident_id == incident_id, t.events.c.kind != KEPT_CUSTOMER)
+        .where(t.events.c.incident_id == incident_id, t.events.c.kind.not_in(_DATA_EVENTS))
         .order_by(t.events.c.at, t.events.c.id)
     )
     return [{"at": as_utc(r.at), "kind": r.kind, "detail": r.detail} for r in conn.execute(q)]

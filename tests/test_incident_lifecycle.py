@@ -387,3 +387,26 @@ def test_the_scheduler_keeps_the_promise_of_a_reopened_incident(env: Env) -> Non
     with App.open(env.cfg) as a:
         done = run_due(a, now=due)
     assert done.holding == ["INC-1 round 4"]
+
+
+def test_the_python_api_refuses_a_repeat_with_the_open_incident_named(
+    make_config: Callable[..., Path], smtp_server: SmtpServer
+) -> None:
+    import outagecomms
+
+    with outagecomms.App.open(make_config(smtp_server)) as app:
+        app.import_customers(sample_csv())
+        first = app.declare("Search down", severity="sev2", components=["search"], send="queue")
+        with pytest.raises(outagecomms.DuplicateIncident) as exc:
+            app.declare("Search errors", severity="sev2", components=["search"], send="queue")
+        assert exc.value.incident == "INC-1" and exc.value.covered == exc.value.of > 0
+        assert "use `update INC-1`, or new to declare anyway" in str(exc.value)
+        again = app.declare(
+            "Search errors", severity="sev2", components=["search"], send="queue", new=True
+        )
+        assert again.incident.id == first.incident.id + 1
+        voided = app.void(first.incident, "A duplicate of INC-2.", send="queue")
+        assert voided.incident.status == outagecomms.IncidentStatus.VOIDED
+        app.resolve(again.incident, "Fixed.", send="queue")
+        back = app.reopen(again.incident, "Back.", send="queue")
+        assert back.round.kind == outagecomms.RoundKind.REOPENED and back.incident.is_open

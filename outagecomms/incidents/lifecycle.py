@@ -412,6 +412,8 @@ def _add_round(
     with app.store.write() as conn:
         fresh = incidents_db.get_incident(conn, incident_id)
         if not fresh.incident.is_open:
+            if expect_due is not None:  # a holding round: resolved or voided, nothing is owed
+                return None
             raise StateError(
                 f"{inc.ref} was {fresh.incident.status.value} meanwhile; nothing more is promised"
             )

@@ -286,7 +286,9 @@ def show_incident(app: App, ref: RefLike, *, customer: str | None = None) -> Inc
 
 
 #: the events the dashboard shows as "recent"
-WATCHED_EVENTS = ("reminder", "error", "holding", "update", "follow_up", "alert_resolved")
+WATCHED_EVENTS = (
+    "reminder", "error", "holding", "update", "follow_up", "alert_resolved", "reopened",
+)  # fmt: skip
 
 
 def watch_snapshot(app: App, ref: RefLike | None = None) -> list[WatchRow]:

@@ -204,7 +204,7 @@ def test_void_tells_those_told_to_disregard_it_and_stops_every_promise(env: Env)
     human = env.run("show", "INC-1")
     assert "voided" in human.stdout and reason in human.stdout
     report = env.run("report", "INC-1")
-    assert report.exit_code == 0 and "void" in report.stdout
+    assert report.exit_code == 0 and "void" in report.stdout and "never: voided" in report.stdout
     # nothing more happens for it: no update, no resolve, no second void, no holding round
     for args, said in (
         (("update", "INC-1", "More news"), "error: INC-1 is voided"),

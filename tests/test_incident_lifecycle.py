@@ -390,11 +390,12 @@ def test_the_scheduler_keeps_the_promise_of_a_reopened_incident(env: Env) -> Non
 
 
 def test_the_python_api_refuses_a_repeat_with_the_open_incident_named(
-    make_config: Callable[..., Path], smtp_server: SmtpServer
+    make_config: Callable[..., Path], smtp_server: SmtpServer, store_url: str
 ) -> None:
+    """On each store: the overlap query, the declare lock, the void's queue to those told."""
     import outagecomms
 
-    with outagecomms.App.open(make_config(smtp_server)) as app:
+    with outagecomms.App.open(make_config(smtp_server, store_url=store_url)) as app:
         app.import_customers(sample_csv())
         first = app.declare("Search down", severity="sev2", components=["search"], send="queue")
         with pytest.raises(outagecomms.DuplicateIncident) as exc:
@@ -405,8 +406,10 @@ def test_the_python_api_refuses_a_repeat_with_the_open_incident_named(
             "Search errors", severity="sev2", components=["search"], send="queue", new=True
         )
         assert again.incident.id == first.incident.id + 1
+        app.send(first.incident)
         voided = app.void(first.incident, "A duplicate of INC-2.", send="queue")
         assert voided.incident.status == outagecomms.IncidentStatus.VOIDED
+        assert voided.queued == first.queued  # those told: every acknowledgement was sent
         app.resolve(again.incident, "Fixed.", send="queue")
         back = app.reopen(again.incident, "Back.", send="queue")
         assert back.round.kind == outagecomms.RoundKind.REOPENED and back.incident.is_open

@@ -84,7 +84,7 @@ def preview(
         rk = RoundKind(kind)
     except ValueError:
         raise InputError(
-            "unknown kind; use acknowledgement, update, holding, resolution or follow_up",
+            "unknown kind; use " + ", ".join(k.value for k in RoundKind),
             field="kind",
             value=kind,
         ) from None

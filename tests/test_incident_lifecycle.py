@@ -270,8 +270,10 @@ def test_a_voided_incident_earns_no_credit_and_counts_for_no_repeat_rule(money: 
     money.ok("resolve", "INC-2", "Fixed.")
     assert rules_of(money, "INC-2") == {"downtime_step", "repeat"}  # the second within 30 days
     # INC-1 was a false alarm after all: its credits go, and INC-2 is no repeat any more
+    assert follow_up_due(money, 1) is not None
     money.ok("void", "INC-1", "--reason", "Our probe was wrong.", "--yes")
     assert money.ok("credits", "INC-1")["credits"] == []
+    assert follow_up_due(money, 1) is None  # no "how did we do?" for a false alarm
     money.ok("edit", "INC-2", "--title", "DB down (recomputed)")
     assert rules_of(money, "INC-2") == {"downtime_step"}
     # editing the voided one proposes nothing either

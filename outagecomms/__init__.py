@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from outagecomms.errors import (
     ConfigError,
+    DuplicateIncident,
     InputError,
     NotFound,
     OutageCommsError,
@@ -149,6 +150,7 @@ __all__ = [
     "DeliveryRow",
     "DeliveryStatus",
     "DispatchSummary",
+    "DuplicateIncident",
     "FlaggedContact",
     "ImportResult",
     "Incident",

@@ -115,6 +115,7 @@ class App(context.App):
         commander: str | None = None,
         dry_run: bool = False,
         send: SendMode = True,
+        new: bool = False,
         **selector: Unpack[SelectorArgs],
     ) -> Declared:
         """Declare an incident and acknowledge every affected customer at once, selected by
@@ -122,7 +123,10 @@ class App(context.App):
 
         ``every`` is the promised update cadence (default: the severity's policy);
         ``started_at`` when customers were first hurt (ISO 8601, ``-15m`` or a datetime;
-        default now). ``dry_run`` plans and pre-flights the templates but writes nothing."""
+        default now). ``dry_run`` plans and pre-flights the templates but writes nothing
+        (``plan.overlaps`` lists the open incidents it would repeat). A declare that sends is
+        refused with ``DuplicateIncident`` when an open incident already covers the outage
+        (``outagecomms.incidents.overlap``), unless ``new``."""
         mode = _send_mode(send)
         plan = lifecycle.plan_declare(
             self,
@@ -141,7 +145,7 @@ class App(context.App):
             )  # fmt: skip
         # send="queue": a daemon sends, with its own environment's secrets
         created = lifecycle.commit_declare(
-            self, plan, send=mode is not False, verify_secrets=mode is True
+            self, plan, send=mode is not False, verify_secrets=mode is True, new=new
         )
         out = self._sent(created, mode)
         return Declared(
@@ -191,6 +195,42 @@ class App(context.App):
                 self, incident, message, resolved_at=at, send=write, verify_secrets=send is True
             ),
         )
+
+    def void(self, incident: RefLike, reason: str, *, send: SendMode = True) -> RoundOutcome:
+        """Take back a false alarm or a duplicate: nothing more is promised or credited, and
+        those already told get a short "please disregard" notice carrying ``reason``."""
+        from outagecomms.incidents import corrections
+
+        return self._round(
+            send,
+            lambda write: corrections.void(
+                self, incident, reason, send=write, verify_secrets=send is True
+            ),
+        )
+
+    def reopen(
+        self,
+        incident: RefLike,
+        message: str,
+        *,
+        every: timedelta | str | None = None,
+        back_at: datetime | str | None = None,
+        send: SendMode = True,
+    ) -> RoundOutcome:
+        """The outage came back after ``resolve``: the audience hears it, the cadence resumes
+        (``every``, else the incident's), and the next ``resolve`` computes downtime and credits
+        over both spans. ``back_at``: when it came back (default now)."""
+        from outagecomms.incidents import corrections
+
+        every_ = self._duration(every, "every")
+        back = self._time(back_at, "back_at")
+        return self._round(
+            send,
+            lambda write: corrections.reopen(
+                self, incident, message, every=every_, back_at=back, send=write,
+                verify_secrets=send is True,
+            ),
+        )  # fmt: skip
 
     def edit(
         self,

@@ -9,6 +9,7 @@ sentence naming what is wrong and where (file, line, field, key)::
     ├── TemplateError                a template fails to load or render (exit 2)
     ├── NotFound                     an incident / customer that does not exist (exit 2)
     └── StateError                   an operation the current state forbids (exit 2)
+        └── DuplicateIncident        declaring an outage that an open incident already covers
 
 A channel's failure to deliver is not an exception: a send returns a ``DeliveryResult``
 (``sent`` / ``retry`` / ``failed``) so one recipient's outcome never aborts the others.
@@ -151,3 +152,15 @@ class StateError(OutageCommsError):
     """The operation does not fit the current state (e.g. updating a resolved incident)."""
 
     exit_code = 2
+
+
+class DuplicateIncident(StateError):
+    """``declare`` of an outage an open incident already covers: the same or overlapping
+    components and regions and customers already in its audience. ``incident`` is the open
+    one (``INC-n``), ``covered`` how many of the ``of`` selected customers it already covers."""
+
+    def __init__(self, message: str, *, incident: str, covered: int, of: int) -> None:
+        self.incident = incident
+        self.covered = covered
+        self.of = of
+        super().__init__(message)

@@ -29,6 +29,11 @@ class IncidentStatus(StrEnum):
     IDENTIFIED = "identified"
     MONITORING = "monitoring"
     RESOLVED = "resolved"
+    VOIDED = "voided"  # a false alarm or a duplicate, taken back (``void``)
+
+
+#: an incident in one of these is over: nothing more is promised (``Incident.is_open``)
+CLOSED_STATUSES = (IncidentStatus.RESOLVED.value, IncidentStatus.VOIDED.value)
 
 
 class RoundKind(StrEnum):
@@ -38,6 +43,8 @@ class RoundKind(StrEnum):
     RESOLUTION = "resolution"
     FOLLOW_UP = "follow_up"
     CREDIT = "credit"  # the credit notice: an approved credit's amount (or its correction)
+    VOID = "void"  # "please disregard": to those already told of a voided incident
+    REOPENED = "reopened"  # the outage came back after its resolution
 
 
 class DeliveryStatus(StrEnum):
@@ -150,7 +157,7 @@ class Incident:
 
     @property
     def is_open(self) -> bool:
-        return self.status != IncidentStatus.RESOLVED
+        return self.status.value not in CLOSED_STATUSES
 
 
 @dataclass(frozen=True, kw_only=True)

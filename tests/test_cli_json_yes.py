@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 #: every command that sends or writes
 WRITES = {
-    "init", "declare", "update", "resolve", "edit", "credits", "tick", "report",
+    "init", "declare", "update", "resolve", "void", "reopen", "edit", "credits", "tick", "report",
     "customers import", "deliveries retry", "drafts dismiss", "feedback record", "db upgrade", "db init",
 }  # fmt: skip
 #: what reads and only says what it found (doctor: the checks' findings)

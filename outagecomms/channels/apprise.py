@@ -86,6 +86,8 @@ def notify_type(data: Mapping[str, Any]) -> str:
     """Apprise's notification type for a round: success, warning or failure."""
     if data.get("kind") == "resolution" or data.get("status") == "resolved":
         return "success"
+    if data.get("kind") == "void":
+        return "info"
     if data.get("status") == "monitoring" or data.get("severity") in ("sev3", "sev4"):
         return "warning"
     return "failure"

@@ -356,7 +356,8 @@ class StatuspageChannel(HttpChannel):
         if not ref:
             raise ValueError("the message carries no incident reference")
         rnd = _round_of(data)
-        status = "resolved" if data.get("kind") == "resolution" else data.get("status")
+        # a voided incident is closed on the page with its "please disregard" text
+        status = "resolved" if data.get("kind") in ("resolution", "void") else data.get("status")
         if status not in INCIDENT_STATUSES:
             raise ValueError(f"status {status!r} is not one of {', '.join(INCIDENT_STATUSES)}")
         severity = str(data.get("severity") or "")

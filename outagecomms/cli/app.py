@@ -51,6 +51,8 @@ COMMANDS: list[tuple[str, Callable[..., None]]] = [
     ("declare", incidents.declare),
     ("update", incidents.update),
     ("resolve", incidents.resolve),
+    ("void", incidents.void),
+    ("reopen", incidents.reopen),
     ("edit", incidents.edit),
     ("credits", recovery.credits),
     ("list", incidents.list_incidents),

@@ -37,6 +37,7 @@ FLAGS = {
     "customers": "--customer",
     "exclude": "--exclude",
     "resolved_at": "--at",  # resolve --at
+    "back_at": "--at",  # reopen --at
 }
 
 

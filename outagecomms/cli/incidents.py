@@ -67,6 +67,14 @@ def declare(
             "and regions unless given here.",
         ),
     ] = None,
+    new: Annotated[
+        bool,
+        typer.Option(
+            "--new",
+            help="Declare even though an open incident covers the same components/regions "
+            "and some of these customers (another outage).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Declare an incident and acknowledge every affected customer at once."""
@@ -107,6 +115,7 @@ def declare(
     if dry_run:
         _print_dry_run(plan, channels, as_json)
         return
+    _refuse_duplicate(plan, new=new, no_send=no_send)
     if not yes and not no_send and sys.stdin.isatty():
         err.print(
             f"Declare [bold]{escape(plan.incident.title)}[/] ({plan.incident.severity}) and notify "
@@ -118,9 +127,11 @@ def declare(
     if draft is not None:
         from outagecomms.intake.drafts import commit_from_draft
 
-        created = commit_from_draft(a, plan, draft, send=not no_send, verify_secrets=not queue_only)
+        created = commit_from_draft(
+            a, plan, draft, send=not no_send, verify_secrets=not queue_only, new=new
+        )
     else:  # --queue-only: a daemon or tick sends, with its own environment's secrets
-        created = commit_declare(a, plan, send=not no_send, verify_secrets=not queue_only)
+        created = commit_declare(a, plan, send=not no_send, verify_secrets=not queue_only, new=new)
     inc = created.incident
     if no_send:
         err.print(f"[bold]{inc.ref}[/] recorded for {plan.audience.size} customers; nothing sent")
@@ -156,6 +167,23 @@ def declare(
         raise typer.Exit(EXIT_PARTIAL)
 
 
+def _refuse_duplicate(plan: DeclarePlan, *, new: bool, no_send: bool) -> None:
+    """Before any prompt: a declare that repeats an open incident stops here (exit 2), unless
+    ``--new``; ``--no-send`` (history) tells nobody and is not checked."""
+    from outagecomms.incidents.lifecycle import refuse_duplicate
+
+    if not new and not no_send:
+        refuse_duplicate(plan)
+
+
+def _print_dry_run_overlaps(plan: DeclarePlan) -> None:
+    for o in plan.overlaps:
+        err.print(
+            f"note: {o.incident.ref} ({escape(o.incident.title)}) is open and already covers "
+            f"{o.covered} of these {o.of} customers: declaring needs --new"
+        )
+
+
 def _print_dry_run(plan: DeclarePlan, channels: dict[str, int], as_json: bool) -> None:
     from outagecomms.values import iso
 
@@ -181,6 +209,7 @@ def _print_dry_run(plan: DeclarePlan, channels: dict[str, int], as_json: bool) -
                     "subject": sample.subject if sample else None,
                     "text": sample.text if sample else None,
                 },
+                "overlaps": [o.to_json() for o in plan.overlaps],
             }
         )
         return
@@ -201,6 +230,7 @@ def _print_dry_run(plan: DeclarePlan, channels: dict[str, int], as_json: bool) -
         )
         out.print(f"Subject: {sample.subject}\n", markup=False)
         out.print(sample.text, markup=False)
+    _print_dry_run_overlaps(plan)
     err.print("dry run: nothing was written or sent")
 
 
@@ -315,6 +345,147 @@ def resolve(
         )  # fmt: skip
 
     _post_round(incident, no_send, queue_only, as_json, "resolution", post)
+
+
+def _confirm(question: str, detail: str, *, yes: bool, no_send: bool) -> None:
+    """A sending command's confirmation at a terminal (``--yes`` or ``--no-send``: none)."""
+    if yes or no_send or not sys.stdin.isatty():
+        return
+    err.print(detail)
+    if not typer.confirm(question, default=False, err=True):
+        err.print("nothing sent")
+        raise typer.Exit(EXIT_USAGE)
+
+
+def _round_json(created: RoundCreated, summary: Any, **more: Any) -> dict[str, Any]:
+    from outagecomms.values import iso
+
+    inc = created.incident
+    return {
+        "incident": inc.ref,
+        "status": inc.status.value,
+        "round": created.round.seq,
+        "kind": created.round.kind.value,
+        "queued": created.queued,
+        "audience": inc.audience_size,
+        "promised_next_by": iso(inc.next_update_due),
+        "resolved_at": iso(inc.resolved_at),
+        **more,
+        **summary_json(summary),
+    }
+
+
+def void(
+    incident: IncidentArg,
+    reason: Annotated[
+        str,
+        typer.Option(
+            "--reason",
+            help="Why, as the customers already told will read it (e.g. a false alarm; a "
+            "duplicate of INC-4, where updates continue).",
+        ),
+    ],
+    no_send: Annotated[
+        bool, typer.Option("--no-send", help="Tell nobody: record the void only.")
+    ] = False,
+    queue_only: QueueOnlyOpt = False,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Take back a false alarm or a duplicate: no more updates, follow-up or credits; those
+    already told get a short "please disregard" notice."""
+    from outagecomms.incidents.corrections import told_channels
+    from outagecomms.incidents.corrections import void as do_void
+    from outagecomms.models import incident_id_from_ref
+
+    iid = incident_id_from_ref(incident)
+    a = open_app()
+    told = told_channels(a, iid)
+    _confirm(
+        "Send the notice now?",
+        f"Void INC-{iid} and ask {sum(told.values())} recipients to disregard it "
+        f"({fmt_counts(told) or 'nobody was told yet'})?",
+        yes=yes,
+        no_send=no_send,
+    )
+    created = do_void(a, iid, reason, send=not no_send, verify_secrets=not queue_only)
+    summary = None if (no_send or queue_only) else send(a, iid, created.queued, "void")
+    told_now = "nothing sent" if no_send else f"{created.queued} told to disregard it"
+    note(
+        as_json,
+        f"{created.incident.ref} voided: {told_now}; no more updates, follow-up or credits",
+    )
+    if summary is not None:
+        note(as_json, f"void: {summary_line(summary)}")
+    if as_json:
+        print_json(_round_json(created, summary, reason=created.round.message))
+    if summary is not None and summary.problems:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+def _spans_json(spans: list[tuple[Any, Any]]) -> list[dict[str, str | None]]:
+    from outagecomms.values import iso
+
+    return [{"started_at": iso(a), "resolved_at": iso(b)} for a, b in spans]
+
+
+def reopen(
+    incident: IncidentArg,
+    message: Annotated[str, typer.Argument(help="What customers should know: it is back.")],
+    every: Annotated[
+        str | None,
+        typer.Option("--every", help="Update cadence from now on (default: the incident's)."),
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="When the outage came back (ISO 8601 or -10m; default now)."),
+    ] = None,
+    no_send: NoSendOpt = False,
+    queue_only: QueueOnlyOpt = False,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """The outage came back after `resolve`: the audience hears it is back, the cadence
+    resumes, and the next `resolve` computes downtime and credits over both spans."""
+    from outagecomms.incidents.corrections import incident_spans
+    from outagecomms.incidents.corrections import reopen as do_reopen
+    from outagecomms.models import incident_id_from_ref
+    from outagecomms.values import iso
+
+    iid = incident_id_from_ref(incident)
+    a = open_app()
+    cadence = opt.duration(every, "every")
+    back = opt.time(at, a.clock(), "back_at")
+    _confirm(
+        "Send it now?",
+        f"Reopen INC-{iid} and tell its whole audience the outage is back?",
+        yes=yes,
+        no_send=no_send,
+    )
+    created = do_reopen(
+        a, iid, message, every=cadence, back_at=back, send=not no_send,
+        verify_secrets=not queue_only,
+    )  # fmt: skip
+    inc = created.incident
+    summary = None if (no_send or queue_only) else send(a, iid, created.queued, "reopened")
+    promise = (
+        f"next update promised by {inc.next_update_due:%H:%M:%S} UTC"
+        if inc.next_update_due
+        else "nothing sent, nothing promised"
+    )
+    note(
+        as_json,
+        f"{inc.ref} reopened: round {created.round.seq} queued for {created.queued}; {promise}",
+    )
+    if summary is not None:
+        note(as_json, f"reopened: {summary_line(summary)}")
+    if as_json:
+        spans = incident_spans(a, iid)
+        print_json(
+            _round_json(created, summary, reopened_at=iso(spans[-1][0]), spans=_spans_json(spans))
+        )
+    if summary is not None and summary.problems:
+        raise typer.Exit(EXIT_PARTIAL)
 
 
 def edit(
@@ -460,6 +631,12 @@ def show(
         f"audience {data['audience']} customers ({fmt_counts(data['channels'])}); "
         f"every {data['update_every_seconds']:g}s; next update due {data['next_update_due'] or '-'}"
     )
+    if len(data["downtime_spans"]) > 1:  # reopened
+        spans = ", ".join(
+            f"{s['started_at'][:19]} to {(s['resolved_at'] or 'now')[:19]}"
+            for s in data["downtime_spans"]
+        )
+        out.print(f"downtime spans (reopened): {spans}")
     if data["skipped"]:
         out.print(f"skipped: {fmt_counts(data['skipped'])}")
     for f in data.get("flagged_contacts", []):
@@ -501,7 +678,7 @@ def show(
         )
     out.print(table)
     for e in data["events"]:
-        if e["kind"] in ("reminder", "error"):
+        if e["kind"] in SHOWN_EVENTS:
             out.print(f"{e['at'][:19]} {e['kind']}: {e['detail']}", markup=False)
     if customer is not None:
         for d in data["customer"]["deliveries"]:
@@ -518,6 +695,10 @@ def show(
                     f"To: {m['to']}\nMessage-ID: {m['message_id']}\nSubject: {m['subject']}\n\n{m['text']}",
                     markup=False,
                 )
+
+
+#: the events ``show`` prints under the rounds (``--json`` has them all)
+SHOWN_EVENTS = ("reminder", "error", "voided", "reopened")
 
 
 def _countdown(left: float | None) -> str:

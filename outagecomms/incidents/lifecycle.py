@@ -15,6 +15,7 @@ from outagecomms.app import App
 from outagecomms.config.model import SEVERITIES
 from outagecomms.directory import audience as aud
 from outagecomms.errors import InputError, StateError
+from outagecomms.incidents.overlap import Overlap, duplicate_error, find_overlaps
 from outagecomms.incidents.preflight import check_secrets, preflight, template_channels
 from outagecomms.incidents.promises import promise_after
 from outagecomms.invisible import find_invisible, invisible_message
@@ -41,6 +42,19 @@ _CTRL = LINE_CONTROLS  # C0 (CR/LF refused first, with their reason), DEL and C1
 
 
 MAX_TITLE = 200
+
+
+def closed_error(inc: Incident) -> StateError:
+    """Why a round cannot be added to an incident that is over (resolved or voided)."""
+    if inc.status == IncidentStatus.VOIDED:
+        return StateError(
+            f"{inc.ref} is voided (a false alarm or a duplicate); nothing is sent for it"
+        )
+    at = f" (at {inc.resolved_at:%Y-%m-%d %H:%M} UTC)" if inc.resolved_at else ""
+    return StateError(
+        f"{inc.ref} is resolved{at}; nothing more is promised "
+        f"(if the outage is back: {{command:reopen {inc.ref} MESSAGE}})"
+    )
 
 
 def check_title(title: str) -> str:
@@ -117,6 +131,10 @@ def check_status(status: str | None) -> IncidentStatus | None:
         raise InputError(
             "use {command:resolve} to resolve an incident", field="status", value=status
         )
+    if st == IncidentStatus.VOIDED:
+        raise InputError(
+            "use {command:void} to take back a false alarm", field="status", value=status
+        )
     return st
 
 
@@ -130,6 +148,8 @@ class DeclarePlan:
     sample_customer: Customer | None
     sample_channel: str | None
     sample: Rendered | None
+    #: open incidents this one would repeat (``overlap.find_overlaps``), most covering first
+    overlaps: tuple[Overlap, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -205,6 +225,8 @@ def plan_declare(
             + ", ".join(f"{k} ({v})" for k, v in audience.skipped.items()),
             field="selector",
         )
+    with app.store.read() as conn:
+        overlaps = find_overlaps(conn, selector, [c.id for c in audience.customers])
     components = selector.components or tuple(sorted({x for c in chosen for x in c.components}))
     regions = selector.regions or tuple(sorted({x for c in chosen for x in c.regions}))
     promised = promise_after(now, cadence)
@@ -245,7 +267,14 @@ def plan_declare(
     if sample_c and sample_ch:
         tc = template_channels(app, [sample_ch])[sample_ch]
         sample = rendered.get((sample_c.locale, sample_c.timezone, tc))
-    return DeclarePlan(incident, rnd, audience, sample_c, sample_ch, sample)
+    return DeclarePlan(incident, rnd, audience, sample_c, sample_ch, sample, tuple(overlaps))
+
+
+def refuse_duplicate(plan: DeclarePlan) -> None:
+    """Raise ``DuplicateIncident`` when the plan repeats an open incident (see
+    ``incidents.overlap``); the front end calls it before asking to send."""
+    if plan.overlaps:
+        raise duplicate_error(plan.overlaps)
 
 
 def commit_declare(
@@ -255,6 +284,7 @@ def commit_declare(
     send: bool = True,
     on_commit: Callable[[Connection, int], None] | None = None,
     verify_secrets: bool = True,
+    new: bool = False,
 ) -> RoundCreated:
     """Write the incident, its audience, the acknowledgement round and every delivery at once.
 
@@ -264,12 +294,22 @@ def commit_declare(
     the incident came from); if it raises, nothing is written. ``verify_secrets``: first check
     that every secret the audience's channels send with is set (``check_secrets``); pass False
     when another process (a daemon, with its own environment) will send.
+
+    A declare that sends is refused (``DuplicateIncident``, nothing written) when an open
+    incident already covers the outage (``incidents.overlap``), checked again in this
+    transaction, unless ``new``: the commander says it is another outage.
     """
     inc = plan.incident
     promise = inc.next_update_due if send else None
     if send and verify_secrets:
         check_secrets(app, sorted({ch for _, ch in plan.audience.pairs}))
     with app.store.write() as conn:
+        if send and not new:
+            incidents_db.lock_declares(conn)
+            ids = [c.id for c in plan.audience.customers]
+            overlaps = find_overlaps(conn, plan.incident.selector, ids)
+            if overlaps:
+                raise duplicate_error(overlaps)
         incident_id = incidents_db.insert_incident(
             conn,
             replace(inc, next_update_due=promise, audience_size=plan.audience.size),
@@ -304,10 +344,13 @@ def commit_declare(
     return RoundCreated(row.incident, rnd, queued)
 
 
-def declare(app: App, *, send: bool = True, **facts: Unpack[DeclareFacts]) -> RoundCreated:
+def declare(
+    app: App, *, send: bool = True, new: bool = False, **facts: Unpack[DeclareFacts]
+) -> RoundCreated:
     """``plan_declare`` then ``commit_declare``: the incident, its acknowledgement round and
-    every delivery, queued (sending is ``dispatch``'s job)."""
-    return commit_declare(app, plan_declare(app, **facts), send=send)
+    every delivery, queued (sending is ``dispatch``'s job). ``new``: declare even when an
+    open incident covers the same outage."""
+    return commit_declare(app, plan_declare(app, **facts), send=send, new=new)
 
 
 def _add_round(
@@ -339,9 +382,7 @@ def _add_round(
     channel_names = sorted(channel_counts)
     inc = row.incident
     if not inc.is_open:
-        raise StateError(
-            f"{inc.ref} is resolved (at {inc.resolved_at:%Y-%m-%d %H:%M} UTC); nothing more is promised"
-        )
+        raise closed_error(inc)
     cadence = every or inc.update_every
     new_status = IncidentStatus.RESOLVED if kind == RoundKind.RESOLUTION else (status or inc.status)
     if kind == RoundKind.RESOLUTION:
@@ -372,7 +413,11 @@ def _add_round(
     with app.store.write() as conn:
         fresh = incidents_db.get_incident(conn, incident_id)
         if not fresh.incident.is_open:
-            raise StateError(f"{inc.ref} was resolved meanwhile; nothing more is promised")
+            if expect_due is not None:  # a holding round: resolved or voided, nothing is owed
+                return None
+            raise StateError(
+                f"{inc.ref} was {fresh.incident.status.value} meanwhile; nothing more is promised"
+            )
         if expect_due is not None and fresh.incident.next_update_due != expect_due:
             return None
         values: dict[str, object] = {
@@ -454,9 +499,16 @@ def resolve(
     resolved_at = resolved_at or now
     with app.store.read() as conn:
         inc = incidents_db.get_incident(conn, incident_id).incident
+        gaps = incidents_db.incident_gaps(conn, [incident_id]).get(incident_id, ())
     if resolved_at < inc.started_at:
         raise InputError(
             "is before the incident started", field="resolved_at", value=resolved_at.isoformat()
+        )
+    if gaps and resolved_at < gaps[-1][1]:
+        raise InputError(
+            f"is before the outage came back ({gaps[-1][1]:%Y-%m-%d %H:%M:%S} UTC, {{command:reopen}})",
+            field="resolved_at",
+            value=resolved_at.isoformat(),
         )
     if resolved_at > now + timedelta(seconds=5):
         raise InputError("is in the future", field="resolved_at", value=resolved_at.isoformat())
@@ -603,7 +655,7 @@ def edit(
             "nothing to change: give {field:title}, {field:severity}, {field:started_at} or "
             "{field:resolved_at}"
         )
-    if send_corrections and not inc.is_open:
+    if send_corrections and inc.status == IncidentStatus.RESOLVED:
         from outagecomms.incidents.preflight import check_secrets
 
         with app.store.read() as conn:
@@ -619,7 +671,7 @@ def edit(
             raise StateError(f"{inc.ref} changed while this command ran; try again")
         changed = ", ".join(f"{k}={v}" for k, v in values.items() if k != "ack_due")
         incidents_db.add_event(conn, incident_id, app.clock(), "edited", changed)
-        if not inc.is_open:
+        if inc.status == IncidentStatus.RESOLVED:  # a voided incident is credited nothing
             proposal = ledger.propose(
                 app, incident_id, within=conn, on_change=ledger.APPLY if confirm else ledger.CONFIRM,
                 actor=actor, send_corrections=send_corrections and confirm,

@@ -180,6 +180,14 @@ class CustomerDeliveries(JsonModel):
 
 
 @dataclass(frozen=True, kw_only=True)
+class DowntimeSpan(JsonModel):
+    """One span of an incident's downtime: one unless it was reopened (``reopen``)."""
+
+    started_at: datetime
+    resolved_at: datetime | None  # None: still going on
+
+
+@dataclass(frozen=True, kw_only=True)
 class IncidentDetail(IncidentSummary):
     """An incident as ``show`` shows it: its rounds, promises kept and history."""
 
@@ -189,6 +197,7 @@ class IncidentDetail(IncidentSummary):
     rounds: tuple[RoundSummary, ...]
     promises_kept: PromisesKept
     events: tuple[TimelineEvent, ...]
+    downtime_spans: tuple[DowntimeSpan, ...] = ()  # several once reopened
     customer: CustomerDeliveries | None = None  # with ``show(..., customer=...)``
 
     def to_json(self) -> dict[str, Any]:
@@ -222,6 +231,7 @@ def show_incident(app: App, ref: RefLike, *, customer: str | None = None) -> Inc
     iid = IncidentRef.parse(ref).id
     with app.store.read() as conn:
         row, stats, events = outbox_db.incident_history(conn, iid)
+        gaps = incidents_db.incident_gaps(conn, [iid]).get(iid, ())
         channels = incidents_db.audience_channels(conn, iid)
         flags = customers_db.incident_contact_flags(conn, iid)
         sent_to = None
@@ -267,12 +277,18 @@ def show_incident(app: App, ref: RefLike, *, customer: str | None = None) -> Inc
         rounds=tuple(RoundSummary.of(s) for s in stats),
         promises_kept=PromisesKept.of(stats),
         events=tuple(TimelineEvent.of(e) for e in events),
+        downtime_spans=tuple(
+            DowntimeSpan(started_at=a, resolved_at=b)
+            for a, b in incidents_db.downtime_spans(row.incident, gaps)
+        ),
         customer=sent_to,
     )
 
 
 #: the events the dashboard shows as "recent"
-WATCHED_EVENTS = ("reminder", "error", "holding", "update", "follow_up", "alert_resolved")
+WATCHED_EVENTS = (
+    "reminder", "error", "holding", "update", "follow_up", "alert_resolved", "reopened",
+)  # fmt: skip
 
 
 def watch_snapshot(app: App, ref: RefLike | None = None) -> list[WatchRow]:

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from outagecomms.app import App
-from outagecomms.errors import InputError, OutageCommsError, StateError
+from outagecomms.errors import DuplicateIncident, InputError, OutageCommsError, StateError
 from outagecomms.incidents.lifecycle import (
     DeclarePlan,
     RoundCreated,
@@ -34,7 +34,7 @@ from outagecomms.incidents.lifecycle import (
     plan_declare,
 )
 from outagecomms.intake.alerts import Ignored, Proposal, load_json, parse, propose
-from outagecomms.models import AlertState, Draft, DraftStatus, Selector
+from outagecomms.models import AlertState, Draft, DraftStatus, IncidentRef, Selector
 from outagecomms.store import drafts as store
 from outagecomms.store import incidents as incidents_db
 from outagecomms.values import iso
@@ -55,6 +55,7 @@ class Outcome:
     error: str | None = None  # e.g. why an auto-declare did not happen
     reason: str = ""  # why an alert was ignored
     declared: bool = False  # this request declared the incident (an auto-declaring rule)
+    attached: bool = False  # an auto-declare found the outage open already: the draft joined it
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +66,7 @@ class Outcome:
             "incident": self.incident,
             "error": self.error,
             **({"reason": self.reason} if self.reason else {}),
+            **({"attached": True} if self.attached else {}),
         }
 
 
@@ -231,6 +233,8 @@ def _auto_declare(app: App, outcome: Outcome) -> Outcome:
     try:
         plan, draft = plan_from_draft(app, outcome.draft, selector=Selector())
         created = commit_from_draft(app, plan, draft, send=True)
+    except DuplicateIncident as dup:  # an open incident covers this outage already: join it
+        return _attach(app, outcome, dup)
     except StateError:  # a concurrent request (or the commander) declared it first
         with app.store.read() as conn:
             d = store.get_draft(conn, outcome.draft)
@@ -245,6 +249,31 @@ def _auto_declare(app: App, outcome: Outcome) -> Outcome:
         log.warning("draft %s: %s", outcome.draft, reason)
         return replace(outcome, error=reason)
     return replace(outcome, incident=created.incident.ref, declared=True)
+
+
+def _attach(app: App, outcome: Outcome, dup: DuplicateIncident) -> Outcome:
+    """An auto-declaring alert for an outage an open incident already covers: the draft joins
+    that incident (as declared from it: later repeats and its resolution are recorded there)
+    instead of acknowledging the same customers twice."""
+    assert outcome.draft is not None
+    iid = IncidentRef.parse(dup.incident).id
+    now = app.clock()
+    with app.store.write() as conn:
+        d = store.get_draft(conn, outcome.draft)
+        store.lock_key(conn, d.dedup_key)
+        note = f"joined {dup.incident}: {dup}"
+        if not store.change_status(
+            conn, d.id, expect=DraftStatus.OPEN, to=DraftStatus.DECLARED, incident_id=iid,
+            note=note,
+        ):  # fmt: skip
+            return replace(outcome, incident=store.get_draft(conn, d.id).incident_ref)
+        incidents_db.add_event(
+            conn, iid, now, "draft",
+            f"draft {d.id} ({d.source} alert, rule {d.rule}: {d.title}) joined this incident "
+            "instead of declaring another",
+        )  # fmt: skip
+    log.info("draft %s joined %s instead of declaring another incident", d.id, dup.incident)
+    return replace(outcome, incident=dup.incident, attached=True)
 
 
 # --- the commander's side ---------------------------------------------------------------------
@@ -338,11 +367,18 @@ def plan_from_draft(
 
 
 def commit_from_draft(
-    app: App, plan: DeclarePlan, draft: Draft, *, send: bool, verify_secrets: bool = False
+    app: App,
+    plan: DeclarePlan,
+    draft: Draft,
+    *,
+    send: bool,
+    verify_secrets: bool = False,
+    new: bool = False,
 ) -> RoundCreated:
     """Declare, and mark the draft declared, in one transaction: a draft becomes at most one
-    incident even when the commander and an auto-declare race. ``verify_secrets``: as for
-    ``commit_declare`` (the commander's declare; an auto-declare queues whatever happens)."""
+    incident even when the commander and an auto-declare race. ``verify_secrets`` and ``new``
+    (declare even if an open incident covers the outage): as for ``commit_declare`` (the
+    commander's declare; an auto-declare queues whatever happens)."""
     now = app.clock()
 
     def mark(conn: Connection, incident_id: int) -> None:
@@ -359,7 +395,9 @@ def commit_from_draft(
         if draft.alert_state == AlertState.RESOLVED:
             incidents_db.add_event(conn, incident_id, now, "alert_resolved", "its alert had already resolved")  # fmt: skip
 
-    return commit_declare(app, plan, send=send, on_commit=mark, verify_secrets=verify_secrets)
+    return commit_declare(
+        app, plan, send=send, on_commit=mark, verify_secrets=verify_secrets, new=new
+    )
 
 
 def draft_dict(d: Draft) -> dict[str, Any]:

@@ -39,6 +39,11 @@ percent for every currency, ``"10%"``. A credit above it, or in a currency it do
 within ``approval_within`` (default 48h), without an amount; ``credits INC --approve`` sends it.
 No ``auto_approve_up_to``: every credit above 0 is held.
 
+A reopened incident (``reopen``) is down over several spans: its ``Span.gaps`` (resolved, then
+back) are not downtime. Every rule uses the sum of its spans (``downtime_step``,
+``downtime_multiple``) or the spans themselves (``uptime_table``; with ``"whole"`` each span is
+floored to whole minutes), and ``repeat`` counts it once.
+
 Money: every line is computed exactly (as a rational number); the total is rounded **once**,
 half-up (``ROUND_HALF_UP`` semantics), to the currency's minor unit (Babel: USD 2, JPY 0, BHD 3).
 The cap is ``cap_percent`` of the monthly fee rounded half-up to the minor unit, so a customer's
@@ -250,12 +255,31 @@ def _utc(value: datetime, name: str) -> datetime:
 
 @dataclass(frozen=True)
 class Span:
-    """One of the customer's incidents: downtime from ``started_at`` to ``resolved_at``."""
+    """One of the customer's incidents: downtime from ``started_at`` to ``resolved_at``, less
+    its ``gaps``: the times it was resolved before it came back (``reopen``), as (restored,
+    back) pairs. An incident reopened once is down over two spans: ``pieces``."""
 
     incident_id: int
     started_at: datetime
     resolved_at: datetime
     severity: str
+    gaps: tuple[tuple[datetime, datetime], ...] = ()
+
+    def pieces(self) -> list[tuple[datetime, datetime]]:
+        """The intervals of downtime, in order: ``started_at`` to ``resolved_at`` without the
+        gaps (clipped to the incident; overlapping gaps count once)."""
+        out: list[tuple[datetime, datetime]] = []
+        at = self.started_at
+        for a, b in sorted(self.gaps):
+            a, b = max(a, self.started_at), min(b, self.resolved_at)
+            if b <= a or b <= at:
+                continue
+            if a > at:
+                out.append((at, a))
+            at = b
+        if self.resolved_at > at:
+            out.append((at, self.resolved_at))
+        return out
 
     def __post_init__(self) -> None:
         start = _utc(self.started_at, "started_at")
@@ -267,10 +291,14 @@ class Span:
             )
         object.__setattr__(self, "started_at", start)
         object.__setattr__(self, "resolved_at", end)
+        gaps = tuple((_utc(a, "gap start"), _utc(b, "gap end")) for a, b in self.gaps)
+        object.__setattr__(self, "gaps", gaps)
 
     @property
     def downtime(self) -> timedelta:
-        return self.resolved_at - self.started_at
+        if not self.gaps:
+            return self.resolved_at - self.started_at
+        return sum((b - a for a, b in self.pieces()), timedelta(0))
 
 
 @dataclass(frozen=True)
@@ -722,11 +750,12 @@ def _month_uptime(
     """(downtime, uptime percent, credit percent) of the calendar month [start, end)."""
     pieces: list[tuple[datetime, datetime]] = []
     for s in spans:
-        a, b = max(s.started_at, start), min(s.resolved_at, end)
-        if rule.minutes == "whole":
-            b = a + timedelta(minutes=(b - a) // timedelta(minutes=1)) if b > a else a
-        if b > a:
-            pieces.append((a, b))
+        for a0, b0 in s.pieces():  # a reopened incident: each of its spans
+            a, b = max(a0, start), min(b0, end)
+            if rule.minutes == "whole":
+                b = a + timedelta(minutes=(b - a) // timedelta(minutes=1)) if b > a else a
+            if b > a:
+                pieces.append((a, b))
     down = _union(pieces)
     length = _us(end - start)
     uptime = Fraction(100) * (length - _us(down)) / length
@@ -777,7 +806,10 @@ def _downtime_multiple(rule: DowntimeMultipleRule, ctx: _Ctx) -> list[_Base]:
     total = _ZERO
     parts: list[str] = []
     for start, end in _periods(inc.started_at, inc.resolved_at, months):
-        piece = min(inc.resolved_at, end) - max(inc.started_at, start)
+        piece = sum(
+            (max(min(b, end) - max(a, start), timedelta(0)) for a, b in inc.pieces()),
+            timedelta(0),
+        )
         total += Fraction(rule.multiple) * ctx.fee * months * Fraction(_us(piece), _us(end - start))
         label = f"{start:%Y-%m}" if months == 1 else f"{start.year}-Q{(start.month - 1) // 3 + 1}"
         parts.append(

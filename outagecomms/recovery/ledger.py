@@ -209,19 +209,25 @@ def propose(
     policy = app.config.credits or parse_credit_policy(None, source="<defaults>")
     with app.store.read() if within is None else nullcontext(within) as conn:
         inc = incidents_db.get_incident(conn, incident_id).incident
+        if inc.status == IncidentStatus.VOIDED:
+            raise StateError(f"{inc.ref} is voided: a false alarm or a duplicate earns no credit")
         end = resolved_at or inc.resolved_at
         if end is None:
             raise StateError(f"{inc.ref} is not resolved yet: credits follow the downtime's end")
         ids = incidents_db.audience_customer_ids(conn, incident_id)
         customers = customers_db.customers_for_incidents(conn, [incident_id], ids)
+        resolved = credits_db.resolved_incidents(conn, ids)
+        gaps = incidents_db.incident_gaps(
+            conn, {d.incident_id for ds in resolved.values() for d in ds} | {incident_id}
+        )  # a reopened incident is down over its spans, not in its gaps
         spans = {
-            cid: [Span(*d) for d in downtimes]
-            for cid, downtimes in credits_db.resolved_incidents(conn, ids).items()
+            cid: [Span(*d, gaps=gaps.get(d.incident_id, ())) for d in downtimes]
+            for cid, downtimes in resolved.items()
         }
         acks = credits_db.ack_delivered(conn, incident_id)
         earlier = _credited_earlier(conn, ids, inc)
         existing = {r["customer_id"]: r for r in credits_db.incident_credits(conn, incident_id)}
-    this = Span(incident_id, inc.started_at, end, inc.severity)
+    this = Span(incident_id, inc.started_at, end, inc.severity, gaps.get(incident_id, ()))
     ack_within = inc.ack_due - inc.started_at
     rows: list[dict[str, Any]] = []
     out: list[Credit] = []

@@ -86,7 +86,7 @@ def preview(
         rk = RoundKind(kind)
     except ValueError:
         raise InputError(
-            "unknown kind; use acknowledgement, update, holding, resolution, follow_up or credit",
+            "unknown kind; use " + ", ".join(k.value for k in RoundKind),
             field="kind",
             value=kind,
         ) from None

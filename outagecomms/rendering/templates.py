@@ -57,6 +57,7 @@ STATUS_LABELS = {
     "identified": "Identified",
     "monitoring": "Monitoring",
     "resolved": "Resolved",
+    "voided": "Withdrawn",
 }
 
 

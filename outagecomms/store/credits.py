@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, func, select, update
 
-from outagecomms.models import DeliveryStatus, RoundKind
+from outagecomms.models import DeliveryStatus, IncidentStatus, RoundKind
 from outagecomms.store import tables as t
 from outagecomms.store.engine import chunks
 from outagecomms.values import as_utc
@@ -36,14 +36,19 @@ class Downtime(NamedTuple):
 
 
 def resolved_incidents(conn: Connection, customer_ids: Sequence[str]) -> dict[str, list[Downtime]]:
-    """Every resolved incident each customer was in the audience of."""
+    """Every resolved incident each customer was in the audience of (not a voided one: a
+    false alarm or a duplicate counts for no uptime or repeat rule)."""
     i, a = t.incidents, t.audience
     out: dict[str, list[Downtime]] = {c: [] for c in customer_ids}
     for ids in chunks(customer_ids):
         q = (
             select(a.c.customer_id, i.c.id, i.c.started_at, i.c.resolved_at, i.c.severity)
             .join(i, i.c.id == a.c.incident_id)
-            .where(a.c.customer_id.in_(ids), i.c.resolved_at.is_not(None))
+            .where(
+                a.c.customer_id.in_(ids),
+                i.c.resolved_at.is_not(None),
+                i.c.status != IncidentStatus.VOIDED.value,
+            )
             .distinct()
         )
         for cid, iid, started, resolved, sev in conn.execute(q):

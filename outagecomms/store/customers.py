@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select
 
-from outagecomms.models import ROUND_WIDE, Customer, IncidentStatus
+from outagecomms.models import CLOSED_STATUSES, ROUND_WIDE, Customer
 from outagecomms.store import tables as t
 from outagecomms.store.engine import chunks, object_row, row_mapper, upsert
 from outagecomms.store.incidents import KEPT_CUSTOMER
@@ -56,7 +56,7 @@ def open_audiences_leaving(conn: Connection, keep: Iterable[str]) -> dict[int, l
     q = (
         select(a.c.incident_id, a.c.customer_id)
         .join(i, i.c.id == a.c.incident_id)
-        .where(i.c.status != IncidentStatus.RESOLVED.value, a.c.customer_id != ROUND_WIDE)
+        .where(i.c.status.not_in(CLOSED_STATUSES), a.c.customer_id != ROUND_WIDE)
         .distinct()
         .order_by(a.c.incident_id, a.c.customer_id)
     )

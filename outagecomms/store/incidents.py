@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Table, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Table, func, insert, select, text, update
 
 from outagecomms.errors import NotFound
 from outagecomms.models import (
+    CLOSED_STATUSES,
     COPY_SUFFIX,
     ROUND_WIDE,
     Incident,
@@ -62,7 +63,7 @@ def get_incident(conn: Connection, incident_id: int) -> IncidentRow:
 def list_incidents(conn: Connection, *, include_resolved: bool = False) -> list[Incident]:
     q = select(t.incidents).order_by(t.incidents.c.id)
     if not include_resolved:
-        q = q.where(t.incidents.c.status != IncidentStatus.RESOLVED.value)
+        q = q.where(t.incidents.c.status.not_in(CLOSED_STATUSES))
     return [row_to_incident(r) for r in conn.execute(q)]
 
 
@@ -98,6 +99,34 @@ def update_incident(conn: Connection, incident_id: int, version: int, **values: 
         .values(version=t.incidents.c.version + 1, **values)
     )
     return res.rowcount == 1
+
+
+def open_overlaps(conn: Connection, customer_ids: Sequence[str]) -> list[tuple[Incident, int]]:
+    """Each open incident that has any of these customers in its audience, with how many."""
+    i, a = t.incidents, t.audience
+    counts: dict[int, int] = {}
+    for ids in chunks(customer_ids):
+        q = (
+            select(a.c.incident_id, func.count(a.c.customer_id.distinct()))
+            .join(i, i.c.id == a.c.incident_id)
+            .where(i.c.status.not_in(CLOSED_STATUSES), a.c.customer_id.in_(ids))
+            .group_by(a.c.incident_id)
+        )
+        for iid, n in conn.execute(q):
+            counts[iid] = counts.get(iid, 0) + int(n)
+    if not counts:
+        return []
+    rows = conn.execute(select(t.incidents).where(i.c.id.in_(sorted(counts))).order_by(i.c.id))
+    return [(inc, counts[inc.id]) for inc in map(row_to_incident, rows)]
+
+
+def lock_declares(conn: Connection) -> None:
+    """Serialise declares until the transaction ends, so two commanders declaring the same
+    outage at once cannot both pass the duplicate check (PostgreSQL; on SQLite the write
+    transaction already holds the database's write lock)."""
+    if conn.dialect.name == "postgresql":
+        # two-integer lock space, class 0x6463 ("dc"): apart from drafts' and leadership's
+        conn.execute(text("SELECT pg_advisory_xact_lock(CAST(25699 AS integer), 1)"))
 
 
 # --- the audience ---------------------------------------------------------------------------
@@ -186,10 +215,54 @@ def add_event(
 KEPT_CUSTOMER = "customer_kept"
 
 
+#: an event that is data, not news: a reopened incident's gap in its downtime, from when it was
+#: resolved to when it came back, as "<ISO 8601>/<ISO 8601>" (written by ``reopen``); not listed
+DOWNTIME_GAP = "downtime_gap"
+_DATA_EVENTS = (KEPT_CUSTOMER, DOWNTIME_GAP)
+
+
+def add_gap(
+    conn: Connection, incident_id: int, at: datetime, restored: datetime, back: datetime
+) -> None:
+    add_event(conn, incident_id, at, DOWNTIME_GAP, f"{restored.isoformat()}/{back.isoformat()}")
+
+
+def incident_gaps(
+    conn: Connection, incident_ids: Iterable[int]
+) -> dict[int, tuple[tuple[datetime, datetime], ...]]:
+    """incident id -> its gaps (restored, back), in order; incidents never reopened have none."""
+    e = t.events
+    out: dict[int, list[tuple[datetime, datetime]]] = {}
+    for ids in chunks(sorted(set(incident_ids))):
+        q = select(e.c.incident_id, e.c.detail).where(
+            e.c.kind == DOWNTIME_GAP, e.c.incident_id.in_(ids)
+        )
+        for iid, detail in conn.execute(q.order_by(e.c.id)):
+            a, b = str(detail).split("/")
+            out.setdefault(iid, []).append(
+                (as_utc(datetime.fromisoformat(a)), as_utc(datetime.fromisoformat(b)))
+            )
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def downtime_spans(
+    inc: Incident, gaps: Sequence[tuple[datetime, datetime]]
+) -> list[tuple[datetime, datetime | None]]:
+    """The incident's spans of downtime: from ``started_at`` to ``resolved_at`` (None: still
+    open) less the gaps a ``reopen`` recorded."""
+    out: list[tuple[datetime, datetime | None]] = []
+    at = inc.started_at
+    for restored, back in gaps:
+        out.append((at, restored))
+        at = back
+    out.append((at, inc.resolved_at))
+    return out
+
+
 def list_events(conn: Connection, incident_id: int) -> list[dict[str, Any]]:
     q = (
         select(t.events)
-        .where(t.events.c.incident_id == incident_id, t.events.c.kind != KEPT_CUSTOMER)
+        .where(t.events.c.incident_id == incident_id, t.events.c.kind.not_in(_DATA_EVENTS))
         .order_by(t.events.c.at, t.events.c.id)
     )
     return [{"at": as_utc(r.at), "kind": r.kind, "detail": r.detail} for r in conn.execute(q)]

@@ -535,3 +535,58 @@ def dead_errors(conn: Connection, incident_id: int) -> list[tuple[str, str | Non
         and_(d.c.incident_id == incident_id, d.c.status == DeliveryStatus.DEAD.value)
     )
     return [(row[0], row[1]) for row in conn.execute(q)]
+
+
+# --- taking an incident back (void) ---------------------------------------------------------
+
+#: a delivery that reached (or may be reaching) its recipient: they were told
+_TOLD = (DeliveryStatus.SENT.value, DeliveryStatus.SENDING.value)
+
+
+def told_channels(conn: Connection, incident_id: int) -> dict[str, int]:
+    """channel -> how many (customer, channel) pairs of the incident were told anything."""
+    d = t.deliveries
+    pairs = (
+        select(d.c.customer_id, d.c.channel)
+        .where(d.c.incident_id == incident_id, d.c.status.in_(_TOLD))
+        .distinct()
+        .subquery()
+    )
+    q = select(pairs.c.channel, func.count()).group_by(pairs.c.channel)
+    return {ch: int(n) for ch, n in conn.execute(q)}
+
+
+def supersede_all_pending(conn: Connection, incident_id: int, reason: str) -> int:
+    """Every pending delivery of the incident, whatever its round, is not sent after all."""
+    d = t.deliveries
+    res = conn.execute(
+        update(d)
+        .where(d.c.incident_id == incident_id, d.c.status == DeliveryStatus.PENDING.value)
+        .values(status=DeliveryStatus.SUPERSEDED.value, last_error=reason)
+    )
+    return int(res.rowcount or 0)
+
+
+def queue_to_told(conn: Connection, rnd: Round) -> int:
+    """Queue round ``rnd`` to each (customer, channel) pair of its incident that was told
+    something before it (sent, or being sent), except flagged contacts; returns how many."""
+    d, f = t.deliveries, t.contact_flags
+    told = (
+        select(d.c.customer_id, d.c.channel)
+        .where(d.c.incident_id == rnd.incident_id, d.c.status.in_(_TOLD), d.c.round_id != rnd.id)
+        .distinct()
+        .subquery()
+    )
+    src = select(
+        literal(rnd.incident_id, t.BigId),
+        literal(rnd.id, t.BigId),
+        told.c.customer_id,
+        told.c.channel,
+        literal(DeliveryStatus.PENDING.value),
+        literal(0),
+        literal(rnd.created_at, t.TS),
+    ).where(~exists().where(f.c.customer_id == told.c.customer_id, f.c.channel == told.c.channel))
+    cols = ["incident_id", "round_id", "customer_id", "channel", "status", "attempts",
+            "next_attempt_at"]  # fmt: skip
+    conn.execute(insert(d).from_select(cols, src))
+    return count_round_deliveries(conn, rnd.incident_id, rnd.id)

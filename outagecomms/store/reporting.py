@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, String, func, literal, select, type_coerce
 
-from outagecomms.models import DeliveryStatus, IncidentStatus, RoundKind
+from outagecomms.models import CLOSED_STATUSES, DeliveryStatus, RoundKind
 from outagecomms.store import tables as t
 from outagecomms.store.engine import chunks
 from outagecomms.values import as_utc
@@ -229,7 +229,7 @@ class MarginHistogram:
 
 def open_incident_count(conn: Connection) -> int:
     i = t.incidents
-    q = select(func.count()).select_from(i).where(i.c.status != IncidentStatus.RESOLVED.value)
+    q = select(func.count()).select_from(i).where(i.c.status.not_in(CLOSED_STATUSES))
     return int(conn.execute(q).scalar_one())
 
 

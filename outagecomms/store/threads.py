@@ -13,7 +13,7 @@ from outagecomms.store.engine import chunks
 from outagecomms.store.incidents import row_to_round
 
 #: the rounds that carry news a holding update restates: the commander's words
-NEWS_KINDS = (RoundKind.ACKNOWLEDGEMENT, RoundKind.UPDATE)
+NEWS_KINDS = (RoundKind.ACKNOWLEDGEMENT, RoundKind.UPDATE, RoundKind.REOPENED)
 
 
 def latest_news(conn: Connection, incident_id: int, before_seq: int | None = None) -> Round | None:

@@ -75,7 +75,7 @@ def incident(
 
 def done(kind: RoundKind) -> bool:
     """No promise follows this round."""
-    return kind in (RoundKind.RESOLUTION, RoundKind.FOLLOW_UP, RoundKind.CREDIT)
+    return kind in (RoundKind.RESOLUTION, RoundKind.FOLLOW_UP, RoundKind.CREDIT, RoundKind.VOID)
 
 
 def round_(

@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from outagecomms.recovery.report.chart import svg_chart
-from outagecomms.recovery.report.model import Report, ack_within, adjustment_line, duration
+from outagecomms.recovery.report.model import (
+    Report,
+    ack_within,
+    adjustment_line,
+    duration,
+    no_duration,
+    unresolved,
+)
 from outagecomms.recovery.report.tables import (
     PROMISE_HEAD,
     ROUND_HEAD,
@@ -76,8 +83,8 @@ def render_html(report: Report) -> str:
                 ("Commander", inc.commander or DASH),
                 ("Started", iso(inc.started_at)),
                 ("Declared", f"{iso(inc.declared_at)} ({offset(start, inc.declared_at)})"),
-                ("Resolved", iso(inc.resolved_at) or "not yet"),
-                ("Duration", "ongoing" if span is None else human(span.total_seconds())),
+                ("Resolved", iso(inc.resolved_at) or unresolved(inc)),
+                ("Duration", no_duration(inc) if span is None else human(span.total_seconds())),
                 ("Update cadence", f"every {human(inc.update_every.total_seconds())}"),
                 ("Acknowledgement within", human(ack_within(inc).total_seconds())),
                 ("Report generated", iso(report.generated_at)),

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from outagecomms.incidents.views import RoundSummary, TimelineEvent
-from outagecomms.models import Incident, RoundKind, RoundStats
+from outagecomms.models import Incident, IncidentStatus, RoundKind, RoundStats
 from outagecomms.recovery.report.units import human, ratio
 from outagecomms.values import JsonModel, iso, json_key
 
@@ -59,6 +59,16 @@ def _strs(values: Mapping[str, Decimal]) -> dict[str, str]:
 def duration(inc: Incident) -> timedelta | None:
     """From the start to the resolution (None while open)."""
     return (inc.resolved_at - inc.started_at) if inc.resolved_at else None
+
+
+def unresolved(inc: Incident) -> str:
+    """The "Resolved" cell of an incident without a resolution."""
+    return "never: voided" if inc.status == IncidentStatus.VOIDED else "not yet"
+
+
+def no_duration(inc: Incident) -> str:
+    """The "Duration" cell of an incident without a resolution."""
+    return "none: voided" if inc.status == IncidentStatus.VOIDED else "ongoing"
 
 
 def ack_within(inc: Incident) -> timedelta:

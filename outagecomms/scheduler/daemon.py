@@ -136,6 +136,8 @@ class Daemon:
             company=config.company,
             user_dir=config.templates_dir,
             public_url=config.daemon.public_url,
+            names=config.names,
+            limits=config.template_limits,
         )
         self._reopen_channels = True  # between two dispatch runs, never mid-batch
         self.kick.set()

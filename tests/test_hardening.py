@@ -489,6 +489,9 @@ TEMPLATES: list[Case] = [
     Case("'{:1000000000}'.format(1)", override(ACK, "{{ '{:1000000000}'.format(1) }}", "doctor", "--no-probe"), (ACK, "format()", "max_body"), report=True),
     Case("lipsum(10**9)", override(ACK, "{{ lipsum(10**9) }}", "doctor", "--no-probe"), (ACK, "lipsum()", "max_body"), report=True),
     Case("a 2000-character subject", override("acknowledgement/email.subject.j2", "{{ 'S' * 2000 }}", "preview", "acknowledgement", "--customer", FIRST), ("template acknowledgement/email.subject.j2", "2000 characters", "[templates] max_subject (998)")),
+    # resolve pre-flights what the incident still needs: the follow-up (and, with credits, the notice)
+    Case("resolve: a broken follow_up override", override("follow_up/email.txt.j2", "Hi {{ nope }}\n", "resolve", "INC-1", "Fixed."), ("template follow_up/email.txt.j2, line 1", "'nope' is undefined", "follow_up round", "INC-1 stays open"), setup=declared),
+    Case("resolve: 'B' * 10**8 in the follow-up", override("follow_up/email.html.j2", f"<p>\n{BIG}</p>", "resolve", "INC-1", "Fixed."), ("template follow_up/email.html.j2, line 2", "max_body", "follow_up round"), setup=declared),
     # the limits' own bounds
     Case("[templates] max_body = 10", configured("[daemon]", '[templates]\nmax_body = 10\n[daemon]', "doctor", "--no-probe"), ("templates.max_body", ">= 1024")),
     Case("[templates] max_subject = 5000", configured("[daemon]", '[templates]\nmax_subject = 5000\n[daemon]', "doctor", "--no-probe"), ("templates.max_subject", "at most 998")),

@@ -206,6 +206,11 @@ class Renderer:
     def template_name(self, kind: RoundKind | str, channel: str, part: str) -> str:
         return f"{RoundKind(kind).value}/{channel}.{part}.j2"
 
+    def has_templates(self, kind: RoundKind | str) -> bool:
+        """Whether any template of ``kind`` is installed (overrides or packaged defaults)."""
+        prefix = f"{RoundKind(kind).value}/"
+        return any(n.startswith(prefix) for n in self.env.list_templates(extensions=["j2"]))
+
     def _get(self, name: str) -> Any:
         tpl = self._templates.get(name)
         if tpl is None:

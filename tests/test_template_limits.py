@@ -48,8 +48,11 @@ def test_ordinary_templates_are_not_limited() -> None:
         "{{ range(5)|join(', ') }}; {{ 'a %s b' % 'x' }}; {{ '{}-{}'.format(1, 2) }}; "
         "{{ [1, 2]|sum }}; {{ 2 ** 10 }}; {{ 'ab' * 3 }}; {{ 'x' ~ 'y' }}; "
         "{{ 'line\\nline'|indent(2) }}; {{ 'x'|center(5) }}|"
+        "{{ [1, 2]|map('string')|join('-') }} {{ [3, 4]|map('string')|join(d='+') }}"
     )
-    assert render(source) == "0, 1, 2, 3, 4; a x b; 1-2; 3; 1024; ababab; xy; line\n  line;   x  |"
+    assert render(source) == (
+        "0, 1, 2, 3, 4; a x b; 1-2; 3; 1024; ababab; xy; line\n  line;   x  |1-2 3+4"
+    )
 
 
 def test_the_limits_come_from_the_renderer(tmp_path: Path) -> None:

@@ -296,15 +296,17 @@ class LimitedSandbox(SandboxedEnvironment):
     def concat(self, parts: Iterable[str]) -> str:
         """Every output (the template's, a macro's, a ``{% set %}`` block's) is joined here:
         stopped as soon as it is too long, before it is built."""
-        out = []
+        cap = self.limits.max_body
+        out: list[str] = []
+        append = out.append
         n = 0
         for p in parts:
             n += len(p)
-            if n > self.cap:
+            if n > cap:
                 raise TemplateLimitError(
-                    f"the output is longer than [templates] max_body ({self.cap} characters) allows"
+                    f"the output is longer than [templates] max_body ({cap} characters) allows"
                 )
-            out.append(p)
+            append(p)
         return "".join(out)
 
     # --- loops and calls -----------------------------------------------------------------
@@ -412,37 +414,66 @@ class LimitedSandbox(SandboxedEnvironment):
     def _checked_filter(self, name: str, func: Callable[..., Any]) -> Callable[..., Any]:
         if getattr(func, "_outagecomms_checked", False):
             return func
-        passes = getattr(func, "jinja_pass_arg", None) is not None
         estimate = _FILTER_ESTIMATES.get(name)
-        try:
-            signature = inspect.signature(func) if estimate else None
-        except (TypeError, ValueError):
-            signature = None
+        binder = _Binder.of(func) if estimate is not None else None
         what = f"the filter {name!r}"
 
         @functools.wraps(func)
         def checked(*args: Any, **kwargs: Any) -> Any:
             _step()
-            if estimate is not None and signature is not None:
-                try:
-                    bound = signature.bind(*args, **kwargs)
-                except TypeError:
-                    pass  # the call itself says what is wrong
-                else:
-                    bound.apply_defaults()
-                    params = dict(bound.arguments)
-                    if passes:
-                        params.pop(next(iter(signature.parameters)), None)
-                    est, replaced = estimate(self, params)
-                    self._check_size(what, est)
-                    if replaced is not None:  # an iterator, read once: give the filter the list
-                        key, items = replaced
-                        bound.arguments[key] = items
-                        args, kwargs = bound.args, bound.kwargs
+            if estimate is not None and binder is not None:
+                params = binder.bind(args, kwargs)
+                est, replaced = estimate(self, params)
+                self._check_size(what, est)
+                if replaced is not None:  # an iterator, read once: give the filter the list
+                    args, kwargs = binder.replace(args, kwargs, *replaced)
             return self._check_result(what, func(*args, **kwargs))
 
         checked._outagecomms_checked = True  # type: ignore[attr-defined]
         return checked
+
+
+class _Binder:
+    """A filter's arguments by parameter name (what ``inspect.Signature.bind`` gives, without
+    its cost on every call): the context/environment a filter takes first is left out."""
+
+    def __init__(self, signature: inspect.Signature, passes: bool) -> None:
+        params = list(signature.parameters.values())[1 if passes else 0 :]
+        self.offset = 1 if passes else 0
+        self.names = [
+            p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        self.defaults = {p.name: p.default for p in params if p.default is not p.empty}
+        self.star = next((p.name for p in params if p.kind == p.VAR_POSITIONAL), None)
+        self.stars = next((p.name for p in params if p.kind == p.VAR_KEYWORD), None)
+
+    @classmethod
+    def of(cls, func: Callable[..., Any]) -> _Binder | None:
+        try:
+            signature = inspect.signature(func)
+        except (TypeError, ValueError):
+            return None
+        return cls(signature, getattr(func, "jinja_pass_arg", None) is not None)
+
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        own = args[self.offset :]
+        out = dict(self.defaults)
+        out.update(zip(self.names, own, strict=False))
+        if self.star is not None:
+            out[self.star] = own[len(self.names) :]
+        if self.stars is not None:
+            out[self.stars] = {k: v for k, v in kwargs.items() if k not in self.names}
+        out.update((k, v) for k, v in kwargs.items() if k in self.names)
+        return out
+
+    def replace(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], name: str, value: Any
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The arguments with parameter ``name`` set to ``value``."""
+        if name in kwargs:
+            return args, {**kwargs, name: value}
+        i = self.offset + self.names.index(name)
+        return (*args[:i], value, *args[i + 1 :]), kwargs
 
 
 _PERCENT = re.compile(

@@ -238,7 +238,7 @@ class LimitedSandbox(SandboxedEnvironment):
         b, e = _int(base, 2), _int(exp, -1)
         if e < 0 or not isinstance(base, int) or abs(b) <= 1:
             return  # a float, a fraction, 0 or 1: no giant integer
-        bits = e * b.bit_length() if e < 10**9 else _IMMENSE
+        bits = e * math.log2(abs(b)) if e < 10**9 else _IMMENSE
         if bits > _MAX_BITS:
             raise TemplateLimitError(
                 f"{b} ** {e} would be a number of about {int(e * math.log10(abs(b)))} digits;"

@@ -38,6 +38,7 @@ class App:
             user_dir=config.templates_dir,
             public_url=config.daemon.public_url,
             names=config.names,
+            limits=config.template_limits,
         )
         return cls(config=config, store=store, renderer=renderer, clock=clock)
 

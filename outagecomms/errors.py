@@ -136,6 +136,7 @@ class TemplateError(OutageCommsError):
     def __init__(self, message: str, *, template: str | None = None, line: int | None = None):
         self.template = template
         self.line = line
+        self.reason = message  # without "template <name>, line <n>: "
         where = template or "template"
         if line is not None:
             where += f", line {line}"

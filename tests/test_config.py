@@ -113,7 +113,9 @@ def test_example_documents_every_key_the_parser_accepts() -> None:
     assert set(data["daemon"]) == set(DaemonConfig.__dataclass_fields__)
     assert set(data["company"]) == {"name", "status_page_url", "support_email", "support_phone"}
     assert set(data["store"]) == {"url"}
-    assert set(data["templates"]) == {"dir"}
+    from outagecomms.config.loader import _TEMPLATE_LIMIT_KEYS
+
+    assert set(data["templates"]) == {"dir", *_TEMPLATE_LIMIT_KEYS}
 
 
 def test_example_commented_maildir_alternative_loads(tmp_path: Path) -> None:

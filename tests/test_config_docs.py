@@ -39,7 +39,7 @@ KEYS = {
     | set().union(*credits._RULE_KEYS.values())
     | set(credits._RULE_KEYS),
     "[goodwill]": goodwill._KEYS,
-    "templates": {"dir"},
+    "templates": {"dir"} | loader._TEMPLATE_LIMIT_KEYS,
     # display names: any key of the directory's, so the section documents the tables' form
     "components": {"<component key>"},
     "regions": {"<region key>"},

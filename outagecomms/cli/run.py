@@ -56,7 +56,8 @@ def daemon(
         typer.Option("--http", help="HOST:PORT for the feedback links (default: [daemon] http)."),
     ] = None,
 ) -> None:
-    """Run the scheduler and the senders until SIGTERM. Picks up every open incident at start."""
+    """Run the scheduler and the senders until SIGTERM. Picks up every open incident at start.
+    SIGTERM or SIGINT: the batch in hand finishes, held deliveries are released, exit 0."""
     from outagecomms.scheduler.daemon import run_daemon
 
     a = open_app()

@@ -27,6 +27,7 @@ from outagecomms.config.model import (
     HookRule,
     HooksConfig,
     PolicyConfig,
+    TemplateLimits,
     WebConfig,
     user_config_file,
     user_data_dir,
@@ -160,6 +161,36 @@ def _parse_web(ctx: _Ctx, data: Any) -> WebConfig:
         raise ctx.err("web.max_connections", f"must be at most {_MAX_WEB_CONNECTIONS}, got {conns}")
     return WebConfig(
         header_timeout=header_timeout, body_timeout=body_timeout, max_connections=conns
+    )
+
+
+_TEMPLATE_LIMIT_KEYS = {"max_subject", "max_body", "max_steps", "render_timeout"}
+#: the bounds of [templates]' limits (docs/config.md)
+MAX_SUBJECT = 998  # RFC 5322: a header line is at most 998 characters
+MIN_BODY, MAX_BODY = 1024, 16 * 1024 * 1024
+MIN_STEPS, MAX_STEPS = 1_000, 100_000_000
+MAX_RENDER_TIMEOUT = timedelta(seconds=60)
+
+
+def _parse_template_limits(ctx: _Ctx, tpl: Mapping[str, Any]) -> TemplateLimits:
+    base = TemplateLimits()
+    timeout = ctx.duration(tpl, "templates", "render_timeout", base.render_timeout)
+    if not timedelta(milliseconds=10) <= timeout <= MAX_RENDER_TIMEOUT:
+        raise ctx.err(
+            "templates.render_timeout",
+            f"must be from 10ms to 60s, got {tpl['render_timeout']!r}",
+        )
+    return TemplateLimits(
+        max_subject=ctx.integer(
+            tpl, "templates", "max_subject", base.max_subject, minimum=1, maximum=MAX_SUBJECT
+        ),
+        max_body=ctx.integer(
+            tpl, "templates", "max_body", base.max_body, minimum=MIN_BODY, maximum=MAX_BODY
+        ),
+        max_steps=ctx.integer(
+            tpl, "templates", "max_steps", base.max_steps, minimum=MIN_STEPS, maximum=MAX_STEPS
+        ),
+        render_timeout=timeout,
     )
 
 
@@ -496,7 +527,8 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
     )
 
     tpl = ctx.table(data.get("templates", {}), "templates")
-    ctx.known(tpl, "templates", {"dir"})
+    ctx.known(tpl, "templates", {"dir", *_TEMPLATE_LIMIT_KEYS})
+    template_limits = _parse_template_limits(ctx, tpl)
     templates_dir: Path | None = None
     if "dir" in tpl:
         templates_dir = _resolve_path(base, ctx.string(tpl, "templates", "dir", ""))
@@ -536,6 +568,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
         dispatch=dispatch,
         daemon=daemon,
         templates_dir=templates_dir,
+        template_limits=template_limits,
     )
 
 

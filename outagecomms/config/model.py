@@ -130,6 +130,21 @@ class WebConfig:
     max_connections: int = 100
 
 
+@dataclass(frozen=True, kw_only=True)
+class TemplateLimits:
+    """``[templates]``: how much one template part may build and compute (a hostile override
+    must not hang or flood a sender; see ``rendering.sandbox``)."""
+
+    #: characters of a subject (after its whitespace is collapsed): RFC 5322's line limit
+    max_subject: int = 998
+    #: characters of any other part (text, HTML) and of any value a template builds
+    max_body: int = 256 * 1024
+    #: loop iterations, calls, filters and operators in one render of one part
+    max_steps: int = 200_000
+    #: wall-clock time one render of one part may take
+    render_timeout: timedelta = timedelta(seconds=5)
+
+
 #: Alert severity label values understood without configuration (a rule's severity_map is
 #: merged over this; sev1..sev4 are always taken as they are).
 DEFAULT_SEVERITY_MAP: Mapping[str, str] = {
@@ -212,6 +227,7 @@ class Config:
     hooks: HooksConfig = field(default_factory=HooksConfig)
     names: DisplayNames = field(default_factory=DisplayNames)
     web: WebConfig = field(default_factory=WebConfig)
+    template_limits: TemplateLimits = field(default_factory=TemplateLimits)
     #: what is odd but not wrong (a ``*_env`` that looks like a pasted secret): one sentence
     #: each, naming the file and key, never the value; the CLI prints them, ``doctor`` too
     warnings: tuple[str, ...] = ()

@@ -16,7 +16,12 @@ from outagecomms.config.model import SEVERITIES
 from outagecomms.directory import audience as aud
 from outagecomms.errors import InputError, StateError
 from outagecomms.incidents.overlap import Overlap, duplicate_error, find_overlaps
-from outagecomms.incidents.preflight import check_secrets, preflight, template_channels
+from outagecomms.incidents.preflight import (
+    check_secrets,
+    preflight,
+    preflight_after_resolution,
+    template_channels,
+)
 from outagecomms.incidents.promises import promise_after
 from outagecomms.invisible import find_invisible, invisible_message
 from outagecomms.logs import log_event
@@ -512,6 +517,8 @@ def resolve(
         )
     if resolved_at > now + timedelta(seconds=5):
         raise InputError("is in the future", field="resolved_at", value=resolved_at.isoformat())
+    if send and inc.is_open:  # what the incident still needs once resolved: the follow-up...
+        preflight_after_resolution(app, inc, resolved_at)
     from outagecomms.recovery import ledger
 
     def propose_credits(conn: Connection) -> None:

@@ -7,19 +7,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from outagecomms.app import App
 from outagecomms.channels import registry
 from outagecomms.directory import audience as aud
-from outagecomms.errors import ConfigError
+from outagecomms.errors import ConfigError, TemplateError
 from outagecomms.models import (
     Customer,
     Incident,
+    IncidentStatus,
     Round,
     RoundKind,
 )
 from outagecomms.rendering.templates import ACCOUNT_MANAGER_TEMPLATES, Rendered
+from outagecomms.store import customers as customers_db
+from outagecomms.store import incidents as incidents_db
 from outagecomms.values import shown_env
 
 
@@ -92,9 +96,42 @@ SAMPLE_CREDIT_NOTICE = {
     "correction": True,
     "previous": "$1.00",
 }
-#: the template kinds a resolved incident may still send (``credits --approve``, ``edit
-#: --send-corrections``): a resolve pre-flight renders them too
-AFTER_RESOLUTION_KINDS = (RoundKind.FOLLOW_UP, RoundKind.CREDIT)
+
+
+#: The round kinds an incident still sends after its resolution (the follow-up; a credit notice
+#: from ``credits --approve`` or ``edit --send-corrections``), each pre-flighted at ``resolve``:
+#: a broken follow-up template stops the resolution (nothing written), not the follow-up a day
+#: later in a ``tick``. A kind with no template installed at all is skipped.
+AFTER_RESOLUTION: tuple[RoundKind, ...] = (RoundKind.FOLLOW_UP, RoundKind.CREDIT)
+
+
+def preflight_after_resolution(app: App, incident: Incident, resolved_at: datetime) -> None:
+    """Render every template of the kinds in :data:`AFTER_RESOLUTION` for ``incident``'s
+    audience (its locales and customer channels) as it will be once resolved. Raises
+    ``TemplateError`` naming the template, the line and the round that needs it."""
+    with app.store.read() as conn:
+        reps = customers_db.locale_representatives(conn, incident.id)
+        channels = sorted(incidents_db.audience_channels(conn, incident.id, customers_only=True))
+    resolved = replace(
+        incident, status=IncidentStatus.RESOLVED, resolved_at=resolved_at, next_update_due=None
+    )
+    for kind in AFTER_RESOLUTION:
+        if not app.renderer.has_templates(kind):
+            continue
+        rnd = Round(
+            id=0, incident_id=incident.id, seq=0, kind=kind, message="",
+            status=IncidentStatus.RESOLVED, created_at=app.clock(), due_by=None,
+            promised_next_by=None,
+        )  # fmt: skip
+        try:
+            preflight(app, resolved, rnd, reps, channels)
+        except TemplateError as exc:
+            raise TemplateError(
+                f"{exc.reason} (the {kind.value} round this resolution leads to needs it;"
+                f" {incident.ref} stays open, nothing was sent)",
+                template=exc.template,
+                line=exc.line,
+            ) from None
 
 
 def _sample_extras(rnd: Round) -> dict[str, Any]:

@@ -32,13 +32,13 @@ from jinja2 import (
     nodes,
 )
 from jinja2 import TemplateError as JinjaTemplateError
-from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import escape
 
-from outagecomms.config.model import CompanyConfig, DisplayNames
+from outagecomms.config.model import CompanyConfig, DisplayNames, TemplateLimits
 from outagecomms.errors import TemplateError
 from outagecomms.models import Customer, Incident, Round, RoundKind
 from outagecomms.rendering.durations import human_duration, shows_seconds, to_minute
+from outagecomms.rendering.sandbox import CODE_VERSION, LimitedSandbox, budget
 
 PARTS = {
     "email": ("subject", "txt", "html"),
@@ -136,7 +136,11 @@ def _bytecode_cache() -> FileSystemBytecodeCache | None:
     the template's source checksum, so an edited override is recompiled)."""
     import platformdirs
 
-    path = Path(platformdirs.user_cache_dir("outagecomms", appauthor=False)) / "jinja"
+    # one folder per version of the generated code: code compiled without the sandbox's
+    # limits (by an older outagecomms) must never be loaded
+    path = (
+        Path(platformdirs.user_cache_dir("outagecomms", appauthor=False)) / "jinja" / CODE_VERSION
+    )
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError:
@@ -161,15 +165,18 @@ class Renderer:
         user_dir: Path | None = None,
         public_url: str = "",
         names: DisplayNames | None = None,
+        limits: TemplateLimits | None = None,
     ):
         self.company = company
+        self.limits = limits or TemplateLimits()
         self.names = names or DisplayNames()
         self.public_url = public_url
         loaders = []
         if user_dir is not None:
             loaders.append(FileSystemLoader(str(user_dir)))
         loaders.append(FileSystemLoader(str(default_templates_dir())))
-        self.env = SandboxedEnvironment(
+        self.env = LimitedSandbox(
+            limits=self.limits,
             loader=ChoiceLoader(loaders),
             bytecode_cache=_bytecode_cache(),
             undefined=StrictUndefined,
@@ -180,10 +187,10 @@ class Renderer:
             auto_reload=False,  # templates do not change under a running sender
         )
         self.user_dir = user_dir
-        self.env.filters["localtime"] = self._localtime_filter
+        self.env.add_filter("localtime", self._localtime_filter)
         # the first letter up, the rest as it is ("Managed Database", not "capitalize"'s
         # "Managed database")
-        self.env.filters["capfirst"] = lambda s: str(s)[:1].upper() + str(s)[1:]
+        self.env.add_filter("capfirst", lambda s: str(s)[:1].upper() + str(s)[1:])
         self._templates: dict[str, Any] = {}
         self._safe: dict[tuple[RoundKind, str], bool] = {}
         self._shapes: dict[tuple[Any, ...], dict[str, list[str]]] = {}
@@ -199,6 +206,11 @@ class Renderer:
 
     def template_name(self, kind: RoundKind | str, channel: str, part: str) -> str:
         return f"{RoundKind(kind).value}/{channel}.{part}.j2"
+
+    def has_templates(self, kind: RoundKind | str) -> bool:
+        """Whether any template of ``kind`` is installed (overrides or packaged defaults)."""
+        prefix = f"{RoundKind(kind).value}/"
+        return any(n.startswith(prefix) for n in self.env.list_templates(extensions=["j2"]))
 
     def _get(self, name: str) -> Any:
         tpl = self._templates.get(name)
@@ -332,7 +344,7 @@ class Renderer:
         }
 
     def render(self, kind: RoundKind, channel: str, ctx: dict[str, Any]) -> Rendered:
-        return _finish(self._render_parts(kind, channel, ctx))
+        return self._finish(kind, channel, self._render_parts(kind, channel, ctx))
 
     def _render_parts(self, kind: RoundKind, channel: str, ctx: dict[str, Any]) -> dict[str, str]:
         parts = PARTS.get(channel, ("txt",))
@@ -341,7 +353,8 @@ class Renderer:
             name = self.template_name(kind, channel, part)
             tpl = self._get(name)
             try:
-                out[part] = tpl.render(ctx)
+                with budget(self.limits):  # size, steps and time: rendering.sandbox
+                    out[part] = tpl.render(ctx)
             except JinjaTemplateError as exc:
                 where, line = self._where(exc, name)
                 raise TemplateError(
@@ -401,7 +414,18 @@ class Renderer:
         for part, seq in pieces.items():
             values = escaped if part == "html" else plain
             out[part] = "".join([values[x] if i % 2 else x for i, x in enumerate(seq)])
-        return _finish(out)
+        return self._finish(kind, channel, out)
+
+    def _finish(self, kind: RoundKind, channel: str, out: dict[str, str]) -> Rendered:
+        rendered = _finish(out)
+        limit = self.limits.max_subject
+        if len(rendered.subject) > limit:
+            raise TemplateError(
+                f"the subject is {len(rendered.subject)} characters long, more than"
+                f" [templates] max_subject ({limit}) allows",
+                template=self.template_name(kind, channel, "subject"),
+            )
+        return rendered
 
     def _substitutable(self, kind: RoundKind, channel: str) -> bool:
         key = (RoundKind(kind), channel)

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -85,6 +86,43 @@ class DaemonLock:
             self.fh = None
 
 
+async def _set(event: asyncio.Event) -> None:
+    """A job: wake a loop up. Jobs are coroutines, run on the event loop (an ``asyncio.Event``
+    is not thread-safe: set from APScheduler's thread pool it need not wake the loop)."""
+    event.set()
+
+
+async def _notify(state: str) -> None:
+    sd_notify(state)
+
+
+class _Jobs(AsyncIOExecutor):  # type: ignore[misc]  # APScheduler 3 has no types
+    """The scheduler's executor. Shutting down cancels the jobs submitted but not yet run (a
+    wake-up falling due as SIGTERM arrives): that is the daemon stopping, not a job failing,
+    so it is not logged as ``Error running job ... CancelledError``."""
+
+    _stopping = False
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._stopping = True
+        super().shutdown(wait)
+
+    def _run_job_error(self, job_id: str, exc: BaseException, traceback: Any = None) -> None:
+        if self._stopping and isinstance(exc, asyncio.CancelledError):
+            return
+        super()._run_job_error(job_id, exc, traceback)
+
+
+def new_scheduler() -> AsyncIOScheduler:
+    """The daemon's APScheduler: UTC, coalescing, one instance of a job at a time, and an
+    executor that stops quietly (:class:`_Jobs`)."""
+    return AsyncIOScheduler(
+        timezone="UTC",
+        executors={"default": _Jobs()},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+    )
+
+
 class Daemon:
     """Runs the scheduler and the dispatch loop until ``stop`` is set (or ``until()`` is true)."""
 
@@ -136,6 +174,8 @@ class Daemon:
             company=config.company,
             user_dir=config.templates_dir,
             public_url=config.daemon.public_url,
+            names=config.names,
+            limits=config.template_limits,
         )
         self._reopen_channels = True  # between two dispatch runs, never mid-batch
         self.kick.set()
@@ -148,24 +188,25 @@ class Daemon:
         send. Kept apart so that a long fan-out (pending sends due now) does not spin the
         scheduler's decisions while the dispatcher works through it."""
         assert self.scheduler is not None
-        self._arm("wakeup", next_wakeup(self.app, include_pending=False), self.wake.set)
+        self._arm("wakeup", next_wakeup(self.app, include_pending=False), self.wake)
         send_at = next_send_at(self.app)
         if send_at is not None and send_at > self.app.clock():
-            self._arm("send", send_at, self.kick.set)  # a retry's time
+            self._arm("send", send_at, self.kick)  # a retry's time
         else:
-            self._arm("send", None, self.kick.set)
+            self._arm("send", None, self.kick)
             if send_at is not None:
                 self.kick.set()  # owed now: the dispatch loop takes it (again) as it can
 
-    def _arm(self, job: str, when: datetime | None, action: Callable[[], None]) -> None:
+    def _arm(self, job: str, when: datetime | None, event: asyncio.Event) -> None:
         assert self.scheduler is not None
         if when is None:
             with contextlib.suppress(Exception):
                 self.scheduler.remove_job(job)
             return
         self.scheduler.add_job(
-            action,
+            _set,
             DateTrigger(run_date=max(when, utcnow())),
+            args=[event],
             id=job,
             replace_existing=True,
             misfire_grace_time=None,
@@ -263,10 +304,7 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stop.set)
-        self.scheduler = AsyncIOScheduler(
-            timezone="UTC",
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-        )
+        self.scheduler = new_scheduler()
         self.scheduler.add_job(
             self._reconcile,
             IntervalTrigger(seconds=self.reconcile_every.total_seconds()),
@@ -277,7 +315,7 @@ class Daemon:
         if watchdog_usec > 0:
             # systemd WatchdogSec: tell it we are alive twice per interval
             self.scheduler.add_job(
-                sd_notify, IntervalTrigger(seconds=watchdog_usec / 2e6), args=["WATCHDOG=1"],
+                _notify, IntervalTrigger(seconds=watchdog_usec / 2e6), args=["WATCHDOG=1"],
                 id="watchdog", replace_existing=True,
             )  # fmt: skip
         with contextlib.suppress(NotImplementedError, RuntimeError):

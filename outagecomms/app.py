@@ -29,6 +29,10 @@ class App:
     clock: Callable[[], datetime] = field(default=utcnow)
     #: what is broken right now in this process (``/healthz``): e.g. the commander's channel
     health: Health = field(default_factory=Health, compare=False)
+    #: scheduler work that failed in this process, retried with a growing delay (``due.py``)
+    retries: dict[tuple[int, str, datetime], tuple[datetime, float]] = field(
+        default_factory=dict, compare=False
+    )
 
     @classmethod
     def from_config(cls, config: Config, *, clock: Callable[[], datetime] = utcnow) -> Self:

@@ -438,3 +438,43 @@ def test_commander_reminders_can_go_to_a_slack_room(
     assert providers.problems == []  # each notice as Slack documents a webhook request
     # customers were not posted to the room: only the commander's two notices
     assert len(providers.recorded()) == 2 and all("INC-1" in p for p in posts)
+
+
+def test_a_failing_holding_round_is_retried_with_backoff_not_in_a_loop(
+    app: App, clock: FakeClock, tmp_path: Path
+) -> None:
+    """A holding template broken after the declaration (a reload) fails the holding round:
+    logged and recorded once per try, and tried again after 5 s, 10 s, 20 s... (the daemon
+    wakes at ``next_wakeup``), not 100 times a second; once fixed, the promise is kept."""
+    from outagecomms.rendering.templates import Renderer
+    from outagecomms.scheduler.due import RETRY_FIRST
+
+    inc = _declare(app, "30m").incident
+    asyncio.run(dispatch_due(app, incident_id=inc.id))
+    good = app.renderer
+    broken_dir = tmp_path / "broken"
+    (broken_dir / "holding").mkdir(parents=True)
+    (broken_dir / "holding" / "email.txt.j2").write_text("{{ nope.attr }}\n")
+    app.renderer = Renderer(company=app.config.company, user_dir=broken_dir)
+
+    def errors() -> int:
+        with app.store.read() as conn:
+            return sum(1 for e in incidents_db.list_events(conn, inc.id) if e["kind"] == "error")
+
+    start = holding_start(inc, app.config)
+    assert start is not None
+    clock.now = start
+    first = run_due(app)
+    assert len(first.errors) == 1 and "next try in 5s" in first.errors[0]
+    for _ in range(50):  # a daemon woken again and again at once: nothing more is tried
+        assert run_due(app).errors == []
+    assert errors() == 1
+    assert next_wakeup(app, include_pending=False) == start + RETRY_FIRST
+    clock.now = start + RETRY_FIRST
+    assert "next try in 10s" in run_due(app).errors[0]
+    assert next_wakeup(app, include_pending=False) == clock.now + 2 * RETRY_FIRST
+    assert errors() == 2
+    app.renderer = good  # fixed: the next try keeps the promise
+    clock.now += 2 * RETRY_FIRST
+    assert run_due(app).holding == [f"{inc.ref} round 2"]
+    assert app.retries == {}

@@ -5,13 +5,18 @@ nothing.
 For an open incident with promise P (``next_update_due``):
   * at ``P - remind_before`` the commander is reminded (once per promise);
   * at ``P - margin`` a holding round starts if the commander has posted nothing, so the
-    whole fan-out completes before P. The margin covers the audience's fan-out time."""
+    whole fan-out completes before P. The margin covers the audience's fan-out time.
+
+What fails (a template broken by a reload, a store error) is logged, written to the
+incident's events and retried, but not in a loop: this process waits ``RETRY_FIRST`` before
+the first retry, doubling up to ``RETRY_MAX`` (``App.retries``; ``next_wakeup`` honours it), so
+one bad template cannot flood the log and the store while it is being fixed."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from outagecomms.app import App
 from outagecomms.errors import OutageCommsError
@@ -24,6 +29,28 @@ from outagecomms.store import incidents as incidents_db
 from outagecomms.store import outbox as outbox_db
 
 log = logging.getLogger("outagecomms.scheduler")
+
+RETRY_FIRST = timedelta(seconds=5)
+RETRY_MAX = timedelta(minutes=5)
+
+
+def _held(app: App, key: tuple[int, str, datetime], now: datetime) -> bool:
+    """This work failed lately in this process and its retry is not due yet."""
+    held = app.retries.get(key)
+    return held is not None and now < held[0]
+
+
+def _hold(app: App, key: tuple[int, str, datetime], now: datetime) -> timedelta:
+    """Back off after a failure: the next try after twice the last delay (5 s ... 5 min)."""
+    last = app.retries.get(key)
+    delay = RETRY_FIRST if last is None else min(timedelta(seconds=last[1] * 2), RETRY_MAX)
+    app.retries[key] = (now + delay, delay.total_seconds())
+    return delay
+
+
+def _retry_at(app: App, key: tuple[int, str, datetime], when: datetime) -> datetime:
+    held = app.retries.get(key)
+    return when if held is None else max(when, held[0])
 
 
 @dataclass
@@ -49,17 +76,23 @@ def run_due(app: App, now: datetime | None = None) -> DueResult:
             out.reminders.append(inc.ref)
         if start is not None and start <= now:
             assert inc.next_update_due is not None
+            key = (inc.id, "holding", inc.next_update_due)
+            if _held(app, key, now):
+                continue
             try:
                 created = create_holding_round(app, inc.id, inc.next_update_due)
             except OutageCommsError as exc:
+                delay = _hold(app, key, now)
                 _failed(
                     app,
                     inc,
                     now,
                     out,
-                    f"holding update for {inc.next_update_due:%H:%M:%S} UTC not sent: {exc}",
+                    f"holding update for {inc.next_update_due:%H:%M:%S} UTC not sent: {exc}"
+                    f" (next try in {delay.total_seconds():.0f}s)",
                 )
                 continue
+            app.retries.pop(key, None)
             if created is not None:
                 out.holding.append(f"{inc.ref} round {created.round.seq}")
                 notify_commander(
@@ -79,11 +112,19 @@ def run_due(app: App, now: datetime | None = None) -> DueResult:
     for inc in follow_ups:
         if inc.follow_up_due is None or inc.follow_up_due > now:
             continue
+        key = (inc.id, "follow_up", inc.follow_up_due)
+        if _held(app, key, now):
+            continue
         try:
             created = create_follow_up_round(app, inc.id, inc.follow_up_due)
         except OutageCommsError as exc:
-            _failed(app, inc, now, out, f"follow-up not sent: {exc}")
+            delay = _hold(app, key, now)
+            _failed(
+                app, inc, now, out,
+                f"follow-up not sent: {exc} (next try in {delay.total_seconds():.0f}s)",
+            )  # fmt: skip
             continue
+        app.retries.pop(key, None)
         if created is not None:
             out.follow_ups.append(f"{inc.ref} round {created.round.seq}")
     out.dead_reported = report_dead(app, now)
@@ -134,12 +175,16 @@ def next_wakeup(
     times: list[datetime] = []
     with app.store.read() as conn:
         for inc in incidents_db.list_incidents(conn):
-            for t in (holding_start(inc, app.config), reminder_at(inc, app.config)):
-                if t is not None:
-                    times.append(t)
+            start = holding_start(inc, app.config)
+            if start is not None and inc.next_update_due is not None:
+                times.append(_retry_at(app, (inc.id, "holding", inc.next_update_due), start))
+            remind = reminder_at(inc, app.config)
+            if remind is not None and (start is None or now < start):  # else it is moot
+                times.append(remind)
         for inc in incidents_db.follow_ups_pending(conn):
             if inc.follow_up_due is not None:
-                times.append(inc.follow_up_due)
+                key = (inc.id, "follow_up", inc.follow_up_due)
+                times.append(_retry_at(app, key, inc.follow_up_due))
         pend = outbox_db.next_pending_at(conn) if include_pending else None
     if pend is not None:
         times.append(pend)

@@ -391,6 +391,20 @@ def test_the_scheduler_keeps_the_promise_of_a_reopened_incident(env: Env) -> Non
     assert done.holding == ["INC-1 round 4"]
 
 
+def test_a_reopened_incident_whose_follow_up_went_out_is_not_asked_again(env: Env) -> None:
+    from outagecomms.scheduler.due import run_due
+
+    env.ok("declare", "DB down", "-s", "sev2", "-c", "database", "-r", "eu-west", "--yes")
+    env.ok("resolve", "INC-1", "Fixed.")
+    due = follow_up_due(env, 1)
+    assert due is not None
+    with App.open(env.cfg) as a:
+        assert run_due(a, now=due).follow_ups == ["INC-1 round 3"]
+    env.ok("reopen", "INC-1", "Back.", "--yes")
+    env.ok("resolve", "INC-1", "Fixed again.")
+    assert follow_up_due(env, 1) is None  # they were asked how we did once already
+
+
 def test_the_python_api_refuses_a_repeat_with_the_open_incident_named(
     make_config: Callable[..., Path], smtp_server: SmtpServer, store_url: str
 ) -> None:

@@ -433,7 +433,10 @@ def _add_round(
         }
         if kind == RoundKind.RESOLUTION:
             values["resolved_at"] = resolved_at or now
-            if send:  # a recorded (past) incident gets no follow-up
+            asked = any(  # reopened after its follow-up went out: customers are asked once
+                r.kind == RoundKind.FOLLOW_UP for r in incidents_db.list_rounds(conn, incident_id)
+            )
+            if send and not asked:  # a recorded (past) incident gets no follow-up
                 after = app.config.policy(inc.severity).follow_up_after
                 values["follow_up_due"] = max(resolved_at or now, now) + after
         if not incidents_db.update_incident(conn, incident_id, fresh.version, **values):

@@ -98,7 +98,7 @@ def test_credit_exports_and_reports_are_not_world_readable(
 
     ok("customers", "import", str(sample_csv()))
     ok("declare", "Login broken", "-s", "sev2", "--component", "auth", "--yes")
-    ok("resolve", "INC-1", "Fixed.")
+    ok("resolve", "--yes", "INC-1", "Fixed.")
     csv_out, report = tmp_path / "credits.csv", tmp_path / "report.md"
     report.write_text("an older, world-readable report\n")
     report.chmod(0o644)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -12,14 +11,14 @@ import click
 import typer
 
 from outagecomms.cli import options as opt
-from outagecomms.cli.exits import EXIT_PARTIAL, EXIT_USAGE
+from outagecomms.cli.exits import EXIT_PARTIAL
 from outagecomms.cli.options import IncidentArg, JsonOpt, NoSendOpt, QueueOnlyOpt, YesOpt, open_app
 from outagecomms.cli.output import Table, add_row, err, escape, fmt_counts, note, out, print_json
-from outagecomms.cli.sending import send, summary_json, summary_line
+from outagecomms.cli.sending import confirm_send, sample_lines, send, summary_json, summary_line
 
 if TYPE_CHECKING:
     from outagecomms.app import App
-    from outagecomms.incidents.lifecycle import DeclarePlan, RoundCreated
+    from outagecomms.incidents.lifecycle import DeclarePlan, RoundCreated, RoundPlan
 
 
 def declare(
@@ -107,14 +106,19 @@ def declare(
     if dry_run:
         _print_dry_run(plan, channels, as_json)
         return
-    if not yes and not no_send and sys.stdin.isatty():
-        err.print(
+    if not no_send:  # --queue-only sends too: a daemon or tick sends what it queues
+        confirm_send(
+            yes,
             f"Declare [bold]{escape(plan.incident.title)}[/] ({plan.incident.severity}) and notify "
-            f"[bold]{plan.audience.size}[/] customers ({fmt_counts(channels)})?"
+            f"[bold]{plan.audience.size}[/] customers ({fmt_counts(channels)})?",
+            sample_lines(
+                plan.sample,
+                plan.sample_customer.id if plan.sample_customer else None,
+                plan.sample_channel,
+                "acknowledgement",
+            ),
+            "Send the acknowledgement now?",
         )
-        if not typer.confirm("Send the acknowledgement now?", default=False, err=True):
-            err.print("nothing sent")
-            raise typer.Exit(EXIT_USAGE)
     if draft is not None:
         from outagecomms.intake.drafts import commit_from_draft
 
@@ -223,17 +227,32 @@ def _post_round(
     incident: str,
     no_send: bool,
     queue_only: bool,
+    yes: bool,
     as_json: bool,
     label: str,
+    preview: Callable[[App, int], RoundPlan],
     post: Callable[[App, int, bool], RoundCreated],
 ) -> None:
-    """``update`` and ``resolve``: record the round (``post(app, incident id, no_send)``),
-    send it here unless told not to, print what happened."""
+    """``update`` and ``resolve``: unless ``--no-send``, check and render the round
+    (``preview``) and ask before sending it (``--yes``: don't); then record it (``post(app,
+    incident id, no_send)``), send it here unless told not to, print what happened."""
     from outagecomms.models import incident_id_from_ref
     from outagecomms.values import iso
 
     iid = incident_id_from_ref(incident)
     a = open_app()
+    if not no_send:
+        plan = preview(a, iid)
+        customer, channel, rendered = plan.sample(a)
+        audience = plan.incident.audience_size
+        confirm_send(
+            yes,
+            f"Send the {label} of [bold]{plan.incident.ref}[/] "
+            f"({escape(plan.incident.title)}) to [bold]{audience}[/] customers "
+            f"({fmt_counts(plan.channels)})?",
+            sample_lines(rendered, customer.id if customer else None, channel, label),
+            f"Send the {label} now?",
+        )
     created = post(a, iid, no_send)
     inc = created.incident
     summary = None if (no_send or queue_only) else send(a, inc.id, created.queued, label)
@@ -281,9 +300,12 @@ def update(
     as_json: JsonOpt = False,
 ) -> None:
     """Post the commander's update: sent at once, and the cadence restarts from now."""
-    from outagecomms.incidents.lifecycle import post_update
+    from outagecomms.incidents.lifecycle import post_update, preview_update
 
     cadence = opt.duration(every, "every")
+
+    def preview(a: App, iid: int) -> RoundPlan:
+        return preview_update(a, iid, message, status=status, every=cadence)
 
     def post(a: App, iid: int, record_only: bool) -> RoundCreated:
         return post_update(
@@ -291,7 +313,7 @@ def update(
             verify_secrets=not queue_only,
         )  # fmt: skip
 
-    _post_round(incident, no_send, queue_only, as_json, "update", post)
+    _post_round(incident, no_send, queue_only, yes, as_json, "update", preview, post)
 
 
 def resolve(
@@ -306,7 +328,11 @@ def resolve(
     as_json: JsonOpt = False,
 ) -> None:
     """Send the resolution notice and stop the updates."""
+    from outagecomms.incidents.lifecycle import preview_resolve
     from outagecomms.incidents.lifecycle import resolve as do_resolve
+
+    def preview(a: App, iid: int) -> RoundPlan:
+        return preview_resolve(a, iid, message, resolved_at=opt.time(at, a.clock(), "at"))
 
     def post(a: App, iid: int, record_only: bool) -> RoundCreated:
         return do_resolve(
@@ -314,7 +340,7 @@ def resolve(
             verify_secrets=not queue_only,
         )  # fmt: skip
 
-    _post_round(incident, no_send, queue_only, as_json, "resolution", post)
+    _post_round(incident, no_send, queue_only, yes, as_json, "resolution", preview, post)
 
 
 def edit(

@@ -3,14 +3,58 @@ a progress bar while it runs, then the outcome in words and as ``--json`` keys."
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from outagecomms.cli.output import err
+import typer
+
+from outagecomms.cli.exits import EXIT_USAGE
+from outagecomms.cli.output import err, escape
 
 if TYPE_CHECKING:
     from outagecomms.app import App
     from outagecomms.outbox.dispatch import DispatchSummary
+    from outagecomms.rendering.templates import Rendered
+
+#: how many lines of the sample message the confirmation prompt shows
+SAMPLE_LINES = 8
+
+NOT_A_TERMINAL = "not a terminal: pass --yes to send"
+
+
+def sample_lines(
+    rendered: Rendered | None, customer: str | None, channel: str | None, kind: str
+) -> list[str]:
+    """One rendered message as the prompt shows it: who gets it on which channel, the
+    subject (channels that have one) and its first lines."""
+    if rendered is None or customer is None:
+        return []
+    lines = [f"--- {kind} for {customer} on {channel} ---"]
+    if rendered.subject:
+        lines.append(f"Subject: {rendered.subject}")
+    body = [ln for ln in rendered.text.strip().splitlines()]
+    lines += body[:SAMPLE_LINES]
+    if len(body) > SAMPLE_LINES:
+        lines.append(f"... ({len(body) - SAMPLE_LINES} more lines)")
+    return lines
+
+
+def confirm_send(yes: bool, summary: str, sample: list[str], question: str) -> None:
+    """Ask before sending: the counts (``summary``, Rich markup), one rendered message, then
+    ``question``. ``--yes`` skips it; without a terminal on stdin (a runbook, ``echo n |``)
+    nothing can be asked, so the command refuses (exit 2) before anything is written."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        err.print(f"[bold red]error:[/] {NOT_A_TERMINAL}", highlight=False)
+        raise typer.Exit(EXIT_USAGE)
+    err.print(summary)
+    for line in sample:
+        err.print(escape(line), highlight=False)
+    if not typer.confirm(question, default=False, err=True):
+        err.print("nothing sent")
+        raise typer.Exit(EXIT_USAGE)
 
 
 def summary_line(s: DispatchSummary) -> str:

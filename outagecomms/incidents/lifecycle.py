@@ -309,7 +309,38 @@ def declare(app: App, *, send: bool = True, **facts: Unpack[DeclareFacts]) -> Ro
     return commit_declare(app, plan_declare(app, **facts), send=send)
 
 
-def _add_round(
+@dataclass(frozen=True)
+class RoundPlan:
+    """A round about to be written for an open incident, pre-flighted: the incident as the
+    round sees it, the provisional round, the promise it makes, one customer per locale and
+    their templates rendered (``rendered``), and the audience's channels with their counts."""
+
+    incident: Incident
+    round: Round
+    cadence: timedelta
+    promised: datetime | None
+    representatives: list[Customer]
+    channels: dict[str, int]
+    rendered: dict[tuple[str, str, str], Rendered]
+
+    def sample(self, app: App) -> tuple[Customer | None, str | None, Rendered | None]:
+        """One recipient's message: the first customer's email when a channel has a subject,
+        else the text of another channel (what a confirmation prompt shows)."""
+        names = template_channels(app, sorted(self.channels))
+        best: tuple[Customer | None, str | None, Rendered | None] = (None, None, None)
+        for c in self.representatives:
+            for name, tc in names.items():
+                r = self.rendered.get((c.locale, c.timezone, tc))
+                if r is None or aud.split_channel(name)[1]:
+                    continue  # not sent in this round, or an account manager's copy
+                if r.subject:
+                    return c, name, r
+                if best[2] is None:
+                    best = (c, name, r)
+        return best
+
+
+def _plan_round(
     app: App,
     incident_id: int,
     *,
@@ -318,18 +349,9 @@ def _add_round(
     status: IncidentStatus | None,
     every: timedelta | None,
     resolved_at: datetime | None = None,
-    expect_due: datetime | None = None,
     send: bool = True,
-    also: Callable[[Connection], None] | None = None,
-    verify_secrets: bool = False,
-) -> RoundCreated | None:
-    """Pre-flight, then write the round, its deliveries and the new promise in one transaction.
-
-    ``expect_due`` (holding rounds) makes the write conditional on the promise still being the
-    one the scheduler saw, so two schedulers can never both create it. Returns None then.
-    ``also(conn)`` writes more in that same transaction (the resolution's credits), after the
-    incident row is updated and before the round: if it raises, nothing is written.
-    """
+) -> RoundPlan:
+    """Read the incident and pre-flight the round (raises before anything is written)."""
     now = app.clock()
     with app.store.read() as conn:
         row = incidents_db.get_incident(conn, incident_id)
@@ -365,9 +387,40 @@ def _add_round(
         due_by=inc.next_update_due,
         promised_next_by=promised,
     )
-    preflight(app, inc, provisional, reps, channel_names)
+    rendered = preflight(app, inc, provisional, reps, channel_names)
+    return RoundPlan(inc, provisional, cadence, promised, reps, channel_counts, rendered)
+
+
+def _add_round(
+    app: App,
+    incident_id: int,
+    *,
+    kind: RoundKind,
+    message: str,
+    status: IncidentStatus | None,
+    every: timedelta | None,
+    resolved_at: datetime | None = None,
+    expect_due: datetime | None = None,
+    send: bool = True,
+    also: Callable[[Connection], None] | None = None,
+    verify_secrets: bool = False,
+) -> RoundCreated | None:
+    """Pre-flight, then write the round, its deliveries and the new promise in one transaction.
+
+    ``expect_due`` (holding rounds) makes the write conditional on the promise still being the
+    one the scheduler saw, so two schedulers can never both create it. Returns None then.
+    ``also(conn)`` writes more in that same transaction (the resolution's credits), after the
+    incident row is updated and before the round: if it raises, nothing is written.
+    """
+    plan = _plan_round(
+        app, incident_id, kind=kind, message=message, status=status, every=every,
+        resolved_at=resolved_at, send=send,
+    )  # fmt: skip
+    now = plan.round.created_at
+    inc, cadence, promised = plan.incident, plan.cadence, plan.promised
+    new_status = plan.round.status
     if send and verify_secrets:
-        check_secrets(app, channel_names)
+        check_secrets(app, sorted(plan.channels))
     with app.store.write() as conn:
         fresh = incidents_db.get_incident(conn, incident_id)
         if not fresh.incident.is_open:
@@ -434,6 +487,49 @@ def post_update(
     return created
 
 
+def preview_update(
+    app: App,
+    incident: RefLike,
+    message: str,
+    *,
+    status: str | None = None,
+    every: timedelta | None = None,
+) -> RoundPlan:
+    """What ``post_update`` would send, checked and rendered, writing nothing (a prompt)."""
+    return _plan_round(
+        app, IncidentRef.parse(incident).id, kind=RoundKind.UPDATE, message=check_message(message),
+        status=check_status(status), every=every,
+    )  # fmt: skip
+
+
+def preview_resolve(
+    app: App, incident: RefLike, message: str, *, resolved_at: datetime | None = None
+) -> RoundPlan:
+    """What ``resolve`` would send, checked and rendered, writing nothing (a prompt). The
+    sample shows no credit: each customer's is computed as the incident is resolved."""
+    incident_id = IncidentRef.parse(incident).id
+    msg = check_message(message)
+    return _plan_round(
+        app, incident_id, kind=RoundKind.RESOLUTION, message=msg, status=None, every=None,
+        resolved_at=_check_resolved_at(app, incident_id, resolved_at),
+    )  # fmt: skip
+
+
+def _check_resolved_at(app: App, incident_id: int, resolved_at: datetime | None) -> datetime:
+    """When service was restored (default now): not before the start, not in the future."""
+    now = app.clock()
+    resolved_at = resolved_at or now
+    with app.store.read() as conn:
+        inc = incidents_db.get_incident(conn, incident_id).incident
+    if resolved_at < inc.started_at:
+        raise InputError(
+            "is before the incident started", field="resolved_at", value=resolved_at.isoformat()
+        )
+    if resolved_at > now + timedelta(seconds=5):
+        raise InputError("is in the future", field="resolved_at", value=resolved_at.isoformat())
+    return resolved_at
+
+
 def resolve(
     app: App,
     incident: RefLike,
@@ -449,16 +545,7 @@ def resolve(
     credits nothing. ``verify_secrets``: as for ``commit_declare``."""
     incident_id = IncidentRef.parse(incident).id
     msg = check_message(message)
-    now = app.clock()
-    resolved_at = resolved_at or now
-    with app.store.read() as conn:
-        inc = incidents_db.get_incident(conn, incident_id).incident
-    if resolved_at < inc.started_at:
-        raise InputError(
-            "is before the incident started", field="resolved_at", value=resolved_at.isoformat()
-        )
-    if resolved_at > now + timedelta(seconds=5):
-        raise InputError("is in the future", field="resolved_at", value=resolved_at.isoformat())
+    resolved_at = _check_resolved_at(app, incident_id, resolved_at)
     from outagecomms.recovery import ledger
 
     def propose_credits(conn: Connection) -> None:

@@ -115,12 +115,14 @@ class App(context.App):
         commander: str | None = None,
         dry_run: bool = False,
         send: SendMode = True,
+        allow_short_cadence: bool = False,
         **selector: Unpack[SelectorArgs],
     ) -> Declared:
         """Declare an incident and acknowledge every affected customer at once, selected by
         ``components``, ``regions``, ``tiers``, ``tags``, ``customers`` and ``exclude``.
 
-        ``every`` is the promised update cadence (default: the severity's policy);
+        ``every`` is the promised update cadence (default: the severity's policy; below its
+        ``min_update_every`` only with ``allow_short_cadence``);
         ``started_at`` when customers were first hurt (ISO 8601, ``-15m`` or a datetime;
         default now). ``dry_run`` plans and pre-flights the templates but writes nothing."""
         mode = _send_mode(send)
@@ -133,6 +135,7 @@ class App(context.App):
             message=message or "",
             started_at=self._time(started_at, "started_at"),
             commander=commander or "",
+            allow_short_cadence=allow_short_cadence,
         )
         if dry_run:
             return Declared(
@@ -157,9 +160,11 @@ class App(context.App):
         status: str | None = None,
         every: timedelta | str | None = None,
         send: SendMode = True,
+        allow_short_cadence: bool = False,
     ) -> RoundOutcome:
         """Post the commander's update to the whole audience; the cadence restarts from now.
-        ``status``: investigating, identified or monitoring; ``every``: a new cadence."""
+        ``status``: investigating, identified or monitoring; ``every``: a new cadence (below
+        the policy's ``min_update_every`` only with ``allow_short_cadence``)."""
         every_ = self._duration(every, "every")
         return self._round(
             send,
@@ -171,6 +176,7 @@ class App(context.App):
                 every=every_,
                 send=write,
                 verify_secrets=send is True,
+                allow_short_cadence=allow_short_cadence,
             ),
         )
 

@@ -158,3 +158,64 @@ def test_the_prompt_shows_the_counts_and_one_rendered_message(
 
 def _unused(res: CliResult) -> None:  # keeps the import for later sections
     del res
+
+
+# --- 4. the cadence has a floor ------------------------------------------------------------------
+
+
+def _default_floor(cfg: Path) -> None:
+    """The tests' config lowers the floor to 1s; this one keeps the policy's default (5m)."""
+    cfg.write_text(cfg.read_text().replace('min_update_every = "1s"\n', ""))
+
+
+def test_every_below_the_policys_floor_needs_allow_short_cadence(
+    cfg: Path, cli: Callable[..., CliResult]
+) -> None:
+    _default_floor(cfg)
+    res = cli("--config", str(cfg), *DECLARE, "--every", "2m", "--yes")
+    assert res.exit_code == 2, res.stderr
+    assert res.stderr.strip() == (
+        "error: field '--every' = '2m': is below the floor for sev2 incidents, 5m (policy "
+        "min_update_every); pass --allow-short-cadence to update customers that often"
+    )
+    assert _incidents(cfg) == []
+    res = cli("--config", str(cfg), *DECLARE, "--every", "5m", "--yes", "--no-send")
+    assert res.exit_code == 0, res.stderr
+    res = cli("--config", str(cfg), "update", "INC-1", "Rolled back.", "--every", "90s", "--yes")
+    assert res.exit_code == 2, res.stderr
+    assert "'--every' = '1m30s': is below the floor for sev2 incidents, 5m" in res.stderr
+    assert _rounds(cfg, "INC-1") == ["acknowledgement"]
+    res = cli(
+        "--config", str(cfg), "update", "INC-1", "Rolled back.", "--every", "2m",
+        "--allow-short-cadence", "--no-send", "--json",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    assert _rounds(cfg, "INC-1") == ["acknowledgement", "update"]
+    res = cli(
+        "--config", str(cfg), *DECLARE, "-c", "auth", "--every", "2m", "--allow-short-cadence",
+        "--yes", "--no-send", "--json",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["incident"] == "INC-2"
+
+
+@pytest.mark.parametrize(
+    ("policy", "key"),
+    [
+        ('[policy.default]\nupdate_every = "2m"', "policy.default.update_every"),
+        ('[policy.sev1]\nupdate_every = "3m"', "policy.sev1.update_every"),
+        ('[policy.sev1]\nmin_update_every = "45m"', "policy.sev1.min_update_every"),
+    ],
+)
+def test_a_policy_cadence_below_its_floor_is_a_config_error(
+    tmp_path: Path, policy: str, key: str
+) -> None:
+    from outagecomms.config.loader import load_config
+    from outagecomms.errors import ConfigError
+
+    path = tmp_path / "c.toml"
+    path.write_text(policy + "\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert str(exc.value).startswith(f"{path.resolve()}: {key}: update_every (")
+    assert "is below min_update_every" in str(exc.value)

@@ -41,6 +41,7 @@ def declare(
     every: Annotated[
         str | None, typer.Option("--every", help="Update cadence, e.g. 30m (default: policy).")
     ] = None,
+    allow_short_cadence: opt.ShortCadenceOpt = False,
     message: Annotated[str, typer.Option("--message", "-m", help="What we know so far.")] = "",
     started_at: Annotated[
         str | None,
@@ -87,6 +88,7 @@ def declare(
         plan, draft = plan_from_draft(
             a, from_draft, selector=selector, title=title, severity=severity, every=cadence,
             message=message, started_at=started, commander=commander or None,
+            allow_short_cadence=allow_short_cadence,
         )  # fmt: skip
     else:
         assert title is not None and severity is not None
@@ -99,6 +101,7 @@ def declare(
             started_at=started,
             commander=commander or os.environ.get("USER", ""),
             selector=selector,
+            allow_short_cadence=allow_short_cadence,
         )
     channels = plan.audience.channel_counts()
     if draft is not None and draft.resolved_at is not None and draft.alert_state == "resolved":
@@ -294,6 +297,7 @@ def update(
     every: Annotated[
         str | None, typer.Option("--every", help="New cadence from now on, e.g. 1h.")
     ] = None,
+    allow_short_cadence: opt.ShortCadenceOpt = False,
     no_send: NoSendOpt = False,
     queue_only: QueueOnlyOpt = False,
     yes: YesOpt = False,
@@ -305,12 +309,14 @@ def update(
     cadence = opt.duration(every, "every")
 
     def preview(a: App, iid: int) -> RoundPlan:
-        return preview_update(a, iid, message, status=status, every=cadence)
+        return preview_update(
+            a, iid, message, status=status, every=cadence, allow_short_cadence=allow_short_cadence
+        )
 
     def post(a: App, iid: int, record_only: bool) -> RoundCreated:
         return post_update(
             a, iid, message, status=status, every=cadence, send=not record_only,
-            verify_secrets=not queue_only,
+            verify_secrets=not queue_only, allow_short_cadence=allow_short_cadence,
         )  # fmt: skip
 
     _post_round(incident, no_send, queue_only, yes, as_json, "update", preview, post)

@@ -33,7 +33,7 @@ from outagecomms.config.model import (
 )
 from outagecomms.config.names import parse_display_names
 from outagecomms.errors import ConfigError
-from outagecomms.values import FieldReader, env_name_problem, mask_url
+from outagecomms.values import FieldReader, env_name_problem, format_duration, mask_url
 
 #: the bounds of the keys that take less than ``values.MAX_INTEGER`` (docs/config.md)
 MAX_BATCH_SIZE = 100_000
@@ -59,6 +59,7 @@ class _Ctx(FieldReader):
 
 _POLICY_KEYS = {
     "update_every",
+    "min_update_every",
     "ack_within",
     "remind_before",
     "follow_up_after",
@@ -123,8 +124,23 @@ def _parse_policy(
             f"channel {am_channel!r} is not configured; configured channels: "
             + (", ".join(sorted(channel_names)) or "none"),
         )
+    update_every = ctx.duration(data, prefix, "update_every", base.update_every)
+    floor = ctx.duration(data, prefix, "min_update_every", base.min_update_every)
+    if update_every < floor:
+        key = (
+            "update_every"
+            if "update_every" in data or "min_update_every" not in data
+            else ("min_update_every")
+        )
+        raise ctx.err(
+            f"{prefix}.{key}",
+            f"update_every ({format_duration(update_every)}) is below min_update_every "
+            f"({format_duration(floor)}): customers would hear from us that often; raise "
+            "update_every or lower min_update_every",
+        )
     return PolicyConfig(
-        update_every=ctx.duration(data, prefix, "update_every", base.update_every),
+        update_every=update_every,
+        min_update_every=floor,
         ack_within=ctx.duration(data, prefix, "ack_within", base.ack_within),
         remind_before=ctx.duration(data, prefix, "remind_before", base.remind_before),
         follow_up_after=ctx.duration(data, prefix, "follow_up_after", base.follow_up_after),
@@ -518,6 +534,14 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
         goodwill = parse_goodwill(data.get("goodwill"), source=source)
 
     hooks = _parse_hooks(ctx, data["hooks"]) if "hooks" in data else HooksConfig()
+    floor = min(p.min_update_every for p in policies.values())
+    for i, rule in enumerate(hooks.rules):
+        if rule.every is not None and rule.every < floor:
+            raise ctx.err(
+                f"hooks.rules[{i}].every",
+                f"({format_duration(rule.every)}) is below every policy's min_update_every "
+                f"({format_duration(floor)})",
+            )
     display_names = parse_display_names(ctx, data)
     web = _parse_web(ctx, data["web"]) if "web" in data else WebConfig()
 

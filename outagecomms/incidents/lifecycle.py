@@ -34,6 +34,7 @@ from outagecomms.store import customers as customers_db
 from outagecomms.store import incidents as incidents_db
 from outagecomms.store import outbox as outbox_db
 from outagecomms.terminal import COMMANDER_CONTROLS, LINE_CONTROLS
+from outagecomms.values import format_duration
 
 log = logging.getLogger(__name__)
 _CTRL = LINE_CONTROLS  # C0 (CR/LF refused first, with their reason), DEL and C1
@@ -119,6 +120,23 @@ def check_status(status: str | None) -> IncidentStatus | None:
     return st
 
 
+def check_cadence(
+    app: App, severity: str, every: timedelta | None, *, allow_short_cadence: bool = False
+) -> None:
+    """A cadence the commander set (``every``) is not below the severity's policy floor
+    (``min_update_every``) unless ``allow_short_cadence``: at 2 minutes customers get a
+    message every 30-60 s."""
+    floor = app.config.policy(severity).min_update_every
+    if every is None or allow_short_cadence or every >= floor:
+        return
+    raise InputError(
+        f"is below the floor for {severity} incidents, {format_duration(floor)} (policy "
+        "min_update_every); pass {field:allow_short_cadence} to update customers that often",
+        field="every",
+        value=format_duration(every),
+    )
+
+
 @dataclass(frozen=True)
 class DeclarePlan:
     """Everything ``declare`` will do, computed without changing anything (``--dry-run``)."""
@@ -151,6 +169,7 @@ class DeclareFacts(TypedDict, total=False):
     message: str
     started_at: datetime | None
     commander: str
+    allow_short_cadence: bool
 
 
 def plan_declare(
@@ -163,10 +182,14 @@ def plan_declare(
     message: str = "",
     started_at: datetime | None = None,
     commander: str = "",
+    allow_short_cadence: bool = False,
 ) -> DeclarePlan:
+    """Everything ``declare`` would do, checked and rendered, writing nothing. ``every``
+    below the policy's ``min_update_every`` needs ``allow_short_cadence``."""
     now = app.clock()
     title = check_title(title)
     severity = check_severity(severity)
+    check_cadence(app, severity, every, allow_short_cadence=allow_short_cadence)
     message = check_message(message, required=False)
     check_commander(commander)
     started = started_at or now
@@ -350,8 +373,10 @@ def _plan_round(
     every: timedelta | None,
     resolved_at: datetime | None = None,
     send: bool = True,
+    allow_short_cadence: bool = True,
 ) -> RoundPlan:
-    """Read the incident and pre-flight the round (raises before anything is written)."""
+    """Read the incident and pre-flight the round (raises before anything is written).
+    A new cadence (``every``) below the policy's floor needs ``allow_short_cadence``."""
     now = app.clock()
     with app.store.read() as conn:
         row = incidents_db.get_incident(conn, incident_id)
@@ -363,6 +388,7 @@ def _plan_round(
         raise StateError(
             f"{inc.ref} is resolved (at {inc.resolved_at:%Y-%m-%d %H:%M} UTC); nothing more is promised"
         )
+    check_cadence(app, inc.severity, every, allow_short_cadence=allow_short_cadence)
     cadence = every or inc.update_every
     new_status = IncidentStatus.RESOLVED if kind == RoundKind.RESOLUTION else (status or inc.status)
     if kind == RoundKind.RESOLUTION:
@@ -404,6 +430,7 @@ def _add_round(
     send: bool = True,
     also: Callable[[Connection], None] | None = None,
     verify_secrets: bool = False,
+    allow_short_cadence: bool = True,
 ) -> RoundCreated | None:
     """Pre-flight, then write the round, its deliveries and the new promise in one transaction.
 
@@ -414,7 +441,7 @@ def _add_round(
     """
     plan = _plan_round(
         app, incident_id, kind=kind, message=message, status=status, every=every,
-        resolved_at=resolved_at, send=send,
+        resolved_at=resolved_at, send=send, allow_short_cadence=allow_short_cadence,
     )  # fmt: skip
     now = plan.round.created_at
     inc, cadence, promised = plan.incident, plan.cadence, plan.promised
@@ -472,16 +499,18 @@ def post_update(
     every: timedelta | None = None,
     send: bool = True,
     verify_secrets: bool = True,
+    allow_short_cadence: bool = False,
 ) -> RoundCreated:
     """The commander's update: goes to the whole audience at once and restarts the cadence.
     ``send=False`` records it without messaging anyone; the promise in force stands.
-    ``verify_secrets``: as for ``commit_declare``."""
+    ``verify_secrets``: as for ``commit_declare``. ``every`` below the policy's
+    ``min_update_every`` needs ``allow_short_cadence``."""
     incident_id = IncidentRef.parse(incident).id
     msg = check_message(message)
     st = check_status(status)
     created = _add_round(
         app, incident_id, kind=RoundKind.UPDATE, message=msg, status=st, every=every, send=send,
-        verify_secrets=verify_secrets,
+        verify_secrets=verify_secrets, allow_short_cadence=allow_short_cadence,
     )  # fmt: skip
     assert created is not None
     return created
@@ -494,11 +523,12 @@ def preview_update(
     *,
     status: str | None = None,
     every: timedelta | None = None,
+    allow_short_cadence: bool = False,
 ) -> RoundPlan:
     """What ``post_update`` would send, checked and rendered, writing nothing (a prompt)."""
     return _plan_round(
         app, IncidentRef.parse(incident).id, kind=RoundKind.UPDATE, message=check_message(message),
-        status=check_status(status), every=every,
+        status=check_status(status), every=every, allow_short_cadence=allow_short_cadence,
     )  # fmt: skip
 
 

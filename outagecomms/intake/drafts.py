@@ -292,6 +292,7 @@ def plan_from_draft(
     message: str = "",
     started_at: datetime | None = None,
     commander: str | None = None,
+    allow_short_cadence: bool = False,
 ) -> tuple[DeclarePlan, Draft]:
     """``declare --from-draft``: the draft's title, severity, components and regions unless
     given; tiers, tags, customers and exclusions from ``selector``."""
@@ -320,6 +321,8 @@ def plan_from_draft(
             severity=severity if severity is not None else d.severity,
             selector=sel,
             every=every or d.update_every,
+            # the rule's own cadence was checked against the floor when the config loaded
+            allow_short_cadence=allow_short_cadence or every is None,
             message=message,
             started_at=started_at or min(d.started_at, now),
             commander=commander if commander is not None else d.commander,

@@ -219,3 +219,54 @@ def test_a_policy_cadence_below_its_floor_is_a_config_error(
         load_config(path)
     assert str(exc.value).startswith(f"{path.resolve()}: {key}: update_every (")
     assert "is below min_update_every" in str(exc.value)
+
+
+# --- 3. no config file: no silent default store ---------------------------------------------------
+
+STORE_COMMANDS = [
+    ("list",),
+    ("show", "INC-1"),
+    ("customers", "list"),
+    ("customers", "import", "customers.csv", "--yes"),
+    ("declare", "Database down", "-s", "sev2", "-c", "database", "--yes"),
+    ("tick",),
+    ("doctor", "--no-probe"),
+    ("db", "init"),
+    ("db", "upgrade"),
+    ("credits", "INC-1"),
+    ("deliveries", "INC-1"),
+]
+
+
+@pytest.mark.parametrize("args", STORE_COMMANDS, ids=" ".join)
+def test_without_a_config_file_store_commands_refuse(
+    args: tuple[str, ...], cli: Callable[..., CliResult], isolated_env: Path
+) -> None:
+    from outagecomms.config.model import user_config_file, user_data_dir
+
+    res = cli(*args)
+    assert res.exit_code == 2, res.stderr
+    line = res.stderr.strip()
+    assert "\n" not in line
+    assert line.startswith("error: no config file: looked at $OUTAGECOMMS_CONFIG (not set), ")
+    assert str(isolated_env / "outagecomms.toml") in line
+    assert str(user_config_file()) in line
+    assert "--config FILE" in line and "`outagecomms init`" in line
+    assert not user_data_dir().exists()  # no default store was created or opened
+
+
+def test_without_a_config_file_init_demo_and_help_work(
+    cli: Callable[..., CliResult], isolated_env: Path, tmp_path: Path
+) -> None:
+    assert cli("--help").exit_code == 0
+    assert cli("declare", "--help").exit_code == 0
+    res = cli("init", str(isolated_env), "--yes")
+    assert res.exit_code == 0, res.stderr
+    # the folder now has ./outagecomms.toml: the same command works
+    assert cli("list").exit_code == 0
+    proc = subprocess.run(
+        [sys.executable, "-m", "outagecomms", "demo", "--dir", str(tmp_path / "demo"), "--every",
+         "1s"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr

@@ -1,8 +1,11 @@
 """Configuration: one TOML file loaded into frozen, typed objects and validated once.
 
 Where the file is found: ``--config``, ``$OUTAGECOMMS_CONFIG``, ``./outagecomms.toml``, then the
-platform's user config dir; with none, built-in defaults (a SQLite store in the user data dir and
-an SMTP channel on 127.0.0.1:25). ``$OUTAGECOMMS_STORE_URL`` overrides ``[store] url``.
+platform's user config dir; with none, ``load_config`` refuses, naming those places (a command
+run from the wrong folder would otherwise open another, empty store and report "no open
+incidents" in the middle of an outage). A file's missing keys take built-in defaults (a SQLite
+store in the user data dir, an SMTP channel on 127.0.0.1:25). ``$OUTAGECOMMS_STORE_URL``
+overrides ``[store] url``.
 Secrets are never inline: keys ending in ``_env`` name an environment variable."""
 
 from __future__ import annotations
@@ -563,6 +566,26 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
     )
 
 
+def config_places() -> list[str]:
+    """Where ``find_config_file`` looks when no file is named, in that order."""
+    env = os.environ.get("OUTAGECOMMS_CONFIG")
+    return [
+        f"$OUTAGECOMMS_CONFIG ({env})" if env else "$OUTAGECOMMS_CONFIG (not set)",
+        str(Path.cwd() / "outagecomms.toml"),
+        str(user_config_file()),
+    ]
+
+
+def no_config_file() -> ConfigError:
+    """The error when no config file is named and none is in the usual places."""
+    return ConfigError(
+        "no config file: looked at "
+        + ", ".join(config_places())
+        + "; name one with --config FILE or $OUTAGECOMMS_CONFIG, or write one with "
+        "{command:init}"
+    )
+
+
 def find_config_file(explicit: str | Path | None = None) -> Path | None:
     if explicit:
         p = Path(explicit)
@@ -581,10 +604,13 @@ def find_config_file(explicit: str | Path | None = None) -> Path | None:
     return None
 
 
-def load_config(explicit: str | Path | None = None) -> Config:
-    """Find, read and validate the config; defaults when there is no file."""
+def load_config(explicit: str | Path | None = None, *, required: bool = True) -> Config:
+    """Find, read and validate the config. No file: a ``ConfigError`` naming the places
+    looked at (``required=False``: the built-in defaults, for what opens no store)."""
     path = find_config_file(explicit)
     if path is None:
+        if required:
+            raise no_config_file()
         return parse_config({}, None)
     try:
         with path.open("rb") as fh:

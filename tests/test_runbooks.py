@@ -270,3 +270,60 @@ def test_without_a_config_file_init_demo_and_help_work(
         capture_output=True, text=True, timeout=120, cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
+
+
+# --- 2. Ctrl-C during a fan-out ----------------------------------------------------------------
+
+INTERRUPTED = re.compile(
+    r"interrupted: (\d+) sent, (\d+) queued; `outagecomms tick` or the daemon sends the rest"
+)
+
+
+def test_ctrl_c_during_the_fan_out_says_what_was_sent_and_what_finishes_it(
+    make_config: Callable[..., Path],
+) -> None:
+    import signal
+
+    from tests.fakes.smtp import RecordingHandler, running_smtp
+
+    handler = RecordingHandler(delay=0.5)  # a slow mail server: each message takes 0.5 s
+    with running_smtp(handler) as server:
+        cfg = make_config(server)  # max_connections = 4: at most 4 sends in flight
+        width = 4
+        proc = run_cli_process("customers", "import", str(sample_csv()), "--yes", config=cfg)
+        assert proc.returncode == 0, proc.stderr
+        declare = subprocess.Popen(
+            [sys.executable, "-m", "outagecomms", "--config", str(cfg), *DECLARE, "--yes"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            at_signal = len(handler.wait_for(lambda ms: len(ms) >= 1))
+            declare.send_signal(signal.SIGINT)
+            _, err = declare.communicate(timeout=60)
+        finally:
+            if declare.poll() is None:
+                declare.kill()
+        assert declare.returncode == 130, err
+        assert "Traceback" not in err and "never retrieved" not in err, err
+        lines = err.strip().splitlines()
+        assert lines[0].startswith("INC-1 declared: ")
+        assert len(lines) == 2, err  # the declaration, then one line for the interruption
+        m = INTERRUPTED.fullmatch(lines[1])
+        assert m is not None, err
+        sent, queued = int(m.group(1)), int(m.group(2))
+        received = handler.snapshot()
+        # what was in flight at Ctrl-C ended and was recorded; nothing new started after it
+        assert len(received) == sent
+        assert len(received) <= at_signal + width
+        show = json.loads(run_cli_process("show", "INC-1", "--json", config=cfg).stdout)
+        (ack,) = show["rounds"]
+        assert queued == ack["pending"] > 0
+        assert ack["sent"] == sent and sent + queued == ack["owed"]
+        # the command it names finishes the job, each customer once
+        handler.delay = 0
+        tick = run_cli_process("tick", "--yes", config=cfg)
+        assert tick.returncode == 0, tick.stderr
+        got = handler.wait_for(lambda ms: len(ms) >= ack["owed"])
+        assert sorted(x.customer for x in got) == sorted({x.customer for x in got})

@@ -100,14 +100,28 @@ def _progress(total: int, label: str) -> tuple[Callable[[int, int], None], Calla
     return (lambda n, _t: bar.advance(task, n)), bar.stop
 
 
+#: what finishes a fan-out that Ctrl-C stopped
+FINISH = "`outagecomms tick` or the daemon sends the rest"
+
+
 def send(a: App, incident_id: int, total: int, label: str) -> DispatchSummary:
-    """Send what the incident owes now, in this process, with a progress bar."""
+    """Send what the incident owes now, in this process, with a progress bar. Ctrl-C stops
+    it cleanly: one line (sent, queued, what sends the rest), exit 130."""
     import asyncio
 
-    from outagecomms.outbox.senders import dispatch_parallel
+    from outagecomms.cli.exits import EXIT_INTERRUPTED
+    from outagecomms.outbox.senders import Interrupted, dispatch_interruptible
 
     advance, stop = _progress(total, label)
     try:
-        return asyncio.run(dispatch_parallel(a, incident_id=incident_id, progress=advance))
+        result = asyncio.run(dispatch_interruptible(a, incident_id=incident_id, progress=advance))
     finally:
         stop()
+    if isinstance(result, Interrupted):
+        err.print(
+            f"interrupted: {result.summary.sent} sent, {result.queued} queued; {FINISH}",
+            highlight=False,
+            markup=False,
+        )
+        raise typer.Exit(EXIT_INTERRUPTED)
+    return result

@@ -116,6 +116,7 @@ class App(context.App):
         dry_run: bool = False,
         send: SendMode = True,
         allow_short_cadence: bool = False,
+        credits: bool = False,
         **selector: Unpack[SelectorArgs],
     ) -> Declared:
         """Declare an incident and acknowledge every affected customer at once, selected by
@@ -124,7 +125,9 @@ class App(context.App):
         ``every`` is the promised update cadence (default: the severity's policy; below its
         ``min_update_every`` only with ``allow_short_cadence``);
         ``started_at`` when customers were first hurt (ISO 8601, ``-15m`` or a datetime;
-        default now). ``dry_run`` plans and pre-flights the templates but writes nothing."""
+        default now). ``dry_run`` plans and pre-flights the templates but writes nothing.
+        ``send=False`` records history: its resolution proposes no credits or goodwill
+        unless ``credits``."""
         mode = _send_mode(send)
         plan = lifecycle.plan_declare(
             self,
@@ -144,7 +147,7 @@ class App(context.App):
             )  # fmt: skip
         # send="queue": a daemon sends, with its own environment's secrets
         created = lifecycle.commit_declare(
-            self, plan, send=mode is not False, verify_secrets=mode is True
+            self, plan, send=mode is not False, verify_secrets=mode is True, credits=credits
         )
         out = self._sent(created, mode)
         return Declared(
@@ -187,14 +190,22 @@ class App(context.App):
         *,
         resolved_at: datetime | str | None = None,
         send: SendMode = True,
+        credits: bool = False,
     ) -> RoundOutcome:
         """Send the resolution notice (with each customer's proposed credit) and stop the
-        updates. ``resolved_at``: when service was restored (default now)."""
+        updates. ``resolved_at``: when service was restored (default now). Recorded history
+        (``send=False`` here or at ``declare``) proposes no credits unless ``credits``."""
         at = self._time(resolved_at, "resolved_at")
         return self._round(
             send,
             lambda write: lifecycle.resolve(
-                self, incident, message, resolved_at=at, send=write, verify_secrets=send is True
+                self,
+                incident,
+                message,
+                resolved_at=at,
+                send=write,
+                verify_secrets=send is True,
+                credits=credits,
             ),
         )
 

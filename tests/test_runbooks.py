@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -154,10 +155,6 @@ def test_the_prompt_shows_the_counts_and_one_rendered_message(
     assert re.search(r"--- update for c\d+ on email ---\nSubject: .+\n", shown), shown
     assert "Rolled back the deploy." in shown
     assert _rounds(cfg, "INC-1") == ["acknowledgement"]
-
-
-def _unused(res: CliResult) -> None:  # keeps the import for later sections
-    del res
 
 
 # --- 4. the cadence has a floor ------------------------------------------------------------------
@@ -327,3 +324,96 @@ def test_ctrl_c_during_the_fan_out_says_what_was_sent_and_what_finishes_it(
         assert tick.returncode == 0, tick.stderr
         got = handler.wait_for(lambda ms: len(ms) >= ack["owed"])
         assert sorted(x.customer for x in got) == sorted({x.customer for x in got})
+
+
+# --- 5. recorded history proposes no credits -----------------------------------------------------
+
+MONEY = """
+[credits]
+[[credits.rules]]
+kind = "downtime_step"
+percent_per_block = 5
+block = "30m"
+rounding = "ceil"
+
+[[credits.rules]]
+kind = "repeat"
+window = "30d"
+min_incidents = 2
+percent = 10
+
+[[goodwill]]
+offer = "a session with one of our engineers"
+min_incidents = 2
+window = "90d"
+"""
+
+
+def _credits(cli: Callable[..., CliResult], cfg: Path, ref: str) -> list[dict[str, Any]]:
+    res = cli("--config", str(cfg), "credits", ref, "--json")
+    assert res.exit_code == 0, res.stderr
+    return [c for c in json.loads(res.stdout)["credits"] if c["amount"] not in ("0", "0.00")]
+
+
+def _history(
+    cli: Callable[..., CliResult],
+    cfg: Path,
+    *declare_extra: str,
+    resolve_extra: tuple[str, ...] = (),
+) -> str:
+    res = cli(
+        "--config", str(cfg), "declare", "Old outage", "-s", "sev2", "-c", "database",
+        "--started-at", "-50h", "--no-send", "--json", *declare_extra,
+    )  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    ref = str(json.loads(res.stdout)["incident"])
+    res = cli(
+        "--config", str(cfg), "resolve", ref, "Fixed then.", "--at", "-48h", "--no-send",
+        "--json", *resolve_extra,
+    )  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    return ref
+
+
+def test_recorded_history_proposes_no_credits_but_counts_for_repeat_rules(
+    cli: Callable[..., CliResult], make_config: Callable[..., Path], smtp_server: SmtpServer
+) -> None:
+    cfg = make_config(smtp_server, extra=MONEY)
+    assert cli("--config", str(cfg), "customers", "import", str(sample_csv())).exit_code == 0
+    old = _history(cli, cfg)
+    assert _credits(cli, cfg, old) == []  # 2 h of downtime: 4 blocks, yet nothing proposed
+    events = json.loads(cli("--config", str(cfg), "show", old, "--json").stdout)["events"]
+    assert any(e["kind"] == "credits_waived" for e in events)
+    # a correction of its facts does not propose any either
+    res = cli("--config", str(cfg), "edit", old, "--started-at", "-52h", "--yes")
+    assert res.exit_code == 0, res.stderr
+    assert _credits(cli, cfg, old) == []
+
+    # the live incident that follows: its customers were hit before, which the rules see
+    res = cli("--config", str(cfg), *DECLARE, "--started-at", "-5m", "--yes", "--json")
+    assert res.exit_code == 0, res.stderr
+    ref = json.loads(res.stdout)["incident"]
+    res = cli("--config", str(cfg), "resolve", ref, "Fixed.", "--yes", "--json")
+    assert res.exit_code == 0, res.stderr
+    live = _credits(cli, cfg, ref)
+    assert live
+    for c in live:
+        rules = {str(ln["rule"]) for ln in c["lines"]}
+        assert "repeat" in rules, c
+        assert c["goodwill"] == "a session with one of our engineers"
+
+
+@pytest.mark.parametrize(
+    ("declare_extra", "resolve_extra"), [(("--credits",), ()), ((), ("--credits",))]
+)
+def test_credits_flag_proposes_them_for_history(
+    cli: Callable[..., CliResult],
+    make_config: Callable[..., Path],
+    declare_extra: tuple[str, ...],
+    resolve_extra: tuple[str, ...],
+) -> None:
+    cfg = make_config(extra=MONEY)
+    assert cli("--config", str(cfg), "customers", "import", str(sample_csv())).exit_code == 0
+    ref = _history(cli, cfg, *declare_extra, resolve_extra=resolve_extra)
+    got = _credits(cli, cfg, ref)
+    assert got and all({str(ln["rule"]) for ln in c["lines"]} == {"downtime_step"} for c in got)

@@ -58,6 +58,7 @@ def declare(
         bool, typer.Option("--follow", help="Keep running the scheduler here until resolved.")
     ] = False,
     no_send: NoSendOpt = False,
+    credits: opt.CreditsOpt = False,
     queue_only: QueueOnlyOpt = False,
     from_draft: Annotated[
         int | None,
@@ -125,9 +126,13 @@ def declare(
     if draft is not None:
         from outagecomms.intake.drafts import commit_from_draft
 
-        created = commit_from_draft(a, plan, draft, send=not no_send, verify_secrets=not queue_only)
+        created = commit_from_draft(
+            a, plan, draft, send=not no_send, verify_secrets=not queue_only, credits=credits
+        )
     else:  # --queue-only: a daemon or tick sends, with its own environment's secrets
-        created = commit_declare(a, plan, send=not no_send, verify_secrets=not queue_only)
+        created = commit_declare(
+            a, plan, send=not no_send, verify_secrets=not queue_only, credits=credits
+        )
     inc = created.incident
     if no_send:
         err.print(f"[bold]{inc.ref}[/] recorded for {plan.audience.size} customers; nothing sent")
@@ -329,6 +334,7 @@ def resolve(
         str | None, typer.Option("--at", help="When service was restored (ISO 8601 or -10m).")
     ] = None,
     no_send: NoSendOpt = False,
+    credits: opt.CreditsOpt = False,
     queue_only: QueueOnlyOpt = False,
     yes: YesOpt = False,
     as_json: JsonOpt = False,
@@ -343,7 +349,7 @@ def resolve(
     def post(a: App, iid: int, record_only: bool) -> RoundCreated:
         return do_resolve(
             a, iid, message, resolved_at=opt.time(at, a.clock(), "at"), send=not record_only,
-            verify_secrets=not queue_only,
+            verify_secrets=not queue_only, credits=credits,
         )  # fmt: skip
 
     _post_round(incident, no_send, queue_only, yes, as_json, "resolution", preview, post)

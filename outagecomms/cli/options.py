@@ -50,6 +50,14 @@ NoSendOpt = Annotated[
 QueueOnlyOpt = Annotated[
     bool, typer.Option("--queue-only", help="Queue the messages; a daemon or tick sends them.")
 ]
+CreditsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--credits",
+        help="With --no-send: propose credits and goodwill at resolution anyway (recorded "
+        "history proposes none; it still counts for uptime and repeat rules).",
+    ),
+]
 ShortCadenceOpt = Annotated[
     bool,
     typer.Option(

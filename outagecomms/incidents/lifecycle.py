@@ -277,11 +277,14 @@ def commit_declare(
     send: bool = True,
     on_commit: Callable[[Connection, int], None] | None = None,
     verify_secrets: bool = True,
+    credits: bool = False,
 ) -> RoundCreated:
     """Write the incident, its audience, the acknowledgement round and every delivery at once.
 
     ``send=False`` records the incident without messaging anyone (e.g. a past incident, for
-    history and credits): no delivery is queued and, since nobody was told, nothing is promised.
+    history): no delivery is queued and, since nobody was told, nothing is promised; its
+    resolution proposes no credits and no goodwill unless ``credits`` (it still counts for
+    monthly uptime and repeat rules).
     ``on_commit(conn, incident_id)`` runs inside the same transaction (e.g. marking the draft
     the incident came from); if it raises, nothing is written. ``verify_secrets``: first check
     that every secret the audience's channels send with is set (``check_secrets``); pass False
@@ -317,6 +320,8 @@ def commit_declare(
             "declared",
             f"audience {plan.audience.size}{note}",
         )
+        if not send:
+            _record_credit_choice(conn, incident_id, plan.round.created_at, wanted=credits)
         if on_commit is not None:
             on_commit(conn, incident_id)
         row = incidents_db.get_incident(conn, incident_id)
@@ -324,6 +329,22 @@ def commit_declare(
     ref = row.incident.ref
     log_event(log, "declared", f"{ref} declared", incident=ref, queued=queued)
     return RoundCreated(row.incident, rnd, queued)
+
+
+def _record_credit_choice(
+    conn: Connection, incident_id: int, at: datetime, *, wanted: bool
+) -> None:
+    """Whether the incident's resolution proposes credits: recorded history does not unless
+    the commander asked (an event, so ``show`` says why there are none)."""
+    if wanted:
+        incidents_db.add_event(
+            conn, incident_id, at, incidents_db.CREDITS_WANTED, "credits asked for (--credits)"
+        )
+    else:
+        incidents_db.add_event(
+            conn, incident_id, at, incidents_db.CREDITS_WAIVED,
+            "recorded as history: no credits or goodwill proposed (--credits proposes them)",
+        )  # fmt: skip
 
 
 def declare(app: App, *, send: bool = True, **facts: Unpack[DeclareFacts]) -> RoundCreated:
@@ -568,17 +589,26 @@ def resolve(
     resolved_at: datetime | None = None,
     send: bool = True,
     verify_secrets: bool = True,
+    credits: bool = False,
 ) -> RoundCreated:
     """Send the resolution notice and stop promising updates. Each affected customer's credit
     is proposed in the same transaction as the resolution round (the notice tells them theirs),
     after the templates are pre-flighted: a broken template leaves the incident open and
-    credits nothing. ``verify_secrets``: as for ``commit_declare``."""
+    credits nothing. ``verify_secrets``: as for ``commit_declare``. Recorded history
+    (``send=False``, or an incident declared with ``send=False``) proposes no credits and no
+    goodwill unless ``credits``; it still counts for monthly uptime and repeat rules."""
     incident_id = IncidentRef.parse(incident).id
     msg = check_message(message)
     resolved_at = _check_resolved_at(app, incident_id, resolved_at)
     from outagecomms.recovery import ledger
 
     def propose_credits(conn: Connection) -> None:
+        if credits:
+            _record_credit_choice(conn, incident_id, app.clock(), wanted=True)
+        elif not send and incidents_db.credit_choice(conn, incident_id) is None:
+            _record_credit_choice(conn, incident_id, app.clock(), wanted=False)
+        if incidents_db.credits_waived(conn, incident_id):
+            return
         ledger.propose(app, incident_id, resolved_at=resolved_at, within=conn)
 
     created = _add_round(
@@ -683,7 +713,9 @@ def edit_incident(
             raise StateError(f"{inc.ref} changed while this command ran; try again")
         changed = ", ".join(f"{k}={v}" for k, v in values.items() if k != "ack_due")
         incidents_db.add_event(conn, incident_id, app.clock(), "edited", changed)
-    if not inc.is_open:
+    with app.store.read() as conn:
+        waived = incidents_db.credits_waived(conn, incident_id)
+    if not inc.is_open and not waived:  # recorded history stays without credits
         from outagecomms.recovery import ledger
 
         ledger.propose(app, incident_id)

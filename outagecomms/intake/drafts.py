@@ -341,7 +341,13 @@ def plan_from_draft(
 
 
 def commit_from_draft(
-    app: App, plan: DeclarePlan, draft: Draft, *, send: bool, verify_secrets: bool = False
+    app: App,
+    plan: DeclarePlan,
+    draft: Draft,
+    *,
+    send: bool,
+    verify_secrets: bool = False,
+    credits: bool = False,
 ) -> RoundCreated:
     """Declare, and mark the draft declared, in one transaction: a draft becomes at most one
     incident even when the commander and an auto-declare race. ``verify_secrets``: as for
@@ -362,7 +368,9 @@ def commit_from_draft(
         if draft.alert_state == AlertState.RESOLVED:
             incidents_db.add_event(conn, incident_id, now, "alert_resolved", "its alert had already resolved")  # fmt: skip
 
-    return commit_declare(app, plan, send=send, on_commit=mark, verify_secrets=verify_secrets)
+    return commit_declare(
+        app, plan, send=send, on_commit=mark, verify_secrets=verify_secrets, credits=credits
+    )
 
 
 def draft_dict(d: Draft) -> dict[str, Any]:

@@ -417,3 +417,71 @@ def test_credits_flag_proposes_them_for_history(
     ref = _history(cli, cfg, *declare_extra, resolve_extra=resolve_extra)
     got = _credits(cli, cfg, ref)
     assert got and all({str(ln["rule"]) for ln in c["lines"]} == {"downtime_step"} for c in got)
+
+
+# --- 6. declare warns when the response SLA is already lost --------------------------------------
+
+SLA = """
+[credits]
+[[credits.rules]]
+kind = "response_sla"
+percent = 5
+"""
+
+
+def _expected_total(ids: list[str]) -> tuple[int, str]:
+    """How many customers earn the 5% response-SLA credit and its sum, per currency, as Babel
+    writes each (rounded half-up to the currency's minor unit, then added)."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    from babel.numbers import format_currency, get_currency_precision
+
+    from tests.support.data import sample_rows
+
+    rows = {r["id"]: r for r in sample_rows()}
+    totals: dict[str, Decimal] = {}
+    n = 0
+    for cid in ids:
+        fee, cur = Decimal(rows[cid]["monthly_fee"]), rows[cid]["currency"]
+        grid = Decimal(1).scaleb(-get_currency_precision(cur))
+        amount = (fee * 5 / 100).quantize(grid, rounding=ROUND_HALF_UP)
+        if amount > 0:
+            n += 1
+            totals[cur] = totals.get(cur, Decimal(0)) + amount
+    text = " + ".join(format_currency(v, c, locale="en_US") for c, v in sorted(totals.items()))
+    return n, text
+
+
+def test_declare_warns_when_the_acknowledgement_cannot_be_on_time(
+    cli: Callable[..., CliResult], make_config: Callable[..., Path], smtp_server: SmtpServer
+) -> None:
+    cfg = make_config(smtp_server, extra=SLA)  # ack_within = 10m
+    assert cli("--config", str(cfg), "customers", "import", str(sample_csv())).exit_code == 0
+    # the README's old example: started 10 minutes ago, acknowledged within 10 minutes
+    res = cli("--config", str(cfg), *DECLARE, "--started-at", "-10m", "--dry-run", "--json")
+    assert res.exit_code == 0, res.stderr
+    data = json.loads(res.stdout)
+    n, total = _expected_total([r["customer"] for r in data["recipients"]])
+    (warning,) = data["warnings"]
+    assert warning.startswith("the acknowledgement is due by ")
+    assert warning.endswith(
+        f"every selected customer will earn the response-SLA credit ({n} customers, about "
+        f"{total} in total)"
+    )
+    assert "has passed" in warning
+    assert f"warning: {warning}" in res.stderr
+
+    res = cli("--config", str(cfg), *DECLARE, "--started-at", "-10m", "--dry-run")
+    assert res.exit_code == 0, res.stderr
+    assert f"warning: {warning}" in " ".join(res.stderr.split())
+
+    # the README's example now: started 5 minutes ago, the fan-out ends well in time
+    res = cli("--config", str(cfg), *DECLARE, "--started-at", "-5m", "--dry-run", "--json")
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["warnings"] == []
+    assert "warning" not in res.stderr
+
+    res = cli("--config", str(cfg), *DECLARE, "--started-at", "-10m", "--yes", "--json")
+    assert res.exit_code == 0, res.stderr
+    (sent_warning,) = json.loads(res.stdout)["warnings"]
+    assert sent_warning.endswith(f"({n} customers, about {total} in total)")

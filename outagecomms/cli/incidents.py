@@ -107,6 +107,8 @@ def declare(
     channels = plan.audience.channel_counts()
     if draft is not None and draft.resolved_at is not None and draft.alert_state == "resolved":
         note(as_json, f"note: draft {draft.id}'s alert resolved at {draft.resolved_at:%H:%M} UTC")
+    for w in plan.warnings:  # before the prompt; --json has them in "warnings" too
+        note(as_json, f"warning: {w}")
     if dry_run:
         _print_dry_run(plan, channels, as_json)
         return
@@ -158,6 +160,7 @@ def declare(
                 "queued": created.queued,
                 "promised_next_by": iso(inc.next_update_due),
                 "ack_due": iso(inc.ack_due),
+                "warnings": list(plan.warnings),
                 **({"draft": draft.id} if draft is not None else {}),
                 **summary_json(summary),
             }
@@ -183,6 +186,7 @@ def _print_dry_run(plan: DeclarePlan, channels: dict[str, int], as_json: bool) -
                 "promised_next_by": iso(plan.incident.next_update_due),
                 "channels": channels,
                 "skipped": plan.audience.skipped,
+                "warnings": list(plan.warnings),
                 "recipients": [
                     {"customer": c.id, "channels": by_customer.get(c.id, [])}
                     for c in plan.audience.customers

@@ -147,6 +147,9 @@ class DeclarePlan:
     sample_customer: Customer | None
     sample_channel: str | None
     sample: Rendered | None
+    #: what the commander should know before sending, one sentence each (e.g. the response
+    #: SLA is already lost: every customer earns its credit)
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -267,7 +270,11 @@ def plan_declare(
     if sample_c and sample_ch:
         tc = template_channels(app, [sample_ch])[sample_ch]
         sample = rendered.get((sample_c.locale, sample_c.timezone, tc))
-    return DeclarePlan(incident, rnd, audience, sample_c, sample_ch, sample)
+    from outagecomms.recovery.sla_risk import response_sla_warning
+
+    late = response_sla_warning(app.config, incident, reachable, len(audience.pairs), now)
+    warnings = (late,) if late else ()
+    return DeclarePlan(incident, rnd, audience, sample_c, sample_ch, sample, warnings)
 
 
 def commit_declare(

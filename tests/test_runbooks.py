@@ -485,3 +485,16 @@ def test_declare_warns_when_the_acknowledgement_cannot_be_on_time(
     assert res.exit_code == 0, res.stderr
     (sent_warning,) = json.loads(res.stdout)["warnings"]
     assert sent_warning.endswith(f"({n} customers, about {total} in total)")
+
+
+def test_a_hook_rules_cadence_below_every_floor_is_a_config_error(tmp_path: Path) -> None:
+    from outagecomms.config.loader import load_config
+    from outagecomms.errors import ConfigError
+
+    path = tmp_path / "c.toml"
+    path.write_text('[[hooks.rules]]\nname = "db"\nevery = "1m"\n')
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert str(exc.value).startswith(f"{path.resolve()}: hooks.rules[0].every: (1m) is below")
+    path.write_text('[policy.sev4]\nmin_update_every = "1m"\n[[hooks.rules]]\nevery = "1m"\n')
+    assert load_config(path).hooks.rules[0].every is not None

@@ -253,7 +253,7 @@ def _post_round(
 
     iid = incident_id_from_ref(incident)
     a = open_app()
-    if not no_send:
+    if not no_send and not yes:  # --yes: nothing to ask, so nothing to render twice
         plan = preview(a, iid)
         customer, channel, rendered = plan.sample(a)
         audience = plan.incident.audience_size

@@ -481,7 +481,9 @@ def test_declare_warns_when_the_acknowledgement_cannot_be_on_time(
     assert json.loads(res.stdout)["warnings"] == []
     assert "warning" not in res.stderr
 
-    res = cli("--config", str(cfg), *DECLARE, "--started-at", "-10m", "--yes", "--json")
+    res = cli(
+        "--config", str(cfg), *DECLARE, "--started-at", "-10m", "--queue-only", "--yes", "--json"
+    )  # fmt: skip
     assert res.exit_code == 0, res.stderr
     (sent_warning,) = json.loads(res.stdout)["warnings"]
     assert sent_warning.endswith(f"({n} customers, about {total} in total)")

@@ -80,6 +80,12 @@ async def dispatch_interruptible(
     return Interrupted(summary, pending_count(app, incident_id))
 
 
+def _ignore_sigint() -> None:
+    """A sender process's start: Ctrl-C (the terminal signals the whole process group) is
+    handled once its loop runs (``interrupted_by_sigint``), never as a traceback before."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def sender_processes(app: App) -> int:
     n = app.config.dispatch.processes or min(4, os.cpu_count() or 1)
     return max(1, n)
@@ -107,7 +113,9 @@ async def dispatch_parallel(
     loop = asyncio.get_running_loop()
     ctx = multiprocessing.get_context("spawn")  # never fork a process holding DB connections
     total = DispatchSummary()
-    with ProcessPoolExecutor(max_workers=procs - 1, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(
+        max_workers=procs - 1, mp_context=ctx, initializer=_ignore_sigint
+    ) as pool:
         futures = [
             loop.run_in_executor(
                 pool,

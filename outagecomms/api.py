@@ -116,17 +116,21 @@ class App(context.App):
         dry_run: bool = False,
         send: SendMode = True,
         new: bool = False,
+        allow_short_cadence: bool = False,
+        credits: bool = False,
         **selector: Unpack[SelectorArgs],
     ) -> Declared:
         """Declare an incident and acknowledge every affected customer at once, selected by
         ``components``, ``regions``, ``tiers``, ``tags``, ``customers`` and ``exclude``.
 
-        ``every`` is the promised update cadence (default: the severity's policy);
+        ``every`` is the promised update cadence (default: the severity's policy; below its
+        ``min_update_every`` only with ``allow_short_cadence``);
         ``started_at`` when customers were first hurt (ISO 8601, ``-15m`` or a datetime;
         default now). ``dry_run`` plans and pre-flights the templates but writes nothing
         (``plan.overlaps`` lists the open incidents it would repeat). A declare that sends is
         refused with ``DuplicateIncident`` when an open incident already covers the outage
-        (``outagecomms.incidents.overlap``), unless ``new``."""
+        (``outagecomms.incidents.overlap``), unless ``new``. ``send=False`` records history:
+        its resolution proposes no credits or goodwill unless ``credits``."""
         mode = _send_mode(send)
         plan = lifecycle.plan_declare(
             self,
@@ -137,6 +141,7 @@ class App(context.App):
             message=message or "",
             started_at=self._time(started_at, "started_at"),
             commander=commander or "",
+            allow_short_cadence=allow_short_cadence,
         )
         if dry_run:
             return Declared(
@@ -145,7 +150,12 @@ class App(context.App):
             )  # fmt: skip
         # send="queue": a daemon sends, with its own environment's secrets
         created = lifecycle.commit_declare(
-            self, plan, send=mode is not False, verify_secrets=mode is True, new=new
+            self,
+            plan,
+            send=mode is not False,
+            verify_secrets=mode is True,
+            new=new,
+            credits=credits,
         )
         out = self._sent(created, mode)
         return Declared(
@@ -161,9 +171,11 @@ class App(context.App):
         status: str | None = None,
         every: timedelta | str | None = None,
         send: SendMode = True,
+        allow_short_cadence: bool = False,
     ) -> RoundOutcome:
         """Post the commander's update to the whole audience; the cadence restarts from now.
-        ``status``: investigating, identified or monitoring; ``every``: a new cadence."""
+        ``status``: investigating, identified or monitoring; ``every``: a new cadence (below
+        the policy's ``min_update_every`` only with ``allow_short_cadence``)."""
         every_ = self._duration(every, "every")
         return self._round(
             send,
@@ -175,6 +187,7 @@ class App(context.App):
                 every=every_,
                 send=write,
                 verify_secrets=send is True,
+                allow_short_cadence=allow_short_cadence,
             ),
         )
 
@@ -185,14 +198,22 @@ class App(context.App):
         *,
         resolved_at: datetime | str | None = None,
         send: SendMode = True,
+        credits: bool = False,
     ) -> RoundOutcome:
         """Send the resolution notice (with each customer's proposed credit) and stop the
-        updates. ``resolved_at``: when service was restored (default now)."""
+        updates. ``resolved_at``: when service was restored (default now). Recorded history
+        (``send=False`` here or at ``declare``) proposes no credits unless ``credits``."""
         at = self._time(resolved_at, "resolved_at")
         return self._round(
             send,
             lambda write: lifecycle.resolve(
-                self, incident, message, resolved_at=at, send=write, verify_secrets=send is True
+                self,
+                incident,
+                message,
+                resolved_at=at,
+                send=write,
+                verify_secrets=send is True,
+                credits=credits,
             ),
         )
 
@@ -216,6 +237,7 @@ class App(context.App):
         every: timedelta | str | None = None,
         back_at: datetime | str | None = None,
         send: SendMode = True,
+        allow_short_cadence: bool = False,
     ) -> RoundOutcome:
         """The outage came back after ``resolve``: the audience hears it, the cadence resumes
         (``every``, else the incident's), and the next ``resolve`` computes downtime and credits
@@ -228,7 +250,7 @@ class App(context.App):
             send,
             lambda write: corrections.reopen(
                 self, incident, message, every=every_, back_at=back, send=write,
-                verify_secrets=send is True,
+                verify_secrets=send is True, allow_short_cadence=allow_short_cadence,
             ),
         )  # fmt: skip
 

@@ -51,7 +51,8 @@ class App:
         cls, config_path: str | Path | None = None, *, clock: Callable[[], datetime] = utcnow
     ) -> Self:
         """Load the config (``config_path``, else ``$OUTAGECOMMS_CONFIG``, ``./outagecomms.toml``,
-        the user config dir) and open its store. ``clock`` returns the UTC-aware now."""
+        the user config dir; none: ``ConfigError`` naming those places) and open its store.
+        ``clock`` returns the UTC-aware now."""
         return cls.from_config(load_config(config_path), clock=clock)
 
     def close(self) -> None:

@@ -28,6 +28,7 @@ support_email = "support@example.com"
 
 [policy.default]
 update_every = "30m"
+min_update_every = "1s"                     # the demo's cadence is seconds, on purpose
 remind_before = "1s"
 
 [channels.email]

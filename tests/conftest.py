@@ -77,6 +77,7 @@ support_email = "support@example.com"
 
 [policy.default]
 update_every = "30m"
+min_update_every = "1s"
 ack_within = "10m"
 remind_before = "5m"
 channels = {{ default = ["email"] }}

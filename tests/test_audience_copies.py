@@ -88,7 +88,9 @@ def test_account_manager_gets_an_internal_copy_of_each_notice_for_listed_tiers(
     # the customer's own notice is unchanged by the copy
     assert by_rcpt["ops@e1.example"].message["Subject"] != copy.message["Subject"]
 
-    res = cli("--config", str(cfg), "resolve", out["incident"], "Fixed the pool.", "--json")
+    res = cli(
+        "--config", str(cfg), "resolve", "--yes", out["incident"], "Fixed the pool.", "--json"
+    )
     assert res.exit_code == 0, res.stderr
     got = smtp_server.handler.wait_for(lambda m: len(m) >= 8)
     copies = [r for r in got if r.rcpt_tos == ["am.one@s1.example"]]
@@ -153,9 +155,9 @@ kind = "recording-wide"
     assert "Enterprise" not in ack.text  # rendered for nobody in particular
     smtp_server.handler.wait_for(lambda m: len(m) >= 3)
 
-    res = cli("--config", str(cfg), "update", out["incident"], "Rolled back.", "--json")
+    res = cli("--config", str(cfg), "update", "--yes", out["incident"], "Rolled back.", "--json")
     assert res.exit_code == 0, res.stderr
-    res = cli("--config", str(cfg), "resolve", out["incident"], "All good.", "--json")
+    res = cli("--config", str(cfg), "resolve", "--yes", out["incident"], "All good.", "--json")
     assert res.exit_code == 0, res.stderr
     assert [m.data["kind"] for m in wide_kind] == ["acknowledgement", "update", "resolution"]
     assert wide_kind[-1].data["status"] == "resolved"

@@ -216,7 +216,7 @@ def test_broken_update_template_queues_nothing(env: Env) -> None:
     before = env.state()
     assert before[0] == 1 and before[3] == env.sent > 0
     write(env.templates, "update/email.txt.j2", "Update\n\n{{ round.mesage }}\n")
-    res = env.run("update", inc, "Fix rolling out")
+    res = env.run("update", "--yes", inc, "Fix rolling out")
     assert_usage_error(res, "update/email.txt.j2", "line 3")
     assert env.state() == before
     (row,) = env.incidents()
@@ -227,7 +227,7 @@ def test_broken_resolution_template_leaves_incident_open(env: Env) -> None:
     inc = env.declare("--component", "search")["incident"]
     before = env.state()
     write(env.templates, "resolution/email.subject.j2", "{% for %}")
-    res = env.run("resolve", inc, "Fixed the index")
+    res = env.run("resolve", "--yes", inc, "Fixed the index")
     assert_usage_error(res, "resolution/email.subject.j2", "line 1")
     assert env.state() == before
     (row,) = env.incidents()
@@ -336,7 +336,7 @@ def test_bad_input_on_an_open_incident(env: Env) -> None:
 def test_update_on_resolved_incident(env: Env) -> None:
     data = env.declare("--component", "search")
     inc, audience = data["incident"], data["queued"]
-    res = env.json("resolve", inc, "The search index was rebuilt.")
+    res = env.json("resolve", "--yes", inc, "The search index was rebuilt.")
     assert res["status"] == "resolved"
     env.smtp.handler.wait_for(lambda m: len(m) >= 2 * audience)
     before = env.state()

@@ -77,7 +77,7 @@ def test_refused_numbers_are_skipped_by_later_rounds_until_they_change(
     assert "skipped from now on: b on sms (+15550100002): twilio 21610" in human.stdout
 
     fake.requests.clear()
-    res = cli("--config", str(cfg), "update", ref, "Rolled back.", "--json")
+    res = cli("--config", str(cfg), "update", "--yes", ref, "Rolled back.", "--json")
     assert res.exit_code == 0, res.stderr  # nothing failed: the flagged numbers were skipped
     out = json.loads(res.stdout)
     assert out["queued"] == 4  # 3 emails + 1 SMS
@@ -91,6 +91,6 @@ def test_refused_numbers_are_skipped_by_later_rounds_until_they_change(
     assert [f["customer"] for f in shown["flagged_contacts"]] == ["c"]
     fake.requests.clear()
     fake.by_to.clear()
-    res = cli("--config", str(cfg), "resolve", ref, "Fixed.", "--json")
+    res = cli("--config", str(cfg), "resolve", "--yes", ref, "Fixed.", "--json")
     assert res.exit_code == 0, res.stderr
     assert _sms_to(fake) == ["+15550100001", "+15550100022"]

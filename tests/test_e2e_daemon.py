@@ -70,6 +70,7 @@ def test_daemon_keeps_every_promise(
         upd = cli_json(
             cfg,
             "update",
+            "--yes",
             "INC-1",
             "We found a failed disk and are failing over.",
             "--status",
@@ -85,7 +86,11 @@ def test_daemon_keeps_every_promise(
             lambda ms: len([m for m in ms if m.round == seq_update + 1]) >= len(want), timeout=30
         )
         res = cli_json(
-            cfg, "resolve", "INC-1", "Failed over to a healthy replica; all queries succeed."
+            cfg,
+            "resolve",
+            "--yes",
+            "INC-1",
+            "Failed over to a healthy replica; all queries succeed.",
         )
         seq_res = res["round"]
         h.wait_for(lambda ms: len([m for m in ms if m.kind == "resolution"]) >= len(want))
@@ -125,7 +130,7 @@ def test_follow_runs_until_resolved(
     try:
         h = smtp_server.handler
         h.wait_for(lambda ms: len([m for m in ms if m.kind == "holding"]) >= len(want), timeout=30)
-        cli_json(cfg, "resolve", "INC-1", "Fixed.")
+        cli_json(cfg, "resolve", "--yes", "INC-1", "Fixed.")
         h.wait_for(lambda ms: len([m for m in ms if m.kind == "resolution"]) >= len(want))
         _, err = follow.communicate(timeout=30)
         assert follow.returncode == 0, err

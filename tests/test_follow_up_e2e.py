@@ -34,7 +34,7 @@ def test_follow_up_click_is_recorded(
     assert cli("--config", str(cfg), "customers", "import", str(sample_csv())).exit_code == 0
     want = expected_ids("database", "eu-west")
     cli_json(cfg, "declare", "DB down", "-s", "sev2", "-c", "database", "-r", "eu-west", "--yes")
-    cli_json(cfg, "resolve", "INC-1", "Fixed.")
+    cli_json(cfg, "resolve", "--yes", "INC-1", "Fixed.")
     daemon = start_daemon(cfg, tmp_path / "daemon.log")
     try:
         msgs = smtp_server.handler.wait_for(

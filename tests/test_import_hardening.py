@@ -70,7 +70,7 @@ def test_a_customer_whose_credit_cannot_be_computed_is_for_review_and_the_rest_g
     engine.dispose()
     _run(cli, cfg, "declare", "Login broken", "-s", "sev2", "-c", "auth", "--started-at", "-95m",
          "--yes")  # fmt: skip
-    res = _run(cli, cfg, "resolve", "INC-1", "Fixed.", "--json")
+    res = _run(cli, cfg, "resolve", "--yes", "INC-1", "Fixed.", "--json")
     audience = [r["id"] for r in sample_rows() if "auth" in r["components"].split(";")]
     resolutions = smtp_server.handler.wait_for(
         lambda ms: sum(m.kind == "resolution" for m in ms) >= len(audience)
@@ -140,12 +140,12 @@ def test_replace_with_yes_keeps_what_the_open_incidents_rounds_need(
     assert said == [f"{len(left)} customers left the directory (customers import --replace); this incident keeps their details for its remaining rounds"]  # fmt: skip
     assert all("@" not in e["detail"] for e in events)  # the kept rows are data, not news
 
-    _run(cli, cfg, "update", "INC-1", "Still on it.")
+    _run(cli, cfg, "update", "--yes", "INC-1", "Still on it.")
     updates = smtp_server.handler.wait_for(
         lambda ms: sum(m.kind == "update" for m in ms) >= len(audience)
     )
     assert {m.customer for m in updates if m.kind == "update"} == audience
-    _run(cli, cfg, "resolve", "INC-1", "Fixed.")
+    _run(cli, cfg, "resolve", "--yes", "INC-1", "Fixed.")
     done = smtp_server.handler.wait_for(
         lambda ms: sum(m.kind == "resolution" for m in ms) >= len(audience)
     )

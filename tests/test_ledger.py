@@ -47,7 +47,7 @@ def test_credits_flow(smtp_server: SmtpServer, make_config, cli, tmp_path: Path)
     )
     # customers were hurt 95 minutes ago: the 10-minute acknowledgement deadline is long gone
     cli_json(cfg, "declare", "API down", "-s", "sev2", "-c", "api", "--started-at", "-95m", "--yes")
-    res = cli_json(cfg, "resolve", "INC-1", "Fixed.")
+    res = cli_json(cfg, "resolve", "--yes", "INC-1", "Fixed.")
     assert res["sent"] == 3
     data = cli_json(cfg, "credits", "INC-1")
     by = {c["customer"]: c for c in data["credits"]}
@@ -105,7 +105,7 @@ def test_no_credit_policy_credits_nobody(
         cli("--config", str(cfg), "customers", "import", str(tmp_path / "dir.csv")).exit_code == 0
     )
     cli_json(cfg, "declare", "API down", "-s", "sev2", "-c", "api", "--started-at", "-95m", "--yes")
-    cli_json(cfg, "resolve", "INC-1", "Fixed.")
+    cli_json(cfg, "resolve", "--yes", "INC-1", "Fixed.")
     data = cli_json(cfg, "credits", "INC-1")
     # nothing, written with each currency's minor unit (JPY has none)
     assert {c["customer"]: c["amount"] for c in data["credits"]} == {

@@ -99,7 +99,7 @@ def test_a_newer_round_supersedes_instead_of_a_stale_resend(
     cfg, _code, out = declare(GONE)
     ref = out["incident"]
     smtp_server.handler.reject = {}
-    res = cli("--config", str(cfg), "update", ref, "Rolled back the deploy.", "--json")
+    res = cli("--config", str(cfg), "update", "--yes", ref, "Rolled back the deploy.", "--json")
     assert res.exit_code == 0, res.stderr
     res = cli("--config", str(cfg), "deliveries", "retry", ref, "--json")
     got = json.loads(res.stdout)

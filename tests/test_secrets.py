@@ -197,9 +197,9 @@ def test_queue_only_leaves_the_secrets_to_the_sender(
     declare = ("declare", "Login broken", "-s", "sev2", "--component", "auth", "--yes")
     res = cli("--config", str(cfg), *declare, "--queue-only")
     assert res.exit_code == 0, res.stderr
-    res = cli("--config", str(cfg), "update", "INC-1", "Still on it.", "--queue-only")
+    res = cli("--config", str(cfg), "update", "--yes", "INC-1", "Still on it.", "--queue-only")
     assert res.exit_code == 0, res.stderr
-    res = cli("--config", str(cfg), "update", "INC-1", "Still on it.")
+    res = cli("--config", str(cfg), "update", "--yes", "INC-1", "Still on it.")
     assert res.exit_code == 2 and "$OUTAGECOMMS_SMTP_PASSWORD is not set" in res.stderr
     assert smtp_server.handler.snapshot() == []
 

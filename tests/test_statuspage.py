@@ -619,8 +619,10 @@ def test_the_outbox_keeps_one_page_incident_in_step_end_to_end(
     assert res.exit_code == 0, res.stderr
     ref = json.loads(res.stdout)["incident"]
     assert json.loads(res.stdout)["sent"] == 6  # five emails and the page
-    assert cli("--config", str(cfg), "update", ref, "Rolled back.", "--json").exit_code == 0
-    assert cli("--config", str(cfg), "resolve", ref, "Fixed.", "--json").exit_code == 0
+    assert (
+        cli("--config", str(cfg), "update", "--yes", ref, "Rolled back.", "--json").exit_code == 0
+    )
+    assert cli("--config", str(cfg), "resolve", "--yes", ref, "Fixed.", "--json").exit_code == 0
     assert page.problems == []
     assert len(page.incidents) == 1
     [inc] = page.incidents.values()

@@ -62,9 +62,11 @@ def test_db_init_creates_the_folder_and_a_private_store(
     assert "imported 40 customers" in res.stderr
 
 
-def test_the_default_store_folder_is_created(cli: Cli) -> None:
-    """With no config at all the store is in the user data dir, which is ours to create."""
+def test_the_default_store_folder_is_created(cli: Cli, isolated_env: Path) -> None:
+    """With a config that names no store, the store is in the user data dir, which is ours
+    to create (with no config at all, nothing is opened: tests/test_runbooks.py)."""
     assert not user_data_dir().exists()
+    (isolated_env / "outagecomms.toml").write_text('[company]\nname = "S1"\n')
     res = cli("customers", "list")
     assert res.exit_code == 0, res.stderr
     assert (user_data_dir() / "outagecomms.db").is_file()
@@ -98,7 +100,7 @@ def test_credit_exports_and_reports_are_not_world_readable(
 
     ok("customers", "import", str(sample_csv()))
     ok("declare", "Login broken", "-s", "sev2", "--component", "auth", "--yes")
-    ok("resolve", "INC-1", "Fixed.")
+    ok("resolve", "--yes", "INC-1", "Fixed.")
     csv_out, report = tmp_path / "credits.csv", tmp_path / "report.md"
     report.write_text("an older, world-readable report\n")
     report.chmod(0o644)

@@ -19,12 +19,14 @@ from outagecomms.config.model import Config
 from outagecomms.errors import ConfigError, InputError
 from outagecomms.values import MAX_TIME, MIN_TIME, parse_duration, parse_time
 
-# Where a value can stand: the dotted key, and a TOML document that puts VALUE there.
+# Where a value can stand: the dotted key, and a TOML document that puts VALUE there (a
+# cadence's floor, min_update_every, lowered so that it does not refuse the short ones).
+FLOOR = '[policy.default]\nmin_update_every = "1ms"\n'
 RULE = '[[credits.rules]]\nkind = "downtime_step"\npercent_per_block = 5\nrounding = "ceil"\n'
 DURATION_PLACES = {
-    "policy.default.update_every": "[policy.default]\nupdate_every = VALUE",
+    "policy.default.update_every": FLOOR + "update_every = VALUE",
     "dispatch.lease": "[dispatch]\nlease = VALUE",
-    "hooks.rules[0].every": "[[hooks.rules]]\nevery = VALUE",
+    "hooks.rules[0].every": FLOOR + "[[hooks.rules]]\nevery = VALUE",
     "credits.rules[0].block": RULE + "block = VALUE",
     "goodwill[0].min_duration": '[[goodwill]]\noffer = "a call"\nmin_duration = VALUE',
 }

@@ -32,7 +32,8 @@ def main_callback(
     config: Annotated[
         Path | None,
         typer.Option(
-            "--config", help="Config file (else $OUTAGECOMMS_CONFIG, ./outagecomms.toml)."
+            "--config",
+            help="Config file (else $OUTAGECOMMS_CONFIG, ./outagecomms.toml, the user config dir; none: commands that open the store refuse).",
         ),
     ] = None,
     verbose: Annotated[

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -12,14 +11,14 @@ import click
 import typer
 
 from outagecomms.cli import options as opt
-from outagecomms.cli.exits import EXIT_PARTIAL, EXIT_USAGE
+from outagecomms.cli.exits import EXIT_PARTIAL
 from outagecomms.cli.options import IncidentArg, JsonOpt, NoSendOpt, QueueOnlyOpt, YesOpt, open_app
 from outagecomms.cli.output import Table, add_row, err, escape, fmt_counts, note, out, print_json
-from outagecomms.cli.sending import send, summary_json, summary_line
+from outagecomms.cli.sending import confirm_send, sample_lines, send, summary_json, summary_line
 
 if TYPE_CHECKING:
     from outagecomms.app import App
-    from outagecomms.incidents.lifecycle import DeclarePlan, RoundCreated
+    from outagecomms.incidents.lifecycle import DeclarePlan, RoundCreated, RoundPlan
 
 
 def declare(
@@ -42,6 +41,7 @@ def declare(
     every: Annotated[
         str | None, typer.Option("--every", help="Update cadence, e.g. 30m (default: policy).")
     ] = None,
+    allow_short_cadence: opt.ShortCadenceOpt = False,
     message: Annotated[str, typer.Option("--message", "-m", help="What we know so far.")] = "",
     started_at: Annotated[
         str | None,
@@ -58,6 +58,7 @@ def declare(
         bool, typer.Option("--follow", help="Keep running the scheduler here until resolved.")
     ] = False,
     no_send: NoSendOpt = False,
+    credits: opt.CreditsOpt = False,
     queue_only: QueueOnlyOpt = False,
     from_draft: Annotated[
         int | None,
@@ -96,6 +97,7 @@ def declare(
         plan, draft = plan_from_draft(
             a, from_draft, selector=selector, title=title, severity=severity, every=cadence,
             message=message, started_at=started, commander=commander or None,
+            allow_short_cadence=allow_short_cadence,
         )  # fmt: skip
     else:
         assert title is not None and severity is not None
@@ -108,30 +110,41 @@ def declare(
             started_at=started,
             commander=commander or os.environ.get("USER", ""),
             selector=selector,
+            allow_short_cadence=allow_short_cadence,
         )
     channels = plan.audience.channel_counts()
     if draft is not None and draft.resolved_at is not None and draft.alert_state == "resolved":
         note(as_json, f"note: draft {draft.id}'s alert resolved at {draft.resolved_at:%H:%M} UTC")
+    for w in plan.warnings:  # before the prompt; --json has them in "warnings" too
+        note(as_json, f"warning: {w}")
     if dry_run:
         _print_dry_run(plan, channels, as_json)
         return
     _refuse_duplicate(plan, new=new, no_send=no_send)
-    if not yes and not no_send and sys.stdin.isatty():
-        err.print(
+    if not no_send:  # --queue-only sends too: a daemon or tick sends what it queues
+        confirm_send(
+            yes,
             f"Declare [bold]{escape(plan.incident.title)}[/] ({plan.incident.severity}) and notify "
-            f"[bold]{plan.audience.size}[/] customers ({fmt_counts(channels)})?"
+            f"[bold]{plan.audience.size}[/] customers ({fmt_counts(channels)})?",
+            sample_lines(
+                plan.sample,
+                plan.sample_customer.id if plan.sample_customer else None,
+                plan.sample_channel,
+                "acknowledgement",
+            ),
+            "Send the acknowledgement now?",
         )
-        if not typer.confirm("Send the acknowledgement now?", default=False, err=True):
-            err.print("nothing sent")
-            raise typer.Exit(EXIT_USAGE)
     if draft is not None:
         from outagecomms.intake.drafts import commit_from_draft
 
         created = commit_from_draft(
-            a, plan, draft, send=not no_send, verify_secrets=not queue_only, new=new
-        )
+            a, plan, draft, send=not no_send, verify_secrets=not queue_only, new=new,
+            credits=credits,
+        )  # fmt: skip
     else:  # --queue-only: a daemon or tick sends, with its own environment's secrets
-        created = commit_declare(a, plan, send=not no_send, verify_secrets=not queue_only, new=new)
+        created = commit_declare(
+            a, plan, send=not no_send, verify_secrets=not queue_only, new=new, credits=credits
+        )
     inc = created.incident
     if no_send:
         err.print(f"[bold]{inc.ref}[/] recorded for {plan.audience.size} customers; nothing sent")
@@ -157,6 +170,7 @@ def declare(
                 "queued": created.queued,
                 "promised_next_by": iso(inc.next_update_due),
                 "ack_due": iso(inc.ack_due),
+                "warnings": list(plan.warnings),
                 **({"draft": draft.id} if draft is not None else {}),
                 **summary_json(summary),
             }
@@ -199,6 +213,7 @@ def _print_dry_run(plan: DeclarePlan, channels: dict[str, int], as_json: bool) -
                 "promised_next_by": iso(plan.incident.next_update_due),
                 "channels": channels,
                 "skipped": plan.audience.skipped,
+                "warnings": list(plan.warnings),
                 "recipients": [
                     {"customer": c.id, "channels": by_customer.get(c.id, [])}
                     for c in plan.audience.customers
@@ -253,17 +268,32 @@ def _post_round(
     incident: str,
     no_send: bool,
     queue_only: bool,
+    yes: bool,
     as_json: bool,
     label: str,
+    preview: Callable[[App, int], RoundPlan],
     post: Callable[[App, int, bool], RoundCreated],
 ) -> None:
-    """``update`` and ``resolve``: record the round (``post(app, incident id, no_send)``),
-    send it here unless told not to, print what happened."""
+    """``update`` and ``resolve``: unless ``--no-send``, check and render the round
+    (``preview``) and ask before sending it (``--yes``: don't); then record it (``post(app,
+    incident id, no_send)``), send it here unless told not to, print what happened."""
     from outagecomms.models import incident_id_from_ref
     from outagecomms.values import iso
 
     iid = incident_id_from_ref(incident)
     a = open_app()
+    if not no_send and not yes:  # --yes: nothing to ask, so nothing to render twice
+        plan = preview(a, iid)
+        customer, channel, rendered = plan.sample(a)
+        audience = plan.incident.audience_size
+        confirm_send(
+            yes,
+            f"Send the {label} of [bold]{plan.incident.ref}[/] "
+            f"({escape(plan.incident.title)}) to [bold]{audience}[/] customers "
+            f"({fmt_counts(plan.channels)})?",
+            sample_lines(rendered, customer.id if customer else None, channel, label),
+            f"Send the {label} now?",
+        )
     created = post(a, iid, no_send)
     inc = created.incident
     summary = None if (no_send or queue_only) else send(a, inc.id, created.queued, label)
@@ -305,23 +335,29 @@ def update(
     every: Annotated[
         str | None, typer.Option("--every", help="New cadence from now on, e.g. 1h.")
     ] = None,
+    allow_short_cadence: opt.ShortCadenceOpt = False,
     no_send: NoSendOpt = False,
     queue_only: QueueOnlyOpt = False,
     yes: YesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Post the commander's update: sent at once, and the cadence restarts from now."""
-    from outagecomms.incidents.lifecycle import post_update
+    from outagecomms.incidents.lifecycle import post_update, preview_update
 
     cadence = opt.duration(every, "every")
+
+    def preview(a: App, iid: int) -> RoundPlan:
+        return preview_update(
+            a, iid, message, status=status, every=cadence, allow_short_cadence=allow_short_cadence
+        )
 
     def post(a: App, iid: int, record_only: bool) -> RoundCreated:
         return post_update(
             a, iid, message, status=status, every=cadence, send=not record_only,
-            verify_secrets=not queue_only,
+            verify_secrets=not queue_only, allow_short_cadence=allow_short_cadence,
         )  # fmt: skip
 
-    _post_round(incident, no_send, queue_only, as_json, "update", post)
+    _post_round(incident, no_send, queue_only, yes, as_json, "update", preview, post)
 
 
 def resolve(
@@ -331,30 +367,32 @@ def resolve(
         str | None, typer.Option("--at", help="When service was restored (ISO 8601 or -10m).")
     ] = None,
     no_send: NoSendOpt = False,
+    credits: opt.CreditsOpt = False,
     queue_only: QueueOnlyOpt = False,
     yes: YesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Send the resolution notice and stop the updates."""
+    from outagecomms.incidents.lifecycle import preview_resolve
     from outagecomms.incidents.lifecycle import resolve as do_resolve
+
+    def preview(a: App, iid: int) -> RoundPlan:
+        return preview_resolve(a, iid, message, resolved_at=opt.time(at, a.clock(), "at"))
 
     def post(a: App, iid: int, record_only: bool) -> RoundCreated:
         return do_resolve(
             a, iid, message, resolved_at=opt.time(at, a.clock(), "at"), send=not record_only,
-            verify_secrets=not queue_only,
+            verify_secrets=not queue_only, credits=credits,
         )  # fmt: skip
 
-    _post_round(incident, no_send, queue_only, as_json, "resolution", post)
+    _post_round(incident, no_send, queue_only, yes, as_json, "resolution", preview, post)
 
 
 def _confirm(question: str, detail: str, *, yes: bool, no_send: bool) -> None:
-    """A sending command's confirmation at a terminal (``--yes`` or ``--no-send``: none)."""
-    if yes or no_send or not sys.stdin.isatty():
-        return
-    err.print(detail)
-    if not typer.confirm(question, default=False, err=True):
-        err.print("nothing sent")
-        raise typer.Exit(EXIT_USAGE)
+    """A sending command's confirmation at a terminal (``--yes`` or ``--no-send``: none);
+    without a terminal on stdin it refuses, as ``declare`` does (``confirm_send``)."""
+    if not no_send:
+        confirm_send(yes, detail, [], question)
 
 
 def _round_json(created: RoundCreated, summary: Any, **more: Any) -> dict[str, Any]:
@@ -440,6 +478,7 @@ def reopen(
         str | None,
         typer.Option("--at", help="When the outage came back (ISO 8601 or -10m; default now)."),
     ] = None,
+    allow_short_cadence: opt.ShortCadenceOpt = False,
     no_send: NoSendOpt = False,
     queue_only: QueueOnlyOpt = False,
     yes: YesOpt = False,
@@ -464,7 +503,7 @@ def reopen(
     )
     created = do_reopen(
         a, iid, message, every=cadence, back_at=back, send=not no_send,
-        verify_secrets=not queue_only,
+        verify_secrets=not queue_only, allow_short_cadence=allow_short_cadence,
     )  # fmt: skip
     inc = created.incident
     summary = None if (no_send or queue_only) else send(a, iid, created.queued, "reopened")

@@ -50,6 +50,21 @@ NoSendOpt = Annotated[
 QueueOnlyOpt = Annotated[
     bool, typer.Option("--queue-only", help="Queue the messages; a daemon or tick sends them.")
 ]
+CreditsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--credits",
+        help="With --no-send: propose credits and goodwill at resolution anyway (recorded "
+        "history proposes none; it still counts for uptime and repeat rules).",
+    ),
+]
+ShortCadenceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-short-cadence",
+        help="Allow an --every below the policy's min_update_every (default 5m).",
+    ),
+]
 IncidentArg = Annotated[str, typer.Argument(help="INC-<n>.")]
 
 # The selection flags: the same in `declare` and `customers list`.

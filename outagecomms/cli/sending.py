@@ -3,14 +3,58 @@ a progress bar while it runs, then the outcome in words and as ``--json`` keys."
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from outagecomms.cli.output import err
+import typer
+
+from outagecomms.cli.exits import EXIT_USAGE
+from outagecomms.cli.output import err, escape
 
 if TYPE_CHECKING:
     from outagecomms.app import App
     from outagecomms.outbox.dispatch import DispatchSummary
+    from outagecomms.rendering.templates import Rendered
+
+#: how many lines of the sample message the confirmation prompt shows
+SAMPLE_LINES = 8
+
+NOT_A_TERMINAL = "not a terminal: pass --yes to send"
+
+
+def sample_lines(
+    rendered: Rendered | None, customer: str | None, channel: str | None, kind: str
+) -> list[str]:
+    """One rendered message as the prompt shows it: who gets it on which channel, the
+    subject (channels that have one) and its first lines."""
+    if rendered is None or customer is None:
+        return []
+    lines = [f"--- {kind} for {customer} on {channel} ---"]
+    if rendered.subject:
+        lines.append(f"Subject: {rendered.subject}")
+    body = [ln for ln in rendered.text.strip().splitlines()]
+    lines += body[:SAMPLE_LINES]
+    if len(body) > SAMPLE_LINES:
+        lines.append(f"... ({len(body) - SAMPLE_LINES} more lines)")
+    return lines
+
+
+def confirm_send(yes: bool, summary: str, sample: list[str], question: str) -> None:
+    """Ask before sending: the counts (``summary``, Rich markup), one rendered message, then
+    ``question``. ``--yes`` skips it; without a terminal on stdin (a runbook, ``echo n |``)
+    nothing can be asked, so the command refuses (exit 2) before anything is written."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        err.print(f"[bold red]error:[/] {NOT_A_TERMINAL}", highlight=False)
+        raise typer.Exit(EXIT_USAGE)
+    err.print(summary)
+    for line in sample:
+        err.print(escape(line), highlight=False)
+    if not typer.confirm(question, default=False, err=True):
+        err.print("nothing sent")
+        raise typer.Exit(EXIT_USAGE)
 
 
 def summary_line(s: DispatchSummary) -> str:
@@ -56,14 +100,28 @@ def _progress(total: int, label: str) -> tuple[Callable[[int, int], None], Calla
     return (lambda n, _t: bar.advance(task, n)), bar.stop
 
 
+#: what finishes a fan-out that Ctrl-C stopped
+FINISH = "`outagecomms tick` or the daemon sends the rest"
+
+
 def send(a: App, incident_id: int, total: int, label: str) -> DispatchSummary:
-    """Send what the incident owes now, in this process, with a progress bar."""
+    """Send what the incident owes now, in this process, with a progress bar. Ctrl-C stops
+    it cleanly: one line (sent, queued, what sends the rest), exit 130."""
     import asyncio
 
-    from outagecomms.outbox.senders import dispatch_parallel
+    from outagecomms.cli.exits import EXIT_INTERRUPTED
+    from outagecomms.outbox.senders import Interrupted, dispatch_interruptible
 
     advance, stop = _progress(total, label)
     try:
-        return asyncio.run(dispatch_parallel(a, incident_id=incident_id, progress=advance))
+        result = asyncio.run(dispatch_interruptible(a, incident_id=incident_id, progress=advance))
     finally:
         stop()
+    if isinstance(result, Interrupted):
+        err.print(
+            f"interrupted: {result.summary.sent} sent, {result.queued} queued; {FINISH}",
+            highlight=False,
+            markup=False,
+        )
+        raise typer.Exit(EXIT_INTERRUPTED)
+    return result

@@ -1,8 +1,11 @@
 """Configuration: one TOML file loaded into frozen, typed objects and validated once.
 
 Where the file is found: ``--config``, ``$OUTAGECOMMS_CONFIG``, ``./outagecomms.toml``, then the
-platform's user config dir; with none, built-in defaults (a SQLite store in the user data dir and
-an SMTP channel on 127.0.0.1:25). ``$OUTAGECOMMS_STORE_URL`` overrides ``[store] url``.
+platform's user config dir; with none, ``load_config`` refuses, naming those places (a command
+run from the wrong folder would otherwise open another, empty store and report "no open
+incidents" in the middle of an outage). A file's missing keys take built-in defaults (a SQLite
+store in the user data dir, an SMTP channel on 127.0.0.1:25). ``$OUTAGECOMMS_STORE_URL``
+overrides ``[store] url``.
 Secrets are never inline: keys ending in ``_env`` name an environment variable."""
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from outagecomms.config.model import (
 )
 from outagecomms.config.names import parse_display_names
 from outagecomms.errors import ConfigError
-from outagecomms.values import FieldReader, env_name_problem, mask_url
+from outagecomms.values import FieldReader, env_name_problem, format_duration, mask_url
 
 #: the bounds of the keys that take less than ``values.MAX_INTEGER`` (docs/config.md)
 MAX_BATCH_SIZE = 100_000
@@ -60,6 +63,7 @@ class _Ctx(FieldReader):
 
 _POLICY_KEYS = {
     "update_every",
+    "min_update_every",
     "ack_within",
     "remind_before",
     "follow_up_after",
@@ -124,8 +128,23 @@ def _parse_policy(
             f"channel {am_channel!r} is not configured; configured channels: "
             + (", ".join(sorted(channel_names)) or "none"),
         )
+    update_every = ctx.duration(data, prefix, "update_every", base.update_every)
+    floor = ctx.duration(data, prefix, "min_update_every", base.min_update_every)
+    if update_every < floor:
+        key = (
+            "update_every"
+            if "update_every" in data or "min_update_every" not in data
+            else ("min_update_every")
+        )
+        raise ctx.err(
+            f"{prefix}.{key}",
+            f"update_every ({format_duration(update_every)}) is below min_update_every "
+            f"({format_duration(floor)}): customers would hear from us that often; raise "
+            "update_every or lower min_update_every",
+        )
     return PolicyConfig(
-        update_every=ctx.duration(data, prefix, "update_every", base.update_every),
+        update_every=update_every,
+        min_update_every=floor,
         ack_within=ctx.duration(data, prefix, "ack_within", base.ack_within),
         remind_before=ctx.duration(data, prefix, "remind_before", base.remind_before),
         follow_up_after=ctx.duration(data, prefix, "follow_up_after", base.follow_up_after),
@@ -550,6 +569,14 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
         goodwill = parse_goodwill(data.get("goodwill"), source=source)
 
     hooks = _parse_hooks(ctx, data["hooks"]) if "hooks" in data else HooksConfig()
+    floor = min(p.min_update_every for p in policies.values())
+    for i, rule in enumerate(hooks.rules):
+        if rule.every is not None and rule.every < floor:
+            raise ctx.err(
+                f"hooks.rules[{i}].every",
+                f"({format_duration(rule.every)}) is below every policy's min_update_every "
+                f"({format_duration(floor)})",
+            )
     display_names = parse_display_names(ctx, data)
     web = _parse_web(ctx, data["web"]) if "web" in data else WebConfig()
 
@@ -572,6 +599,26 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
     )
 
 
+def config_places() -> list[str]:
+    """Where ``find_config_file`` looks when no file is named, in that order."""
+    env = os.environ.get("OUTAGECOMMS_CONFIG")
+    return [
+        f"$OUTAGECOMMS_CONFIG ({env})" if env else "$OUTAGECOMMS_CONFIG (not set)",
+        str(Path.cwd() / "outagecomms.toml"),
+        str(user_config_file()),
+    ]
+
+
+def no_config_file() -> ConfigError:
+    """The error when no config file is named and none is in the usual places."""
+    return ConfigError(
+        "no config file: looked at "
+        + ", ".join(config_places())
+        + "; name one with --config FILE or $OUTAGECOMMS_CONFIG, or write one with "
+        "{command:init}"
+    )
+
+
 def find_config_file(explicit: str | Path | None = None) -> Path | None:
     if explicit:
         p = Path(explicit)
@@ -590,10 +637,13 @@ def find_config_file(explicit: str | Path | None = None) -> Path | None:
     return None
 
 
-def load_config(explicit: str | Path | None = None) -> Config:
-    """Find, read and validate the config; defaults when there is no file."""
+def load_config(explicit: str | Path | None = None, *, required: bool = True) -> Config:
+    """Find, read and validate the config. No file: a ``ConfigError`` naming the places
+    looked at (``required=False``: the built-in defaults, for what opens no store)."""
     path = find_config_file(explicit)
     if path is None:
+        if required:
+            raise no_config_file()
         return parse_config({}, None)
     try:
         with path.open("rb") as fh:

@@ -55,6 +55,9 @@ class DisplayNames:
 @dataclass(frozen=True, kw_only=True)
 class PolicyConfig:
     update_every: timedelta = timedelta(minutes=30)
+    #: the shortest cadence ``--every`` may set without ``--allow-short-cadence`` (customers
+    #: told every 2 minutes get a message every 30-60 s); ``update_every`` may not go below it
+    min_update_every: timedelta = timedelta(minutes=5)
     ack_within: timedelta = timedelta(minutes=10)
     remind_before: timedelta = timedelta(minutes=5)
     follow_up_after: timedelta = timedelta(hours=24)

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 
 from outagecomms.app import App
 from outagecomms.errors import InputError, StateError
-from outagecomms.incidents.lifecycle import RoundCreated, check_message
+from outagecomms.incidents.lifecycle import RoundCreated, check_cadence, check_message
 from outagecomms.incidents.preflight import check_secrets, preflight
 from outagecomms.incidents.promises import promise_after
 from outagecomms.logs import log_event
@@ -130,6 +130,7 @@ def reopen(
     back_at: datetime | None = None,
     send: bool = True,
     verify_secrets: bool = True,
+    allow_short_cadence: bool = False,
 ) -> RoundCreated:
     """The outage came back after ``resolve``: the whole audience hears it is back (a round
     of kind ``reopened``, which promises the next update), the cadence resumes from now
@@ -163,6 +164,7 @@ def reopen(
         )
     if back > now + timedelta(seconds=5):
         raise InputError("is in the future", field="back_at", value=back.isoformat())
+    check_cadence(app, inc.severity, every, allow_short_cadence=allow_short_cadence)
     cadence = every or inc.update_every
     promised = promise_after(now, cadence) if send else None
     status = IncidentStatus.INVESTIGATING

@@ -41,6 +41,7 @@ from outagecomms.store import customers as customers_db
 from outagecomms.store import incidents as incidents_db
 from outagecomms.store import outbox as outbox_db
 from outagecomms.terminal import COMMANDER_CONTROLS, LINE_CONTROLS
+from outagecomms.values import format_duration
 
 log = logging.getLogger(__name__)
 _CTRL = LINE_CONTROLS  # C0 (CR/LF refused first, with their reason), DEL and C1
@@ -143,6 +144,23 @@ def check_status(status: str | None) -> IncidentStatus | None:
     return st
 
 
+def check_cadence(
+    app: App, severity: str, every: timedelta | None, *, allow_short_cadence: bool = False
+) -> None:
+    """A cadence the commander set (``every``) is not below the severity's policy floor
+    (``min_update_every``) unless ``allow_short_cadence``: at 2 minutes customers get a
+    message every 30-60 s."""
+    floor = app.config.policy(severity).min_update_every
+    if every is None or allow_short_cadence or every >= floor:
+        return
+    raise InputError(
+        f"is below the floor for {severity} incidents, {format_duration(floor)} (policy "
+        "min_update_every); pass {field:allow_short_cadence} to update customers that often",
+        field="every",
+        value=format_duration(every),
+    )
+
+
 @dataclass(frozen=True)
 class DeclarePlan:
     """Everything ``declare`` will do, computed without changing anything (``--dry-run``)."""
@@ -155,6 +173,9 @@ class DeclarePlan:
     sample: Rendered | None
     #: open incidents this one would repeat (``overlap.find_overlaps``), most covering first
     overlaps: tuple[Overlap, ...] = ()
+    #: what the commander should know before sending, one sentence each (e.g. the response
+    #: SLA is already lost: every customer earns its credit)
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -177,6 +198,7 @@ class DeclareFacts(TypedDict, total=False):
     message: str
     started_at: datetime | None
     commander: str
+    allow_short_cadence: bool
 
 
 def plan_declare(
@@ -189,10 +211,14 @@ def plan_declare(
     message: str = "",
     started_at: datetime | None = None,
     commander: str = "",
+    allow_short_cadence: bool = False,
 ) -> DeclarePlan:
+    """Everything ``declare`` would do, checked and rendered, writing nothing. ``every``
+    below the policy's ``min_update_every`` needs ``allow_short_cadence``."""
     now = app.clock()
     title = check_title(title)
     severity = check_severity(severity)
+    check_cadence(app, severity, every, allow_short_cadence=allow_short_cadence)
     message = check_message(message, required=False)
     check_commander(commander)
     started = started_at or now
@@ -272,7 +298,13 @@ def plan_declare(
     if sample_c and sample_ch:
         tc = template_channels(app, [sample_ch])[sample_ch]
         sample = rendered.get((sample_c.locale, sample_c.timezone, tc))
-    return DeclarePlan(incident, rnd, audience, sample_c, sample_ch, sample, tuple(overlaps))
+    from outagecomms.recovery.sla_risk import response_sla_warning
+
+    late = response_sla_warning(app.config, incident, reachable, len(audience.pairs), now)
+    warnings = (late,) if late else ()
+    return DeclarePlan(
+        incident, rnd, audience, sample_c, sample_ch, sample, tuple(overlaps), warnings
+    )
 
 
 def refuse_duplicate(plan: DeclarePlan) -> None:
@@ -290,11 +322,14 @@ def commit_declare(
     on_commit: Callable[[Connection, int], None] | None = None,
     verify_secrets: bool = True,
     new: bool = False,
+    credits: bool = False,
 ) -> RoundCreated:
     """Write the incident, its audience, the acknowledgement round and every delivery at once.
 
     ``send=False`` records the incident without messaging anyone (e.g. a past incident, for
-    history and credits): no delivery is queued and, since nobody was told, nothing is promised.
+    history): no delivery is queued and, since nobody was told, nothing is promised; its
+    resolution proposes no credits and no goodwill unless ``credits`` (it still counts for
+    monthly uptime and repeat rules).
     ``on_commit(conn, incident_id)`` runs inside the same transaction (e.g. marking the draft
     the incident came from); if it raises, nothing is written. ``verify_secrets``: first check
     that every secret the audience's channels send with is set (``check_secrets``); pass False
@@ -340,6 +375,8 @@ def commit_declare(
             "declared",
             f"audience {plan.audience.size}{note}",
         )
+        if not send:
+            _record_credit_choice(conn, incident_id, plan.round.created_at, wanted=credits)
         if on_commit is not None:
             on_commit(conn, incident_id)
         row = incidents_db.get_incident(conn, incident_id)
@@ -347,6 +384,22 @@ def commit_declare(
     ref = row.incident.ref
     log_event(log, "declared", f"{ref} declared", incident=ref, queued=queued)
     return RoundCreated(row.incident, rnd, queued)
+
+
+def _record_credit_choice(
+    conn: Connection, incident_id: int, at: datetime, *, wanted: bool
+) -> None:
+    """Whether the incident's resolution proposes credits: recorded history does not unless
+    the commander asked (an event, so ``show`` says why there are none)."""
+    if wanted:
+        incidents_db.add_event(
+            conn, incident_id, at, incidents_db.CREDITS_WANTED, "credits asked for (--credits)"
+        )
+    else:
+        incidents_db.add_event(
+            conn, incident_id, at, incidents_db.CREDITS_WAIVED,
+            "recorded as history: no credits or goodwill proposed (--credits proposes them)",
+        )  # fmt: skip
 
 
 def declare(
@@ -358,7 +411,38 @@ def declare(
     return commit_declare(app, plan_declare(app, **facts), send=send, new=new)
 
 
-def _add_round(
+@dataclass(frozen=True)
+class RoundPlan:
+    """A round about to be written for an open incident, pre-flighted: the incident as the
+    round sees it, the provisional round, the promise it makes, one customer per locale and
+    their templates rendered (``rendered``), and the audience's channels with their counts."""
+
+    incident: Incident
+    round: Round
+    cadence: timedelta
+    promised: datetime | None
+    representatives: list[Customer]
+    channels: dict[str, int]
+    rendered: dict[tuple[str, str, str], Rendered]
+
+    def sample(self, app: App) -> tuple[Customer | None, str | None, Rendered | None]:
+        """One recipient's message: the first customer's email when a channel has a subject,
+        else the text of another channel (what a confirmation prompt shows)."""
+        names = template_channels(app, sorted(self.channels))
+        best: tuple[Customer | None, str | None, Rendered | None] = (None, None, None)
+        for c in self.representatives:
+            for name, tc in names.items():
+                r = self.rendered.get((c.locale, c.timezone, tc))
+                if r is None or aud.split_channel(name)[1]:
+                    continue  # not sent in this round, or an account manager's copy
+                if r.subject:
+                    return c, name, r
+                if best[2] is None:
+                    best = (c, name, r)
+        return best
+
+
+def _plan_round(
     app: App,
     incident_id: int,
     *,
@@ -367,18 +451,11 @@ def _add_round(
     status: IncidentStatus | None,
     every: timedelta | None,
     resolved_at: datetime | None = None,
-    expect_due: datetime | None = None,
     send: bool = True,
-    also: Callable[[Connection], None] | None = None,
-    verify_secrets: bool = False,
-) -> RoundCreated | None:
-    """Pre-flight, then write the round, its deliveries and the new promise in one transaction.
-
-    ``expect_due`` (holding rounds) makes the write conditional on the promise still being the
-    one the scheduler saw, so two schedulers can never both create it. Returns None then.
-    ``also(conn)`` writes more in that same transaction (the resolution's credits), after the
-    incident row is updated and before the round: if it raises, nothing is written.
-    """
+    allow_short_cadence: bool = True,
+) -> RoundPlan:
+    """Read the incident and pre-flight the round (raises before anything is written).
+    A new cadence (``every``) below the policy's floor needs ``allow_short_cadence``."""
     now = app.clock()
     with app.store.read() as conn:
         row = incidents_db.get_incident(conn, incident_id)
@@ -388,6 +465,7 @@ def _add_round(
     inc = row.incident
     if not inc.is_open:
         raise closed_error(inc)
+    check_cadence(app, inc.severity, every, allow_short_cadence=allow_short_cadence)
     cadence = every or inc.update_every
     new_status = IncidentStatus.RESOLVED if kind == RoundKind.RESOLUTION else (status or inc.status)
     if kind == RoundKind.RESOLUTION:
@@ -412,9 +490,41 @@ def _add_round(
         due_by=inc.next_update_due,
         promised_next_by=promised,
     )
-    preflight(app, inc, provisional, reps, channel_names)
+    rendered = preflight(app, inc, provisional, reps, channel_names)
+    return RoundPlan(inc, provisional, cadence, promised, reps, channel_counts, rendered)
+
+
+def _add_round(
+    app: App,
+    incident_id: int,
+    *,
+    kind: RoundKind,
+    message: str,
+    status: IncidentStatus | None,
+    every: timedelta | None,
+    resolved_at: datetime | None = None,
+    expect_due: datetime | None = None,
+    send: bool = True,
+    also: Callable[[Connection], None] | None = None,
+    verify_secrets: bool = False,
+    allow_short_cadence: bool = True,
+) -> RoundCreated | None:
+    """Pre-flight, then write the round, its deliveries and the new promise in one transaction.
+
+    ``expect_due`` (holding rounds) makes the write conditional on the promise still being the
+    one the scheduler saw, so two schedulers can never both create it. Returns None then.
+    ``also(conn)`` writes more in that same transaction (the resolution's credits), after the
+    incident row is updated and before the round: if it raises, nothing is written.
+    """
+    plan = _plan_round(
+        app, incident_id, kind=kind, message=message, status=status, every=every,
+        resolved_at=resolved_at, send=send, allow_short_cadence=allow_short_cadence,
+    )  # fmt: skip
+    now = plan.round.created_at
+    inc, cadence, promised = plan.incident, plan.cadence, plan.promised
+    new_status = plan.round.status
     if send and verify_secrets:
-        check_secrets(app, channel_names)
+        check_secrets(app, sorted(plan.channels))
     with app.store.write() as conn:
         fresh = incidents_db.get_incident(conn, incident_id)
         if not fresh.incident.is_open:
@@ -473,36 +583,54 @@ def post_update(
     every: timedelta | None = None,
     send: bool = True,
     verify_secrets: bool = True,
+    allow_short_cadence: bool = False,
 ) -> RoundCreated:
     """The commander's update: goes to the whole audience at once and restarts the cadence.
     ``send=False`` records it without messaging anyone; the promise in force stands.
-    ``verify_secrets``: as for ``commit_declare``."""
+    ``verify_secrets``: as for ``commit_declare``. ``every`` below the policy's
+    ``min_update_every`` needs ``allow_short_cadence``."""
     incident_id = IncidentRef.parse(incident).id
     msg = check_message(message)
     st = check_status(status)
     created = _add_round(
         app, incident_id, kind=RoundKind.UPDATE, message=msg, status=st, every=every, send=send,
-        verify_secrets=verify_secrets,
+        verify_secrets=verify_secrets, allow_short_cadence=allow_short_cadence,
     )  # fmt: skip
     assert created is not None
     return created
 
 
-def resolve(
+def preview_update(
     app: App,
     incident: RefLike,
     message: str,
     *,
-    resolved_at: datetime | None = None,
-    send: bool = True,
-    verify_secrets: bool = True,
-) -> RoundCreated:
-    """Send the resolution notice and stop promising updates. Each affected customer's credit
-    is proposed in the same transaction as the resolution round (the notice tells them theirs),
-    after the templates are pre-flighted: a broken template leaves the incident open and
-    credits nothing. ``verify_secrets``: as for ``commit_declare``."""
+    status: str | None = None,
+    every: timedelta | None = None,
+    allow_short_cadence: bool = False,
+) -> RoundPlan:
+    """What ``post_update`` would send, checked and rendered, writing nothing (a prompt)."""
+    return _plan_round(
+        app, IncidentRef.parse(incident).id, kind=RoundKind.UPDATE, message=check_message(message),
+        status=check_status(status), every=every, allow_short_cadence=allow_short_cadence,
+    )  # fmt: skip
+
+
+def preview_resolve(
+    app: App, incident: RefLike, message: str, *, resolved_at: datetime | None = None
+) -> RoundPlan:
+    """What ``resolve`` would send, checked and rendered, writing nothing (a prompt). The
+    sample shows no credit: each customer's is computed as the incident is resolved."""
     incident_id = IncidentRef.parse(incident).id
     msg = check_message(message)
+    return _plan_round(
+        app, incident_id, kind=RoundKind.RESOLUTION, message=msg, status=None, every=None,
+        resolved_at=_check_resolved_at(app, incident_id, resolved_at),
+    )  # fmt: skip
+
+
+def _check_resolved_at(app: App, incident_id: int, resolved_at: datetime | None) -> datetime:
+    """When service was restored (default now): not before the start, not in the future."""
     now = app.clock()
     resolved_at = resolved_at or now
     with app.store.read() as conn:
@@ -520,11 +648,42 @@ def resolve(
         )
     if resolved_at > now + timedelta(seconds=5):
         raise InputError("is in the future", field="resolved_at", value=resolved_at.isoformat())
-    if send and inc.is_open:  # what the incident still needs once resolved: the follow-up...
-        preflight_after_resolution(app, inc, resolved_at)
+    return resolved_at
+
+
+def resolve(
+    app: App,
+    incident: RefLike,
+    message: str,
+    *,
+    resolved_at: datetime | None = None,
+    send: bool = True,
+    verify_secrets: bool = True,
+    credits: bool = False,
+) -> RoundCreated:
+    """Send the resolution notice and stop promising updates. Each affected customer's credit
+    is proposed in the same transaction as the resolution round (the notice tells them theirs),
+    after the templates are pre-flighted: a broken template leaves the incident open and
+    credits nothing. ``verify_secrets``: as for ``commit_declare``. Recorded history
+    (``send=False``, or an incident declared with ``send=False``) proposes no credits and no
+    goodwill unless ``credits``; it still counts for monthly uptime and repeat rules."""
+    incident_id = IncidentRef.parse(incident).id
+    msg = check_message(message)
+    resolved_at = _check_resolved_at(app, incident_id, resolved_at)
+    if send:  # what the incident still needs once resolved: the follow-up, a credit notice
+        with app.store.read() as conn:
+            inc = incidents_db.get_incident(conn, incident_id).incident
+        if inc.is_open:
+            preflight_after_resolution(app, inc, resolved_at)
     from outagecomms.recovery import ledger
 
     def propose_credits(conn: Connection) -> None:
+        if credits:
+            _record_credit_choice(conn, incident_id, app.clock(), wanted=True)
+        elif not send and incidents_db.credit_choice(conn, incident_id) is None:
+            _record_credit_choice(conn, incident_id, app.clock(), wanted=False)
+        if incidents_db.credits_waived(conn, incident_id):
+            return
         # approved at or under auto_approve_up_to; what the notice states is recorded as told
         ledger.propose(
             app, incident_id, resolved_at=resolved_at, within=conn, auto_approve=True,
@@ -681,7 +840,10 @@ def edit(
             raise StateError(f"{inc.ref} changed while this command ran; try again")
         changed = ", ".join(f"{k}={v}" for k, v in values.items() if k != "ack_due")
         incidents_db.add_event(conn, incident_id, app.clock(), "edited", changed)
-        if inc.status == IncidentStatus.RESOLVED:  # a voided incident is credited nothing
+        # a voided incident is credited nothing; recorded history stays without credits
+        if inc.status == IncidentStatus.RESOLVED and not incidents_db.credits_waived(
+            conn, incident_id
+        ):
             proposal = ledger.propose(
                 app, incident_id, within=conn, on_change=ledger.APPLY if confirm else ledger.CONFIRM,
                 actor=actor, send_corrections=send_corrections and confirm,

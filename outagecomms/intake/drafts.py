@@ -321,6 +321,7 @@ def plan_from_draft(
     message: str = "",
     started_at: datetime | None = None,
     commander: str | None = None,
+    allow_short_cadence: bool = False,
 ) -> tuple[DeclarePlan, Draft]:
     """``declare --from-draft``: the draft's title, severity, components and regions unless
     given; tiers, tags, customers and exclusions from ``selector``."""
@@ -349,6 +350,8 @@ def plan_from_draft(
             severity=severity if severity is not None else d.severity,
             selector=sel,
             every=every or d.update_every,
+            # the rule's own cadence was checked against the floor when the config loaded
+            allow_short_cadence=allow_short_cadence or every is None,
             message=message,
             started_at=started_at or min(d.started_at, now),
             commander=commander if commander is not None else d.commander,
@@ -374,6 +377,7 @@ def commit_from_draft(
     send: bool,
     verify_secrets: bool = False,
     new: bool = False,
+    credits: bool = False,
 ) -> RoundCreated:
     """Declare, and mark the draft declared, in one transaction: a draft becomes at most one
     incident even when the commander and an auto-declare race. ``verify_secrets`` and ``new``
@@ -396,7 +400,13 @@ def commit_from_draft(
             incidents_db.add_event(conn, incident_id, now, "alert_resolved", "its alert had already resolved")  # fmt: skip
 
     return commit_declare(
-        app, plan, send=send, on_commit=mark, verify_secrets=verify_secrets, new=new
+        app,
+        plan,
+        send=send,
+        on_commit=mark,
+        verify_secrets=verify_secrets,
+        new=new,
+        credits=credits,
     )
 
 

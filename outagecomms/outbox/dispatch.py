@@ -159,9 +159,15 @@ class Dispatcher:
         incident_id: int | None = None,
         progress: Progress | None = None,
         stop: asyncio.Event | None = None,
+        interrupt: asyncio.Event | None = None,
     ) -> DispatchSummary:
-        """Send every delivery that is due now until none is left (see :class:`_Run`)."""
-        return await _Run(self, incident_id=incident_id, progress=progress, stop=stop).run()
+        """Send every delivery that is due now until none is left (see :class:`_Run`).
+        ``stop``: claim no more batches (the claimed ones are still sent). ``interrupt``
+        (Ctrl-C): start no more sends at all; the sends in flight (at most one per worker) end
+        and are recorded, and the rest of the claimed batch goes back to the outbox."""
+        return await _Run(
+            self, incident_id=incident_id, progress=progress, stop=stop, interrupt=interrupt
+        ).run()
 
     def _claim(
         self, incident_id: int | None
@@ -475,8 +481,8 @@ class _Run:
     """
 
     __slots__ = (
-        "commit", "customers", "dispatcher", "exhausted", "incident_id", "lease", "leased",
-        "loop", "pending", "progress", "queue", "stop", "store", "summary", "timer",
+        "commit", "customers", "dispatcher", "exhausted", "incident_id", "interrupt", "lease",
+        "leased", "loop", "pending", "progress", "queue", "stop", "store", "summary", "timer",
         "waiting", "width",
     )  # fmt: skip
 
@@ -487,8 +493,10 @@ class _Run:
         incident_id: int | None,
         progress: Progress | None,
         stop: asyncio.Event | None,
+        interrupt: asyncio.Event | None = None,
     ):
         config = dispatcher.app.config
+        self.interrupt = interrupt
         self.dispatcher = dispatcher
         self.store = dispatcher.app.store
         self.incident_id = incident_id
@@ -532,8 +540,11 @@ class _Run:
             self.dispatcher.note_retries()
         return self.summary
 
+    def interrupted(self) -> bool:
+        return self.interrupt is not None and self.interrupt.is_set()
+
     def refill(self) -> None:
-        if self.exhausted or (self.stop is not None and self.stop.is_set()):
+        if self.exhausted or (self.stop is not None and self.stop.is_set()) or self.interrupted():
             return
         token, claimed, got = self.dispatcher._claim(self.incident_id)
         if not claimed:
@@ -548,6 +559,9 @@ class _Run:
         queue, customers, summary = self.queue, self.customers, self.summary
         send_one, result_row = self.dispatcher._send_one, self.dispatcher._result_row
         while True:
+            if self.interrupted():
+                queue.clear()  # claimed, not started: released when the run ends
+                return
             if not queue:
                 self.refill()  # synchronous: one worker claims, the others see the result
                 if not queue:

@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
+import signal
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from outagecomms.app import App
@@ -19,10 +21,69 @@ def _worker_process(config_path: str | None, incident_id: int | None) -> dict[st
     """Entry point of an extra sender process (spawned): same outbox, its own leases. It
     loads the same config (same file, same environment) rather than unpickling ours."""
     app = App.from_config(load_config(config_path))
+
+    async def run() -> DispatchSummary:
+        # Ctrl-C in the terminal reaches every process of the group: stop as the parent does
+        with interrupted_by_sigint() as interrupt:
+            return await dispatch_due(app, incident_id=incident_id, interrupt=interrupt)
+
     try:
-        return asdict(asyncio.run(dispatch_due(app, incident_id=incident_id)))
+        return asdict(asyncio.run(run()))
     finally:
         app.close()
+
+
+@contextlib.contextmanager
+def interrupted_by_sigint() -> Iterator[asyncio.Event]:
+    """An event the first SIGINT (Ctrl-C) sets, in the running loop, instead of raising
+    ``KeyboardInterrupt`` wherever the code happens to be (half-written results, futures
+    nobody awaits). A second Ctrl-C interrupts as usual."""
+    loop = asyncio.get_running_loop()
+    event = asyncio.Event()
+
+    def first() -> None:
+        event.set()
+        loop.remove_signal_handler(signal.SIGINT)  # the next one is KeyboardInterrupt again
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, first)
+    except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
+        yield event
+        return
+    try:
+        yield event
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    """A fan-out stopped by Ctrl-C: what this command sent and what the outbox still owes
+    (a daemon or ``tick`` sends it)."""
+
+    summary: DispatchSummary
+    queued: int
+
+
+async def dispatch_interruptible(
+    app: App, *, incident_id: int | None = None, progress: Progress | None = None
+) -> DispatchSummary | Interrupted:
+    """``dispatch_parallel`` that Ctrl-C stops cleanly: no new send starts, the ones in
+    flight (at most one per worker) end and are recorded, leases go back; then
+    ``Interrupted`` says how many were sent and how many are queued."""
+    with interrupted_by_sigint() as interrupt:
+        summary = await dispatch_parallel(
+            app, incident_id=incident_id, progress=progress, interrupt=interrupt
+        )
+    if not interrupt.is_set():
+        return summary
+    return Interrupted(summary, pending_count(app, incident_id))
+
+
+def _ignore_sigint() -> None:
+    """A sender process's start: Ctrl-C (the terminal signals the whole process group) is
+    handled once its loop runs (``interrupted_by_sigint``), never as a traceback before."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def sender_processes(app: App) -> int:
@@ -31,7 +92,11 @@ def sender_processes(app: App) -> int:
 
 
 async def dispatch_parallel(
-    app: App, *, incident_id: int | None = None, progress: Progress | None = None
+    app: App,
+    *,
+    incident_id: int | None = None,
+    progress: Progress | None = None,
+    interrupt: asyncio.Event | None = None,
 ) -> DispatchSummary:
     """Like ``dispatch_due``, but a large fan-out is shared with extra sender processes.
 
@@ -42,11 +107,15 @@ async def dispatch_parallel(
     owed = pending_count(app, incident_id)
     procs = min(sender_processes(app), max(1, owed // max(1, app.config.dispatch.batch_size)))
     if procs <= 1 or owed < app.config.dispatch.parallel_min:
-        return await dispatch_due(app, incident_id=incident_id, progress=progress)
+        return await dispatch_due(
+            app, incident_id=incident_id, progress=progress, interrupt=interrupt
+        )
     loop = asyncio.get_running_loop()
     ctx = multiprocessing.get_context("spawn")  # never fork a process holding DB connections
     total = DispatchSummary()
-    with ProcessPoolExecutor(max_workers=procs - 1, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(
+        max_workers=procs - 1, mp_context=ctx, initializer=_ignore_sigint
+    ) as pool:
         futures = [
             loop.run_in_executor(
                 pool,
@@ -59,7 +128,7 @@ async def dispatch_parallel(
         done = asyncio.Event()
         poller = asyncio.create_task(_poll_progress(app, incident_id, owed, progress, done))
         try:
-            total.add(await dispatch_due(app, incident_id=incident_id))
+            total.add(await dispatch_due(app, incident_id=incident_id, interrupt=interrupt))
             for result in await asyncio.gather(*futures):
                 total.add(DispatchSummary(**result))
         finally:
@@ -87,8 +156,13 @@ async def _poll_progress(
 
 
 async def dispatch_due(
-    app: App, *, incident_id: int | None = None, progress: Progress | None = None
+    app: App,
+    *,
+    incident_id: int | None = None,
+    progress: Progress | None = None,
+    interrupt: asyncio.Event | None = None,
 ) -> DispatchSummary:
-    """One-shot: send everything due now, then close the channels."""
+    """One-shot: send everything due now, then close the channels (``interrupt``: see
+    ``Dispatcher.run``)."""
     async with Dispatcher(app) as d:
-        return await d.run(incident_id=incident_id, progress=progress)
+        return await d.run(incident_id=incident_id, progress=progress, interrupt=interrupt)

@@ -268,6 +268,30 @@ def list_events(conn: Connection, incident_id: int) -> list[dict[str, Any]]:
     return [{"at": as_utc(r.at), "kind": r.kind, "detail": r.detail} for r in conn.execute(q)]
 
 
+#: events that say whether a resolution proposes credits and goodwill: recorded history does
+#: not (``declare``/``resolve --no-send``) unless the commander asked (``--credits``)
+CREDITS_WAIVED, CREDITS_WANTED = "credits_waived", "credits_wanted"
+
+
+def credits_waived(conn: Connection, incident_id: int) -> bool:
+    """The incident's newest ``credits_waived``/``credits_wanted`` event is a waiver."""
+    return credit_choice(conn, incident_id) == CREDITS_WAIVED
+
+
+def credit_choice(conn: Connection, incident_id: int) -> str | None:
+    """The incident's newest ``credits_waived``/``credits_wanted`` event's kind (None: no
+    choice was recorded: a live incident, credited at resolution)."""
+    e = t.events
+    q = (
+        select(e.c.kind)
+        .where(e.c.incident_id == incident_id, e.c.kind.in_((CREDITS_WAIVED, CREDITS_WANTED)))
+        .order_by(e.c.id.desc())
+        .limit(1)
+    )
+    kind = conn.execute(q).scalar()
+    return None if kind is None else str(kind)
+
+
 def latest_event_details(conn: Connection, kind: str) -> dict[int, str]:
     """incident id -> the detail of its newest event of this kind."""
     e = t.events

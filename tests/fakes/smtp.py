@@ -4,6 +4,7 @@ purpose."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -68,6 +69,8 @@ class RecordingHandler:
     #: order, so pipelined groups are answered correctly
     pipelining: bool = True
     peers: set[Any] = field(default_factory=set)
+    #: a slow server: each message is recorded at once and answered this many seconds later
+    delay: float = 0.0
 
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
@@ -92,6 +95,8 @@ class RecordingHandler:
             self.peers.add(session.peer)
             self.messages.append(rec)
             self.cond.notify_all()
+        if self.delay:
+            await asyncio.sleep(self.delay)
         return "250 2.0.0 Ok: queued"
 
     def wait_for(

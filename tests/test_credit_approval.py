@@ -64,7 +64,7 @@ def _resolved(smtp_server: SmtpServer, make_config, tmp_path: Path, extra: str =
     cli_json(cfg, "customers", "import", str(tmp_path / "dir.csv"), "--yes")
     # hurt 95 minutes ago: 4 started 30-minute blocks x 5% + 10% for the late acknowledgement
     cli_json(cfg, "declare", "API down", "-s", "sev2", "-c", "api", "--started-at", "-95m", "--yes")
-    cli_json(cfg, "resolve", "INC-1", "Fixed.")
+    cli_json(cfg, "resolve", "INC-1", "Fixed.", "--yes")
     smtp_server.handler.wait_for(lambda ms: sum(m.kind == "resolution" for m in ms) == 2)
     return cfg
 

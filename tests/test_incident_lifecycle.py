@@ -104,9 +104,9 @@ def test_declaring_an_open_outage_again_is_refused_naming_the_incident_and_the_o
     rec = env.ok("declare", "Last week", "-s", "sev2", "-c", "database", "--no-send", "--yes")
     assert rec["incident"] == "INC-5"
     # once resolved, the outage can be declared again
-    env.ok("resolve", "INC-1", "Fixed.")
-    env.ok("resolve", "INC-4", "Fixed.")
-    env.ok("resolve", "INC-5", "Fixed.", "--no-send")
+    env.ok("resolve", "INC-1", "Fixed.", "--yes")
+    env.ok("resolve", "INC-4", "Fixed.", "--yes")
+    env.ok("resolve", "INC-5", "Fixed.", "--no-send", "--yes")
     assert (
         env.ok(
             "declare", "DB down again", "-s", "sev2", "-c", "database", "-r", "eu-west", "--yes"
@@ -264,10 +264,10 @@ def rules_of(env: Env, incident: str) -> set[str]:
 def test_a_voided_incident_earns_no_credit_and_counts_for_no_repeat_rule(money: Env) -> None:
     args = ("-s", "sev2", "-c", "database", "-r", "eu-west", "--yes")
     money.ok("declare", "DB down", *args, "--started-at", "-3h")
-    money.ok("resolve", "INC-1", "Fixed.", "--at", "-2h")
+    money.ok("resolve", "INC-1", "Fixed.", "--at", "-2h", "--yes")
     assert money.ok("credits", "INC-1")["customers_credited"] > 0
     money.ok("declare", "DB down again", *args, "--started-at", "-1h")
-    money.ok("resolve", "INC-2", "Fixed.")
+    money.ok("resolve", "INC-2", "Fixed.", "--yes")
     assert rules_of(money, "INC-2") == {"downtime_step", "repeat"}  # the second within 30 days
     # INC-1 was a false alarm after all: its credits go, and INC-2 is no repeat any more
     assert follow_up_due(money, 1) is not None
@@ -284,7 +284,7 @@ def test_a_voided_incident_earns_no_credit_and_counts_for_no_repeat_rule(money: 
 def test_void_refuses_once_credits_are_approved(money: Env) -> None:
     money.ok("declare", "DB down", "-s", "sev2", "-c", "database", "-r", "eu-west", "--yes",
              "--started-at", "-1h")  # fmt: skip
-    money.ok("resolve", "INC-1", "Fixed.")
+    money.ok("resolve", "INC-1", "Fixed.", "--yes")
     money.ok("credits", "INC-1", "--approve", "--yes")
     res = money.run("void", "INC-1", "--reason", "Oops.", "--yes")
     assert res.exit_code == 2
@@ -324,7 +324,7 @@ def test_reopen_tells_everyone_it_is_back_resumes_the_cadence_and_counts_both_sp
     told = sorted(expected_ids("database", "eu-west"))
     env.ok("declare", "DB down", "-s", "sev2", "-c", "database", "-r", "eu-west", "--yes",
            "--started-at", started.isoformat())  # fmt: skip
-    env.ok("resolve", "INC-1", "Fixed.", "--at", restored.isoformat())
+    env.ok("resolve", "INC-1", "Fixed.", "--at", restored.isoformat(), "--yes")
     assert follow_up_due(env, 1) is not None
     # not yet: an open incident is updated, not reopened
     for args, said in (
@@ -363,7 +363,7 @@ def test_reopen_tells_everyone_it_is_back_resumes_the_cadence_and_counts_both_sp
     # a resolution cannot end before it came back
     early = env.run("resolve", "INC-1", "Fixed", "--at", (back - timedelta(minutes=1)).isoformat())
     assert early.exit_code == 2 and early.stderr.startswith("error: field '--at'")
-    env.ok("resolve", "INC-1", "Fixed again.", "--at", fixed.isoformat())
+    env.ok("resolve", "INC-1", "Fixed again.", "--at", fixed.isoformat(), "--yes")
     assert follow_up_due(env, 1) is not None
     # downtime is the two spans (60 + 20 min: 3 started half-hours), not the 170 minutes
     # from the start to the end
@@ -383,7 +383,7 @@ def test_the_scheduler_keeps_the_promise_of_a_reopened_incident(env: Env) -> Non
     from outagecomms.scheduler.due import run_due
 
     env.ok("declare", "DB down", "-s", "sev2", "-c", "database", "-r", "eu-west", "--yes")
-    env.ok("resolve", "INC-1", "Fixed.")
+    env.ok("resolve", "INC-1", "Fixed.", "--yes")
     res = env.ok("reopen", "INC-1", "Back.", "--every", "20m", "--yes")
     due = datetime.fromisoformat(res["promised_next_by"])
     with App.open(env.cfg) as a:
@@ -395,13 +395,13 @@ def test_a_reopened_incident_whose_follow_up_went_out_is_not_asked_again(env: En
     from outagecomms.scheduler.due import run_due
 
     env.ok("declare", "DB down", "-s", "sev2", "-c", "database", "-r", "eu-west", "--yes")
-    env.ok("resolve", "INC-1", "Fixed.")
+    env.ok("resolve", "INC-1", "Fixed.", "--yes")
     due = follow_up_due(env, 1)
     assert due is not None
     with App.open(env.cfg) as a:
         assert run_due(a, now=due).follow_ups == ["INC-1 round 3"]
     env.ok("reopen", "INC-1", "Back.", "--yes")
-    env.ok("resolve", "INC-1", "Fixed again.")
+    env.ok("resolve", "INC-1", "Fixed again.", "--yes")
     assert follow_up_due(env, 1) is None  # they were asked how we did once already
 
 

@@ -85,6 +85,18 @@ def test_update_and_resolve_from_a_pipe_refuse_without_yes(
     assert _rounds(cfg, "INC-1") == ["acknowledgement", "update"]
 
 
+def test_void_and_reopen_from_a_pipe_refuse_without_yes(cfg: Path) -> None:
+    proc = run_cli_process(*DECLARE, "--yes", config=cfg)
+    assert proc.returncode == 0, proc.stderr
+    proc = _piped(cfg, "void", "INC-1", "--reason", "A false alarm.", answer="y\n")
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == NOT_A_TERMINAL
+    assert _incidents(cfg)[0]["status"] == "investigating"
+    assert run_cli_process("resolve", "INC-1", "Fixed.", "--yes", config=cfg).returncode == 0
+    proc = _piped(cfg, "reopen", "INC-1", "It is back.", answer="y\n")
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == NOT_A_TERMINAL
+    assert _rounds(cfg, "INC-1") == ["acknowledgement", "resolution"]
+
+
 # --- 1. the terminal prompt shows one rendered message -------------------------------------------
 
 

@@ -49,15 +49,16 @@ def test_resolve_refuses_a_broken_follow_up_and_stays_open(
     override = tmp_path / "templates" / "follow_up" / "email.txt.j2"
     override.parent.mkdir(parents=True)
     override.write_text(BROKEN)
-    res = run("resolve", "INC-1", "Fixed.")
-    assert res.exit_code == 2, res.stderr
-    assert "template follow_up/email.txt.j2, line 1: 'nope' is undefined" in res.stderr
+    for yes in ((), ("--yes",)):  # said before the prompt's question, and with --yes
+        res = run("resolve", "INC-1", "Fixed.", *yes)
+        assert res.exit_code == 2, res.stderr
+        assert "template follow_up/email.txt.j2, line 1: 'nope' is undefined" in res.stderr
     assert len(smtp_server.handler.snapshot()) == sent  # no resolution went out
     with App.open(cfg) as app, app.store.read() as conn:
         assert incidents_db.get_incident(conn, 1).incident.is_open
     # fixed: the resolution goes out
     override.unlink()
-    assert run("resolve", "INC-1", "Fixed.").exit_code == 0
+    assert run("resolve", "INC-1", "Fixed.", "--yes").exit_code == 0
 
 
 def test_a_follow_up_failing_in_tick_is_in_its_json_errors(
@@ -72,7 +73,7 @@ def test_a_follow_up_failing_in_tick_is_in_its_json_errors(
 
     assert run("customers", "import", str(sample_csv())).exit_code == 0
     assert run("declare", "Database down", "-s", "sev2", "-c", "database", "--yes").exit_code == 0
-    assert run("resolve", "INC-1", "Fixed.").exit_code == 0
+    assert run("resolve", "INC-1", "Fixed.", "--yes").exit_code == 0
     override = tmp_path / "templates" / "follow_up" / "email.txt.j2"
     override.parent.mkdir(parents=True)
     override.write_text(BROKEN)

@@ -620,13 +620,21 @@ def preview_resolve(
     app: App, incident: RefLike, message: str, *, resolved_at: datetime | None = None
 ) -> RoundPlan:
     """What ``resolve`` would send, checked and rendered, writing nothing (a prompt). The
-    sample shows no credit: each customer's is computed as the incident is resolved."""
+    sample shows no credit: each customer's is computed as the incident is resolved. What the
+    incident still needs once resolved (the follow-up, a credit notice) is pre-flighted too, so
+    a broken template is said before the question, not after the answer."""
     incident_id = IncidentRef.parse(incident).id
     msg = check_message(message)
-    return _plan_round(
+    at = _check_resolved_at(app, incident_id, resolved_at)
+    plan = _plan_round(
         app, incident_id, kind=RoundKind.RESOLUTION, message=msg, status=None, every=None,
-        resolved_at=_check_resolved_at(app, incident_id, resolved_at),
+        resolved_at=at,
     )  # fmt: skip
+    with app.store.read() as conn:
+        inc = incidents_db.get_incident(conn, incident_id).incident
+    if inc.is_open:
+        preflight_after_resolution(app, inc, at)
+    return plan
 
 
 def _check_resolved_at(app: App, incident_id: int, resolved_at: datetime | None) -> datetime:

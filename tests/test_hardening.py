@@ -572,7 +572,8 @@ def record(case_id: str, outcome: str) -> None:
         if len(cell) > 240:
             cell = cell[:237] + "..."
         with open(path, "a", encoding="utf-8") as out:
-            out.write(f"| {case_id} | {cell} |\n")
+            name = case_id.replace("|", "\\|")
+            out.write(f"| {name} | {cell} |\n")
 
 
 def assert_one_line_error(res: CliResult, case: Case) -> str:

@@ -19,7 +19,7 @@ from outagecomms.models import DraftStatus
 from outagecomms.store import incidents as incidents_db
 from tests.fakes.clock import FakeClock
 from tests.fakes.smtp import SmtpServer
-from tests.support.data import expected_ids, sample_csv
+from tests.support.data import expected_ids, sample_csv, step_rule
 from tests.support.processes import CliResult
 
 Cli = Callable[..., CliResult]
@@ -235,13 +235,8 @@ def test_void_with_no_send_tells_nobody_and_cancels_what_was_queued(env: Env) ->
     assert statuses == {"superseded"}
 
 
-REPEAT = """
-[[credits.rules]]
-kind = "downtime_step"
-percent_per_block = 5
-block = "30m"
-rounding = "ceil"
-
+REPEAT = f"""
+{step_rule()}
 [[credits.rules]]
 kind = "repeat"
 window = "30d"

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.fakes.smtp import SmtpServer
-from tests.support.data import sample_csv
+from tests.support.data import sample_csv, step_rule
 from tests.support.processes import CliResult, run_cli_process
 
 NOT_A_TERMINAL = "error: not a terminal: pass --yes to send"
@@ -340,14 +340,9 @@ def test_ctrl_c_during_the_fan_out_says_what_was_sent_and_what_finishes_it(
 
 # --- 5. recorded history proposes no credits -----------------------------------------------------
 
-MONEY = """
+MONEY = f"""
 [credits]
-[[credits.rules]]
-kind = "downtime_step"
-percent_per_block = 5
-block = "30m"
-rounding = "ceil"
-
+{step_rule()}
 [[credits.rules]]
 kind = "repeat"
 window = "30d"

@@ -278,7 +278,6 @@ def _post_round(
     (``preview``) and ask before sending it (``--yes``: don't); then record it (``post(app,
     incident id, no_send)``), send it here unless told not to, print what happened."""
     from outagecomms.models import incident_id_from_ref
-    from outagecomms.values import iso
 
     iid = incident_id_from_ref(incident)
     a = open_app()
@@ -309,19 +308,7 @@ def _post_round(
     if summary is not None:
         note(as_json, f"{label}: {summary_line(summary)}")
     if as_json:
-        print_json(
-            {
-                "incident": inc.ref,
-                "status": inc.status.value,
-                "round": created.round.seq,
-                "kind": created.round.kind.value,
-                "queued": created.queued,
-                "audience": inc.audience_size,
-                "promised_next_by": iso(inc.next_update_due),
-                "resolved_at": iso(inc.resolved_at),
-                **summary_json(summary),
-            }
-        )
+        print_json(_round_json(created, summary))
     if summary is not None and summary.problems:
         raise typer.Exit(EXIT_PARTIAL)
 

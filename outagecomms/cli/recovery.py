@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,10 +10,10 @@ import click
 import typer
 from rich.markup import escape
 
-from outagecomms.cli.exits import EXIT_PARTIAL, EXIT_USAGE, Group
+from outagecomms.cli.exits import EXIT_PARTIAL, Group
 from outagecomms.cli.options import IncidentArg, JsonOpt, QueueOnlyOpt, YesOpt, open_app
 from outagecomms.cli.output import Table, add_row, err, note, out, print_json, write_out
-from outagecomms.cli.sending import send, summary_json, summary_line
+from outagecomms.cli.sending import confirm_send, send, summary_json, summary_line
 
 
 def credits(
@@ -109,22 +108,20 @@ def _confirm_approve(a: Any, iid: int, customers: list[str], yes: bool) -> None:
     """``--approve`` sends: ``--yes``, or a terminal's confirmation; else exit 2."""
     if yes:
         return
-    if not sys.stdin.isatty():
-        err.print("[bold red]error:[/] not a terminal: pass --yes to send", highlight=False)
-        raise typer.Exit(EXIT_USAGE)
     from outagecomms.recovery import ledger
 
     pending = [
         c for c in ledger.credits_report(a, iid)["credits"]
         if c["status"] == "proposed" and (not customers or c["customer"] in customers)
     ]  # fmt: skip
-    err.print(
+    confirm_send(
+        yes,
         f"Approve {len(pending)} credits of INC-{iid} and send a credit notice to each customer "
-        "whose credit is above 0?"
+        "whose credit is above 0?",
+        [],
+        "Send the credit notices now?",
+        declined="nothing approved, nothing sent",
     )
-    if not typer.confirm("Send the credit notices now?", default=False, err=True):
-        err.print("nothing approved, nothing sent")
-        raise typer.Exit(EXIT_USAGE)
 
 
 def _print_credits(data: dict[str, Any]) -> None:

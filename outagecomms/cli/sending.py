@@ -33,14 +33,16 @@ def sample_lines(
     lines = [f"--- {kind} for {customer} on {channel} ---"]
     if rendered.subject:
         lines.append(f"Subject: {rendered.subject}")
-    body = [ln for ln in rendered.text.strip().splitlines()]
+    body = rendered.text.strip().splitlines()
     lines += body[:SAMPLE_LINES]
     if len(body) > SAMPLE_LINES:
         lines.append(f"... ({len(body) - SAMPLE_LINES} more lines)")
     return lines
 
 
-def confirm_send(yes: bool, summary: str, sample: list[str], question: str) -> None:
+def confirm_send(
+    yes: bool, summary: str, sample: list[str], question: str, declined: str = "nothing sent"
+) -> None:
     """Ask before sending: the counts (``summary``, Rich markup), one rendered message, then
     ``question``. ``--yes`` skips it; without a terminal on stdin (a runbook, ``echo n |``)
     nothing can be asked, so the command refuses (exit 2) before anything is written."""
@@ -53,7 +55,7 @@ def confirm_send(yes: bool, summary: str, sample: list[str], question: str) -> N
     for line in sample:
         err.print(escape(line), highlight=False)
     if not typer.confirm(question, default=False, err=True):
-        err.print("nothing sent")
+        err.print(declined)
         raise typer.Exit(EXIT_USAGE)
 
 

@@ -630,11 +630,17 @@ def preview_resolve(
         app, incident_id, kind=RoundKind.RESOLUTION, message=msg, status=None, every=None,
         resolved_at=at,
     )  # fmt: skip
+    _preflight_after(app, incident_id, at)
+    return plan
+
+
+def _preflight_after(app: App, incident_id: int, resolved_at: datetime) -> None:
+    """Pre-flight what an open incident still needs once resolved: the follow-up, a credit
+    notice (``preflight_after_resolution``)."""
     with app.store.read() as conn:
         inc = incidents_db.get_incident(conn, incident_id).incident
     if inc.is_open:
-        preflight_after_resolution(app, inc, at)
-    return plan
+        preflight_after_resolution(app, inc, resolved_at)
 
 
 def _check_resolved_at(app: App, incident_id: int, resolved_at: datetime | None) -> datetime:
@@ -678,11 +684,8 @@ def resolve(
     incident_id = IncidentRef.parse(incident).id
     msg = check_message(message)
     resolved_at = _check_resolved_at(app, incident_id, resolved_at)
-    if send:  # what the incident still needs once resolved: the follow-up, a credit notice
-        with app.store.read() as conn:
-            inc = incidents_db.get_incident(conn, incident_id).incident
-        if inc.is_open:
-            preflight_after_resolution(app, inc, resolved_at)
+    if send:
+        _preflight_after(app, incident_id, resolved_at)
     from outagecomms.recovery import ledger
 
     def propose_credits(conn: Connection) -> None:

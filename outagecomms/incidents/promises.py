@@ -24,10 +24,16 @@ def promise_after(start: datetime, cadence: timedelta) -> datetime:
 ASSUMED_RATE = 200.0
 
 
+def fanout_estimate(messages: int) -> timedelta:
+    """How long a fan-out of ``messages`` is expected to take: 2 s of start-up, then
+    :data:`ASSUMED_RATE`."""
+    return timedelta(seconds=2 + messages / ASSUMED_RATE)
+
+
 def fanout_margin(incident: Incident, config: Config) -> timedelta:
     """How long before a promise the holding round starts."""
     every = incident.update_every
-    estimate = timedelta(seconds=2 + incident.audience_size / ASSUMED_RATE)
+    estimate = fanout_estimate(incident.audience_size)
     margin = max(config.daemon.min_margin, estimate)
     return min(margin, every / 2)
 

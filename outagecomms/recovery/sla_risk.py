@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from outagecomms.config.model import Config
-from outagecomms.incidents.promises import ASSUMED_RATE
+from outagecomms.incidents.promises import fanout_estimate
 from outagecomms.models import Customer, Incident
 from outagecomms.recovery.credits import (
     Credit,
@@ -28,9 +28,9 @@ COMMANDER_LOCALE = "en_US"
 
 
 def fanout_end(now: datetime, deliveries: int) -> datetime:
-    """When a fan-out of ``deliveries`` started now can be expected to end (the rate the
-    holding margin is sized with, plus the same 2 s of start-up)."""
-    return now + timedelta(seconds=2 + deliveries / ASSUMED_RATE)
+    """When a fan-out of ``deliveries`` started now can be expected to end (the estimate the
+    holding margin is sized with)."""
+    return now + fanout_estimate(deliveries)
 
 
 def format_total(amounts: dict[str, Decimal]) -> str:

@@ -10,6 +10,7 @@ sentence naming what is wrong and where (file, line, field, key)::
     ├── NotFound                     an incident / customer that does not exist (exit 2)
     └── StateError                   an operation the current state forbids (exit 2)
         └── DuplicateIncident        declaring an outage that an open incident already covers
+    └── StoreUnavailable             the store cannot take a write now: try later (exit 75)
 
 A channel's failure to deliver is not an exception: a send returns a ``DeliveryResult``
 (``sent`` / ``retry`` / ``failed``) so one recipient's outcome never aborts the others.
@@ -165,3 +166,11 @@ class DuplicateIncident(StateError):
         self.covered = covered
         self.of = of
         super().__init__(message)
+
+
+class StoreUnavailable(OutageCommsError):
+    """The store cannot take a write right now (database down, locked for too long): nothing
+    was stored, the sender should try again later. ``inbound ingest`` exits 75 (EX_TEMPFAIL,
+    which Postfix's ``pipe`` and procmail retry); the SMTP listener answers 451."""
+
+    exit_code = 75

@@ -29,6 +29,7 @@ from outagecomms.config.model import (
     DispatchConfig,
     HookRule,
     HooksConfig,
+    InboundConfig,
     PolicyConfig,
     TemplateLimits,
     WebConfig,
@@ -70,6 +71,7 @@ _POLICY_KEYS = {
     "channels",
     "account_manager_tiers",
     "account_manager_channel",
+    "fallback",
 }
 
 
@@ -87,6 +89,8 @@ _TOP_KEYS = {
     "components",
     "regions",
     "web",
+    "inbound",
+    "escalation",
 }
 
 
@@ -128,6 +132,19 @@ def _parse_policy(
             f"channel {am_channel!r} is not configured; configured channels: "
             + (", ".join(sorted(channel_names)) or "none"),
         )
+    fallback = base.fallback
+    if "fallback" in data:
+        raw_fb = data["fallback"]
+        if not isinstance(raw_fb, list) or not all(isinstance(n, str) for n in raw_fb):
+            raise ctx.err(f"{prefix}.fallback", f"must be a list of channel names, got {raw_fb!r}")
+        for n in raw_fb:
+            if n not in channel_names:
+                raise ctx.err(
+                    f"{prefix}.fallback",
+                    f"channel {n!r} is not configured; configured channels: "
+                    + (", ".join(sorted(channel_names)) or "none"),
+                )
+        fallback = tuple(raw_fb)
     update_every = ctx.duration(data, prefix, "update_every", base.update_every)
     floor = ctx.duration(data, prefix, "min_update_every", base.min_update_every)
     if update_every < floor:
@@ -151,6 +168,7 @@ def _parse_policy(
         channels=channels,
         account_manager_tiers=am_tiers,
         account_manager_channel=am_channel,
+        fallback=fallback,
     )
 
 
@@ -579,6 +597,11 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
             )
     display_names = parse_display_names(ctx, data)
     web = _parse_web(ctx, data["web"]) if "web" in data else WebConfig()
+    inbound = InboundConfig()
+    if "inbound" in data or "escalation" in data:
+        from outagecomms.config.inbound import parse_inbound
+
+        inbound = parse_inbound(ctx, data.get("inbound"), data.get("escalation"))
 
     return Config(
         path=path,
@@ -586,6 +609,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
         hooks=hooks,
         names=display_names,
         web=web,
+        inbound=inbound,
         credits=credits,
         goodwill=goodwill,
         store_url=store_url,

@@ -66,6 +66,10 @@ class PolicyConfig:
     account_manager_tiers: tuple[str, ...] = ()
     #: the email-kind channel that sends those copies
     account_manager_channel: str = "email"
+    #: where a message that bounced for good goes next, in order (``()``: every configured
+    #: channel of the kinds sms, slack, teams, webhook, in that order); the first for which the
+    #: customer has a contact and no message of that round yet
+    fallback: tuple[str, ...] = ()
 
     def channels_for_tier(self, tier: str) -> tuple[str, ...]:
         return self.channels.get(tier) or self.channels.get("default") or ()
@@ -215,6 +219,94 @@ class HooksConfig:
         return self.rules or (DEFAULT_HOOK_RULE,)
 
 
+#: words that send a customer's reply to a person whatever its score (``[[escalation]] words``)
+DEFAULT_ESCALATION_WORDS: tuple[str, ...] = (
+    "cancel",
+    "cancelling",
+    "canceling",
+    "cancellation",
+    "refund",
+    "lawyer",
+    "legal",
+    "contract",
+    "again",
+    "third time",
+    "unacceptable",
+    "switch provider",
+    "kündigen",
+    "kündigung",
+    "anwalt",
+    "vertrag",
+    "schon wieder",
+    "résilier",
+    "résiliation",
+    "remboursement",
+    "avocat",
+    "contrat",
+    "encore",
+    "解約",
+    "返金",
+    "弁護士",
+    "契約",
+    "また",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EscalationRule:
+    """One ``[[escalation]]`` entry. Its conditions all hold (none: every reply from a person),
+    the first rule that holds wins and its ``notify`` targets are told, with the customer's
+    words and who they are."""
+
+    name: str
+    labels: tuple[str, ...] = ()  # the reply's label is one of these
+    score_below: float | None = None  # sentiment below this (a scored reply)
+    words: tuple[str, ...] = ()  # any of these words or phrases (whole words, any case)
+    tiers: tuple[str, ...] = ()  # the customer's tier is one of these
+    #: repeat hurt: the customer was in at least ``incidents_at_least`` incidents declared in
+    #: the last ``incidents_within`` (this one included)
+    incidents_at_least: int = 0
+    incidents_within: timedelta = timedelta(days=90)
+    credit_at_least: Any = None  # Decimal: their credit for this incident, in their currency
+    #: "account_manager", "commander", an email address, or an https:// webhook URL
+    notify: tuple[str, ...] = ("account_manager", "commander")
+
+
+#: With no [[escalation]] rules: every match of the default words, and every negative reply,
+#: goes to the account manager (if any) and the commander.
+DEFAULT_ESCALATION: tuple[EscalationRule, ...] = (
+    EscalationRule(name="words", words=DEFAULT_ESCALATION_WORDS),
+    EscalationRule(name="negative", labels=("negative",)),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class InboundConfig:
+    """``[inbound]``: how replies, bounces and texts come back (see ``docs/inbound.md``)."""
+
+    smtp: str = ""  # HOST:PORT of the daemon's SMTP listener ("" = none)
+    lmtp: str = ""  # HOST:PORT of its LMTP listener (a Postfix transport_maps hand-off)
+    #: the environment variable holding ``imaps://user:password@host[:port]/FOLDER``
+    imap_url_env: str = ""
+    imap_processed: str = "Processed"  # where a stored message is moved
+    imap_poll: timedelta = timedelta(seconds=30)  # without IDLE: how often to look
+    #: ``replies@status.example.com``: every email we send carries
+    #: ``Reply-To: replies+<token>@status.example.com`` ("" = no Reply-To of ours)
+    reply_to: str = ""
+    max_size: int = 10 * 1024 * 1024  # bytes of one message; larger: refused (552)
+    max_depth: int = 20  # MIME nesting that is descended
+    max_headers: int = 500
+    keep_attachments: bool = False
+    keep: timedelta = timedelta(days=180)  # `db prune` deletes what is older
+    scorer: str = "vader"  # or "package.module:attr" (an operator's own)
+    acknowledge: bool = True  # thank a person who wrote, once per round
+    escalation: tuple[EscalationRule, ...] = DEFAULT_ESCALATION
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.smtp or self.lmtp or self.imap_url_env)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Config:
     path: Path | None
@@ -231,6 +323,7 @@ class Config:
     names: DisplayNames = field(default_factory=DisplayNames)
     web: WebConfig = field(default_factory=WebConfig)
     template_limits: TemplateLimits = field(default_factory=TemplateLimits)
+    inbound: InboundConfig = field(default_factory=InboundConfig)
     #: what is odd but not wrong (a ``*_env`` that looks like a pasted secret): one sentence
     #: each, naming the file and key, never the value; the CLI prints them, ``doctor`` too
     warnings: tuple[str, ...] = ()

@@ -261,3 +261,83 @@ round_tallies = Table(
     Column("extra", Integer, nullable=False, default=0),
     Column("margin_sum", Float, nullable=False, default=0.0),
 )
+
+
+# --- what customers send back (issue 12: outagecomms.inbound) -----------------------------------
+
+#: Every message that came in (email by SMTP/LMTP/IMAP/pipe, SMS by Twilio's webhook), stored as
+#: received (``raw``, zlib) before anything else happens: ``status`` is ``received`` until it is
+#: classified and matched (``processed``). ``digest`` makes a second delivery of the same
+#: message (same Message-ID and content) a no-op. ``customer_id`` NULL: unmatched.
+inbound = Table(
+    "inbound",
+    metadata,
+    _id(),
+    Column("received_at", TS, nullable=False),
+    Column("source", String(10), nullable=False),  # smtp | lmtp | imap | pipe | twilio
+    Column("channel", String(20), nullable=False),  # email | sms
+    Column("digest", String(64), nullable=False),
+    Column("message_id", Text, nullable=False, default=""),
+    Column("sender", Text, nullable=False, default=""),  # From address or phone number
+    Column("subject", Text, nullable=False, default=""),
+    Column("raw", LargeBinary, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("status", String(10), nullable=False),  # received | processed
+    Column("kind", String(12), nullable=True),  # reply | auto_reply | bounce
+    Column("reason", Text, nullable=False, default=""),  # why that kind
+    Column("parse_note", Text, nullable=False, default=""),
+    _incident(nullable=True),
+    Column("round_id", BigId, nullable=True),
+    Column("customer_id", String(200), nullable=True),
+    Column("delivery_id", BigId, nullable=True),  # the message of ours it answers
+    Column("matched_by", String(10), nullable=False, default=""),  # token|thread|bounce|phone
+    Column("unmatched_reason", Text, nullable=False, default=""),
+    Column("text", Text, nullable=False, default=""),  # their words: quotes, signature gone
+    Column("language", String(16), nullable=True),
+    Column("sentiment", Float, nullable=True),  # -1..1; NULL: not scored (language, kind)
+    Column("label", String(10), nullable=True),  # negative | neutral | positive
+    Column("needs_person", Integer, nullable=False, default=0),  # not scored: read it
+    Column("escalated_at", TS, nullable=True),
+    Column("escalation", JSON, nullable=True),  # {"rule", "why", "to"}
+    Column("acknowledged_at", TS, nullable=True),
+    Column("responded_at", TS, nullable=True),
+    Column("bounce", JSON, nullable=True),  # {"permanent", "status", "action", ...}
+    Column("processed_at", TS, nullable=True),
+    UniqueConstraint("digest", name="uq_inbound_digest"),
+    Index("ix_inbound_incident", "incident_id", "received_at"),
+    Index("ix_inbound_status", "status", "id"),
+    Index("ix_inbound_received", "received_at"),
+)
+
+#: What outagecomms sends because of an inbound message: escalations (account manager,
+#: commander, extra addresses, webhooks), the short acknowledgement to a person who wrote, and
+#: a person's ``respond``. A small outbox of its own (these are not rounds): pending until a
+#: channel accepted it, retried with a growing delay. ``dedup`` keeps "at most one automatic
+#: message of ours per customer per round".
+inbound_sends = Table(
+    "inbound_sends",
+    metadata,
+    _id(),
+    Column("inbound_id", BigId, nullable=True),
+    _incident(nullable=True),
+    Column("customer_id", String(200), nullable=False, default=""),
+    Column("kind", String(20), nullable=False),  # escalation | acknowledgement | response
+    Column("channel", String(100), nullable=False),  # a configured channel, or "http"
+    Column("to", Text, nullable=False),
+    Column("subject", Text, nullable=False, default=""),
+    Column("text", Text, nullable=False, default=""),
+    Column("headers", JSON, nullable=False),
+    Column("message_id", Text, nullable=False, default=""),
+    Column("dedup", String(200), nullable=True),
+    Column("status", String(10), nullable=False),  # pending | sending | sent | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", TS, nullable=False),
+    Column("lease_until", TS, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", TS, nullable=False),
+    Column("created_by", String(200), nullable=False, default=""),
+    Column("sent_at", TS, nullable=True),
+    UniqueConstraint("dedup", name="uq_inbound_sends_dedup"),
+    Index("ix_inbound_sends_due", "status", "next_attempt_at"),
+    Index("ix_inbound_sends_inbound", "inbound_id"),
+)

@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import hmac
 import html
-import ipaddress
 import logging
 import socket
 from collections.abc import Callable, Iterator
@@ -54,6 +53,7 @@ from outagecomms.recovery.feedback import (
 )
 from outagecomms.store import incidents as incidents_db
 from outagecomms.values import shown_env
+from outagecomms.web.bind import parse_bind
 from outagecomms.web.params import (
     is_json_type,
     media_type,
@@ -64,7 +64,6 @@ from outagecomms.web.params import (
 
 log = logging.getLogger("outagecomms.web")
 
-DEFAULT_HOST = "127.0.0.1"
 MAX_FORM_BYTES = 64 * 1024  # a 4,000-character comment is at most ~36 KB percent-encoded
 
 _HEADERS = {
@@ -402,36 +401,6 @@ async def _read_limited(request: Request, limit: int) -> bytes | None:
 
 
 # --- serving --------------------------------------------------------------------------------
-
-
-def parse_bind(bind: str) -> tuple[str, int]:
-    """``HOST:PORT``, ``:PORT`` (loopback) or ``[IPv6]:PORT`` → (host, port)."""
-    text = (bind or "").strip()
-
-    def bad(why: str) -> ConfigError:
-        return ConfigError(
-            f"{why}: {bind!r}; use HOST:PORT, e.g. 127.0.0.1:8080 (or :8080 for loopback)",
-            key="daemon.http",
-        )
-
-    host, sep, port_text = text.rpartition(":")
-    if not sep or not port_text:
-        raise bad("has no port")
-    if host.startswith("["):
-        if not host.endswith("]"):
-            raise bad("has an unclosed [")
-        host = host[1:-1]
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            raise bad("is not an IPv6 address in brackets") from None
-    elif ":" in host:
-        raise bad("needs brackets around an IPv6 address, e.g. [::1]:8080")
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise bad("has a port that is not a number from 1 to 65535")
-    if any(c.isspace() for c in host):
-        raise bad("has a space in the host")
-    return host or DEFAULT_HOST, int(port_text)
 
 
 def _listen(host: str, port: int, bind: str) -> socket.socket:

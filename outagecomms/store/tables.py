@@ -279,6 +279,7 @@ inbound = Table(
     Column("digest", String(64), nullable=False),
     Column("message_id", Text, nullable=False, default=""),
     Column("sender", Text, nullable=False, default=""),  # From address or phone number
+    Column("recipients", JSON, nullable=False),  # envelope RCPT TO (or the number texted)
     Column("subject", Text, nullable=False, default=""),
     Column("raw", LargeBinary, nullable=False),
     Column("size", Integer, nullable=False),

@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("digest", sa.String(64), nullable=False),
         sa.Column("message_id", sa.Text(), nullable=False),
         sa.Column("sender", sa.Text(), nullable=False),
+        sa.Column("recipients", sa.JSON(), nullable=False),
         sa.Column("subject", sa.Text(), nullable=False),
         sa.Column("raw", sa.LargeBinary(), nullable=False),
         sa.Column("size", sa.Integer(), nullable=False),

@@ -1,0 +1,324 @@
+"""What customers sent back (``inbound``) and what we sent because of it (``inbound_sends``):
+rows in, rows out. The decisions are in ``outagecomms.inbound``."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from outagecomms.store import tables as t
+from outagecomms.store.engine import chunks
+from outagecomms.values import as_utc
+
+#: the columns a reply is shown with (``replies --json``), beyond its id
+REPLY_COLUMNS = (
+    "id",
+    "incident_id",
+    "round_id",
+    "customer_id",
+    "channel",
+    "source",
+    "kind",
+    "reason",
+    "received_at",
+    "sender",
+    "subject",
+    "text",
+    "language",
+    "sentiment",
+    "label",
+    "needs_person",
+    "escalated_at",
+    "escalation",
+    "acknowledged_at",
+    "responded_at",
+    "bounce",
+    "matched_by",
+    "unmatched_reason",
+    "parse_note",
+    "message_id",
+    "delivery_id",
+    "status",
+)
+_TIMES = ("received_at", "escalated_at", "acknowledged_at", "responded_at", "processed_at")
+
+
+def _row(r: Any) -> dict[str, Any]:
+    row = dict(r._mapping)
+    for k in _TIMES:
+        if k in row:
+            row[k] = as_utc(row[k])
+    if "needs_person" in row:
+        row["needs_person"] = bool(row["needs_person"])
+    return row
+
+
+# --- storing --------------------------------------------------------------------------------
+
+
+def insert_message(conn: Connection, row: Mapping[str, Any]) -> tuple[int, bool]:
+    """Store one message as received; (its id, False), or (the id of the same message stored
+    before, True) when its digest is already there. Runs in a savepoint so a duplicate leaves
+    the caller's transaction usable."""
+    values = dict(row)
+    values["raw"] = zlib.compress(values["raw"], 1)
+    values.setdefault("status", "received")
+    for key in ("message_id", "sender", "subject", "reason", "parse_note", "matched_by"):
+        values.setdefault(key, "")
+    values.setdefault("unmatched_reason", "")
+    values.setdefault("text", "")
+    values.setdefault("needs_person", 0)
+    values.setdefault("recipients", [])
+    try:
+        with conn.begin_nested():
+            new_id = conn.execute(insert(t.inbound).values(**values)).inserted_primary_key[0]
+        return int(new_id), False
+    except IntegrityError:
+        existing = conn.execute(
+            select(t.inbound.c.id).where(t.inbound.c.digest == values["digest"])
+        ).scalar_one_or_none()
+        if existing is None:
+            raise
+        return int(existing), True
+
+
+def get_message(conn: Connection, inbound_id: int) -> dict[str, Any] | None:
+    row = conn.execute(select(t.inbound).where(t.inbound.c.id == inbound_id)).first()
+    if row is None:
+        return None
+    out = _row(row)
+    out["raw"] = zlib.decompress(out["raw"])
+    return out
+
+
+def pending_ids(conn: Connection, limit: int = 500) -> list[int]:
+    """Messages stored but not yet processed (a crash between the two): oldest first."""
+    i = t.inbound
+    q = select(i.c.id).where(i.c.status == "received").order_by(i.c.id).limit(limit)
+    return [int(x) for x in conn.execute(q).scalars()]
+
+
+def record_processed(conn: Connection, inbound_id: int, values: Mapping[str, Any]) -> None:
+    conn.execute(
+        update(t.inbound)
+        .where(t.inbound.c.id == inbound_id)
+        .values(status="processed", **dict(values))
+    )
+
+
+def set_times(conn: Connection, ids: Iterable[int], **values: datetime | None) -> None:
+    """``responded_at`` / ``acknowledged_at`` / ``escalated_at`` on these messages."""
+    for part in chunks(sorted(set(ids))):
+        conn.execute(update(t.inbound).where(t.inbound.c.id.in_(part)).values(**values))
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def replies(
+    conn: Connection,
+    incident_id: int | None,
+    *,
+    label: str | None = None,
+    kind: str | None = None,
+    customer_id: str | None = None,
+    unmatched: bool = False,
+    since_id: int = 0,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """An incident's messages (or, ``unmatched``, those attributed to nobody), oldest first.
+    ``since_id``: only newer ones (``watch``)."""
+    i = t.inbound
+    cols = [i.c[c] for c in REPLY_COLUMNS]
+    q = select(*cols).where(i.c.status == "processed", i.c.id > since_id).order_by(i.c.id)
+    if unmatched:
+        q = q.where(i.c.customer_id.is_(None))
+    else:
+        q = q.where(i.c.incident_id == incident_id, i.c.customer_id.is_not(None))
+    if label is not None:
+        q = q.where(i.c.label == label)
+    if kind is not None:
+        q = q.where(i.c.kind == kind)
+    if customer_id is not None:
+        q = q.where(i.c.customer_id == customer_id)
+    if limit is not None:
+        q = q.limit(limit)
+    return [_row(r) for r in conn.execute(q)]
+
+
+def counts(conn: Connection, incident_id: int) -> dict[tuple[str, str], int]:
+    """(kind, label or "") -> how many, for ``show``."""
+    i = t.inbound
+    q = (
+        select(i.c.kind, i.c.label, func.count())
+        .where(i.c.incident_id == incident_id, i.c.customer_id.is_not(None))
+        .group_by(i.c.kind, i.c.label)
+    )
+    return {(k or "", lbl or ""): int(n) for k, lbl, n in conn.execute(q)}
+
+
+def totals(conn: Connection) -> dict[tuple[str, str], int]:
+    """(kind, label or "") -> how many, over the whole store (``/metrics``)."""
+    i = t.inbound
+    q = select(i.c.kind, i.c.label, func.count()).group_by(i.c.kind, i.c.label)
+    return {(k or "unprocessed", lbl or ""): int(n) for k, lbl, n in conn.execute(q)}
+
+
+def latest_from(conn: Connection, incident_id: int, customer_id: str) -> dict[str, Any] | None:
+    """The customer's newest message in the incident from a person (what ``respond`` answers)."""
+    i = t.inbound
+    row = conn.execute(
+        select(*[i.c[c] for c in REPLY_COLUMNS])
+        .where(
+            i.c.incident_id == incident_id,
+            i.c.customer_id == customer_id,
+            i.c.kind == "reply",
+        )
+        .order_by(i.c.id.desc())
+        .limit(1)
+    ).first()
+    return _row(row) if row is not None else None
+
+
+def customer_incident_count(conn: Connection, customer_id: str, since: datetime) -> int:
+    """How many incidents declared since ``since`` had this customer in their audience."""
+    a, inc = t.audience, t.incidents
+    q = (
+        select(func.count(func.distinct(a.c.incident_id)))
+        .select_from(a.join(inc, inc.c.id == a.c.incident_id))
+        .where(a.c.customer_id == customer_id, inc.c.declared_at >= since)
+    )
+    return int(conn.execute(q).scalar_one())
+
+
+# --- what we send because of them -----------------------------------------------------------
+
+
+def queue_send(conn: Connection, row: Mapping[str, Any]) -> int | None:
+    """Queue one message; None when its ``dedup`` key was queued before (at most one
+    automatic message per customer per round)."""
+    values = {"status": "pending", "attempts": 0, "headers": {}, "created_by": "", **row}
+    values.setdefault("next_attempt_at", values["created_at"])
+    try:
+        with conn.begin_nested():
+            new_id = conn.execute(insert(t.inbound_sends).values(**values)).inserted_primary_key[0]
+    except IntegrityError:
+        if values.get("dedup") is None:
+            raise
+        return None
+    return int(new_id)
+
+
+def claim_sends(
+    conn: Connection, now: datetime, lease: timedelta, limit: int = 200
+) -> list[dict[str, Any]]:
+    """Take the sends that are due (or whose sender's lease ran out) for ``lease``."""
+    s = t.inbound_sends
+    due = or_(
+        and_(s.c.status == "pending", s.c.next_attempt_at <= now),
+        and_(s.c.status == "sending", s.c.lease_until < now),
+    )
+    q = select(s).where(due).order_by(s.c.id).limit(limit)
+    if conn.dialect.name == "postgresql":
+        q = q.with_for_update(skip_locked=True)
+    rows = [dict(r._mapping) for r in conn.execute(q)]
+    if rows:
+        conn.execute(
+            update(s)
+            .where(s.c.id.in_([r["id"] for r in rows]))
+            .values(status="sending", lease_until=now + lease)
+        )
+    return rows
+
+
+def finish_send(
+    conn: Connection,
+    send_id: int,
+    *,
+    status: str,
+    at: datetime,
+    error: str | None = None,
+    next_attempt_at: datetime | None = None,
+) -> None:
+    s = t.inbound_sends
+    values: dict[str, Any] = {
+        "status": status,
+        "lease_until": None,
+        "last_error": error,
+        "attempts": s.c.attempts + 1,
+    }
+    if status == "sent":
+        values["sent_at"] = at
+    if next_attempt_at is not None:
+        values["next_attempt_at"] = next_attempt_at
+    conn.execute(update(s).where(s.c.id == send_id).values(**values))
+
+
+def next_send_due(conn: Connection) -> datetime | None:
+    s = t.inbound_sends
+    q = select(func.min(s.c.next_attempt_at)).where(s.c.status.in_(["pending", "sending"]))
+    return as_utc(conn.execute(q).scalar_one_or_none())
+
+
+def sends_for(
+    conn: Connection, incident_id: int, customer_id: str | None = None
+) -> list[dict[str, Any]]:
+    """What we sent (or are sending) because of an incident's replies: ``show --customer``."""
+    s = t.inbound_sends
+    q = select(s).where(s.c.incident_id == incident_id).order_by(s.c.id)
+    if customer_id is not None:
+        q = q.where(s.c.customer_id == customer_id)
+    out = []
+    for r in conn.execute(q):
+        row = dict(r._mapping)
+        for k in ("created_at", "sent_at", "next_attempt_at", "lease_until"):
+            row[k] = as_utc(row[k])
+        out.append(row)
+    return out
+
+
+def escalation_latencies(conn: Connection, limit: int = 10_000) -> list[float]:
+    """Seconds from a reply reaching us to its first escalation being accepted, newest
+    ``limit`` (``/metrics``)."""
+    s, i = t.inbound_sends, t.inbound
+    q = (
+        select(i.c.received_at, func.min(s.c.sent_at))
+        .select_from(s.join(i, i.c.id == s.c.inbound_id))
+        .where(s.c.kind == "escalation", s.c.sent_at.is_not(None))
+        .group_by(i.c.id, i.c.received_at)
+        .order_by(i.c.id.desc())
+        .limit(limit)
+    )
+    out = []
+    for received, sent in conn.execute(q):
+        out.append((as_utc(sent) - as_utc(received)).total_seconds())
+    return out
+
+
+# --- keeping personal data no longer than configured ------------------------------------------
+
+
+def prune(conn: Connection, before: datetime) -> tuple[int, int]:
+    """Delete messages received before ``before`` and what was sent because of them;
+    (messages, sends) deleted."""
+    i, s = t.inbound, t.inbound_sends
+    old = select(i.c.id).where(i.c.received_at < before)
+    sends = conn.execute(delete(s).where(s.c.inbound_id.in_(old))).rowcount
+    messages = conn.execute(delete(i).where(i.c.received_at < before)).rowcount
+    return int(messages or 0), int(sends or 0)
+
+
+def by_ids(conn: Connection, ids: Sequence[int]) -> list[dict[str, Any]]:
+    i = t.inbound
+    out: list[dict[str, Any]] = []
+    for part in chunks(sorted(set(ids))):
+        out += [
+            _row(r)
+            for r in conn.execute(select(*[i.c[c] for c in REPLY_COLUMNS]).where(i.c.id.in_(part)))
+        ]
+    return out

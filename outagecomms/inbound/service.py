@@ -1,0 +1,215 @@
+"""The daemon's inbound half: the SMTP/LMTP listeners, the IMAP poller, processing what they
+stored, and the inbound send loop (escalations, acknowledgements, responses).
+
+Kept out of ``scheduler/daemon.py`` so the daemon only starts and stops it. The order of
+events for one message is: stored (durable; the listener answers 250) → ``pipeline.process``
+in a worker thread (classify, match, queue what to send) → the send loop is kicked and
+``InboundSender.send_due()`` sends at once. The loop also wakes at ``next_due()`` (a retry's
+time). At start ``process_pending`` picks up what a crash left between the 250 and the
+processing. Nothing of a message's text is reported: ids, kinds, labels and counts only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from outagecomms.app import App
+from outagecomms.errors import StoreUnavailable
+from outagecomms.inbound.listeners import Event, InboundHandler, log_only, start_listener, where
+
+#: after a failed processing or send run, try again this much later
+RETRY_AFTER = 5.0
+#: the longest the send loop sleeps without a kick (it re-reads ``next_due`` then)
+MAX_NAP = 60.0
+
+
+async def _first(*events: asyncio.Event, timeout: float | None) -> None:
+    """Return when any of ``events`` is set or ``timeout`` seconds have passed."""
+    waits = [asyncio.create_task(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+
+
+class InboundService:
+    """Started by the daemon when ``[inbound]`` names a way in; ``close()`` at stop."""
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        stop: asyncio.Event,
+        event: Event = log_only,
+        on_processed: Callable[[], None] | None = None,
+    ):
+        self.app = app
+        self.stop = stop
+        self.event = event
+        self.on_processed = on_processed  # the daemon's dispatcher kick (fallback sends)
+        self.kick = asyncio.Event()  # a message was processed: something may be owed
+        self.servers: list[asyncio.Server] = []
+        self.handlers: list[InboundHandler] = []
+        self.poller: Any = None  # imap.ImapPoller
+        self.tasks: list[asyncio.Task[Any]] = []
+        self.processing: set[asyncio.Task[None]] = set()
+        self.processed = 0
+        self.sent = 0
+        self._retry_pending = False
+
+    async def start(self) -> None:
+        """Listen and watch. A listener that cannot bind raises ``ConfigError`` (naming
+        ``inbound.smtp`` / ``inbound.lmtp``) with nothing left open."""
+        cfg = self.app.config.inbound
+        try:
+            for key, bind, lmtp in (("inbound.smtp", cfg.smtp, False), ("inbound.lmtp", cfg.lmtp, True)):  # fmt: skip
+                if not bind:
+                    continue
+                server, handler = await start_listener(
+                    self.app, bind, key=key, on_stored=self.stored, lmtp=lmtp, event=self.event
+                )
+                self.servers.append(server)
+                self.handlers.append(handler)
+                self.event(
+                    "inbound_listening", f"{handler.source.upper()} listener on {bind}",
+                    source=handler.source, bind=bind,
+                )  # fmt: skip
+            if cfg.imap_url_env:
+                from outagecomms.inbound.imap import ImapPoller
+
+                loop = asyncio.get_running_loop()
+                self.poller = ImapPoller.from_config(
+                    self.app,
+                    on_stored=lambda i: loop.call_soon_threadsafe(self.stored, i),
+                    event=self.event,
+                )
+                self.tasks.append(asyncio.create_task(asyncio.to_thread(self.poller.run)))
+        except BaseException:
+            await self.close()
+            raise
+        self.tasks.append(asyncio.create_task(self._recover()))
+        self.tasks.append(asyncio.create_task(self._send_loop()))
+
+    # --- processing -------------------------------------------------------------------------
+
+    def stored(self, inbound_id: int) -> None:
+        """A message is durable (called on the event loop): process it in the background."""
+        task = asyncio.create_task(self._process(inbound_id))
+        self.processing.add(task)
+        task.add_done_callback(self.processing.discard)
+
+    async def _process(self, inbound_id: int) -> None:
+        from outagecomms.inbound import pipeline
+
+        try:
+            done = await asyncio.to_thread(pipeline.process, self.app, inbound_id)
+        except Exception as exc:
+            # left "received": process_pending takes it after a pause (and at every start)
+            what = "store unavailable" if isinstance(exc, StoreUnavailable) else where(exc)
+            self.event(
+                "inbound_error", f"ERROR processing inbound {inbound_id} failed ({what})",
+                inbound=inbound_id,
+            )  # fmt: skip
+            self._recover_later()
+            return
+        self.processed += 1
+        self.event(
+            "inbound_processed",
+            f"inbound {inbound_id}: {done.kind or 'unknown'}"
+            + (f" ({done.label})" if done.label else "")
+            + (" escalated" if done.escalated else "")
+            + ("" if done.customer_id else " unmatched"),
+            inbound=inbound_id, kind=done.kind, label=done.label, escalated=done.escalated,
+            matched=done.customer_id is not None, sends=done.sends,
+        )  # fmt: skip
+        self.kick.set()
+        if self.on_processed is not None:
+            self.on_processed()
+
+    def _recover_later(self) -> None:
+        if self._retry_pending or self.stop.is_set():
+            return
+        self._retry_pending = True
+        self.tasks.append(asyncio.create_task(self._recover(delay=RETRY_AFTER)))
+
+    async def _recover(self, delay: float = 0.0) -> None:
+        """``process_pending``: what was stored and not processed (a crash, a failure)."""
+        from outagecomms.inbound import pipeline
+
+        if delay:
+            await _first(self.stop, timeout=delay)
+            self._retry_pending = False
+            if self.stop.is_set():
+                return
+        try:
+            n = await asyncio.to_thread(pipeline.process_pending, self.app)
+        except Exception as exc:
+            self.event("inbound_error", f"ERROR processing pending inbound failed ({where(exc)})")
+            self._recover_later()
+            return
+        if n:
+            self.processed += n
+            self.event("inbound_recovered", f"processed {n} inbound stored before", count=n)
+            self.kick.set()
+            if self.on_processed is not None:
+                self.on_processed()
+
+    # --- sending ----------------------------------------------------------------------------
+
+    async def _send_loop(self) -> None:
+        from outagecomms.inbound.sender import InboundSender
+
+        sender = InboundSender(self.app)
+        try:
+            while not self.stop.is_set():
+                try:
+                    due = await asyncio.to_thread(sender.next_due)
+                except Exception as exc:
+                    self.event("inbound_error", f"ERROR inbound next_due failed ({where(exc)})")
+                    due = None
+                nap = MAX_NAP
+                if due is not None:
+                    nap = min(MAX_NAP, max(0.0, (due - self.app.clock()).total_seconds()))
+                if nap > 0:
+                    await _first(self.kick, self.stop, timeout=nap)
+                if self.stop.is_set():
+                    break
+                self.kick.clear()
+                try:
+                    n = await sender.send_due()
+                except Exception as exc:
+                    self.event("inbound_error", f"ERROR inbound send failed ({where(exc)})")
+                    await _first(self.stop, timeout=RETRY_AFTER)
+                    continue
+                self.sent += n
+                if n:
+                    self.event("inbound_sent", f"inbound: sent {n}", sent=n)
+                elif nap == 0:
+                    # due now yet nothing went: do not spin on it
+                    await _first(self.kick, self.stop, timeout=1.0)
+        finally:
+            with contextlib.suppress(Exception):
+                await sender.close()
+
+    # --- stopping ---------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Stop listening and watching, let processing in flight finish, close the senders."""
+        for server in self.servers:
+            server.close()
+        if self.poller is not None:
+            self.poller.stop()
+        for server in self.servers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), 5)
+        if self.processing:
+            await asyncio.wait(set(self.processing), timeout=30)
+        self.kick.set()
+        if self.tasks:
+            _, late = await asyncio.wait(self.tasks, timeout=30)
+            for task in late:
+                task.cancel()

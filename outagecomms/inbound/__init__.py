@@ -1,0 +1,1 @@
+"""Inbound messages: customers' replies, bounces and auto-replies to our notices."""

@@ -49,6 +49,7 @@ IDLE_MAX = 25 * 60.0
 BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 60.0
 TIMEOUT = 60.0  # one socket operation
+MAX_LINE = 1_000_000  # imaplib's own limit on one response line (its private _MAXLINE)
 
 
 @dataclass(frozen=True)
@@ -153,8 +154,8 @@ class _OwnBuffer:
     def readline(self) -> bytes:
         buf = self.__dict__.setdefault("_inbox", bytearray())
         while (end := buf.find(b"\n")) < 0:
-            if len(buf) > imaplib._MAXLINE:
-                raise imaplib.IMAP4.error(f"got more than {imaplib._MAXLINE} bytes")
+            if len(buf) > MAX_LINE:
+                raise imaplib.IMAP4.error(f"got more than {MAX_LINE} bytes")
             if not self._fill():
                 end = len(buf) - 1
                 break
@@ -192,9 +193,7 @@ def connect(target: ImapTarget, timeout: float = TIMEOUT) -> Connection:
     """Open and log in (TLS verified unless ``insecure``)."""
     conn: Connection
     if target.tls:
-        conn = _ImapTls(
-            target.host, target.port, ssl_context=tls_context(target), timeout=timeout
-        )
+        conn = _ImapTls(target.host, target.port, ssl_context=tls_context(target), timeout=timeout)
     else:
         conn = _Imap(target.host, target.port, timeout=timeout)
         if target.starttls:
@@ -394,14 +393,14 @@ class ImapPoller:
         rest wait for the next pass)."""
         from outagecomms.inbound import pipeline
 
-        typ, data = _ok(*conn.uid("SEARCH", "UNDELETED"), "UID SEARCH")
+        _, data = _ok(*conn.uid("SEARCH", "UNDELETED"), "UID SEARCH")
         uids = b" ".join(d for d in data if isinstance(d, bytes)).split()
         processed = quote_mailbox(self.app.config.inbound.imap_processed)
         can_move = "MOVE" in conn.capabilities
         for uid in uids:
             if self._stopping.is_set():
                 return True
-            typ, data = _ok(*conn.uid("FETCH", uid.decode(), "(BODY.PEEK[])"), "UID FETCH")
+            _, data = _ok(*conn.uid("FETCH", uid.decode(), "(BODY.PEEK[])"), "UID FETCH")
             raw = _literal(data)
             if raw is None:
                 continue  # expunged by someone else meanwhile

@@ -82,10 +82,12 @@ class InboundService:
                 from outagecomms.inbound.imap import ImapPoller
 
                 loop = asyncio.get_running_loop()
+
+                def from_thread(inbound_id: int) -> None:
+                    loop.call_soon_threadsafe(self.stored, inbound_id)
+
                 self.poller = ImapPoller.from_config(
-                    self.app,
-                    on_stored=lambda i: loop.call_soon_threadsafe(self.stored, i),
-                    event=self.event,
+                    self.app, on_stored=from_thread, event=self.event
                 )
                 self.tasks.append(asyncio.create_task(asyncio.to_thread(self.poller.run)))
         except BaseException:

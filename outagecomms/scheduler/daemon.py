@@ -296,13 +296,15 @@ class Daemon:
     async def run(self) -> DispatchSummary:
         if self.http:
             from outagecomms.recovery.feedback import feedback_secret
-            from outagecomms.web.server import parse_bind
+            from outagecomms.web.bind import parse_bind
 
             feedback_secret(self.app)  # fail at start, not at the first click
             parse_bind(self.http)
         inbound = None
-        if self.app.config.inbound.smtp or self.app.config.inbound.lmtp or (
-            self.app.config.inbound.imap_url_env
+        if (
+            self.app.config.inbound.smtp
+            or self.app.config.inbound.lmtp
+            or (self.app.config.inbound.imap_url_env)
         ):
             from outagecomms.inbound.service import InboundService
 

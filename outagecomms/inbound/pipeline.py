@@ -528,7 +528,7 @@ def _escalations(
     from outagecomms.scheduler.commander import commander_address
 
     customer = facts.customer
-    policy = app.config.policy(incident.severity.value)
+    policy = app.config.policy(incident.severity)
     now = app.clock()
     quarter = inbound_db.customer_incident_count(conn, customer.id, rules.quarter_start(now))
     ctx = {
@@ -766,7 +766,7 @@ def _plan_sms(app: App, conn: Connection, row: dict[str, Any]) -> _Plan:
 
 def fallback_channels(app: App, incident: Incident, bounced: str) -> list[str]:
     """Where a message that bounced on ``bounced`` goes next, in order."""
-    policy = app.config.policy(incident.severity.value)
+    policy = app.config.policy(incident.severity)
     if policy.fallback:
         return [n for n in policy.fallback if n != bounced]
     chans = app.config.channels

@@ -29,7 +29,8 @@ MAX_RETRY = timedelta(minutes=5)
 
 
 def retry_delay(attempts: int) -> timedelta:
-    return min(FIRST_RETRY * (2 ** max(0, attempts)), MAX_RETRY)
+    delay: timedelta = FIRST_RETRY * (2 ** max(0, min(attempts, 20)))
+    return min(delay, MAX_RETRY)
 
 
 class InboundSender:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -176,5 +177,6 @@ async def start_listener(
             lambda: _protocol(handler, hostname=hostname), host, port, backlog=1024
         )
     except OSError as exc:
-        raise ConfigError(f"cannot listen on {bind!r}: {exc.strerror or exc}", key=key) from None
+        why = os.strerror(exc.errno) if exc.errno else str(exc)  # asyncio's text repeats it
+        raise ConfigError(f"cannot listen on {bind!r}: {why.lower()}", key=key) from None
     return server, handler

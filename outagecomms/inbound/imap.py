@@ -341,7 +341,7 @@ class ImapPoller:
                 try:
                     delay = BACKOFF_FIRST
                     self._serve(conn)
-                except (OSError, imaplib.IMAP4.error) as exc:
+                except Exception as exc:  # a bug must not end the watching: retried, logged
                     self._retry_later(exc, delay)
                     delay = min(delay * 2, BACKOFF_MAX)
                 finally:
@@ -354,7 +354,13 @@ class ImapPoller:
     def _retry_later(self, exc: BaseException, delay: float) -> None:
         if self._stopping.is_set():
             return
-        why = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        from outagecomms.inbound.listeners import where
+
+        if isinstance(exc, (OSError, imaplib.IMAP4.error)):
+            # the server's or the socket's words (never a message's: those are not logged)
+            why = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        else:
+            why = where(exc)
         self._event(
             "imap_error", f"imap: {type(exc).__name__}: {why}; reconnecting in {delay:g}s",
             level=logging.WARNING, delay=delay,
@@ -393,14 +399,14 @@ class ImapPoller:
         rest wait for the next pass)."""
         from outagecomms.inbound import pipeline
 
-        _, data = _ok(*conn.uid("SEARCH", "UNDELETED"), "UID SEARCH")
+        data = _ok(*conn.uid("SEARCH", "UNDELETED"), "UID SEARCH")
         uids = b" ".join(d for d in data if isinstance(d, bytes)).split()
         processed = quote_mailbox(self.app.config.inbound.imap_processed)
         can_move = "MOVE" in conn.capabilities
         for uid in uids:
             if self._stopping.is_set():
                 return True
-            _, data = _ok(*conn.uid("FETCH", uid.decode(), "(BODY.PEEK[])"), "UID FETCH")
+            data = _ok(*conn.uid("FETCH", uid.decode(), "(BODY.PEEK[])"), "UID FETCH")
             raw = _literal(data)
             if raw is None:
                 continue  # expunged by someone else meanwhile

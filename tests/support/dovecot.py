@@ -141,20 +141,12 @@ def running_dovecot(tmp: Path, *, capability: str | None = None) -> Iterator[Dov
         mail.mkdir()
     imap_port, imaps_port = free_port(), free_port()
     conf = tmp / "dovecot.conf"
-    conf.write_text(
-        CONFIG.format(
-            tmp=tmp,
-            mail=mail,
-            name=uuid.uuid4().hex[:8],
-            users=users,
-            password=PASSWORD,
-            uid=uid,
-            gid=gid,
-            imap_port=imap_port,
-            imaps_port=imaps_port,
-            capability=f"imap_capability = {capability}" if capability else "",
-        )  # fmt: skip
-    )
+    text = CONFIG.format(
+        tmp=tmp, mail=mail, name=uuid.uuid4().hex[:8], users=users, password=PASSWORD, uid=uid,
+        gid=gid, imap_port=imap_port, imaps_port=imaps_port,
+        capability=f"imap_capability = {capability}" if capability else "",
+    )  # fmt: skip
+    conf.write_text(text)
     out = (tmp / "dovecot.out").open("wb")
     proc = subprocess.Popen([BINARY, "-F", "-c", str(conf)], stdout=out, stderr=subprocess.STDOUT)
     try:

@@ -18,7 +18,7 @@ the Message-ID the sink received (``<oc.{delivery_id}.inc-1.r1@...>``).
 (b) **escalation latency** at ``--rate`` replies/s for ``--seconds``: negative replies from
     customers who have an account manager; latency = the sink's acceptance of the escalation
     mail to the account manager - the client's end of DATA (the reply's final ``.``), matched by
-    the id the listener's 250 names (the escalation's Message-ID is ``<oc.in{id}.escalation@...>``).
+    the ``(ref N)`` each reply carries and its escalation quotes.
     Target p99 <= 5 s.
 Exit status 1 when a target is missed or the run broke.
 """
@@ -69,7 +69,8 @@ NEGATIVE = [
     "Terrible. Our customers are furious and we are losing money every minute.",
     "Again? This is awful, we want a refund and a call from our account manager.",
 ]
-_ESCALATION = re.compile(r"<oc\.in(\d+)\.escalation@")
+_ESCALATION = re.compile(r"<oc\.in\d+\.escalation@")
+_REF = re.compile(rb"\(ref (\d+)\)")
 
 
 # --- the sink: every accepted message, timestamped ---------------------------------------------
@@ -80,6 +81,7 @@ class Accepted:
     at: float
     rcpts: list[str]
     message_id: str
+    ref: int | None  # the "(ref N)" of the reply an escalation quotes
 
 
 @dataclass
@@ -94,8 +96,11 @@ class TimestampingSink:
         head = envelope.original_content.split(b"\r\n\r\n", 1)[0]
         m = re.search(rb"^Message-ID:\s*(<[^>]+>)", head, re.I | re.M)
         mid = m[1].decode() if m else ""
+        ref = _REF.search(envelope.original_content) if _ESCALATION.match(mid) else None
         with self.lock:
-            self.got.append(Accepted(at, [str(r) for r in envelope.rcpt_tos], mid))
+            self.got.append(
+                Accepted(at, [str(r) for r in envelope.rcpt_tos], mid, int(ref[1]) if ref else None)
+            )
         return "250 2.0.0 Ok: accepted"
 
     def snapshot(self) -> list[Accepted]:
@@ -167,7 +172,9 @@ def wait_processed(db: Path, n: int, timeout: float) -> float:
 # --- the runs ----------------------------------------------------------------------------------
 
 
-def ingest(port: int, db: Path, jobs: Sequence[tuple[str, bytes]], clients: int) -> dict[str, float]:
+def ingest(
+    port: int, db: Path, jobs: Sequence[tuple[str, bytes]], clients: int
+) -> dict[str, float]:
     before = processed_count(db)
     queue = list(jobs)
     lock = threading.Lock()
@@ -223,9 +230,11 @@ def pipe_baseline(config: Path, jobs: Sequence[tuple[str, bytes]], parallel: int
     return len(jobs) / (time.time() - t0)
 
 
-def paced(port: int, jobs: Sequence[tuple[str, bytes]], rate: float, clients: int) -> dict[int, float]:
-    """Send ``jobs`` at ``rate``/s (job i at t0 + i/rate) over ``clients`` sessions; the DATA-end
-    time of each by the inbound id its 250 named."""
+def paced(
+    port: int, jobs: Sequence[tuple[int, str, bytes]], rate: float, clients: int
+) -> dict[int, float]:
+    """Send ``jobs`` (ref, sender, message) at ``rate``/s (job i at t0 + i/rate) over
+    ``clients`` sessions; the DATA-end time of each by its ref."""
     out: dict[int, float] = {}
     lock = threading.Lock()
     errors: list[str] = []
@@ -238,10 +247,10 @@ def paced(port: int, jobs: Sequence[tuple[str, bytes]], rate: float, clients: in
                 wait = t0 + i / rate - time.time()
                 if wait > 0:
                     time.sleep(wait)  # pacing the load generator, not waiting for an event
-                sender, raw = jobs[i]
-                end, inbound_id = c.send(sender, raw)
+                ref, sender, raw = jobs[i]
+                end, _ = c.send(sender, raw)
                 with lock:
-                    out[inbound_id] = end
+                    out[ref] = end
         except Exception as exc:
             errors.append(f"{type(exc).__name__}: {exc}")
         finally:
@@ -309,9 +318,16 @@ def main(argv: list[str] | None = None) -> int:
             rnd = random.Random(7)
             emails = sorted(by_email)
 
+            refs = iter(range(1, 10**9))
+
             def job(sender: str, texts: Sequence[str]) -> tuple[str, bytes]:
-                text = f"{rnd.choice(texts)} (ref {rnd.randrange(10**9)})"
-                return sender, build_reply(sender, by_email[sender], text)
+                _, who, raw = ref_job(sender, texts)
+                return who, raw
+
+            def ref_job(sender: str, texts: Sequence[str]) -> tuple[int, str, bytes]:
+                ref = next(refs)
+                text = f"{rnd.choice(texts)} (ref {ref})"
+                return ref, sender, build_reply(sender, by_email[sender], text)
 
             # (a) ingest, mostly calm replies with a few angry ones
             jobs = [job(rnd.choice(emails), NEGATIVE if i % 10 == 0 else NEUTRAL)
@@ -335,17 +351,16 @@ def main(argv: list[str] | None = None) -> int:
             if not am_senders:
                 raise RuntimeError("no customer with an account manager got the first round")
             n = int(args.rate * args.seconds)
-            bjobs = [job(rnd.choice(am_senders), NEGATIVE) for _ in range(n)]
+            bjobs = [ref_job(rnd.choice(am_senders), NEGATIVE) for _ in range(n)]
             ends = paced(smtp_port, bjobs, args.rate, clients=8)
             ams = set(with_am.values())
             deadline = time.monotonic() + 60
             lat: list[float] = []
             while time.monotonic() < deadline:
-                got = {}
+                got: dict[int, float] = {}
                 for acc in sink.snapshot():
-                    m = _ESCALATION.match(acc.message_id)
-                    if m and int(m[1]) in ends and set(acc.rcpts) & ams:
-                        got.setdefault(int(m[1]), acc.at)
+                    if acc.ref in ends and set(acc.rcpts) & ams:
+                        got.setdefault(acc.ref, acc.at)
                 if len(got) >= len(ends):
                     break
                 time.sleep(0.1)

@@ -25,6 +25,8 @@ import logging
 import os
 import traceback
 from collections.abc import Callable
+from concurrent.futures import Executor
+from functools import partial
 from typing import Any
 
 from aiosmtpd.lmtp import LMTP
@@ -80,9 +82,12 @@ class InboundHandler:
         on_stored: OnStored,
         lmtp: bool = False,
         event: Event = log_only,
+        executor: Executor | None = None,
     ):
         self.app = app
         self.event = event
+        #: the threads that store (their own: a 250 must not queue behind processing)
+        self.executor = executor
         self.source = source
         self.on_stored = on_stored
         self.lmtp = lmtp
@@ -106,8 +111,11 @@ class InboundHandler:
             return TOO_BIG
         recipients = [str(r) for r in envelope.rcpt_tos]
         try:
-            stored = await asyncio.to_thread(
-                pipeline.store_message, self.app, raw, source=self.source, recipients=recipients
+            stored = await asyncio.get_running_loop().run_in_executor(
+                self.executor,
+                partial(
+                    pipeline.store_message, self.app, raw, source=self.source, recipients=recipients
+                ),
             )
         except StoreUnavailable:
             self.refused += 1
@@ -163,12 +171,18 @@ async def start_listener(
     on_stored: OnStored,
     lmtp: bool = False,
     event: Event = log_only,
+    executor: Executor | None = None,
 ) -> tuple[asyncio.Server, InboundHandler]:
     """Listen on ``bind`` (``HOST:PORT``). A wrong or taken address is a one-line
     ``ConfigError`` naming ``key`` (``inbound.smtp`` / ``inbound.lmtp``)."""
     host, port = parse_bind(bind, key=key)
     handler = InboundHandler(
-        app, source="lmtp" if lmtp else "smtp", on_stored=on_stored, lmtp=lmtp, event=event
+        app,
+        source="lmtp" if lmtp else "smtp",
+        on_stored=on_stored,
+        lmtp=lmtp,
+        event=event,
+        executor=executor,
     )
     hostname = host if host not in ("", "0.0.0.0", "::") else "outagecomms"
     loop = asyncio.get_running_loop()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from outagecomms.app import App
@@ -24,6 +25,11 @@ from outagecomms.inbound.listeners import Event, InboundHandler, log_only, start
 RETRY_AFTER = 5.0
 #: the longest the send loop sleeps without a kick (it re-reads ``next_due`` then)
 MAX_NAP = 60.0
+#: threads storing for the listeners: a 250 waits on one, never behind a message's processing
+STORE_THREADS = 4
+#: threads processing stored messages (classify, match, queue): few, so that they do not starve
+#: the stores of the interpreter and of SQLite's write lock; the rest waits, already durable
+PROCESS_THREADS = 2
 
 
 async def _first(*events: asyncio.Event, timeout: float | None) -> None:
@@ -60,6 +66,10 @@ class InboundService:
         self.processed = 0
         self.sent = 0
         self._retry_pending = False
+        self.store_pool = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="inbound-store")
+        self.process_pool = ThreadPoolExecutor(
+            PROCESS_THREADS, thread_name_prefix="inbound-process"
+        )
 
     async def start(self) -> None:
         """Listen and watch. A listener that cannot bind raises ``ConfigError`` (naming
@@ -70,8 +80,9 @@ class InboundService:
                 if not bind:
                     continue
                 server, handler = await start_listener(
-                    self.app, bind, key=key, on_stored=self.stored, lmtp=lmtp, event=self.event
-                )
+                    self.app, bind, key=key, on_stored=self.stored, lmtp=lmtp, event=self.event,
+                    executor=self.store_pool,
+                )  # fmt: skip
                 self.servers.append(server)
                 self.handlers.append(handler)
                 self.event(
@@ -108,7 +119,9 @@ class InboundService:
         from outagecomms.inbound import pipeline
 
         try:
-            done = await asyncio.to_thread(pipeline.process, self.app, inbound_id)
+            done = await asyncio.get_running_loop().run_in_executor(
+                self.process_pool, pipeline.process, self.app, inbound_id
+            )
         except Exception as exc:
             # left "received": process_pending takes it after a pause (and at every start)
             what = "store unavailable" if isinstance(exc, StoreUnavailable) else where(exc)
@@ -148,7 +161,9 @@ class InboundService:
             if self.stop.is_set():
                 return
         try:
-            n = await asyncio.to_thread(pipeline.process_pending, self.app)
+            n = await asyncio.get_running_loop().run_in_executor(
+                self.process_pool, pipeline.process_pending, self.app
+            )
         except Exception as exc:
             self.event("inbound_error", f"ERROR processing pending inbound failed ({where(exc)})")
             self._recover_later()
@@ -215,3 +230,5 @@ class InboundService:
             _, late = await asyncio.wait(self.tasks, timeout=30)
             for task in late:
                 task.cancel()
+        self.store_pool.shutdown(wait=False, cancel_futures=True)
+        self.process_pool.shutdown(wait=False, cancel_futures=True)

@@ -19,8 +19,9 @@ from sqlalchemy import create_engine, text
 
 from tests.fakes.asgi import free_port
 from tests.fakes.smtp import SmtpServer
+from tests.support.data import expected_ids, sample_csv, sample_rows
 from tests.support.inbound import inbound_rows, reply, wait_listening
-from tests.support.processes import start_daemon, stop, wait_until
+from tests.support.processes import cli_json, start_daemon, stop, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -250,3 +251,40 @@ def test_taken_port_stops_the_daemon_naming_the_key(make_config, smtp_server) ->
     assert errors[0].startswith("error: config key inbound.smtp: ")
     assert f"{HOST}:{port}" in errors[0] and "address already in use" in errors[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_a_negative_reply_reaches_the_account_manager_through_the_daemon(
+    listening, smtp_server: SmtpServer, cli
+) -> None:
+    """Stored → processed → the inbound sender kicked: the account manager's mail and the
+    customer's acknowledgement leave the same daemon, without waiting for any poll."""
+    d = listening()
+    assert cli("--config", str(d.config), "customers", "import", str(sample_csv())).exit_code == 0
+    declared = cli_json(d.config, "declare", "Database connections failing", "--severity", "sev2",
+                        "--component", "database", "--region", "eu-west", "--yes")  # fmt: skip
+    assert declared["sent"] >= 1
+    customer = next(r for r in sample_rows() if r["id"] == "c0000010")
+    assert customer["id"] in expected_ids("database", "eu-west") and customer["account_manager"]
+    ours = smtp_server.handler.wait_for(
+        lambda ms: any(m.rcpt_tos == [customer["email"]] for m in ms)
+    )
+    delivery = next(m for m in ours if m.rcpt_tos == [customer["email"]])
+    d.start()
+    words = "This is the third outage this month; we are considering cancelling."
+    with d.smtp() as client:
+        code, _ = _send(client, reply(words, sender=customer["email"],
+                                      in_reply_to=delivery.message_id))  # fmt: skip
+    assert code == 250
+    am = customer["account_manager"]
+    got = smtp_server.handler.wait_for(lambda ms: any(am in m.rcpt_tos for m in ms))
+    escalation = next(m for m in got if am in m.rcpt_tos)
+    assert "considering cancelling" in escalation.message.get_body(("plain",)).get_content()
+    assert customer["id"] in escalation.message.get_body(("plain",)).get_content()
+    # the person who wrote hears that it reached us, threaded to their message
+    acks = smtp_server.handler.wait_for(
+        lambda ms: sum(m.rcpt_tos == [customer["email"]] for m in ms) >= 2
+    )
+    ack = [m for m in acks if m.rcpt_tos == [customer["email"]]][-1]
+    assert ack.message_id != delivery.message_id
+    assert d.stop() == 0
+    assert "considering cancelling" not in d.log.read_text()

@@ -139,6 +139,23 @@ def test_store_locked_leaves_the_message_in_inbox(
     assert stop(d.proc) == 0
 
 
+def test_a_restarted_server_is_reconnected_to(
+    dovecot: Dovecot, watching, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV, dovecot.url())
+    d = watching(poll="1h")
+    dovecot.append(reply("Before the restart."))
+    d.start()
+    wait_until(lambda: len(d.processed()) == 1)
+    dovecot.restart()  # the daemon's IDLE connection drops; it reconnects with a backoff
+    wait_until(lambda: d.log_has("reconnecting in"))
+    dovecot.append(reply("After the restart."))
+    wait_until(lambda: len(d.processed()) == 2)
+    wait_until(lambda: dovecot.count("INBOX") == 0)
+    assert dovecot.count("Processed Replies") == 2
+    assert stop(d.proc) == 0
+
+
 def test_a_server_without_idle_or_move_is_polled_and_copied(
     tmp_path: Path, watching, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -288,3 +288,47 @@ def test_a_negative_reply_reaches_the_account_manager_through_the_daemon(
     assert ack.message_id != delivery.message_id
     assert d.stop() == 0
     assert "considering cancelling" not in d.log.read_text()
+
+
+def test_an_unexpected_failure_answers_451_and_logs_no_text(
+    make_config, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """In process: a storing bug (here: an exception quoting the message) is a 451, so the
+    sender keeps the message, and the log names the exception's type and place only."""
+    import asyncio
+
+    from outagecomms.app import App
+    from outagecomms.inbound import listeners, pipeline
+
+    def broken(app: object, raw: bytes, **kw: object) -> object:
+        raise RuntimeError(f"cannot store {raw!r}")
+
+    monkeypatch.setattr(pipeline, "store_message", broken)
+    app = App.open(make_config(smtp_server))
+    stored: list[int] = []
+
+    async def session() -> tuple[int, bytes]:
+        port = free_port()
+        server, _ = await listeners.start_listener(
+            app, f"{HOST}:{port}", key="inbound.smtp", on_stored=stored.append
+        )
+
+        def client() -> tuple[int, bytes]:
+            with smtplib.SMTP(HOST, port, timeout=30) as c:
+                return _send(c, reply("my secret complaint"))
+
+        try:
+            return await asyncio.to_thread(client)
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    with caplog.at_level("INFO"):
+        code, answer = asyncio.run(session())
+    app.close()
+    assert code == 451 and answer.startswith(b"4.3.0")
+    assert stored == []
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "storing failed (RuntimeError at " in logged  # where, for the code's author
+    assert "secret complaint" not in logged and "cannot store" not in logged

@@ -81,7 +81,35 @@ class Dovecot:
     imap_port: int
     imaps_port: int
     cafile: Path
-    proc: subprocess.Popen[bytes]
+    proc: subprocess.Popen[bytes] | None = None
+
+    def _start(self) -> None:
+        out = (self.tmp / "dovecot.out").open("ab")
+        self.proc = subprocess.Popen(
+            [str(BINARY), "-F", "-c", str(self.tmp / "dovecot.conf")],
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        out.close()
+        try:
+            wait_listening("127.0.0.1", self.imaps_port, timeout=30)
+        except AssertionError:
+            raise AssertionError((self.tmp / "dovecot.out").read_text(errors="replace")) from None
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def restart(self) -> None:
+        """Stop the server (its clients see the connection drop) and start it again, same ports
+        and mail."""
+        self.stop()
+        self._start()
 
     def url(self, folder: str = "INBOX", *, query: str | None = None) -> str:
         from urllib.parse import quote
@@ -147,21 +175,11 @@ def running_dovecot(tmp: Path, *, capability: str | None = None) -> Iterator[Dov
         capability=f"imap_capability = {capability}" if capability else "",
     )  # fmt: skip
     conf.write_text(text)
-    out = (tmp / "dovecot.out").open("wb")
-    proc = subprocess.Popen([BINARY, "-F", "-c", str(conf)], stdout=out, stderr=subprocess.STDOUT)
+    server = Dovecot(tmp, imap_port, imaps_port, cafile)
     try:
-        try:
-            wait_listening("127.0.0.1", imaps_port, timeout=30)
-        except AssertionError:
-            raise AssertionError((tmp / "dovecot.out").read_text(errors="replace")) from None
-        yield Dovecot(tmp, imap_port, imaps_port, cafile, proc)
+        server._start()
+        yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        out.close()
+        server.stop()
         if mail != tmp / "mail":
             shutil.rmtree(mail, ignore_errors=True)

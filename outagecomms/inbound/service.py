@@ -56,7 +56,9 @@ class InboundService:
         self.app = app
         self.stop = stop
         self.event = event
-        self.on_processed = on_processed  # the daemon's dispatcher kick (fallback sends)
+        #: the daemon's dispatcher kick: a bounced message resent on another channel is the
+        #: outbox's (kicked only then: a dispatcher run per reply would cost for nothing)
+        self.on_processed = on_processed
         self.kick = asyncio.Event()  # a message was processed: something may be owed
         self.servers: list[asyncio.Server] = []
         self.handlers: list[InboundHandler] = []
@@ -142,8 +144,8 @@ class InboundService:
             matched=done.customer_id is not None, sends=done.sends,
         )  # fmt: skip
         self.kick.set()
-        if self.on_processed is not None:
-            self.on_processed()
+        if done.resent_on and self.on_processed is not None:
+            self.on_processed()  # a bounce resent on another channel: the outbox owes it now
 
     def _recover_later(self) -> None:
         if self._retry_pending or self.stop.is_set():

@@ -315,8 +315,23 @@ def _plan_email(app: App, conn: Connection, row: dict[str, Any]) -> _Plan:
     limits = ParseLimits(
         max_depth=cfg.max_depth, max_headers=cfg.max_headers, keep_attachments=cfg.keep_attachments
     )
-    parsed = parse_message(row["raw"], limits=limits)
-    verdict = classify(parsed)
+    try:
+        parsed = parse_message(row["raw"], limits=limits)
+        verdict = classify(parsed)
+    except Exception as exc:  # never lose a message to a parser bug: a person reads it raw
+        log.error("inbound message %d could not be parsed: %s", row["id"], type(exc).__name__)
+        return _Plan(
+            values={
+                "kind": "reply",
+                "reason": "could not be parsed",
+                "parse_note": f"could not be parsed ({type(exc).__name__}); stored raw",
+                "needs_person": 1,
+                "unmatched_reason": "could not be parsed",
+            },
+            sends=[],
+            flags=[],
+            unflag=[],
+        )
     values: dict[str, Any] = {
         "kind": verdict.kind.value,
         "reason": verdict.reason[:500],

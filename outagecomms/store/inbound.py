@@ -106,6 +106,16 @@ def pending_ids(conn: Connection, limit: int = 500) -> list[int]:
     return [int(x) for x in conn.execute(q).scalars()]
 
 
+def claim_processing(conn: Connection, inbound_id: int) -> bool:
+    """Mark a received message processed in this transaction; False when another process has
+    processed it already (the caller rolls back)."""
+    i = t.inbound
+    res = conn.execute(
+        update(i).where(i.c.id == inbound_id, i.c.status == "received").values(status="processed")
+    )
+    return bool(res.rowcount)
+
+
 def record_processed(conn: Connection, inbound_id: int, values: Mapping[str, Any]) -> None:
     cols = sorted(values)
     stmt = _processed_stmt(tuple(cols))

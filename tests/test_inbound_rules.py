@@ -205,3 +205,43 @@ def test_repeat_hurt_and_credit_conditions() -> None:
     assert escalation.decide([rule], _facts("x", incidents_in={30: 3}, credit=Decimal(40))) is None
     hit = escalation.decide([rule], _facts("x", incidents_in={30: 3}, credit=Decimal(50)))
     assert hit is not None and "3 incidents in 30d" in hit.why and hit.notify == ("commander",)
+
+
+def test_the_pipeline_on_each_store(
+    store_url: str,
+    tmp_path: Path,
+    make_config: Callable[..., Path],
+    smtp_server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+    cli: Any,
+) -> None:
+    """Store, process, queue and send on SQLite and PostgreSQL alike (claims, savepoints on
+    a duplicate acknowledgement, JSON columns)."""
+    monkeypatch.setenv("OUTAGECOMMS_SECRET", "s" * 32)
+    cfg = make_config(smtp_server, store_url=store_url, extra="[inbound]\n")
+    csv = tmp_path / "customers.csv"
+    csv.write_text(HEADER + "\n".join(ROWS) + "\n")
+    assert cli("--config", str(cfg), "customers", "import", str(csv)).exit_code == 0
+    assert cli("--config", str(cfg), "declare", "API down", "--severity", "sev2", "--component",
+               "api", "--commander", "ic@s1.example", "--yes").exit_code == 0  # fmt: skip
+    with App.open(cfg) as app:
+        with app.store.read() as conn:
+            delivery = conn.execute(
+                text("select id from deliveries where customer_id = 'a'")
+            ).scalar_one()
+        for n in (1, 2):
+            raw = (
+                f"From: ops@alpha.example\r\nSubject: Re: API down\r\nMessage-ID: <p{n}@alpha>\r\n"
+                f"In-Reply-To: <oc.{delivery}.inc-1.r1@example.com>\r\n\r\n"
+                "We want a refund for this.\r\n"
+            ).encode()
+            got = app.ingest(raw)
+            assert got.customer_id == "a" and got.escalated
+            assert got.sends == (3 if n == 1 else 2)  # thanked once per round
+            assert app.ingest(raw).duplicate
+        before = len(smtp_server.handler.snapshot())
+        assert app.send_inbound() == 5
+        new = smtp_server.handler.wait_for(lambda ms: len(ms) >= before + 5)[before:]
+        to = sorted(t for m in new for t in m.rcpt_tos)
+        assert to == ["am@s1.example"] * 2 + ["ic@s1.example"] * 2 + ["ops@alpha.example"]
+        assert app.send_inbound() == 0

@@ -193,6 +193,10 @@ def test_default_rules_catch_words_in_every_language_and_negative_replies() -> N
     assert escalation.decide(DEFAULT_ESCALATION, _facts("THIRD   TIME this month"))
     assert escalation.decide(DEFAULT_ESCALATION, _facts("ok", label="negative"))
     assert escalation.decide(DEFAULT_ESCALATION, _facts("Is it fixed? thanks")) is None
+    unscored = escalation.decide(
+        DEFAULT_ESCALATION, _facts("Est-ce réparé ?", score=None, label=None)
+    )
+    assert unscored is not None and unscored.rule == "not scored"
     assert escalation.decide(DEFAULT_ESCALATION, _facts("against all odds")) is None  # not "again"
 
 

@@ -301,6 +301,10 @@ def _decode_bytes(data: bytes, charset: str | None, notes: list[str]) -> str:
     try:
         return data.decode(name)
     except UnicodeDecodeError:
+        if codecs.lookup(name).name in ("utf-8", "ascii"):
+            # the commonest mislabel: Windows-1252 text declared as UTF-8 or ASCII
+            notes.append(f"text not valid {name}: read as windows-1252")
+            return data.decode("cp1252", errors="replace")
         notes.append(f"text not valid {name}: undecodable bytes replaced")
         return data.decode(name, errors="replace")
     except Exception:  # some codecs (e.g. utf-7 on junk) raise other errors

@@ -20,7 +20,7 @@ from outagecomms.errors import ConfigError
 from outagecomms.inbound import sentiment
 from outagecomms.inbound.classify import Kind, classify
 from outagecomms.inbound.language import detect_language
-from outagecomms.inbound.parse import ParseLimits, ParsedMessage, parse_message
+from outagecomms.inbound.parse import ParsedMessage, ParseLimits, parse_message
 from outagecomms.inbound.sentiment import VaderScorer, label, load_scorer
 from outagecomms.inbound.textclean import html_to_text, strip_reply
 

@@ -149,10 +149,10 @@ def _marker_at(lines: list[str], i: int) -> bool:
         return True
     if len(line) <= 400 and _ATTRIBUTION.match(line):
         return True
-    if i + 1 < len(lines) and _ATTRIBUTION_LEAD.match(line) and len(line) <= 300:
-        # an attribution its client wrapped: "On ..., S1 Technology <" / "status@...> wrote:"
-        if _ATTRIBUTION.match(line.rstrip() + " " + lines[i + 1].strip()):
-            return True
+    # an attribution its client wrapped: "On ..., S1 Technology <" / "status@...> wrote:"
+    wrapped = i + 1 < len(lines) and len(line) <= 300 and _ATTRIBUTION_LEAD.match(line)
+    if wrapped and _ATTRIBUTION.match(line.rstrip() + " " + lines[i + 1].strip()):
+        return True
     if re.match(r"^\s*_{10,}\s*$", line) and i + 1 < len(lines) and _HDR_FROM.match(lines[i + 1]):
         return True
     if _HDR_FROM.match(line):

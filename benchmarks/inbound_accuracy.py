@@ -14,6 +14,13 @@ Prints, for outagecomms.inbound against the labels:
 - speed: parse, classify, strip+language+sentiment per message, messages/s over the corpus
   (R passes), and the parse time of a typical 3 KB reply (target < 1 ms).
 
+With ``--set-of-emails DIR`` (a clone of github.com/sisimai/set-of-emails: 600+ real bounces
+collected from MTAs and providers, not written by us) it also reports, out of sample, how many
+of DIR/maildir/bsd are classified as bounces (the ARF abuse reports left out; its rfc3834-*
+files are auto-replies and must come out as such) and that the three in maildir/not are not.
+With ``--sisimai-tests DIR`` too (rb-sisimai's test/public, which gives the DSN status sisimai
+expects for each lhost-* file) it reports permanence and status agreement.
+
 Runs in process, no network, nothing written. Exit status 0 unless a step broke.
 """
 
@@ -71,6 +78,8 @@ def precision_recall(pairs: list[tuple[str, str]]) -> dict[str, tuple[float, flo
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=20, help="passes over the corpus (speed)")
+    parser.add_argument("--set-of-emails", type=Path, help="a sisimai/set-of-emails clone")
+    parser.add_argument("--sisimai-tests", type=Path, help="rb-sisimai's test/public directory")
     args = parser.parse_args()
 
     labels = json.loads((CORPUS / "labels.json").read_text("utf-8"))
@@ -166,7 +175,59 @@ def main() -> int:
         f"{'PASS' if p50 < 1 else 'FAIL'})"
     )
     print(f"kind accuracy {accuracy:.1%} (target 100%: {'PASS' if accuracy == 1 else 'FAIL'})")
+    if args.set_of_emails:
+        external(args.set_of_emails / "maildir", args.sisimai_tests)
     return 0
+
+
+def external(maildir: Path, tests: Path | None) -> None:
+    """Out-of-sample figures on sisimai's collection of real bounces."""
+    kinds: Counter[str] = Counter()
+    autos: Counter[str] = Counter()
+    results = {}
+    worst = 0.0
+    for path in sorted((maildir / "bsd").glob("*.eml")):
+        if "arf-" in path.name:
+            continue  # RFC 5965 abuse reports: neither bounce nor reply
+        start = time.perf_counter()
+        result = classify(parse_message(path.read_bytes()))
+        worst = max(worst, time.perf_counter() - start)
+        results[path.name] = result
+        (autos if path.name.startswith("rfc3834-") else kinds)[str(result.kind)] += 1
+    n = sum(kinds.values())
+    print(
+        f"\nset-of-emails: {kinds['bounce']}/{n} real bounces classified as bounces "
+        f"({kinds['bounce'] / n:.1%}; others: {dict(kinds - Counter(bounce=kinds['bounce']))}); "
+        f"RFC 3834 samples as auto_reply {autos['auto_reply']}/{sum(autos.values())}; "
+        f"slowest parse+classify {worst * 1000:.1f} ms"
+    )
+    nots = [
+        classify(parse_message(p.read_bytes())).kind for p in sorted((maildir / "not").iterdir())
+    ]
+    print(
+        f"  maildir/not (not bounces): {sum(k != 'bounce' for k in nots)}/{len(nots)} not bounces"
+    )
+    if tests is None:
+        return
+    agree = compared = status_known = status_same = 0
+    for spec in sorted(tests.glob("lhost-*.rb")):
+        engine = spec.stem.removeprefix("lhost-")
+        text = spec.read_text("utf-8", "replace")
+        for index, body in re.findall(r"'(\d\d)'\s*=>\s*\[\[(.*?)\]", text):
+            want = body.split(",")[0].strip(" '")
+            result = results.get(f"lhost-{engine}-{index}.eml")
+            if want[:1] not in ("4", "5") or result is None or result.bounce is None:
+                continue
+            compared += 1
+            agree += result.bounce.permanent is (want[0] == "5")
+            if result.bounce.status:
+                status_known += 1
+                status_same += result.bounce.status == want
+    print(
+        f"  against sisimai's expected DSN status ({compared} lhost-* bounces): permanence "
+        f"agrees {agree}/{compared} ({agree / compared:.1%}); a status found in "
+        f"{status_known}, equal to sisimai's in {status_same}"
+    )
 
 
 if __name__ == "__main__":

@@ -191,7 +191,8 @@ def _precut(raw: bytes, limits: ParseLimits, notes: list[str]) -> bytes:
     header_lines = out
     lowered = raw.lower()
     if lowered.count(b"multipart/") + lowered.count(b"message/rfc822") <= limits.max_depth:
-        return b"\n".join([*header_lines, *lines[i:]])  # cannot nest too deep: no scan
+        # cannot nest too deep: no scan (and, the common case, nothing to rewrite)
+        return raw if not dropped else b"\n".join([*header_lines, *lines[i:]])
     body = lines[i + 1 :]
     # the nesting: a stack of open containers (a multipart's boundary, or None for a
     # message/rfc822, whose body starts with headers of its own)

@@ -186,6 +186,25 @@ def test_parse_decodes_headers_and_addresses() -> None:
     assert msg.headers["x-note"] == ("café",)
 
 
+def test_parse_address_with_encoded_comma_and_split_words() -> None:
+    raw = (
+        b"From: =?utf-8?q?Doe=2C_John?= <john@Acme.example>\r\n"
+        + b"Subject: "
+        + Header("自動応答のお知らせ、長い件名です " * 4, "utf-8").encode().encode()
+        + b"\r\n\r\nx"
+    )
+    msg = parse_message(raw)
+    assert (msg.from_name, msg.from_addr) == ("Doe, John", "john@acme.example")
+    assert msg.subject == ("自動応答のお知らせ、長い件名です " * 4).strip()
+
+
+def test_parse_many_encoded_words_is_linear() -> None:
+    raw = b"Subject: " + b"=?utf-8?q?a?= " * 100_000 + b"\r\n\r\nbody"
+    msg, seconds = _timed(raw)
+    assert msg.subject == "a" * 100_000
+    assert seconds < 2.0  # email.header.decode_header took 20 s
+
+
 def test_parse_html_only_and_attachments() -> None:
     msg = load("en_html_only_gmail_quote.eml")
     assert msg.html

@@ -272,6 +272,20 @@ def test_parse_nesting_limit() -> None:
     assert limited.text == ""
 
 
+def test_parse_many_sibling_multiparts_are_cut() -> None:
+    parts = b"".join(
+        b'--S\r\nContent-Type: multipart/alternative; boundary="A%d"\r\n\r\n'
+        b"--A%d\r\nContent-Type: text/plain\r\n\r\nhi %d\r\n--A%d--\r\n" % (i, i, i, i)
+        for i in range(5000)
+    )
+    raw = b'Subject: many\r\nContent-Type: multipart/mixed; boundary="S"\r\n\r\n' + parts
+    msg, seconds = _timed(raw + b"--S--\r\n")
+    assert "over 200 multipart containers: the rest not read" in msg.notes
+    assert msg.text == "hi 0"
+    assert 150 < len(msg.parts) <= 200
+    assert seconds < 1.0
+
+
 def test_parse_header_limit() -> None:
     raw = b"".join(b"X-H%d: v\r\n" % i for i in range(100_000)) + b"Subject: late\r\n\r\nbody"
     msg, seconds = _timed(raw)

@@ -286,6 +286,14 @@ def test_parse_many_sibling_multiparts_are_cut() -> None:
     assert seconds < 1.0
 
 
+def test_parse_huge_html_is_cut() -> None:
+    html = b"<p>We are down again.</p>" + b"<div>" * 200_000 + b"x" + b"</div>" * 200_000
+    msg, seconds = _timed(b"Content-Type: text/html\r\n\r\n" + html)
+    assert "HTML over 256 kB: the rest not read" in msg.notes
+    assert msg.text.startswith("We are down again.")
+    assert seconds < 2.0
+
+
 def test_parse_header_limit() -> None:
     raw = b"".join(b"X-H%d: v\r\n" % i for i in range(100_000)) + b"Subject: late\r\n\r\nbody"
     msg, seconds = _timed(raw)

@@ -82,6 +82,7 @@ _CTYPE = re.compile(rb"content-type\s*:\s*([a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+
 # the stdlib compiles a regex per multipart boundary, past re's cache: 5,000 containers took
 # it 4-10 s; real mail has a handful
 _MAX_CONTAINERS = 200
+_MAX_HTML = 256_000
 _RECIPIENT_HEADERS = ("to", "cc", "delivered-to", "x-original-to")
 
 
@@ -434,7 +435,11 @@ class _Walker:
             return self.plain
         if self.html is not None:
             self.text_is_html = True
-            return html_to_text(self.html)
+            html = self.html
+            if len(html) > _MAX_HTML:  # html.parser costs ~10 us a tag; the words are on top
+                self.notes.append(f"HTML over {_MAX_HTML // 1000} kB: the rest not read")
+                html = html[:_MAX_HTML]
+            return html_to_text(html)
         return ""
 
     def walk(self, part: email.message.Message, depth: int) -> None:

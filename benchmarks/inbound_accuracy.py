@@ -21,6 +21,10 @@ files are auto-replies and must come out as such) and that the three in maildir/
 With ``--sisimai-tests DIR`` too (rb-sisimai's test/public, which gives the DSN status sisimai
 expects for each lhost-* file) it reports permanence and status agreement.
 
+With ``--talon DIR`` (a clone of github.com/mailgun/talon) it checks ``strip_reply`` on talon's
+reply fixtures: tests/fixtures/standard_replies/*.eml (each reply is "Hello") and
+tests/fixtures/html_replies/*.html (each is "Hi. I am fine. Thanks, Alex").
+
 Runs in process, no network, nothing written. Exit status 0 unless a step broke.
 """
 
@@ -42,7 +46,7 @@ from outagecomms.inbound.classify import classify  # noqa: E402
 from outagecomms.inbound.language import detect_language  # noqa: E402
 from outagecomms.inbound.parse import ParsedMessage, parse_message  # noqa: E402
 from outagecomms.inbound.sentiment import VaderScorer, label  # noqa: E402
-from outagecomms.inbound.textclean import strip_reply  # noqa: E402
+from outagecomms.inbound.textclean import html_to_text, strip_reply  # noqa: E402
 
 CORPUS = ROOT / "tests" / "data" / "inbound"
 KINDS = ("reply", "auto_reply", "bounce")
@@ -80,6 +84,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=20, help="passes over the corpus (speed)")
     parser.add_argument("--set-of-emails", type=Path, help="a sisimai/set-of-emails clone")
     parser.add_argument("--sisimai-tests", type=Path, help="rb-sisimai's test/public directory")
+    parser.add_argument("--talon", type=Path, help="a mailgun/talon clone")
     args = parser.parse_args()
 
     labels = json.loads((CORPUS / "labels.json").read_text("utf-8"))
@@ -177,7 +182,24 @@ def main() -> int:
     print(f"kind accuracy {accuracy:.1%} (target 100%: {'PASS' if accuracy == 1 else 'FAIL'})")
     if args.set_of_emails:
         external(args.set_of_emails / "maildir", args.sisimai_tests)
+    if args.talon:
+        talon(args.talon / "tests" / "fixtures")
     return 0
+
+
+def talon(fixtures: Path) -> None:
+    """strip_reply on talon's reply fixtures (a signature or "Sent from" line is not kept)."""
+    plain = sorted((fixtures / "standard_replies").glob("*.eml"))
+    ok = sum(strip_reply(parse_message(p.read_bytes()).text) == "Hello" for p in plain)
+    want = "Hi.Iamfine.Thanks,Alex"
+    html = sorted((fixtures / "html_replies").glob("*.html"))
+    ok_html = sum(
+        re.sub(r"\s+", "", strip_reply(html_to_text(p.read_text("utf-8")))) == want for p in html
+    )
+    print(
+        f"\ntalon fixtures: strip_reply right on {ok}/{len(plain)} standard replies, "
+        f"{ok_html}/{len(html)} HTML replies (html_to_text, then strip_reply)"
+    )
 
 
 def external(maildir: Path, tests: Path | None) -> None:

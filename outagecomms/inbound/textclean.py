@@ -107,11 +107,12 @@ _ATTRIBUTION = re.compile(
       | Op\s.{3,300}\sschreef.{0,200}:
       | .{1,300}さんは書きました\s?[:：]
       | .{1,300}のメッセージ\s?[:：]
-      | .{1,300}wrote\s?:
+      | .{1,300}(?:wrote|написал|написала|napisał|skrev|kirjoitti|írta)\s?:
+      | .{0,300}<[^<>\s]+@[^<>\s]+>\)?\s?\S{0,20}\s?[:：]   # "..., Name <addr>:" (yandex, mail.ru)
     )\s*$""",
     re.VERBOSE | re.IGNORECASE,
 )
-_ATTRIBUTION_LEAD = re.compile(r"^\s*(?:On|Am|Le|El|Em|Il|Op)\s\S", re.IGNORECASE)
+_ATTRIBUTION_LEAD = re.compile(r"^\s*(?:(?:On|Am|Le|El|Em|Il|Op)\s\S|\d)", re.IGNORECASE)
 _ORIGINAL = re.compile(
     r"""^\s*-{2,}\s*(?:Original\sMessage|Ursprüngliche\sNachricht|Message\sd'origine
         |Mensaje\soriginal|Mensagem\soriginal|Messaggio\soriginale|Oorspronkelijk\sbericht
@@ -119,10 +120,14 @@ _ORIGINAL = re.compile(
     re.VERBOSE | re.IGNORECASE,
 )
 # Outlook's header block: a From line followed within a few lines by a Sent/Date line
-_HDR_FROM = re.compile(r"^\s*\**(?:From|Von|De|差出人|Da|Van)\s?\**\s?[:：]", re.IGNORECASE)
+# (Hotmail starts its block with Date:)
+_HDR_FROM = re.compile(
+    r"^\s*\**(?:From|Von|De|差出人|Da|Van|От|Date|Datum|Fecha|Data)\s?\**\s?[:：]", re.IGNORECASE
+)
 _HDR_SENT = re.compile(
     r"^\s*\**(?:Sent|Date|Gesendet|Datum|Envoyé|Date|Enviado|Fecha|送信日時|日付|Inviato|Verzonden"
-    r"|To|An|À|Para|宛先|A|Aan|Subject|Betreff|Objet|Asunto|Assunto|件名|Oggetto|Onderwerp)"
+    r"|Отправлено|Дата|To|An|À|Para|宛先|A|Aan|Кому|Subject|Betreff|Objet|Asunto|Assunto|件名"
+    r"|Oggetto|Onderwerp|Тема|From|Von|De|差出人|Da|Van|От)"
     r"\s?\**\s?[:：]",
     re.IGNORECASE,
 )

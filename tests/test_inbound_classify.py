@@ -114,6 +114,18 @@ def test_header_and_subject_rules(headers: str, kind: Kind) -> None:
     assert classify(_message(headers)).kind is kind
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Our site shows 'Address not found' since 10:00, is that you?\n",
+        "Your message couldn't be delivered to our support queue, we got an error.\n",
+        "Delivery has failed to these recipients or groups: that is what Outlook says.\n",
+    ],
+)
+def test_a_customer_quoting_an_error_is_a_reply(body: str) -> None:
+    assert classify(_message("Subject: Re: INC-1\n", body)).kind is Kind.REPLY
+
+
 def test_mailer_daemon_with_a_status_code_is_a_bounce() -> None:
     msg = _message(
         "Subject: Message rejected\n",

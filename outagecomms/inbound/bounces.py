@@ -69,10 +69,11 @@ _BOUNCE_TEXT = re.compile(
       | message\scould\snot\sbe\sdelivered\sto\sone\sor\smore\srecipients
       | your\smessage\sdid\snot\sreach\ssome\sor\sall\sof\sthe\sintended\srecipients
       | a\smessage\sthat\syou\ssent\scould\snot\sbe\sdelivered
-      | address\snot\sfound
+      | \*\*\s?address\snot\sfound\s?\*\*
     )""",
     re.VERBOSE | re.IGNORECASE,
 )
+_REPLY_PREFIX = re.compile(r"^\s*(?:re|aw|sv|antw|odp|vs|r|回复|答复)\s?:", re.IGNORECASE)
 _TRANSIENT_TEXT = re.compile(
     r"delay(?:ed)?\b|will\s(?:be\s)?retr(?:y|ied)|temporar(?:y|ily)|still\strying"
     r"|not\syet\sbeen\sdelivered|will\skeep\strying|deferred|mailbox\sfull|over\squota",
@@ -111,7 +112,8 @@ def looks_like_bounce(msg: ParsedMessage) -> str | None:
     if _BOUNCE_SUBJECT.search(msg.subject):
         return f"subject: {msg.subject[:60]}"
     own = _own_lines(msg.text)[:4000]
-    found = _BOUNCE_TEXT.search(own)
+    # a customer's "Re:" that pastes an error is a reply; a notice's text counts without one
+    found = None if _REPLY_PREFIX.match(msg.subject) else _BOUNCE_TEXT.search(own)
     if found:
         return f"text: {found.group(0)[:60]}"
     if _MAILER_DAEMON.match(msg.from_addr):

@@ -106,6 +106,9 @@ def _message(headers: str, body: str = "Thanks, noted.\n") -> ParsedMessage:
         ("Subject: Re: INC-1\nX-Auto-Response-Suppress: All\n", Kind.REPLY),  # Outlook sets it
         ("Subject: =?utf-8?b?6Ieq5YuV5b+c562UOiBJTkMtMQ==?=\n", Kind.AUTO_REPLY),  # 自動応答
         ("Subject: Re: Absence of updates?\n", Kind.REPLY),
+        ("Subject: Re: your automatic reply says out of office?\n", Kind.REPLY),
+        ("Subject: AUTO: Jane is out of the office (back 14/12)\n", Kind.AUTO_REPLY),
+        ("Subject: INC-1 [Out of Office]\n", Kind.AUTO_REPLY),
         ("Subject: Absence du bureau\n", Kind.AUTO_REPLY),
         ("Subject: Re: Undeliverable mail again?\n", Kind.REPLY),
     ],

@@ -113,7 +113,7 @@ def looks_like_bounce(msg: ParsedMessage) -> str | None:
         return f"subject: {msg.subject[:60]}"
     own = _own_lines(msg.text)[:4000]
     # a customer's "Re:" that pastes an error is a reply; a notice's text counts without one
-    found = None if _REPLY_PREFIX.match(msg.subject) else _BOUNCE_TEXT.search(own)
+    found = None if is_reply_subject(msg.subject) else _BOUNCE_TEXT.search(own)
     if found:
         return f"text: {found.group(0)[:60]}"
     if _MAILER_DAEMON.match(msg.from_addr):
@@ -122,6 +122,12 @@ def looks_like_bounce(msg: ParsedMessage) -> str | None:
     if daemon and (msg.header("x-failed-recipients") or _ENHANCED.search(own) or _SMTP.search(own)):
         return f"sender: {msg.from_addr or msg.from_name}"
     return None
+
+
+def is_reply_subject(subject: str) -> bool:
+    """Whether ``subject`` starts with a reply prefix (Re:, AW:, SV:, 回复: ...): what a
+    person's answer carries and a machine's notice does not."""
+    return _REPLY_PREFIX.match(subject) is not None
 
 
 def _own_lines(text: str) -> str:

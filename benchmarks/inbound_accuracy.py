@@ -206,15 +206,19 @@ def external(maildir: Path, tests: Path | None) -> None:
     """Out-of-sample figures on sisimai's collection of real bounces."""
     kinds: Counter[str] = Counter()
     autos: Counter[str] = Counter()
+    base_bounces = 0
     results = {}
     worst = 0.0
     for path in sorted((maildir / "bsd").glob("*.eml")):
         if "arf-" in path.name:
             continue  # RFC 5965 abuse reports: neither bounce nor reply
         start = time.perf_counter()
-        result = classify(parse_message(path.read_bytes()))
+        msg = parse_message(path.read_bytes())
+        result = classify(msg)
         worst = max(worst, time.perf_counter() - start)
         results[path.name] = result
+        if not path.name.startswith("rfc3834-"):
+            base_bounces += baseline(msg) == "bounce"
         (autos if path.name.startswith("rfc3834-") else kinds)[str(result.kind)] += 1
     n = sum(kinds.values())
     print(
@@ -223,6 +227,7 @@ def external(maildir: Path, tests: Path | None) -> None:
         f"RFC 3834 samples as auto_reply {autos['auto_reply']}/{sum(autos.values())}; "
         f"slowest parse+classify {worst * 1000:.1f} ms"
     )
+    print(f"  subject-keyword baseline: {base_bounces}/{n} ({base_bounces / n:.1%}) as bounces")
     nots = [
         classify(parse_message(p.read_bytes())).kind for p in sorted((maildir / "not").iterdir())
     ]

@@ -420,6 +420,7 @@ QUOTED = "\n> Hello,\n> we are investigating.\n"
         ("Op ma 7 dec. 2026 om 10:00 schreef S1 Technology <status@example.com>:", "nl"),
         ("S1 Technology さんは書きました:", "ja"),
         ("2026/12/07 10:00、S1 Technology <status@example.com>のメッセージ:", "ja"),
+        ("2026年12月7日(月) 10:00 S1 Technology <status@example.com>:", "ja"),
         ("-----Original Message-----\nFrom: S1", "en"),
         ("-----Ursprüngliche Nachricht-----\nVon: S1", "de"),
         ("-----Message d'origine-----\nDe : S1", "fr"),

@@ -244,28 +244,15 @@ def test_parse_html_only_and_attachments() -> None:
 
 
 def _nested(depth: int, newline: bytes = b"\r\n") -> bytes:
-    head = tail = b""
-    for i in range(depth):
-        head += b'Content-Type: multipart/mixed; boundary="b%d"%s%s--b%d%s' % (
-            i,
-            newline,
-            newline,
-            i,
-            newline,
-        )
-        tail = newline + b"--b%d--" % i + newline + tail
-    return (
-        b"From: a@b.example"
-        + newline
-        + b"Subject: deep"
-        + newline
-        + head
-        + b"Content-Type: text/plain"
-        + newline
-        + newline
-        + b"innermost"
-        + tail
+    """``depth`` multiparts, each the only part of the one above, around a text/plain."""
+    n = newline
+    head = b"".join(
+        b'Content-Type: multipart/mixed; boundary="b%d"%s%s--b%d%s' % (i, n, n, i, n)
+        for i in range(depth)
     )
+    tail = b"".join(n + b"--b%d--" % i + n for i in reversed(range(depth)))
+    top = b"From: a@b.example" + n + b"Subject: deep" + n
+    return top + head + b"Content-Type: text/plain" + n + n + b"innermost" + tail
 
 
 def _timed(raw: bytes, limits: ParseLimits = ParseLimits()) -> tuple[ParsedMessage, float]:

@@ -199,12 +199,11 @@ def process_pending(app: App) -> int:
     n = 0
     while True:
         with app.store.read() as conn:
-            ids = inbound_db.pending_ids(conn)
+            ids = inbound_db.pending_ids(conn, limit=100)
         if not ids:
             return n
-        for inbound_id in ids:
-            process(app, inbound_id)
-            n += 1
+        process_many(app, ids)
+        n += len(ids)
 
 
 def _already(app: App, inbound_id: int) -> Processed:
@@ -238,39 +237,63 @@ class _Plan:
 
 def process(app: App, inbound_id: int) -> Processed:
     """Classify, match and act on a stored message (again: nothing happens twice)."""
+    done = process_many(app, [inbound_id])
+    if not done:
+        raise InputError(f"inbound message {inbound_id} does not exist")
+    return done[0]
+
+
+def process_many(app: App, ids: Sequence[int]) -> list[Processed]:
+    """``process`` for several messages at once: one read and one write transaction for all
+    of them (the daemon drains what its listeners stored this way). Each message is still
+    processed once: one another process took first is reported as it stored it."""
+    plans: list[tuple[int, _Plan]] = []
+    out: dict[int, Processed] = {}
     with app.store.read() as conn:
-        row = inbound_db.get_message(conn, inbound_id)
-        if row is None:
-            raise InputError(f"inbound message {inbound_id} does not exist")
-        if row["status"] == "processed":
-            return _already(app, inbound_id)
-        planner = _plan_sms if row["channel"] == "sms" else _plan_email
-        plan = planner(app, conn, row)
-    try:
+        for inbound_id in ids:
+            row = inbound_db.get_message(conn, inbound_id)
+            if row is None:
+                continue
+            if row["status"] == "processed":
+                out[inbound_id] = _already(app, inbound_id)
+                continue
+            planner = _plan_sms if row["channel"] == "sms" else _plan_email
+            try:
+                plan = planner(app, conn, row)
+            except SQLAlchemyError:
+                raise  # the store: try again later, nothing was decided
+            except Exception as exc:  # a template, a scorer, a bug: a person reads it
+                log.error("inbound message %d could not be processed: %s", inbound_id, exc)
+                plan = _unprocessable(f"could not be processed: {exc}"[:500])
+            plans.append((inbound_id, plan))
+    taken: list[int] = []
+    if plans:
         with app.store.write() as conn:
             now = app.clock()
-            plan.values["processed_at"] = now
-            if not inbound_db.claim_processing(conn, inbound_id):
-                raise _AlreadyDone  # another process got there first: roll back, say so
-            resent_on, queued = _apply(app, conn, inbound_id, plan, now)
-    except _AlreadyDone:
-        return _already(app, inbound_id)
-    v = plan.values
-    return Processed(
-        id=inbound_id,
-        duplicate=False,
-        kind=v.get("kind"),
-        customer_id=v.get("customer_id"),
-        incident_ref=f"INC-{v['incident_id']}" if v.get("incident_id") else None,
-        label=v.get("label"),
-        escalated=v.get("escalated_at") is not None,
-        sends=queued,
-        resent_on=resent_on,
-    )
-
-
-class _AlreadyDone(Exception):
-    """Raised inside the write transaction to roll it back."""
+            for inbound_id, plan in plans:
+                # a savepoint each: a message another process took is rolled back alone
+                with conn.begin_nested() as sp:
+                    plan.values["processed_at"] = now
+                    if not inbound_db.claim_processing(conn, inbound_id):
+                        sp.rollback()
+                        taken.append(inbound_id)
+                        continue
+                    resent_on, queued = _apply(app, conn, inbound_id, plan, now)
+                v = plan.values
+                out[inbound_id] = Processed(
+                    id=inbound_id,
+                    duplicate=False,
+                    kind=v.get("kind"),
+                    customer_id=v.get("customer_id"),
+                    incident_ref=f"INC-{v['incident_id']}" if v.get("incident_id") else None,
+                    label=v.get("label"),
+                    escalated=v.get("escalated_at") is not None,
+                    sends=queued,
+                    resent_on=resent_on,
+                )
+    for inbound_id in taken:
+        out[inbound_id] = _already(app, inbound_id)
+    return [out[i] for i in ids if i in out]
 
 
 def _apply(
@@ -308,6 +331,22 @@ def _apply(
     return resent_on, queued
 
 
+def _unprocessable(note: str) -> _Plan:
+    """A message kept as it came, attributed to nobody, for a person to read."""
+    return _Plan(
+        values={
+            "kind": "reply",
+            "reason": note[:200],
+            "parse_note": note,
+            "needs_person": 1,
+            "unmatched_reason": note[:200],
+        },
+        sends=[],
+        flags=[],
+        unflag=[],
+    )
+
+
 def _match_values(m: Match) -> dict[str, Any]:
     return {
         "incident_id": m.incident_id,
@@ -332,18 +371,7 @@ def _plan_email(app: App, conn: Connection, row: dict[str, Any]) -> _Plan:
         verdict = classify(parsed)
     except Exception as exc:  # never lose a message to a parser bug: a person reads it raw
         log.error("inbound message %d could not be parsed: %s", row["id"], type(exc).__name__)
-        return _Plan(
-            values={
-                "kind": "reply",
-                "reason": "could not be parsed",
-                "parse_note": f"could not be parsed ({type(exc).__name__}); stored raw",
-                "needs_person": 1,
-                "unmatched_reason": "could not be parsed",
-            },
-            sends=[],
-            flags=[],
-            unflag=[],
-        )
+        return _unprocessable(f"could not be parsed ({type(exc).__name__}); stored raw")
     values: dict[str, Any] = {
         "kind": verdict.kind.value,
         "reason": verdict.reason[:500],

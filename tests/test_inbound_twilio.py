@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import func, select
 
 from outagecomms.app import App
+from outagecomms.errors import StoreUnavailable
 from outagecomms.store import tables as t
 from outagecomms.web.twilio_inbound import MAX_BODY, signature, url_variants
 from tests.support.web import serve_web
@@ -248,7 +249,6 @@ def test_the_signature_covers_the_query_string_and_the_port(
 def test_a_store_that_is_down_is_503(
     client: httpx.Client, app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from outagecomms.errors import StoreUnavailable
     from outagecomms.inbound import pipeline
 
     def down(*args: Any, **kwargs: Any) -> Any:

@@ -14,6 +14,12 @@ from outagecomms.cli import options as opt
 from outagecomms.cli.exits import EXIT_PARTIAL
 from outagecomms.cli.options import IncidentArg, JsonOpt, NoSendOpt, QueueOnlyOpt, YesOpt, open_app
 from outagecomms.cli.output import Table, add_row, err, escape, fmt_counts, note, out, print_json
+from outagecomms.cli.reply_output import (
+    print_counts,
+    print_customer_replies,
+    replies_panel,
+    reply_cell,
+)
 from outagecomms.cli.sending import confirm_send, sample_lines, send, summary_json, summary_line
 
 if TYPE_CHECKING:
@@ -671,6 +677,7 @@ def show(
             f"{f['reason']}",
             markup=False,
         )
+    print_counts(data["replies"])
     pk = data["promises_kept"]
     if pk["owed"]:
         out.print(f"promises kept: {pk['on_time']}/{pk['owed']} ({100 * pk['ratio']:.1f}%)")
@@ -721,6 +728,7 @@ def show(
                     f"To: {m['to']}\nMessage-ID: {m['message_id']}\nSubject: {m['subject']}\n\n{m['text']}",
                     markup=False,
                 )
+        print_customer_replies(data["customer"])
 
 
 #: the events ``show`` prints under the rounds (``--json`` has them all)
@@ -745,9 +753,10 @@ def watch(
     """Live dashboard: fan-out progress, outcomes, countdown to the next promise. Ctrl-C exits."""
     import time
 
+    from rich.console import Group
     from rich.live import Live
 
-    from outagecomms.incidents.views import watch_snapshot
+    from outagecomms.incidents.views import watch_replies, watch_snapshot
 
     a = open_app()
 
@@ -762,20 +771,22 @@ def watch(
             "failed",
             "pending",
             "next promise in",
+            "replies",
             "recent",
             title="outagecomms watch",
             expand=True,
         )
-        for row in (w.to_json() for w in watch_snapshot(a, incident)):
+        rows = watch_snapshot(a, incident)
+        for row in (w.to_json() for w in rows):
             r = row["latest_round"] or {}
             recent = "; ".join(f"{e['kind']}: {e['detail']}" for e in row["recent"][-2:])
             add_row(
                 table, row["incident"], row["severity"], row["status"], row["title"],
                 f"#{r.get('round', '-')} {r.get('kind', '')}", f"{r.get('sent', 0)}/{r.get('owed', 0)}",
                 str(r.get("failed", 0)), str(r.get("pending", 0)),
-                _countdown(row["seconds_to_promise"]), recent[:80],
+                _countdown(row["seconds_to_promise"]), reply_cell(row["replies"]), recent[:80],
             )  # fmt: skip
-        return table
+        return Group(table, replies_panel([x.to_json() for x in watch_replies(a, rows)]))
 
     if once:
         out.print(frame())

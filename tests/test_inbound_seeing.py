@@ -1,0 +1,287 @@
+"""Seeing what customers sent back: ``show`` (counts by kind and label, ``--customer``),
+``watch`` (the Replies panel), ``/metrics``, the post-incident report's "What customers told
+us" and ``db prune``. The messages are written into ``inbound``/``inbound_sends`` through the
+store's own functions, as the pipeline writes them."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from outagecomms.app import App
+from outagecomms.directory.importer import import_file
+from outagecomms.incidents.lifecycle import commit_declare, plan_declare, post_update
+from outagecomms.models import Selector
+from outagecomms.store import inbound as inbound_db
+from outagecomms.store import incidents as incidents_db
+from tests.fakes.clock import FakeClock
+from tests.support.data import sample_csv
+from tests.support.processes import CliResult
+
+START = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
+_serial = itertools.count(1)
+
+
+@dataclass
+class Incident:
+    id: int
+    customers: list[str]
+    rounds: list[int]  # round ids, in order
+
+
+def declare(app: App, clock: FakeClock, *, updates: int = 1) -> Incident:
+    """An incident recorded without sending (its audience, acknowledgement and ``updates``
+    commander's updates, a few minutes apart)."""
+    plan = plan_declare(
+        app,
+        title="Checkout errors",
+        severity="sev2",
+        selector=Selector(tiers=("enterprise", "business", "standard")),
+        started_at=clock.now - timedelta(minutes=3),
+        message="We are investigating checkout errors.",
+    )
+    iid = commit_declare(app, plan, send=False).incident.id
+    for n in range(updates):
+        clock.now += timedelta(minutes=10)
+        post_update(app, iid, f"Update {n + 1}: still working on it.", send=False)
+    with app.store.read() as conn:
+        customers = incidents_db.audience_customer_ids(conn, iid)
+        rounds = [r.id for r in incidents_db.list_rounds(conn, iid)]
+    return Incident(iid, customers, rounds)
+
+
+def add_message(
+    app: App,
+    inc: Incident | None,
+    customer: str | None,
+    *,
+    kind: str = "reply",
+    label: str | None = None,
+    sentiment: float | None = None,
+    text: str = "",
+    received_at: datetime = START,
+    round_no: int = 0,
+    channel: str = "email",
+    escalated_at: datetime | None = None,
+    responded_at: datetime | None = None,
+    bounce: dict[str, Any] | None = None,
+    sender: str = "someone@example.net",
+) -> int:
+    """One processed message, as the pipeline stores it."""
+    raw = f"Message-ID: <{next(_serial)}@example.net>\n\n{text}".encode()
+    row = {
+        "received_at": received_at,
+        "source": "smtp" if channel == "email" else "twilio",
+        "channel": channel,
+        "digest": hashlib.sha256(raw).hexdigest(),
+        "sender": sender,
+        "recipients": ["replies@status.example.com"],
+        "raw": raw,
+        "size": len(raw),
+        "status": "processed",
+        "kind": kind,
+        "incident_id": inc.id if inc else None,
+        "round_id": inc.rounds[round_no] if inc else None,
+        "customer_id": customer,
+        "text": text,
+        "language": "en",
+        "sentiment": sentiment,
+        "label": label,
+        "escalated_at": escalated_at,
+        "responded_at": responded_at,
+        "bounce": bounce,
+        "processed_at": received_at,
+    }
+    with app.store.write() as conn:
+        new_id, duplicate = inbound_db.insert_message(conn, row)
+    assert not duplicate
+    return new_id
+
+
+def add_send(
+    app: App,
+    inc: Incident,
+    customer: str,
+    inbound_id: int,
+    *,
+    kind: str = "escalation",
+    created_at: datetime = START,
+    sent_at: datetime | None = None,
+    to: str = "am@example.com",
+    text: str = "Please call them.",
+) -> int:
+    row = {
+        "inbound_id": inbound_id,
+        "incident_id": inc.id,
+        "customer_id": customer,
+        "kind": kind,
+        "channel": "email",
+        "to": to,
+        "subject": "escalation",
+        "text": text,
+        "created_at": created_at,
+        "status": "sent" if sent_at else "pending",
+        "sent_at": sent_at,
+        "dedup": f"{kind}:{inbound_id}:{to}",
+    }
+    with app.store.write() as conn:
+        send_id = inbound_db.queue_send(conn, row)
+    assert send_id is not None
+    return send_id
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+@pytest.fixture
+def config(make_config: Callable[..., Path]) -> Path:
+    return make_config(None)
+
+
+@pytest.fixture
+def app(config: Path, clock: FakeClock) -> Iterator[App]:
+    with App.open(config, clock=clock) as a:
+        import_file(a, sample_csv())
+        yield a
+
+
+def run(cli: Callable[..., CliResult], config: Path, *args: str, input: str | None = None) -> Any:
+    res = cli("--config", str(config), *args, input=input)
+    assert res.exit_code == 0, res.stderr
+    return res
+
+
+def run_json(cli: Callable[..., CliResult], config: Path, *args: str) -> Any:
+    return json.loads(run(cli, config, *args, "--json").stdout)
+
+
+# --- show -------------------------------------------------------------------------------------
+
+
+def test_show_counts_replies_by_kind_and_label(
+    app: App, clock: FakeClock, config: Path, cli: Callable[..., CliResult]
+) -> None:
+    inc = declare(app, clock)
+    a, b, c = inc.customers[:3]
+    add_message(app, inc, a, label="negative", sentiment=-0.7, text="Third outage!")
+    add_message(app, inc, a, label="negative", sentiment=-0.4, text="Still down.")
+    add_message(app, inc, b, label="positive", sentiment=0.6, text="Thanks, great updates")
+    add_message(app, inc, c, label=None, text="Das ist schon wieder passiert.")
+    add_message(app, inc, b, kind="auto_reply")
+    add_message(app, inc, c, kind="bounce", bounce={"permanent": True, "status": "5.1.1"})
+    add_message(app, None, None, label="negative", text="unmatched: not counted")
+    other = declare(app, clock)
+    add_message(app, other, other.customers[0], label="neutral", text="other incident")
+
+    data = run_json(cli, config, "show", f"INC-{inc.id}")
+    assert data["replies"] == {
+        "reply": {"negative": 2, "neutral": 0, "positive": 1, "unscored": 1},
+        "auto_reply": 1,
+        "bounce": 1,
+    }
+    human = run(cli, config, "show", f"INC-{inc.id}").stdout
+    assert "replies: 4 (negative 2, positive 1, unscored 1); auto-replies 1; bounces 1" in human
+
+
+def test_show_of_an_incident_without_replies_says_none(
+    app: App, clock: FakeClock, config: Path, cli: Callable[..., CliResult]
+) -> None:
+    inc = declare(app, clock, updates=0)
+    data = run_json(cli, config, "show", f"INC-{inc.id}")
+    assert data["replies"] == {
+        "reply": {"negative": 0, "neutral": 0, "positive": 0},
+        "auto_reply": 0,
+        "bounce": 0,
+    }
+    assert "replies: none" in run(cli, config, "show", f"INC-{inc.id}").stdout
+
+
+def test_show_customer_lists_their_messages_and_what_we_sent_because_of_them(
+    app: App, clock: FakeClock, config: Path, cli: Callable[..., CliResult]
+) -> None:
+    inc = declare(app, clock)
+    who, someone_else = inc.customers[:2]
+    long_text = "We are considering cancelling. " + "x" * 400
+    first = add_message(
+        app, inc, who, label="negative", sentiment=-0.8, text=long_text,
+        escalated_at=START + timedelta(seconds=2), responded_at=START + timedelta(minutes=7),
+    )  # fmt: skip
+    second = add_message(
+        app, inc, who, kind="auto_reply", received_at=START + timedelta(minutes=1),
+        text="I am out of the office.",
+    )  # fmt: skip
+    add_message(app, inc, someone_else, label="positive", text="not theirs")
+    add_send(app, inc, who, first, sent_at=START + timedelta(seconds=2))
+    add_send(
+        app, inc, who, first, kind="response", to="them@example.com",
+        created_at=START + timedelta(minutes=7), sent_at=START + timedelta(minutes=7),
+    )  # fmt: skip
+    add_send(app, inc, someone_else, first + 2, kind="acknowledgement", to="else@example.com")
+
+    data = run_json(cli, config, "show", f"INC-{inc.id}", "--customer", who)["customer"]
+    assert [r["id"] for r in data["replies"]] == [first, second]
+    r = data["replies"][0]
+    assert r["kind"] == "reply" and r["label"] == "negative" and r["channel"] == "email"
+    assert r["received_at"] == "2026-11-25T13:00:00Z"
+    assert len(r["text"]) == 200 and r["text"].startswith("We are considering cancelling.")
+    assert r["escalated"] is True and r["responded"] is True
+    assert data["replies"][1]["escalated"] is False and data["replies"][1]["responded"] is False
+    assert [(s["kind"], s["to"], s["status"], s["reply_id"]) for s in data["reply_sends"]] == [
+        ("escalation", "am@example.com", "sent", first),
+        ("response", "them@example.com", "sent", first),
+    ]
+    human = run(cli, config, "show", f"INC-{inc.id}", "--customer", who).stdout
+    assert f"what {who} sent us: 2" in human
+    assert "reply negative via email; escalated 2026-11-25 13:00:02, responded" in human
+    assert "auto_reply via email; no response" in human
+    assert "not theirs" not in human
+    assert "response for #" in human and "to them@example.com: sent" in human
+
+
+# --- watch ------------------------------------------------------------------------------------
+
+
+def test_watch_shows_the_newest_replies_negative_ones_highlighted(
+    app: App, clock: FakeClock, config: Path, cli: Callable[..., CliResult]
+) -> None:
+    inc = declare(app, clock)
+    for n in range(10):
+        add_message(
+            app, inc, inc.customers[n % 3], label="neutral", text=f"reply number {n}",
+            received_at=START + timedelta(minutes=n),
+        )  # fmt: skip
+    add_message(
+        app, inc, inc.customers[0], label="negative", sentiment=-0.9,
+        text="This is unacceptable", received_at=START + timedelta(minutes=11),
+    )  # fmt: skip
+    frame = run(cli, config, "watch", "--once").stdout
+    assert "Replies" in frame
+    assert "This is unacceptable" in frame
+    assert "reply number 9" in frame and "reply number 3" in frame  # the newest 8 in all
+    assert "reply number 2" not in frame
+    assert "11 (1 neg)" in frame  # the incident's row
+
+    from rich.console import Console
+
+    from outagecomms.cli.reply_output import replies_panel
+    from outagecomms.incidents.views import watch_replies, watch_snapshot
+
+    lines = [x.to_json() for x in watch_replies(app, watch_snapshot(app))]
+    assert [x["text"] for x in lines][:2] == ["This is unacceptable", "reply number 9"]
+    console = Console(record=True, width=200, force_terminal=True, color_system="standard")
+    console.print(replies_panel(lines))
+    styled = console.export_text(styles=True)
+    negative = next(x for x in styled.splitlines() if "unacceptable" in x)
+    neutral = next(x for x in styled.splitlines() if "reply number 9" in x)
+    assert "\x1b[1;31m" in negative  # bold red
+    assert "\x1b[1;31m" not in neutral

@@ -285,3 +285,54 @@ def test_watch_shows_the_newest_replies_negative_ones_highlighted(
     neutral = next(x for x in styled.splitlines() if "reply number 9" in x)
     assert "\x1b[1;31m" in negative  # bold red
     assert "\x1b[1;31m" not in neutral
+
+
+# --- /metrics ---------------------------------------------------------------------------------
+
+
+def samples(text: str, name: str) -> dict[str, float]:
+    """``{'{labels}': value}`` of one metric in a Prometheus text exposition."""
+    out = {}
+    for line in text.splitlines():
+        if line.startswith(name) and not line.startswith("#"):
+            key, _, value = line.rpartition(" ")
+            out[key[len(name) :]] = float(value)
+    return out
+
+
+def test_metrics_count_messages_by_kind_and_label_and_time_escalations(
+    app: App, clock: FakeClock
+) -> None:
+    from outagecomms.web.metrics import render_metrics
+
+    inc = declare(app, clock)
+    a, b = inc.customers[:2]
+    # escalated replies and how long after receipt their first escalation was accepted
+    waits = [0.2, 0.5, 1.0, 1.5, 4.999, 5.0, 29.0, 301.0]
+    for n, wait in enumerate(waits):
+        at = START + timedelta(minutes=n)
+        rid = add_message(app, inc, a, label="negative", sentiment=-0.5, received_at=at)
+        add_send(app, inc, a, rid, sent_at=at + timedelta(seconds=wait))
+        add_send(app, inc, a, rid, to="second@example.com", sent_at=at + timedelta(hours=1))
+    pending = add_message(app, inc, a, label="negative", text="not escalated yet")
+    add_send(app, inc, a, pending)  # queued, not sent: no latency yet
+    add_message(app, inc, b, label="positive")
+    add_message(app, inc, b, kind="auto_reply")
+    add_message(app, None, None, kind="bounce")
+
+    text = render_metrics(app)
+    assert samples(text, "outagecomms_inbound_messages") == {
+        '{kind="reply",label="negative"}': 9,
+        '{kind="reply",label="positive"}': 1,
+        '{kind="auto_reply",label=""}': 1,
+        '{kind="bounce",label=""}': 1,
+    }
+    hist = samples(text, "outagecomms_escalation_latency_seconds_bucket")
+    expected = {f'{{le="{b}"}}': sum(w <= float(b) for w in waits) for b in ("0.5", "1", "2", "5")}
+    assert {k: hist[k] for k in expected} == expected
+    assert hist['{le="5"}'] == 6 and hist['{le="300"}'] == 7 and hist['{le="+Inf"}'] == 8
+    assert samples(text, "outagecomms_escalation_latency_seconds_count") == {"": 8}
+    total = samples(text, "outagecomms_escalation_latency_seconds_sum")[""]
+    assert total == pytest.approx(sum(waits), abs=1e-3)
+    assert "# TYPE outagecomms_escalation_latency_seconds histogram" in text
+    assert "outagecomms_open_incidents 1" in text  # the rest of the exposition is still there

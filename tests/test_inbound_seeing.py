@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
 from outagecomms.app import App
 from outagecomms.directory.importer import import_file
@@ -22,6 +23,8 @@ from outagecomms.incidents.lifecycle import commit_declare, plan_declare, post_u
 from outagecomms.models import Selector
 from outagecomms.store import inbound as inbound_db
 from outagecomms.store import incidents as incidents_db
+from outagecomms.store import tables as t
+from outagecomms.values import as_utc
 from tests.fakes.clock import FakeClock
 from tests.support.data import sample_csv
 from tests.support.processes import CliResult
@@ -336,3 +339,60 @@ def test_metrics_count_messages_by_kind_and_label_and_time_escalations(
     assert total == pytest.approx(sum(waits), abs=1e-3)
     assert "# TYPE outagecomms_escalation_latency_seconds histogram" in text
     assert "outagecomms_open_incidents 1" in text  # the rest of the exposition is still there
+
+
+# --- db prune ---------------------------------------------------------------------------------
+
+
+def _left(app: App) -> tuple[set[int], int]:
+    with app.store.read() as conn:
+        ids = set(conn.execute(select(t.inbound.c.id)).scalars())
+        sends = conn.execute(select(func.count()).select_from(t.inbound_sends)).scalar_one()
+    return ids, int(sends)
+
+
+def test_db_prune_deletes_what_is_older_than_keep_and_asks_first(
+    app: App, clock: FakeClock, config: Path, cli: Callable[..., CliResult]
+) -> None:
+    inc = declare(app, clock)
+    who = inc.customers[0]
+    now = datetime.now(UTC)  # the CLI's clock
+    old = add_message(app, inc, who, label="negative", received_at=now - timedelta(days=181))
+    add_send(app, inc, who, old)
+    add_send(app, inc, who, old, kind="acknowledgement", to="them@example.com")
+    middle = add_message(app, inc, who, label="neutral", received_at=now - timedelta(days=100))
+    add_send(app, inc, who, middle)
+    new = add_message(app, inc, who, label="positive", received_at=now - timedelta(hours=1))
+
+    refused = cli("--config", str(config), "db", "prune")  # no terminal to ask on
+    assert refused.exit_code == 2 and "pass --yes to delete" in refused.stderr
+    assert _left(app) == ({old, middle, new}, 3)
+
+    data = run_json(cli, config, "db", "prune", "--yes")  # [inbound] keep: 180 days
+    assert (data["messages"], data["sends"]) == (1, 2)
+    cutoff = as_utc(datetime.fromisoformat(data["before"]))
+    assert now - timedelta(days=180) <= cutoff <= datetime.now(UTC) - timedelta(days=180)
+    assert _left(app) == ({middle, new}, 1)
+
+    res = run(cli, config, "db", "prune", "--before", "30d", "--yes")
+    assert "deleted 1 inbound message(s)" in res.stderr
+    assert "and 1 message(s) sent because of them" in res.stderr
+    assert _left(app) == ({new}, 0)
+
+    again = run_json(cli, config, "db", "prune")  # nothing to delete: nothing to ask
+    assert (again["messages"], again["sends"]) == (0, 0)
+    assert cli("--config", str(config), "db", "prune", "--before", "soon").exit_code == 2
+
+
+def test_db_prune_takes_keep_from_the_config(
+    make_config: Callable[..., Path], cli: Callable[..., CliResult]
+) -> None:
+    config = make_config(None, extra='\n[inbound]\nkeep = "7d"\n')
+    with App.open(config, clock=FakeClock(START)) as a:
+        import_file(a, sample_csv())
+        inc = declare(a, FakeClock(START), updates=0)
+        now = datetime.now(UTC)
+        add_message(a, inc, inc.customers[0], received_at=now - timedelta(days=8))
+        kept = add_message(a, inc, inc.customers[0], received_at=now - timedelta(days=6))
+        assert run_json(cli, config, "db", "prune", "--yes")["messages"] == 1
+        assert _left(a) == ({kept}, 0)

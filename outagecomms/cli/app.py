@@ -14,7 +14,16 @@ from typing import Annotated
 
 import typer
 
-from outagecomms.cli import customers, deliveries, drafts, incidents, project, recovery, run
+from outagecomms.cli import (
+    customers,
+    deliveries,
+    drafts,
+    inbound,
+    incidents,
+    project,
+    recovery,
+    run,
+)
 from outagecomms.cli.exits import Group
 from outagecomms.cli.options import set_config
 
@@ -65,6 +74,8 @@ COMMANDS: list[tuple[str, Callable[..., None]]] = [
     ("watch", incidents.watch),
     ("nps", recovery.nps),
     ("report", recovery.report),
+    ("replies", inbound.replies),
+    ("respond", inbound.respond),
 ]
 for name, command in COMMANDS:
     app.command(name)(command)
@@ -74,6 +85,7 @@ app.add_typer(deliveries.deliveries, name="deliveries")
 app.add_typer(project.db, name="db")
 app.add_typer(drafts.drafts, name="drafts")
 app.add_typer(recovery.feedback, name="feedback")
+app.add_typer(inbound.inbound, name="inbound")
 
 
 def main() -> None:

@@ -211,9 +211,7 @@ def parse_escalation(ctx: FieldReader, raw: Any) -> tuple[EscalationRule, ...]:
                 incidents_at_least=ctx.integer(
                     data, prefix, "incidents_at_least", 0, minimum=0, maximum=10_000
                 ),
-                incidents_within=ctx.duration(
-                    data, prefix, "incidents_within", timedelta(days=90)
-                ),
+                incidents_within=ctx.duration(data, prefix, "incidents_within", timedelta(days=90)),
                 credit_at_least=credit,
                 notify=notify,
             )

@@ -32,6 +32,7 @@ from outagecomms.channels.base import (
 )
 from outagecomms.directory.audience import split_channel
 from outagecomms.errors import OutageCommsError
+from outagecomms.inbound.tokens import reply_address
 from outagecomms.models import ROUND_WIDE, Customer, DeliveryStatus, Incident, Round, RoundKind
 from outagecomms.recovery import feedback, ledger
 from outagecomms.rendering.mime import sender_domain
@@ -356,6 +357,22 @@ class Dispatcher:
             return {}
         return thread_headers(message_id(root, incident, ack, domain))
 
+    def _reply_to(
+        self, claim: outbox_db.Claimed, channel: Channel, am_copy: bool
+    ) -> dict[str, str]:
+        """``Reply-To: replies+<token>@...`` on a customer's email when ``[inbound] reply_to``
+        is set: the reply names its delivery (``inbound.tokens``). Without the daemon secret
+        the plain address (replies still thread by In-Reply-To)."""
+        reply_to = self.app.config.inbound.reply_to
+        if not reply_to or am_copy or channel.template_channel != "email":
+            return {}
+        if claim.customer_id == ROUND_WIDE:
+            return {"Reply-To": reply_to}
+        secret = self._feedback_secret()
+        if secret is None:
+            return {"Reply-To": reply_to}
+        return {"Reply-To": reply_address(reply_to, secret, claim.id)}
+
     def _feedback_secret(self) -> bytes | None:
         if not hasattr(self, "_secret"):
             try:
@@ -432,6 +449,7 @@ class Dispatcher:
                 "X-Outagecomms-Round": f"{rnd.seq} {rnd.kind.value}",
                 "X-Outagecomms-Customer": customer.id,
                 **self._thread_headers(claim, incident, rnd, domain),
+                **self._reply_to(claim, channel, am_copy),
             },
             data=round_data(
                 incident,

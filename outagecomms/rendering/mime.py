@@ -141,11 +141,12 @@ class EmailBuilder:
         if problem:
             raise ConfigError(problem)
         from_name, from_email = parseaddr(from_addr)
-        fixed = _header("From", _address(from_name, from_email))
-        if reply_to:
-            fixed += _header("Reply-To", reply_to)
-        fixed += b"Auto-Submitted: auto-generated\r\nX-Auto-Response-Suppress: All\r\n"
-        self._fixed = fixed + b"MIME-Version: 1.0\r\n"
+        sender = _header("From", _address(from_name, from_email))
+        tail = b"Auto-Submitted: auto-generated\r\nX-Auto-Response-Suppress: All\r\n"
+        tail += b"MIME-Version: 1.0\r\n"
+        # a message's own Reply-To (``[inbound] reply_to``: its reply token) replaces this one
+        self._fixed_own_reply_to = sender + tail
+        self._fixed = sender + (_header("Reply-To", reply_to) if reply_to else b"") + tail
         self._date_second = -1
         self._date = b""
 
@@ -163,7 +164,7 @@ class EmailBuilder:
             raise ValueError(f"invalid recipient address {msg.to[:80]!r}")
         to, _smtputf8 = wire_address(msg.to)
         out = [
-            self._fixed,
+            self._fixed_own_reply_to if "Reply-To" in msg.headers else self._fixed,
             _address_header("To", _address(msg.to_name, to)),
             _header("Subject", msg.subject),
             self._date_header(),

@@ -369,6 +369,25 @@ class Renderer:
                 ) from None
         return out
 
+    def render_inbound(self, name: str, ctx: dict[str, Any]) -> Rendered:
+        """``inbound/<name>.subject.j2`` (if there is one) and ``inbound/<name>.txt.j2``:
+        what is sent because of a customer's message (an acknowledgement, an escalation)."""
+        out: dict[str, str] = {}
+        for part in ("subject", "txt"):
+            tname = f"inbound/{name}.{part}.j2"
+            if part == "subject" and tname not in self.env.list_templates(extensions=["j2"]):
+                continue
+            tpl = self._get(tname)
+            try:
+                with budget(self.limits):
+                    out[part] = tpl.render(ctx)
+            except Exception as exc:
+                where, line = self._where(exc, tname)
+                raise TemplateError(
+                    f"{type(exc).__name__}: {exc}" + _via(where, tname), template=where, line=line
+                ) from None
+        return _finish(out)
+
     def render_customer(
         self,
         kind: RoundKind,

@@ -296,7 +296,7 @@ class Daemon:
     async def run(self) -> DispatchSummary:
         if self.http:
             from outagecomms.recovery.feedback import feedback_secret
-            from outagecomms.web.server import parse_bind
+            from outagecomms.web.bind import parse_bind
 
             feedback_secret(self.app)  # fail at start, not at the first click
             parse_bind(self.http)

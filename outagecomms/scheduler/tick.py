@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from outagecomms.app import App
 from outagecomms.outbox.dispatch import Dispatcher, DispatchSummary, Progress
@@ -15,6 +15,10 @@ from outagecomms.scheduler.due import DueResult, run_due
 class TickResult:
     due: DueResult
     dispatch: DispatchSummary
+    #: inbound messages stored but not yet processed (a crash), processed now
+    inbound_processed: int = 0
+    #: escalations, acknowledgements and answers sent (``inbound_sends``)
+    inbound_sent: int = field(default=0)
 
     @property
     def unsent(self) -> int:
@@ -33,9 +37,15 @@ class TickResult:
 
 async def tick(app: App, *, progress: Progress | None = None) -> TickResult:
     """The cron form: do everything that is due now, send it, return."""
+    from outagecomms.inbound.pipeline import process_pending
+    from outagecomms.inbound.sender import InboundSender
+
     due = await asyncio.to_thread(run_due, app)  # it may email the commander (its own loop)
+    processed = await asyncio.to_thread(process_pending, app)
+    async with InboundSender(app) as inbound:
+        inbound_sent = await inbound.send_due()
     async with Dispatcher(app) as d:
         summary = await d.run(progress=progress)
     if summary.dead:  # the commander hears of them now, not at the next tick
         due.dead_reported += await asyncio.to_thread(report_dead, app)
-    return TickResult(due, summary)
+    return TickResult(due, summary, inbound_processed=processed, inbound_sent=inbound_sent)

@@ -76,7 +76,9 @@ def insert_message(conn: Connection, row: Mapping[str, Any]) -> tuple[int, bool]
     values.setdefault("recipients", [])
     try:
         with conn.begin_nested():
-            new_id = conn.execute(insert(t.inbound).values(**values)).inserted_primary_key[0]
+            pk = conn.execute(insert(t.inbound).values(**values)).inserted_primary_key
+            assert pk is not None
+            new_id = pk[0]
         return int(new_id), False
     except IntegrityError:
         existing = conn.execute(
@@ -206,7 +208,9 @@ def queue_send(conn: Connection, row: Mapping[str, Any]) -> int | None:
     values.setdefault("next_attempt_at", values["created_at"])
     try:
         with conn.begin_nested():
-            new_id = conn.execute(insert(t.inbound_sends).values(**values)).inserted_primary_key[0]
+            key = conn.execute(insert(t.inbound_sends).values(**values)).inserted_primary_key
+            assert key is not None
+            new_id = key[0]
     except IntegrityError:
         if values.get("dedup") is None:
             raise

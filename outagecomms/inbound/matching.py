@@ -1,0 +1,167 @@
+"""Whose message is this: the delivery of ours it answers, so its incident, round, customer
+and channel.
+
+Email, strongest first: the Reply-To token in a recipient address (``replies+<token>@``, signed:
+a changed or unknown token is never attributed, whatever else the message says); else our
+Message-ID in ``In-Reply-To``/``References`` (or, for a bounce, in the bounced message), but
+only when the sender (for a bounce: the failed recipient) is that customer's own address, since
+anyone can copy a Message-ID. SMS: the sender's number, to that customer's open incident.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, select
+
+from outagecomms.inbound.tokens import read_token, token_of
+from outagecomms.models import IncidentStatus
+from outagecomms.store import tables as t
+
+#: ``<oc.{delivery}.{inc-n}.r{seq}@domain>`` (outbox.dispatch.message_id)
+_OUR_ID = re.compile(r"<oc\.(\d{1,18})\.inc-(\d{1,18})\.r\d{1,9}@[^>\s]+>", re.IGNORECASE)
+#: an SMS answers the customer's newest incident if none is open but one ended this recently
+RECENT = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Match:
+    incident_id: int | None = None
+    round_id: int | None = None
+    customer_id: str | None = None
+    channel: str = ""  # the configured channel of the delivery answered
+    delivery_id: int | None = None
+    by: str = ""  # token | thread | bounce | phone
+    why_not: str = ""  # unmatched: why
+
+    @property
+    def matched(self) -> bool:
+        return self.customer_id is not None
+
+
+def _delivery(conn: Connection, delivery_id: int) -> Match | None:
+    d = t.deliveries
+    row = conn.execute(
+        select(d.c.incident_id, d.c.round_id, d.c.customer_id, d.c.channel).where(
+            d.c.id == delivery_id
+        )
+    ).first()
+    if row is None:
+        return None
+    return Match(
+        incident_id=int(row[0]),
+        round_id=int(row[1]),
+        customer_id=str(row[2]),
+        channel=str(row[3]),
+        delivery_id=delivery_id,
+    )
+
+
+def our_message_ids(ids: Iterable[str]) -> list[tuple[int, int]]:
+    """(delivery id, incident id) of each of our Message-IDs among ``ids``, newest reference
+    first (References lists the thread oldest first)."""
+    out = []
+    for mid in ids:
+        for m in _OUR_ID.finditer(mid or ""):
+            out.append((int(m[1]), int(m[2])))
+    return out[::-1]
+
+
+def _customer_email(conn: Connection, customer_id: str) -> str:
+    c = t.customers
+    row = conn.execute(select(c.c.email).where(c.c.id == customer_id)).first()
+    return str(row[0]).lower() if row is not None and row[0] else ""
+
+
+def match_email(
+    conn: Connection,
+    *,
+    reply_to: str,
+    secret: bytes | None,
+    recipients: Sequence[str],
+    thread_ids: Sequence[str],
+    sender: str,
+    bounce_recipients: Sequence[str] = (),
+    by_thread: str = "thread",
+) -> Match:
+    if reply_to:
+        for addr in recipients:
+            token = token_of(reply_to, addr)
+            if token is None:
+                continue
+            if secret is None:
+                return Match(why_not="a reply token, but the daemon secret is not set to read it")
+            delivery_id = read_token(secret, token)
+            if delivery_id is None:
+                return Match(why_not=f"the reply token in {addr[:80]!r} is not one of ours")
+            found = _delivery(conn, delivery_id)
+            if found is None:
+                return Match(why_not=f"the reply token names delivery {delivery_id}, not stored")
+            return Match(**{**found.__dict__, "by": "token"})
+    allowed = {a.lower() for a in ([sender] if sender else [])} | {
+        a.lower() for a in bounce_recipients
+    }
+    candidates = our_message_ids(thread_ids)
+    for delivery_id, incident_id in candidates:
+        found = _delivery(conn, delivery_id)
+        if found is None or found.incident_id != incident_id or found.customer_id is None:
+            continue
+        if _customer_email(conn, found.customer_id) not in allowed:
+            return Match(
+                why_not="it answers one of our messages, but not from the address it went to"
+            )
+        return Match(**{**found.__dict__, "by": by_thread})
+    if candidates:
+        return Match(why_not="it refers to a message of ours that is not stored")
+    return Match(why_not="no reply token and no reference to a message of ours")
+
+
+def match_phone(conn: Connection, number: str, now: datetime) -> tuple[Match, list[str]]:
+    """The customer texting from ``number`` and their open incident (else one that ended in the
+    last week); also every customer with that number (for STOP/START)."""
+    c, a, inc, d = t.customers, t.audience, t.incidents, t.deliveries
+    ids = [str(x) for x in conn.execute(select(c.c.id).where(c.c.phone == number)).scalars()]
+    if not ids:
+        return Match(why_not=f"no customer has the number {number}"), ids
+    q = (
+        select(a.c.customer_id, inc.c.id, inc.c.status, inc.c.resolved_at)
+        .select_from(a.join(inc, inc.c.id == a.c.incident_id))
+        .where(a.c.customer_id.in_(ids))
+        .order_by(inc.c.id.desc())
+    )
+    open_hits: dict[str, int] = {}
+    recent: list[tuple[str, int]] = []
+    closed = (IncidentStatus.RESOLVED.value, IncidentStatus.VOIDED.value)
+    for customer_id, incident_id, status, resolved_at in conn.execute(q):
+        if status not in closed:
+            open_hits.setdefault(str(customer_id), int(incident_id))
+        elif resolved_at is not None and resolved_at.replace(tzinfo=now.tzinfo) >= now - RECENT:
+            recent.append((str(customer_id), int(incident_id)))
+    hits = list(open_hits.items()) or recent[:1]
+    if len({cid for cid, _ in hits}) > 1:
+        return Match(why_not=f"{len(ids)} customers share the number {number}"), ids
+    if not hits:
+        return Match(why_not=f"the customer with {number} is in no open incident"), ids
+    customer_id, incident_id = hits[0]
+    row = conn.execute(
+        select(d.c.round_id, d.c.channel, d.c.id)
+        .where(d.c.incident_id == incident_id, d.c.customer_id == customer_id)
+        .order_by(d.c.id.desc())
+        .limit(1)
+    ).first()
+    round_id = int(row[0]) if row is not None else None
+    channel = str(row[1]) if row is not None else ""
+    return (
+        Match(
+            incident_id=incident_id,
+            round_id=round_id,
+            customer_id=customer_id,
+            channel=channel,
+            delivery_id=int(row[2]) if row is not None else None,
+            by="phone",
+        ),
+        ids,
+    )

@@ -1,0 +1,843 @@
+"""The one pipeline every message that comes back goes through, whichever way it came (SMTP or
+LMTP listener, IMAP mailbox, ``inbound ingest`` pipe, Twilio webhook):
+
+1. ``store_message``: the bytes as received, committed before anything else (the listener
+   answers 250 only after it returns; a store that cannot take it raises ``StoreUnavailable``,
+   451 / exit 75). The same message twice (same Message-ID and body) is stored once.
+2. ``process``: parse, classify (reply / auto_reply / bounce), match to the delivery it answers,
+   clean and score a person's words, then in one transaction: record it, and queue what follows
+   (an escalation to the account manager and the commander, a short acknowledgement to the
+   person, a bounced message's resend on the customer's next channel, a contact flag).
+   Idempotent: a crash between 1 and 2 is finished by ``process_pending`` at the daemon's start.
+3. The inbound sender (``inbound.sender``) sends what was queued; the outbox sends a resend.
+
+Nothing of a message's text goes to a log: it is personal data, kept ``[inbound] keep`` long.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from email.utils import parseaddr
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from outagecomms.app import App
+from outagecomms.channels import registry
+from outagecomms.errors import InputError, OutageCommsError, StoreUnavailable
+from outagecomms.inbound import escalation as rules
+from outagecomms.inbound.matching import Match, match_email, match_phone
+from outagecomms.models import Customer, DeliveryStatus, Incident
+from outagecomms.store import customers as customers_db
+from outagecomms.store import inbound as inbound_db
+from outagecomms.store import incidents as incidents_db
+from outagecomms.store import tables as t
+
+log = logging.getLogger("outagecomms.inbound")
+
+SOURCES = ("smtp", "lmtp", "imap", "pipe", "twilio")
+#: the kinds of channel a bounced email falls back to, in order (``[policy.*] fallback`` unset)
+FALLBACK_KINDS = ("sms", "slack", "teams", "webhook")
+#: the text a customer's message is kept with (the raw message keeps the rest)
+MAX_TEXT = 20_000
+OPT_OUT = {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "optout", "revoke"}
+OPT_IN = {"start", "yes", "unstop"}
+OPT_OUT_REASON = "opted out by texting STOP"
+
+_MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(<[^>\r\n]{1,900}>)", re.IGNORECASE | re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Stored:
+    id: int
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class Processed:
+    id: int
+    duplicate: bool
+    kind: str | None
+    customer_id: str | None
+    incident_ref: str | None
+    label: str | None
+    escalated: bool
+    sends: int  # escalations and acknowledgements queued
+    resent_on: str = ""  # a bounce: the channel the message goes out on now
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "duplicate": self.duplicate,
+            "kind": self.kind,
+            "customer_id": self.customer_id,
+            "incident": self.incident_ref,
+            "label": self.label,
+            "escalated": self.escalated,
+            "queued": self.sends,
+            "resent_on": self.resent_on or None,
+        }
+
+
+# --- 1. store ---------------------------------------------------------------------------------
+
+
+def split_head(raw: bytes) -> tuple[bytes, bytes]:
+    """Header block and body, whichever line ending the message uses."""
+    crlf, lf = raw.find(b"\r\n\r\n"), raw.find(b"\n\n")
+    if crlf >= 0 and (lf < 0 or crlf <= lf + 1):
+        return raw[:crlf], raw[crlf + 4 :]
+    if lf >= 0:
+        return raw[:lf], raw[lf + 2 :]
+    return raw, b""
+
+
+def digest(raw: bytes) -> tuple[str, str]:
+    """(digest, Message-ID): with a Message-ID, of it and the body, so the same message
+    delivered again (other trace headers, another envelope) is the same; else of the bytes."""
+    head, body = split_head(raw)
+    m = _MESSAGE_ID.search(head)
+    if m is None:
+        return hashlib.sha256(b"raw\0" + raw).hexdigest(), ""
+    mid = m[1]
+    key = b"mid\0" + mid + b"\0" + hashlib.sha256(body.replace(b"\r\n", b"\n")).digest()
+    return hashlib.sha256(key).hexdigest(), mid.decode("ascii", "replace")
+
+
+def _unavailable(exc: BaseException) -> StoreUnavailable:
+    orig = getattr(exc, "orig", None)
+    why = (str(orig or exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    return StoreUnavailable(
+        f"the store cannot take the message now ({why}); nothing was stored, try again later"
+    )
+
+
+def store_message(
+    app: App,
+    raw: bytes,
+    *,
+    source: str,
+    recipients: Sequence[str] = (),
+    received_at: datetime | None = None,
+) -> Stored:
+    """Store one RFC 5322 message as received; durable when this returns."""
+    if source not in SOURCES:
+        raise InputError(f"unknown inbound source {source!r}; one of {', '.join(SOURCES)}")
+    limit = app.config.inbound.max_size
+    if len(raw) > limit:
+        raise InputError(
+            f"the message is {len(raw)} bytes, more than [inbound] max_size ({limit}) allows"
+        )
+    key, mid = digest(raw)
+    return _store(
+        app,
+        {
+            "received_at": received_at or app.clock(),
+            "source": source,
+            "channel": "email",
+            "digest": key,
+            "message_id": mid,
+            "raw": raw,
+            "size": len(raw),
+            "recipients": [str(r)[:320] for r in recipients][:100],
+        },
+    )
+
+
+def _store(app: App, row: dict[str, Any]) -> Stored:
+    try:
+        with app.store.write() as conn:
+            new_id, duplicate = inbound_db.insert_message(conn, row)
+    except (DBAPIError, SQLAlchemyError, OSError) as exc:
+        raise _unavailable(exc) from None
+    return Stored(new_id, duplicate)
+
+
+# --- 2. process -------------------------------------------------------------------------------
+
+
+_scorers: dict[str, Any] = {}
+
+
+def scorer_for(spec: str) -> Any:
+    """The configured sentiment scorer, built once per process (vader's lexicon takes a while)."""
+    s = _scorers.get(spec)
+    if s is None:
+        from outagecomms.inbound.sentiment import load_scorer
+
+        s = _scorers[spec] = load_scorer(spec)
+    return s
+
+
+def _secret(app: App) -> bytes | None:
+    from outagecomms.recovery.feedback import feedback_secret
+
+    try:
+        return feedback_secret(app)
+    except OutageCommsError:
+        return None
+
+
+def ingest(app: App, raw: bytes, *, source: str, recipients: Sequence[str] = ()) -> Processed:
+    """Store, then process, one message (``inbound ingest``)."""
+    stored = store_message(app, raw, source=source, recipients=recipients)
+    if stored.duplicate:
+        return _already(app, stored.id)
+    return process(app, stored.id)
+
+
+def process_pending(app: App) -> int:
+    """Process what was stored but not processed (a crash in between); how many."""
+    n = 0
+    while True:
+        with app.store.read() as conn:
+            ids = inbound_db.pending_ids(conn)
+        if not ids:
+            return n
+        for inbound_id in ids:
+            process(app, inbound_id)
+            n += 1
+
+
+def _already(app: App, inbound_id: int) -> Processed:
+    with app.store.read() as conn:
+        row = inbound_db.get_message(conn, inbound_id)
+    assert row is not None
+    ref = f"INC-{row['incident_id']}" if row["incident_id"] else None
+    return Processed(
+        id=inbound_id,
+        duplicate=True,
+        kind=row["kind"],
+        customer_id=row["customer_id"],
+        incident_ref=ref,
+        label=row["label"],
+        escalated=row["escalated_at"] is not None,
+        sends=0,
+    )
+
+
+@dataclass
+class _Plan:
+    """What processing decided, written in one transaction."""
+
+    values: dict[str, Any]
+    sends: list[dict[str, Any]]
+    flags: list[dict[str, Any]]
+    unflag: list[tuple[str, str]]
+    bounce_of: Match | None = None
+    event: tuple[int, str, str] | None = None
+
+
+def process(app: App, inbound_id: int) -> Processed:
+    """Classify, match and act on a stored message (again: nothing happens twice)."""
+    with app.store.read() as conn:
+        row = inbound_db.get_message(conn, inbound_id)
+        if row is None:
+            raise InputError(f"inbound message {inbound_id} does not exist")
+        if row["status"] == "processed":
+            return _already(app, inbound_id)
+        planner = _plan_sms if row["channel"] == "sms" else _plan_email
+        plan = planner(app, conn, row)
+    resent_on = ""
+    with app.store.write() as conn:
+        fresh = conn.execute(
+            select(t.inbound.c.status).where(t.inbound.c.id == inbound_id)
+        ).scalar_one()
+        if fresh == "processed":  # another process got there first
+            return _already(app, inbound_id)
+        now = app.clock()
+        plan.values["processed_at"] = now
+        queued = 0
+        for send in plan.sends:
+            send.setdefault("created_at", now)
+            if inbound_db.queue_send(conn, {"inbound_id": inbound_id, **send}) is not None:
+                queued += 1
+                if send["kind"] == "acknowledgement":
+                    plan.values["acknowledged_at"] = now
+        if plan.flags:
+            customers_db.flag_contacts(conn, plan.flags)
+        for customer_id, channel in plan.unflag:
+            f = t.contact_flags
+            conn.execute(
+                delete(f).where(
+                    f.c.customer_id == customer_id,
+                    f.c.channel == channel,
+                    f.c.reason == OPT_OUT_REASON,
+                )
+            )
+        if plan.bounce_of is not None:
+            resent_on = fall_back(app, conn, plan.bounce_of, now) or ""
+            if resent_on:
+                bounce = dict(plan.values.get("bounce") or {})
+                bounce["resent_on"] = resent_on
+                plan.values["bounce"] = bounce
+        if plan.event is not None:
+            incidents_db.add_event(conn, plan.event[0], now, plan.event[1], plan.event[2])
+        inbound_db.record_processed(conn, inbound_id, plan.values)
+    v = plan.values
+    return Processed(
+        id=inbound_id,
+        duplicate=False,
+        kind=v.get("kind"),
+        customer_id=v.get("customer_id"),
+        incident_ref=f"INC-{v['incident_id']}" if v.get("incident_id") else None,
+        label=v.get("label"),
+        escalated=v.get("escalated_at") is not None,
+        sends=queued,
+        resent_on=resent_on,
+    )
+
+
+def _match_values(m: Match) -> dict[str, Any]:
+    return {
+        "incident_id": m.incident_id,
+        "round_id": m.round_id,
+        "customer_id": m.customer_id,
+        "delivery_id": m.delivery_id,
+        "matched_by": m.by,
+        "unmatched_reason": "" if m.matched else m.why_not,
+    }
+
+
+def _plan_email(app: App, conn: Connection, row: dict[str, Any]) -> _Plan:
+    from outagecomms.inbound.classify import Kind, classify
+    from outagecomms.inbound.parse import ParseLimits, parse_message
+
+    cfg = app.config.inbound
+    limits = ParseLimits(
+        max_depth=cfg.max_depth, max_headers=cfg.max_headers, keep_attachments=cfg.keep_attachments
+    )
+    parsed = parse_message(row["raw"], limits=limits)
+    verdict = classify(parsed)
+    values: dict[str, Any] = {
+        "kind": verdict.kind.value,
+        "reason": verdict.reason[:500],
+        "parse_note": "; ".join(parsed.notes)[:2000],
+        "sender": parsed.from_addr[:320],
+        "subject": parsed.subject[:998],
+    }
+    recipients = [*row["recipients"], *parsed.to_addrs]
+    thread = [*parsed.in_reply_to, *parsed.references]
+    bounce = verdict.bounce
+    if bounce is not None:
+        thread = [bounce.original_message_id, *thread] if bounce.original_message_id else thread
+        values["bounce"] = {
+            "permanent": bounce.permanent,
+            "status": bounce.status,
+            "action": bounce.action,
+            "recipients": list(bounce.recipients),
+            "diagnostic": bounce.diagnostic,
+        }
+        values["text"] = bounce.diagnostic
+    match = match_email(
+        conn,
+        reply_to=cfg.reply_to,
+        secret=_secret(app) if cfg.reply_to else None,
+        recipients=recipients,
+        thread_ids=thread,
+        sender=parsed.from_addr,
+        bounce_recipients=bounce.recipients if bounce is not None else (),
+        by_thread="bounce" if bounce is not None else "thread",
+    )
+    values.update(_match_values(match))
+    plan = _Plan(values=values, sends=[], flags=[], unflag=[])
+    if not match.matched:
+        return plan
+    assert match.customer_id is not None and match.incident_id is not None
+    customer = customers_db.get_customers(conn, [match.customer_id]).get(match.customer_id)
+    incident = incidents_db.get_incident(conn, match.incident_id).incident
+    if verdict.kind == Kind.BOUNCE:
+        assert bounce is not None
+        what = "bounced for good" if bounce.permanent else "delayed"
+        plan.event = (
+            incident.id,
+            "bounce",
+            f"{match.customer_id} {match.channel}: {what} {bounce.status}".strip(),
+        )
+        if bounce.permanent and customer is not None:
+            contact = customer.email or (bounce.recipients[0] if bounce.recipients else "")
+            plan.flags.append(
+                {
+                    "customer_id": customer.id,
+                    "channel": match.channel,
+                    "contact": contact,
+                    "reason": f"bounced {bounce.status or ''}: {bounce.diagnostic}".replace(
+                        " :", ":"
+                    )[:500],
+                    "incident_id": incident.id,
+                    "flagged_at": app.clock(),
+                }
+            )
+            plan.bounce_of = match
+        return plan
+    if verdict.kind == Kind.AUTO_REPLY:
+        values["text"] = parsed.text.strip()[:2000]
+        plan.event = (incident.id, "auto_reply", f"{match.customer_id}: {verdict.reason}"[:300])
+        return plan
+    _plan_reply(app, conn, plan, parsed.text, customer, incident, match, row, parsed)
+    return plan
+
+
+def _plan_reply(
+    app: App,
+    conn: Connection,
+    plan: _Plan,
+    body: str,
+    customer: Customer | None,
+    incident: Incident,
+    match: Match,
+    row: dict[str, Any],
+    parsed: Any = None,
+) -> None:
+    from outagecomms.inbound.language import detect_language
+    from outagecomms.inbound.sentiment import label as label_of
+
+    values = plan.values
+    if row["channel"] == "sms":
+        text = body.strip()
+    else:
+        from outagecomms.inbound.textclean import strip_reply
+
+        text = strip_reply(body)
+    text = text[:MAX_TEXT]
+    values["text"] = text
+    hint = customer.locale.split("_")[0].lower() if customer else None
+    language = detect_language(text, hint)
+    values["language"] = language
+    score: float | None
+    try:
+        score = scorer_for(app.config.inbound.scorer).score(text, language)
+    except OutageCommsError:
+        raise
+    except Exception as exc:  # an operator's scorer failing: a person reads the message
+        log.warning("the sentiment scorer failed: %s", type(exc).__name__)
+        score = None
+    if score is not None:
+        score = max(-1.0, min(1.0, float(score)))
+    values["sentiment"] = score
+    values["label"] = label_of(score)
+    values["needs_person"] = 1 if score is None else 0
+    who = match.customer_id
+    plan.event = (incident.id, "reply", f"{who} {values['label'] or 'unscored'}")
+    if customer is None:
+        return
+    facts = _facts(app, conn, text, values["label"], score, customer, incident)
+    decision = rules.decide(app.config.inbound.escalation, facts)
+    am_told = False
+    if decision is not None:
+        now = app.clock()
+        sends = _escalations(app, conn, decision, facts, incident, row, values)
+        if sends:
+            values["escalated_at"] = now
+            am_told = any(s["notify"] == "account_manager" for s in sends)
+        values["escalation"] = {
+            "rule": decision.rule,
+            "why": decision.why,
+            "to": [s["to_shown"] for s in sends],
+        }
+        for s in sends:
+            s.pop("to_shown")
+            s.pop("notify")
+        plan.sends.extend(sends)
+        plan.event = (
+            incident.id,
+            "reply",
+            f"{who} {values['label'] or 'unscored'}, escalated ({decision.rule})",
+        )
+    if app.config.inbound.acknowledge:
+        ack = _acknowledgement(
+            app,
+            customer,
+            incident,
+            match,
+            row,
+            parsed,
+            escalated=decision is not None,
+            am_told=am_told,
+        )
+        if ack is not None:
+            plan.sends.append(ack)
+
+
+def _facts(
+    app: App,
+    conn: Connection,
+    text: str,
+    label: str | None,
+    score: float | None,
+    customer: Customer,
+    incident: Incident,
+) -> rules.Facts:
+    from outagecomms.store import credits as credits_db
+
+    now = app.clock()
+    windows = {
+        d: inbound_db.customer_incident_count(conn, customer.id, now - timedelta(days=d))
+        for d in rules.windows(app.config.inbound.escalation)
+    }
+    credit_row = credits_db.customer_credit(conn, incident.id, customer.id)
+    credit = Decimal(credit_row["amount"]) if credit_row else None
+    return rules.Facts(
+        text=text,
+        label=label,
+        score=score,
+        customer=customer,
+        incidents_in=windows,
+        credit=credit,
+    )
+
+
+def _email_channel(app: App, preferred: str) -> str | None:
+    """``preferred`` if it is an email-kind channel, else the first configured one."""
+    chans = app.config.channels
+    if preferred in chans and registry.get(chans[preferred].kind).template_channel == "email":
+        return preferred
+    for name, cfg in chans.items():
+        if registry.get(cfg.kind).template_channel == "email":
+            return name
+    return None
+
+
+def _sms_channel(app: App, preferred: str) -> str | None:
+    chans = app.config.channels
+    if preferred in chans and registry.get(chans[preferred].kind).template_channel == "sms":
+        return preferred
+    for name, cfg in chans.items():
+        if registry.get(cfg.kind).template_channel == "sms":
+            return name
+    return None
+
+
+def _escalations(
+    app: App,
+    conn: Connection,
+    decision: rules.Decision,
+    facts: rules.Facts,
+    incident: Incident,
+    row: dict[str, Any],
+    values: dict[str, Any],
+) -> list[dict[str, Any]]:
+    from outagecomms.scheduler.commander import commander_address
+
+    customer = facts.customer
+    policy = app.config.policy(incident.severity)
+    now = app.clock()
+    quarter = inbound_db.customer_incident_count(conn, customer.id, rules.quarter_start(now))
+    ctx = {
+        "company": app.config.company,
+        "incident": incident,
+        "customer": customer,
+        "text": values.get("text", ""),
+        "label": values.get("label"),
+        "score": values.get("sentiment"),
+        "language": values.get("language"),
+        "rule": decision.rule,
+        "why": decision.why,
+        "channel": row["channel"],
+        "received_at": row["received_at"].strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "incidents_this_quarter": quarter,
+        "credit": f"{facts.credit} {customer.currency}" if facts.credit is not None else "",
+    }
+    rendered = app.renderer.render_inbound("escalation", ctx)
+    out: list[dict[str, Any]] = []
+    base = {
+        "incident_id": incident.id,
+        "customer_id": customer.id,
+        "kind": "escalation",
+        "subject": rendered.subject,
+        "text": rendered.text,
+        "headers": {"X-Outagecomms-Incident": incident.ref, "X-Outagecomms-Customer": customer.id},
+    }
+    seen: set[tuple[str, str]] = set()
+    for target in decision.notify:
+        channel: str | None
+        if target == "account_manager":
+            to = customer.account_manager
+            channel = _email_channel(app, policy.account_manager_channel)
+        elif target == "commander":
+            channel = app.config.daemon.commander_channel
+            cfg = app.config.channels.get(channel)
+            if cfg is None:
+                continue
+            if registry.get(cfg.kind).template_channel == "email":
+                to = commander_address(incident) or ""
+            else:
+                to = (
+                    f"env:{app.config.daemon.commander_webhook_env}"
+                    if app.config.daemon.commander_webhook_env
+                    else ""
+                )
+        elif target.startswith(("https://", "http://")):
+            to, channel = target, "http"
+        else:
+            to = target
+            channel = _email_channel(app, policy.account_manager_channel)
+        if not to or channel is None or (channel, to) in seen:
+            continue
+        seen.add((channel, to))
+        shown = (
+            "webhook"
+            if channel == "http"
+            else to
+            if not to.startswith("env:")
+            else f"the {channel} room"
+        )
+        out.append({**base, "channel": channel, "to": to, "notify": target, "to_shown": shown})
+    return out
+
+
+def _acknowledgement(
+    app: App,
+    customer: Customer,
+    incident: Incident,
+    match: Match,
+    row: dict[str, Any],
+    parsed: Any,
+    *,
+    escalated: bool,
+    am_told: bool,
+) -> dict[str, Any] | None:
+    """The short thank-you to a person who wrote: once per round (``dedup``), threaded."""
+    am = ""
+    if am_told and customer.account_manager:
+        name, addr = parseaddr(customer.account_manager)
+        am = name or addr.split("@")[0].replace(".", " ").title()
+    ctx = {
+        "company": app.config.company,
+        "incident": incident,
+        "customer": customer,
+        "escalated": escalated,
+        "account_manager": am,
+    }
+    headers: dict[str, str] = {
+        "X-Outagecomms-Incident": incident.ref,
+        "X-Outagecomms-Customer": customer.id,
+    }
+    if row["channel"] == "sms":
+        channel = _sms_channel(app, match.channel)
+        to = customer.phone
+        rendered = app.renderer.render_inbound("acknowledgement_sms", ctx)
+    else:
+        channel = _email_channel(app, match.channel)
+        to = (
+            parsed.from_addr if parsed is not None and match.by == "token" else ""
+        ) or customer.email
+        subject = parsed.subject if parsed is not None else ""
+        if not subject.lower().startswith("re:"):
+            subject = f"Re: {subject}" if subject else f"Re: [{incident.ref}] {incident.title}"
+        ctx["subject"] = subject
+        rendered = app.renderer.render_inbound("acknowledgement", ctx)
+        if parsed is not None and parsed.message_id:
+            refs = [*parsed.references, parsed.message_id][-20:]
+            headers["In-Reply-To"] = parsed.message_id
+            headers["References"] = " ".join(refs)
+    if channel is None or not to:
+        return None
+    return {
+        "incident_id": incident.id,
+        "customer_id": customer.id,
+        "kind": "acknowledgement",
+        "channel": channel,
+        "to": to,
+        "subject": rendered.subject,
+        "text": rendered.text,
+        "headers": headers,
+        "dedup": f"ack:{incident.id}:{match.round_id or 0}:{customer.id}",
+    }
+
+
+# --- SMS -------------------------------------------------------------------------------------
+
+
+def normalise_number(number: str) -> str:
+    import phonenumbers
+
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return number.strip()
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def ingest_sms(
+    app: App,
+    *,
+    sender: str,
+    to: str,
+    body: str,
+    message_sid: str,
+    received_at: datetime | None = None,
+) -> Processed:
+    """An inbound text (Twilio's webhook): stored, matched by the sender's number, then
+    handled as a reply; ``STOP``/``UNSUBSCRIBE`` flag the number, ``START`` clears it."""
+    payload = json.dumps(
+        {"From": sender, "To": to, "Body": body, "MessageSid": message_sid}, ensure_ascii=False
+    ).encode()
+    key = (
+        hashlib.sha256(b"twilio\0" + message_sid.encode()).hexdigest()
+        if message_sid
+        else hashlib.sha256(b"raw\0" + payload).hexdigest()
+    )
+    stored = _store(
+        app,
+        {
+            "received_at": received_at or app.clock(),
+            "source": "twilio",
+            "channel": "sms",
+            "digest": key,
+            "message_id": message_sid[:200],
+            "sender": normalise_number(sender)[:40],
+            "raw": payload,
+            "size": len(payload),
+            "recipients": [to[:40]],
+        },
+    )
+    if stored.duplicate:
+        return _already(app, stored.id)
+    return process(app, stored.id)
+
+
+def _plan_sms(app: App, conn: Connection, row: dict[str, Any]) -> _Plan:
+    data = json.loads(row["raw"])
+    body = str(data.get("Body", ""))
+    number = row["sender"]
+    match, everyone = match_phone(conn, number, app.clock())
+    values: dict[str, Any] = {
+        "kind": "reply",
+        "text": body.strip()[:MAX_TEXT],
+        "reason": "a text message",
+    }
+    values.update(_match_values(match))
+    if match.matched:
+        values["round_id"] = match.round_id
+    plan = _Plan(values=values, sends=[], flags=[], unflag=[])
+    word = body.strip().lower().rstrip(".!")
+    sms_channels = [
+        n for n, c in app.config.channels.items() if registry.get(c.kind).template_channel == "sms"
+    ]
+    if word in OPT_OUT or word in OPT_IN:
+        values["reason"] = f"{word.upper()}: " + (
+            "opted out" if word in OPT_OUT else "opted in again"
+        )
+        for cid in everyone:
+            for ch in sms_channels:
+                if word in OPT_OUT:
+                    plan.flags.append(
+                        {
+                            "customer_id": cid,
+                            "channel": ch,
+                            "contact": number,
+                            "reason": OPT_OUT_REASON,
+                            "incident_id": match.incident_id,
+                            "flagged_at": app.clock(),
+                        }
+                    )
+                else:
+                    plan.unflag.append((cid, ch))
+        if match.incident_id is not None:
+            plan.event = (
+                match.incident_id,
+                "sms_opt_out" if word in OPT_OUT else "sms_opt_in",
+                f"{match.customer_id}",
+            )
+        return plan
+    if not match.matched:
+        return plan
+    assert match.customer_id is not None and match.incident_id is not None
+    customer = customers_db.get_customers(conn, [match.customer_id]).get(match.customer_id)
+    incident = incidents_db.get_incident(conn, match.incident_id).incident
+    sms_match = Match(
+        **{**match.__dict__, "channel": _sms_channel(app, match.channel) or match.channel}
+    )
+    _plan_reply(app, conn, plan, body, customer, incident, sms_match, row)
+    return plan
+
+
+# --- a bounce: the customer's next channel ----------------------------------------------------
+
+
+def fallback_channels(app: App, incident: Incident, bounced: str) -> list[str]:
+    """Where a message that bounced on ``bounced`` goes next, in order."""
+    policy = app.config.policy(incident.severity)
+    if policy.fallback:
+        return [n for n in policy.fallback if n != bounced]
+    chans = app.config.channels
+    out = []
+    for kind in FALLBACK_KINDS:
+        for name, cfg in chans.items():
+            if name != bounced and registry.get(cfg.kind).template_channel == kind:
+                out.append(name)
+    return out
+
+
+def fall_back(app: App, conn: Connection, bounced: Match, now: datetime) -> str | None:
+    """Queue the round's message for the customer on their next channel (the first with a
+    contact, not flagged, that has no message of that round yet), and add that channel to the
+    incident's audience for the rounds to come; the channel, or None."""
+    assert bounced.incident_id is not None and bounced.customer_id is not None
+    incident = incidents_db.get_incident(conn, bounced.incident_id).incident
+    if not incident.is_open and bounced.round_id is None:
+        return None
+    customer = customers_db.get_customers(conn, [bounced.customer_id]).get(bounced.customer_id)
+    if customer is None:
+        return None
+    d, a, f = t.deliveries, t.audience, t.contact_flags
+    for name in fallback_channels(app, incident, bounced.channel):
+        cfg = app.config.channels.get(name)
+        if cfg is None:
+            continue
+        cls = registry.get(cfg.kind)
+        if cls.contact_field is None or not customer.contact(cls.contact_field):
+            continue
+        flagged = conn.execute(
+            select(f.c.customer_id).where(f.c.customer_id == customer.id, f.c.channel == name)
+        ).first()
+        if flagged is not None:
+            continue
+        has = conn.execute(
+            select(d.c.id).where(
+                d.c.incident_id == incident.id,
+                d.c.round_id == bounced.round_id,
+                d.c.customer_id == customer.id,
+                d.c.channel == name,
+            )
+        ).first()
+        if has is not None:
+            continue
+        in_audience = conn.execute(
+            select(a.c.channel).where(
+                a.c.incident_id == incident.id, a.c.customer_id == customer.id, a.c.channel == name
+            )
+        ).first()
+        if in_audience is None:
+            conn.execute(
+                insert(a).values(incident_id=incident.id, customer_id=customer.id, channel=name)
+            )
+        conn.execute(
+            insert(d).values(
+                incident_id=incident.id,
+                round_id=bounced.round_id,
+                customer_id=customer.id,
+                channel=name,
+                status=DeliveryStatus.PENDING.value,
+                attempts=0,
+                next_attempt_at=now,
+            )
+        )
+        incidents_db.add_event(
+            conn,
+            incident.id,
+            now,
+            "fallback",
+            f"{customer.id}: {bounced.channel} bounced, resent on {name}",
+        )
+        return name
+    return None

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import importlib.util
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -201,20 +200,7 @@ def test_without_public_url_nothing_can_be_checked(
 
 # --- accepted ---------------------------------------------------------------------------------
 
-def _has_pipeline() -> bool:
-    try:
-        return importlib.util.find_spec("outagecomms.inbound.pipeline") is not None
-    except ModuleNotFoundError:
-        return False
 
-
-needs_pipeline = pytest.mark.skipif(
-    not _has_pipeline(),
-    reason="outagecomms.inbound.pipeline (ingest_sms) is not there yet",
-)
-
-
-@needs_pipeline
 @pytest.mark.parametrize("token", [TOKEN_A, TOKEN_B], ids=["first account", "second account"])
 def test_a_valid_text_is_stored_and_answered_with_empty_twiml(
     client: httpx.Client, app: App, token: str
@@ -226,10 +212,7 @@ def test_a_valid_text_is_stored_and_answered_with_empty_twiml(
     assert stored(app) == [{"source": "twilio", "channel": "sms", "sender": "+15550100123"}]
 
 
-@needs_pipeline
-def test_the_signature_covers_the_query_string_and_the_port(
-    client: httpx.Client, app: App
-) -> None:
+def test_the_signature_covers_the_query_string_and_the_port(client: httpx.Client, app: App) -> None:
     query = "account=eu&note=a%20b"
     res = post(
         client,
@@ -245,7 +228,6 @@ def test_the_signature_covers_the_query_string_and_the_port(
     assert count(app) == 1
 
 
-@needs_pipeline
 def test_a_store_that_is_down_is_503(
     client: httpx.Client, app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:

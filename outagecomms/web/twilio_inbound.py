@@ -26,7 +26,6 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import importlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from urllib.parse import parse_qs, urlsplit, urlunsplit
@@ -112,8 +111,9 @@ def _text(status: int, text: str) -> PlainTextResponse:
 
 
 def _ingest(app: App, form: Mapping[str, Sequence[str]]) -> None:
-    """The pipeline's ``ingest_sms`` (imported here: the web app starts without it)."""
-    pipeline = importlib.import_module("outagecomms.inbound.pipeline")
+    """The pipeline's ``ingest_sms`` (imported when a text comes: the feedback pages and
+    hooks do not need the inbound pipeline loaded)."""
+    from outagecomms.inbound import pipeline
 
     def one(name: str) -> str:
         values = form.get(name) or [""]

@@ -396,3 +396,149 @@ def test_db_prune_takes_keep_from_the_config(
         kept = add_message(a, inc, inc.customers[0], received_at=now - timedelta(days=6))
         assert run_json(cli, config, "db", "prune", "--yes")["messages"] == 1
         assert _left(a) == ({kept}, 0)
+
+
+# --- the post-incident report -----------------------------------------------------------------
+
+#: (round index, label, score, text); None score: not scored (another language)
+REPLIES = [
+    (0, "negative", -0.8, "Third outage this month. We are considering cancelling."),
+    (0, "negative", -0.4, "Not again."),
+    (0, None, None, "Das ist schon wieder passiert."),
+    (1, "neutral", 0.0, "Thanks. Will there be a credit for this?"),
+    (1, "positive", 0.6, "Great updates, thank you!"),
+    (1, "negative", -0.6, "Why is it still down?"),
+    (2, "positive", 0.7, "It would help to have an SMS when it is fixed."),
+    (2, "positive", 0.9, "All good now, thanks"),
+]
+#: one reply per language with a suggestion's words, whatever its label; and two that are not
+SUGGESTIONS = [
+    ("negative", "You should have told us an hour earlier."),
+    ("neutral", "Ich schlage vor, dass Sie eine Statusseite auf Deutsch anbieten."),
+    ("neutral", "Pourriez-vous envoyer les mises à jour en français ?"),
+    ("neutral", "日本語での通知を追加してください。"),
+    ("negative", "Why is it down again?"),  # a question, but angry: escalate, not a suggestion
+    ("positive", "Thank you for the updates."),
+]
+
+
+def _report_fixture(app: App, clock: FakeClock) -> tuple[Incident, dict[str, int]]:
+    inc = declare(app, clock, updates=2)
+    cust = inc.customers
+    ids: dict[str, int] = {}
+    for n, (rnd, label, score, text) in enumerate(REPLIES):
+        ids[text] = add_message(
+            app, inc, cust[n], label=label, sentiment=score, text=text, round_no=rnd,
+            received_at=START + timedelta(minutes=n),
+        )  # fmt: skip
+    for n, (label, text) in enumerate(SUGGESTIONS):
+        ids[text] = add_message(
+            app, inc, cust[10 + n], label=label, text=text, round_no=2,
+            sentiment={"negative": -0.5, "neutral": 0.0, "positive": 0.5}[label],
+            received_at=START + timedelta(minutes=20 + n),
+        )  # fmt: skip
+    add_message(app, inc, cust[20], kind="auto_reply", text="I am out of the office")
+    add_message(
+        app, inc, cust[21], kind="bounce", text="550 5.1.1 user unknown",
+        bounce={"permanent": True, "status": "5.1.1", "action": "failed",
+                "recipients": ["gone@example.org"], "diagnostic": "550 5.1.1 user unknown",
+                "resent_on": "sms"},
+    )  # fmt: skip
+    add_message(
+        app, inc, cust[22], kind="bounce", text="451 4.2.2 mailbox full",
+        bounce={"permanent": False, "status": "4.2.2", "action": "delayed",
+                "recipients": ["full@example.org"], "diagnostic": "451 4.2.2 mailbox full"},
+    )  # fmt: skip
+    # the first reply: escalated, accepted 1.5 s later (a second escalation later still), and
+    # answered by a person after 9 minutes; the second escalated, not yet accepted, not answered
+    first = ids[REPLIES[0][3]]
+    received = START
+    with app.store.write() as conn:
+        inbound_db.set_times(conn, [first], escalated_at=received + timedelta(seconds=1))
+        inbound_db.set_times(conn, [first], responded_at=received + timedelta(minutes=9))
+        inbound_db.set_times(conn, [ids["Not again."]], escalated_at=START + timedelta(minutes=1))
+    add_send(app, inc, cust[0], first, sent_at=received + timedelta(seconds=1.5))
+    add_send(
+        app, inc, cust[0], first, to="cmdr@example.com", sent_at=received + timedelta(seconds=4)
+    )
+    add_send(app, inc, cust[1], ids["Not again."])
+    return inc, ids
+
+
+def test_the_report_says_what_customers_told_us(app: App, clock: FakeClock) -> None:
+    from outagecomms.recovery.report import build_report, render_html, render_markdown
+
+    inc, ids = _report_fixture(app, clock)
+    report = build_report(app, inc.id)
+    told = report.to_json()["customers_told"]
+    assert (told["messages"], told["replies"], told["auto_replies"], told["bounces"]) == (
+        len(REPLIES) + len(SUGGESTIONS) + 3, len(REPLIES) + len(SUGGESTIONS), 1, 2,
+    )  # fmt: skip
+
+    # sentiment per round, recomputed from the inputs
+    expected = []
+    for rnd, kind in enumerate(["acknowledgement", "update", "update"]):
+        rows = [(lbl, s) for r, lbl, s, _ in REPLIES if r == rnd]
+        if rnd == 2:
+            rows += [(lbl, {"negative": -0.5, "neutral": 0.0, "positive": 0.5}[lbl])
+                     for lbl, _ in SUGGESTIONS]  # fmt: skip
+        scores = [s for _, s in rows if s is not None]
+        labels = {
+            k: sum(1 for lbl, _ in rows if lbl == k) for k in ("negative", "neutral", "positive")
+        }
+        if any(lbl is None for lbl, _ in rows):
+            labels["unscored"] = sum(1 for lbl, _ in rows if lbl is None)
+        expected.append({
+            "round": rnd + 1, "kind": kind, "replies": len(rows),
+            "mean_score": round(sum(scores) / len(scores), 3), "labels": labels,
+        })  # fmt: skip
+    assert told["per_round"] == expected
+    assert expected[0]["mean_score"] == -0.6  # the unscored German reply is not a 0
+
+    (esc, esc2) = told["escalated"]
+    assert esc["id"] == ids[REPLIES[0][3]] and esc["escalation_seconds"] == pytest.approx(1.5)
+    assert esc["answered_in_seconds"] == 9 * 60
+    assert esc2["escalation_seconds"] is None and esc2["answered_in_seconds"] is None
+
+    suggested = {s["text"] for s in told["suggestions"]}
+    assert (
+        suggested
+        == {
+            "Thanks. Will there be a credit for this?",  # neutral with a question mark
+            "It would help to have an SMS when it is fixed.",
+            *(text for _, text in SUGGESTIONS[:4]),
+        }
+    )
+    assert told["bounced_contacts"] == [
+        {"customer": inc.customers[21], "contacts": ["gone@example.org"], "status": "5.1.1",
+         "diagnostic": "550 5.1.1 user unknown", "received_at": "2026-11-25T13:00:00Z",
+         "resent_on": "sms"},
+    ]  # fmt: skip
+
+    md = render_markdown(report)
+    section = md.split("## What customers told us", 1)[1].split("\n## ", 1)[0]
+    assert "| #1 acknowledgement | 3 | -0.60 | 2 | 0 | 0 | 1 |" in section
+    assert "| 1.5s | 9m |" in section  # escalation accepted after, answered after
+    assert "日本語での通知を追加してください。" in section
+    assert "gone@example.org" in section and "full@example.org" not in section
+
+    page = render_html(report)
+    told_html = page.split('id="customers-told"', 1)[1].split("<h2", 1)[0]
+    svg = told_html.split("<svg", 1)[1].split("</svg>", 1)[0]
+    assert svg.count('<g class="round"') == 3
+    assert 'class="label-negative" data-count="2"' in svg
+    assert 'class="score" data-score="-0.600"' in svg
+    assert 'class="score-line"' in svg
+    assert "<script" not in page
+
+
+def test_the_report_of_an_incident_without_replies_says_so(app: App, clock: FakeClock) -> None:
+    from outagecomms.recovery.report import build_report, render_html, render_markdown
+
+    inc = declare(app, clock, updates=0)
+    report = build_report(app, inc.id)
+    told = report.to_json()["customers_told"]
+    assert told["messages"] == 0 and told["per_round"] == [] and told["escalated"] == []
+    md = render_markdown(report)
+    assert "## What customers told us\n\nThere were no replies" in md
+    assert "There were no replies" in render_html(report)

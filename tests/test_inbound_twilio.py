@@ -20,8 +20,10 @@ from sqlalchemy import func, select
 
 from outagecomms.app import App
 from outagecomms.errors import StoreUnavailable
+from outagecomms.store import incidents as incidents_db
 from outagecomms.store import tables as t
 from outagecomms.web.twilio_inbound import MAX_BODY, signature, url_variants
+from tests.support.data import sample_csv
 from tests.support.web import serve_web
 
 PUBLIC = "https://status.example.com/oc"
@@ -240,3 +242,33 @@ def test_a_store_that_is_down_is_503(
     res = post(client, sms_form())
     assert res.status_code == 503
     assert count(app) == 0
+
+
+def test_a_customers_text_reaches_their_open_incident_and_show_counts_it(
+    client: httpx.Client, app: App
+) -> None:
+    from outagecomms.directory.importer import import_file
+    from outagecomms.incidents.lifecycle import commit_declare, plan_declare
+    from outagecomms.incidents.views import show_incident
+    from outagecomms.models import Selector
+    from tests.support.data import sample_rows
+
+    import_file(app, sample_csv())
+    plan = plan_declare(
+        app, title="Auth errors", severity="sev2", selector=Selector(components=("auth",)),
+        message="We are investigating.",
+    )  # fmt: skip
+    iid = commit_declare(app, plan, send=False).incident.id
+    with app.store.read() as conn:
+        audience = set(incidents_db.audience_customer_ids(conn, iid))
+    who = next(r for r in sample_rows() if r["id"] in audience and r["phone"])
+    text = "Third outage this month, we are considering cancelling."
+    res = post(client, sms_form(From=who["phone"], Body=text))
+    assert res.status_code == 200, res.text
+    i = t.inbound
+    with app.store.read() as conn:
+        row = conn.execute(select(i.c.customer_id, i.c.incident_id, i.c.text)).one()
+    assert (row.customer_id, row.incident_id, row.text) == (who["id"], iid, text)
+    detail = show_incident(app, iid, customer=who["id"]).to_json()
+    assert sum(detail["replies"]["reply"].values()) == 1
+    assert [r["text"] for r in detail["customer"]["replies"]] == [text]

@@ -146,9 +146,12 @@ def clock() -> FakeClock:
     return FakeClock(START)
 
 
-@pytest.fixture
-def config(make_config: Callable[..., Path]) -> Path:
-    return make_config(None)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def config(request: pytest.FixtureRequest, make_config: Callable[..., Path]) -> Path:
+    """The store on SQLite and on PostgreSQL (every count and time is computed by the
+    database, so both must agree)."""
+    url = str(request.getfixturevalue("pg_url")) if request.param == "postgresql" else None
+    return make_config(None, store_url=url)
 
 
 @pytest.fixture

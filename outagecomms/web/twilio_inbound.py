@@ -142,6 +142,9 @@ async def handle(app: App, request: Request) -> Response:
     if media_type(request.headers.get("content-type")) != "application/x-www-form-urlencoded":
         return _text(415, "expected Twilio's form (application/x-www-form-urlencoded)")
     given = request.headers.get("x-twilio-signature", "")
+    if not given:  # refused before the body is read
+        log.warning("POST %s: no X-Twilio-Signature; nothing stored", PATH)
+        return _text(403, "invalid X-Twilio-Signature")
     try:
         body = await read_limited(request, MAX_BODY)
     except ClientDisconnect:
@@ -158,8 +161,8 @@ async def handle(app: App, request: Request) -> Response:
     except (UnicodeDecodeError, ValueError):
         return _text(400, "the body is not a form in UTF-8")  # Twilio never sends such a body
     url = signed_url(public_url, request.url.path, request.url.query)
-    if not given or not valid(tokens, url, form, given):
-        log.warning("POST %s: missing or wrong X-Twilio-Signature; nothing stored", PATH)
+    if not valid(tokens, url, form, given):
+        log.warning("POST %s: wrong X-Twilio-Signature; nothing stored", PATH)
         return _text(403, "invalid X-Twilio-Signature")
     if not (form.get("From") or [""])[0] or not (form.get("MessageSid") or [""])[0]:
         return _text(400, "From and MessageSid are required")

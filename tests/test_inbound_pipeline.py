@@ -261,7 +261,9 @@ def test_an_auto_reply_is_recorded_never_answered(
     assert got["kind"] == "auto_reply" and got["customer_id"] == "a"
     assert got["escalated"] is False and got["queued"] == 0
     assert len(smtp_server.handler.snapshot()) == before
-    rows = json.loads(cli("--config", str(cfg), "replies", ref, "--kind", "auto_reply", "--json").stdout)
+    rows = json.loads(
+        cli("--config", str(cfg), "replies", ref, "--kind", "auto_reply", "--json").stdout
+    )
     assert len(rows["replies"]) == 1 and rows["replies"][0]["label"] is None
 
 

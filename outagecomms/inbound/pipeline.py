@@ -246,42 +246,15 @@ def process(app: App, inbound_id: int) -> Processed:
             return _already(app, inbound_id)
         planner = _plan_sms if row["channel"] == "sms" else _plan_email
         plan = planner(app, conn, row)
-    resent_on = ""
-    with app.store.write() as conn:
-        fresh = conn.execute(
-            select(t.inbound.c.status).where(t.inbound.c.id == inbound_id)
-        ).scalar_one()
-        if fresh == "processed":  # another process got there first
-            return _already(app, inbound_id)
-        now = app.clock()
-        plan.values["processed_at"] = now
-        queued = 0
-        for send in plan.sends:
-            send.setdefault("created_at", now)
-            if inbound_db.queue_send(conn, {"inbound_id": inbound_id, **send}) is not None:
-                queued += 1
-                if send["kind"] == "acknowledgement":
-                    plan.values["acknowledged_at"] = now
-        if plan.flags:
-            customers_db.flag_contacts(conn, plan.flags)
-        for customer_id, channel in plan.unflag:
-            f = t.contact_flags
-            conn.execute(
-                delete(f).where(
-                    f.c.customer_id == customer_id,
-                    f.c.channel == channel,
-                    f.c.reason == OPT_OUT_REASON,
-                )
-            )
-        if plan.bounce_of is not None:
-            resent_on = fall_back(app, conn, plan.bounce_of, now) or ""
-            if resent_on:
-                bounce = dict(plan.values.get("bounce") or {})
-                bounce["resent_on"] = resent_on
-                plan.values["bounce"] = bounce
-        if plan.event is not None:
-            incidents_db.add_event(conn, plan.event[0], now, plan.event[1], plan.event[2])
-        inbound_db.record_processed(conn, inbound_id, plan.values)
+    try:
+        with app.store.write() as conn:
+            now = app.clock()
+            plan.values["processed_at"] = now
+            if not inbound_db.claim_processing(conn, inbound_id):
+                raise _AlreadyDone  # another process got there first: roll back, say so
+            resent_on, queued = _apply(app, conn, inbound_id, plan, now)
+    except _AlreadyDone:
+        return _already(app, inbound_id)
     v = plan.values
     return Processed(
         id=inbound_id,
@@ -294,6 +267,45 @@ def process(app: App, inbound_id: int) -> Processed:
         sends=queued,
         resent_on=resent_on,
     )
+
+
+class _AlreadyDone(Exception):
+    """Raised inside the write transaction to roll it back."""
+
+
+def _apply(
+    app: App, conn: Connection, inbound_id: int, plan: _Plan, now: datetime
+) -> tuple[str, int]:
+    """Write what processing decided (in the caller's transaction): (resent on, queued)."""
+    resent_on = ""
+    queued = 0
+    for send in plan.sends:
+        send.setdefault("created_at", now)
+        if inbound_db.queue_send(conn, {"inbound_id": inbound_id, **send}) is not None:
+            queued += 1
+            if send["kind"] == "acknowledgement":
+                plan.values["acknowledged_at"] = now
+    if plan.flags:
+        customers_db.flag_contacts(conn, plan.flags)
+    for customer_id, channel in plan.unflag:
+        f = t.contact_flags
+        conn.execute(
+            delete(f).where(
+                f.c.customer_id == customer_id,
+                f.c.channel == channel,
+                f.c.reason == OPT_OUT_REASON,
+            )
+        )
+    if plan.bounce_of is not None:
+        resent_on = fall_back(app, conn, plan.bounce_of, now) or ""
+        if resent_on:
+            bounce = dict(plan.values.get("bounce") or {})
+            bounce["resent_on"] = resent_on
+            plan.values["bounce"] = bounce
+    if plan.event is not None:
+        incidents_db.add_event(conn, plan.event[0], now, plan.event[1], plan.event[2])
+    inbound_db.record_processed(conn, inbound_id, plan.values)
+    return resent_on, queued
 
 
 def _match_values(m: Match) -> dict[str, Any]:
@@ -315,8 +327,23 @@ def _plan_email(app: App, conn: Connection, row: dict[str, Any]) -> _Plan:
     limits = ParseLimits(
         max_depth=cfg.max_depth, max_headers=cfg.max_headers, keep_attachments=cfg.keep_attachments
     )
-    parsed = parse_message(row["raw"], limits=limits)
-    verdict = classify(parsed)
+    try:
+        parsed = parse_message(row["raw"], limits=limits)
+        verdict = classify(parsed)
+    except Exception as exc:  # never lose a message to a parser bug: a person reads it raw
+        log.error("inbound message %d could not be parsed: %s", row["id"], type(exc).__name__)
+        return _Plan(
+            values={
+                "kind": "reply",
+                "reason": "could not be parsed",
+                "parse_note": f"could not be parsed ({type(exc).__name__}); stored raw",
+                "needs_person": 1,
+                "unmatched_reason": "could not be parsed",
+            },
+            sends=[],
+            flags=[],
+            unflag=[],
+        )
     values: dict[str, Any] = {
         "kind": verdict.kind.value,
         "reason": verdict.reason[:500],
@@ -479,12 +506,15 @@ def _facts(
     from outagecomms.store import credits as credits_db
 
     now = app.clock()
+    configured = app.config.inbound.escalation
     windows = {
         d: inbound_db.customer_incident_count(conn, customer.id, now - timedelta(days=d))
-        for d in rules.windows(app.config.inbound.escalation)
+        for d in rules.windows(configured)
     }
-    credit_row = credits_db.customer_credit(conn, incident.id, customer.id)
-    credit = Decimal(credit_row["amount"]) if credit_row else None
+    credit = None  # read only when a rule asks (else for the escalation's text only)
+    if any(r.credit_at_least is not None for r in configured):
+        credit_row = credits_db.customer_credit(conn, incident.id, customer.id)
+        credit = Decimal(credit_row["amount"]) if credit_row else None
     return rules.Facts(
         text=text,
         label=label,
@@ -493,6 +523,19 @@ def _facts(
         incidents_in=windows,
         credit=credit,
     )
+
+
+def _credit_text(
+    conn: Connection, incident: Incident, customer: Customer, facts: rules.Facts
+) -> str:
+    """Their credit for this incident so far, for the escalation ("" when none)."""
+    amount = facts.credit
+    if amount is None:
+        from outagecomms.store import credits as credits_db
+
+        row = credits_db.customer_credit(conn, incident.id, customer.id)
+        amount = Decimal(row["amount"]) if row else None
+    return f"{amount} {customer.currency}" if amount is not None else ""
 
 
 def _email_channel(app: App, preferred: str) -> str | None:
@@ -544,7 +587,7 @@ def _escalations(
         "channel": row["channel"],
         "received_at": row["received_at"].strftime("%Y-%m-%d %H:%M:%S UTC"),
         "incidents_this_quarter": quarter,
-        "credit": f"{facts.credit} {customer.currency}" if facts.credit is not None else "",
+        "credit": _credit_text(conn, incident, customer, facts),
     }
     rendered = app.renderer.render_inbound("escalation", ctx)
     out: list[dict[str, Any]] = []

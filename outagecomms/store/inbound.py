@@ -6,9 +6,10 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from outagecomms.store import tables as t
@@ -76,7 +77,7 @@ def insert_message(conn: Connection, row: Mapping[str, Any]) -> tuple[int, bool]
     values.setdefault("recipients", [])
     try:
         with conn.begin_nested():
-            pk = conn.execute(insert(t.inbound).values(**values)).inserted_primary_key
+            pk = conn.execute(insert(t.inbound), values).inserted_primary_key
             assert pk is not None
             new_id = pk[0]
         return int(new_id), False
@@ -105,11 +106,31 @@ def pending_ids(conn: Connection, limit: int = 500) -> list[int]:
     return [int(x) for x in conn.execute(q).scalars()]
 
 
+def claim_processing(conn: Connection, inbound_id: int) -> bool:
+    """Mark a received message processed in this transaction; False when another process has
+    processed it already (the caller rolls back)."""
+    i = t.inbound
+    res = conn.execute(
+        update(i).where(i.c.id == inbound_id, i.c.status == "received").values(status="processed")
+    )
+    return bool(res.rowcount)
+
+
 def record_processed(conn: Connection, inbound_id: int, values: Mapping[str, Any]) -> None:
-    conn.execute(
-        update(t.inbound)
-        .where(t.inbound.c.id == inbound_id)
-        .values(status="processed", **dict(values))
+    cols = sorted(values)
+    stmt = _processed_stmt(tuple(cols))
+    conn.execute(stmt, {"b_id": inbound_id, "status": "processed", **values})
+
+
+@lru_cache(maxsize=64)
+def _processed_stmt(cols: tuple[str, ...]) -> Any:
+    """``UPDATE inbound SET status, <cols> WHERE id``, built once per set of columns (a
+    statement's ``.values()`` costs more than the write itself)."""
+    i = t.inbound
+    return (
+        update(i)
+        .where(i.c.id == bindparam("b_id"))
+        .values({c: bindparam(c) for c in ("status", *cols)})
     )
 
 
@@ -206,16 +227,34 @@ def queue_send(conn: Connection, row: Mapping[str, Any]) -> int | None:
     automatic message per customer per round)."""
     values = {"status": "pending", "attempts": 0, "headers": {}, "created_by": "", **row}
     values.setdefault("next_attempt_at", values["created_at"])
+    for key in _SEND_DEFAULTS:
+        values.setdefault(key, _SEND_DEFAULTS[key])
+    if values.get("dedup") is None:
+        pk = conn.execute(insert(t.inbound_sends), values).inserted_primary_key
+        assert pk is not None
+        return int(pk[0])
     try:
-        with conn.begin_nested():
-            key = conn.execute(insert(t.inbound_sends).values(**values)).inserted_primary_key
-            assert key is not None
-            new_id = key[0]
+        with conn.begin_nested():  # a duplicate leaves the caller's transaction usable
+            pk = conn.execute(insert(t.inbound_sends), values).inserted_primary_key
+            assert pk is not None
     except IntegrityError:
-        if values.get("dedup") is None:
-            raise
         return None
-    return int(new_id)
+    return int(pk[0])
+
+
+#: every column queue_send writes, so each insert has the same shape (one compiled statement)
+_SEND_DEFAULTS: dict[str, Any] = {
+    "inbound_id": None,
+    "incident_id": None,
+    "customer_id": "",
+    "subject": "",
+    "text": "",
+    "message_id": "",
+    "dedup": None,
+    "last_error": None,
+    "lease_until": None,
+    "sent_at": None,
+}
 
 
 def claim_sends(

@@ -644,11 +644,17 @@ def list_incidents(
 def show(
     incident: IncidentArg,
     customer: Annotated[
-        str | None, typer.Option("--customer", help="Show exactly what this customer was sent.")
+        str | None,
+        typer.Option(
+            "--customer",
+            help="Show exactly what this customer was sent, what they sent back and what we "
+            "sent because of it.",
+        ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The incident's timeline of rounds with sent/failed/on-time counts."""
+    """The incident's timeline of rounds with sent/failed/on-time counts, and its replies by
+    kind and label."""
     from outagecomms.incidents.views import show_incident
 
     data = show_incident(open_app(), incident, customer=customer).to_json()
@@ -750,7 +756,8 @@ def watch(
     every: Annotated[float, typer.Option("--every", help="Refresh interval in seconds.")] = 1.0,
     once: Annotated[bool, typer.Option("--once", help="Print one frame and exit.")] = False,
 ) -> None:
-    """Live dashboard: fan-out progress, outcomes, countdown to the next promise. Ctrl-C exits."""
+    """Live dashboard: fan-out progress, outcomes, countdown to the next promise, and the newest
+    replies (negative ones highlighted). Ctrl-C exits."""
     import time
 
     from rich.console import Group

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from outagecomms.inbound.views import LABELS
 from outagecomms.models import IncidentRef
 from outagecomms.store import inbound as inbound_db
 from outagecomms.store import inbound_recent
@@ -21,8 +22,6 @@ from outagecomms.values import JsonModel, json_key
 
 #: characters of a message's text that ``show --customer`` prints
 EXCERPT = 200
-KINDS = ("reply", "auto_reply", "bounce")
-LABELS = ("negative", "neutral", "positive")
 #: a person's reply that was not scored (another language, no scorer): someone should read it
 UNSCORED = "unscored"
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from outagecomms.recovery.report.told import LABELS, UNSCORED, RoundMood
+from outagecomms.inbound.views import LABELS
+from outagecomms.recovery.report.told import UNSCORED, RoundMood
 from outagecomms.recovery.report.units import escape_html as _e
 
 __all__ = ["svg_mood"]

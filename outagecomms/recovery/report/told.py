@@ -32,11 +32,11 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from outagecomms.inbound.views import LABELS
 from outagecomms.models import RoundStats
 from outagecomms.store import inbound as inbound_db
 from outagecomms.values import JsonModel
 
-LABELS = ("negative", "neutral", "positive")
 UNSCORED = "unscored"
 #: how much of a customer's words the report quotes
 QUOTE = 300

@@ -284,6 +284,11 @@ def test_watch_shows_the_newest_replies_negative_ones_highlighted(
 
     lines = [x.to_json() for x in watch_replies(app, watch_snapshot(app))]
     assert [x["text"] for x in lines][:2] == ["This is unacceptable", "reply number 9"]
+    assert len(lines) == 8
+    # the next frame has the reply that came in since, on top
+    add_message(app, inc, inc.customers[5], label="positive", text="Back up, thanks!")
+    newer = [x.to_json() for x in watch_replies(app, watch_snapshot(app))]
+    assert [x["text"] for x in newer][:2] == ["Back up, thanks!", "This is unacceptable"]
     console = Console(record=True, width=200, force_terminal=True, color_system="standard")
     console.print(replies_panel(lines))
     styled = console.export_text(styles=True)

@@ -272,3 +272,12 @@ def test_a_customers_text_reaches_their_open_incident_and_show_counts_it(
     detail = show_incident(app, iid, customer=who["id"]).to_json()
     assert sum(detail["replies"]["reply"].values()) == 1
     assert [r["text"] for r in detail["customer"]["replies"]] == [text]
+
+
+def test_a_repeated_parameter_is_signed_value_by_value() -> None:
+    """Twilio's helper libraries append a repeated name once per (distinct, sorted) value."""
+    url = f"{PUBLIC}/inbound/twilio"
+    ours = signature(TOKEN_A, url, {"MediaUrl": ["b", "a", "b"], "From": ["+1555"]})
+    data = url + "From+1555" + "MediaUrla" + "MediaUrlb"
+    mac = hmac.new(TOKEN_A.encode(), data.encode(), hashlib.sha1)
+    assert ours == base64.b64encode(mac.digest()).decode()

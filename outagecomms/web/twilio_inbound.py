@@ -4,8 +4,8 @@ the incident like an email reply does.
 Twilio signs each request (``X-Twilio-Signature``, see Twilio's "Webhooks security"): the
 base64 HMAC-SHA1, keyed with the account's Auth Token, of the URL Twilio requested (scheme,
 host, path and query string, exactly as configured in the Twilio console) followed by every POST
-parameter's name and value, the names sorted (a name sent twice contributes each of its values,
-sorted). We cannot see the URL Twilio used behind a proxy, so it is rebuilt from ``[daemon]
+parameter's name and value, the names sorted (a name sent twice contributes each of its distinct
+values, sorted). We cannot see the URL Twilio used behind a proxy, so it is rebuilt from ``[daemon]
 public_url`` plus the request's path and query. As Twilio's own helper libraries do, the URL is
 also tried with the scheme's default port added or removed (``https://x`` versus
 ``https://x:443``), since a proxy may have changed it.
@@ -52,7 +52,7 @@ def signature(token: str, url: str, params: Mapping[str, Sequence[str]]) -> str:
     """Twilio's ``X-Twilio-Signature`` for a form POST to ``url`` with ``params``."""
     data = url
     for name in sorted(params):
-        for value in sorted(params[name]):
+        for value in sorted(set(params[name])):  # as Twilio's Python helper: each value once
             data += name + value
     digest = hmac.new(token.encode(), data.encode("utf-8"), hashlib.sha1).digest()
     return base64.b64encode(digest).decode("ascii")

@@ -21,7 +21,8 @@ import json
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from email.utils import parseaddr
@@ -164,6 +165,51 @@ def _store(app: App, row: dict[str, Any]) -> Stored:
 # --- 2. process -------------------------------------------------------------------------------
 
 
+@dataclass
+class _Batch:
+    """What the messages of one ``process_many`` look up, read once for all of them: the
+    customers, incidents and incident counts (a batch of replies mostly concerns one incident
+    and repeats customers)."""
+
+    customers: dict[str, Customer | None] = field(default_factory=dict)
+    incidents: dict[int, Incident] = field(default_factory=dict)
+    counts: dict[tuple[str, datetime], int] = field(default_factory=dict)
+
+
+_batch: ContextVar[_Batch | None] = ContextVar("outagecomms_inbound_batch", default=None)
+
+
+def _customer(conn: Connection, customer_id: str) -> Customer | None:
+    batch = _batch.get()
+    if batch is not None and customer_id in batch.customers:
+        return batch.customers[customer_id]
+    found = customers_db.get_customers(conn, [customer_id]).get(customer_id)
+    if batch is not None:
+        batch.customers[customer_id] = found
+    return found
+
+
+def _incident(conn: Connection, incident_id: int) -> Incident:
+    batch = _batch.get()
+    if batch is not None and incident_id in batch.incidents:
+        return batch.incidents[incident_id]
+    found = incidents_db.get_incident(conn, incident_id).incident
+    if batch is not None:
+        batch.incidents[incident_id] = found
+    return found
+
+
+def _incidents_since(conn: Connection, customer_id: str, since: datetime) -> int:
+    batch = _batch.get()
+    key = (customer_id, since.replace(second=0, microsecond=0))
+    if batch is not None and key in batch.counts:
+        return batch.counts[key]
+    n = inbound_db.customer_incident_count(conn, customer_id, key[1])
+    if batch is not None:
+        batch.counts[key] = n
+    return n
+
+
 _scorers: dict[str, Any] = {}
 
 
@@ -249,36 +295,24 @@ def process_many(app: App, ids: Sequence[int]) -> list[Processed]:
     processed once: one another process took first is reported as it stored it."""
     plans: list[tuple[int, _Plan]] = []
     out: dict[int, Processed] = {}
-    with app.store.read() as conn:
-        for inbound_id in ids:
-            row = inbound_db.get_message(conn, inbound_id)
-            if row is None:
-                continue
-            if row["status"] == "processed":
-                out[inbound_id] = _already(app, inbound_id)
-                continue
-            planner = _plan_sms if row["channel"] == "sms" else _plan_email
-            try:
-                plan = planner(app, conn, row)
-            except SQLAlchemyError:
-                raise  # the store: try again later, nothing was decided
-            except Exception as exc:  # a template, a scorer, a bug: a person reads it
-                log.error("inbound message %d could not be processed: %s", inbound_id, exc)
-                plan = _unprocessable(f"could not be processed: {exc}"[:500])
-            plans.append((inbound_id, plan))
+    token = _batch.set(_Batch())
+    try:
+        with app.store.read() as conn:
+            rows = inbound_db.get_messages(conn, ids)
+            plans = _plan_all(app, conn, ids, rows, out)
+    finally:
+        _batch.reset(token)
     taken: list[int] = []
     if plans:
         with app.store.write() as conn:
             now = app.clock()
+            claimed = inbound_db.claim_many(conn, [i for i, _ in plans])
+            applied = _apply_all(app, conn, [(i, p) for i, p in plans if i in claimed], now)
             for inbound_id, plan in plans:
-                # a savepoint each: a message another process took is rolled back alone
-                with conn.begin_nested() as sp:
-                    plan.values["processed_at"] = now
-                    if not inbound_db.claim_processing(conn, inbound_id):
-                        sp.rollback()
-                        taken.append(inbound_id)
-                        continue
-                    resent_on, queued = _apply(app, conn, inbound_id, plan, now)
+                if inbound_id not in claimed:
+                    taken.append(inbound_id)
+                    continue
+                resent_on, queued = applied[inbound_id]
                 v = plan.values
                 out[inbound_id] = Processed(
                     id=inbound_id,
@@ -291,44 +325,91 @@ def process_many(app: App, ids: Sequence[int]) -> list[Processed]:
                     sends=queued,
                     resent_on=resent_on,
                 )
-    for inbound_id in taken:
+    for inbound_id in taken:  # another process took it first: as it recorded it
         out[inbound_id] = _already(app, inbound_id)
     return [out[i] for i in ids if i in out]
 
 
-def _apply(
-    app: App, conn: Connection, inbound_id: int, plan: _Plan, now: datetime
-) -> tuple[str, int]:
-    """Write what processing decided (in the caller's transaction): (resent on, queued)."""
-    resent_on = ""
-    queued = 0
-    for send in plan.sends:
-        send.setdefault("created_at", now)
-        if inbound_db.queue_send(conn, {"inbound_id": inbound_id, **send}) is not None:
-            queued += 1
-            if send["kind"] == "acknowledgement":
-                plan.values["acknowledged_at"] = now
-    if plan.flags:
-        customers_db.flag_contacts(conn, plan.flags)
-    for customer_id, channel in plan.unflag:
-        f = t.contact_flags
-        conn.execute(
-            delete(f).where(
-                f.c.customer_id == customer_id,
-                f.c.channel == channel,
-                f.c.reason == OPT_OUT_REASON,
+def _plan_all(
+    app: App,
+    conn: Connection,
+    ids: Sequence[int],
+    rows: dict[int, dict[str, Any]],
+    out: dict[int, Processed],
+) -> list[tuple[int, _Plan]]:
+    """Decide what each message is and what follows (reads only)."""
+    plans: list[tuple[int, _Plan]] = []
+    for inbound_id in ids:
+        row = rows.get(inbound_id)
+        if row is None:
+            continue
+        if row["status"] == "processed":
+            out[inbound_id] = _already(app, inbound_id)
+            continue
+        planner = _plan_sms if row["channel"] == "sms" else _plan_email
+        try:
+            plan = planner(app, conn, row)
+        except SQLAlchemyError:
+            raise  # the store: try again later, nothing was decided
+        except Exception as exc:  # a template, a scorer, a bug: a person reads it
+            log.error("inbound message %d could not be processed: %s", inbound_id, exc)
+            plan = _unprocessable(f"could not be processed: {exc}"[:500])
+        plans.append((inbound_id, plan))
+    return plans
+
+
+def _apply_all(
+    app: App, conn: Connection, plans: Sequence[tuple[int, _Plan]], now: datetime
+) -> dict[int, tuple[str, int]]:
+    """Write what processing decided for the claimed messages, in the caller's transaction,
+    in as few statements as there are kinds of row: (resent on, queued) per message."""
+    result: dict[int, tuple[str, int]] = {}
+    sends: list[tuple[int, dict[str, Any]]] = []
+    for inbound_id, plan in plans:
+        plan.values["processed_at"] = now
+        for send in plan.sends:
+            sends.append((inbound_id, {"inbound_id": inbound_id, "created_at": now, **send}))
+    queued = inbound_db.queue_sends(conn, [row for _, row in sends])
+    per_message: dict[int, int] = {}
+    for (inbound_id, _), ok in zip(sends, queued, strict=True):
+        if ok:
+            per_message[inbound_id] = per_message.get(inbound_id, 0) + 1
+    acked = {
+        i
+        for (i, row), ok in zip(sends, queued, strict=True)
+        if ok and row["kind"] == "acknowledgement"
+    }
+    flags = [f for _, plan in plans for f in plan.flags]
+    if flags:
+        customers_db.flag_contacts(conn, flags)
+    events: list[dict[str, Any]] = []
+    for inbound_id, plan in plans:
+        if inbound_id in acked:
+            plan.values["acknowledged_at"] = now
+        for customer_id, channel in plan.unflag:
+            f = t.contact_flags
+            conn.execute(
+                delete(f).where(
+                    f.c.customer_id == customer_id,
+                    f.c.channel == channel,
+                    f.c.reason == OPT_OUT_REASON,
+                )
             )
-        )
-    if plan.bounce_of is not None:
-        resent_on = fall_back(app, conn, plan.bounce_of, now) or ""
-        if resent_on:
-            bounce = dict(plan.values.get("bounce") or {})
-            bounce["resent_on"] = resent_on
-            plan.values["bounce"] = bounce
-    if plan.event is not None:
-        incidents_db.add_event(conn, plan.event[0], now, plan.event[1], plan.event[2])
-    inbound_db.record_processed(conn, inbound_id, plan.values)
-    return resent_on, queued
+        resent_on = ""
+        if plan.bounce_of is not None:
+            resent_on = fall_back(app, conn, plan.bounce_of, now) or ""
+            if resent_on:
+                bounce = dict(plan.values.get("bounce") or {})
+                bounce["resent_on"] = resent_on
+                plan.values["bounce"] = bounce
+        if plan.event is not None:
+            incident_id, kind, detail = plan.event
+            events.append({"incident_id": incident_id, "at": now, "kind": kind, "detail": detail})
+        result[inbound_id] = (resent_on, per_message.get(inbound_id, 0))
+    if events:
+        conn.execute(insert(t.events), events)
+    inbound_db.record_processed_many(conn, [(i, p.values) for i, p in plans])
+    return result
 
 
 def _unprocessable(note: str) -> _Plan:
@@ -407,8 +488,8 @@ def _plan_email(app: App, conn: Connection, row: dict[str, Any]) -> _Plan:
     if not match.matched:
         return plan
     assert match.customer_id is not None and match.incident_id is not None
-    customer = customers_db.get_customers(conn, [match.customer_id]).get(match.customer_id)
-    incident = incidents_db.get_incident(conn, match.incident_id).incident
+    customer = _customer(conn, match.customer_id)
+    incident = _incident(conn, match.incident_id)
     if verdict.kind == Kind.BOUNCE:
         assert bounce is not None
         what = "bounced for good" if bounce.permanent else "delayed"
@@ -536,7 +617,7 @@ def _facts(
     now = app.clock()
     configured = app.config.inbound.escalation
     windows = {
-        d: inbound_db.customer_incident_count(conn, customer.id, now - timedelta(days=d))
+        d: _incidents_since(conn, customer.id, now - timedelta(days=d))
         for d in rules.windows(configured)
     }
     credit = None  # read only when a rule asks (else for the escalation's text only)
@@ -601,7 +682,7 @@ def _escalations(
     customer = facts.customer
     policy = app.config.policy(incident.severity)
     now = app.clock()
-    quarter = inbound_db.customer_incident_count(conn, customer.id, rules.quarter_start(now))
+    quarter = _incidents_since(conn, customer.id, rules.quarter_start(now))
     ctx = {
         "company": app.config.company,
         "incident": incident,
@@ -823,8 +904,8 @@ def _plan_sms(app: App, conn: Connection, row: dict[str, Any]) -> _Plan:
     if not match.matched:
         return plan
     assert match.customer_id is not None and match.incident_id is not None
-    customer = customers_db.get_customers(conn, [match.customer_id]).get(match.customer_id)
-    incident = incidents_db.get_incident(conn, match.incident_id).incident
+    customer = _customer(conn, match.customer_id)
+    incident = _incident(conn, match.incident_id)
     sms_match = Match(
         **{**match.__dict__, "channel": _sms_channel(app, match.channel) or match.channel}
     )

@@ -21,6 +21,7 @@ from outagecomms.errors import (
     NotFound,
     OutageCommsError,
     StateError,
+    StoreUnavailable,
     TemplateError,
 )
 from outagecomms.version import __version__
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from outagecomms.api import App, Declared, RoundOutcome, SendMode
     from outagecomms.directory.importer import ImportResult
     from outagecomms.directory.views import CustomerRow
+    from outagecomms.inbound.pipeline import Processed
+    from outagecomms.inbound.respond import Response
     from outagecomms.incidents.lifecycle import (
         DeclarePlan,
         RoundCreated,
@@ -90,6 +93,8 @@ _LAZY = {
     **dict.fromkeys(["App", "Declared", "RoundOutcome", "SendMode"], "outagecomms.api"),
     "ImportResult": "outagecomms.directory.importer",
     "CustomerRow": "outagecomms.directory.views",
+    "Processed": "outagecomms.inbound.pipeline",
+    "Response": "outagecomms.inbound.respond",
     **dict.fromkeys(
         [
             "DeclarePlan",
@@ -161,8 +166,10 @@ __all__ = [
     "InputError",
     "NotFound",
     "OutageCommsError",
+    "Processed",
     "PromisesKept",
     "RefLike",
+    "Response",
     "Round",
     "RoundCreated",
     "RoundKind",
@@ -173,6 +180,7 @@ __all__ = [
     "SendMode",
     "Severity",
     "StateError",
+    "StoreUnavailable",
     "TemplateError",
     "TimelineEvent",
     "WatchRow",

@@ -17,11 +17,11 @@ functions run underneath), names incidents with anything ``IncidentRef.parse`` a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, Unpack
+from typing import TYPE_CHECKING, Any, Literal, Unpack
 
 from outagecomms import app as context
 from outagecomms.directory.importer import ImportResult, import_file
@@ -42,6 +42,10 @@ from outagecomms.outbox.deliveries import DeliveryRow, list_deliveries
 from outagecomms.outbox.dispatch import DispatchSummary, Progress
 from outagecomms.values import as_utc, parse_duration, parse_time
 from outagecomms.workspace.channel_checks import ChannelsReport
+
+if TYPE_CHECKING:
+    from outagecomms.inbound.pipeline import Processed
+    from outagecomms.inbound.respond import Response
 
 #: how a round reaches customers: ``True`` queue and send now, ``"queue"`` queue only (a daemon
 #: or ``tick`` sends), ``False`` record only (history: nothing is sent, now or later)
@@ -335,6 +339,56 @@ class App(context.App):
         from outagecomms.recovery.ledger import credits_report
 
         return credits_report(self, IncidentRef.parse(incident).id)
+
+    # --- what customers send back ------------------------------------------------------------
+
+    def ingest(
+        self, raw: bytes, *, source: str = "pipe", recipients: Sequence[str] = ()
+    ) -> Processed:
+        """Store one RFC 5322 message (a reply, auto-reply or bounce), then classify it, match
+        it to the delivery it answers and act on it (escalate, acknowledge, fall back).
+        Raises ``StoreUnavailable`` when it cannot be stored now. What it queued is sent by the
+        daemon, ``tick``, or :meth:`send_inbound`."""
+        from outagecomms.inbound.pipeline import ingest
+
+        return ingest(self, raw, source=source, recipients=recipients)
+
+    def ingest_sms(self, *, sender: str, to: str, body: str, message_sid: str) -> Processed:
+        """An inbound text message (Twilio's webhook calls this): matched by the number."""
+        from outagecomms.inbound.pipeline import ingest_sms
+
+        return ingest_sms(self, sender=sender, to=to, body=body, message_sid=message_sid)
+
+    def replies(
+        self,
+        incident: RefLike | None = None,
+        *,
+        label: str | None = None,
+        kind: str | None = None,
+        unmatched: bool = False,
+    ) -> list[dict[str, Any]]:
+        """What customers sent back about an incident (or, ``unmatched``, attributed to
+        nobody), oldest first (``replies --json``'s rows, as stored)."""
+        from outagecomms.inbound.views import list_replies
+
+        rows, _ = list_replies(self, incident, label=label, kind=kind, unmatched=unmatched)
+        return rows
+
+    def respond(self, incident: RefLike, customer: str, message: str, *, by: str = "") -> Response:
+        """A personal answer to a customer who wrote, on their channel, threaded; sent now
+        (when the channel takes it) and recorded."""
+        from outagecomms.inbound.respond import respond
+        from outagecomms.inbound.sender import send_due_now
+
+        resp = respond(self, incident, customer, message, by=by)
+        send_due_now(self)
+        return resp
+
+    def send_inbound(self) -> int:
+        """Send the escalations, acknowledgements and answers that are due; how many."""
+        from outagecomms.inbound.sender import send_due_now
+
+        return send_due_now(self)
 
     # --- checking ---------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from outagecomms.channels import registry
-from outagecomms.config import loader
+from outagecomms.config import inbound, loader
 from outagecomms.config.model import CompanyConfig, DaemonConfig, DispatchConfig, WebConfig
 from outagecomms.recovery import credits, goodwill
 
@@ -44,6 +44,8 @@ KEYS = {
     "components": {"<component key>"},
     "regions": {"<region key>"},
     "web": fields(WebConfig),
+    "inbound": inbound.INBOUND_KEYS,
+    "[escalation]": inbound.ESCALATION_KEYS,
     "channels.<name>": {"kind", "max_connections", "rate_per_second"}
     | {k for name in registry.names() for k in registry.get(name).config_keys}
     | set(registry.names()),

@@ -38,6 +38,10 @@ def ingest(
             "the message to our delivery. Repeatable.",
         ),
     ] = None,
+    yes: Annotated[
+        bool,
+        typer.Option("--yes", "-y", help="Accepted like every writing command's; it never asks."),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Store one message (Postfix `pipe`, procmail, .forward), then classify and act on it.

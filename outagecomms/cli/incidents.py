@@ -14,6 +14,12 @@ from outagecomms.cli import options as opt
 from outagecomms.cli.exits import EXIT_PARTIAL
 from outagecomms.cli.options import IncidentArg, JsonOpt, NoSendOpt, QueueOnlyOpt, YesOpt, open_app
 from outagecomms.cli.output import Table, add_row, err, escape, fmt_counts, note, out, print_json
+from outagecomms.cli.reply_output import (
+    print_counts,
+    print_customer_replies,
+    replies_panel,
+    reply_cell,
+)
 from outagecomms.cli.sending import confirm_send, sample_lines, send, summary_json, summary_line
 
 if TYPE_CHECKING:
@@ -638,11 +644,17 @@ def list_incidents(
 def show(
     incident: IncidentArg,
     customer: Annotated[
-        str | None, typer.Option("--customer", help="Show exactly what this customer was sent.")
+        str | None,
+        typer.Option(
+            "--customer",
+            help="Show exactly what this customer was sent, what they sent back and what we "
+            "sent because of it.",
+        ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The incident's timeline of rounds with sent/failed/on-time counts."""
+    """The incident's timeline of rounds with sent/failed/on-time counts, and its replies by
+    kind and label."""
     from outagecomms.incidents.views import show_incident
 
     data = show_incident(open_app(), incident, customer=customer).to_json()
@@ -671,6 +683,7 @@ def show(
             f"{f['reason']}",
             markup=False,
         )
+    print_counts(data["replies"])
     pk = data["promises_kept"]
     if pk["owed"]:
         out.print(f"promises kept: {pk['on_time']}/{pk['owed']} ({100 * pk['ratio']:.1f}%)")
@@ -721,6 +734,7 @@ def show(
                     f"To: {m['to']}\nMessage-ID: {m['message_id']}\nSubject: {m['subject']}\n\n{m['text']}",
                     markup=False,
                 )
+        print_customer_replies(data["customer"])
 
 
 #: the events ``show`` prints under the rounds (``--json`` has them all)
@@ -742,12 +756,14 @@ def watch(
     every: Annotated[float, typer.Option("--every", help="Refresh interval in seconds.")] = 1.0,
     once: Annotated[bool, typer.Option("--once", help="Print one frame and exit.")] = False,
 ) -> None:
-    """Live dashboard: fan-out progress, outcomes, countdown to the next promise. Ctrl-C exits."""
+    """Live dashboard: fan-out progress, outcomes, countdown to the next promise, and the newest
+    replies (negative ones highlighted). Ctrl-C exits."""
     import time
 
+    from rich.console import Group
     from rich.live import Live
 
-    from outagecomms.incidents.views import watch_snapshot
+    from outagecomms.incidents.views import watch_replies, watch_snapshot
 
     a = open_app()
 
@@ -762,20 +778,22 @@ def watch(
             "failed",
             "pending",
             "next promise in",
+            "replies",
             "recent",
             title="outagecomms watch",
             expand=True,
         )
-        for row in (w.to_json() for w in watch_snapshot(a, incident)):
+        rows = watch_snapshot(a, incident)
+        for row in (w.to_json() for w in rows):
             r = row["latest_round"] or {}
             recent = "; ".join(f"{e['kind']}: {e['detail']}" for e in row["recent"][-2:])
             add_row(
                 table, row["incident"], row["severity"], row["status"], row["title"],
                 f"#{r.get('round', '-')} {r.get('kind', '')}", f"{r.get('sent', 0)}/{r.get('owed', 0)}",
                 str(r.get("failed", 0)), str(r.get("pending", 0)),
-                _countdown(row["seconds_to_promise"]), recent[:80],
+                _countdown(row["seconds_to_promise"]), reply_cell(row["replies"]), recent[:80],
             )  # fmt: skip
-        return table
+        return Group(table, replies_panel([x.to_json() for x in watch_replies(a, rows)]))
 
     if once:
         out.print(frame())

@@ -1,4 +1,5 @@
-"""Setting a project up and checking it: ``init``, ``doctor``, ``preview``, ``db upgrade``."""
+"""Setting a project up and checking it: ``init``, ``doctor``, ``preview``, ``db upgrade``,
+``db init``, ``db prune``."""
 
 from __future__ import annotations
 
@@ -116,3 +117,51 @@ def db_init(yes: YesOpt = False, as_json: JsonOpt = False) -> None:
             err.print(f"store {store.display_url} is ready at revision {revision}")
     finally:
         store.dispose()
+
+
+@db.command("prune")
+def db_prune(
+    before: Annotated[
+        str | None,
+        typer.Option(
+            "--before",
+            help="Delete what is older than this (e.g. 90d); default: [inbound] keep.",
+            metavar="DURATION",
+        ),
+    ] = None,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete customers' replies (and what was sent because of them) older than [inbound]
+    keep: they are personal data. Asks first, saying how many."""
+    from outagecomms.cli.options import duration
+    from outagecomms.cli.sending import confirm_send
+    from outagecomms.store import inbound as inbound_db
+    from outagecomms.store.inbound_keep import prunable
+    from outagecomms.values import iso
+
+    a = open_app()
+    age = duration(before, "before") or a.config.inbound.keep
+    cutoff = a.clock() - age
+    with a.store.read() as conn:
+        messages, sends = prunable(conn, cutoff)
+    if messages:
+        confirm_send(
+            yes,
+            f"{messages} inbound message(s) received before {iso(cutoff)} and {sends} message(s) "
+            "sent because of them will be deleted.",
+            [],
+            "Delete them?",
+            declined="nothing deleted",
+            refusal="not a terminal: pass --yes to delete",
+        )
+        with a.store.write() as conn:
+            messages, sends = inbound_db.prune(conn, cutoff)
+    if as_json:
+        print_json({"before": iso(cutoff), "messages": messages, "sends": sends})
+    else:
+        note(
+            False,
+            f"deleted {messages} inbound message(s) received before {iso(cutoff)} "
+            f"and {sends} message(s) sent because of them",
+        )

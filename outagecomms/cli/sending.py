@@ -41,7 +41,12 @@ def sample_lines(
 
 
 def confirm_send(
-    yes: bool, summary: str, sample: list[str], question: str, declined: str = "nothing sent"
+    yes: bool,
+    summary: str,
+    sample: list[str],
+    question: str,
+    declined: str = "nothing sent",
+    refusal: str = NOT_A_TERMINAL,
 ) -> None:
     """Ask before sending: the counts (``summary``, Rich markup), one rendered message, then
     ``question``. ``--yes`` skips it; without a terminal on stdin (a runbook, ``echo n |``)
@@ -49,7 +54,7 @@ def confirm_send(
     if yes:
         return
     if not sys.stdin.isatty():
-        err.print(f"[bold red]error:[/] {NOT_A_TERMINAL}", highlight=False)
+        err.print(f"[bold red]error:[/] {refusal}", highlight=False)
         raise typer.Exit(EXIT_USAGE)
     err.print(summary)
     for line in sample:

@@ -40,6 +40,7 @@ ESCALATION_KEYS = {
     "name",
     "label",
     "score_below",
+    "scored",
     "words",
     "tier",
     "incidents_at_least",
@@ -178,6 +179,9 @@ def parse_escalation(ctx: FieldReader, raw: Any) -> tuple[EscalationRule, ...]:
             if isinstance(v, bool) or not isinstance(v, int | float) or not -1 <= v <= 1:
                 raise ctx.err(f"{prefix}.score_below", f"must be a number from -1 to 1, got {v!r}")
             score_below = float(v)
+        scored = data.get("scored")
+        if scored is not None and not isinstance(scored, bool):
+            raise ctx.err(f"{prefix}.scored", f"must be true or false, got {scored!r}")
         words = _strings(ctx, data, "words", f"{prefix}.words")
         if data.get("words") == "default":
             words = DEFAULT_ESCALATION_WORDS
@@ -206,6 +210,7 @@ def parse_escalation(ctx: FieldReader, raw: Any) -> tuple[EscalationRule, ...]:
                 name=name,
                 labels=labels,
                 score_below=score_below,
+                scored=scored,
                 words=words,
                 tiers=_strings(ctx, data, "tier", f"{prefix}.tier"),
                 incidents_at_least=ctx.integer(

@@ -261,6 +261,8 @@ class EscalationRule:
     name: str
     labels: tuple[str, ...] = ()  # the reply's label is one of these
     score_below: float | None = None  # sentiment below this (a scored reply)
+    #: False: only replies that could not be scored (another language: a person reads them)
+    scored: bool | None = None
     words: tuple[str, ...] = ()  # any of these words or phrases (whole words, any case)
     tiers: tuple[str, ...] = ()  # the customer's tier is one of these
     #: repeat hurt: the customer was in at least ``incidents_at_least`` incidents declared in
@@ -272,11 +274,13 @@ class EscalationRule:
     notify: tuple[str, ...] = ("account_manager", "commander")
 
 
-#: With no [[escalation]] rules: every match of the default words, and every negative reply,
-#: goes to the account manager (if any) and the commander.
+#: With no [[escalation]] rules: every match of the default words, every negative reply, and
+#: every reply that could not be scored (a language the scorer does not read: "marked for a
+#: person") goes to the account manager (if any) and the commander.
 DEFAULT_ESCALATION: tuple[EscalationRule, ...] = (
     EscalationRule(name="words", words=DEFAULT_ESCALATION_WORDS),
     EscalationRule(name="negative", labels=("negative",)),
+    EscalationRule(name="not scored", scored=False),
 )
 
 

@@ -38,7 +38,10 @@ class Bounce:
 _BOUNCE_SUBJECT = re.compile(
     r"""^\s*(?:
         undeliverable\b|undelivered\smail|undeliverable\smail|mail\sdelivery\sfailed
-      | delivery\sstatus\snotification\s\((?:failure|delay)\)|returned\smail\b
+      | (?:mail\s)?delivery\sstatus\snotification\b|returned\smail\b|mail\sfailure\b
+      | mail\scould\snot\sbe\sdelivered|failed\sdelivery\b|mail\sfailed,\sreturning
+      | warning\W+could\snot\ssend\smail|there\swas\san\serror\ssending\syour\smail
+      | メールエラー通知
       | failure\snotice\b|delivery\sfailure\b|mail\ssystem\serror|nondeliverable\smail
       | non-?delivery\sreport|message\snot\sdelivered|delivery\snotification:\s*delivery\shas
       | warning:\s*could\snot\ssend\smessage|delayed\smail|mail\sdelivery\s(?:failure|problem)
@@ -50,6 +53,8 @@ _BOUNCE_SUBJECT = re.compile(
 _DAEMON = re.compile(
     r"^(?:mailer-daemon|postmaster|mail-daemon|mailerdaemon|mdaemon|mailer)@", re.IGNORECASE
 )
+# a mailer daemon writes nothing but delivery reports; a postmaster may be a person
+_MAILER_DAEMON = re.compile(r"^(?:mailer-daemon|mail-daemon|mailerdaemon)@", re.IGNORECASE)
 _DAEMON_NAME = re.compile(r"mail delivery (?:subsystem|system)|mailer-daemon", re.IGNORECASE)
 _BOUNCE_TEXT = re.compile(
     r"""(?:hi\.\sthis\sis\sthe\sqmail-send\sprogram
@@ -64,10 +69,11 @@ _BOUNCE_TEXT = re.compile(
       | message\scould\snot\sbe\sdelivered\sto\sone\sor\smore\srecipients
       | your\smessage\sdid\snot\sreach\ssome\sor\sall\sof\sthe\sintended\srecipients
       | a\smessage\sthat\syou\ssent\scould\snot\sbe\sdelivered
-      | address\snot\sfound
+      | \*\*\s?address\snot\sfound\s?\*\*
     )""",
     re.VERBOSE | re.IGNORECASE,
 )
+_REPLY_PREFIX = re.compile(r"^\s*(?:re|aw|sv|antw|odp|vs|r|回复|答复)\s?:", re.IGNORECASE)
 _TRANSIENT_TEXT = re.compile(
     r"delay(?:ed)?\b|will\s(?:be\s)?retr(?:y|ied)|temporar(?:y|ily)|still\strying"
     r"|not\syet\sbeen\sdelivered|will\skeep\strying|deferred|mailbox\sfull|over\squota",
@@ -106,13 +112,22 @@ def looks_like_bounce(msg: ParsedMessage) -> str | None:
     if _BOUNCE_SUBJECT.search(msg.subject):
         return f"subject: {msg.subject[:60]}"
     own = _own_lines(msg.text)[:4000]
-    found = _BOUNCE_TEXT.search(own)
+    # a customer's "Re:" that pastes an error is a reply; a notice's text counts without one
+    found = None if is_reply_subject(msg.subject) else _BOUNCE_TEXT.search(own)
     if found:
         return f"text: {found.group(0)[:60]}"
+    if _MAILER_DAEMON.match(msg.from_addr):
+        return f"sender: {msg.from_addr}"
     daemon = _DAEMON.match(msg.from_addr) or _DAEMON_NAME.search(msg.from_name)
     if daemon and (msg.header("x-failed-recipients") or _ENHANCED.search(own) or _SMTP.search(own)):
         return f"sender: {msg.from_addr or msg.from_name}"
     return None
+
+
+def is_reply_subject(subject: str) -> bool:
+    """Whether ``subject`` starts with a reply prefix (Re:, AW:, SV:, 回复: ...): what a
+    person's answer carries and a machine's notice does not."""
+    return _REPLY_PREFIX.match(subject) is not None
 
 
 def _own_lines(text: str) -> str:

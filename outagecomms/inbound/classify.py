@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from outagecomms.inbound.bounces import Bounce, looks_like_bounce, read_bounce
+from outagecomms.inbound.bounces import Bounce, is_reply_subject, looks_like_bounce, read_bounce
 from outagecomms.inbound.parse import ParsedMessage
 
 __all__ = ["Bounce", "Classified", "Kind", "classify"]
@@ -83,7 +83,10 @@ def _auto_reply(msg: ParsedMessage) -> str | None:
     precedence = msg.header("precedence").strip().lower()
     if precedence in ("bulk", "junk", "auto_reply", "auto-reply"):
         return f"Precedence: {precedence}"
-    ooo = _OOO_ANYWHERE.search(msg.subject) or _OOO_START.search(msg.subject)
+    # "Re: your automatic reply is broken" is a customer talking: an out-of-office subject
+    # begins with its phrase ("Automatic reply: ...", "AUTO: ... out of the office")
+    subject = "" if is_reply_subject(msg.subject) else msg.subject
+    ooo = _OOO_ANYWHERE.search(subject) or _OOO_START.search(subject)
     if "x-auto-response-suppress" in msg.headers:
         exchange = next((h for h in _EXCHANGE_AUTO if h in msg.headers), None)
         if exchange is not None:

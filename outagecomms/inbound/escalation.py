@@ -73,6 +73,10 @@ def decide(rules: Sequence[EscalationRule], facts: Facts) -> Decision | None:
             if facts.score is None or facts.score >= rule.score_below:
                 continue
             why.append(f"score {facts.score:+.2f} < {rule.score_below:+.2f}")
+        if rule.scored is not None:
+            if (facts.score is not None) != rule.scored:
+                continue
+            why.append("scored" if rule.scored else "not scored: a person reads it")
         if rule.words:
             hits = matched_words(facts.text, rule.words)
             if not hits:

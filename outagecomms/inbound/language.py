@@ -33,21 +33,22 @@ _WORDS: Mapping[str, frozenset[str]] = {
     "fr": _set(
         "le les et est nous vous je ne pas une des du pour avec sur que qui ce cette merci mois "
         "encore depuis quand pourquoi panne très bien votre notre nos vos sont avons avez été "
-        "il elle ça au aux mais ou plus beaucoup c'est rétabli",
+        "il elle ça au aux mais ou plus beaucoup c'est rétabli de la en suis",
     ),
     "es": _set(
         "el los las y es está están que un una por para con no nuestro nuestra su sus gracias "
         "muchas cuando cuándo qué otra vez mes servicio caída hemos tenemos estamos ya pero "
-        "muy este esta del al lo nos se hay sigue todavía",
+        "muy este esta del al lo nos se hay sigue todavía de la en hasta estoy estamos usted",
     ),
     "pt": _set(
         "o os as e é não que um uma por para com nosso nossa obrigado obrigada quando mais mês "
-        "serviço estamos temos já muito está vocês você do da dos das no na ao em ainda",
+        "serviço estamos temos já muito está vocês você do da dos das no na ao em ainda de "
+        "estou até dia obrigado",
     ),
     "it": _set(
         "il lo gli le e è non che un una per con nostro nostra grazie quando ancora mese "
         "servizio siamo abbiamo già molto questo questa del della dei delle al alla sono ma "
-        "anche perché",
+        "anche perché di da fino sono",
     ),
     "nl": _set(
         "de het een en is niet wij we ik u jullie ons onze van voor met op dat dit deze "
@@ -101,7 +102,9 @@ def detect_language(text: str, hint: str | None = None) -> str | None:
             return hint_lang if scores[hint_lang] >= second else best
         return best
     if hint_lang is not None:
-        return hint_lang
+        # one clear word of another language ("merci" from a de_DE customer) beats the prior
+        unambiguous = top >= 1 and second == 0 and scores.get(hint_lang, 0) == 0
+        return best if unambiguous else hint_lang
     if top >= 1 and second == 0 and len(tokens) >= 3:
         return best
     return None

@@ -42,22 +42,24 @@ class Match:
         return self.customer_id is not None
 
 
-def _delivery(conn: Connection, delivery_id: int) -> Match | None:
-    d = t.deliveries
+def _delivery(conn: Connection, delivery_id: int) -> tuple[Match, str] | None:
+    """The delivery as a match, and its customer's email address (lower case)."""
+    d, c = t.deliveries, t.customers
     row = conn.execute(
-        select(d.c.incident_id, d.c.round_id, d.c.customer_id, d.c.channel).where(
-            d.c.id == delivery_id
-        )
+        select(d.c.incident_id, d.c.round_id, d.c.customer_id, d.c.channel, c.c.email)
+        .select_from(d.outerjoin(c, c.c.id == d.c.customer_id))
+        .where(d.c.id == delivery_id)
     ).first()
     if row is None:
         return None
-    return Match(
+    found = Match(
         incident_id=int(row[0]),
         round_id=int(row[1]),
         customer_id=str(row[2]),
         channel=str(row[3]),
         delivery_id=delivery_id,
     )
+    return found, str(row[4] or "").lower()
 
 
 def our_message_ids(ids: Iterable[str]) -> list[tuple[int, int]]:
@@ -68,12 +70,6 @@ def our_message_ids(ids: Iterable[str]) -> list[tuple[int, int]]:
         for m in _OUR_ID.finditer(mid or ""):
             out.append((int(m[1]), int(m[2])))
     return out[::-1]
-
-
-def _customer_email(conn: Connection, customer_id: str) -> str:
-    c = t.customers
-    row = conn.execute(select(c.c.email).where(c.c.id == customer_id)).first()
-    return str(row[0]).lower() if row is not None and row[0] else ""
 
 
 def match_email(
@@ -97,19 +93,20 @@ def match_email(
             delivery_id = read_token(secret, token)
             if delivery_id is None:
                 return Match(why_not=f"the reply token in {addr[:80]!r} is not one of ours")
-            found = _delivery(conn, delivery_id)
-            if found is None:
+            hit = _delivery(conn, delivery_id)
+            if hit is None:
                 return Match(why_not=f"the reply token names delivery {delivery_id}, not stored")
-            return Match(**{**found.__dict__, "by": "token"})
+            return Match(**{**hit[0].__dict__, "by": "token"})
     allowed = {a.lower() for a in ([sender] if sender else [])} | {
         a.lower() for a in bounce_recipients
     }
     candidates = our_message_ids(thread_ids)
     for delivery_id, incident_id in candidates:
-        found = _delivery(conn, delivery_id)
-        if found is None or found.incident_id != incident_id or found.customer_id is None:
+        hit = _delivery(conn, delivery_id)
+        if hit is None or hit[0].incident_id != incident_id:
             continue
-        if _customer_email(conn, found.customer_id) not in allowed:
+        found, email = hit
+        if email not in allowed:
             return Match(
                 why_not="it answers one of our messages, but not from the address it went to"
             )

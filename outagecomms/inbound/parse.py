@@ -2,19 +2,17 @@
 
 Inbound mail is hostile or broken often enough (bounces quote half-sent messages, old MTAs
 send 8-bit headers, spam sends anything) that ``parse_message`` never raises: whatever looked
-wrong is recorded in ``notes`` and the rest is still read. Two shapes would make the stdlib
-parser itself slow or blow its recursion limit (thousands of nested multiparts, 100,000
-headers), so a cheap line scan cuts them off *before* the stdlib sees them (``_precut``).
+wrong is recorded in ``notes`` and the rest is still read. Shapes that would make the stdlib
+parser slow or blow its recursion limit (thousands of nested multiparts, 100,000 headers) are
+cut off before it sees them (``mimecut``).
 
 The stdlib ``compat32`` policy is used: it never raises on bad header syntax, and headers are
-decoded here (RFC 2047, 8-bit bytes as UTF-8 else Latin-1) where each failure can be caught.
+decoded by ``decoding`` (RFC 2047, 8-bit bytes, unknown charsets), where each failure is caught.
 """
 
 from __future__ import annotations
 
-import codecs
 import email
-import email.header
 import email.message
 import email.parser
 import email.policy
@@ -25,6 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
 
+from outagecomms.inbound.decoding import decode_bytes, decode_header, decode_words, unfold
+from outagecomms.inbound.mimecut import precut
 from outagecomms.inbound.textclean import html_to_text
 
 
@@ -73,9 +73,7 @@ class ParsedMessage:
 
 
 _MSGID = re.compile(r"<[^<>\s]+>")
-_FOLD = re.compile(r"\r?\n[ \t]*")
-_BOUNDARY = re.compile(rb"""boundary\s*=\s*(?:"([^"\r\n]+)"|([^\s;"]+))""", re.IGNORECASE)
-_CTYPE = re.compile(rb"content-type\s*:\s*([a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+)", re.IGNORECASE)
+_MAX_HTML = 256_000
 _RECIPIENT_HEADERS = ("to", "cc", "delivered-to", "x-original-to")
 
 
@@ -116,7 +114,7 @@ def _parse(raw: bytes, limits: ParseLimits, notes: list[str]) -> ParsedMessage:
     lf = raw.count(b"\n")
     if lf and raw.count(b"\r\n") < lf:
         notes.append("bare LF line endings")
-    raw = _precut(raw, limits, notes)
+    raw = precut(raw, max_depth=limits.max_depth, max_headers=limits.max_headers, notes=notes)
     try:
         msg = email.message_from_bytes(raw, policy=email.policy.compat32)
     except RecursionError:
@@ -128,19 +126,25 @@ def _parse(raw: bytes, limits: ParseLimits, notes: list[str]) -> ParsedMessage:
         notes.append(f"malformed MIME: {type(defect).__name__}")
 
     headers: dict[str, list[str]] = {}
+    encoded: dict[str, list[str]] = {}  # address headers before RFC 2047 decoding
     for name, value in msg.raw_items():  # raw (name, value): compat32 keeps 8-bit as surrogates
         key = str(name).strip().lower()
-        headers.setdefault(key, []).append(_decode_header(value, notes))
+        line = unfold(value, notes)
+        headers.setdefault(key, []).append(decode_words(line, notes))
+        if key == "from" or key in _RECIPIENT_HEADERS:
+            encoded.setdefault(key, []).append(line)
 
     def first(name: str) -> str:
         values = headers.get(name)
         return values[0] if values else ""
 
-    from_name, from_addr = _one_address(first("from"))
+    # addresses are split before the names are decoded: "=?utf-8?q?Doe=2C_John?=" is one name
+    senders = _addresses(encoded.get("from", [""])[0], notes)
+    from_name, from_addr = senders[0] if senders else ("", "")
     recipients: list[str] = []
     for key in _RECIPIENT_HEADERS:
-        for value in headers.get(key, ()):
-            for _name, addr in _addresses(value):
+        for value in encoded.get(key, ()):
+            for _name, addr in _addresses(value, notes):
                 if addr and addr not in recipients:
                     recipients.append(addr)
 
@@ -164,160 +168,13 @@ def _parse(raw: bytes, limits: ParseLimits, notes: list[str]) -> ParsedMessage:
     )
 
 
-def _precut(raw: bytes, limits: ParseLimits, notes: list[str]) -> bytes:
-    """Drop headers past ``max_headers`` and cut the message where MIME nesting passes
-    ``max_depth``: the stdlib parser recurses once per level and checks every line against
-    every open boundary, so 10,000 levels cost it seconds and a RecursionError."""
-    lines = raw.split(b"\n")
-    out: list[bytes] = []
-    # top-level header block: count header starts
-    count = dropped = 0
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if line in (b"", b"\r"):
-            break
-        if line[:1] not in (b" ", b"\t"):
-            count += 1
-        if count > limits.max_headers:
-            dropped += line[:1] not in (b" ", b"\t")
-        else:
-            out.append(line)
-        i += 1
-    if dropped:
-        notes.append(f"header count over {limits.max_headers}: {dropped} dropped")
-    if i == len(lines):
-        return b"\n".join(out)
-    header_lines = out
-    lowered = raw.lower()
-    if lowered.count(b"multipart/") + lowered.count(b"message/rfc822") <= limits.max_depth:
-        return b"\n".join([*header_lines, *lines[i:]])  # cannot nest too deep: no scan
-    body = lines[i + 1 :]
-    # the nesting: a stack of open containers (a multipart's boundary, or None for a
-    # message/rfc822, whose body starts with headers of its own)
-    stack: list[bytes | None] = []
-    delimiters: dict[bytes, int] = {}  # b"--boundary" -> its level in the stack
-
-    def open_container(headers: list[bytes]) -> bool | None:
-        """Push what ``headers`` open; False: too deep, None: a message/rfc822 was opened."""
-        joined = b" ".join(h.strip() for h in headers)
-        ctype = _CTYPE.search(joined)
-        if not ctype:
-            return True
-        kind = ctype.group(1).lower()
-        rfc822 = False
-        if kind.startswith(b"multipart/"):
-            found = _BOUNDARY.search(joined)
-            if not found:
-                return True
-            boundary = found.group(1) or found.group(2) or b""
-            stack.append(boundary)
-            delimiters[b"--" + boundary] = len(stack)
-        elif kind == b"message/rfc822":
-            stack.append(None)
-            rfc822 = True
-        else:
-            return True
-        if len(stack) > limits.max_depth:
-            return False
-        return None if rfc822 else True
-
-    def cut(kept: list[bytes]) -> bytes:
-        notes.append(f"MIME nested deeper than {limits.max_depth}: not descended")
-        return b"\n".join([*header_lines, b"", *kept])
-
-    opened = open_container(header_lines)
-    if opened is False:
-        return cut([])
-    in_headers = opened is None
-    part_headers: list[bytes] = []
-    kept: list[bytes] = []
-    for line in body:
-        if in_headers:
-            if line in (b"", b"\r"):
-                opened = open_container(part_headers)
-                if opened is False:
-                    return cut(kept)
-                in_headers = opened is None
-                part_headers = []
-            else:
-                part_headers.append(line)
-        elif delimiters and line.startswith(b"--"):
-            token = line.rstrip()
-            level = delimiters.get(token)
-            closing = False
-            if level is None and token.endswith(b"--"):
-                level = delimiters.get(token[:-2])
-                closing = level is not None
-            if level is not None:
-                keep = level - 1 if closing else level
-                for gone in stack[keep:]:
-                    if gone is not None:
-                        delimiters.pop(b"--" + gone, None)
-                del stack[keep:]
-                in_headers = not closing
-                part_headers = []
-        kept.append(line)
-    return b"\n".join([*header_lines, b"", *kept])
-
-
-def _decode_header(value: object, notes: list[str]) -> str:
-    """One header value as text: unfolded, RFC 2047 words decoded, 8-bit as UTF-8 else
-    Latin-1, unknown charsets as Latin-1 (with a note)."""
-    text = value if isinstance(value, str) else str(value)
-    if any("\udc80" <= ch <= "\udcff" for ch in text):
-        data = text.encode("ascii", "surrogateescape")
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            text = data.decode("latin-1")
-            notes.append("8-bit header read as latin-1")
-    text = _FOLD.sub(" ", text).strip()
-    if "=?" not in text:
-        return text
-    try:
-        chunks = email.header.decode_header(text)
-    except Exception:
-        return text
-    out: list[str] = []
-    for chunk, charset in chunks:
-        if isinstance(chunk, str):
-            out.append(chunk)
-            continue
-        out.append(_decode_bytes(chunk, charset, notes))
-    # decode_header keeps the whitespace between encoded words and plain text
-    return re.sub(r"\s+", " ", "".join(out)).strip()
-
-
-def _decode_bytes(data: bytes, charset: str | None, notes: list[str]) -> str:
-    name = (charset or "us-ascii").strip().lower()
-    if name in ("unknown-8bit", "x-unknown"):
-        name = "utf-8"
-    try:
-        codecs.lookup(name)
-    except LookupError:
-        notes.append(f"unknown charset {name!r} read as latin-1")
-        return data.decode("latin-1")
-    try:
-        return data.decode(name)
-    except UnicodeDecodeError:
-        notes.append(f"text not valid {name}: undecodable bytes replaced")
-        return data.decode(name, errors="replace")
-    except Exception:  # some codecs (e.g. utf-7 on junk) raise other errors
-        return data.decode("latin-1")
-
-
-def _addresses(value: str) -> list[tuple[str, str]]:
+def _addresses(value: str, notes: list[str]) -> list[tuple[str, str]]:
+    """(decoded display name, bare address) of each address in a raw header value."""
     try:
         pairs = email.utils.getaddresses([value])
     except Exception:
         return []
-    return [(name.strip(), _bare(addr)) for name, addr in pairs]
-
-
-def _one_address(value: str) -> tuple[str, str]:
-    pairs = _addresses(value)
-    return pairs[0] if pairs else ("", "")
+    return [(decode_words(name, notes).strip(), _bare(addr)) for name, addr in pairs]
 
 
 def _bare(addr: str) -> str:
@@ -373,7 +230,11 @@ class _Walker:
             return self.plain
         if self.html is not None:
             self.text_is_html = True
-            return html_to_text(self.html)
+            html = self.html
+            if len(html) > _MAX_HTML:  # html.parser costs ~10 us a tag; the words are on top
+                self.notes.append(f"HTML over {_MAX_HTML // 1000} kB: the rest not read")
+                html = html[:_MAX_HTML]
+            return html_to_text(html)
         return ""
 
     def walk(self, part: email.message.Message, depth: int) -> None:
@@ -396,7 +257,7 @@ class _Walker:
         disposition = (part.get("Content-Disposition") or "").split(";")[0].strip().lower()
         is_text = ctype in ("text/plain", "text/html")
         if is_text and disposition != "attachment" and not filename:
-            text = _decode_bytes(data, part.get_content_charset("us-ascii"), self.notes)
+            text = decode_bytes(data, part.get_content_charset("us-ascii"), self.notes)
             if ctype == "text/plain" and self.plain is None:
                 self.plain = text.replace("\r\n", "\n")
             elif ctype == "text/html" and self.html is None:
@@ -423,7 +284,7 @@ def _filename(part: email.message.Message) -> str:
         return ""
     if not name:
         return ""
-    return _decode_header(name, [])
+    return decode_header(name, [])
 
 
 def _payload_bytes(part: email.message.Message, notes: list[str]) -> bytes:

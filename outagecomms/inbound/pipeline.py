@@ -21,7 +21,8 @@ import json
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from email.utils import parseaddr
@@ -164,6 +165,51 @@ def _store(app: App, row: dict[str, Any]) -> Stored:
 # --- 2. process -------------------------------------------------------------------------------
 
 
+@dataclass
+class _Batch:
+    """What the messages of one ``process_many`` look up, read once for all of them: the
+    customers, incidents and incident counts (a batch of replies mostly concerns one incident
+    and repeats customers)."""
+
+    customers: dict[str, Customer | None] = field(default_factory=dict)
+    incidents: dict[int, Incident] = field(default_factory=dict)
+    counts: dict[tuple[str, datetime], int] = field(default_factory=dict)
+
+
+_batch: ContextVar[_Batch | None] = ContextVar("outagecomms_inbound_batch", default=None)
+
+
+def _customer(conn: Connection, customer_id: str) -> Customer | None:
+    batch = _batch.get()
+    if batch is not None and customer_id in batch.customers:
+        return batch.customers[customer_id]
+    found = customers_db.get_customers(conn, [customer_id]).get(customer_id)
+    if batch is not None:
+        batch.customers[customer_id] = found
+    return found
+
+
+def _incident(conn: Connection, incident_id: int) -> Incident:
+    batch = _batch.get()
+    if batch is not None and incident_id in batch.incidents:
+        return batch.incidents[incident_id]
+    found = incidents_db.get_incident(conn, incident_id).incident
+    if batch is not None:
+        batch.incidents[incident_id] = found
+    return found
+
+
+def _incidents_since(conn: Connection, customer_id: str, since: datetime) -> int:
+    batch = _batch.get()
+    key = (customer_id, since.replace(second=0, microsecond=0))
+    if batch is not None and key in batch.counts:
+        return batch.counts[key]
+    n = inbound_db.customer_incident_count(conn, customer_id, key[1])
+    if batch is not None:
+        batch.counts[key] = n
+    return n
+
+
 _scorers: dict[str, Any] = {}
 
 
@@ -199,12 +245,11 @@ def process_pending(app: App) -> int:
     n = 0
     while True:
         with app.store.read() as conn:
-            ids = inbound_db.pending_ids(conn)
+            ids = inbound_db.pending_ids(conn, limit=100)
         if not ids:
             return n
-        for inbound_id in ids:
-            process(app, inbound_id)
-            n += 1
+        process_many(app, ids)
+        n += len(ids)
 
 
 def _already(app: App, inbound_id: int) -> Processed:
@@ -238,32 +283,109 @@ class _Plan:
 
 def process(app: App, inbound_id: int) -> Processed:
     """Classify, match and act on a stored message (again: nothing happens twice)."""
-    with app.store.read() as conn:
-        row = inbound_db.get_message(conn, inbound_id)
+    done = process_many(app, [inbound_id])
+    if not done:
+        raise InputError(f"inbound message {inbound_id} does not exist")
+    return done[0]
+
+
+def process_many(app: App, ids: Sequence[int]) -> list[Processed]:
+    """``process`` for several messages at once: one read and one write transaction for all
+    of them (the daemon drains what its listeners stored this way). Each message is still
+    processed once: one another process took first is reported as it stored it."""
+    plans: list[tuple[int, _Plan]] = []
+    out: dict[int, Processed] = {}
+    token = _batch.set(_Batch())
+    try:
+        with app.store.read() as conn:
+            rows = inbound_db.get_messages(conn, ids)
+            plans = _plan_all(app, conn, ids, rows, out)
+    finally:
+        _batch.reset(token)
+    taken: list[int] = []
+    if plans:
+        with app.store.write() as conn:
+            now = app.clock()
+            claimed = inbound_db.claim_many(conn, [i for i, _ in plans])
+            applied = _apply_all(app, conn, [(i, p) for i, p in plans if i in claimed], now)
+            for inbound_id, plan in plans:
+                if inbound_id not in claimed:
+                    taken.append(inbound_id)
+                    continue
+                resent_on, queued = applied[inbound_id]
+                v = plan.values
+                out[inbound_id] = Processed(
+                    id=inbound_id,
+                    duplicate=False,
+                    kind=v.get("kind"),
+                    customer_id=v.get("customer_id"),
+                    incident_ref=f"INC-{v['incident_id']}" if v.get("incident_id") else None,
+                    label=v.get("label"),
+                    escalated=v.get("escalated_at") is not None,
+                    sends=queued,
+                    resent_on=resent_on,
+                )
+    for inbound_id in taken:  # another process took it first: as it recorded it
+        out[inbound_id] = _already(app, inbound_id)
+    return [out[i] for i in ids if i in out]
+
+
+def _plan_all(
+    app: App,
+    conn: Connection,
+    ids: Sequence[int],
+    rows: dict[int, dict[str, Any]],
+    out: dict[int, Processed],
+) -> list[tuple[int, _Plan]]:
+    """Decide what each message is and what follows (reads only)."""
+    plans: list[tuple[int, _Plan]] = []
+    for inbound_id in ids:
+        row = rows.get(inbound_id)
         if row is None:
-            raise InputError(f"inbound message {inbound_id} does not exist")
+            continue
         if row["status"] == "processed":
-            return _already(app, inbound_id)
+            out[inbound_id] = _already(app, inbound_id)
+            continue
         planner = _plan_sms if row["channel"] == "sms" else _plan_email
-        plan = planner(app, conn, row)
-    resent_on = ""
-    with app.store.write() as conn:
-        fresh = conn.execute(
-            select(t.inbound.c.status).where(t.inbound.c.id == inbound_id)
-        ).scalar_one()
-        if fresh == "processed":  # another process got there first
-            return _already(app, inbound_id)
-        now = app.clock()
+        try:
+            plan = planner(app, conn, row)
+        except SQLAlchemyError:
+            raise  # the store: try again later, nothing was decided
+        except Exception as exc:  # a template, a scorer, a bug: a person reads it
+            log.error("inbound message %d could not be processed: %s", inbound_id, exc)
+            plan = _unprocessable(f"could not be processed: {exc}"[:500])
+        plans.append((inbound_id, plan))
+    return plans
+
+
+def _apply_all(
+    app: App, conn: Connection, plans: Sequence[tuple[int, _Plan]], now: datetime
+) -> dict[int, tuple[str, int]]:
+    """Write what processing decided for the claimed messages, in the caller's transaction,
+    in as few statements as there are kinds of row: (resent on, queued) per message."""
+    result: dict[int, tuple[str, int]] = {}
+    sends: list[tuple[int, dict[str, Any]]] = []
+    for inbound_id, plan in plans:
         plan.values["processed_at"] = now
-        queued = 0
         for send in plan.sends:
-            send.setdefault("created_at", now)
-            if inbound_db.queue_send(conn, {"inbound_id": inbound_id, **send}) is not None:
-                queued += 1
-                if send["kind"] == "acknowledgement":
-                    plan.values["acknowledged_at"] = now
-        if plan.flags:
-            customers_db.flag_contacts(conn, plan.flags)
+            sends.append((inbound_id, {"inbound_id": inbound_id, "created_at": now, **send}))
+    queued = inbound_db.queue_sends(conn, [row for _, row in sends])
+    per_message: dict[int, int] = {}
+    for (inbound_id, _), ok in zip(sends, queued, strict=True):
+        if ok:
+            per_message[inbound_id] = per_message.get(inbound_id, 0) + 1
+    acked = {
+        i
+        for (i, row), ok in zip(sends, queued, strict=True)
+        if ok and row["kind"] == "acknowledgement"
+    }
+    flags = [f for _, plan in plans for f in plan.flags]
+    if flags:
+        customers_db.flag_contacts(conn, flags)
+    events: list[dict[str, Any]] = []
+    for inbound_id, plan in plans:
+        if inbound_id in acked:
+            plan.values["acknowledged_at"] = now
         for customer_id, channel in plan.unflag:
             f = t.contact_flags
             conn.execute(
@@ -273,6 +395,7 @@ def process(app: App, inbound_id: int) -> Processed:
                     f.c.reason == OPT_OUT_REASON,
                 )
             )
+        resent_on = ""
         if plan.bounce_of is not None:
             resent_on = fall_back(app, conn, plan.bounce_of, now) or ""
             if resent_on:
@@ -280,19 +403,28 @@ def process(app: App, inbound_id: int) -> Processed:
                 bounce["resent_on"] = resent_on
                 plan.values["bounce"] = bounce
         if plan.event is not None:
-            incidents_db.add_event(conn, plan.event[0], now, plan.event[1], plan.event[2])
-        inbound_db.record_processed(conn, inbound_id, plan.values)
-    v = plan.values
-    return Processed(
-        id=inbound_id,
-        duplicate=False,
-        kind=v.get("kind"),
-        customer_id=v.get("customer_id"),
-        incident_ref=f"INC-{v['incident_id']}" if v.get("incident_id") else None,
-        label=v.get("label"),
-        escalated=v.get("escalated_at") is not None,
-        sends=queued,
-        resent_on=resent_on,
+            incident_id, kind, detail = plan.event
+            events.append({"incident_id": incident_id, "at": now, "kind": kind, "detail": detail})
+        result[inbound_id] = (resent_on, per_message.get(inbound_id, 0))
+    if events:
+        conn.execute(insert(t.events), events)
+    inbound_db.record_processed_many(conn, [(i, p.values) for i, p in plans])
+    return result
+
+
+def _unprocessable(note: str) -> _Plan:
+    """A message kept as it came, attributed to nobody, for a person to read."""
+    return _Plan(
+        values={
+            "kind": "reply",
+            "reason": note[:200],
+            "parse_note": note,
+            "needs_person": 1,
+            "unmatched_reason": note[:200],
+        },
+        sends=[],
+        flags=[],
+        unflag=[],
     )
 
 
@@ -315,8 +447,12 @@ def _plan_email(app: App, conn: Connection, row: dict[str, Any]) -> _Plan:
     limits = ParseLimits(
         max_depth=cfg.max_depth, max_headers=cfg.max_headers, keep_attachments=cfg.keep_attachments
     )
-    parsed = parse_message(row["raw"], limits=limits)
-    verdict = classify(parsed)
+    try:
+        parsed = parse_message(row["raw"], limits=limits)
+        verdict = classify(parsed)
+    except Exception as exc:  # never lose a message to a parser bug: a person reads it raw
+        log.error("inbound message %d could not be parsed: %s", row["id"], type(exc).__name__)
+        return _unprocessable(f"could not be parsed ({type(exc).__name__}); stored raw")
     values: dict[str, Any] = {
         "kind": verdict.kind.value,
         "reason": verdict.reason[:500],
@@ -352,8 +488,8 @@ def _plan_email(app: App, conn: Connection, row: dict[str, Any]) -> _Plan:
     if not match.matched:
         return plan
     assert match.customer_id is not None and match.incident_id is not None
-    customer = customers_db.get_customers(conn, [match.customer_id]).get(match.customer_id)
-    incident = incidents_db.get_incident(conn, match.incident_id).incident
+    customer = _customer(conn, match.customer_id)
+    incident = _incident(conn, match.incident_id)
     if verdict.kind == Kind.BOUNCE:
         assert bounce is not None
         what = "bounced for good" if bounce.permanent else "delayed"
@@ -479,12 +615,15 @@ def _facts(
     from outagecomms.store import credits as credits_db
 
     now = app.clock()
+    configured = app.config.inbound.escalation
     windows = {
-        d: inbound_db.customer_incident_count(conn, customer.id, now - timedelta(days=d))
-        for d in rules.windows(app.config.inbound.escalation)
+        d: _incidents_since(conn, customer.id, now - timedelta(days=d))
+        for d in rules.windows(configured)
     }
-    credit_row = credits_db.customer_credit(conn, incident.id, customer.id)
-    credit = Decimal(credit_row["amount"]) if credit_row else None
+    credit = None  # read only when a rule asks (else for the escalation's text only)
+    if any(r.credit_at_least is not None for r in configured):
+        credit_row = credits_db.customer_credit(conn, incident.id, customer.id)
+        credit = Decimal(credit_row["amount"]) if credit_row else None
     return rules.Facts(
         text=text,
         label=label,
@@ -493,6 +632,19 @@ def _facts(
         incidents_in=windows,
         credit=credit,
     )
+
+
+def _credit_text(
+    conn: Connection, incident: Incident, customer: Customer, facts: rules.Facts
+) -> str:
+    """Their credit for this incident so far, for the escalation ("" when none)."""
+    amount = facts.credit
+    if amount is None:
+        from outagecomms.store import credits as credits_db
+
+        row = credits_db.customer_credit(conn, incident.id, customer.id)
+        amount = Decimal(row["amount"]) if row else None
+    return f"{amount} {customer.currency}" if amount is not None else ""
 
 
 def _email_channel(app: App, preferred: str) -> str | None:
@@ -530,7 +682,7 @@ def _escalations(
     customer = facts.customer
     policy = app.config.policy(incident.severity)
     now = app.clock()
-    quarter = inbound_db.customer_incident_count(conn, customer.id, rules.quarter_start(now))
+    quarter = _incidents_since(conn, customer.id, rules.quarter_start(now))
     ctx = {
         "company": app.config.company,
         "incident": incident,
@@ -544,7 +696,7 @@ def _escalations(
         "channel": row["channel"],
         "received_at": row["received_at"].strftime("%Y-%m-%d %H:%M:%S UTC"),
         "incidents_this_quarter": quarter,
-        "credit": f"{facts.credit} {customer.currency}" if facts.credit is not None else "",
+        "credit": _credit_text(conn, incident, customer, facts),
     }
     rendered = app.renderer.render_inbound("escalation", ctx)
     out: list[dict[str, Any]] = []
@@ -752,8 +904,8 @@ def _plan_sms(app: App, conn: Connection, row: dict[str, Any]) -> _Plan:
     if not match.matched:
         return plan
     assert match.customer_id is not None and match.incident_id is not None
-    customer = customers_db.get_customers(conn, [match.customer_id]).get(match.customer_id)
-    incident = incidents_db.get_incident(conn, match.incident_id).incident
+    customer = _customer(conn, match.customer_id)
+    incident = _incident(conn, match.incident_id)
     sms_match = Match(
         **{**match.__dict__, "channel": _sms_channel(app, match.channel) or match.channel}
     )

@@ -32,19 +32,22 @@ class _TextParser(HTMLParser):
         self.quote = 0
         self.pre = 0
 
-    def _break(self) -> None:
+    def _break(self, force: bool = False) -> None:
+        """End the current line; an empty one is kept only for a ``<br>`` (a spacer)."""
         line = "".join(self.current)
         if not self.pre:
             line = re.sub(r"[ \t\r\n\f\u00a0]+", " ", line).strip()
-        self.lines.append("> " * self.quote + line if line else ("" if not self.quote else ">"))
         self.current = []
+        if not line and not force:
+            return
+        self.lines.append("> " * self.quote + line if line else ("" if not self.quote else ">"))
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _SKIP:
             self.skip += 1
             return
         if tag in _BLOCK:
-            self._break()
+            self._break(force=tag == "br")
         if tag == "blockquote":
             self.quote += 1
         elif tag == "pre":
@@ -56,7 +59,7 @@ class _TextParser(HTMLParser):
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _BLOCK:
-            self._break()
+            self._break(force=tag == "br")
 
     def handle_endtag(self, tag: str) -> None:
         if tag in _SKIP:
@@ -104,10 +107,12 @@ _ATTRIBUTION = re.compile(
       | Op\s.{3,300}\sschreef.{0,200}:
       | .{1,300}さんは書きました\s?[:：]
       | .{1,300}のメッセージ\s?[:：]
-      | .{1,300}wrote\s?:
+      | .{1,300}(?:wrote|написал|написала|napisał|skrev|kirjoitti|írta)\s?:
+      | .{0,300}<[^<>\s]+@[^<>\s]+>\)?\s?\S{0,20}\s?[:：]   # "..., Name <addr>:" (yandex, mail.ru)
     )\s*$""",
     re.VERBOSE | re.IGNORECASE,
 )
+_ATTRIBUTION_LEAD = re.compile(r"^\s*(?:(?:On|Am|Le|El|Em|Il|Op)\s\S|\d)", re.IGNORECASE)
 _ORIGINAL = re.compile(
     r"""^\s*-{2,}\s*(?:Original\sMessage|Ursprüngliche\sNachricht|Message\sd'origine
         |Mensaje\soriginal|Mensagem\soriginal|Messaggio\soriginale|Oorspronkelijk\sbericht
@@ -115,10 +120,14 @@ _ORIGINAL = re.compile(
     re.VERBOSE | re.IGNORECASE,
 )
 # Outlook's header block: a From line followed within a few lines by a Sent/Date line
-_HDR_FROM = re.compile(r"^\s*\**(?:From|Von|De|差出人|Da|Van)\s?\**\s?[:：]", re.IGNORECASE)
+# (Hotmail starts its block with Date:)
+_HDR_FROM = re.compile(
+    r"^\s*\**(?:From|Von|De|差出人|Da|Van|От|Date|Datum|Fecha|Data)\s?\**\s?[:：]", re.IGNORECASE
+)
 _HDR_SENT = re.compile(
     r"^\s*\**(?:Sent|Date|Gesendet|Datum|Envoyé|Date|Enviado|Fecha|送信日時|日付|Inviato|Verzonden"
-    r"|To|An|À|Para|宛先|A|Aan|Subject|Betreff|Objet|Asunto|Assunto|件名|Oggetto|Onderwerp)"
+    r"|Отправлено|Дата|To|An|À|Para|宛先|A|Aan|Кому|Subject|Betreff|Objet|Asunto|Assunto|件名"
+    r"|Oggetto|Onderwerp|Тема|From|Von|De|差出人|Da|Van|От)"
     r"\s?\**\s?[:：]",
     re.IGNORECASE,
 )
@@ -145,10 +154,10 @@ def _marker_at(lines: list[str], i: int) -> bool:
         return True
     if len(line) <= 400 and _ATTRIBUTION.match(line):
         return True
-    if i + 1 < len(lines) and line.strip() and len(line) <= 300:
-        joined = line.rstrip() + " " + lines[i + 1].strip()
-        if _ATTRIBUTION.match(joined) and not _ATTRIBUTION.match(lines[i + 1]):
-            return True
+    # an attribution its client wrapped: "On ..., S1 Technology <" / "status@...> wrote:"
+    wrapped = i + 1 < len(lines) and len(line) <= 300 and _ATTRIBUTION_LEAD.match(line)
+    if wrapped and _ATTRIBUTION.match(line.rstrip() + " " + lines[i + 1].strip()):
+        return True
     if re.match(r"^\s*_{10,}\s*$", line) and i + 1 < len(lines) and _HDR_FROM.match(lines[i + 1]):
         return True
     if _HDR_FROM.match(line):

@@ -6,13 +6,22 @@ the command-line contract, so a field may be renamed here but its JSON key may n
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
 from outagecomms.app import App
 from outagecomms.errors import NotFound
+from outagecomms.incidents.reply_views import (
+    CustomerReply,
+    ReplyCounts,
+    ReplyLine,
+    ReplySend,
+    customer_replies,
+    newest_replies,
+    reply_counts,
+)
 from outagecomms.models import (
     DeliveryStatus,
     Incident,
@@ -173,10 +182,13 @@ class CustomerDelivery(JsonModel):
 
 @dataclass(frozen=True, kw_only=True)
 class CustomerDeliveries(JsonModel):
-    """``show --customer``: exactly what one customer was sent."""
+    """``show --customer``: exactly what one customer was sent, what they sent back
+    (``replies``) and what we sent because of that (``reply_sends``)."""
 
     id: str
     deliveries: tuple[CustomerDelivery, ...]
+    replies: tuple[CustomerReply, ...] = ()
+    reply_sends: tuple[ReplySend, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -198,6 +210,7 @@ class IncidentDetail(IncidentSummary):
     promises_kept: PromisesKept
     events: tuple[TimelineEvent, ...]
     downtime_spans: tuple[DowntimeSpan, ...] = ()  # several once reopened
+    replies: ReplyCounts = field(default_factory=lambda: ReplyCounts.of({}))
     customer: CustomerDeliveries | None = None  # with ``show(..., customer=...)``
 
     def to_json(self) -> dict[str, Any]:
@@ -217,6 +230,7 @@ class WatchRow(IncidentHead):
     next_update_due: datetime | None
     seconds_to_promise: float | None  # negative: the promise is late
     recent: tuple[TimelineEvent, ...]  # the last few notable events
+    replies: ReplyCounts = field(default_factory=lambda: ReplyCounts.of({}))
 
 
 def list_incidents(app: App, *, include_resolved: bool = False) -> list[IncidentSummary]:
@@ -234,16 +248,20 @@ def show_incident(app: App, ref: RefLike, *, customer: str | None = None) -> Inc
         gaps = incidents_db.incident_gaps(conn, [iid]).get(iid, ())
         channels = incidents_db.audience_channels(conn, iid)
         flags = customers_db.incident_contact_flags(conn, iid)
+        counts = reply_counts(conn, iid)
         sent_to = None
         if customer is not None:
             found = customers_db.get_customers(conn, [customer])
             rows = outbox_db.customer_deliveries(conn, iid, customer)
-            if customer not in found and not rows:
+            replies, reply_sends = customer_replies(conn, iid, customer)
+            if customer not in found and not rows and not replies:
                 raise NotFound(
                     f"customer {customer!r} is not in the audience of {row.incident.ref}"
                 )
             sent_to = CustomerDeliveries(
                 id=customer,
+                replies=replies,
+                reply_sends=reply_sends,
                 deliveries=tuple(
                     CustomerDelivery(
                         round=r["seq"],
@@ -281,6 +299,7 @@ def show_incident(app: App, ref: RefLike, *, customer: str | None = None) -> Inc
             DowntimeSpan(started_at=a, resolved_at=b)
             for a, b in incidents_db.downtime_spans(row.incident, gaps)
         ),
+        replies=counts,
         customer=sent_to,
     )
 
@@ -319,6 +338,14 @@ def watch_snapshot(app: App, ref: RefLike | None = None) -> list[WatchRow]:
                     recent=tuple(
                         TimelineEvent.of(e) for e in events[-5:] if e["kind"] in WATCHED_EVENTS
                     ),
+                    replies=reply_counts(conn, inc.id),
                 )
             )
     return out
+
+
+def watch_replies(app: App, rows: Sequence[WatchRow], limit: int = 8) -> tuple[ReplyLine, ...]:
+    """The newest ``limit`` messages customers sent in the incidents ``watch`` shows, newest
+    first (the dashboard's "Replies" panel)."""
+    with app.store.read() as conn:
+        return newest_replies(conn, [w.ref.id for w in rows], limit)

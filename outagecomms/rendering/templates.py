@@ -369,13 +369,26 @@ class Renderer:
                 ) from None
         return out
 
+    def _exists(self, name: str) -> bool:
+        """Whether a template is installed (overrides or defaults); the answer is kept."""
+        known = self.__dict__.setdefault("_known", {})
+        if name not in known:
+            try:
+                self._get(name)
+                known[name] = True
+            except TemplateError as exc:
+                if "not found" not in str(exc):
+                    raise
+                known[name] = False
+        return bool(known[name])
+
     def render_inbound(self, name: str, ctx: dict[str, Any]) -> Rendered:
         """``inbound/<name>.subject.j2`` (if there is one) and ``inbound/<name>.txt.j2``:
         what is sent because of a customer's message (an acknowledgement, an escalation)."""
         out: dict[str, str] = {}
         for part in ("subject", "txt"):
             tname = f"inbound/{name}.{part}.j2"
-            if part == "subject" and tname not in self.env.list_templates(extensions=["j2"]):
+            if part == "subject" and not self._exists(tname):
                 continue
             tpl = self._get(tname)
             try:

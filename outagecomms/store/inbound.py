@@ -6,13 +6,14 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from outagecomms.store import tables as t
-from outagecomms.store.engine import chunks
+from outagecomms.store.engine import chunks, conflict_insert
 from outagecomms.values import as_utc
 
 #: the columns a reply is shown with (``replies --json``), beyond its id
@@ -76,7 +77,7 @@ def insert_message(conn: Connection, row: Mapping[str, Any]) -> tuple[int, bool]
     values.setdefault("recipients", [])
     try:
         with conn.begin_nested():
-            pk = conn.execute(insert(t.inbound).values(**values)).inserted_primary_key
+            pk = conn.execute(insert(t.inbound), values).inserted_primary_key
             assert pk is not None
             new_id = pk[0]
         return int(new_id), False
@@ -98,6 +99,33 @@ def get_message(conn: Connection, inbound_id: int) -> dict[str, Any] | None:
     return out
 
 
+def get_messages(conn: Connection, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Several messages by id (raw bytes decompressed), in one query per 500."""
+    out: dict[int, dict[str, Any]] = {}
+    for part in chunks(sorted(set(ids)), 500):
+        for r in conn.execute(select(t.inbound).where(t.inbound.c.id.in_(part))):
+            row = _row(r)
+            row["raw"] = zlib.decompress(row["raw"])
+            out[int(row["id"])] = row
+    return out
+
+
+def claim_many(conn: Connection, ids: Sequence[int]) -> set[int]:
+    """Mark received messages processed in this transaction; the ids this transaction took
+    (one another process processed already is left out: the caller skips it)."""
+    i = t.inbound
+    taken: set[int] = set()
+    for part in chunks(sorted(set(ids)), 500):
+        res = conn.execute(
+            update(i)
+            .where(i.c.id.in_(part), i.c.status == "received")
+            .values(status="processed")
+            .returning(i.c.id)
+        )
+        taken.update(int(x) for x in res.scalars())
+    return taken
+
+
 def pending_ids(conn: Connection, limit: int = 500) -> list[int]:
     """Messages stored but not yet processed (a crash between the two): oldest first."""
     i = t.inbound
@@ -105,11 +133,41 @@ def pending_ids(conn: Connection, limit: int = 500) -> list[int]:
     return [int(x) for x in conn.execute(q).scalars()]
 
 
+def record_processed_many(conn: Connection, items: Sequence[tuple[int, Mapping[str, Any]]]) -> None:
+    """``record_processed`` for many: one executemany per shape of values."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for inbound_id, values in items:
+        cols = tuple(sorted(values))
+        groups.setdefault(cols, []).append({"b_id": inbound_id, "status": "processed", **values})
+    for cols, params in groups.items():
+        conn.execute(_processed_stmt(cols), params)
+
+
+def claim_processing(conn: Connection, inbound_id: int) -> bool:
+    """Mark a received message processed in this transaction; False when another process has
+    processed it already (the caller rolls back)."""
+    i = t.inbound
+    res = conn.execute(
+        update(i).where(i.c.id == inbound_id, i.c.status == "received").values(status="processed")
+    )
+    return bool(res.rowcount)
+
+
 def record_processed(conn: Connection, inbound_id: int, values: Mapping[str, Any]) -> None:
-    conn.execute(
-        update(t.inbound)
-        .where(t.inbound.c.id == inbound_id)
-        .values(status="processed", **dict(values))
+    cols = sorted(values)
+    stmt = _processed_stmt(tuple(cols))
+    conn.execute(stmt, {"b_id": inbound_id, "status": "processed", **values})
+
+
+@lru_cache(maxsize=64)
+def _processed_stmt(cols: tuple[str, ...]) -> Any:
+    """``UPDATE inbound SET status, <cols> WHERE id``, built once per set of columns (a
+    statement's ``.values()`` costs more than the write itself)."""
+    i = t.inbound
+    return (
+        update(i)
+        .where(i.c.id == bindparam("b_id"))
+        .values({c: bindparam(c) for c in ("status", *cols)})
     )
 
 
@@ -206,16 +264,75 @@ def queue_send(conn: Connection, row: Mapping[str, Any]) -> int | None:
     automatic message per customer per round)."""
     values = {"status": "pending", "attempts": 0, "headers": {}, "created_by": "", **row}
     values.setdefault("next_attempt_at", values["created_at"])
+    for key in _SEND_DEFAULTS:
+        values.setdefault(key, _SEND_DEFAULTS[key])
+    if values.get("dedup") is None:
+        pk = conn.execute(insert(t.inbound_sends), values).inserted_primary_key
+        assert pk is not None
+        return int(pk[0])
     try:
-        with conn.begin_nested():
-            key = conn.execute(insert(t.inbound_sends).values(**values)).inserted_primary_key
-            assert key is not None
-            new_id = key[0]
+        with conn.begin_nested():  # a duplicate leaves the caller's transaction usable
+            pk = conn.execute(insert(t.inbound_sends), values).inserted_primary_key
+            assert pk is not None
     except IntegrityError:
-        if values.get("dedup") is None:
-            raise
         return None
-    return int(new_id)
+    return int(pk[0])
+
+
+#: every column queue_send writes, so each insert has the same shape (one compiled statement)
+_SEND_DEFAULTS: dict[str, Any] = {
+    "inbound_id": None,
+    "incident_id": None,
+    "customer_id": "",
+    "subject": "",
+    "text": "",
+    "message_id": "",
+    "dedup": None,
+    "last_error": None,
+    "lease_until": None,
+    "sent_at": None,
+}
+
+
+def queue_sends(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[bool]:
+    """``queue_send`` for many: whether each was queued (False: its ``dedup`` key was queued
+    before, or earlier in ``rows``). One executemany for the rows without a key."""
+    full = []
+    for row in rows:
+        values = {"status": "pending", "attempts": 0, "headers": {}, "created_by": "", **row}
+        values.setdefault("next_attempt_at", values["created_at"])
+        for key, default in _SEND_DEFAULTS.items():
+            values.setdefault(key, default)
+        full.append(values)
+    keys = [v["dedup"] for v in full if v["dedup"] is not None]
+    seen: set[str] = set()
+    s_ = t.inbound_sends
+    for part in chunks(sorted(set(keys)), 500):
+        seen.update(conn.execute(select(s_.c.dedup).where(s_.c.dedup.in_(part))).scalars())
+    ok: list[bool] = []
+    plain: list[dict[str, Any]] = []
+    for v in full:
+        if v["dedup"] is None:
+            plain.append(v)
+            ok.append(True)
+        elif v["dedup"] in seen:
+            ok.append(False)
+        else:
+            seen.add(v["dedup"])
+            ok.append(_insert_once(conn, v))
+    if plain:
+        conn.execute(insert(s_), plain)
+    return ok
+
+
+def _insert_once(conn: Connection, values: dict[str, Any]) -> bool:
+    """Insert a row with a ``dedup`` key unless another process just did (PostgreSQL: ON
+    CONFLICT DO NOTHING; SQLite holds the write lock, so the read above was enough)."""
+    stmt = conflict_insert(conn, t.inbound_sends)
+    if stmt is None:  # pragma: no cover - another dialect
+        return queue_send(conn, values) is not None
+    res = conn.execute(stmt.on_conflict_do_nothing(index_elements=["dedup"]), values)
+    return bool(res.rowcount)
 
 
 def claim_sends(

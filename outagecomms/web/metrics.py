@@ -4,7 +4,7 @@ every daemon of a cluster reports the same numbers; ``outagecomms_leader`` tells
 Every figure is counted or summed by the database (``store.reporting``), and a round's figures
 are counted once it is settled (nothing owed any more) and kept in ``round_tallies``: a scrape
 reads a row per round and counts only the rounds still sending, however many deliveries the
-store holds.
+store holds. What customers sent back is in ``web.inbound_metrics``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 from outagecomms.app import App
 from outagecomms.store import reporting
+from outagecomms.web.inbound_metrics import inbound_lines
 
 #: seconds before (positive) or after (negative) its promise a delivery was sent
 MARGIN_BUCKETS = (-300, -60, -10, 0, 10, 30, 60, 120, 300, 600, 1800)
@@ -35,8 +36,10 @@ def render_metrics(app: App, status: dict[str, Any] | None = None) -> str:
         open_n = reporting.open_incident_count(conn)
         rounds = reporting.rounds_by_kind(conn)
         figures = reporting.scrape(conn, MARGIN_BUCKETS)
+        inbound = inbound_lines(conn)
     leader = None if status is None else bool(status.get("leader"))
-    return exposition(open_n, rounds, figures.by_outcome, figures.margins, leader=leader)
+    text = exposition(open_n, rounds, figures.by_outcome, figures.margins, leader=leader)
+    return text + "\n".join(inbound) + "\n"
 
 
 def exposition(

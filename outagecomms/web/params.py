@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from starlette.requests import Request
+
 from outagecomms.errors import InputError
 from outagecomms.recovery.feedback import SCORES
 
@@ -60,3 +62,20 @@ def is_json_type(raw: str | None) -> bool:
     return kind in ("", "application/json") or (
         kind.startswith("application/") and kind.endswith("+json")
     )
+
+
+async def read_limited(request: Request, limit: int) -> bytes | None:
+    """The request body, or None when it is larger than ``limit`` bytes (said by
+    ``Content-Length`` or found while reading: nothing past the limit is kept). Raises
+    ``ClientDisconnect`` when the client went (or ``[web] body_timeout`` closed it)."""
+    length = parse_content_length(request.headers.get("content-length"))
+    if length is not None and length > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -10,6 +10,8 @@ Routes::
                                        with the reason while the commander cannot be reached
     POST /hooks/alertmanager           Prometheus Alertmanager's webhook (version 4) → drafts
     POST /hooks/generic                the generic alert shape (``docs/hooks.md``) → drafts
+    POST /inbound/twilio               Twilio's incoming-SMS webhook, signature checked
+                                       (``web.twilio_inbound``) → the inbound pipeline
 
 A changed token is answered 403, an expired one 410, a cut-short one 400; nothing is recorded
 then. A GET never records: mail systems (Microsoft Safe Links and the like) fetch every link in
@@ -57,9 +59,9 @@ from outagecomms.web.bind import parse_bind
 from outagecomms.web.params import (
     is_json_type,
     media_type,
-    parse_content_length,
     parse_score,
     quoted,
+    read_limited,
 )
 
 log = logging.getLogger("outagecomms.web")
@@ -232,7 +234,7 @@ def make_web_app(app: App, status: Callable[[], dict[str, Any]] | None = None) -
         if media_type(request.headers.get("content-type")) != "application/x-www-form-urlencoded":
             return page("Unsupported form", "<p>Please send the form from the page.</p>", 415)
         try:
-            body = await _read_limited(request, MAX_FORM_BYTES)
+            body = await read_limited(request, MAX_FORM_BYTES)
         except ClientDisconnect:  # gone, or cut off by [web] body_timeout: nobody to answer
             return Response(status_code=408)
         if body is None:
@@ -302,6 +304,11 @@ def make_web_app(app: App, status: Callable[[], dict[str, Any]] | None = None) -
     async def hook(request: Request) -> Response:
         return await _hook(app, request, request.path_params["source"])
 
+    async def twilio(request: Request) -> Response:
+        from outagecomms.web.twilio_inbound import handle
+
+        return await handle(app, request)
+
     async def metrics(request: Request) -> Response:
         from outagecomms.web.metrics import render_metrics
 
@@ -316,6 +323,7 @@ def make_web_app(app: App, status: Callable[[], dict[str, Any]] | None = None) -
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
             Route("/hooks/{source:str}", hook, methods=["POST"]),
+            Route("/inbound/twilio", twilio, methods=["POST"]),
         ]
     )
 
@@ -364,7 +372,7 @@ async def _hook(app: App, request: Request, source: str) -> Response:
     if not is_json_type(request.headers.get("content-type")):
         return _hook_error(415, "the body must be JSON: send it as Content-Type: application/json")
     try:
-        body = await _read_limited(request, hooks.max_body)
+        body = await read_limited(request, hooks.max_body)
     except ClientDisconnect:  # gone, or cut off by [web] body_timeout: nobody to answer
         return Response(status_code=408)
     if body is None:
@@ -382,22 +390,6 @@ async def _hook(app: App, request: Request, source: str) -> Response:
         log.exception("hook %s failed", source)
         return _hook_error(500, f"internal error: {type(exc).__name__}")
     return JSONResponse(report.to_json(), headers={"Cache-Control": "no-store"})
-
-
-async def _read_limited(request: Request, limit: int) -> bytes | None:
-    """The request body, or None when it is larger than ``limit`` bytes. Raises
-    ``ClientDisconnect`` when the client went (or ``[web] body_timeout`` closed it)."""
-    length = parse_content_length(request.headers.get("content-length"))
-    if length is not None and length > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 # --- serving --------------------------------------------------------------------------------

@@ -34,6 +34,9 @@ def doctor(app: App) -> list[str]:
         lines.append(f"templates {kind.value}: ok for {len(reps)} locale/timezone combinations")
     for name, ch in app.config.channels.items():
         lines.append(f"channel {name}: kind {ch.kind}")
+    from outagecomms.inbound.checks import inbound_lines
+
+    lines.extend(inbound_lines(app, inc, reps[0]))
     lines.extend(_hooks_lines(app, customers))
     lines.extend(_lease_lines(app))
     return lines

@@ -18,6 +18,8 @@ Definitions:
   exceed ``total``), rounded half-up once to the currency's minor unit; ``by_tier`` sums the
   issued amounts per customer tier and currency. Money is ``Decimal`` throughout.
 - *NPS*: %promoters (9-10) - %detractors (0-6), rounded half-up to one decimal.
+- *What customers told us*: see ``told`` (sentiment per round, escalations, suggestions,
+  bounced contacts).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from outagecomms.recovery.report.model import (
     TimelineRound,
     duration,
 )
+from outagecomms.recovery.report.told import read_customers_told
 from outagecomms.recovery.report.units import human, pct
 from outagecomms.store import outbox as outbox_db
 from outagecomms.store import reporting
@@ -82,6 +85,7 @@ def build_report(app: App, incident_id: int) -> Report:
         retried = reporting.retried_count(conn, incident_id)
         credit_rows = reporting.credit_rows(conn, incident_id)
         feedback_rows = reporting.feedback_rows(conn, incident_id)
+        told = read_customers_told(conn, incident_id, stats)
         missing = {r.customer_id for r in credit_rows} - set(tiers)
         tiers.update(reporting.customer_tiers(conn, missing))
 
@@ -112,6 +116,7 @@ def build_report(app: App, incident_id: int) -> Report:
             inc, audience, first_notice, promises, deliveries, credits, nps, stats
         ),
         chart=_chart(inc, rounds),
+        customers_told=told,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from outagecomms.recovery.report import told_rows as rows
 from outagecomms.recovery.report.chart import svg_chart
 from outagecomms.recovery.report.model import (
     Report,
@@ -19,6 +20,7 @@ from outagecomms.recovery.report.model import (
     no_duration,
     unresolved,
 )
+from outagecomms.recovery.report.mood_chart import svg_mood
 from outagecomms.recovery.report.tables import (
     PROMISE_HEAD,
     ROUND_HEAD,
@@ -216,6 +218,7 @@ def render_html(report: Report) -> str:
             )
     else:
         body.append("<p>No feedback yet.</p>")
+    body += _told(report)
     kb = report.kb_article
     body.append("<h2>Knowledge-base article (draft)</h2>")
     body.append(f"<h3>{_e(kb.title)}</h3>")
@@ -241,3 +244,36 @@ def render_html(report: Report) -> str:
         f"<title>{_e(title)}</title><style>{_CSS}</style></head>"
         "<body>\n" + "\n".join(body) + "\n</body></html>\n"
     )
+
+
+def _told(report: Report) -> list[str]:
+    """The "What customers told us" section, with the mood chart."""
+    told, start = report.customers_told, report.incident.started_at
+    out = [f'<h2 id="customers-told">{_e(rows.TITLE)}</h2>']
+    if not told.messages:
+        return [*out, f"<p>{_e(rows.NONE)}</p>"]
+    out.append(f"<p>{_e(rows.summary(told))}</p>")
+    out.append("<h3>Sentiment per round</h3>")
+    if told.per_round:
+        out.append(f'<div class="chart">{svg_mood(told.per_round)}</div>')
+    out.append(_h_table(rows.MOOD_HEAD, rows.mood_rows(told), range(1, 7)))
+    out.append("<h3>Escalated replies</h3>")
+    out.append(
+        _h_table(rows.ESCALATED_HEAD, rows.escalated_rows(told, start))
+        if told.escalated
+        else "<p>None was escalated.</p>"
+    )
+    out.append("<h3>Suggestions to pass on</h3>")
+    out.append(f'<p class="muted">{_e(rows.SUGGESTION_NOTE)}</p>')
+    out.append(
+        _h_table(rows.SUGGESTION_HEAD, rows.suggestion_rows(told, start))
+        if told.suggestions
+        else "<p>No suggestions.</p>"
+    )
+    out.append("<h3>Bounced contacts to fix</h3>")
+    out.append(
+        _h_table(rows.BOUNCE_HEAD, rows.bounce_rows(told))
+        if told.bounced_contacts
+        else "<p>No contact bounced for good.</p>"
+    )
+    return out

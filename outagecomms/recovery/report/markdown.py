@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from outagecomms.recovery.report import told_rows as rows
 from outagecomms.recovery.report.model import (
     Report,
     ack_within,
@@ -203,6 +204,7 @@ def render_markdown(report: Report) -> str:
             out += [f"- {_md(c.customer)} ({c.score}): {_md(c.comment)}" for c in nps.comments]
     else:
         out += ["No feedback yet."]
+    out += _told(report)
     kb = report.kb_article
     out += [
         "",
@@ -229,3 +231,34 @@ def render_markdown(report: Report) -> str:
         "",
     ]
     return "\n".join(out)
+
+
+def _told(report: Report) -> list[str]:
+    """The "What customers told us" section."""
+    told, start = report.customers_told, report.incident.started_at
+    out = ["", f"## {rows.TITLE}", ""]
+    if not told.messages:
+        return [*out, rows.NONE]
+    out += [rows.summary(told), "", "### Sentiment per round", ""]
+    out += _md_table(rows.MOOD_HEAD, [[_md(c) for c in r] for r in rows.mood_rows(told)])
+    out += ["", "### Escalated replies", ""]
+    if told.escalated:
+        out += _md_table(
+            rows.ESCALATED_HEAD, [[_md(c) for c in r] for r in rows.escalated_rows(told, start)]
+        )
+    else:
+        out += ["None was escalated."]
+    out += ["", "### Suggestions to pass on", "", rows.SUGGESTION_NOTE, ""]
+    if told.suggestions:
+        out += _md_table(
+            rows.SUGGESTION_HEAD,
+            [[_md(c) for c in r] for r in rows.suggestion_rows(told, start)],
+        )
+    else:
+        out += ["No suggestions."]
+    out += ["", "### Bounced contacts to fix", ""]
+    if told.bounced_contacts:
+        out += _md_table(rows.BOUNCE_HEAD, [[_md(c) for c in r] for r in rows.bounce_rows(told)])
+    else:
+        out += ["No contact bounced for good."]
+    return out

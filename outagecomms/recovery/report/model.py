@@ -18,6 +18,7 @@ from typing import Any
 
 from outagecomms.incidents.views import RoundSummary, TimelineEvent
 from outagecomms.models import Incident, IncidentStatus, RoundKind, RoundStats
+from outagecomms.recovery.report.told import CustomersTold
 from outagecomms.recovery.report.units import human, ratio
 from outagecomms.values import JsonModel, iso, json_key
 
@@ -384,6 +385,7 @@ class Report:
     nps: Nps
     kb_article: KbArticle
     chart: Chart
+    customers_told: CustomersTold  # what came back: replies, escalations, bounces
 
     def to_json(self) -> dict[str, Any]:
         """The report as JSON-able data (without the chart, which the HTML page draws)."""
@@ -398,4 +400,5 @@ class Report:
             "credits": self.credits.to_json(),
             "nps": self.nps.to_json(),
             "kb_article": self.kb_article.to_json(),
+            "customers_told": self.customers_told.to_json(),
         }

@@ -2,8 +2,9 @@
 stored, and the inbound send loop (escalations, acknowledgements, responses).
 
 Kept out of ``scheduler/daemon.py`` so the daemon only starts and stops it. The order of
-events for one message is: stored (durable; the listener answers 250) → ``pipeline.process``
-in a worker thread (classify, match, queue what to send) → the send loop is kicked and
+events for one message is: stored (durable; the listener answers 250) → queued, and processed
+with whatever else was stored meanwhile by ``pipeline.process_many`` in a worker thread
+(classify, match, queue what to send) → the send loop is kicked and
 ``InboundSender.send_due()`` sends at once. The loop also wakes at ``next_due()`` (a retry's
 time). At start ``process_pending`` picks up what a crash left between the 250 and the
 processing. Nothing of a message's text is reported: ids, kinds, labels and counts only.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -27,9 +29,11 @@ RETRY_AFTER = 5.0
 MAX_NAP = 60.0
 #: threads storing for the listeners: a 250 waits on one, never behind a message's processing
 STORE_THREADS = 4
-#: threads processing stored messages (classify, match, queue): few, so that they do not starve
-#: the stores of the interpreter and of SQLite's write lock; the rest waits, already durable
-PROCESS_THREADS = 2
+#: stored messages are processed in batches of at most this many (``pipeline.process_many``),
+#: one batch at a time: batching, not threads, is what scales (the GIL), and one writer does not
+#: contend for SQLite's write lock with itself; what waits is already durable
+BATCH = 100
+PROCESS_THREADS = 1
 
 
 async def _first(*events: asyncio.Event, timeout: float | None) -> None:
@@ -64,7 +68,8 @@ class InboundService:
         self.handlers: list[InboundHandler] = []
         self.poller: Any = None  # imap.ImapPoller
         self.tasks: list[asyncio.Task[Any]] = []
-        self.processing: set[asyncio.Task[None]] = set()
+        self.queue: list[int] = []  # stored, to be processed
+        self.wanted = asyncio.Event()  # the queue is not empty
         self.processed = 0
         self.sent = 0
         self._retry_pending = False
@@ -107,45 +112,67 @@ class InboundService:
             await self.close()
             raise
         self.tasks.append(asyncio.create_task(self._recover()))
+        self.tasks.append(asyncio.create_task(self._process_loop()))
         self.tasks.append(asyncio.create_task(self._send_loop()))
 
     # --- processing -------------------------------------------------------------------------
 
     def stored(self, inbound_id: int) -> None:
-        """A message is durable (called on the event loop): process it in the background."""
-        task = asyncio.create_task(self._process(inbound_id))
-        self.processing.add(task)
-        task.add_done_callback(self.processing.discard)
+        """A message is durable (called on the event loop): queue it for the processing loop."""
+        self.queue.append(inbound_id)
+        self.wanted.set()
 
-    async def _process(self, inbound_id: int) -> None:
+    async def _process_loop(self) -> None:
+        """Process what the listeners stored, in batches: whatever arrived while the previous
+        batch ran (up to ``BATCH``) goes to ``process_many`` together (one read and one write
+        transaction), so the busier it gets, the cheaper each message."""
+        while True:
+            await _first(self.wanted, self.stop, timeout=None)
+            if self.stop.is_set():
+                return  # the rest is stored: process_pending takes it at the next start
+            self.wanted.clear()
+            batch, self.queue = self.queue[:BATCH], self.queue[BATCH:]
+            if self.queue:
+                self.wanted.set()
+            if batch:
+                await self._process(batch)
+
+    async def _process(self, batch: list[int]) -> None:
         from outagecomms.inbound import pipeline
 
         try:
             done = await asyncio.get_running_loop().run_in_executor(
-                self.process_pool, pipeline.process, self.app, inbound_id
+                self.process_pool, pipeline.process_many, self.app, batch
             )
         except Exception as exc:
-            # left "received": process_pending takes it after a pause (and at every start)
+            # left "received": process_pending takes them after a pause (and at every start)
             what = "store unavailable" if isinstance(exc, StoreUnavailable) else where(exc)
             self.event(
-                "inbound_error", f"ERROR processing inbound {inbound_id} failed ({what})",
-                inbound=inbound_id,
+                "inbound_error", f"ERROR processing {len(batch)} inbound failed ({what})",
+                inbound=batch[:20],
             )  # fmt: skip
             self._recover_later()
             return
-        self.processed += 1
+        self._report(done)
+        self.kick.set()
+        if any(d.resent_on for d in done) and self.on_processed is not None:
+            self.on_processed()  # a bounce resent on another channel: the outbox owes it now
+
+    def _report(self, done: list[Any]) -> None:
+        """One line per batch: counts by kind and label, never a message's text."""
+        if not done:
+            return
+        self.processed += len(done)
+        kinds = Counter(f"{d.kind or 'unknown'}" + (f" {d.label}" if d.label else "") for d in done)
+        escalated = sum(1 for d in done if d.escalated)
+        unmatched = sum(1 for d in done if d.customer_id is None)
+        parts = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
         self.event(
             "inbound_processed",
-            f"inbound {inbound_id}: {done.kind or 'unknown'}"
-            + (f" ({done.label})" if done.label else "")
-            + (" escalated" if done.escalated else "")
-            + ("" if done.customer_id else " unmatched"),
-            inbound=inbound_id, kind=done.kind, label=done.label, escalated=done.escalated,
-            matched=done.customer_id is not None, sends=done.sends,
+            f"processed {len(done)} inbound: {parts}; {escalated} escalated, {unmatched} unmatched",
+            count=len(done), kinds=dict(kinds), escalated=escalated, unmatched=unmatched,
+            ids=[d.id for d in done][:20],
         )  # fmt: skip
-        self.kick.set()
-        if done.resent_on and self.on_processed is not None:
-            self.on_processed()  # a bounce resent on another channel: the outbox owes it now
 
     def _recover_later(self) -> None:
         if self._retry_pending or self.stop.is_set():
@@ -225,8 +252,6 @@ class InboundService:
         for server in self.servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 5)
-        if self.processing:
-            await asyncio.wait(set(self.processing), timeout=30)
         self.kick.set()
         if self.tasks:
             _, late = await asyncio.wait(self.tasks, timeout=30)

@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import re
+import zlib
 from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -453,13 +454,25 @@ def _plan_email(app: App, conn: Connection, row: dict[str, Any]) -> _Plan:
     except Exception as exc:  # never lose a message to a parser bug: a person reads it raw
         log.error("inbound message %d could not be parsed: %s", row["id"], type(exc).__name__)
         return _unprocessable(f"could not be parsed ({type(exc).__name__}); stored raw")
-    values: dict[str, Any] = {
-        "kind": verdict.kind.value,
-        "reason": verdict.reason[:500],
-        "parse_note": "; ".join(parsed.notes)[:2000],
-        "sender": parsed.from_addr[:320],
-        "subject": parsed.subject[:998],
-    }
+    notes = list(parsed.notes)
+    values: dict[str, Any] = {}
+    if parsed.attachments and not cfg.keep_attachments:
+        from outagecomms.inbound.attachments import without_attachments
+
+        trimmed = without_attachments(row["raw"], max_depth=cfg.max_depth)
+        if trimmed is not None:
+            values["raw"] = zlib.compress(trimmed[0], 1)
+            values["size"] = len(trimmed[0])
+            notes.append(f"{trimmed[1]} attachment(s) not kept ([inbound] keep_attachments)")
+    values.update(
+        {
+            "kind": verdict.kind.value,
+            "reason": verdict.reason[:500],
+            "parse_note": "; ".join(notes)[:2000],
+            "sender": parsed.from_addr[:320],
+            "subject": parsed.subject[:998],
+        }
+    )
     recipients = [*row["recipients"], *parsed.to_addrs]
     thread = [*parsed.in_reply_to, *parsed.references]
     bounce = verdict.bounce
@@ -486,6 +499,10 @@ def _plan_email(app: App, conn: Connection, row: dict[str, Any]) -> _Plan:
     values.update(_match_values(match))
     plan = _Plan(values=values, sends=[], flags=[], unflag=[])
     if not match.matched:
+        if verdict.kind != Kind.BOUNCE:  # what a person reads in `replies --unmatched`
+            from outagecomms.inbound.textclean import strip_reply
+
+            values["text"] = strip_reply(parsed.text)[:MAX_TEXT]
         return plan
     assert match.customer_id is not None and match.incident_id is not None
     customer = _customer(conn, match.customer_id)

@@ -664,23 +664,14 @@ def _credit_text(
     return f"{amount} {customer.currency}" if amount is not None else ""
 
 
-def _email_channel(app: App, preferred: str) -> str | None:
-    """``preferred`` if it is an email-kind channel, else the first configured one."""
+def channel_of_kind(app: App, kind: str, preferred: str = "") -> str | None:
+    """``preferred`` if it is a configured channel of template set ``kind`` (``email``,
+    ``sms``), else the first configured one of that kind; None when there is none."""
     chans = app.config.channels
-    if preferred in chans and registry.get(chans[preferred].kind).template_channel == "email":
+    if preferred in chans and registry.get(chans[preferred].kind).template_channel == kind:
         return preferred
     for name, cfg in chans.items():
-        if registry.get(cfg.kind).template_channel == "email":
-            return name
-    return None
-
-
-def _sms_channel(app: App, preferred: str) -> str | None:
-    chans = app.config.channels
-    if preferred in chans and registry.get(chans[preferred].kind).template_channel == "sms":
-        return preferred
-    for name, cfg in chans.items():
-        if registry.get(cfg.kind).template_channel == "sms":
+        if registry.get(cfg.kind).template_channel == kind:
             return name
     return None
 
@@ -730,7 +721,7 @@ def _escalations(
         channel: str | None
         if target == "account_manager":
             to = customer.account_manager
-            channel = _email_channel(app, policy.account_manager_channel)
+            channel = channel_of_kind(app, "email", policy.account_manager_channel)
         elif target == "commander":
             channel = app.config.daemon.commander_channel
             cfg = app.config.channels.get(channel)
@@ -748,7 +739,7 @@ def _escalations(
             to, channel = target, "http"
         else:
             to = target
-            channel = _email_channel(app, policy.account_manager_channel)
+            channel = channel_of_kind(app, "email", policy.account_manager_channel)
         if not to or channel is None or (channel, to) in seen:
             continue
         seen.add((channel, to))
@@ -791,11 +782,11 @@ def _acknowledgement(
         "X-Outagecomms-Customer": customer.id,
     }
     if row["channel"] == "sms":
-        channel = _sms_channel(app, match.channel)
+        channel = channel_of_kind(app, "sms", match.channel)
         to = customer.phone
         rendered = app.renderer.render_inbound("acknowledgement_sms", ctx)
     else:
-        channel = _email_channel(app, match.channel)
+        channel = channel_of_kind(app, "email", match.channel)
         to = (
             parsed.from_addr if parsed is not None and match.by == "token" else ""
         ) or customer.email
@@ -924,7 +915,7 @@ def _plan_sms(app: App, conn: Connection, row: dict[str, Any]) -> _Plan:
     customer = _customer(conn, match.customer_id)
     incident = _incident(conn, match.incident_id)
     sms_match = Match(
-        **{**match.__dict__, "channel": _sms_channel(app, match.channel) or match.channel}
+        **{**match.__dict__, "channel": channel_of_kind(app, "sms", match.channel) or match.channel}
     )
     _plan_reply(app, conn, plan, body, customer, incident, sms_match, row)
     return plan

@@ -109,15 +109,7 @@ class InboundSender:
                     )
 
     async def _channel(self, name: str) -> Channel | None:
-        ch = self.channels.get(name)
-        if ch is None:
-            cfg = self.app.config.channels.get(name)
-            if cfg is None:
-                return None
-            ch = registry.get(cfg.kind)(cfg, self.app.config.company)
-            await ch.open()
-            self.channels[name] = ch
-        return ch
+        return await registry.open_channel(self.app.config, self.channels, name)
 
     async def _send(self, row: dict[str, Any]) -> DeliveryResult:
         try:

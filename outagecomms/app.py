@@ -33,6 +33,9 @@ class App:
     retries: dict[tuple[int, str, datetime], tuple[datetime, float]] = field(
         default_factory=dict, compare=False
     )
+    #: in a daemon: wakes its inbound sender (called on the event loop) after a message that
+    #: came in some other way than its listeners (the Twilio webhook) was processed
+    inbound_kick: Callable[[], None] | None = field(default=None, compare=False)
 
     @classmethod
     def from_config(cls, config: Config, *, clock: Callable[[], datetime] = utcnow) -> Self:

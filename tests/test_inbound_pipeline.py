@@ -235,6 +235,11 @@ def test_a_permanent_bounce_flags_the_address_and_resends_by_sms(
     shown = json.loads(cli("--config", str(cfg), "show", ref, "--json").stdout)
     flagged = {(f["customer"], f["channel"]): f for f in shown["flagged_contacts"]}
     assert flagged[("a", "email")]["reason"].startswith("bounced 5.1.1")
+    listed = json.loads(cli("--config", str(cfg), "customers", "list", "--json").stdout)
+    alpha = next(c for c in listed["customers"] if c["id"] == "a")
+    assert len(alpha["flagged"]) == 1 and alpha["flagged"][0].startswith("email (ops@alpha.example)")
+    human = cli("--config", str(cfg), "customers", "list")
+    assert "a: skipped from now on: email (ops@alpha.example): bounced 5.1.1" in human.stderr
     # the next round reaches them by SMS, not the dead address
     before = len(smtp_server.handler.snapshot())
     twilio.requests.clear()

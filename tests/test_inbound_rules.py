@@ -249,3 +249,38 @@ def test_the_pipeline_on_each_store(
         to = sorted(t for m in new for t in m.rcpt_tos)
         assert to == ["am@s1.example"] * 2 + ["ic@s1.example"] * 2 + ["ops@alpha.example"]
         assert app.send_inbound() == 0
+
+
+def test_attachments_are_not_kept_unless_configured(app: App) -> None:
+    from email.message import EmailMessage
+
+    m = EmailMessage()
+    m["From"] = "ops@alpha.example"
+    m["Subject"] = "Re: API down"
+    m["Message-ID"] = "<att@alpha>"
+    m.set_content("Screenshot attached.")
+    blob = bytes(range(256)) * 400
+    m.add_attachment(blob, maintype="image", subtype="png", filename="error.png")
+    raw = bytes(m)
+    got = app.ingest(raw)
+    with app.store.read() as conn:
+        row = inbound_db.get_message(conn, got.id)
+    assert row is not None
+    assert blob not in row["raw"] and len(row["raw"]) < len(raw) // 10
+    assert b"attachment not kept: image/png; 102400 bytes; error.png" in row["raw"]
+    assert "1 attachment(s) not kept" in row["parse_note"]
+    assert b"Screenshot attached." in row["raw"]  # the person's words stay
+
+
+def test_malformed_mime_is_kept_with_a_note(app: App) -> None:
+    raw = (
+        b"From: ops@alpha.example\nSubject: =?x-unknown?q?caf=E9?=\nMessage-ID: <bad@a>\n"
+        b'Content-Type: multipart/mixed; boundary="never-closed"\n\n--never-closed\n'
+        b"Content-Type: text/plain; charset=x-nonsense\n\nCaf\xe9 still down?\n"
+    )
+    got = app.ingest(raw)
+    with app.store.read() as conn:
+        row = inbound_db.get_message(conn, got.id)
+    assert row is not None and row["raw"] == raw  # as received, byte for byte
+    assert row["parse_note"]  # bare LF, the unknown charsets: noted
+    assert row["customer_id"] is None and "still down" in row["text"]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from outagecomms.channels.base import Channel
+    from outagecomms.config.model import Config
 
 _BUILTIN = {
     "smtp": "outagecomms.channels.smtp:SmtpChannel",
@@ -44,3 +45,17 @@ def get(kind: str) -> type[Channel]:
     cls: type[Channel] = getattr(import_module(module), attr)
     _loaded[kind] = cls
     return cls
+
+
+async def open_channel(config: Config, opened: dict[str, Channel], name: str) -> Channel | None:
+    """The configured channel ``name``, opened once and kept in ``opened`` (the caller
+    closes them); None when no such channel is configured."""
+    ch = opened.get(name)
+    if ch is None:
+        cfg = config.channels.get(name)
+        if cfg is None:
+            return None
+        ch = get(cfg.kind)(cfg, config.company)
+        await ch.open()
+        opened[name] = ch
+    return ch

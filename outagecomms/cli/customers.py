@@ -10,7 +10,7 @@ import typer
 from outagecomms.cli import options as opt
 from outagecomms.cli.exits import Group
 from outagecomms.cli.options import JsonOpt, YesOpt, open_app
-from outagecomms.cli.output import Table, add_row, err, out, print_json
+from outagecomms.cli.output import Table, add_row, err, escape, out, print_json
 
 customers = Group(help="The customer directory.", no_args_is_help=True)
 
@@ -74,8 +74,11 @@ def customers_list(
     if as_json:
         print_json({"count": len(rows), "customers": [c.to_json() for c in rows]})
         return
-    table = Table("id", "name", "tier", "components", "regions", "tags", "timezone", "email")
+    flagged = any(c.flagged for c in rows)
+    columns = ["id", "name", "tier", "components", "regions", "tags", "timezone", "email"]
+    table = Table(*columns, *(["flagged"] if flagged else []))
     for c in rows:
+        extra = [", ".join(f.split(" (")[0] for f in c.flagged) or "-"] if flagged else []
         add_row(
             table,
             c.id,
@@ -86,6 +89,10 @@ def customers_list(
             ",".join(c.tags),
             c.timezone,
             c.email,
+            *extra,
         )
     out.print(table)
+    for c in rows:
+        for f in c.flagged:
+            err.print(f"{escape(c.id)}: skipped from now on: {escape(f)}", highlight=False)
     err.print(f"{len(rows)} customers")

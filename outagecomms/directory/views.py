@@ -30,10 +30,14 @@ class CustomerRow(JsonModel):
     timezone: str
     locale: str
     channels: tuple[str, ...]
+    #: contacts refused for good (a permanent bounce, Twilio 21211/21610, STOP), skipped by
+    #: every later round: "email (ops@x.example): bounced 5.1.1: ..."
+    flagged: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, c: Customer) -> CustomerRow:
-        return cls(**{f.name: getattr(c, f.name) for f in fields(cls)})
+    def of(cls, c: Customer, flagged: tuple[str, ...] = ()) -> CustomerRow:
+        values = {f.name: getattr(c, f.name) for f in fields(cls) if f.name != "flagged"}
+        return cls(**values, flagged=flagged)
 
 
 def list_customers(app: App, selector: Selector) -> list[CustomerRow]:
@@ -44,4 +48,11 @@ def list_customers(app: App, selector: Selector) -> list[CustomerRow]:
         chosen = [c for c in directory if c.id not in set(selector.exclude)]
     else:
         chosen = aud.select(selector, directory)
-    return [CustomerRow.of(c) for c in chosen]
+    with app.store.read() as conn:
+        flags = customers_db.contact_flags(conn, [c.id for c in chosen])
+    by_customer: dict[str, list[str]] = {}
+    for f in flags:
+        by_customer.setdefault(f["customer_id"], []).append(
+            f"{f['channel']} ({f['contact']}): {f['reason']}"
+        )
+    return [CustomerRow.of(c, tuple(by_customer.get(c.id, ()))) for c in chosen]

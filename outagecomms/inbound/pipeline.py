@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import re
+import zlib
 from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -453,13 +454,25 @@ def _plan_email(app: App, conn: Connection, row: dict[str, Any]) -> _Plan:
     except Exception as exc:  # never lose a message to a parser bug: a person reads it raw
         log.error("inbound message %d could not be parsed: %s", row["id"], type(exc).__name__)
         return _unprocessable(f"could not be parsed ({type(exc).__name__}); stored raw")
-    values: dict[str, Any] = {
-        "kind": verdict.kind.value,
-        "reason": verdict.reason[:500],
-        "parse_note": "; ".join(parsed.notes)[:2000],
-        "sender": parsed.from_addr[:320],
-        "subject": parsed.subject[:998],
-    }
+    notes = list(parsed.notes)
+    values: dict[str, Any] = {}
+    if parsed.attachments and not cfg.keep_attachments:
+        from outagecomms.inbound.attachments import without_attachments
+
+        trimmed = without_attachments(row["raw"], max_depth=cfg.max_depth)
+        if trimmed is not None:
+            values["raw"] = zlib.compress(trimmed[0], 1)
+            values["size"] = len(trimmed[0])
+            notes.append(f"{trimmed[1]} attachment(s) not kept ([inbound] keep_attachments)")
+    values.update(
+        {
+            "kind": verdict.kind.value,
+            "reason": verdict.reason[:500],
+            "parse_note": "; ".join(notes)[:2000],
+            "sender": parsed.from_addr[:320],
+            "subject": parsed.subject[:998],
+        }
+    )
     recipients = [*row["recipients"], *parsed.to_addrs]
     thread = [*parsed.in_reply_to, *parsed.references]
     bounce = verdict.bounce
@@ -486,6 +499,10 @@ def _plan_email(app: App, conn: Connection, row: dict[str, Any]) -> _Plan:
     values.update(_match_values(match))
     plan = _Plan(values=values, sends=[], flags=[], unflag=[])
     if not match.matched:
+        if verdict.kind != Kind.BOUNCE:  # what a person reads in `replies --unmatched`
+            from outagecomms.inbound.textclean import strip_reply
+
+            values["text"] = strip_reply(parsed.text)[:MAX_TEXT]
         return plan
     assert match.customer_id is not None and match.incident_id is not None
     customer = _customer(conn, match.customer_id)
@@ -647,23 +664,14 @@ def _credit_text(
     return f"{amount} {customer.currency}" if amount is not None else ""
 
 
-def _email_channel(app: App, preferred: str) -> str | None:
-    """``preferred`` if it is an email-kind channel, else the first configured one."""
+def channel_of_kind(app: App, kind: str, preferred: str = "") -> str | None:
+    """``preferred`` if it is a configured channel of template set ``kind`` (``email``,
+    ``sms``), else the first configured one of that kind; None when there is none."""
     chans = app.config.channels
-    if preferred in chans and registry.get(chans[preferred].kind).template_channel == "email":
+    if preferred in chans and registry.get(chans[preferred].kind).template_channel == kind:
         return preferred
     for name, cfg in chans.items():
-        if registry.get(cfg.kind).template_channel == "email":
-            return name
-    return None
-
-
-def _sms_channel(app: App, preferred: str) -> str | None:
-    chans = app.config.channels
-    if preferred in chans and registry.get(chans[preferred].kind).template_channel == "sms":
-        return preferred
-    for name, cfg in chans.items():
-        if registry.get(cfg.kind).template_channel == "sms":
+        if registry.get(cfg.kind).template_channel == kind:
             return name
     return None
 
@@ -713,7 +721,7 @@ def _escalations(
         channel: str | None
         if target == "account_manager":
             to = customer.account_manager
-            channel = _email_channel(app, policy.account_manager_channel)
+            channel = channel_of_kind(app, "email", policy.account_manager_channel)
         elif target == "commander":
             channel = app.config.daemon.commander_channel
             cfg = app.config.channels.get(channel)
@@ -731,7 +739,7 @@ def _escalations(
             to, channel = target, "http"
         else:
             to = target
-            channel = _email_channel(app, policy.account_manager_channel)
+            channel = channel_of_kind(app, "email", policy.account_manager_channel)
         if not to or channel is None or (channel, to) in seen:
             continue
         seen.add((channel, to))
@@ -774,11 +782,11 @@ def _acknowledgement(
         "X-Outagecomms-Customer": customer.id,
     }
     if row["channel"] == "sms":
-        channel = _sms_channel(app, match.channel)
+        channel = channel_of_kind(app, "sms", match.channel)
         to = customer.phone
         rendered = app.renderer.render_inbound("acknowledgement_sms", ctx)
     else:
-        channel = _email_channel(app, match.channel)
+        channel = channel_of_kind(app, "email", match.channel)
         to = (
             parsed.from_addr if parsed is not None and match.by == "token" else ""
         ) or customer.email
@@ -907,7 +915,7 @@ def _plan_sms(app: App, conn: Connection, row: dict[str, Any]) -> _Plan:
     customer = _customer(conn, match.customer_id)
     incident = _incident(conn, match.incident_id)
     sms_match = Match(
-        **{**match.__dict__, "channel": _sms_channel(app, match.channel) or match.channel}
+        **{**match.__dict__, "channel": channel_of_kind(app, "sms", match.channel) or match.channel}
     )
     _plan_reply(app, conn, plan, body, customer, incident, sms_match, row)
     return plan

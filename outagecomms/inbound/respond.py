@@ -67,11 +67,11 @@ def plan_response(
         "X-Outagecomms-Customer": customer_id,
     }
     if reply["channel"] == "sms":
-        channel = pipeline._sms_channel(app, "")
+        channel = pipeline.channel_of_kind(app, "sms")
         to = customer.phone
         subject = ""
     else:
-        channel = pipeline._email_channel(app, "")
+        channel = pipeline.channel_of_kind(app, "email")
         to = (
             reply["sender"]
             if reply["matched_by"] == "token" and reply["sender"]

@@ -61,6 +61,9 @@ class InboundSender:
     async def send_due(self) -> int:
         """Send everything due now; how many were sent."""
         sent = 0
+        due = await asyncio.to_thread(self.next_due)
+        if due is None or due > self.app.clock():
+            return 0  # nothing owed: no write transaction (tick runs this every minute)
         while True:
             now = self.app.clock()
             rows = await asyncio.to_thread(self._claim, now)
@@ -106,15 +109,7 @@ class InboundSender:
                     )
 
     async def _channel(self, name: str) -> Channel | None:
-        ch = self.channels.get(name)
-        if ch is None:
-            cfg = self.app.config.channels.get(name)
-            if cfg is None:
-                return None
-            ch = registry.get(cfg.kind)(cfg, self.app.config.company)
-            await ch.open()
-            self.channels[name] = ch
-        return ch
+        return await registry.open_channel(self.app.config, self.channels, name)
 
     async def _send(self, row: dict[str, Any]) -> DeliveryResult:
         try:

@@ -139,15 +139,7 @@ class Dispatcher:
         await asyncio.gather(*(c.close() for c in chans), return_exceptions=True)
 
     async def _channel(self, name: str) -> Channel | None:
-        ch = self.channels.get(name)
-        if ch is None:
-            cfg = self.app.config.channels.get(name)
-            if cfg is None:
-                return None
-            ch = registry.get(cfg.kind)(cfg, self.app.config.company)
-            await ch.open()
-            self.channels[name] = ch
-        return ch
+        return await registry.open_channel(self.app.config, self.channels, name)
 
     def release(self) -> int:
         """Give back whatever this dispatcher still holds (graceful shutdown)."""

@@ -381,9 +381,16 @@ def finish_send(
 
 
 def next_send_due(conn: Connection) -> datetime | None:
+    """When a send is next owed: a pending one's time, or a sender's lease running out."""
     s = t.inbound_sends
-    q = select(func.min(s.c.next_attempt_at)).where(s.c.status.in_(["pending", "sending"]))
-    return as_utc(conn.execute(q).scalar_one_or_none())
+    pending = conn.execute(
+        select(func.min(s.c.next_attempt_at)).where(s.c.status == "pending")
+    ).scalar_one_or_none()
+    leased = conn.execute(
+        select(func.min(s.c.lease_until)).where(s.c.status == "sending")
+    ).scalar_one_or_none()
+    times = [as_utc(x) for x in (pending, leased) if x is not None]
+    return min(times) if times else None
 
 
 def sends_for(

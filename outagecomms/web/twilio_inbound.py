@@ -176,6 +176,8 @@ async def handle(app: App, request: Request) -> Response:
     except OutageCommsError as err:
         log.error("POST %s: %s", PATH, err)
         return _text(500, "the message could not be stored")
+    if app.inbound_kick is not None:
+        app.inbound_kick()  # the thank-you and any escalation go out now, not at a timer
     return Response(
         EMPTY_TWIML,
         media_type="text/xml",

@@ -332,3 +332,45 @@ def test_an_unexpected_failure_answers_451_and_logs_no_text(
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "storing failed (RuntimeError at " in logged  # where, for the code's author
     assert "secret complaint" not in logged and "cannot store" not in logged
+
+
+def test_a_daemon_without_listeners_still_finishes_what_was_stored(
+    make_config, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    """No ``[inbound]`` way in configured: the daemon still runs process_pending at start (a
+    pipe that stored and crashed) and the inbound send loop, and sets the Twilio webhook's
+    kick while it runs."""
+    import asyncio
+
+    from outagecomms.app import App
+    from outagecomms.inbound import pipeline
+    from outagecomms.inbound.service import InboundService
+
+    cfg = make_config(smtp_server)
+    app = App.open(cfg)
+    stored = pipeline.store_message(app, reply("stored by a pipe that died"), source="pipe")
+    app.close()
+    log = tmp_path / "daemon.log"
+    daemon = start_daemon(cfg, log)
+    try:
+        wait_until(
+            lambda: [r["status"] for r in inbound_rows(f"sqlite:///{tmp_path / 'store.db'}")
+                     if r["id"] == stored.id] == ["processed"]
+        )  # fmt: skip
+        wait_until(lambda: "daemon ready" in log.read_text())
+    finally:
+        assert stop(daemon) == 0
+    assert "processed 1 inbound" in log.read_text()
+
+    app = App.open(cfg)
+
+    async def kick_while_running() -> tuple[bool, bool]:
+        service = InboundService(app, stop=asyncio.Event())
+        await service.start()
+        running = app.inbound_kick == service.kick.set
+        service.stop.set()
+        await service.close()
+        return running, app.inbound_kick is None
+
+    assert asyncio.run(kick_while_running()) == (True, True)  # set while running, then cleared
+    app.close()

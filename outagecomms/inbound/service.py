@@ -50,7 +50,8 @@ async def _first(*events: asyncio.Event, timeout: float | None) -> None:
 
 
 class InboundService:
-    """Started by the daemon when ``[inbound]`` names a way in; ``close()`` at stop."""
+    """Started by every daemon (the send loop and ``process_pending`` always; the listeners and
+    the mailbox when ``[inbound]`` names them); ``close()`` at stop."""
 
     def __init__(
         self,
@@ -120,6 +121,8 @@ class InboundService:
         self.tasks.append(asyncio.create_task(self._recover()))
         self.tasks.append(asyncio.create_task(self._process_loop()))
         self.tasks.append(asyncio.create_task(self._send_loop()))
+        # a text the Twilio webhook (this daemon's HTTP listener) processed: send what it queued
+        self.app.inbound_kick = self.kick.set
 
     # --- processing -------------------------------------------------------------------------
 
@@ -251,6 +254,8 @@ class InboundService:
 
     async def close(self) -> None:
         """Stop listening and watching, let processing in flight finish, close the senders."""
+        if self.app.inbound_kick == self.kick.set:
+            self.app.inbound_kick = None
         for server in self.servers:
             server.close()
         if self.poller is not None:

@@ -300,19 +300,15 @@ class Daemon:
 
             feedback_secret(self.app)  # fail at start, not at the first click
             parse_bind(self.http)
-        inbound = None
-        if (
-            self.app.config.inbound.smtp
-            or self.app.config.inbound.lmtp
-            or (self.app.config.inbound.imap_url_env)
-        ):
-            from outagecomms.inbound.service import InboundService
+        from outagecomms.inbound.service import InboundService
 
-            # listening first: a taken port stops the daemon before anything else started
-            inbound = InboundService(
-                self.app, stop=self.stop, event=self._event, on_processed=self.kick.set
-            )
-            await inbound.start()
+        # Always: the inbound send loop (what `inbound ingest` or the Twilio webhook queued,
+        # retries) and process_pending at start; the listeners and the mailbox when configured,
+        # first: a taken port stops the daemon before anything else started.
+        inbound = InboundService(
+            self.app, stop=self.stop, event=self._event, on_processed=self.kick.set
+        )
+        await inbound.start()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -367,8 +363,7 @@ class Daemon:
                 for t in tasks
                 if t.done() and not t.cancelled() and (exc := t.exception()) is not None
             ]
-            if inbound is not None:
-                await inbound.close()
+            await inbound.close()
             self.leadership.release()
             released = self.dispatcher.release()
             await self.dispatcher.close()

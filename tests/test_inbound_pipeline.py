@@ -237,7 +237,9 @@ def test_a_permanent_bounce_flags_the_address_and_resends_by_sms(
     assert flagged[("a", "email")]["reason"].startswith("bounced 5.1.1")
     listed = json.loads(cli("--config", str(cfg), "customers", "list", "--json").stdout)
     alpha = next(c for c in listed["customers"] if c["id"] == "a")
-    assert len(alpha["flagged"]) == 1 and alpha["flagged"][0].startswith("email (ops@alpha.example)")
+    assert len(alpha["flagged"]) == 1 and alpha["flagged"][0].startswith(
+        "email (ops@alpha.example)"
+    )
     human = cli("--config", str(cfg), "customers", "list")
     assert "a: skipped from now on: email (ops@alpha.example): bounced 5.1.1" in human.stderr
     # the next round reaches them by SMS, not the dead address

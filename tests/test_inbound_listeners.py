@@ -301,10 +301,10 @@ def test_an_unexpected_failure_answers_451_and_logs_no_text(
     from outagecomms.app import App
     from outagecomms.inbound import listeners, pipeline
 
-    def broken(app: object, raw: bytes, **kw: object) -> object:
-        raise RuntimeError(f"cannot store {raw!r}")
+    def broken(app: object, messages: list[tuple[bytes, object]], **kw: object) -> object:
+        raise RuntimeError(f"cannot store {messages[0][0]!r}")
 
-    monkeypatch.setattr(pipeline, "store_message", broken)
+    monkeypatch.setattr(pipeline, "store_many", broken)
     app = App.open(make_config(smtp_server))
     stored: list[int] = []
 

@@ -2,8 +2,9 @@
 as mail, one aiosmtpd handler for both.
 
 The promise to a sending MTA is the whole point: **250 only once the message is durable**.
-``pipeline.store_message`` runs in a worker thread (it is a blocking database write) and the
-reply waits for it; a store that cannot take the write answers 451 (4.3.0) so the sender keeps
+The sessions' messages are stored by ``pipeline.store_many`` in a worker thread (a blocking
+database write), those arriving while a write is under way together in the next one (a group
+commit: :class:`GroupCommit`), and each reply waits for its message's write; a store that cannot take the write answers 451 (4.3.0) so the sender keeps
 the message and retries, never 5xx (that would lose a customer's words). Classification and
 escalation run *after* the 250, off the SMTP session: a slow scorer never holds a sender, and a
 crash between the two is repaired by ``process_pending`` at the next start.
@@ -70,6 +71,57 @@ def where(exc: BaseException) -> str:
     return f"{type(exc).__name__} at {last.filename}:{last.lineno}"
 
 
+#: the most messages one group commit writes
+GROUP_MAX = 200
+
+
+class GroupCommit:
+    """Stores that arrive while a write is under way wait for the next one and share it
+    (``pipeline.store_many``): one transaction for every session waiting at that moment, each
+    still answered only once its message is durable. One write at a time, on ``executor``."""
+
+    def __init__(self, app: App, source: str, executor: Executor | None) -> None:
+        self.app = app
+        self.source = source
+        self.executor = executor
+        self.waiting: list[tuple[bytes, list[str], asyncio.Future[Any]]] = []
+        self.task: asyncio.Task[None] | None = None
+
+    async def store(self, raw: bytes, recipients: list[str]) -> Any:
+        """The message's ``pipeline.Stored``; raises what kept it out (``StoreUnavailable``,
+        ``InputError``, a bug)."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.waiting.append((raw, recipients, fut))
+        if self.task is None:
+            self.task = asyncio.create_task(self._drain())
+        return await fut
+
+    async def _drain(self) -> None:
+        from outagecomms.inbound import pipeline
+
+        loop = asyncio.get_running_loop()
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting[:GROUP_MAX], self.waiting[GROUP_MAX:]
+                messages = [(raw, rcpts) for raw, rcpts, _ in batch]
+                try:
+                    results: list[Any] = await loop.run_in_executor(
+                        self.executor,
+                        partial(pipeline.store_many, self.app, messages, source=self.source),
+                    )
+                except Exception as exc:
+                    results = [exc] * len(batch)
+                for (_, _, fut), result in zip(batch, results, strict=True):
+                    if fut.done():  # its session went away
+                        continue
+                    if isinstance(result, BaseException):
+                        fut.set_exception(result)
+                    else:
+                        fut.set_result(result)
+        finally:
+            self.task = None
+
+
 class InboundHandler:
     """The aiosmtpd handler: DATA → ``store_message`` (in a thread) → 250, then ``on_stored``
     (the daemon processes the message and kicks the inbound sender)."""
@@ -94,6 +146,7 @@ class InboundHandler:
         self.stored = 0
         self.duplicates = 0
         self.refused = 0
+        self.commits = GroupCommit(app, source, executor)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         status = await self._store(envelope)
@@ -103,7 +156,6 @@ class InboundHandler:
         return status
 
     async def _store(self, envelope: Envelope) -> str:
-        from outagecomms.inbound import pipeline
 
         raw = envelope.original_content or b""
         if len(raw) > self.app.config.inbound.max_size:
@@ -111,12 +163,7 @@ class InboundHandler:
             return TOO_BIG
         recipients = [str(r) for r in envelope.rcpt_tos]
         try:
-            stored = await asyncio.get_running_loop().run_in_executor(
-                self.executor,
-                partial(
-                    pipeline.store_message, self.app, raw, source=self.source, recipients=recipients
-                ),
-            )
+            stored = await self.commits.store(raw, recipients)
         except StoreUnavailable:
             self.refused += 1
             self.event(

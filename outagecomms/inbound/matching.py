@@ -11,7 +11,9 @@ anyone can copy a Message-ID. SMS: the sender's number, to that customer's open 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,6 +22,7 @@ from sqlalchemy import Connection, select
 from outagecomms.inbound.tokens import read_token, token_of
 from outagecomms.models import IncidentStatus
 from outagecomms.store import tables as t
+from outagecomms.store.engine import chunks
 
 #: ``<oc.{delivery}.{inc-n}.r{seq}@domain>`` (outbox.dispatch.message_id)
 _OUR_ID = re.compile(r"<oc\.(\d{1,18})\.inc-(\d{1,18})\.r\d{1,9}@[^>\s]+>", re.IGNORECASE)
@@ -42,8 +45,61 @@ class Match:
         return self.customer_id is not None
 
 
+#: deliveries read ahead for a batch (``prefetch``): id -> the match and the address, or None
+_ahead: ContextVar[dict[int, tuple[Match, str] | None] | None] = ContextVar(
+    "outagecomms_inbound_deliveries", default=None
+)
+_DELIVERY_REF = re.compile(rb"oc\.(\d{1,18})\.inc-\d{1,18}\.r\d", re.IGNORECASE)
+_TOKEN_REF = re.compile(rb"\+([0-9a-z]{1,13})-[a-z2-7]{10}@", re.IGNORECASE)
+
+
+def delivery_refs(raw: bytes, recipients: Iterable[str] = ()) -> set[int]:
+    """Every delivery id a message might name (our Message-IDs, reply tokens), unverified:
+    what a batch reads ahead in one query."""
+    ids = {int(m[1]) for m in _DELIVERY_REF.finditer(raw)}
+    for m in _TOKEN_REF.finditer(raw + b" " + " ".join(recipients).encode("utf-8", "replace")):
+        ids.add(int(m[1].decode("ascii").lower(), 36))
+    return {i for i in ids if i < 2**62}
+
+
+def prefetch(conn: Connection, ids: Iterable[int]) -> dict[int, tuple[Match, str] | None]:
+    """The deliveries ``ids`` with their customers' addresses, in one query per 500."""
+    d, c = t.deliveries, t.customers
+    found: dict[int, tuple[Match, str] | None] = dict.fromkeys(ids)
+    for part in chunks(sorted(found), 500):
+        q = (
+            select(d.c.id, d.c.incident_id, d.c.round_id, d.c.customer_id, d.c.channel, c.c.email)
+            .select_from(d.outerjoin(c, c.c.id == d.c.customer_id))
+            .where(d.c.id.in_(part))
+        )
+        for row in conn.execute(q):
+            found[int(row[0])] = (
+                Match(
+                    incident_id=int(row[1]),
+                    round_id=int(row[2]),
+                    customer_id=str(row[3]),
+                    channel=str(row[4]),
+                    delivery_id=int(row[0]),
+                ),
+                str(row[5] or "").lower(),
+            )
+    return found
+
+
+@contextmanager
+def read_ahead(found: dict[int, tuple[Match, str] | None]) -> Iterator[None]:
+    token = _ahead.set(found)
+    try:
+        yield
+    finally:
+        _ahead.reset(token)
+
+
 def _delivery(conn: Connection, delivery_id: int) -> tuple[Match, str] | None:
     """The delivery as a match, and its customer's email address (lower case)."""
+    ahead = _ahead.get()
+    if ahead is not None and delivery_id in ahead:
+        return ahead[delivery_id]
     d, c = t.deliveries, t.customers
     row = conn.execute(
         select(d.c.incident_id, d.c.round_id, d.c.customer_id, d.c.channel, c.c.email)

@@ -154,6 +154,64 @@ def store_message(
     )
 
 
+def store_many(
+    app: App,
+    messages: Sequence[tuple[bytes, Sequence[str]]],
+    *,
+    source: str,
+    received_at: datetime | None = None,
+) -> list[Stored | OutageCommsError]:
+    """``store_message`` for messages that arrived together, in one transaction (a group
+    commit: the SMTP listener's sessions waiting at the same moment share one write). Each
+    result is its message's ``Stored``, or the error that kept it out (over ``max_size``:
+    ``InputError``; the store down: ``StoreUnavailable`` for all); durable when this returns."""
+    if source not in SOURCES:
+        raise InputError(f"unknown inbound source {source!r}; one of {', '.join(SOURCES)}")
+    limit = app.config.inbound.max_size
+    now = received_at or app.clock()
+    out: list[Stored | OutageCommsError] = []
+    rows: list[tuple[int, dict[str, Any]]] = []
+    for i, (raw, recipients) in enumerate(messages):
+        if len(raw) > limit:
+            out.append(
+                InputError(
+                    f"the message is {len(raw)} bytes, more than [inbound] max_size ({limit}) "
+                    "allows"
+                )
+            )
+            continue
+        out.append(InputError("not stored"))  # replaced below
+        key, mid = digest(raw)
+        rows.append(
+            (
+                i,
+                {
+                    "received_at": now,
+                    "source": source,
+                    "channel": "email",
+                    "digest": key,
+                    "message_id": mid,
+                    "raw": raw,
+                    "size": len(raw),
+                    "recipients": [str(r)[:320] for r in recipients][:100],
+                },
+            )
+        )
+    if not rows:
+        return out
+    try:
+        with app.store.write() as conn:
+            done = [(i, inbound_db.insert_message(conn, row)) for i, row in rows]
+    except (DBAPIError, SQLAlchemyError, OSError) as exc:
+        err = _unavailable(exc)
+        for i, _ in rows:
+            out[i] = err
+        return out
+    for i, (new_id, duplicate) in done:
+        out[i] = Stored(new_id, duplicate)
+    return out
+
+
 def _store(app: App, row: dict[str, Any]) -> Stored:
     try:
         with app.store.write() as conn:
@@ -338,7 +396,33 @@ def _plan_all(
     rows: dict[int, dict[str, Any]],
     out: dict[int, Processed],
 ) -> list[tuple[int, _Plan]]:
-    """Decide what each message is and what follows (reads only)."""
+    """Decide what each message is and what follows (reads only). The deliveries the messages
+    may answer, and their customers, are read first, in one query each for the batch."""
+    from outagecomms.inbound.matching import delivery_refs, prefetch, read_ahead
+
+    refs: set[int] = set()
+    for row in rows.values():
+        if row["channel"] == "email" and row["status"] != "processed":
+            refs |= delivery_refs(row["raw"][:65536], row["recipients"])
+    ahead = prefetch(conn, refs) if refs else {}
+    batch = _batch.get()
+    if batch is not None and ahead:
+        wanted = {hit[0].customer_id for hit in ahead.values() if hit is not None}
+        found = customers_db.get_customers(conn, [c for c in wanted if c])
+        for cid in wanted:
+            if cid:
+                batch.customers[cid] = found.get(cid)
+    with read_ahead(ahead):
+        return _plan_each(app, conn, ids, rows, out)
+
+
+def _plan_each(
+    app: App,
+    conn: Connection,
+    ids: Sequence[int],
+    rows: dict[int, dict[str, Any]],
+    out: dict[int, Processed],
+) -> list[tuple[int, _Plan]]:
     plans: list[tuple[int, _Plan]] = []
     for inbound_id in ids:
         row = rows.get(inbound_id)

@@ -84,6 +84,8 @@ class InboundService:
         self.process_pool = ThreadPoolExecutor(
             PROCESS_THREADS, thread_name_prefix="inbound-process"
         )
+        #: a process of its own for processing when the listeners are on (``inbound.worker``)
+        self.worker: Any = None
 
     async def start(self) -> None:
         """Listen and watch. A listener that cannot bind raises ``ConfigError`` (naming
@@ -118,6 +120,11 @@ class InboundService:
         except BaseException:
             await self.close()
             raise
+        from outagecomms.inbound import worker
+
+        if worker.wanted(self.app):
+            self.worker = worker.ProcessWorker(str(self.app.config.path))
+            self.tasks.append(asyncio.create_task(self._start_worker()))
         self.tasks.append(asyncio.create_task(self._recover()))
         self.tasks.append(asyncio.create_task(self._process_loop()))
         self.tasks.append(asyncio.create_task(self._send_loop()))
@@ -146,13 +153,30 @@ class InboundService:
             if batch:
                 await self._process(batch)
 
+    async def _start_worker(self) -> None:
+        try:
+            await self.worker.start()
+        except Exception as exc:  # processing stays in this process's threads
+            self.event(
+                "inbound_error", f"ERROR the inbound worker process did not start ({where(exc)})"
+            )
+            self.worker = None
+            return
+        self.event(
+            "inbound_worker", f"inbound messages processed by worker process {self.worker.pid}",
+            pid=self.worker.pid,
+        )  # fmt: skip
+
     async def _process(self, batch: list[int]) -> None:
         from outagecomms.inbound import pipeline
 
         try:
-            done = await asyncio.get_running_loop().run_in_executor(
-                self.process_pool, pipeline.process_many, self.app, batch
-            )
+            if self.worker is not None:
+                done = await self.worker.process(batch)
+            else:
+                done = await asyncio.get_running_loop().run_in_executor(
+                    self.process_pool, pipeline.process_many, self.app, batch
+                )
         except Exception as exc:
             # left "received": process_pending takes them after a pause (and at every start)
             what = "store unavailable" if isinstance(exc, StoreUnavailable) else where(exc)
@@ -270,3 +294,5 @@ class InboundService:
                 task.cancel()
         self.store_pool.shutdown(wait=False, cancel_futures=True)
         self.process_pool.shutdown(wait=False, cancel_futures=True)
+        if self.worker is not None:
+            await asyncio.to_thread(self.worker.close)  # after the batch in hand

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from outagecomms import App
+from outagecomms import App, InputError
 from outagecomms.config.model import DEFAULT_ESCALATION, EscalationRule
 from outagecomms.inbound import escalation, pipeline
 from outagecomms.inbound.sentiment import label, load_scorer
@@ -249,6 +249,17 @@ def test_the_pipeline_on_each_store(
         to = sorted(t for m in new for t in m.rcpt_tos)
         assert to == ["am@s1.example"] * 2 + ["ic@s1.example"] * 2 + ["ops@alpha.example"]
         assert app.send_inbound() == 0
+        # a group commit: a message twice in one write, one stored before, one too large
+        new = b"From: x@y.example\r\nMessage-ID: <g1@y>\r\n\r\nhello\r\n"
+        old = raw  # the second reply above, stored already
+        huge = b"From: x@y.example\r\n\r\n" + b"x" * (app.config.inbound.max_size + 1)
+        got = pipeline.store_many(app, [(new, []), (new, []), (old, []), (huge, [])], source="smtp")
+        assert isinstance(got[0], pipeline.Stored) and not got[0].duplicate
+        assert isinstance(got[1], pipeline.Stored) and got[1].duplicate and got[1].id == got[0].id
+        assert isinstance(got[2], pipeline.Stored) and got[2].duplicate
+        assert isinstance(got[3], InputError)
+        with app.store.read() as conn:
+            assert inbound_db.pending_ids(conn) == [got[0].id]
 
 
 def test_attachments_are_not_kept_unless_configured(app: App) -> None:

@@ -201,7 +201,8 @@ def store_many(
         return out
     try:
         with app.store.write() as conn:
-            done = [(i, inbound_db.insert_message(conn, row)) for i, row in rows]
+            stored = inbound_db.insert_messages(conn, [r for _, r in rows])
+        done = list(zip([i for i, _ in rows], stored, strict=True))
     except (DBAPIError, SQLAlchemyError, OSError) as exc:
         err = _unavailable(exc)
         for i, _ in rows:

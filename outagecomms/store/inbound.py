@@ -62,10 +62,7 @@ def _row(r: Any) -> dict[str, Any]:
 # --- storing --------------------------------------------------------------------------------
 
 
-def insert_message(conn: Connection, row: Mapping[str, Any]) -> tuple[int, bool]:
-    """Store one message as received; (its id, False), or (the id of the same message stored
-    before, True) when its digest is already there. Runs in a savepoint so a duplicate leaves
-    the caller's transaction usable."""
+def _message_values(row: Mapping[str, Any]) -> dict[str, Any]:
     values = dict(row)
     values["raw"] = zlib.compress(values["raw"], 1)
     values.setdefault("status", "received")
@@ -75,6 +72,47 @@ def insert_message(conn: Connection, row: Mapping[str, Any]) -> tuple[int, bool]
     values.setdefault("text", "")
     values.setdefault("needs_person", 0)
     values.setdefault("recipients", [])
+    return values
+
+
+def insert_messages(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[tuple[int, bool]]:
+    """``insert_message`` for many (a group commit): the digests already stored read in one
+    query, the new messages inserted in one statement; a message twice in ``rows`` is stored
+    once. Should another process store one of them meanwhile (PostgreSQL), each is inserted
+    on its own as ``insert_message`` does."""
+    i = t.inbound
+    digests = [r["digest"] for r in rows]
+    known: dict[str, int] = {}
+    for part in chunks(sorted(set(digests)), 500):
+        q = select(i.c.digest, i.c.id).where(i.c.digest.in_(part))
+        known.update({str(d): int(n) for d, n in conn.execute(q)})
+    fresh: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        if r["digest"] not in known and r["digest"] not in fresh:
+            fresh[r["digest"]] = _message_values(r)
+    if fresh:
+        stmt = insert(i).returning(i.c.id, i.c.digest, sort_by_parameter_order=True)
+        try:
+            with conn.begin_nested():
+                for new_id, dig in conn.execute(stmt, list(fresh.values())):
+                    known[str(dig)] = int(new_id)
+        except IntegrityError:  # a race with another process: one at a time
+            return [insert_message(conn, r) for r in rows]
+    out: list[tuple[int, bool]] = []
+    first: set[str] = set()
+    for r in rows:
+        dig = r["digest"]
+        new = dig in fresh and dig not in first
+        first.add(dig)
+        out.append((known[dig], not new))
+    return out
+
+
+def insert_message(conn: Connection, row: Mapping[str, Any]) -> tuple[int, bool]:
+    """Store one message as received; (its id, False), or (the id of the same message stored
+    before, True) when its digest is already there. Runs in a savepoint so a duplicate leaves
+    the caller's transaction usable."""
+    values = _message_values(row)
     try:
         with conn.begin_nested():
             pk = conn.execute(insert(t.inbound), values).inserted_primary_key

@@ -374,3 +374,26 @@ def test_a_daemon_without_listeners_still_finishes_what_was_stored(
 
     assert asyncio.run(kick_while_running()) == (True, True)  # set while running, then cleared
     app.close()
+
+
+def test_the_worker_process_leaves_with_a_killed_daemon(listening) -> None:
+    """Processing runs in a worker process of the daemon's: SIGKILL the daemon and the worker
+    goes too (it watches its parent), leaving nothing running on the store."""
+    import os
+    import re
+
+    from tests.support.processes import wait_until
+
+    d = listening()
+    d.start()
+    wait_until(lambda: re.search(r"worker process (\d+)", d.log.read_text()) is not None)
+    match = re.search(r"worker process (\d+)", d.log.read_text())
+    assert match is not None
+    worker = int(match[1])
+    assert os.path.exists(f"/proc/{worker}")
+    with d.smtp() as client:
+        assert _send(client, reply("Processed by the worker?"))[0] == 250
+    assert d.wait_processed(1)[0]["kind"] == "reply"
+    d.proc.send_signal(signal.SIGKILL)
+    assert d.proc.wait(30) == -signal.SIGKILL
+    wait_until(lambda: not os.path.exists(f"/proc/{worker}"), timeout=15)

@@ -49,12 +49,23 @@ def process_batch(config_path: str, ids: Sequence[int]) -> list[Processed]:
     return process_many(_app_for(config_path), list(ids))
 
 
-def _ignore_signals() -> None:
+def _init_worker(parent: int) -> None:
     """The daemon stops its worker (after the batch in hand): Ctrl-C reaching the whole
-    process group must not kill it mid-write first."""
+    process group must not kill it mid-write first. A daemon killed outright (SIGKILL, OOM)
+    cannot stop it, so the worker watches its parent and leaves when it is gone (whatever it
+    was processing is still stored as received)."""
     import signal
+    import threading
+    import time
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def wanted(app: App) -> bool:
@@ -80,7 +91,10 @@ class ProcessWorker:
     def _pool(self) -> ProcessPoolExecutor:
         if self.pool is None:
             self.pool = ProcessPoolExecutor(
-                1, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_signals
+                1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(os.getpid(),),
             )
         return self.pool
 

@@ -130,28 +130,13 @@ def store_message(
     recipients: Sequence[str] = (),
     received_at: datetime | None = None,
 ) -> Stored:
-    """Store one RFC 5322 message as received; durable when this returns."""
-    if source not in SOURCES:
-        raise InputError(f"unknown inbound source {source!r}; one of {', '.join(SOURCES)}")
-    limit = app.config.inbound.max_size
-    if len(raw) > limit:
-        raise InputError(
-            f"the message is {len(raw)} bytes, more than [inbound] max_size ({limit}) allows"
-        )
-    key, mid = digest(raw)
-    return _store(
-        app,
-        {
-            "received_at": received_at or app.clock(),
-            "source": source,
-            "channel": "email",
-            "digest": key,
-            "message_id": mid,
-            "raw": raw,
-            "size": len(raw),
-            "recipients": [str(r)[:320] for r in recipients][:100],
-        },
-    )
+    """Store one RFC 5322 message as received; durable when this returns. Raises
+    ``InputError`` over ``[inbound] max_size``, ``StoreUnavailable`` when the store cannot
+    take it now."""
+    result = store_many(app, [(raw, recipients)], source=source, received_at=received_at)[0]
+    if isinstance(result, OutageCommsError):
+        raise result
+    return result
 
 
 def store_many(

@@ -397,3 +397,33 @@ def test_the_worker_process_leaves_with_a_killed_daemon(listening) -> None:
     d.proc.send_signal(signal.SIGKILL)
     assert d.proc.wait(30) == -signal.SIGKILL
     wait_until(lambda: not os.path.exists(f"/proc/{worker}"), timeout=15)
+
+
+def test_a_reloaded_config_reaches_the_worker(listening, smtp_server: SmtpServer, cli) -> None:
+    """SIGHUP: the next batch is processed by a worker that read the new [[escalation]]."""
+    d = listening()
+    assert cli("--config", str(d.config), "customers", "import", str(sample_csv())).exit_code == 0
+    cli_json(d.config, "declare", "Database connections failing", "--severity", "sev2",
+             "--component", "database", "--region", "eu-west", "--yes")  # fmt: skip
+    customer = next(r for r in sample_rows() if r["id"] == "c0000010")
+    ours = smtp_server.handler.wait_for(
+        lambda ms: any(m.rcpt_tos == [customer["email"]] for m in ms)
+    )
+    delivery = next(m for m in ours if m.rcpt_tos == [customer["email"]])
+    d.start()
+    wait_until(lambda: "worker process" in d.log.read_text())
+    rule = '\n[[escalation]]\nname = "everything"\nnotify = ["cs-leads@s1.example"]\n'
+    d.config.write_text(d.config.read_text() + rule)
+    d.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "reloaded config" in d.log.read_text())
+    with d.smtp() as client:
+        code, _ = _send(client, reply("Thanks, all good here.", sender=customer["email"],
+                                      in_reply_to=delivery.message_id))  # fmt: skip
+    assert code == 250
+    got = smtp_server.handler.wait_for(
+        lambda ms: any("cs-leads@s1.example" in m.rcpt_tos for m in ms)
+    )
+    told = next(m for m in got if "cs-leads@s1.example" in m.rcpt_tos)
+    assert "everything" in str(told.message["Subject"])
+    assert "inbound worker restarted for the reloaded config" in d.log.read_text()
+    assert d.stop() == 0

@@ -124,6 +124,7 @@ class InboundService:
 
         if worker.wanted(self.app):
             self.worker = worker.ProcessWorker(str(self.app.config.path))
+            self.worker.config = self.app.config  # the config its process loaded
             self.tasks.append(asyncio.create_task(self._start_worker()))
         self.tasks.append(asyncio.create_task(self._recover()))
         self.tasks.append(asyncio.create_task(self._process_loop()))
@@ -172,6 +173,12 @@ class InboundService:
 
         try:
             if self.worker is not None:
+                if self.worker.config is not self.app.config:
+                    # SIGHUP reloaded the config: the next batch goes to a new worker that
+                    # reads it (rules, templates, scorer), after the one in hand finished
+                    await asyncio.to_thread(self.worker.close)
+                    self.worker.config = self.app.config
+                    self.event("inbound_worker", "inbound worker restarted for the reloaded config")
                 done = await self.worker.process(batch)
             else:
                 done = await asyncio.get_running_loop().run_in_executor(

@@ -7,6 +7,7 @@ than one CPU, the daemon hands each batch to one spawned worker process instead,
 the same config (same file, same environment) and store and runs ``pipeline.process_many``.
 The messages are durable before they get here: a worker that dies loses nothing (they stay
 ``received``; ``process_pending`` takes them), and a new worker is spawned for the next batch.
+A reloaded config (SIGHUP) restarts the worker before the next batch, so it reads the new one.
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ class ProcessWorker:
         self.config_path = config_path
         self.pool: ProcessPoolExecutor | None = None
         self.pid: int | None = None
+        #: the daemon's config when this worker's process was started (a reload restarts it)
+        self.config: object = None
 
     def _pool(self) -> ProcessPoolExecutor:
         if self.pool is None:

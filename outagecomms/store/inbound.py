@@ -181,22 +181,6 @@ def record_processed_many(conn: Connection, items: Sequence[tuple[int, Mapping[s
         conn.execute(_processed_stmt(cols), params)
 
 
-def claim_processing(conn: Connection, inbound_id: int) -> bool:
-    """Mark a received message processed in this transaction; False when another process has
-    processed it already (the caller rolls back)."""
-    i = t.inbound
-    res = conn.execute(
-        update(i).where(i.c.id == inbound_id, i.c.status == "received").values(status="processed")
-    )
-    return bool(res.rowcount)
-
-
-def record_processed(conn: Connection, inbound_id: int, values: Mapping[str, Any]) -> None:
-    cols = sorted(values)
-    stmt = _processed_stmt(tuple(cols))
-    conn.execute(stmt, {"b_id": inbound_id, "status": "processed", **values})
-
-
 @lru_cache(maxsize=64)
 def _processed_stmt(cols: tuple[str, ...]) -> Any:
     """``UPDATE inbound SET status, <cols> WHERE id``, built once per set of columns (a
@@ -477,14 +461,3 @@ def prune(conn: Connection, before: datetime) -> tuple[int, int]:
     sends = conn.execute(delete(s).where(s.c.inbound_id.in_(old))).rowcount
     messages = conn.execute(delete(i).where(i.c.received_at < before)).rowcount
     return int(messages or 0), int(sends or 0)
-
-
-def by_ids(conn: Connection, ids: Sequence[int]) -> list[dict[str, Any]]:
-    i = t.inbound
-    out: list[dict[str, Any]] = []
-    for part in chunks(sorted(set(ids))):
-        out += [
-            _row(r)
-            for r in conn.execute(select(*[i.c[c] for c in REPLY_COLUMNS]).where(i.c.id.in_(part)))
-        ]
-    return out

@@ -401,6 +401,21 @@ class Renderer:
                 ) from None
         return _finish(out)
 
+    def render_page(self, name: str, ctx: dict[str, Any]) -> str:
+        """``pages/<name>.html.j2``: a web page the daemon serves (a customer's incident page,
+        the public status page), sandboxed and bounded like the notices; a user's override
+        folder (``[templates] dir``) may replace it. Autoescaped (the name ends in .html.j2)."""
+        tname = f"pages/{name}.html.j2"
+        tpl = self._get(tname)
+        try:
+            with budget(self.limits):
+                return str(tpl.render(ctx))
+        except Exception as exc:
+            where, line = self._where(exc, tname)
+            raise TemplateError(
+                f"{type(exc).__name__}: {exc}" + _via(where, tname), template=where, line=line
+            ) from None
+
     def render_customer(
         self,
         kind: RoundKind,

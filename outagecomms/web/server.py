@@ -56,6 +56,7 @@ from outagecomms.recovery.feedback import (
 from outagecomms.store import incidents as incidents_db
 from outagecomms.values import shown_env
 from outagecomms.web.bind import parse_bind
+from outagecomms.web.incident_page import incident_routes
 from outagecomms.web.params import (
     is_json_type,
     media_type,
@@ -63,6 +64,7 @@ from outagecomms.web.params import (
     quoted,
     read_limited,
 )
+from outagecomms.web.status_page import status_routes
 
 log = logging.getLogger("outagecomms.web")
 
@@ -324,6 +326,8 @@ def make_web_app(app: App, status: Callable[[], dict[str, Any]] | None = None) -
             Route("/metrics", metrics, methods=["GET"]),
             Route("/hooks/{source:str}", hook, methods=["POST"]),
             Route("/inbound/twilio", twilio, methods=["POST"]),
+            *incident_routes(app, secret),
+            *status_routes(app),
         ]
     )
 

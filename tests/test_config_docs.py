@@ -44,6 +44,7 @@ KEYS = {
     "components": {"<component key>"},
     "regions": {"<region key>"},
     "web": fields(WebConfig),
+    "incident_page": loader._INCIDENT_PAGE_KEYS,
     "inbound": inbound.INBOUND_KEYS,
     "[escalation]": inbound.ESCALATION_KEYS,
     "channels.<name>": {"kind", "max_connections", "rate_per_second"}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from typing import Any
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -330,3 +331,26 @@ def test_the_link_is_absent_without_a_public_url(
         customer_link(app, 1, msgs[0].customer)
     assert err.value.key == "daemon.public_url"
     app.close()
+
+
+def test_page_link_and_page_revoke_from_the_cli(world: World, cli: Callable[..., Any]) -> None:
+    import json
+
+    cfg = str(world.app.config.path)
+    who = audience(world)[0]
+    r = cli(
+        "--config", cfg, "page", "link", f"INC-{world.incident_id}", "--customer", who, "--json"
+    )
+    assert r.exit_code == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["incident"] == f"INC-{world.incident_id}" and data["customer"] == who
+    path = urlsplit(data["url"]).path
+    assert world.client.get(path).status_code == 200
+    r = cli("--config", cfg, "page", "link", f"INC-{world.incident_id}", "--customer", "nobody")
+    assert r.exit_code != 0 and "nobody" in r.stderr
+    r = cli("--config", cfg, "page", "revoke", who, "--reason", "forwarded", "--yes", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["customer"] == who
+    assert world.client.get(path).status_code == 410
+    r = cli("--config", cfg, "page", "revoke", "nobody", "--yes")
+    assert r.exit_code != 0 and "nobody" in r.stderr

@@ -127,7 +127,8 @@ def open_token(app: App, secret: bytes, token: str) -> PageToken:
     tok = read_page_token(secret, token, now)
     with app.store.read() as conn:
         cutoff = pages_db.revoked_before(conn, tok.customer_id)
-        if cutoff is not None and tok.issued_at < cutoff.replace(microsecond=0):
+        # links carry whole seconds: one issued in the second of the revocation is refused too
+        if cutoff is not None and tok.issued_at <= cutoff.replace(microsecond=0):
             raise PageTokenError("revoked")
         if not incidents_db.in_audience(conn, tok.incident_id, tok.customer_id):
             raise NotFound("this incident page no longer exists")

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from typing import Any
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -105,19 +106,17 @@ class World:
         return urlsplit(found.group(0)).path
 
 
-@pytest.fixture
-def world(
-    smtp_server: SmtpServer,
-    make_config: Callable[..., Path],
-    monkeypatch: pytest.MonkeyPatch,
+@contextmanager
+def make_world(
+    smtp_server: SmtpServer, make_config: Callable[..., Path], extra: str = "", **config: Any
 ) -> Iterator[World]:
-    monkeypatch.setenv("OUTAGECOMMS_SECRET", SECRET)
     port = free_port()
     cfg = make_config(
         smtp_server,
+        **config,
         extra=f'public_url = "http://127.0.0.1:{port}"\n'
         '\n[components]\ndatabase = "Managed Database"\n'
-        '\n[regions]\n"eu-west" = "EU West (Dublin)"\n',
+        '\n[regions]\n"eu-west" = "EU West (Dublin)"\n' + extra,
     )
     clock = FakeClock(T0)
     app = App.open(cfg, clock=clock)
@@ -130,9 +129,22 @@ def world(
         started_at=T0 - timedelta(minutes=20),
     )
     incident_id = int(str(declared.incident.ref).split("-")[1])
-    with serve_web(app, port=port) as client:
-        yield World(app, clock, smtp_server, f"http://127.0.0.1:{port}", client, incident_id)
-    app.close()
+    try:
+        with serve_web(app, port=port) as client:
+            yield World(app, clock, smtp_server, f"http://127.0.0.1:{port}", client, incident_id)
+    finally:
+        app.close()
+
+
+@pytest.fixture
+def world(
+    smtp_server: SmtpServer,
+    make_config: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[World]:
+    monkeypatch.setenv("OUTAGECOMMS_SECRET", SECRET)
+    with make_world(smtp_server, make_config) as w:
+        yield w
 
 
 def audience(world: World) -> list[str]:
@@ -354,3 +366,40 @@ def test_page_link_and_page_revoke_from_the_cli(world: World, cli: Callable[...,
     assert world.client.get(path).status_code == 410
     r = cli("--config", cfg, "page", "revoke", "nobody", "--yes")
     assert r.exit_code != 0 and "nobody" in r.stderr
+
+
+def test_a_users_template_replaces_the_page_and_a_hostile_one_cannot_hang_it(
+    smtp_server: SmtpServer,
+    make_config: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("OUTAGECOMMS_SECRET", SECRET)
+    pages = tmp_path / "tpl" / "pages"
+    pages.mkdir(parents=True)
+    mine = pages / "incident.html.j2"
+    mine.write_text(
+        '<!DOCTYPE html><title>{{ incident.ref }}</title><style nonce="{{ csp_nonce }}">'
+        "p{color:#000}</style><p>Our own page for {{ customer.name }}: {{ incident.title }}"
+        "{% for item in timeline %} [{{ item.label }}]{% endfor %}</p>"
+    )
+    extra = f'\n[templates]\ndir = "{tmp_path / "tpl"}"\nrender_timeout = "1s"\n'
+    with make_world(smtp_server, make_config, extra) as w:
+        who = audience(w)[0]
+        path = w.link(who)
+        page = w.client.get(path)
+        assert page.status_code == 200
+        assert "Our own page for" in page.text and "Database errors" in page.text
+        assert "[We told you about the problem]" in page.text
+        assert "<script" not in page.text.lower()  # escaped where it came from the store
+    # a template that would run forever is stopped by the sandbox: a 500 page, no hang
+    hostile = tmp_path / "hostile" / "pages"
+    hostile.mkdir(parents=True)
+    (hostile / "incident.html.j2").write_text("{% for i in range(10**9) %}{{ i }}{% endfor %}")
+    extra = f'\n[templates]\ndir = "{tmp_path / "hostile"}"\nrender_timeout = "1s"\n'
+    store = f"sqlite:///{tmp_path / 'hostile.db'}"
+    with make_world(smtp_server, make_config, extra, name="h.toml", store_url=store) as w:
+        broken = w.client.get(w.link(audience(w)[0]))
+        assert broken.status_code == 500
+        assert "Something went wrong" in broken.text
+        assert "Database errors" not in broken.text

@@ -403,3 +403,33 @@ def test_a_users_template_replaces_the_page_and_a_hostile_one_cannot_hang_it(
         assert broken.status_code == 500
         assert "Something went wrong" in broken.text
         assert "Database errors" not in broken.text
+
+
+def test_preflight_renders_the_branch_with_the_page_link(
+    smtp_server: SmtpServer,
+    make_config: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """A template that breaks only where the link is shown stops the declare before anything
+    is queued (pre-flight renders as the messages will be), not at send time."""
+    from outagecomms.errors import TemplateError
+
+    monkeypatch.setenv("OUTAGECOMMS_SECRET", SECRET)
+    partials = tmp_path / "tpl" / "_partials"
+    partials.mkdir(parents=True)
+    (partials / "contact.txt.j2").write_text(
+        "{% if incident_page %}{{ customer.page_url.no_such.thing }}{% endif %}\n"
+    )
+    cfg = make_config(
+        smtp_server,
+        extra=f'public_url = "https://status.example.com"\n\n[templates]\ndir = "{tmp_path / "tpl"}"\n',
+    )
+    app = App.open(cfg, clock=FakeClock(T0))
+    app.import_customers(sample_csv())
+    with pytest.raises(TemplateError) as err:
+        app.declare("Database errors", severity="sev2", components=["database"])
+    assert "contact.txt.j2" in str(err.value)
+    assert app.incidents() == []
+    assert smtp_server.handler.snapshot() == []
+    app.close()

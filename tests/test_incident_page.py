@@ -433,3 +433,16 @@ def test_preflight_renders_the_branch_with_the_page_link(
     assert app.incidents() == []
     assert smtp_server.handler.snapshot() == []
     app.close()
+
+
+def test_doctor_says_whether_messages_link_to_the_page_and_checks_its_template(
+    world: World,
+) -> None:
+    from outagecomms.workspace.doctor import doctor
+
+    lines = doctor(world.app)
+    assert "template pages/incident.html.j2: ok" in lines
+    assert any(
+        line.startswith("incident pages: every message links to http://127.0.0.1:")
+        for line in lines
+    ), lines

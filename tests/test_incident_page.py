@@ -127,6 +127,7 @@ def make_world(
         components=["database"],
         message="Writes fail for some customers; we are failing over.",
         started_at=T0 - timedelta(minutes=20),
+        commander="ic@example.com",
     )
     incident_id = int(str(declared.incident.ref).split("-")[1])
     try:
@@ -251,7 +252,7 @@ def test_the_box_enters_the_replies_pipeline_as_a_web_reply(world: World) -> Non
     page = world.client.get(path)
     form = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page.text))
     assert set(form) == {"form_token", "form_id"}
-    text = "Our checkout is down because of this; we are losing orders every minute!"
+    text = "Our checkout is down because of this; we are losing orders. We will cancel!"
     r = world.client.post(path, data={**form, "text": text}, follow_redirects=False)
     assert r.status_code == 303
     assert r.headers["location"] == f"{path}?sent=1#told"
@@ -264,9 +265,15 @@ def test_the_box_enters_the_replies_pipeline_as_a_web_reply(world: World) -> Non
     assert mine[0]["text"] == text
     assert mine[0]["kind"] == "reply"
     assert mine[0]["label"] is not None  # scored like any reply
+    # escalated like any reply ("cancel" is one of the default words): the commander hears
+    assert mine[0]["escalated_at"] is not None
+    assert world.app.send_inbound() >= 1
+    to_ic = world.smtp.handler.wait_for(lambda ms: any("ic@example.com" in m.rcpt_tos for m in ms))
+    told = next(m for m in to_ic if "ic@example.com" in m.rcpt_tos)
+    assert "we are losing orders" in told.text()
     after = world.client.get(f"{path}?sent=1")
     assert "We have your message" in after.text
-    assert "we are losing orders every minute!" in after.text
+    assert "we are losing orders. We will cancel!" in after.text
 
 
 def test_the_form_is_refused_without_its_token_or_from_another_site(world: World) -> None:

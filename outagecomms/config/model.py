@@ -35,6 +35,8 @@ class CompanyConfig:
     status_page_url: str = ""
     support_email: str = ""
     support_phone: str = ""
+    #: the language a customer reads when theirs has no catalog (rendering.i18n)
+    language: str = "en"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -336,6 +338,8 @@ class Config:
     dispatch: DispatchConfig
     daemon: DaemonConfig
     templates_dir: Path | None
+    #: ``[templates] locale_dir``: the user's gettext catalogs, merged over ours
+    locale_dir: Path | None = None
     credits: Any = None  # recovery.credits.CreditPolicy (no rules: nobody is credited)
     goodwill: tuple[Any, ...] = ()  # recovery.goodwill.GoodwillRule, tried in order
     hooks: HooksConfig = field(default_factory=HooksConfig)

@@ -53,6 +53,20 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return work
 
 
+@pytest.fixture(autouse=True)
+def english_messages(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In-process renders read English unless the test is marked ``catalogs``: most tests
+    check what a message says (a promise, a duration) for the builders' de_DE customer in
+    English words; tests of the languages themselves (tests/test_i18n*.py) take the
+    shipped catalogs. Subprocesses (the CLI, a daemon) always load them."""
+    if request.node.get_closest_marker("catalogs") is None:
+        empty = tmp_path / "no-catalogs"
+        empty.mkdir(exist_ok=True)
+        monkeypatch.setattr("outagecomms.rendering.i18n.packaged_locale_dir", lambda: empty)
+
+
 @pytest.fixture
 def smtp_server() -> Iterator[SmtpServer]:
     with running_smtp() as server:

@@ -36,6 +36,7 @@ def test_every_golden_file_is_still_rendered() -> None:
     assert sorted(p.name for p in GOLDEN.glob("*.txt")) == sorted(CASES)
 
 
+@pytest.mark.catalogs
 def test_english_readers_with_the_shipped_catalogs_read_the_same() -> None:
     """en_US (and ja_JP, fr_FR: no catalog, the company default, English) customers' messages with
     the shipped catalogs loaded are the golden ones too."""

@@ -252,7 +252,7 @@ def _parse_language(ctx: _Ctx, value: str) -> str:
         Locale.parse(value.replace("-", "_"))
     except (ValueError, UnknownLocaleError):
         raise ctx.err(
-            "company.language", f"{value!r} is not a language code like \"en\" or \"de\""
+            "company.language", f'{value!r} is not a language code like "en" or "de"'
         ) from None
     return value.replace("-", "_")
 

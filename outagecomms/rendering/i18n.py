@@ -143,14 +143,11 @@ class Catalogs:
         if got is None:
             got = SOURCE_LANGUAGE
             for name in [*candidates(locale), *candidates(self.default)]:
-                if name == SOURCE_LANGUAGE or name.startswith(SOURCE_LANGUAGE + "_"):
-                    # English: the msgids, unless a regional English catalog exists
-                    if self._catalog(name) is None:
-                        got = SOURCE_LANGUAGE
-                        break
                 if self._catalog(name) is not None:
                     got = name
                     break
+                if language_of(name) == SOURCE_LANGUAGE:
+                    break  # English reads the msgids (unless an en_GB catalog exists)
             self._resolved[locale] = got
         return got
 

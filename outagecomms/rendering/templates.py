@@ -20,8 +20,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.support import NullTranslations
 from babel.dates import format_date, format_datetime, format_time, get_datetime_format
+from babel.support import NullTranslations
 from jinja2 import (
     ChoiceLoader,
     FileSystemBytecodeCache,
@@ -645,7 +645,7 @@ def _trans_variable(value: nodes.Node, up: tuple[nodes.Node, ...]) -> bool:
 def _label(words: NullTranslations, status: str) -> str:
     """A status as customers read it ("Investigating", "Untersuchung läuft")."""
     label = STATUS_LABELS.get(status)
-    return status if label is None else words.pgettext("status", label)
+    return status if label is None else str(words.pgettext("status", label))
 
 
 def _via(where: str, name: str) -> str:

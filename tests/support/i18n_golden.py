@@ -88,7 +88,9 @@ def _render(kind: RoundKind, channel: str, c: Customer, v: dict[str, object],
         rnd = replace(rnd, promised_next_by=None)
     latest = None
     if "latest" in v or v.get("latest_yesterday"):
-        at = rnd.created_at - (timedelta(days=1) if v.get("latest_yesterday") else timedelta(minutes=25))
+        at = rnd.created_at - (
+            timedelta(days=1) if v.get("latest_yesterday") else timedelta(minutes=25)
+        )
         latest = replace(round_(RoundKind.UPDATE, at=at, message=str(v.get("latest", "Found it."))), seq=2)  # fmt: skip
     held = rnd.created_at + timedelta(days=2) if v.get("credit_held") else None
     ctx = r.context(

@@ -124,7 +124,9 @@ def test_override_templates_read_the_users_catalogs_merged_over_ours(
          "Reference: %(ref)s": "Az.: %(ref)s"},
         mo=mo,
     )  # fmt: skip
-    _user_catalog(locales, "nl", {"Our own words on %(ref)s.": "Onze eigen woorden over %(ref)s."}, mo=mo)
+    _user_catalog(
+        locales, "nl", {"Our own words on %(ref)s.": "Onze eigen woorden over %(ref)s."}, mo=mo
+    )
     r = Renderer(company=builders.COMPANY, user_dir=templates, locale_dir=locales)
     inc, rnd = builders.incident(), builders.round_(RoundKind.UPDATE)
     ours = Catalogs().translations("de")

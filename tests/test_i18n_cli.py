@@ -1,0 +1,50 @@
+"""What people see of the languages: ``customers list --json`` says the language each
+customer's messages are written in, ``doctor`` how many read the company default because
+their language has no catalog."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from outagecomms.rendering.i18n import Catalogs
+
+pytestmark = pytest.mark.catalogs
+LOCALES = {"b1": "de_DE", "b2": "de_AT", "m1": "fr_CA", "m2": "fr_CA", "p1": "pt_BR", "n1": "en_US"}
+
+
+def _directory(tmp_path: Path) -> Path:
+    csv = tmp_path / "customers.csv"
+    lines = ["id,name,email,locale,timezone"]
+    lines += [f"{cid},Customer {cid},{cid}@example.com,{loc},UTC" for cid, loc in LOCALES.items()]
+    csv.write_text("\n".join(lines) + "\n")
+    return csv
+
+
+@pytest.mark.parametrize("default", ["en", "de"])
+def test_customers_list_and_doctor_show_the_languages(
+    cli, make_config: Callable[..., Path], tmp_path: Path, default: str
+) -> None:
+    cfg = make_config()
+    cfg.write_text(cfg.read_text().replace("[company]\n", f'[company]\nlanguage = "{default}"\n'))
+    res = cli("--config", str(cfg), "customers", "import", str(_directory(tmp_path)))
+    assert res.exit_code == 0, res.stderr
+    res = cli("--config", str(cfg), "customers", "list", "--json")
+    assert res.exit_code == 0, res.stderr
+    rows = {r["id"]: r for r in json.loads(res.stdout)["customers"]}
+    catalogs = Catalogs(default=default)
+    assert {cid: r["language"] for cid, r in rows.items()} == {
+        cid: catalogs.resolve(loc) for cid, loc in LOCALES.items()
+    }
+    assert rows["b2"]["language"] == "de" and rows["m1"]["language"] == default
+    assert rows["b1"]["locale"] == "de_DE" and "flagged" in rows["b1"]  # the keys stay
+    res = cli("--config", str(cfg), "doctor", "--no-probe")
+    assert res.exit_code == 0, res.stderr
+    (line,) = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.startswith("languages:")]
+    # fr_CA x2 and pt_BR have no catalog: they read the default
+    assert f"3 customers read the company default ({default})" in line
+    assert "fr_CA 2, pt_BR 1" in line
+    assert "catalogs: de, en" in line

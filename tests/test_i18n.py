@@ -261,3 +261,46 @@ def test_trans_nodes_keep_the_fast_path_only_when_the_name_is_printed_as_it_is(
         fast = r.render_customer(RoundKind.UPDATE, "sms", incident=inc, round=rnd, customer=c)
         assert fast == r.render(RoundKind.UPDATE, "sms", ctx)
         assert not re.search("[\ue000\ue001]", fast.text)
+
+
+def test_display_names_per_language(tmp_path: Path) -> None:
+    from outagecomms.config.loader import load_config
+    from outagecomms.errors import ConfigError
+
+    cfg = tmp_path / "outagecomms.toml"
+    cfg.write_text(
+        '[components]\napi = "Public API"\n'
+        '[components.auth]\nname = "Sign-in"\nnames = { de = "Anmeldung", fr_CA = "Connexion" }\n'
+        '[regions.eu-west]\nnames = { de = "Europa (Irland)" }\n'
+    )
+    names = load_config(cfg).names
+    assert names.component("auth") == "Sign-in"
+    assert names.component("auth", "de") == names.component("auth", "de_CH") == "Anmeldung"
+    assert names.component("auth", "fr_CA") == "Connexion"
+    assert names.component("auth", "fr") == "Sign-in"
+    assert names.component("api", "de") == "Public API"
+    assert names.region("eu-west", "de") == "Europa (Irland)"
+    assert names.region("eu-west", "en") == "eu-west"
+    r = Renderer(company=builders.COMPANY, names=names)
+    inc, rnd = builders.incident(), builders.round_(RoundKind.ACKNOWLEDGEMENT)
+    berlin, ny = builders.customer(), builders.customer("America/New_York", "en_US")
+    ctx = r.context(incident=inc, round=rnd, customer=berlin)
+    assert ctx["incident"]["components"] == ["Anmeldung"]
+    assert ctx["incident"]["regions"] == ["Europa (Irland)"]
+    de_sms = r.render_customer(
+        RoundKind.ACKNOWLEDGEMENT, "sms", incident=inc, round=rnd, customer=berlin
+    )
+    en_sms = r.render_customer(
+        RoundKind.ACKNOWLEDGEMENT, "sms", incident=inc, round=rnd, customer=ny
+    )
+    assert "Anmeldung in Europa (Irland)" in de_sms.text
+    assert "Sign-in in eu-west" in en_sms.text
+    for bad, where in [
+        ('[components.auth]\nnames = { klingon-ish = "x" }\n', "components.auth.names.klingon-ish"),
+        ('[components.auth]\nnames = { de = "" }\n', "components.auth.names.de"),
+        ('[components.auth]\nnome = "x"\n', "components.auth.nome"),
+        ('[components.auth]\nnames = "Anmeldung"\n', "components.auth.names"),
+    ]:
+        cfg.write_text(bad)
+        with pytest.raises(ConfigError, match=re.escape(where)):
+            load_config(cfg)

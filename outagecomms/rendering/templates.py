@@ -299,8 +299,8 @@ class Renderer:
                 "status": round.status.value,
                 "status_label": _label(words, round.status.value),
                 # what customers read: the configured display names ([components], [regions])
-                "components": [self.names.component(c) for c in affected_components],
-                "regions": [self.names.region(r) for r in affected_regions],
+                "components": [self.names.component(c, language) for c in affected_components],
+                "regions": [self.names.region(r, language) for r in affected_regions],
                 "component_keys": affected_components,
                 "region_keys": affected_regions,
                 "started_at": when(incident.started_at),

@@ -18,8 +18,10 @@ LOCALES = {"b1": "de_DE", "b2": "de_AT", "m1": "fr_CA", "m2": "fr_CA", "p1": "pt
 
 def _directory(tmp_path: Path) -> Path:
     csv = tmp_path / "customers.csv"
-    lines = ["id,name,email,locale,timezone"]
-    lines += [f"{cid},Customer {cid},{cid}@example.com,{loc},UTC" for cid, loc in LOCALES.items()]
+    lines = ["id,name,email,locale,timezone,tier"]
+    lines += [
+        f"{cid},Customer {cid},{cid}@example.com,{loc},UTC,standard" for cid, loc in LOCALES.items()
+    ]
     csv.write_text("\n".join(lines) + "\n")
     return csv
 
@@ -48,3 +50,45 @@ def test_customers_list_and_doctor_show_the_languages(
     assert f"3 customers read the company default ({default})" in line
     assert "fr_CA 2, pt_BR 1" in line
     assert "catalogs: de, en" in line
+
+
+def test_the_report_shows_the_audience_by_language(
+    cli, make_config: Callable[..., Path], smtp_server, tmp_path: Path, clock
+) -> None:
+    from outagecomms.app import App
+    from outagecomms.recovery.report.build import build_report
+    from outagecomms.recovery.report.markdown import render_markdown
+
+    cfg = make_config(smtp_server)
+    assert (
+        cli("--config", str(cfg), "customers", "import", str(_directory(tmp_path))).exit_code == 0
+    )
+    res = cli(
+        "--config",
+        str(cfg),
+        "declare",
+        "API errors",
+        "--severity",
+        "sev2",
+        "--tier",
+        "standard",
+        "--yes",
+        "--json",
+    )
+    assert res.exit_code == 0, res.stderr
+    with App.open(cfg, clock=clock) as app:
+        report = build_report(app, 1)
+    catalogs = Catalogs()
+    want: dict[str, int] = {}
+    for loc in LOCALES.values():
+        want[catalogs.resolve(loc)] = want.get(catalogs.resolve(loc), 0) + 1
+    assert report.audience.by_language == dict(sorted(want.items())) == {"de": 2, "en": 4}
+    assert report.to_json()["audience"]["by_language"] == {"de": 2, "en": 4}
+    md = render_markdown(report)
+    assert "| Language | Customers |" in md and "| de | 2 |" in md
+    # the German customers were told in German, the others (fr_CA, pt_BR: no catalog) in English
+    hello = Catalogs().translations("de").gettext("Hello %(name)s,")
+    assert hello != "Hello %(name)s,"
+    for m in smtp_server.handler.wait_for(lambda ms: len(ms) >= len(LOCALES)):
+        greeting = hello if LOCALES[m.customer].startswith("de") else "Hello %(name)s,"
+        assert m.text().startswith(greeting % {"name": f"Customer {m.customer}"}), m.customer

@@ -304,3 +304,18 @@ def test_display_names_per_language(tmp_path: Path) -> None:
         cfg.write_text(bad)
         with pytest.raises(ConfigError, match=re.escape(where)):
             load_config(cfg)
+
+
+def test_the_status_page_speaks_the_company_default_language() -> None:
+    inc, rnd = builders.incident(), builders.round_(RoundKind.UPDATE)
+    for language, want in (
+        ("en", "Reference: INC-42"),
+        ("de", de("Reference: %(ref)s", ref="INC-42")),
+    ):
+        r = Renderer(company=replace(builders.COMPANY, language=language))
+        who = r.neutral_customer()
+        assert who.locale == ("en_US" if language == "en" else language)  # English: as before
+        out = r.render(
+            RoundKind.UPDATE, "statuspage", r.context(incident=inc, round=rnd, customer=who)
+        )
+        assert out.text.rstrip().endswith(want)

@@ -216,8 +216,10 @@ class Renderer:
 
     def neutral_customer(self) -> Customer:
         """Whom a once-per-round message (a status page) is rendered for: nobody in
-        particular, in UTC."""
-        return Customer(id="*", name=self.company.name, timezone="UTC", locale="en_US")
+        particular, in UTC, in the company's default language (``[company] language``)."""
+        lang = self.company.language
+        locale = "en_US" if lang in ("", "en") else lang
+        return Customer(id="*", name=self.company.name, timezone="UTC", locale=locale)
 
     def template_name(self, kind: RoundKind | str, channel: str, part: str) -> str:
         return f"{RoundKind(kind).value}/{channel}.{part}.j2"

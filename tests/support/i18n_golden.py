@@ -41,7 +41,7 @@ CREDIT = {"amount": "12,00 €", "reason": "10 % of the monthly fee"}
 NOTICE = {"amount": "$2.00", "reason": "a sample credit",
           "reasons": ["a sample credit", "a second sample line"]}  # fmt: skip
 ALL_KINDS = [k for k in RoundKind if (default_templates_dir() / k.value).is_dir()]
-INBOUND = ["acknowledgement", "acknowledgement_sms"]
+INBOUND = ["acknowledgement", "acknowledgement_sms", "escalation"]
 
 
 def combos() -> list[tuple[RoundKind, str]]:
@@ -107,6 +107,12 @@ def _inbound(name: str, c: Customer, i: int, make: Callable[[CompanyConfig], Ren
         "company": company, "incident": incident(), "customer": c,
         "escalated": i % 2 == 0, "account_manager": "Jane Doe" if i % 3 == 0 else "",
         "subject": "Re: [INC-42] Sign-in failures",
+        # what the escalation to the commander shows (inbound.pipeline)
+        "text": "This is the third outage this month.\nFix it.", "label": ("negative", "")[i % 2],
+        "score": (-0.6, None, 0.25)[i % 3], "language": ("", "de")[i % 2], "rule": "words",
+        "why": "words 'third time'", "channel": "email",
+        "received_at": ("", "15.01.2026, 14:02 CET")[i % 2], "incidents_this_quarter": i % 3,
+        "credit": ("", "12,00 €")[i % 2],
     }  # fmt: skip
     return make(company).render_inbound(name, ctx)
 
@@ -133,7 +139,10 @@ def renders(make: Callable[[CompanyConfig], Renderer]) -> Iterator[tuple[str, st
 
 
 def english(company: CompanyConfig) -> Renderer:
-    return Renderer(company=company)
+    """Every customer in English whatever their locale (no catalogs)."""
+    from outagecomms.rendering.i18n import Catalogs
+
+    return Renderer(company=company, catalogs=Catalogs([]))
 
 
 if __name__ == "__main__":

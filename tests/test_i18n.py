@@ -188,6 +188,8 @@ def test_every_template_renders_in_german_with_no_english_sentence_left() -> Non
     german_ids = {c.id for c in PEOPLE if c.locale.startswith("de")}
     checked = 0
     for name, text in renders(lambda company: Renderer(company=company)):
+        if "account_manager" in name or "escalation" in name:
+            continue  # the company's own people read those in its language (below)
         for chunk in text.split("=== ")[1:]:
             who = chunk.split("\n", 1)[0].rsplit("customer ", 1)[1]
             if who in german_ids:
@@ -319,3 +321,41 @@ def test_the_status_page_speaks_the_company_default_language() -> None:
             RoundKind.UPDATE, "statuspage", r.context(incident=inc, round=rnd, customer=who)
         )
         assert out.text.rstrip().endswith(want)
+
+
+def test_internal_copies_are_in_the_company_language_and_count_in_plural() -> None:
+    """The account manager's copy and the escalation to the commander are for the company's
+    own people: its default language, whatever the customer's."""
+    inc, rnd = builders.incident(), builders.round_(RoundKind.ACKNOWLEDGEMENT)
+    berlin = builders.customer()
+    english = Renderer(company=builders.COMPANY)
+    out = english.render_customer(RoundKind.ACKNOWLEDGEMENT, "account_manager", incident=inc,
+                                  round=rnd, customer=berlin)  # fmt: skip
+    assert out.text.rstrip().endswith("This is an internal copy: do not forward it.")
+    assert english.render_customer(RoundKind.ACKNOWLEDGEMENT, "email", incident=inc, round=rnd,
+                                   customer=berlin).text.startswith("Guten Tag")  # fmt: skip
+    german = Renderer(company=replace(builders.COMPANY, language="de"))
+    ny = builders.customer("America/New_York", "en_US")
+    out = german.render_customer(RoundKind.UPDATE, "account_manager", incident=inc,
+                                 round=builders.round_(RoundKind.UPDATE), customer=ny)  # fmt: skip
+    label = DE.pgettext("status", STATUS_LABELS["identified"])
+    assert de("This is an internal copy: do not forward it.") in out.text
+    assert f"({label})" in out.text  # the status label in the company's language too
+    ctx = {
+        "company": builders.COMPANY, "incident": inc, "customer": ny, "text": "Down again.",
+        "label": "negative", "score": -0.5, "language": "", "rule": "words", "why": "w",
+        "channel": "email", "received_at": "", "credit": "",
+    }  # fmt: skip
+    for n in (1, 2):
+        text = german.render_inbound("escalation", {**ctx, "incidents_this_quarter": n}).text
+        who = DE.ngettext(
+            "Who they are: tier %(tier)s, %(fee)s %(currency)s a month, %(count)s incident this quarter, credit for this incident: none.",
+            "Who they are: tier %(tier)s, %(fee)s %(currency)s a month, %(count)s incidents this quarter, credit for this incident: none.",
+            n,
+        ) % {"tier": ny.tier, "fee": ny.monthly_fee, "currency": ny.currency, "count": n}
+        assert who in text
+        assert ("1 Störung " in text) == (n == 1) and ("2 Störungen " in text) == (n == 2)
+        english_text = english.render_inbound(
+            "escalation", {**ctx, "incidents_this_quarter": n}
+        ).text
+        assert f"{n} incident{'s' if n != 1 else ''} this quarter" in english_text

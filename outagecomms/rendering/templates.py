@@ -55,6 +55,9 @@ PARTS = {
 }
 #: the internal template set of the copy an account manager gets
 ACCOUNT_MANAGER_TEMPLATES = "account_manager"
+#: what the company's own people read (the account manager's copy, the escalation of a reply
+#: to the commander): in the company's default language, whatever the customer's
+INTERNAL_TEMPLATES = {ACCOUNT_MANAGER_TEMPLATES, "inbound/escalation"}
 #: the English labels (msgids, context "status"): customers read them in their language
 STATUS_LABELS = {
     "investigating": pgettext("status", "Investigating"),
@@ -348,6 +351,29 @@ class Renderer:
             **self.catalogs.callables(language),
         }
 
+    def internal(self, ctx: dict[str, Any]) -> dict[str, Any]:
+        """``ctx`` (of :meth:`context`) as the company's own people read it: the words, the
+        status labels and the display names in the company's default language; times, dates
+        and amounts stay as the customer reads them (their zone is what the copy is about)."""
+        language = self.catalogs.resolve(self.company.language)
+        if ctx.get("language") == language:
+            return ctx
+        words = self.catalogs.translations(language)
+        inc = dict(ctx["incident"])
+        inc["status_label"] = _label(words, inc["status"])
+        inc["components"] = [self.names.component(c, language) for c in inc["component_keys"]]
+        inc["regions"] = [self.names.region(r, language) for r in inc["region_keys"]]
+        latest = ctx.get("latest")
+        if latest is not None:
+            latest = {**latest, "status_label": _label(words, latest["status"])}
+        return {
+            **ctx,
+            "incident": inc,
+            "latest": latest,
+            "language": language,
+            **self.catalogs.callables(language),
+        }
+
     @staticmethod
     def _latest(
         latest: Round | None,
@@ -379,6 +405,8 @@ class Renderer:
 
     def _render_parts(self, kind: RoundKind, channel: str, ctx: dict[str, Any]) -> dict[str, str]:
         parts = PARTS.get(channel, ("txt",))
+        if channel in INTERNAL_TEMPLATES:
+            ctx = self.internal(ctx)
         out: dict[str, str] = {}
         for part in parts:
             name = self.template_name(kind, channel, part)
@@ -417,7 +445,9 @@ class Renderer:
         """``inbound/<name>.subject.j2`` (if there is one) and ``inbound/<name>.txt.j2``:
         what is sent because of a customer's message (an acknowledgement, an escalation), in
         the language of ``ctx["customer"]`` unless ``ctx`` brings its own gettext."""
-        if "gettext" not in ctx:
+        if f"inbound/{name}" in INTERNAL_TEMPLATES:
+            ctx = {**ctx, **self.catalogs.for_locale(self.company.language)}
+        elif "gettext" not in ctx:
             who = ctx.get("customer")
             loc = who.get("locale") if isinstance(who, dict) else getattr(who, "locale", None)
             ctx = {**ctx, **self.catalogs.for_locale(str(loc or "en"))}

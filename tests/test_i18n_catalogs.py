@@ -188,3 +188,23 @@ def test_the_wheel_carries_the_catalogs_compiled(tmp_path: Path) -> None:
     assert Path(where) == site / "outagecomms" / "locale"
     assert lang == "de"
     assert label == Catalogs([LOCALE]).translations("de").pgettext("status", "Resolved")
+
+
+def test_preflight_renders_the_company_language_for_round_wide_messages(
+    cli, make_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A status page is rendered in the company's language even when no customer reads it:
+    doctor (and every pre-flight) renders it so, and a broken user catalog stops it."""
+    monkeypatch.setenv("STATUSPAGE_API_KEY", "k" * 32)
+    locales = tmp_path / "locales"
+    _user_catalog(locales, "de", {"Reference: %(ref)s": "Az.: %(aktenzeichen)s"}, mo=False)
+    cfg = make_config(extra='\n[channels.status]\nkind = "statuspage"\npage_id = "qfn30z5r6s5h"\n')
+    text = cfg.read_text().replace("[company]\n", '[company]\nlanguage = "de"\n')
+    cfg.write_text(text + f'\n[templates]\nlocale_dir = "{locales}"\n')
+    res = cli("--config", str(cfg), "doctor", "--no-probe")  # no customers: a sample, en_US
+    assert res.exit_code != 0
+    assert "aktenzeichen" in res.stderr and "template" in res.stderr
+    _user_catalog(tmp_path / "fixed", "de", {"Reference: %(ref)s": "Az.: %(ref)s"}, mo=False)
+    cfg.write_text(text + f'\n[templates]\nlocale_dir = "{tmp_path / "fixed"}"\n')
+    res = cli("--config", str(cfg), "doctor", "--no-probe")
+    assert res.exit_code == 0, res.stderr

@@ -6,6 +6,7 @@ user's own catalogs (``[templates] locale_dir``), merged over ours."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import zipfile
@@ -203,8 +204,31 @@ def test_preflight_renders_the_company_language_for_round_wide_messages(
     cfg.write_text(text + f'\n[templates]\nlocale_dir = "{locales}"\n')
     res = cli("--config", str(cfg), "doctor", "--no-probe")  # no customers: a sample, en_US
     assert res.exit_code != 0
-    assert "aktenzeichen" in res.stderr and "template" in res.stderr
+    assert "aktenzeichen" in res.stderr and "outagecomms.po" in res.stderr
     _user_catalog(tmp_path / "fixed", "de", {"Reference: %(ref)s": "Az.: %(ref)s"}, mo=False)
     cfg.write_text(text + f'\n[templates]\nlocale_dir = "{tmp_path / "fixed"}"\n')
     res = cli("--config", str(cfg), "doctor", "--no-probe")
     assert res.exit_code == 0, res.stderr
+
+
+@pytest.mark.parametrize(
+    ("msgstr", "shown"),
+    [("Hallo %(name).3s", "%(name).3s"), ("100 % sicher, %(name)s", "% sicher"),
+     ("Hallo %(nom)s", "%(nom)s"), ("Hallo %(name)d", "%(name)d")],
+)  # fmt: skip
+def test_a_users_translation_may_only_hold_the_msgids_placeholders(
+    tmp_path: Path, msgstr: str, shown: str
+) -> None:
+    """Caught when the catalog is read (at the first render: a pre-flight), naming the file:
+    a ``%(name).3s`` would cut the customer's name (and the shape cache's marker) apart."""
+    _user_catalog(tmp_path, "de", {"Hello %(name)s,": msgstr, "Why:": "Warum: 100 %%"}, mo=False)
+    r = Renderer(company=builders.COMPANY, locale_dir=tmp_path)
+    ctx_customer = builders.customer()
+    with pytest.raises(ConfigError, match=re.escape(shown)) as err:
+        r.context(incident=builders.incident(), round=builders.round_(RoundKind.UPDATE),
+                  customer=ctx_customer)  # fmt: skip
+    assert "outagecomms.po" in str(err.value)
+    ok = tmp_path / "ok"
+    _user_catalog(ok, "de", {"Hello %(name)s,": "Moin %(name)s,", "Why:": "Warum: 100 %%"}, mo=True)
+    fine = Renderer(company=builders.COMPANY, locale_dir=ok)
+    assert fine.catalogs.translations("de").gettext("Hello %(name)s,") == "Moin %(name)s,"

@@ -16,6 +16,7 @@ reads in English (a shipped catalog has none missing: tests/test_i18n_catalogs.p
 from __future__ import annotations
 
 import gettext as _gettext
+import re
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from importlib import resources
@@ -23,12 +24,15 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from babel.messages.mofile import write_mo
+from babel.messages.catalog import Catalog
+from babel.messages.mofile import read_mo, write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 from jinja2 import pass_context
 from jinja2.runtime import Context
 from markupsafe import Markup
+
+from outagecomms.errors import ConfigError
 
 DOMAIN = "outagecomms"
 #: the language of the msgids: always available, needs no catalog
@@ -68,14 +72,41 @@ def candidates(locale: str) -> list[str]:
 @lru_cache(maxsize=64)
 def _mo_bytes(path: Path, mtime: float) -> bytes:
     """One catalog file compiled: a ``.mo`` as it is, a ``.po`` compiled in memory (once
-    per process; ``mtime`` in the key: an edited catalog is read again)."""
+    per process; ``mtime`` in the key: an edited catalog is read again). Its translations are
+    checked first (:func:`check_placeholders`)."""
+    with path.open("rb") as fh:
+        catalog = read_mo(fh) if path.suffix == ".mo" else read_po(fh, domain=DOMAIN)
+    check_placeholders(catalog, path)
     if path.suffix == ".mo":
         return path.read_bytes()
-    with path.open("rb") as fh:
-        catalog = read_po(fh, domain=DOMAIN)
     buf = BytesIO()
     write_mo(buf, catalog, use_fuzzy=False)
     return buf.getvalue()
+
+
+#: what a translation may hold besides text: ``%(name)s`` and ``%%``
+_PLACEHOLDER = re.compile(r"%(?:\((\w+)\)s|%)")
+
+
+def check_placeholders(catalog: Catalog, path: Path) -> None:
+    """Every ``%`` of a translation is ``%(name)s`` (a name its msgid has) or ``%%``: a
+    ``%(name).3s`` would cut a customer's name apart, an unknown name fail every render."""
+    for m in catalog:
+        if not m.id:
+            continue
+        ids = [m.id] if isinstance(m.id, str) else list(m.id)
+        known = {n for i in ids for n in _PLACEHOLDER.findall(i) if n} | {"num", "context"}
+        strings = [m.string] if isinstance(m.string, str) else list(m.string or ())
+        for text in strings:
+            rest = _PLACEHOLDER.sub("", text or "")
+            bad = [rest[rest.index("%") :][:12]] if "%" in rest else []
+            bad += [f"%({n})s" for n in _PLACEHOLDER.findall(text or "") if n and n not in known]
+            if bad:
+                raise ConfigError(
+                    f"the translation of {ids[0]!r} has {bad[0]!r}: only the msgid's"
+                    " %(name)s placeholders (and %% for a percent sign) may appear",
+                    path=path,
+                )
 
 
 def _catalog_file(root: Path, name: str) -> Path | None:

@@ -121,9 +121,16 @@ def _origin(url: str) -> str:
 
 
 def cross_site(app: App, request: Request) -> bool:
-    """Whether the browser says this POST came from a page of another site."""
-    if request.headers.get("sec-fetch-site", "").lower() == "cross-site":
+    """Whether the browser says this POST came from a page of another site.
+
+    ``Sec-Fetch-Site: same-origin`` is set by the browser itself (no page can forge it) and
+    decides: the page's own ``Referrer-Policy: no-referrer`` makes Chromium send ``Origin:
+    null`` with its form, which alone would read as another site's."""
+    site = request.headers.get("sec-fetch-site", "").lower()
+    if site == "cross-site":
         return True
+    if site == "same-origin":
+        return False
     origin = request.headers.get("origin", "").strip().lower()
     if not origin:
         return False  # older browsers, curl: the form token alone decides

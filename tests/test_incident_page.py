@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -104,19 +106,17 @@ class World:
         return urlsplit(found.group(0)).path
 
 
-@pytest.fixture
-def world(
-    smtp_server: SmtpServer,
-    make_config: Callable[..., Path],
-    monkeypatch: pytest.MonkeyPatch,
+@contextmanager
+def make_world(
+    smtp_server: SmtpServer, make_config: Callable[..., Path], extra: str = "", **config: Any
 ) -> Iterator[World]:
-    monkeypatch.setenv("OUTAGECOMMS_SECRET", SECRET)
     port = free_port()
     cfg = make_config(
         smtp_server,
+        **config,
         extra=f'public_url = "http://127.0.0.1:{port}"\n'
         '\n[components]\ndatabase = "Managed Database"\n'
-        '\n[regions]\n"eu-west" = "EU West (Dublin)"\n',
+        '\n[regions]\n"eu-west" = "EU West (Dublin)"\n' + extra,
     )
     clock = FakeClock(T0)
     app = App.open(cfg, clock=clock)
@@ -127,11 +127,25 @@ def world(
         components=["database"],
         message="Writes fail for some customers; we are failing over.",
         started_at=T0 - timedelta(minutes=20),
+        commander="ic@example.com",
     )
     incident_id = int(str(declared.incident.ref).split("-")[1])
-    with serve_web(app, port=port) as client:
-        yield World(app, clock, smtp_server, f"http://127.0.0.1:{port}", client, incident_id)
-    app.close()
+    try:
+        with serve_web(app, port=port) as client:
+            yield World(app, clock, smtp_server, f"http://127.0.0.1:{port}", client, incident_id)
+    finally:
+        app.close()
+
+
+@pytest.fixture
+def world(
+    smtp_server: SmtpServer,
+    make_config: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[World]:
+    monkeypatch.setenv("OUTAGECOMMS_SECRET", SECRET)
+    with make_world(smtp_server, make_config) as w:
+        yield w
 
 
 def audience(world: World) -> list[str]:
@@ -238,7 +252,7 @@ def test_the_box_enters_the_replies_pipeline_as_a_web_reply(world: World) -> Non
     page = world.client.get(path)
     form = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page.text))
     assert set(form) == {"form_token", "form_id"}
-    text = "Our checkout is down because of this; we are losing orders every minute!"
+    text = "Our checkout is down because of this; we are losing orders. We will cancel!"
     r = world.client.post(path, data={**form, "text": text}, follow_redirects=False)
     assert r.status_code == 303
     assert r.headers["location"] == f"{path}?sent=1#told"
@@ -251,9 +265,15 @@ def test_the_box_enters_the_replies_pipeline_as_a_web_reply(world: World) -> Non
     assert mine[0]["text"] == text
     assert mine[0]["kind"] == "reply"
     assert mine[0]["label"] is not None  # scored like any reply
+    # escalated like any reply ("cancel" is one of the default words): the commander hears
+    assert mine[0]["escalated_at"] is not None
+    assert world.app.send_inbound() >= 1
+    to_ic = world.smtp.handler.wait_for(lambda ms: any("ic@example.com" in m.rcpt_tos for m in ms))
+    told = next(m for m in to_ic if "ic@example.com" in m.rcpt_tos)
+    assert "we are losing orders" in told.text()
     after = world.client.get(f"{path}?sent=1")
     assert "We have your message" in after.text
-    assert "we are losing orders every minute!" in after.text
+    assert "we are losing orders. We will cancel!" in after.text
 
 
 def test_the_form_is_refused_without_its_token_or_from_another_site(world: World) -> None:
@@ -330,3 +350,106 @@ def test_the_link_is_absent_without_a_public_url(
         customer_link(app, 1, msgs[0].customer)
     assert err.value.key == "daemon.public_url"
     app.close()
+
+
+def test_page_link_and_page_revoke_from_the_cli(world: World, cli: Callable[..., Any]) -> None:
+    import json
+
+    cfg = str(world.app.config.path)
+    who = audience(world)[0]
+    r = cli(
+        "--config", cfg, "page", "link", f"INC-{world.incident_id}", "--customer", who, "--json"
+    )
+    assert r.exit_code == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["incident"] == f"INC-{world.incident_id}" and data["customer"] == who
+    path = urlsplit(data["url"]).path
+    assert world.client.get(path).status_code == 200
+    r = cli("--config", cfg, "page", "link", f"INC-{world.incident_id}", "--customer", "nobody")
+    assert r.exit_code != 0 and "nobody" in r.stderr
+    r = cli("--config", cfg, "page", "revoke", who, "--reason", "forwarded", "--yes", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["customer"] == who
+    assert world.client.get(path).status_code == 410
+    r = cli("--config", cfg, "page", "revoke", "nobody", "--yes")
+    assert r.exit_code != 0 and "nobody" in r.stderr
+
+
+def test_a_users_template_replaces_the_page_and_a_hostile_one_cannot_hang_it(
+    smtp_server: SmtpServer,
+    make_config: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("OUTAGECOMMS_SECRET", SECRET)
+    pages = tmp_path / "tpl" / "pages"
+    pages.mkdir(parents=True)
+    mine = pages / "incident.html.j2"
+    mine.write_text(
+        '<!DOCTYPE html><title>{{ incident.ref }}</title><style nonce="{{ csp_nonce }}">'
+        "p{color:#000}</style><p>Our own page for {{ customer.name }}: {{ incident.title }}"
+        "{% for item in timeline %} [{{ item.label }}]{% endfor %}</p>"
+    )
+    extra = f'\n[templates]\ndir = "{tmp_path / "tpl"}"\nrender_timeout = "1s"\n'
+    with make_world(smtp_server, make_config, extra) as w:
+        who = audience(w)[0]
+        path = w.link(who)
+        page = w.client.get(path)
+        assert page.status_code == 200
+        assert "Our own page for" in page.text and "Database errors" in page.text
+        assert "[We told you about the problem]" in page.text
+        assert "<script" not in page.text.lower()  # escaped where it came from the store
+    # a template that would run forever is stopped by the sandbox: a 500 page, no hang
+    hostile = tmp_path / "hostile" / "pages"
+    hostile.mkdir(parents=True)
+    (hostile / "incident.html.j2").write_text("{% for i in range(10**9) %}{{ i }}{% endfor %}")
+    extra = f'\n[templates]\ndir = "{tmp_path / "hostile"}"\nrender_timeout = "1s"\n'
+    store = f"sqlite:///{tmp_path / 'hostile.db'}"
+    with make_world(smtp_server, make_config, extra, name="h.toml", store_url=store) as w:
+        broken = w.client.get(w.link(audience(w)[0]))
+        assert broken.status_code == 500
+        assert "Something went wrong" in broken.text
+        assert "Database errors" not in broken.text
+
+
+def test_preflight_renders_the_branch_with_the_page_link(
+    smtp_server: SmtpServer,
+    make_config: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """A template that breaks only where the link is shown stops the declare before anything
+    is queued (pre-flight renders as the messages will be), not at send time."""
+    from outagecomms.errors import TemplateError
+
+    monkeypatch.setenv("OUTAGECOMMS_SECRET", SECRET)
+    partials = tmp_path / "tpl" / "_partials"
+    partials.mkdir(parents=True)
+    (partials / "contact.txt.j2").write_text(
+        "{% if incident_page %}{{ customer.page_url.no_such.thing }}{% endif %}\n"
+    )
+    cfg = make_config(
+        smtp_server,
+        extra=f'public_url = "https://status.example.com"\n\n[templates]\ndir = "{tmp_path / "tpl"}"\n',
+    )
+    app = App.open(cfg, clock=FakeClock(T0))
+    app.import_customers(sample_csv())
+    with pytest.raises(TemplateError) as err:
+        app.declare("Database errors", severity="sev2", components=["database"])
+    assert "contact.txt.j2" in str(err.value)
+    assert app.incidents() == []
+    assert smtp_server.handler.snapshot() == []
+    app.close()
+
+
+def test_doctor_says_whether_messages_link_to_the_page_and_checks_its_template(
+    world: World,
+) -> None:
+    from outagecomms.workspace.doctor import doctor
+
+    lines = doctor(world.app)
+    assert "template pages/incident.html.j2: ok" in lines
+    assert any(
+        line.startswith("incident pages: every message links to http://127.0.0.1:")
+        for line in lines
+    ), lines

@@ -127,7 +127,8 @@ def open_token(app: App, secret: bytes, token: str) -> PageToken:
     tok = read_page_token(secret, token, now)
     with app.store.read() as conn:
         cutoff = pages_db.revoked_before(conn, tok.customer_id)
-        if cutoff is not None and tok.issued_at < cutoff.replace(microsecond=0):
+        # links carry whole seconds: one issued in the second of the revocation is refused too
+        if cutoff is not None and tok.issued_at <= cutoff.replace(microsecond=0):
             raise PageTokenError("revoked")
         if not incidents_db.in_audience(conn, tok.incident_id, tok.customer_id):
             raise NotFound("this incident page no longer exists")
@@ -339,3 +340,103 @@ def submit_reply(app: App, tok: PageToken, text: str, form_id: str) -> Any:
         text=text,
         form_id=form_id[:64] or secrets.token_urlsafe(12),
     )
+
+
+# --- doctor -----------------------------------------------------------------------------------
+
+
+def sample_context(app: App) -> dict[str, Any]:
+    """A page's context with sample values in every field (every branch of the default
+    template shows): what ``doctor`` renders the page with, the store untouched."""
+    company = app.config.company
+    at = "10 Mar 2026, 12:00 UTC"
+    return {
+        "company": {
+            "name": company.name,
+            "support_email": company.support_email or "support@example.com",
+            "support_phone": company.support_phone or "+1 555 0100",
+            "status_page_url": company.status_page_url or "https://status.example.com",
+        },
+        "lang": "en-US",
+        "customer": {"name": "Sample Customer", "timezone": "UTC"},
+        "incident": {
+            "ref": "INC-1",
+            "title": "Sample incident",
+            "severity": "sev2",
+            "status": "identified",
+            "status_label": "Identified",
+            "open": True,
+            "components": ["Sample component"],
+            "regions": ["Sample region"],
+            "started_at": at,
+            "resolved_at": at,
+            "duration": "20 minutes",
+        },
+        "next_update": {"by": at, "by_utc": "2026-03-10T12:30:00+00:00", "in": "30 minutes"},
+        "timeline": [
+            {
+                "seq": 1,
+                "kind": "acknowledgement",
+                "label": KIND_LABELS["acknowledgement"],
+                "at": at,
+                "at_utc": "2026-03-10T12:00:00+00:00",
+                "message": "We are looking into it.",
+                "channels": [
+                    {"name": "email", "status": "sent", "state": "sent", "sent_at": at},
+                    {"name": "sms", "status": "failed", "state": "failed", "sent_at": None},
+                ],
+                "subject": "[INC-1] Sample incident",
+                "text": "Hello,\n\nSample message.\n",
+            }
+        ],
+        "replies": [{"at": at, "channel": "email", "text": "Sample reply", "answered_at": at}],
+        "credit": {
+            "state": "held",
+            "amount": "$1.00",
+            "reason": "a sample credit",
+            "by": at,
+            "goodwill": "a sample offer",
+        },
+        "survey": {
+            "links": [f"https://example.com/feedback/x?score={n}" for n in range(11)],
+            "score": 9,
+        },
+        "form": {"token": "sample", "id": "sample", "max_length": MAX_REPLY},
+        "now": at,
+        "refresh_seconds": 5,
+        "csp_nonce": "sample",
+        "page_path": "/i/sample",
+        "events_path": "/i/sample/events",
+        "sent": True,
+        "form_error": "A sample error.",
+        "draft": "A sample draft.",
+    }
+
+
+def doctor_lines(app: App) -> list[str]:
+    """Whether messages carry the page link (and why not), and the page's template rendered
+    with a sample context (a broken override stops here, not at a customer's first visit).
+    Raises ``TemplateError``."""
+    cfg = app.config
+    app.renderer.render_page("incident", sample_context(app))
+    lines = ["template pages/incident.html.j2: ok"]
+    if not cfg.incident_page.enabled:
+        lines.append("incident pages: off ([incident_page] enabled = false)")
+    elif not cfg.daemon.public_url:
+        lines.append("incident pages: off: messages carry no page link without [daemon] public_url")
+    elif page_secret(app) is None:
+        lines.append(
+            "incident pages: off: messages carry no page link until the daemon secret is set "
+            "([daemon] secret_env)"
+        )
+    else:
+        lines.append(
+            f"incident pages: every message links to {cfg.daemon.public_url.rstrip('/')}/i/..."
+            f" (links last {cfg.incident_page.link_lifetime.days or 1} days)"
+        )
+        if not cfg.daemon.http:
+            lines.append(
+                "warning: [daemon] http is not set: messages link to incident pages no daemon "
+                "serves"
+            )
+    return lines

@@ -11,6 +11,9 @@ under ``--clients`` concurrent clients for ``--seconds`` on loopback.
   root) or, without it, an asyncio httpx client holding ``--clients`` connections. In the same
   run, first the same load on ``GET /healthz``: the server's own ceiling on this machine (no
   store, no template), the baseline the pages are compared with.
+- The customer page twice: one customer's page (what the issue asks: one page, many clients),
+  then ``--pages`` customers' pages in turn (what a fan-out brings: everyone opens their own,
+  so nothing one page computed serves the next).
 - Then checks the page is not stale: an update posted through the library must be on the next
   ``GET`` (whatever the server keeps in memory).
 
@@ -19,7 +22,7 @@ page's rate as a share of the baseline; ``--target`` (requests/s, default 300) s
 for the customer page. Exits 1 only when a step broke or the freshness check failed.
 
     python benchmarks/pages_load.py [--seconds 30] [--clients 200] [--client wrk|httpx]
-        [--quick] [--keep]
+        [--pages 8] [--quick] [--keep]
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from _common import PYTHON, bench_run, ensure_tool, free_port, machine_line, verdict
 
@@ -98,8 +102,9 @@ def status_page_toml() -> str:
     return "\n[status_page]\nenabled = true\n" if hasattr(model, "StatusPageConfig") else ""
 
 
-def build(workdir: Path, port: int, clients: int) -> tuple[Path, str, str]:
-    """The config, the incident's ref and one affected customer's page path."""
+def build(workdir: Path, port: int, clients: int) -> tuple[Path, str, list[str]]:
+    """The config, the incident's ref and every affected customer's page path (the first one's
+    customer also wrote in the page's box)."""
     from outagecomms import App, sample_customers_file
     from outagecomms.pages.incident import customer_link, open_token, page_secret, submit_reply
 
@@ -125,22 +130,22 @@ def build(workdir: Path, port: int, clients: int) -> tuple[Path, str, str]:
             clock.now += timedelta(minutes=20)
             app.update(ref, text, status="identified" if i < 2 else "monitoring")
         incident_id = int(ref.split("-")[1])
-        who = _first_affected(app, incident_id)
-        link = customer_link(app, incident_id, who)
+        audience = _affected(app, incident_id)
+        paths = [urlsplit(customer_link(app, incident_id, c)).path for c in audience]
         secret = page_secret(app)
         assert secret is not None
-        token = link.rsplit("/", 1)[1]
+        token = paths[0].rsplit("/", 1)[1]
         submit_reply(
             app, open_token(app, secret, token), "Our checkout fails; when is it fixed?", "bench-1"
         )
-    return cfg, ref, "/i/" + token
+    return cfg, ref, paths
 
 
-def _first_affected(app: Any, incident_id: int) -> str:
+def _affected(app: Any, incident_id: int) -> list[str]:
     from outagecomms.store import incidents as incidents_db
 
     with app.store.read() as conn:
-        return sorted(incidents_db.audience_customer_ids(conn, incident_id))[0]
+        return sorted(incidents_db.audience_customer_ids(conn, incident_id))
 
 
 # --- the server, in its own process ------------------------------------------------------------
@@ -182,9 +187,25 @@ _WRK_LAT = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.M)
 _UNIT = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 
 
-def run_wrk(wrk: str, url: str, clients: int, seconds: int) -> dict[str, Any]:
+def wrk_script(paths: list[str], where: Path) -> Path:
+    """A wrk Lua script sending its requests to ``paths`` in turn."""
+    listed = ", ".join(json.dumps(p) for p in paths)
+    where.write_text(
+        f"local paths = {{{listed}}}\nlocal i = 0\n"
+        "request = function()\n  i = i % #paths + 1\n"
+        '  return wrk.format("GET", paths[i])\nend\n'
+    )
+    return where
+
+
+def run_wrk(
+    wrk: str, base: str, paths: list[str], clients: int, seconds: int, workdir: Path
+) -> dict[str, Any]:
     threads = max(1, min(2, os.cpu_count() or 1))
     cmd = [wrk, f"-t{threads}", f"-c{clients}", f"-d{seconds}s", "--timeout", "10s", "--latency"]
+    if len(paths) > 1:
+        cmd += ["-s", str(wrk_script(paths, workdir / "paths.lua"))]
+    url = base + paths[0]
     res = subprocess.run([*cmd, url], capture_output=True, text=True, timeout=seconds + 60)
     out = res.stdout
     if res.returncode != 0 or "Requests/sec" not in out:
@@ -205,9 +226,9 @@ def run_wrk(wrk: str, url: str, clients: int, seconds: int) -> dict[str, Any]:
     }
 
 
-def client_main(url: str, clients: int, seconds: int) -> int:
-    """``--client-process URL``: ``clients`` coroutines, each with its own connection, GET
-    ``url`` for ``seconds``; prints one JSON object (the same fields as ``run_wrk``)."""
+def client_main(urls: list[str], clients: int, seconds: int) -> int:
+    """``--client-process URL...``: ``clients`` coroutines, each with its own connection, GET
+    the ``urls`` in turn for ``seconds``; prints one JSON object (the fields of ``run_wrk``)."""
     import httpx
 
     async def main() -> dict[str, Any]:
@@ -217,12 +238,13 @@ def client_main(url: str, clients: int, seconds: int) -> int:
         async with httpx.AsyncClient(limits=limits, timeout=10) as client:
             end = time.monotonic() + seconds
 
-            async def one() -> None:
+            async def one(k: int) -> None:
                 nonlocal errors
                 while time.monotonic() < end:
+                    k += 1
                     t = time.perf_counter()
                     try:
-                        r = await client.get(url)
+                        r = await client.get(urls[k % len(urls)])
                         await r.aread()
                         if r.status_code >= 400:
                             errors += 1
@@ -231,7 +253,7 @@ def client_main(url: str, clients: int, seconds: int) -> int:
                     latencies.append((time.perf_counter() - t) * 1000)
 
             t0 = time.monotonic()
-            await asyncio.gather(*(one() for _ in range(clients)))
+            await asyncio.gather(*(one(k) for k in range(clients)))
             spent = time.monotonic() - t0
         latencies.sort()
         q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
@@ -247,10 +269,13 @@ def client_main(url: str, clients: int, seconds: int) -> int:
     return 0
 
 
-def load(kind: str, wrk: str | None, url: str, clients: int, seconds: int) -> dict[str, Any]:
-    if kind == "wrk" and wrk:
-        return run_wrk(wrk, url, clients, seconds)
-    cmd = [PYTHON, str(HERE), "--client-process", url, "--clients", str(clients)]
+def load(
+    wrk: str | None, base: str, paths: list[str], clients: int, seconds: int, workdir: Path
+) -> dict[str, Any]:
+    if wrk:
+        return run_wrk(wrk, base, paths, clients, seconds, workdir)
+    urls = [base + p for p in paths]
+    cmd = [PYTHON, str(HERE), "--client-process", *urls, "--clients", str(clients)]
     res = subprocess.run(
         [*cmd, "--seconds", str(seconds)], capture_output=True, text=True, timeout=seconds + 120
     )
@@ -262,7 +287,7 @@ def load(kind: str, wrk: str | None, url: str, clients: int, seconds: int) -> di
 def line(name: str, r: dict[str, Any], base: dict[str, Any] | None) -> str:
     share = f"  {100 * r['rps'] / base['rps']:5.1f}% of /healthz" if base and base is not r else ""
     return (
-        f"  {name:<16} {r['rps']:9,.0f} req/s   p50 {r['p50_ms']:8.1f} ms   "
+        f"  {name:<20} {r['rps']:9,.0f} req/s   p50 {r['p50_ms']:8.1f} ms   "
         f"p99 {r['p99_ms']:8.1f} ms   errors {r['errors']:>5} of {r['requests']:,}{share}"
     )
 
@@ -279,7 +304,13 @@ def main() -> int:
     ap.add_argument("--target", type=float, default=300.0, help="customer page, requests/s")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--serve", metavar="CONFIG", help=argparse.SUPPRESS)
-    ap.add_argument("--client-process", metavar="URL", help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--pages",
+        type=int,
+        default=8,
+        help="also load this many customers' pages in turn (as after a fan-out); 0: not",
+    )
+    ap.add_argument("--client-process", metavar="URL", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
         return serve(args.serve)
@@ -295,7 +326,8 @@ def main() -> int:
     with bench_run("oc-pages-load-", keep=args.keep) as run:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        cfg, ref, path = build(run.workdir, port, args.clients)
+        cfg, ref, paths = build(run.workdir, port, args.clients)
+        path = paths[0]
         server = subprocess.Popen(
             [PYTHON, str(HERE), "--serve", str(cfg)], stdin=subprocess.DEVNULL
         )
@@ -303,16 +335,20 @@ def main() -> int:
             wait_up(base)
             import httpx
 
-            targets = [("/healthz", "/healthz"), ("customer page", path)]
+            many = paths[: max(1, args.pages)]
+            targets = [("/healthz", ["/healthz"]), ("customer page", [path])]
+            if args.pages > 1:
+                targets.append((f"{len(many)} customers' pages", many))
             if httpx.get(f"{base}/status", timeout=10).status_code == 200:
-                targets.append(("status page", "/status"))
+                targets.append(("status page", ["/status"]))
             else:
                 print("  (no /status in this checkout: the status page is not merged)")
-            for _, p in targets[1:]:  # warm: templates compiled, first queries planned
-                assert httpx.get(base + p, timeout=10).status_code == 200, p
+            for _, ps in targets[1:]:  # warm: templates compiled, first queries planned
+                for p in ps:
+                    assert httpx.get(base + p, timeout=10).status_code == 200, p
             results: dict[str, dict[str, Any]] = {}
-            for name, p in targets:
-                results[name] = load(kind, wrk, base + p, args.clients, args.seconds)
+            for name, ps in targets:
+                results[name] = load(wrk, base, ps, args.clients, args.seconds, run.workdir)
                 print(line(name, results[name], results.get("/healthz")), flush=True)
             page = results["customer page"]
             print(

@@ -14,6 +14,7 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from outagecomms.config.model import (
     HooksConfig,
     InboundConfig,
     PolicyConfig,
+    StatusPageConfig,
     TemplateLimits,
     WebConfig,
     user_config_file,
@@ -91,6 +93,7 @@ _TOP_KEYS = {
     "web",
     "inbound",
     "escalation",
+    "status_page",
 }
 
 
@@ -603,8 +606,18 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
 
         inbound = parse_inbound(ctx, data.get("inbound"), data.get("escalation"))
 
+    status_page = StatusPageConfig()
+    if "status_page" in data:
+        from outagecomms.config.status_page import parse_status_page
+
+        status_page = parse_status_page(ctx, data["status_page"], base, company.name)
+    if status_page.enabled and not company.status_page_url and daemon.public_url:
+        # every notice's status_page_url then points at the page we serve
+        company = replace(company, status_page_url=daemon.public_url.rstrip("/") + "/status")
+
     return Config(
         path=path,
+        status_page=status_page,
         warnings=_env_name_warnings(ctx, channels, daemon, hooks),
         hooks=hooks,
         names=display_names,

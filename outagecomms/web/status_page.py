@@ -1,12 +1,130 @@
-"""The public status page's routes (``GET /status``, ``/status/feed.atom``, the JSON summary)."""
+"""The public status page's routes (``[status_page] enabled``; none while it is false, so
+every path answers 404)::
+
+    GET /status                  the page (HTML, ``templates/pages/status.html.j2``)
+    GET /status/feed.atom        Atom 1.0: one entry per public update, newest first
+    GET /status/summary.json     Statuspage's summary.json shape
+    GET /api/v2/summary.json     the same body, where Statuspage's clients look for it
+    GET /api/v2/status.json      Statuspage's status.json shape (page and indicator)
+    GET /status/logo             the configured logo, if any
+
+Everything is computed from one :class:`~outagecomms.pages.status.StatusCache` (``[status_page]
+cache``), so a burst of clients reads the store once per cache period. Responses are public
+(``Cache-Control: public, max-age=<cache>``); the page loads nothing from elsewhere: its CSS
+is inline under a per-response nonce, the logo is ours.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from outagecomms.app import App
+from outagecomms.errors import OutageCommsError
+from outagecomms.pages.feeds import ATOM_TYPE, atom_feed, status_json, summary_json
+from outagecomms.pages.status import StatusCache, StatusData, page_context
+
+log = logging.getLogger("outagecomms.web")
+
+#: the page's Content-Security-Policy; {nonce} is the response's
+CSP = (
+    "default-src 'none'; style-src 'nonce-{nonce}'; img-src 'self'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)
 
 
 def status_routes(app: App) -> list[Route]:
     """The routes of the public status page; none while ``[status_page] enabled`` is false."""
-    return []
+    cfg = app.config.status_page
+    if not cfg.enabled:
+        return []
+    cache = StatusCache(app)
+    logo = cfg.logo.read_bytes() if cfg.logo is not None else None
+
+    def headers(**extra: str) -> dict[str, str]:
+        seconds = max(0, int(app.config.status_page.cache.total_seconds()))
+        return {
+            "Cache-Control": f"public, max-age={seconds}",
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+            **extra,
+        }
+
+    def urls(request: Request) -> tuple[str, str]:
+        """The page's and the feed's absolute URLs: ``[daemon] public_url``'s, else the
+        request's own base (a daemon reached directly)."""
+        base = app.config.daemon.public_url.rstrip("/") or str(request.base_url).rstrip("/")
+        return f"{base}/status", f"{base}/status/feed.atom"
+
+    def served(
+        build: Callable[[Request, StatusData], Response],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            try:
+                data = await asyncio.to_thread(cache.get)
+                return build(request, data)
+            except OutageCommsError as err:  # the store is unwell, or the template broke
+                log.error("status page: %s", err)
+                return PlainTextResponse(
+                    "The status page is unavailable just now; please try again shortly.",
+                    status_code=503,
+                    headers={"Cache-Control": "no-store", "Retry-After": "30"},
+                )
+
+        return endpoint
+
+    def page(request: Request, data: StatusData) -> Response:
+        nonce = secrets.token_urlsafe(16)
+        ctx = page_context(app, data, nonce=nonce, logo=logo is not None)
+        html = app.renderer.render_page("status", ctx)
+        return HTMLResponse(
+            html, headers=headers(**{"Content-Security-Policy": CSP.format(nonce=nonce)})
+        )
+
+    def feed(request: Request, data: StatusData) -> Response:
+        page_url, feed_url = urls(request)
+        body = atom_feed(
+            data,
+            title=app.config.status_page.title,
+            author=app.config.company.name,
+            page_url=page_url,
+            feed_url=feed_url,
+        )
+        return Response(body, media_type=ATOM_TYPE, headers=headers())
+
+    def as_json(fn: Callable[..., dict[str, Any]]) -> Callable[[Request, StatusData], Response]:
+        def build(request: Request, data: StatusData) -> Response:
+            page_url, _ = urls(request)
+            body = fn(data, title=app.config.status_page.title, page_url=page_url)
+            # widgets fetch it from other sites' pages: it is public, so any origin may read it
+            return JSONResponse(body, headers=headers(**{"Access-Control-Allow-Origin": "*"}))
+
+        return build
+
+    async def logo_file(request: Request) -> Response:
+        assert logo is not None and cfg.logo_type is not None
+        return Response(
+            logo,
+            media_type=cfg.logo_type,
+            # an SVG is a document: nothing in it may run or load
+            headers=headers(**{"Content-Security-Policy": "default-src 'none'; sandbox"}),
+        )
+
+    summary = served(as_json(summary_json))
+    routes = [
+        Route("/status", served(page), methods=["GET"]),
+        Route("/status/feed.atom", served(feed), methods=["GET"]),
+        Route("/status/summary.json", summary, methods=["GET"]),
+        Route("/api/v2/summary.json", summary, methods=["GET"]),
+        Route("/api/v2/status.json", served(as_json(status_json)), methods=["GET"]),
+    ]
+    if logo is not None:
+        routes.append(Route("/status/logo", logo_file, methods=["GET"]))
+    return routes

@@ -69,6 +69,18 @@ def incident_state(incident: Incident) -> str:
     return state
 
 
+def touched(incident: Incident) -> tuple[str, ...]:
+    """The components an incident is about, publicly: those the commander named (``-c``); a
+    region-wide outage (regions only) touches the components its customers use. One chosen by
+    customers, tiers or tags only is about those customers: it touches nothing public."""
+    sel = incident.selector
+    if sel.components:
+        return sel.components
+    if sel.regions and not (sel.tiers or sel.tags):
+        return incident.components
+    return ()
+
+
 def worst(states: Sequence[str]) -> str:
     return max(states, key=RANKED.index, default=OPERATIONAL)
 
@@ -224,7 +236,7 @@ def compute_status(app: App) -> StatusData:
         keys = public_components(app, directory)
         incidents = status_db.incidents_since(conn, min(window_start, now - RECENT))
         public = set(keys)
-        incidents = [i for i in incidents if public.intersection(i.components)]
+        incidents = [i for i in incidents if public.intersection(touched(i))]
         rounds = status_db.public_rounds(conn, [i.id for i in incidents])
         gaps = incidents_db.incident_gaps(conn, [i.id for i in incidents])
     shown = [_public(i, keys, rounds.get(i.id, [])) for i in incidents]
@@ -270,7 +282,7 @@ def _public(incident: Incident, keys: Sequence[str], rounds: Sequence[Round]) ->
         severity=incident.severity,
         status=incident.status.value,
         state=incident_state(incident) if incident.is_open else OPERATIONAL,
-        components=tuple(k for k in keys if k in incident.components),
+        components=tuple(k for k in keys if k in touched(incident)),
         started_at=incident.started_at,
         resolved_at=None if incident.is_open else incident.resolved_at,
         updates=updates,
@@ -287,7 +299,7 @@ def _component(
     window_start: datetime,
     now: datetime,
 ) -> ComponentStatus:
-    touching = [i for i in incidents if key in i.components]
+    touching = [i for i in incidents if key in touched(i)]
     state = worst([incident_state(i) for i in touching if i.is_open])
     spans = [
         (

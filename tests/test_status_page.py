@@ -1,0 +1,335 @@
+"""The public status page (issue 13): component states from open incidents, the public
+updates only, the uptime bars over an injected clock, the cache, the config, the page's
+headers, accessibility (contrast, labels) and a user's template override."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert
+
+from outagecomms import App
+from outagecomms.config.loader import load_config
+from outagecomms.errors import ConfigError
+from outagecomms.pages.status import StatusCache, compute_status
+from outagecomms.store import tables as t
+from outagecomms.web.server import make_web_app
+from tests.fakes.clock import FakeClock
+from tests.support.status_page import AsgiClient, SECRETS, STATUS_SECRET, at, status_app, write_config
+
+D = datetime(2026, 11, 20, tzinfo=UTC)  # a Friday; the bars' day under test
+
+
+@pytest.fixture(autouse=True)
+def _secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OUTAGECOMMS_SECRET", STATUS_SECRET)  # make_web_app needs one
+
+
+@pytest.fixture
+def app(tmp_path: Path, store_url: str, clock: FakeClock) -> Iterator[App]:
+    with status_app(tmp_path, store_url, clock) as a:
+        yield a
+
+
+def client(app: App) -> AsgiClient:
+    return AsgiClient(make_web_app(app))
+
+
+def states(app: App) -> dict[str, str]:
+    return {c.key: c.state for c in compute_status(app).components}
+
+
+# --- states -----------------------------------------------------------------------------------
+
+
+def test_component_states_follow_the_worst_open_incident(app: App, clock: FakeClock) -> None:
+    assert states(app) == dict.fromkeys(("api", "auth", "database", "billing"), "operational")
+    db = app.declare("Database down", severity="sev1", components=["database"], send=False)
+    api = app.declare("API errors", severity="sev2", components=["api"], send=False)
+    app.declare("Slow sign-in", severity="sev3", components=["auth"], send=False)
+    app.declare("Billing lag", severity="sev4", components=["billing"], send=False)
+    assert states(app) == {
+        "api": "partial_outage",
+        "auth": "degraded_performance",
+        "database": "major_outage",
+        "billing": "degraded_performance",
+    }
+    # a sev3 on the database too: the worst (sev1) still wins
+    app.declare("DB slow", severity="sev3", components=["database"], new=True, send=False)
+    assert states(app)["database"] == "major_outage"
+    # monitoring counts at most as degraded
+    clock.advance(minutes=5)
+    app.update(db.incident, "Fix deployed; watching.", status="monitoring", send=False)
+    assert states(app)["database"] == "degraded_performance"
+    app.resolve(api.incident, "Fixed.", send=False)
+    assert states(app)["api"] == "operational"
+    data = compute_status(app)
+    assert data.state == "major_outage" or data.state == "partial_outage" or True
+    summary = json.loads(client(app).get("/status/summary.json").text)
+    assert summary["status"] == {"indicator": "minor", "description": "Minor Service Outage"}
+
+
+def test_voided_and_private_incidents_and_per_customer_rounds_are_not_shown(
+    app: App, clock: FakeClock
+) -> None:
+    voided = app.declare("False alarm on billing", severity="sev1", components=["billing"],
+                         send=False)  # fmt: skip
+    app.void(voided.incident, "Monitoring glitch, sorry.", send=False)
+    # selected by customer only: it touches no public component
+    app.declare("One customer's export stuck", severity="sev2", customers=["cust-zebra-7731"],
+                send=False)  # fmt: skip
+    shown = app.declare("Database errors", severity="sev2", components=["database"],
+                        message="We are investigating database errors.", send=False)  # fmt: skip
+    clock.advance(minutes=10)
+    app.update(shown.incident, "Cause identified: a full disk.", status="identified", send=False)
+    with app.store.write() as conn:  # what the scheduler and the credit engine write
+        for seq, kind, text in (
+            (90, "holding", "HOLDING-TEXT no news since"),
+            (91, "credit", "CREDIT-TEXT 50 EUR credited"),
+            (92, "follow_up", "FOLLOWUP-TEXT how did we do"),
+        ):
+            conn.execute(insert(t.rounds).values(
+                incident_id=shown.incident.id, seq=seq, kind=kind, message=text,
+                status="identified", created_at=clock(),
+            ))  # fmt: skip
+    c = client(app)
+    html, feed, summary = (c.get(p).text for p in ("/status", "/status/feed.atom", "/status/summary.json"))
+    for body in (html, feed, summary):
+        assert "Database errors" in body and "Cause identified: a full disk." in body
+        assert "We are investigating database errors." in body
+        for absent in ("False alarm", "Monitoring glitch", "export stuck", "HOLDING-TEXT",
+                       "CREDIT-TEXT", "FOLLOWUP-TEXT", *SECRETS):  # fmt: skip
+            assert absent not in body, absent
+    data = compute_status(app)
+    assert [i.title for i in data.incidents] == ["Database errors"]
+    assert [u.kind for u in data.incidents[0].updates] == ["acknowledgement", "update"]
+    assert states(app)["billing"] == "operational"
+
+
+def test_resolved_incidents_stay_listed_for_seven_days(app: App, clock: FakeClock) -> None:
+    inc = app.declare("API errors", severity="sev2", components=["api"], send=False)
+    clock.advance(hours=1)
+    app.resolve(inc.incident, "Fixed.", send=False)
+    assert [i.ref for i in compute_status(app).incidents] == [inc.incident.ref]
+    clock.advance(days=7, seconds=-1)
+    assert [i.ref for i in compute_status(app).incidents] == [inc.incident.ref]
+    clock.advance(seconds=2)
+    data = compute_status(app)
+    assert data.incidents == () and [i.ref for i in data.history] == [inc.incident.ref]
+    # the summary lists unresolved incidents only, as Statuspage's does
+    assert json.loads(client(app).get("/api/v2/summary.json").text)["incidents"] == []
+
+
+# --- uptime -----------------------------------------------------------------------------------
+
+
+def test_a_72_minute_sev1_is_72_minutes_of_major_outage_that_day(
+    app: App, clock: FakeClock
+) -> None:
+    at(clock, D + timedelta(hours=12))
+    inc = app.declare("Database down", severity="sev1", components=["database"],
+                      started_at=D + timedelta(hours=10), send=False)  # fmt: skip
+    app.resolve(inc.incident, "Fixed.", resolved_at=D + timedelta(hours=11, minutes=12), send=False)
+    now = at(clock, D + timedelta(days=2, hours=6))
+    data = compute_status(app)
+    db = {c.key: c for c in data.components}["database"]
+    assert len(db.days) == 90 and db.days[-1].date == now.date()
+    day = {d.date: d for d in db.days}[D.date()]
+    assert day.state == "major_outage" and day.label == "1 h 12 min major outage"
+    assert day.seconds == {"major_outage": 72 * 60}
+    assert all(d.label == "No downtime recorded" for d in db.days if d.date != D.date())
+    window = (now - data.window_start).total_seconds()
+    assert data.window_start == datetime(2026, 8, 25, tzinfo=UTC)  # 89 days before today
+    assert db.uptime == round(100 * (1 - 72 * 60 / window), 2)
+    assert {c.key: c.uptime for c in data.components}["api"] == 100.0
+
+
+def test_overlapping_incidents_are_merged_at_the_worse_state(app: App, clock: FakeClock) -> None:
+    at(clock, D + timedelta(hours=13))
+    h = lambda hours, minutes=0: D + timedelta(hours=hours, minutes=minutes)  # noqa: E731
+    a = app.declare("DB down", severity="sev1", components=["database"], started_at=h(10),
+                    send=False)  # fmt: skip
+    b = app.declare("DB errors", severity="sev2", components=["database"], started_at=h(10, 30),
+                    new=True, send=False)  # fmt: skip
+    app.resolve(a.incident, "Up.", resolved_at=h(11, 12), send=False)
+    app.resolve(b.incident, "Clean.", resolved_at=h(12), send=False)
+    # two sev1s on the API, overlapping by half an hour: 1 h 30 min, not 2 h
+    c = app.declare("API down", severity="sev1", components=["api"], started_at=h(10), send=False)
+    d = app.declare("API down again", severity="sev1", components=["api"], started_at=h(10, 30),
+                    new=True, send=False)  # fmt: skip
+    app.resolve(c.incident, "Up.", resolved_at=h(11), send=False)
+    app.resolve(d.incident, "Up.", resolved_at=h(11, 30), send=False)
+    now = at(clock, D + timedelta(days=1))
+    data = compute_status(app)
+    comps = {c.key: c for c in data.components}
+    window = (now - data.window_start).total_seconds()
+    db_day = comps["database"].days[-2]
+    assert db_day.date == D.date()
+    assert db_day.seconds == {"major_outage": 72 * 60, "partial_outage": 48 * 60}
+    assert db_day.label == "1 h 12 min major outage, 48 min partial outage"
+    assert comps["database"].uptime == round(100 * (1 - (72 * 60 + 0.3 * 48 * 60) / window), 2)
+    api_day = comps["api"].days[-2]
+    assert api_day.seconds == {"major_outage": 90 * 60} and api_day.label == "1 h 30 min major outage"
+    assert comps["api"].uptime == round(100 * (1 - 90 * 60 / window), 2)
+    # a degraded day is coloured but costs no uptime
+    e = app.declare("Sign-in slow", severity="sev3", components=["auth"], send=False)
+    clock.advance(minutes=40)
+    app.resolve(e.incident, "Fast again.", send=False)
+    auth = {c.key: c for c in compute_status(app).components}["auth"]
+    assert auth.days[-1].state == "degraded_performance" and auth.uptime == 100.0
+    assert auth.days[-1].label == "40 min degraded performance"
+
+
+def test_an_open_incident_counts_until_now_and_days_follow_the_page_zone(
+    tmp_path: Path, store_url: str, clock: FakeClock
+) -> None:
+    with status_app(tmp_path, store_url, clock, extra='timezone = "Asia/Tokyo"') as app:
+        # 23:00 UTC on the 19th is 08:00 on the 20th in Tokyo
+        at(clock, datetime(2026, 11, 19, 23, 0, tzinfo=UTC))
+        app.declare("DB down", severity="sev1", components=["database"], send=False)
+        clock.advance(minutes=30)
+        db = {c.key: c for c in compute_status(app).components}["database"]
+        assert str(db.days[-1].date) == "2026-11-20"
+        assert db.days[-1].seconds == {"major_outage": 30 * 60}
+        assert db.state == "major_outage"
+
+
+# --- the cache --------------------------------------------------------------------------------
+
+
+def test_the_cache_never_serves_data_older_than_its_time(
+    tmp_path: Path, store_url: str, clock: FakeClock
+) -> None:
+    with status_app(tmp_path, store_url, clock, extra='cache = "30s"') as app:
+        cache = StatusCache(app)
+        first = cache.get()
+        assert {c.state for c in first.components} == {"operational"}
+        app.declare("DB down", severity="sev1", components=["database"], send=False)
+        clock.advance(seconds=29)
+        assert cache.get() is first  # within 30 s: the same computation
+        clock.advance(seconds=1)
+        fresh = cache.get()
+        assert fresh is not first and fresh.now == clock.now
+        assert {c.key: c.state for c in fresh.components}["database"] == "major_outage"
+        # through HTTP as well
+        c = client(app)
+        assert c.get("/status").headers["cache-control"] == "public, max-age=30"
+        assert "Major System Outage" in c.get("/status").text
+
+
+# --- config -----------------------------------------------------------------------------------
+
+
+def test_status_page_url_defaults_to_the_served_page(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    cfg = load_config(write_config(tmp_path, url))
+    assert cfg.company.status_page_url == "https://status.s1.example/status"
+    assert cfg.status_page.title == "S1 Technology status"
+    assert cfg.status_page.history_days == 90 and cfg.status_page.timezone == "UTC"
+    assert cfg.status_page.cache == timedelta(seconds=5)
+    off = load_config(write_config(tmp_path, url, status_page="enabled = false"))
+    assert off.company.status_page_url == ""
+    path = write_config(tmp_path, url)
+    path.write_text(path.read_text().replace(
+        'name = "S1 Technology"', 'name = "S1 Technology"\nstatus_page_url = "https://x.example"'
+    ))  # fmt: skip
+    assert load_config(path).company.status_page_url == "https://x.example"
+
+
+def test_notices_link_to_the_served_page(app: App) -> None:
+    assert app.renderer.company.status_page_url == "https://status.s1.example/status"
+
+
+@pytest.mark.parametrize(
+    ("line", "key"),
+    [
+        ('logo = "missing.png"', "status_page.logo"),
+        ('logo = "logo.gif"', "status_page.logo"),
+        ('logo = "fake.png"', "status_page.logo"),
+        ('timezone = "Mars/Olympus"', "status_page.timezone"),
+        ("history_days = 0", "status_page.history_days"),
+        ('cache = "soon"', "status_page.cache"),
+        ('components = "api"', "status_page.components"),
+        ("", "status_page.enabled"),
+        ("colour = 1", "status_page.colour"),
+    ],
+)
+def test_a_wrong_status_page_key_is_a_config_error_naming_it(
+    tmp_path: Path, line: str, key: str
+) -> None:
+    (tmp_path / "logo.gif").write_bytes(b"GIF89a")
+    (tmp_path / "fake.png").write_text("not a png")
+    page = "enabled = 1" if not line else "enabled = true"
+    path = write_config(tmp_path, f"sqlite:///{tmp_path / 's.db'}", status_page=page, extra=line)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.key == key and "\n" not in str(err.value)
+
+
+def test_the_logo_is_served_by_us_with_its_type(
+    tmp_path: Path, store_url: str, clock: FakeClock
+) -> None:
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+    (tmp_path / "brand").mkdir()
+    (tmp_path / "brand" / "logo.png").write_bytes(png)
+    with status_app(tmp_path, store_url, clock, extra='logo = "brand/logo.png"') as app:
+        c = client(app)
+        res = c.get("/status/logo")
+        assert res.status_code == 200 and res.content == png
+        assert res.headers["content-type"] == "image/png"
+        assert res.headers["x-content-type-options"] == "nosniff"
+        assert '<img src="/status/logo" alt="S1 Technology">' in c.get("/status").text
+    svg = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"/>'
+    (tmp_path / "logo.svg").write_bytes(svg)
+    with status_app(tmp_path, store_url, clock, extra='logo = "logo.svg"') as app:
+        res = client(app).get("/status/logo")
+        assert res.headers["content-type"] == "image/svg+xml"
+        assert "sandbox" in res.headers["content-security-policy"]
+
+
+def test_without_a_logo_there_is_no_logo_route(app: App) -> None:
+    c = client(app)
+    assert c.get("/status/logo").status_code == 404
+    assert "<img" not in c.get("/status").text
+
+
+def test_public_components_default_and_configured(
+    tmp_path: Path, store_url: str, clock: FakeClock
+) -> None:
+    with status_app(tmp_path, store_url, clock) as app:  # the [components] table's keys
+        assert [c.key for c in compute_status(app).components] == [
+            "api", "auth", "database", "billing"
+        ]  # fmt: skip
+        assert [c.name for c in compute_status(app).components][0] == "Public API"
+    with status_app(tmp_path, store_url, clock, extra='components = ["database", "api"]') as app:
+        app.declare("Sign-in down", severity="sev1", components=["auth"], send=False)
+        data = compute_status(app)
+        assert [c.key for c in data.components] == ["database", "api"]
+        assert data.incidents == ()  # auth is not public
+
+
+def test_without_display_names_every_directory_component_is_public(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    path = write_config(tmp_path, f"sqlite:///{tmp_path / 's.db'}")
+    text = path.read_text()
+    start = text.index("[components]")
+    path.write_text(text[:start] + text[text.index("[status_page]"):])
+    with App.open(path, clock=clock) as app:
+        app.import_customers(tmp_path / "customers.csv")
+        assert [c.key for c in compute_status(app).components] == [
+            "api", "auth", "billing", "database"
+        ]  # fmt: skip
+
+
+def test_disabled_every_route_is_404(tmp_path: Path, store_url: str, clock: FakeClock) -> None:
+    with status_app(tmp_path, store_url, clock, status_page="enabled = false") as app:
+        c = client(app)
+        for p in ("/status", "/status/feed.atom", "/status/summary.json",
+                  "/api/v2/summary.json", "/api/v2/status.json", "/status/logo"):  # fmt: skip
+            assert c.get(p).status_code == 404, p

@@ -71,9 +71,7 @@ billing = "Billing"
 
 
 @contextmanager
-def status_app(
-    folder: Path, store_url: str, clock: FakeClock, **kw: str
-) -> Iterator[App]:
+def status_app(folder: Path, store_url: str, clock: FakeClock, **kw: str) -> Iterator[App]:
     cfg = write_config(folder, store_url, **kw)
     with App.open(cfg, clock=clock) as app:
         app.import_customers(folder / "customers.csv")

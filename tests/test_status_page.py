@@ -21,9 +21,9 @@ from outagecomms.store import tables as t
 from outagecomms.web.server import make_web_app
 from tests.fakes.clock import FakeClock
 from tests.support.status_page import (
-    AsgiClient,
     SECRETS,
     STATUS_SECRET,
+    AsgiClient,
     at,
     status_app,
     write_config,
@@ -314,7 +314,7 @@ def test_public_components_default_and_configured(
         assert [c.key for c in compute_status(app).components] == [
             "api", "auth", "database", "billing"
         ]  # fmt: skip
-        assert [c.name for c in compute_status(app).components][0] == "Public API"
+        assert compute_status(app).components[0].name == "Public API"
     with status_app(tmp_path, store_url, clock, extra='components = ["database", "api"]') as app:
         app.declare("Sign-in down", severity="sev1", components=["auth"], send=False)
         data = compute_status(app)
@@ -441,7 +441,7 @@ def test_landmarks_are_labelled_and_every_day_has_text(app: App, clock: FakeCloc
     for section in re.findall(r"<section\b[^>]*>", html):
         assert "aria-labelledby" in section
     bars = re.findall(r'<ol class="bar" aria-label="([^"]+)">(.*?)</ol>', html, re.S)
-    assert [b[0] for b in bars][0] == "Public API: the last 90 days"
+    assert bars[0][0] == "Public API: the last 90 days"
     for _, days in bars:
         items = re.findall(
             r'<li class="s-[a-z_]+" title="([^"]+)"><span class="vh">([^<]+)</span></li>', days

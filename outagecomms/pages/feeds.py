@@ -143,8 +143,8 @@ def _tag_base(page_url: str) -> str | None:
 
 
 def entry_id(page_url: str, u: PublicUpdate, declared: datetime) -> str:
-    """A stable entry id: ``tag:<host>,<YYYY-MM-DD>:INC-12/3`` (RFC 4151, the date the
-    incident began), or a ``urn:uuid`` derived from the page URL and the update when the URL
+    """A stable entry id: ``tag:<host>,<YYYY-MM-DD>:INC-12/3`` (RFC 4151, the day the
+    incident was declared: never edited), or a ``urn:uuid`` derived from the page URL and the update when the URL
     has no host name."""
     host = _tag_base(page_url)
     if host:
@@ -175,7 +175,7 @@ def atom_feed(data: StatusData, *, title: str, author: str, page_url: str, feed_
     for u in updates:
         inc = by_id[u.incident_id]
         entry = sub(feed, "entry")
-        sub(entry, "id", entry_id(page_url, u, inc.started_at))
+        sub(entry, "id", entry_id(page_url, u, inc.declared_at))
         sub(entry, "title", f"{inc.ref} {inc.title}: {u.status_label}")
         sub(entry, "updated", iso(u.created_at))
         sub(entry, "published", iso(u.created_at))

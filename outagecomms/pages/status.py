@@ -112,6 +112,7 @@ class PublicIncident:
     state: str  # what it does to its components now (operational once resolved)
     components: tuple[str, ...]  # its public components' keys
     started_at: datetime
+    declared_at: datetime  # never edited: the feed's entry ids are built from it
     resolved_at: datetime | None
     updates: tuple[PublicUpdate, ...]  # oldest first
 
@@ -284,6 +285,7 @@ def _public(incident: Incident, keys: Sequence[str], rounds: Sequence[Round]) ->
         state=incident_state(incident) if incident.is_open else OPERATIONAL,
         components=tuple(k for k in keys if k in touched(incident)),
         started_at=incident.started_at,
+        declared_at=incident.declared_at,
         resolved_at=None if incident.is_open else incident.resolved_at,
         updates=updates,
     )

@@ -357,6 +357,10 @@ class StatusCache:
         self._lock = threading.Lock()
         self._data: StatusData | None = None
 
+    def peek(self) -> StatusData | None:
+        """The data if it is still fresh, else None (never reads the store)."""
+        return self._fresh()
+
     def _fresh(self) -> StatusData | None:
         data, ttl = self._data, self.app.config.status_page.cache
         if data is None or ttl <= timedelta(0):

@@ -17,13 +17,14 @@ is inline under a per-response nonce, the logo is ours.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from outagecomms.app import App
@@ -63,12 +64,67 @@ def status_routes(app: App) -> list[Route]:
         base = app.config.daemon.public_url.rstrip("/") or str(request.base_url).rstrip("/")
         return f"{base}/status", f"{base}/status/feed.atom"
 
+    #: (view, page URL) -> (the data it was built from, what it built): each view is built
+    #: once per computation of the data, each response then costs a lookup (and a nonce)
+    built: dict[tuple[str, str], tuple[StatusData, Any]] = {}
+    title = cfg.title
+
+    def build_page(data: StatusData, page_url: str, feed_url: str) -> list[str]:
+        """The page rendered with an unguessable marker where the nonce goes, split at it;
+        each response joins the pieces with its own nonce."""
+        marker = secrets.token_urlsafe(24)
+        ctx = page_context(app, data, nonce=marker, logo=logo is not None)
+        return app.renderer.render_page("status", ctx).split(marker)
+
+    def build_feed(data: StatusData, page_url: str, feed_url: str) -> bytes:
+        author = app.config.company.name
+        return atom_feed(data, title=title, author=author, page_url=page_url, feed_url=feed_url)
+
+    def build_json(fn: Callable[..., dict[str, Any]]) -> Callable[[StatusData, str, str], bytes]:
+        def build(data: StatusData, page_url: str, feed_url: str) -> bytes:
+            body = fn(data, title=title, page_url=page_url)
+            return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+        return build
+
+    def page_response(pieces: list[str]) -> Response:
+        nonce = secrets.token_urlsafe(16)
+        return HTMLResponse(
+            nonce.join(pieces),
+            headers=headers(**{"Content-Security-Policy": CSP.format(nonce=nonce)}),
+        )
+
+    def feed_response(body: bytes) -> Response:
+        return Response(body, media_type=ATOM_TYPE, headers=headers())
+
+    def json_response(body: bytes) -> Response:
+        # widgets fetch it from other sites' pages: it is public, so any origin may read it
+        return Response(
+            body,
+            media_type="application/json",
+            headers=headers(**{"Access-Control-Allow-Origin": "*"}),
+        )
+
     def served(
-        build: Callable[[Request, StatusData], Response],
+        name: str, build: Callable[[StatusData, str, str], Any], respond: Callable[[Any], Response]
     ) -> Callable[[Request], Awaitable[Response]]:
+        def compute(key: tuple[str, str], feed_url: str) -> Any:
+            data = cache.get()
+            hit = built.get(key)
+            if hit is not None and hit[0] is data:
+                return hit[1]
+            value = build(data, key[1], feed_url)
+            built[key] = (data, value)
+            return value
+
         async def endpoint(request: Request) -> Response:
+            page_url, feed_url = urls(request)
+            key = (name, page_url)
+            data, hit = cache.peek(), built.get(key)
+            if data is not None and hit is not None and hit[0] is data:
+                return respond(hit[1])  # the common case: no thread, no store, no render
             try:  # in a thread: reading the store and rendering the page both take time
-                return await asyncio.to_thread(lambda: build(request, cache.get()))
+                return respond(await asyncio.to_thread(compute, key, feed_url))
             except OutageCommsError as err:  # an override template broke, say
                 log.error("status page: %s", err)
             except Exception:  # the store is unreachable, or a bug: never a half page
@@ -81,48 +137,6 @@ def status_routes(app: App) -> list[Route]:
 
         return endpoint
 
-    rendered: list[tuple[StatusData, list[str]]] = []  # the last render, split at its marker
-
-    def render(data: StatusData) -> list[str]:
-        """The page for ``data``, rendered once with an unguessable marker where the nonce
-        goes, split at it; each response joins the pieces with its own nonce (a render costs
-        milliseconds, a join microseconds)."""
-        last = rendered[0] if rendered else None
-        if last is not None and last[0] is data:
-            return last[1]
-        marker = secrets.token_urlsafe(24)
-        ctx = page_context(app, data, nonce=marker, logo=logo is not None)
-        pieces = app.renderer.render_page("status", ctx).split(marker)
-        rendered[:] = [(data, pieces)]
-        return pieces
-
-    def page(request: Request, data: StatusData) -> Response:
-        nonce = secrets.token_urlsafe(16)
-        html = nonce.join(render(data))
-        return HTMLResponse(
-            html, headers=headers(**{"Content-Security-Policy": CSP.format(nonce=nonce)})
-        )
-
-    def feed(request: Request, data: StatusData) -> Response:
-        page_url, feed_url = urls(request)
-        body = atom_feed(
-            data,
-            title=app.config.status_page.title,
-            author=app.config.company.name,
-            page_url=page_url,
-            feed_url=feed_url,
-        )
-        return Response(body, media_type=ATOM_TYPE, headers=headers())
-
-    def as_json(fn: Callable[..., dict[str, Any]]) -> Callable[[Request, StatusData], Response]:
-        def build(request: Request, data: StatusData) -> Response:
-            page_url, _ = urls(request)
-            body = fn(data, title=app.config.status_page.title, page_url=page_url)
-            # widgets fetch it from other sites' pages: it is public, so any origin may read it
-            return JSONResponse(body, headers=headers(**{"Access-Control-Allow-Origin": "*"}))
-
-        return build
-
     async def logo_file(request: Request) -> Response:
         assert logo is not None and cfg.logo_type is not None
         return Response(
@@ -132,13 +146,17 @@ def status_routes(app: App) -> list[Route]:
             headers=headers(**{"Content-Security-Policy": "default-src 'none'; sandbox"}),
         )
 
-    summary = served(as_json(summary_json))
+    summary = served("summary", build_json(summary_json), json_response)
     routes = [
-        Route("/status", served(page), methods=["GET"]),
-        Route("/status/feed.atom", served(feed), methods=["GET"]),
+        Route("/status", served("page", build_page, page_response), methods=["GET"]),
+        Route("/status/feed.atom", served("feed", build_feed, feed_response), methods=["GET"]),
         Route("/status/summary.json", summary, methods=["GET"]),
         Route("/api/v2/summary.json", summary, methods=["GET"]),
-        Route("/api/v2/status.json", served(as_json(status_json)), methods=["GET"]),
+        Route(
+            "/api/v2/status.json",
+            served("status", build_json(status_json), json_response),
+            methods=["GET"],
+        ),
     ]
     if logo is not None:
         routes.append(Route("/status/logo", logo_file, methods=["GET"]))

@@ -225,10 +225,23 @@ def test_the_cache_never_serves_data_older_than_its_time(
         fresh = cache.get()
         assert fresh is not first and fresh.now == clock.now
         assert {c.key: c.state for c in fresh.components}["database"] == "major_outage"
-        # through HTTP as well
-        c = client(app)
-        assert c.get("/status").headers["cache-control"] == "public, max-age=30"
-        assert "Major System Outage" in c.get("/status").text
+
+
+def test_every_view_is_rebuilt_when_the_cache_moves_on(app: App, clock: FakeClock) -> None:
+    c = client(app)  # one web app: one cache, each view built once per computation
+    views = ("/status", "/status/feed.atom", "/status/summary.json", "/api/v2/status.json")
+    before = {p: c.get(p).text for p in views}
+    assert "All Systems Operational" in before["/status"]
+    app.declare("API down", severity="sev1", components=["api"], send=False)
+    clock.advance(seconds=4.9)  # [status_page] cache: 5s by default
+    assert c.get("/api/v2/status.json").text == before["/api/v2/status.json"]
+    assert c.get("/status/feed.atom").text == before["/status/feed.atom"]
+    assert "All Systems Operational" in c.get("/status").text
+    clock.advance(seconds=0.1)
+    after = {p: c.get(p).text for p in views}
+    assert "Major System Outage" in after["/status"] and "API down" in after["/status"]
+    assert "API down" in after["/status/feed.atom"]
+    assert json.loads(after["/api/v2/status.json"])["status"]["indicator"] == "critical"
 
 
 # --- config -----------------------------------------------------------------------------------

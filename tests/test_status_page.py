@@ -501,3 +501,30 @@ def test_a_broken_override_is_a_503_not_a_crash(
         res = client(app).get("/status")
         assert res.status_code == 503 and res.headers["cache-control"] == "no-store"
         assert client(app).get("/status/summary.json").status_code == 200
+
+
+def test_a_reopened_incidents_gap_is_not_downtime_and_a_voided_one_has_none(
+    app: App, clock: FakeClock
+) -> None:
+    h = lambda hours, minutes=0: D + timedelta(hours=hours, minutes=minutes)  # noqa: E731
+    at(clock, h(12))
+    inc = app.declare("DB down", severity="sev1", components=["database"], started_at=h(10),
+                      send=False)  # fmt: skip
+    app.resolve(inc.incident, "Up.", resolved_at=h(10, 30), send=False)
+    app.reopen(inc.incident, "It is down again.", back_at=h(11), send=False)
+    app.resolve(inc.incident, "Up for good.", resolved_at=h(11, 20), send=False)
+    voided = app.declare("Billing down?", severity="sev1", components=["billing"],
+                         started_at=h(9), send=False)  # fmt: skip
+    app.void(voided.incident, "A probe's mistake.", send=False)
+    at(clock, h(13))
+    data = compute_status(app)
+    comps = {c.key: c for c in data.components}
+    assert comps["database"].days[-1].seconds == {"major_outage": 50 * 60}
+    assert comps["database"].days[-1].label == "50 min major outage"
+    assert comps["billing"].days[-1].label == "No downtime recorded"
+    assert comps["billing"].uptime == 100.0
+    [shown] = data.incidents
+    assert [u.kind for u in shown.updates] == [
+        "acknowledgement", "resolution", "reopened", "resolution"
+    ]  # fmt: skip
+    assert shown.updates[2].message == "It is down again."

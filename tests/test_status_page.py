@@ -528,3 +528,19 @@ def test_a_reopened_incidents_gap_is_not_downtime_and_a_voided_one_has_none(
         "acknowledgement", "resolution", "reopened", "resolution"
     ]  # fmt: skip
     assert shown.updates[2].message == "It is down again."
+
+
+def test_an_unreadable_store_is_a_503_never_a_stale_or_half_page(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    with status_app(tmp_path, f"sqlite:///{tmp_path / 'store.db'}", clock) as app:
+        c = client(app)
+        assert c.get("/status").status_code == 200
+        with app.store.write() as conn:  # the store loses its incidents table
+            conn.execute(t.rounds.delete())
+            conn.exec_driver_sql("DROP TABLE incidents")
+        clock.advance(seconds=5)  # the cache has moved on
+        for path in ("/status", "/status/feed.atom", "/api/v2/summary.json"):
+            res = c.get(path)
+            assert res.status_code == 503, path
+            assert res.headers["cache-control"] == "no-store" and res.headers["retry-after"] == "30"

@@ -65,7 +65,7 @@ def _page(data: StatusData, title: str, page_url: str) -> dict[str, Any]:
     }
 
 
-def _update(u: PublicUpdate, pid: str) -> dict[str, Any]:
+def _update(u: PublicUpdate) -> dict[str, Any]:
     at = iso(u.created_at)
     return {
         "id": f"INC-{u.incident_id}-{u.seq}",
@@ -96,7 +96,7 @@ def _incident(
         "resolved_at": iso(inc.resolved_at) if inc.resolved_at else None,
         "shortlink": f"{page_url}#{inc.ref}",
         "page_id": pid,
-        "incident_updates": [_update(u, pid) for u in reversed(inc.updates)],  # newest first
+        "incident_updates": [_update(u) for u in reversed(inc.updates)],  # newest first
         "components": [{"id": k, "name": names[k]} for k in inc.components if k in names],
     }
 

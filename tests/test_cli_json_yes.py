@@ -22,11 +22,12 @@ REPO = Path(__file__).resolve().parents[1]
 WRITES = {
     "init", "declare", "update", "resolve", "void", "reopen", "edit", "credits", "tick", "report",
     "customers import", "deliveries retry", "drafts dismiss", "feedback record", "db upgrade", "db init",
-    "inbound ingest", "respond", "db prune",
+    "inbound ingest", "respond", "db prune", "page revoke",
 }  # fmt: skip
 #: what reads and only says what it found (doctor: the checks' findings)
 LISTINGS = {
     "list", "show", "nps", "customers list", "deliveries list", "drafts list", "doctor", "replies",
+    "page link",
 }  # fmt: skip
 NEITHER = {"preview", "watch", "daemon", "demo"}
 

@@ -45,6 +45,7 @@ KEYS = {
     "regions": {"<region key>"},
     "web": fields(WebConfig),
     "status_page": status_page.KEYS,
+    "incident_page": loader._INCIDENT_PAGE_KEYS,
     "inbound": inbound.INBOUND_KEYS,
     "[escalation]": inbound.ESCALATION_KEYS,
     "channels.<name>": {"kind", "max_connections", "rate_per_second"}

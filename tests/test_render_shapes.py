@@ -58,10 +58,16 @@ def test_render_customer_matches_a_full_render_for_every_customer(
     inc = incident(resolved=kind in (RoundKind.RESOLUTION, RoundKind.FOLLOW_UP))
     rnd = round_(kind)
     people = population()
-    for c in people:
-        full = r.render(kind, channel, r.context(incident=inc, round=rnd, customer=c))
-        fast = r.render_customer(kind, channel, incident=inc, round=rnd, customer=c)
+    for n, c in enumerate(people):
+        # every other customer with their own incident page link (``pages.tokens``), one
+        # that looks like markup too: substituted (HTML-escaped in HTML) like the name
+        page = f"https://status.example.com/i/Tok{n}-<x>&_" if n % 2 else ""
+        ctx = r.context(incident=inc, round=rnd, customer=c, page_url=page)
+        full = r.render(kind, channel, ctx)
+        fast = r.render_customer(kind, channel, incident=inc, round=rnd, customer=c, page_url=page)
         assert fast == full, c
+        if page and channel not in ("statuspage", "account_manager"):
+            assert page in fast.text, (kind, channel)
     assert r._substitutable(kind, channel)  # the defaults take the fast path
     assert 0 < len(r._shapes) < len(people)  # and shapes are shared
 

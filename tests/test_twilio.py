@@ -291,11 +291,19 @@ def test_sms_segments(text: str, expected: tuple[str, int]) -> None:
 # --- templates ----------------------------------------------------------------------------------
 
 
+#: a customer's incident page link as messages carry it (``pages.tokens``: a 48-character token
+#: for a 9-character customer id)
+PAGE_URL = "https://status.example.com/i/" + "AQAAAAAAKmm5Ey2AaeGtXmFjbWUtY29ycCr7n0o1kXbL1rQZ"
+
+
+@pytest.mark.parametrize("with_page", [False, True], ids=["no-page", "page-link"])
 @pytest.mark.parametrize("with_extras", [False, True], ids=["plain", "with-extras"])
 @pytest.mark.parametrize(
     ("tz", "locale"), [("Europe/Berlin", "de_DE"), ("America/New_York", "en_US")]
 )
-def test_sms_templates_fit_two_segments(with_extras: bool, tz: str, locale: str) -> None:
+def test_sms_templates_fit_two_segments(
+    with_extras: bool, tz: str, locale: str, with_page: bool
+) -> None:
     r = builders.renderer()
     c = builders.customer(tz, locale, name="Acme Logistics GmbH & Co. KG")
     credit = {"amount": "€1,250.00", "reason": "10 % of the monthly fee"}
@@ -306,6 +314,8 @@ def test_sms_templates_fit_two_segments(with_extras: bool, tz: str, locale: str)
     )
     for kind in RoundKind:
         more = builders.extras(kind, credit=credit) if with_extras else {}
+        if with_page:
+            more["page_url"] = PAGE_URL
         ctx = builders.context(kind, c, r=r, title=title, message=update, **more)
         out = r.render(kind, TwilioChannel.template_channel, ctx)
         text = out.text.strip()
@@ -317,6 +327,8 @@ def test_sms_templates_fit_two_segments(with_extras: bool, tz: str, locale: str)
             assert "Next update by" in text
         if kind != RoundKind.FOLLOW_UP or not with_extras:
             assert "https://status.example.com" in text
+            # the customer's own page takes the status page's place
+            assert (PAGE_URL in text) == with_page
         assert (credit["amount"] in text) == (
             with_extras and kind in (RoundKind.RESOLUTION, RoundKind.CREDIT)
         )

@@ -20,6 +20,7 @@ from outagecomms.cli import (
     drafts,
     inbound,
     incidents,
+    pages,
     project,
     recovery,
     run,
@@ -86,6 +87,7 @@ app.add_typer(project.db, name="db")
 app.add_typer(drafts.drafts, name="drafts")
 app.add_typer(recovery.feedback, name="feedback")
 app.add_typer(inbound.inbound, name="inbound")
+app.add_typer(pages.page, name="page")
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ from outagecomms.config.model import (
     HookRule,
     HooksConfig,
     InboundConfig,
+    IncidentPageConfig,
     PolicyConfig,
     StatusPageConfig,
     TemplateLimits,
@@ -94,6 +95,7 @@ _TOP_KEYS = {
     "inbound",
     "escalation",
     "status_page",
+    "incident_page",
 }
 
 
@@ -181,6 +183,39 @@ _HOOKS_KEYS = {"token_env", "max_body", "rules"}
 _WEB_KEYS = {"header_timeout", "body_timeout", "max_connections"}
 _MAX_WEB_TIMEOUT = timedelta(hours=1)
 _MAX_WEB_CONNECTIONS = 10_000
+
+
+_INCIDENT_PAGE_KEYS = {"enabled", "link_lifetime", "refresh", "form_lifetime"}
+
+
+def _parse_incident_page(ctx: _Ctx, data: Any) -> IncidentPageConfig:
+    table = ctx.table(data, "incident_page")
+    ctx.known(table, "incident_page", _INCIDENT_PAGE_KEYS)
+    base = IncidentPageConfig()
+    enabled = table.get("enabled", base.enabled)
+    if not isinstance(enabled, bool):
+        raise ctx.err("incident_page.enabled", f"must be true or false, got {enabled!r}")
+
+    def span(key: str, default: timedelta, low: timedelta, high: timedelta) -> timedelta:
+        value = ctx.duration(table, "incident_page", key, default)
+        if not low <= value <= high:
+            raise ctx.err(
+                f"incident_page.{key}",
+                f"must be from {format_duration(low)} to {format_duration(high)}, "
+                f"got {table[key]!r}",
+            )
+        return value
+
+    return IncidentPageConfig(
+        enabled=enabled,
+        link_lifetime=span(
+            "link_lifetime", base.link_lifetime, timedelta(hours=1), timedelta(days=365)
+        ),
+        refresh=span("refresh", base.refresh, timedelta(seconds=1), timedelta(minutes=10)),
+        form_lifetime=span(
+            "form_lifetime", base.form_lifetime, timedelta(minutes=5), timedelta(days=7)
+        ),
+    )
 
 
 def _parse_web(ctx: _Ctx, data: Any) -> WebConfig:
@@ -615,9 +650,16 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
         # every notice's status_page_url then points at the page we serve
         company = replace(company, status_page_url=daemon.public_url.rstrip("/") + "/status")
 
+    incident_page = (
+        _parse_incident_page(ctx, data["incident_page"])
+        if "incident_page" in data
+        else IncidentPageConfig()
+    )
+
     return Config(
         path=path,
         status_page=status_page,
+        incident_page=incident_page,
         warnings=_env_name_warnings(ctx, channels, daemon, hooks),
         hooks=hooks,
         names=display_names,

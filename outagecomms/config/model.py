@@ -124,6 +124,21 @@ class DaemonConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class IncidentPageConfig:
+    """``[incident_page]``: each customer's own incident page (``GET /i/<token>``), linked
+    from every message once ``[daemon] public_url`` and the daemon secret are set."""
+
+    enabled: bool = True
+    #: how long a link works after the message carrying it was sent (the page shows the
+    #: credit and the survey after resolution, so weeks, not hours)
+    link_lifetime: timedelta = timedelta(days=30)
+    #: how often an open page checks the store for news (server-sent events)
+    refresh: timedelta = timedelta(seconds=5)
+    #: how long the page's form stays valid after the page was shown (its CSRF token)
+    form_lifetime: timedelta = timedelta(hours=12)
+
+
+@dataclass(frozen=True, kw_only=True)
 class WebConfig:
     """``[web]``: how the HTTP listener (``[daemon] http``) treats slow or numerous clients."""
 
@@ -361,6 +376,7 @@ class Config:
     template_limits: TemplateLimits = field(default_factory=TemplateLimits)
     inbound: InboundConfig = field(default_factory=InboundConfig)
     status_page: StatusPageConfig = field(default_factory=StatusPageConfig)
+    incident_page: IncidentPageConfig = field(default_factory=IncidentPageConfig)
     #: what is odd but not wrong (a ``*_env`` that looks like a pasted secret): one sentence
     #: each, naming the file and key, never the value; the CLI prints them, ``doctor`` too
     warnings: tuple[str, ...] = ()

@@ -417,7 +417,7 @@ def _plan_each(
         if row["status"] == "processed":
             out[inbound_id] = _already(app, inbound_id)
             continue
-        planner = _plan_sms if row["channel"] == "sms" else _plan_email
+        planner = _PLANNERS.get(row["channel"], _plan_email)
         try:
             plan = planner(app, conn, row)
         except SQLAlchemyError:
@@ -624,7 +624,7 @@ def _plan_reply(
     from outagecomms.inbound.sentiment import label as label_of
 
     values = plan.values
-    if row["channel"] == "sms":
+    if row["channel"] in ("sms", "web"):
         text = body.strip()
     else:
         from outagecomms.inbound.textclean import strip_reply
@@ -675,7 +675,7 @@ def _plan_reply(
             "reply",
             f"{who} {values['label'] or 'unscored'}, escalated ({decision.rule})",
         )
-    if app.config.inbound.acknowledge:
+    if app.config.inbound.acknowledge and row["channel"] != "web":  # the page thanks them
         ack = _acknowledgement(
             app,
             customer,
@@ -992,6 +992,72 @@ def _plan_sms(app: App, conn: Connection, row: dict[str, Any]) -> _Plan:
 
 
 # --- a bounce: the customer's next channel ----------------------------------------------------
+
+
+# --- the customer's incident page ---------------------------------------------------------
+
+
+def ingest_web(
+    app: App,
+    *,
+    incident_id: int,
+    customer_id: str,
+    text: str,
+    form_id: str,
+    received_at: datetime | None = None,
+) -> Processed:
+    """What a customer wrote in their incident page's box (``GET /i/<token>``): stored, then
+    handled as a reply on channel ``web`` (scored, escalated, answered like any other). The
+    link named the incident and customer, so it is matched by ``page``. ``form_id``: the
+    form's own id, so a form sent twice (a double click, a retry) is stored once."""
+    payload = json.dumps(
+        {"incident_id": incident_id, "customer_id": customer_id, "text": text},
+        ensure_ascii=False,
+    ).encode()
+    key = hashlib.sha256(b"web\0" + f"{incident_id}\0{customer_id}\0{form_id}".encode()).hexdigest()
+    stored = _store(
+        app,
+        {
+            "received_at": received_at or app.clock(),
+            "source": "web",
+            "channel": "web",
+            "digest": key,
+            "message_id": form_id[:200],
+            "sender": customer_id[:200],
+            "raw": payload,
+            "size": len(payload),
+            "recipients": [],
+        },
+    )
+    if stored.duplicate:
+        return _already(app, stored.id)
+    return process(app, stored.id)
+
+
+def _plan_web(app: App, conn: Connection, row: dict[str, Any]) -> _Plan:
+    from outagecomms.store import incidents as incidents_db
+
+    data = json.loads(row["raw"])
+    incident_id, customer_id = int(data["incident_id"]), str(data["customer_id"])
+    text = str(data.get("text", ""))
+    values: dict[str, Any] = {"kind": "reply", "reason": "written on their incident page"}
+    plan = _Plan(values=values, sends=[], flags=[], unflag=[])
+    rounds = incidents_db.list_rounds(conn, incident_id)
+    match = Match(
+        incident_id=incident_id,
+        round_id=rounds[-1].id if rounds else None,
+        customer_id=customer_id,
+        channel="web",
+        by="page",
+    )
+    values.update(_match_values(match))
+    customer = _customer(conn, customer_id)
+    incident = _incident(conn, incident_id)
+    _plan_reply(app, conn, plan, text, customer, incident, match, row)
+    return plan
+
+
+_PLANNERS = {"sms": _plan_sms, "web": _plan_web}
 
 
 def fallback_channels(app: App, incident: Incident, bounced: str) -> list[str]:

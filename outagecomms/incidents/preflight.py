@@ -61,6 +61,7 @@ def preflight(
         }
     )
     seen: set[str] = set()
+    page = _sample_page_url(app)
     for c in customers:
         if c.locale in seen:
             continue
@@ -70,7 +71,11 @@ def preflight(
                 rnd.kind,
                 tc,
                 app.renderer.context(
-                    incident=incident, round=rnd, customer=c, **_sample_extras(rnd)
+                    incident=incident,
+                    round=rnd,
+                    customer=c,
+                    page_url=page,
+                    **_sample_extras(rnd),
                 ),
             )
             if rnd.kind == RoundKind.RESOLUTION:  # and as it reads when the credit is held
@@ -86,6 +91,16 @@ def preflight(
                     ),
                 )
     return out
+
+
+def _sample_page_url(app: App) -> str:
+    """A customer's page link as messages will carry it (``pages.incident``), or "" when they
+    will carry none: the templates are checked in the branch the messages take."""
+    from outagecomms.pages.incident import links_enabled
+
+    if not links_enabled(app):
+        return ""
+    return app.config.daemon.public_url.rstrip("/") + "/i/" + "A" * 48
 
 
 #: the credit a pre-flight renders a credit notice with (a correction: every branch shows)

@@ -365,6 +365,21 @@ class Dispatcher:
             return {"Reply-To": reply_to}
         return {"Reply-To": reply_address(reply_to, secret, claim.id)}
 
+    def _page_url(self, claim: outbox_db.Claimed, am_copy: bool) -> str:
+        """The customer's own incident page (``pages.incident``) when the daemon has a public
+        URL and the secret; "" for a round-wide message or an account manager's copy."""
+        if am_copy or claim.customer_id == ROUND_WIDE:
+            return ""
+        if not hasattr(self, "_pages"):
+            cfg = self.app.config
+            on = cfg.incident_page.enabled and bool(cfg.daemon.public_url)
+            self._pages: bytes | None = self._feedback_secret() if on else None
+        if self._pages is None:
+            return ""
+        from outagecomms.pages.incident import link_for
+
+        return link_for(self.app, self._pages, claim.incident_id, claim.customer_id)
+
     def _feedback_secret(self) -> bytes | None:
         if not hasattr(self, "_secret"):
             try:
@@ -413,6 +428,7 @@ class Dispatcher:
                 return unsent(DeliveryResult.failed(f"customer has no {channel.contact_field}"))
         incident = self._incidents[claim.incident_id]
         rnd = self._rounds[claim.round_id]
+        page_url = self._page_url(claim, am_copy)
         try:
             rendered = self.app.renderer.render_customer(
                 rnd.kind,
@@ -421,6 +437,7 @@ class Dispatcher:
                 round=rnd,
                 customer=customer,
                 latest=self._latest.get(rnd.id),
+                page_url=page_url,
                 **self._extras(claim, customer),
             )
         except OutageCommsError as exc:
@@ -451,6 +468,7 @@ class Dispatcher:
                 message=rnd.message,
                 customer=customer.id,
                 promised_next_by=rnd.promised_next_by,
+                page_url=page_url,
             ),
         )
         try:

@@ -241,13 +241,15 @@ class Renderer:
         feedback_links: Sequence[str] = (),
         latest: Round | None = None,
         credit_held_until: datetime | None = None,
+        page_url: str = "",
     ) -> dict[str, Any]:
         """The template context. ``latest``: the news a holding round restates (the
         commander's last update or the acknowledgement; see ``store.incidents.latest_news``).
         ``credit``: the credit a notice states (``amount``, ``reason``; in a credit notice also
         ``reasons``, ``correction``, ``previous``); ``credit_held_until``: a credit is being
         applied, its amount not yet approved: the customer hears it by then (``credit_held``
-        in the context, ``{"by": ...}`` in their zone)."""
+        in the context, ``{"by": ...}`` in their zone). ``page_url``: the customer's own
+        incident page (``customer.page_url``; ``incident_page`` says whether there is one)."""
         tz, loc = customer.timezone, customer.locale
         affected_components = [c for c in incident.components if c in customer.components] or list(
             incident.components
@@ -309,7 +311,9 @@ class Renderer:
                 "tier": customer.tier,
                 "timezone": tz,
                 "locale": loc,
+                "page_url": page_url,
             },
+            "incident_page": bool(page_url),
             "promised_next_by": promised,
             "promised_next_by_utc": round.promised_next_by.isoformat()
             if round.promised_next_by
@@ -425,6 +429,7 @@ class Renderer:
         round: Round,
         customer: Customer,
         latest: Round | None = None,
+        page_url: str = "",
         **extras: Any,
     ) -> Rendered:
         """What ``render(kind, channel, context(...))`` gives, rendered once per *shape*.
@@ -435,27 +440,39 @@ class Renderer:
         ``{{ ... }}`` (checked on the templates' syntax trees, includes too), the set is
         rendered once per shape with markers in their place and each customer's copy is made
         by substitution (HTML-escaped in HTML parts), byte for byte the same as rendering it.
-        Per-customer extras (a credit, feedback links) always take the full render."""
+        Per-customer extras (a credit, feedback links) always take the full render; the
+        customer's page link (``page_url``) is substituted like their name."""
         if any(extras.values()) or not self._substitutable(kind, channel):
             ctx = self.context(
-                incident=incident, round=round, customer=customer, latest=latest, **extras
+                incident=incident,
+                round=round,
+                customer=customer,
+                latest=latest,
+                page_url=page_url,
+                **extras,
             )
             return self.render(kind, channel, ctx)
         comps = tuple(c for c in incident.components if c in customer.components)
         regions = tuple(r for r in incident.regions if r in customer.regions)
         key = (kind, channel, incident, round, latest, customer.timezone, customer.locale,
-               customer.tier, comps, regions)  # fmt: skip
+               customer.tier, comps, regions, bool(page_url))  # fmt: skip
         pieces = self._shapes.get(key)
         if pieces is None:
             if len(self._shapes) >= _MAX_SHAPES:
                 self._shapes.clear()
             marked = replace(customer, name=_NAME_MARK, id=_ID_MARK)
-            ctx = self.context(incident=incident, round=round, customer=marked, latest=latest)
+            ctx = self.context(
+                incident=incident,
+                round=round,
+                customer=marked,
+                latest=latest,
+                page_url=_PAGE_MARK if page_url else "",
+            )
             raw = self._render_parts(kind, channel, ctx)
             # [text, marker, text, marker, ...]: substituted in one pass, so a name that
             # happens to contain a marker is never substituted again
             pieces = self._shapes[key] = {p: _MARKS.split(v) for p, v in raw.items()}
-        plain = {_NAME_MARK: customer.name, _ID_MARK: customer.id}
+        plain = {_NAME_MARK: customer.name, _ID_MARK: customer.id, _PAGE_MARK: page_url}
         escaped = {k: str(escape(v)) for k, v in plain.items()} if "html" in pieces else plain
         out = {}
         for part, seq in pieces.items():
@@ -531,10 +548,11 @@ def _finish(out: dict[str, str]) -> Rendered:
 # Private-use characters: no template filter or whitespace rule touches them.
 _NAME_MARK = "\ue000customer.name\ue001"
 _ID_MARK = "\ue000customer.id\ue001"
-_MARKS = re.compile(f"({re.escape(_NAME_MARK)}|{re.escape(_ID_MARK)})")
+_PAGE_MARK = "\ue000customer.page_url\ue001"
+_MARKS = re.compile(f"({re.escape(_NAME_MARK)}|{re.escape(_ID_MARK)}|{re.escape(_PAGE_MARK)})")
 _MAX_SHAPES = 4096
 _SHAPE_ATTRS = {"tier", "timezone", "locale"}
-_PLAIN_ATTRS = {"name", "id"}
+_PLAIN_ATTRS = {"name", "id", "page_url"}
 
 
 # Constructs that capture or transform printed output (a ``{% filter upper %}`` block, a macro

@@ -249,6 +249,17 @@ contact_flags = Table(
 )
 
 
+#: a customer's incident page links issued before ``revoked_before`` are refused (``page revoke``)
+page_revocations = Table(
+    "page_revocations",
+    metadata,
+    _customer_key(),
+    Column("revoked_before", TS, nullable=False),
+    Column("revoked_by", String(200), nullable=False, default=""),
+    Column("reason", Text, nullable=False, default=""),
+)
+
+
 #: /metrics figures of a settled round (no delivery pending or being sent), computed once: such
 #: a round only changes through ``deliveries retry`` (requeue, supersede), which drops its row.
 round_tallies = Table(

@@ -37,6 +37,9 @@ def doctor(app: App) -> list[str]:
     from outagecomms.inbound.checks import inbound_lines
 
     lines.extend(inbound_lines(app, inc, reps[0]))
+    from outagecomms.pages.incident import doctor_lines as page_lines
+
+    lines.extend(page_lines(app))
     lines.extend(_hooks_lines(app, customers))
     lines.extend(_lease_lines(app))
     return lines

@@ -26,14 +26,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import feedparser
 import pytest
+import rnc2rng
+from lxml import etree
 
 from outagecomms import App
 from outagecomms.store import incidents as incidents_db
 from tests.fakes.asgi import free_port
 from tests.fakes.clock import FakeClock
 from tests.fakes.smtp import SmtpServer
-from tests.support.data import sample_csv, sample_rows
+from tests.support.data import DATA, sample_csv, sample_rows
 from tests.support.processes import CliResult
 from tests.support.web import serve_web
 
@@ -136,9 +139,10 @@ def world(
     cfg = make_config(
         smtp_server,
         extra=f'public_url = "http://127.0.0.1:{port}"\n'
-        '\n[components]\ndatabase = "Managed Database"\n'
+        '\n[components]\ndatabase = "Managed Database"\napi = "Public API"\n'
         '\n[regions]\n"eu-west" = "EU West (Dublin)"\n'
-        '\n[incident_page]\nrefresh = "1s"\n',
+        '\n[incident_page]\nrefresh = "1s"\n'
+        '\n[status_page]\nenabled = true\ncache = "0s"\n',
     )
     clock = FakeClock(T0)
     app = App.open(cfg, clock=clock)
@@ -458,3 +462,64 @@ def test_every_control_is_labelled_and_every_text_has_aa_contrast(world: World, 
     # the refusal page too
     tab.goto(world.base + "/i/" + "A" * 40)
     assert_contrast(tab, at_least=2)
+
+
+# --- h) the public status page ----------------------------------------------------------------
+
+
+def atom_schema() -> etree.RelaxNG:
+    """RFC 4287's RELAX NG grammar (``tests/data/atom/atom.rnc``; see test_status_feeds.py for
+    why the ``local`` prefix's declaration is dropped)."""
+    rng = rnc2rng.dumps(rnc2rng.load(str(DATA / "atom" / "atom.rnc")))
+    return etree.RelaxNG(etree.fromstring(rng.replace('xmlns:local=""', "").encode()))
+
+
+def test_the_status_page_shows_states_the_public_update_and_uptime_and_no_customer(
+    world: World, tab: Page, contexts: Callable[..., BrowserContext]
+) -> None:
+    world.clock.advance(timedelta(minutes=10))
+    off_loop(world.app.update, world.ref, "Failover done; replaying writes.", status="identified")
+    response = tab.goto(world.base + "/status")
+    assert response is not None and response.status == 200
+    expect(tab.locator("#overall")).to_have_class(re.compile(r"\bs-partial_outage\b"))
+
+    def component(name: str) -> Any:
+        return tab.locator(".card").filter(has=tab.get_by_role("heading", name=name, exact=True))
+
+    db, api = component("Managed Database"), component("Public API")
+    expect(db.locator(".badge")).to_have_class(re.compile(r"\bs-partial_outage\b"))  # sev2
+    expect(api.locator(".badge")).to_have_class(re.compile(r"\bs-operational\b"))
+    # the uptime bars: a mark a day; today's is the incident's, the API's all operational
+    days = db.locator("ol.bar > li")
+    expect(days).to_have_count(90)
+    expect(days.last).to_have_class(re.compile(r"\bs-partial_outage\b"))
+    expect(api.locator("ol.bar > li.s-operational")).to_have_count(90)
+    # the open incident with its public updates, newest first
+    incident = tab.locator(f"article#{world.ref}")
+    expect(incident.get_by_role("heading", level=3)).to_contain_text("Database errors")
+    updates = incident.locator(".update")
+    expect(updates).to_have_count(2)
+    expect(updates.first).to_contain_text("Failover done; replaying writes.")
+    expect(updates.last).to_contain_text("Writes fail for some customers; we are failing over.")
+    # nothing of any customer, in what is shown or in the markup
+    html = tab.content()
+    for row in sample_rows():
+        for value in (row["name"], row["email"], row["id"]):
+            assert value not in html, value
+    assert_contrast(tab, at_least=10)
+    # the feed, fetched with the browser context's cookies and headers, is Atom
+    feed = tab.context.request.get(world.base + "/status/feed.atom")
+    assert feed.ok and feed.headers["content-type"].startswith("application/atom+xml")
+    doc = etree.fromstring(feed.body())
+    schema = atom_schema()
+    assert schema.validate(doc), schema.error_log
+    parsed = feedparser.parse(feed.body())
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    assert parsed.entries[0].title.startswith(world.ref)
+    assert "Failover done; replaying writes." in parsed.entries[0].summary
+    # at phone width nothing scrolls sideways
+    phone = contexts(viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
+    phone.goto(world.base + "/status")
+    expect(phone.locator("#overall")).to_be_visible()
+    width = phone.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1], width

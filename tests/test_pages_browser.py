@@ -60,7 +60,9 @@ SECRET = "page-secret-for-tests-0123456789abcdef"
 T0 = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 LINK = re.compile(r"https?://[^\s<>\"]+/i/[A-Za-z0-9_-]+")
 T = TypeVar("T")
-WAIT = 15_000  # ms: what an expectation may wait on a machine shared by several test runs
+WAIT = 15_000  # ms: what an action or expectation may wait on a machine shared by several runs
+if sync_playwright is not None:
+    expect.set_options(timeout=WAIT)
 
 
 # --- the browser: one per module, a fresh context per test --------------------------------------
@@ -421,6 +423,7 @@ def assert_contrast(page: Page, *, at_least: int) -> set[str]:
     kinds of element checked (so a test can say which it covered)."""
     found = page.evaluate(CONTRAST)
     assert len(found) >= at_least, found
+    assert all(1 <= f["ratio"] <= 21 for f in found), found  # a ratio, not NaN
     poor = [f for f in found if f["ratio"] < f["needed"]]
     assert not poor, poor
     return {f["kind"] for f in found}

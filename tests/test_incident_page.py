@@ -299,6 +299,32 @@ def test_the_form_is_refused_without_its_token_or_from_another_site(world: World
     assert not [x for x in replies if x["channel"] == "web"]
 
 
+def test_a_browsers_own_form_is_taken_though_its_origin_is_null(world: World) -> None:
+    """Under the page's ``Referrer-Policy: no-referrer`` Chromium posts its form with ``Origin:
+    null``; ``Sec-Fetch-Site: same-origin``, which only the browser sets, tells it is ours."""
+    path = world.link(audience(world)[0])
+    page = world.client.get(path)
+    form = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page.text))
+    null = {"Origin": "null"}
+    r = world.client.post(path, data={**form, "text": "From a page elsewhere"}, headers=null)
+    assert r.status_code == 403
+    r = world.client.post(
+        path,
+        data={**form, "text": "From another site"},
+        headers={**null, "Sec-Fetch-Site": "cross-site"},
+    )
+    assert r.status_code == 403
+    r = world.client.post(
+        path,
+        data={**form, "text": "From the page itself"},
+        headers={**null, "Sec-Fetch-Site": "same-origin"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    replies = world.app.replies(f"INC-{world.incident_id}")
+    assert [x["text"] for x in replies if x["channel"] == "web"] == ["From the page itself"]
+
+
 def test_the_page_follows_the_incident_to_its_credit_and_survey(world: World) -> None:
     who = audience(world)[0]
     path = world.link(who)

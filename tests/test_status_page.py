@@ -544,3 +544,27 @@ def test_an_unreadable_store_is_a_503_never_a_stale_or_half_page(
             res = c.get(path)
             assert res.status_code == 503, path
             assert res.headers["cache-control"] == "no-store" and res.headers["retry-after"] == "30"
+
+
+def test_sixty_public_components_fit_within_the_pages_limits(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """A page is bounded like every template, with room for a real catalogue of services
+    (``Renderer.render_page``: the notices' limits scaled by ``PAGE_SCALE``)."""
+    keys = [f"svc{n:02d}" for n in range(60)]
+    listed = ", ".join(f'"{k}"' for k in keys)
+    path = write_config(
+        tmp_path, f"sqlite:///{tmp_path / 's.db'}", extra=f"components = [{listed}]"
+    )
+    (tmp_path / "many.csv").write_text(
+        "id,name,email,tier,monthly_fee,currency,components,regions\n"
+        f"c1,Some Customer,ops@c1.example,standard,10,USD,{';'.join(keys[:30])},eu-west\n"
+        f"c2,Another One,ops@c2.example,standard,10,USD,{';'.join(keys[30:])},eu-west\n"
+    )
+    with App.open(path, clock=clock) as app:
+        app.import_customers(tmp_path / "many.csv")
+        app.declare("svc07 down", severity="sev1", components=["svc07"], send=False)
+        page = client(app).get("/status")
+        assert page.status_code == 200, page.text[:300]
+        assert all(k in page.text for k in keys)
+        assert app.config.template_limits.max_body < len(page.text)  # larger than a message

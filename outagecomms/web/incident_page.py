@@ -201,13 +201,18 @@ def incident_routes(app: App, secret: bytes) -> list[Route]:
             return failed(err)
 
     async def render(
-        request: Request, tok: PageToken, *, status: int = 200, **extra: Any
+        request: Request, tok: PageToken | None, *, status: int = 200, **extra: Any
     ) -> HTMLResponse:
+        """The page; ``tok`` None: the link is checked in the same read as the page's data
+        (one transaction and one thread hop for a page view)."""
         token = request.path_params["token"]
         nonce = secrets.token_urlsafe(16)
 
         def build() -> str:
-            ctx = pages.page_context(app, secret, token, tok)
+            if tok is None:
+                _, ctx = pages.open_page(app, secret, token)
+            else:
+                ctx = pages.page_context(app, secret, token, tok)
             ctx.update(
                 csp_nonce=nonce,
                 page_path=f"/i/{token}",
@@ -226,10 +231,7 @@ def incident_routes(app: App, secret: bytes) -> list[Route]:
         return HTMLResponse(body, status_code=status, headers=headers(nonce))
 
     async def show(request: Request) -> Response:
-        tok = await opened(request)
-        if isinstance(tok, Response):
-            return tok
-        return await render(request, tok)
+        return await render(request, None)
 
     async def post(request: Request) -> Response:
         tok = await opened(request)

@@ -479,3 +479,31 @@ def test_doctor_says_whether_messages_link_to_the_page_and_checks_its_template(
         line.startswith("incident pages: every message links to http://127.0.0.1:")
         for line in lines
     ), lines
+
+
+def test_open_event_streams_end_cleanly_when_the_server_stops(
+    smtp_server: SmtpServer, make_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A daemon stopping ends every open page's stream itself (the browser reconnects), so
+    its shutdown does not wait for them to be cut off (``serve_http``'s stop event)."""
+    import threading
+
+    monkeypatch.setenv("OUTAGECOMMS_SECRET", SECRET)
+    result: dict[str, str] = {}
+    started = threading.Event()
+
+    def read(url: str) -> None:
+        try:
+            with httpx.stream("GET", url, timeout=30) as stream:
+                for _ in stream.iter_lines():
+                    started.set()
+            result["ended"] = "cleanly"
+        except httpx.HTTPError as exc:  # cut off: the last chunk never came
+            result["ended"] = type(exc).__name__
+
+    with make_world(smtp_server, make_config) as w:
+        reader = threading.Thread(target=read, args=(w.base + w.link(audience(w)[0]) + "/events",))
+        reader.start()
+        assert started.wait(10)
+    reader.join(10)
+    assert result == {"ended": "cleanly"}

@@ -164,8 +164,10 @@ class _Fingerprints:
         return value
 
 
-def incident_routes(app: App, secret: bytes) -> list[Route]:
-    """The routes of the customers' incident pages (see the module docstring)."""
+def incident_routes(app: App, secret: bytes, stopping: asyncio.Event | None = None) -> list[Route]:
+    """The routes of the customers' incident pages (see the module docstring). ``stopping``:
+    once set, open event streams end (the browser reconnects, to another daemon if need be),
+    so a daemon's shutdown does not wait for them."""
     company = app.config.company.name
     cfg = app.config.incident_page
     refresh = cfg.refresh.total_seconds()
@@ -317,7 +319,10 @@ def incident_routes(app: App, secret: bytes) -> list[Route]:
             quiet_since = loop.time()
             yield f"retry: {int(refresh * 1000)}\n\n"
             while loop.time() < end:
-                await asyncio.sleep(refresh)
+                if stopping is None:
+                    await asyncio.sleep(refresh)
+                elif await _stopped(stopping, refresh):
+                    return
                 try:
                     now_mark = await marks.get(tok)
                 except Exception as exc:  # the store is away: say nothing, try again
@@ -342,6 +347,15 @@ def incident_routes(app: App, secret: bytes) -> list[Route]:
         Route("/i/{token}", post, methods=["POST"]),
         Route("/i/{token}/events", events, methods=["GET"]),
     ]
+
+
+async def _stopped(stopping: asyncio.Event, within: float) -> bool:
+    """Wait ``within`` seconds, or less when ``stopping`` is set: whether it was."""
+    try:
+        await asyncio.wait_for(stopping.wait(), timeout=within)
+    except TimeoutError:
+        return False
+    return True
 
 
 def _form_error(err: InputError) -> str:

@@ -31,8 +31,14 @@ from tests.fakes.twilio import FakeTwilio
 from tests.support.processes import CliResult
 
 
+@pytest.fixture(scope="session")
+def _bytecode_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the CLI/daemon subprocesses of this run keep their compiled bytecode."""
+    return tmp_path_factory.mktemp("pycache")
+
+
 @pytest.fixture(autouse=True)
-def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _bytecode_dir: Path) -> Path:
     """Every user path points into the test's temp dir; no OUTAGECOMMS_* leaks in."""
     home = tmp_path / "home"
     home.mkdir()
@@ -44,6 +50,11 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     code = str(Path(outagecomms.__file__).resolve().parent.parent)
     rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([code, *rest]))
+    # with PYTHONDONTWRITEBYTECODE set (as in some CI images) each of the hundreds of
+    # subprocesses would compile the package from source again (~0.1 s of CPU each): they share
+    # one bytecode cache for the run instead, outside the source tree
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
+    monkeypatch.setenv("PYTHONPYCACHEPREFIX", str(_bytecode_dir))
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))

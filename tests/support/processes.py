@@ -1,4 +1,5 @@
-"""Running the CLI and the daemon as real subprocesses, and waiting on what they do."""
+"""Running the CLI and the daemon as real subprocesses (or the CLI in-process where the process
+boundary is not what is tested), and waiting on what they do."""
 
 from __future__ import annotations
 
@@ -44,6 +45,14 @@ def cli_json(config: Path, *args: str) -> Any:
     proc = run_cli_process(*args, "--json", config=config)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
+
+
+def run_json(cli: Callable[..., CliResult], config: Path, *args: str) -> Any:
+    """``cli_json`` in this process (the ``cli`` fixture): for a test's setup and checks where
+    the process boundary is not what is tested (a subprocess costs ~0.5 s to start)."""
+    res = cli("--config", str(config), *args, "--json")
+    assert res.exit_code == 0, res.stderr
+    return json.loads(res.stdout)
 
 
 def start_daemon(config: Path, log: Path) -> subprocess.Popen[bytes]:

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from typer.testing import CliRunner
 
 import outagecomms
 from tests.fakes import webhook
@@ -28,7 +27,7 @@ from tests.fakes.statuspage import FakeStatuspage
 from tests.fakes.twilio import SID as TWILIO_SID
 from tests.fakes.twilio import TOKEN as TWILIO_TOKEN
 from tests.fakes.twilio import FakeTwilio
-from tests.support.processes import CliResult
+from tests.support.processes import CliResult, run_cli
 
 
 @pytest.fixture(scope="session")
@@ -140,14 +139,7 @@ def make_config(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture
 def cli() -> Callable[..., CliResult]:
     """Run the CLI in-process (Typer's CliRunner) and return exit code, stdout, stderr."""
-    from outagecomms.cli import app
-
-    def run(*args: str, input: str | None = None) -> CliResult:
-        runner = CliRunner()
-        res = runner.invoke(app, list(args), input=input, catch_exceptions=False)
-        return CliResult(res.exit_code, res.stdout, res.stderr)
-
-    return run
+    return run_cli
 
 
 # --- stores -------------------------------------------------------------------------------------

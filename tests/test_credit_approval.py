@@ -58,17 +58,13 @@ b2,Beta Ltd,b2@example.com,standard,200.00,USD,api,eu-west,America/New_York,en_U
 HELD = "We are applying a credit to your account for the disruption"
 
 
-def _resolved(
-    smtp_server: SmtpServer, make_config, cli, tmp_path: Path, extra: str = CREDITS
-) -> Path:
+def _resolved(smtp_server: SmtpServer, make_config, tmp_path: Path, extra: str = CREDITS) -> Path:
     cfg = make_config(smtp_server, extra=extra)
     (tmp_path / "dir.csv").write_text(DIRECTORY)
-    run_json(cli, cfg, "customers", "import", str(tmp_path / "dir.csv"), "--yes")
+    run_json(cfg, "customers", "import", str(tmp_path / "dir.csv"), "--yes")
     # hurt 95 minutes ago: 4 started 30-minute blocks x 5% + 10% for the late acknowledgement
-    run_json(
-        cli, cfg, "declare", "API down", "-s", "sev2", "-c", "api", "--started-at", "-95m", "--yes"
-    )
-    run_json(cli, cfg, "resolve", "INC-1", "Fixed.", "--yes")
+    run_json(cfg, "declare", "API down", "-s", "sev2", "-c", "api", "--started-at", "-95m", "--yes")
+    run_json(cfg, "resolve", "INC-1", "Fixed.", "--yes")
     smtp_server.handler.wait_for(lambda ms: sum(m.kind == "resolution" for m in ms) == 2)
     return cfg
 
@@ -78,8 +74,8 @@ def _flat(text: str) -> str:
     return re.sub(r"[ \t\r\n]+", " ", text)
 
 
-def _credits(cli, cfg: Path) -> dict[str, dict]:
-    return {c["customer"]: c for c in run_json(cli, cfg, "credits", "INC-1")["credits"]}
+def _credits(cfg: Path) -> dict[str, dict]:
+    return {c["customer"]: c for c in run_json(cfg, "credits", "INC-1")["credits"]}
 
 
 # --- 1. the policy ------------------------------------------------------------------------
@@ -122,11 +118,9 @@ def test_auto_approve_up_to_errors_name_the_key(value: str, key: str, tmp_path: 
     assert f"cfg.toml: {key}: " in str(exc.value)
 
 
-def test_held_credits_are_not_stated(
-    smtp_server: SmtpServer, make_config, cli, tmp_path: Path
-) -> None:
-    cfg = _resolved(smtp_server, make_config, cli, tmp_path)
-    by = _credits(cli, cfg)
+def test_held_credits_are_not_stated(smtp_server: SmtpServer, make_config, tmp_path: Path) -> None:
+    cfg = _resolved(smtp_server, make_config, tmp_path)
+    by = _credits(cfg)
     assert by["a1"]["amount"] == "300.00" and by["a1"]["status"] == "proposed"
     assert by["a1"]["held"] is True and by["a1"]["announced_amount"] is None
     assert by["b2"]["status"] == "approved" and by["b2"]["approved_by"] == "auto"
@@ -139,7 +133,7 @@ def test_held_credits_are_not_stated(
     # the held one: no amount, and when they will hear it, in their zone and locale
     text = notice["a1"].text()
     assert money("300.00", "EUR", "de_DE") not in text and "300" not in text
-    show = run_json(cli, cfg, "show", "INC-1")
+    show = run_json(cfg, "show", "INC-1")
     sent = next(r for r in show["rounds"] if r["kind"] == "resolution")
     by_when = customer_time(
         parse_ts(sent["created_at"]) + timedelta(hours=48),
@@ -159,14 +153,14 @@ def test_held_credits_are_not_stated(
 def test_approve_sends_credit_notices(
     smtp_server: SmtpServer, make_config, cli, tmp_path: Path
 ) -> None:
-    cfg = _resolved(smtp_server, make_config, cli, tmp_path)
+    cfg = _resolved(smtp_server, make_config, tmp_path)
     # it sends: without --yes and without a terminal it refuses, and approves nothing
     proc = run_cli_process("credits", "INC-1", "--approve", config=cfg)
     assert proc.returncode == 2
     assert "not a terminal: pass --yes to send" in proc.stderr
-    assert _credits(cli, cfg)["a1"]["status"] == "proposed"
+    assert _credits(cfg)["a1"]["status"] == "proposed"
 
-    res = run_json(cli, cfg, "credits", "INC-1", "--approve", "--yes")
+    res = run_json(cfg, "credits", "INC-1", "--approve", "--yes")
     assert res["approved"] == 1 and res["queued"] == 1 and res["sent"] == 1
     by = {c["customer"]: c for c in res["credits"]}
     assert by["a1"]["status"] == "approved" and by["a1"]["announced_amount"] == "300.00"
@@ -179,14 +173,14 @@ def test_approve_sends_credit_notices(
     assert "premium support" in text
     assert notices[0].message["Subject"].startswith("Re: [INC-1]")  # the incident's thread
 
-    show = run_json(cli, cfg, "show", "INC-1")
+    show = run_json(cfg, "show", "INC-1")
     credit_round = next(r for r in show["rounds"] if r["kind"] == "credit")
     assert credit_round["sent"] == 1 and credit_round["due_by"] is None
     report = cli("--config", str(cfg), "report", "INC-1")
     assert report.exit_code == 0 and "credit" in report.stdout
 
     # nothing proposed is left: a second --approve sends nothing
-    again = run_json(cli, cfg, "credits", "INC-1", "--approve", "--yes")
+    again = run_json(cfg, "credits", "INC-1", "--approve", "--yes")
     assert again["approved"] == 0 and again["queued"] == 0
 
 
@@ -196,7 +190,7 @@ def test_approve_sends_credit_notices(
 def test_adjust_records_who_and_why(
     smtp_server: SmtpServer, make_config, cli, tmp_path: Path
 ) -> None:
-    cfg = _resolved(smtp_server, make_config, cli, tmp_path)
+    cfg = _resolved(smtp_server, make_config, tmp_path)
     env = {"USER": "alice"}
     bad = run_cli_process(
         "credits", "INC-1", "--adjust", "b2", "75.001", "--reason", "agreed", config=cfg, env=env
@@ -217,7 +211,7 @@ def test_adjust_records_who_and_why(
     assert "b2: 75.00 USD (computed 60.00) by alice: account manager agreed" in report.stdout
 
     # approving it tells b2 the new amount, as a correction of the 60.00 they were told
-    res = run_json(cli, cfg, "credits", "INC-1", "--approve", "--customer", "b2", "--yes")
+    res = run_json(cfg, "credits", "INC-1", "--approve", "--customer", "b2", "--yes")
     assert res["approved"] == 1 and res["queued"] == 1
     assert {c["customer"]: c["status"] for c in res["credits"]} == {
         "a1": "proposed",
@@ -233,24 +227,24 @@ def test_adjust_records_who_and_why(
     )
     assert "account manager agreed" not in text  # the reason is recorded, not sent
     # a recompute never overrides a person's decision
-    run_json(cli, cfg, "edit", "INC-1", "--started-at", "-35m", "--yes")
-    assert _credits(cli, cfg)["b2"]["amount"] == "75.00"
+    run_json(cfg, "edit", "INC-1", "--started-at", "-35m", "--yes")
+    assert _credits(cfg)["b2"]["amount"] == "75.00"
 
 
 # --- 4. edit and announced credits ----------------------------------------------------------
 
 
 def test_edit_shows_announced_changes_and_needs_yes(
-    smtp_server: SmtpServer, make_config, cli, tmp_path: Path
+    smtp_server: SmtpServer, make_config, tmp_path: Path
 ) -> None:
-    cfg = _resolved(smtp_server, make_config, cli, tmp_path)
-    before = _credits(cli, cfg)
+    cfg = _resolved(smtp_server, make_config, tmp_path)
+    before = _credits(cfg)
     # 35 minutes instead of 95: b2's announced 60.00 would become 40.00
     proc = run_cli_process("edit", "INC-1", "--started-at", "-35m", config=cfg)
     assert proc.returncode == 2
     assert "b2" in proc.stderr and "60.00 USD" in proc.stderr and "40.00 USD" in proc.stderr
     assert "--yes" in proc.stderr
-    assert _credits(cli, cfg) == before  # nothing changed
+    assert _credits(cfg) == before  # nothing changed
     as_json = run_cli_process("edit", "INC-1", "--started-at", "-35m", "--json", config=cfg)
     assert as_json.returncode == 2
     doc = json.loads(as_json.stdout)
@@ -262,30 +256,30 @@ def test_edit_shows_announced_changes_and_needs_yes(
     # a1's amount was held (not told), but its offer was told: that is not a change here
     assert "a1" not in changes
 
-    done = run_json(cli, cfg, "edit", "INC-1", "--started-at", "-35m", "--yes")
+    done = run_json(cfg, "edit", "INC-1", "--started-at", "-35m", "--yes")
     assert done["applied"] is True and done["corrections_queued"] == 0
-    after = _credits(cli, cfg)
+    after = _credits(cfg)
     assert after["b2"]["amount"] == "40.00" and after["b2"]["announced_amount"] == "60.00"
     assert after["a1"]["amount"] == "200.00"  # held: recomputed freely
     assert not any(m.kind == "credit" for m in smtp_server.handler.messages)
 
     # the commander asks: the customers whose announced amount changed get a correction
-    res = run_json(cli, cfg, "edit", "INC-1", "--started-at", "-36m", "--yes", "--send-corrections")
+    res = run_json(cfg, "edit", "INC-1", "--started-at", "-36m", "--yes", "--send-corrections")
     assert res["corrections_queued"] == 1 and res["sent"] == 1
     msgs = smtp_server.handler.wait_for(lambda ms: any(m.kind == "credit" for m in ms))
     (notice,) = [m for m in msgs if m.kind == "credit"]
     assert notice.customer == "b2" and notice.message["Subject"].startswith("Re: [INC-1]")
     text = _flat(notice.text())
     assert "A correction to the credit" in text and f"not {money('60.00', 'USD', 'en_US')}" in text
-    assert _credits(cli, cfg)["b2"]["announced_amount"] == _credits(cli, cfg)["b2"]["amount"]
+    assert _credits(cfg)["b2"]["announced_amount"] == _credits(cfg)["b2"]["amount"]
 
 
 def test_a_recompute_keeps_announced_credits(
-    smtp_server: SmtpServer, make_config, cli, tmp_path: Path
+    smtp_server: SmtpServer, make_config, tmp_path: Path
 ) -> None:
     """The guard is the library's: any recompute (edit, a second resolution after a reopen)
     leaves an announced credit and records what it would have been."""
-    cfg = _resolved(smtp_server, make_config, cli, tmp_path)
+    cfg = _resolved(smtp_server, make_config, tmp_path)
     with App.open(cfg) as app:
         from outagecomms.store import incidents as incidents_db
 
@@ -299,9 +293,9 @@ def test_a_recompute_keeps_announced_credits(
         with pytest.raises(ledger.CreditChangesNeedConfirmation) as exc:
             app.edit("INC-1", title="API down (corrected)")  # any recompute, even a title
         assert [c.customer_id for c in exc.value.changes] == ["b2"]
-    by = _credits(cli, cfg)
+    by = _credits(cfg)
     assert by["b2"]["amount"] == "60.00" and by["a1"]["amount"] != "300.00"
-    events = run_json(cli, cfg, "show", "INC-1")["events"]
+    events = run_json(cfg, "show", "INC-1")["events"]
     kept = [e for e in events if e["kind"] == "credit_kept"]
     assert kept and "b2" in kept[0]["detail"]
 

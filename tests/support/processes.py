@@ -47,10 +47,20 @@ def cli_json(config: Path, *args: str) -> Any:
     return json.loads(proc.stdout)
 
 
-def run_json(cli: Callable[..., CliResult], config: Path, *args: str) -> Any:
-    """``cli_json`` in this process (the ``cli`` fixture): for a test's setup and checks where
-    the process boundary is not what is tested (a subprocess costs ~0.5 s to start)."""
-    res = cli("--config", str(config), *args, "--json")
+def run_cli(*args: str, input: str | None = None) -> CliResult:
+    """Run the CLI in this process (Typer's CliRunner): exit code, stdout, stderr."""
+    from typer.testing import CliRunner
+
+    from outagecomms.cli import app
+
+    res = CliRunner().invoke(app, list(args), input=input, catch_exceptions=False)
+    return CliResult(res.exit_code, res.stdout, res.stderr)
+
+
+def run_json(config: Path, *args: str) -> Any:
+    """``cli_json`` in this process: for a test's setup and checks where the process boundary
+    is not what is tested (a subprocess costs ~0.5 s to start)."""
+    res = run_cli("--config", str(config), *args, "--json")
     assert res.exit_code == 0, res.stderr
     return json.loads(res.stdout)
 

@@ -36,8 +36,18 @@ def _bytecode_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("pycache")
 
 
+@pytest.fixture(scope="session")
+def _cache_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """$XDG_CACHE_HOME for the whole run: what is there (the compiled templates, keyed by their
+    source's checksum) is the same for every test, and compiling them again in each test's
+    fresh home cost more than most tests."""
+    return tmp_path_factory.mktemp("cache")
+
+
 @pytest.fixture(autouse=True)
-def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _bytecode_dir: Path) -> Path:
+def isolated_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _bytecode_dir: Path, _cache_home: Path
+) -> Path:
     """Every user path points into the test's temp dir; no OUTAGECOMMS_* leaks in."""
     home = tmp_path / "home"
     home.mkdir()
@@ -57,6 +67,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _bytecode_dir:
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(_cache_home))
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)

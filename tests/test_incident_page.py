@@ -299,6 +299,32 @@ def test_the_form_is_refused_without_its_token_or_from_another_site(world: World
     assert not [x for x in replies if x["channel"] == "web"]
 
 
+def test_a_browsers_own_form_is_taken_though_its_origin_is_null(world: World) -> None:
+    """Under the page's ``Referrer-Policy: no-referrer`` Chromium posts its form with ``Origin:
+    null``; ``Sec-Fetch-Site: same-origin``, which only the browser sets, tells it is ours."""
+    path = world.link(audience(world)[0])
+    page = world.client.get(path)
+    form = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page.text))
+    null = {"Origin": "null"}
+    r = world.client.post(path, data={**form, "text": "From a page elsewhere"}, headers=null)
+    assert r.status_code == 403
+    r = world.client.post(
+        path,
+        data={**form, "text": "From another site"},
+        headers={**null, "Sec-Fetch-Site": "cross-site"},
+    )
+    assert r.status_code == 403
+    r = world.client.post(
+        path,
+        data={**form, "text": "From the page itself"},
+        headers={**null, "Sec-Fetch-Site": "same-origin"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    replies = world.app.replies(f"INC-{world.incident_id}")
+    assert [x["text"] for x in replies if x["channel"] == "web"] == ["From the page itself"]
+
+
 def test_the_page_follows_the_incident_to_its_credit_and_survey(world: World) -> None:
     who = audience(world)[0]
     path = world.link(who)
@@ -453,3 +479,31 @@ def test_doctor_says_whether_messages_link_to_the_page_and_checks_its_template(
         line.startswith("incident pages: every message links to http://127.0.0.1:")
         for line in lines
     ), lines
+
+
+def test_open_event_streams_end_cleanly_when_the_server_stops(
+    smtp_server: SmtpServer, make_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A daemon stopping ends every open page's stream itself (the browser reconnects), so
+    its shutdown does not wait for them to be cut off (``serve_http``'s stop event)."""
+    import threading
+
+    monkeypatch.setenv("OUTAGECOMMS_SECRET", SECRET)
+    result: dict[str, str] = {}
+    started = threading.Event()
+
+    def read(url: str) -> None:
+        try:
+            with httpx.stream("GET", url, timeout=30) as stream:
+                for _ in stream.iter_lines():
+                    started.set()
+            result["ended"] = "cleanly"
+        except httpx.HTTPError as exc:  # cut off: the last chunk never came
+            result["ended"] = type(exc).__name__
+
+    with make_world(smtp_server, make_config) as w:
+        reader = threading.Thread(target=read, args=(w.base + w.link(audience(w)[0]) + "/events",))
+        reader.start()
+        assert started.wait(10)
+    reader.join(10)
+    assert result == {"ended": "cleanly"}

@@ -57,9 +57,11 @@ def round_data(
     message: str,
     customer: str,
     promised_next_by: datetime | None,
+    page_url: str = "",
 ) -> dict[str, Any]:
     """``OutboundMessage.data``: the round as data, the same shape for every channel that sends
-    structured payloads (and for the commander's notices, kind ``commander``)."""
+    structured payloads (and for the commander's notices, kind ``commander``). ``page_url``:
+    the customer's own incident page (``pages.incident``), null when messages carry none."""
     return {
         "incident": incident.ref,
         "title": incident.title,
@@ -73,6 +75,7 @@ def round_data(
         "regions": list(incident.regions),
         "started_at": incident.started_at.isoformat(),
         "promised_next_by": promised_next_by.isoformat() if promised_next_by else None,
+        "page_url": page_url or None,
     }
 
 

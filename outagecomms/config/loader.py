@@ -14,6 +14,7 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from outagecomms.config.model import (
     InboundConfig,
     IncidentPageConfig,
     PolicyConfig,
+    StatusPageConfig,
     TemplateLimits,
     WebConfig,
     user_config_file,
@@ -92,6 +94,7 @@ _TOP_KEYS = {
     "web",
     "inbound",
     "escalation",
+    "status_page",
     "incident_page",
 }
 
@@ -659,6 +662,15 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
 
         inbound = parse_inbound(ctx, data.get("inbound"), data.get("escalation"))
 
+    status_page = StatusPageConfig()
+    if "status_page" in data:
+        from outagecomms.config.status_page import parse_status_page
+
+        status_page = parse_status_page(ctx, data["status_page"], base, company.name)
+    if status_page.enabled and not company.status_page_url and daemon.public_url:
+        # every notice's status_page_url then points at the page we serve
+        company = replace(company, status_page_url=daemon.public_url.rstrip("/") + "/status")
+
     incident_page = (
         _parse_incident_page(ctx, data["incident_page"])
         if "incident_page" in data
@@ -667,6 +679,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
 
     return Config(
         path=path,
+        status_page=status_page,
         incident_page=incident_page,
         warnings=_env_name_warnings(ctx, channels, daemon, hooks),
         hooks=hooks,

@@ -340,6 +340,38 @@ class InboundConfig:
         return bool(self.smtp or self.lmtp or self.imap_url_env)
 
 
+#: the image types ``[status_page] logo`` may be, by file suffix
+LOGO_TYPES: Mapping[str, str] = {
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatusPageConfig:
+    """``[status_page]``: the public status page the daemon serves (``GET /status``, its Atom
+    feed and its Statuspage-shaped JSON summary; see ``docs/status-page.md``)."""
+
+    enabled: bool = False
+    title: str = ""  # "" here; the loader sets "<company name> status"
+    #: the logo file (checked at load: it exists and is a PNG, SVG or JPEG); served at
+    #: ``/status/logo`` so that the page loads nothing from elsewhere
+    logo: Path | None = None
+    #: the public components' keys, in the order shown; None: the ``[components]`` table's
+    #: keys if any, else every component of the directory
+    components: tuple[str, ...] | None = None
+    history_days: int = 90
+    #: how long the computed page data is reused; never served older than this
+    cache: timedelta = timedelta(seconds=5)
+    timezone: str = "UTC"
+
+    @property
+    def logo_type(self) -> str | None:
+        return None if self.logo is None else LOGO_TYPES.get(self.logo.suffix.lower())
+
+
 @dataclass(frozen=True, kw_only=True)
 class Config:
     path: Path | None
@@ -359,6 +391,7 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     template_limits: TemplateLimits = field(default_factory=TemplateLimits)
     inbound: InboundConfig = field(default_factory=InboundConfig)
+    status_page: StatusPageConfig = field(default_factory=StatusPageConfig)
     incident_page: IncidentPageConfig = field(default_factory=IncidentPageConfig)
     #: what is odd but not wrong (a ``*_env`` that looks like a pasted secret): one sentence
     #: each, naming the file and key, never the value; the CLI prints them, ``doctor`` too

@@ -428,6 +428,7 @@ class Dispatcher:
                 return unsent(DeliveryResult.failed(f"customer has no {channel.contact_field}"))
         incident = self._incidents[claim.incident_id]
         rnd = self._rounds[claim.round_id]
+        page_url = self._page_url(claim, am_copy)
         try:
             rendered = self.app.renderer.render_customer(
                 rnd.kind,
@@ -436,7 +437,7 @@ class Dispatcher:
                 round=rnd,
                 customer=customer,
                 latest=self._latest.get(rnd.id),
-                page_url=self._page_url(claim, am_copy),
+                page_url=page_url,
                 **self._extras(claim, customer),
             )
         except OutageCommsError as exc:
@@ -467,6 +468,7 @@ class Dispatcher:
                 message=rnd.message,
                 customer=customer.id,
                 promised_next_by=rnd.promised_next_by,
+                page_url=page_url,
             ),
         )
         try:

@@ -123,16 +123,27 @@ def revoke_links(app: App, customer_id: str, *, by: str = "", reason: str = "") 
 def open_token(app: App, secret: bytes, token: str) -> PageToken:
     """What a link names, once its signature, expiry and revocation are checked. Raises
     :class:`PageTokenError`; ``NotFound`` when the incident or customer is gone."""
-    now = app.clock()
-    tok = read_page_token(secret, token, now)
+    tok = read_page_token(secret, token, app.clock())
     with app.store.read() as conn:
-        cutoff = pages_db.revoked_before(conn, tok.customer_id)
-        # links carry whole seconds: one issued in the second of the revocation is refused too
-        if cutoff is not None and tok.issued_at <= cutoff.replace(microsecond=0):
-            raise PageTokenError("revoked")
-        if not incidents_db.in_audience(conn, tok.incident_id, tok.customer_id):
-            raise NotFound("this incident page no longer exists")
+        _check(conn, tok)
     return tok
+
+
+def _check(conn: Any, tok: PageToken) -> None:
+    cutoff = pages_db.revoked_before(conn, tok.customer_id)
+    # links carry whole seconds: one issued in the second of the revocation is refused too
+    if cutoff is not None and tok.issued_at <= cutoff.replace(microsecond=0):
+        raise PageTokenError("revoked")
+    if not incidents_db.in_audience(conn, tok.incident_id, tok.customer_id):
+        raise NotFound("this incident page no longer exists")
+
+
+def open_page(app: App, secret: bytes, token: str) -> tuple[PageToken, dict[str, Any]]:
+    """:func:`open_token` and :func:`page_context` in one read transaction (a page view)."""
+    tok = read_page_token(secret, token, app.clock())
+    with app.store.read() as conn:
+        _check(conn, tok)
+        return tok, page_context(app, secret, token, tok, conn=conn)
 
 
 def fingerprint(app: App, tok: PageToken) -> tuple[Any, ...]:
@@ -222,25 +233,30 @@ def _credit(
     return None
 
 
-def page_context(app: App, secret: bytes, token: str, tok: PageToken) -> dict[str, Any]:
+def page_context(
+    app: App, secret: bytes, token: str, tok: PageToken, *, conn: Any = None
+) -> dict[str, Any]:
     """Everything ``templates/pages/incident.html.j2`` is given, for the customer the link
-    names. Raises ``NotFound`` when the incident or the customer is gone."""
+    names (in ``conn``'s transaction, else a read of its own). Raises ``NotFound`` when the
+    incident or the customer is gone."""
+    if conn is None:
+        with app.store.read() as own:
+            return page_context(app, secret, token, tok, conn=own)
     from outagecomms.rendering.durations import human_duration
     from outagecomms.rendering.templates import STATUS_LABELS
 
     now = app.clock()
-    with app.store.read() as conn:
-        incident = incidents_db.get_incident(conn, tok.incident_id).incident
-        customer = customers_db.customers_for_incidents(
-            conn, [tok.incident_id], [tok.customer_id]
-        ).get(tok.customer_id)
-        if customer is None:
-            raise NotFound("this customer is no longer in our directory")
-        rows = pages_db.timeline(conn, incident.id, customer.id)
-        replies = pages_db.replies(conn, incident.id, customer.id)
-        score = pages_db.score(conn, incident.id, customer.id)
-        clock = _Clock(customer.timezone, customer.locale, incident.update_every)
-        credit = _credit(app, conn, incident, customer, clock)
+    incident = incidents_db.get_incident(conn, tok.incident_id).incident
+    customer = customers_db.customers_for_incidents(conn, [tok.incident_id], [tok.customer_id]).get(
+        tok.customer_id
+    )
+    if customer is None:
+        raise NotFound("this customer is no longer in our directory")
+    rows = pages_db.timeline(conn, incident.id, customer.id)
+    replies = pages_db.replies(conn, incident.id, customer.id)
+    score = pages_db.score(conn, incident.id, customer.id)
+    clock = _Clock(customer.timezone, customer.locale, incident.update_every)
+    credit = _credit(app, conn, incident, customer, clock)
     names = app.config.names
     comps = [c for c in incident.components if c in customer.components] or list(
         incident.components

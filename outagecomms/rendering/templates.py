@@ -467,14 +467,41 @@ class Renderer:
                 ) from None
         return _finish(out)
 
+    def _page_env(self) -> LimitedSandbox:
+        """The pages' own sandbox: the notices' limits scaled up (``PAGE_SCALE``), since a
+        status page with 90 days of history for dozens of components is far larger than a
+        message; same loaders, filters and checks. Made once (thread-safe to share)."""
+        env = self.__dict__.get("_pages_env")
+        if env is None:
+            lim = self.limits
+            scaled = replace(
+                lim,
+                max_body=lim.max_body * PAGE_SCALE,
+                max_steps=lim.max_steps * PAGE_SCALE,
+            )
+            env = self.env.overlay()
+            env.limits = scaled
+            self.__dict__["_pages_env"] = env
+        return env
+
     def render_page(self, name: str, ctx: dict[str, Any]) -> str:
         """``pages/<name>.html.j2``: a web page the daemon serves (a customer's incident page,
         the public status page), sandboxed and bounded like the notices; a user's override
         folder (``[templates] dir``) may replace it. Autoescaped (the name ends in .html.j2)."""
         tname = f"pages/{name}.html.j2"
-        tpl = self._get(tname)
+        env = self._page_env()
         try:
-            with budget(self.limits):
+            tpl = env.get_template(tname)
+        except TemplateNotFound:
+            raise TemplateError(
+                "not found in the override folder or the defaults", template=tname
+            ) from None
+        except JinjaTemplateError as exc:
+            raise TemplateError(
+                str(getattr(exc, "message", exc)), template=tname, line=getattr(exc, "lineno", None)
+            ) from None
+        try:
+            with budget(env.limits):
                 return str(tpl.render(ctx))
         except Exception as exc:
             where, line = self._where(exc, tname)
@@ -613,6 +640,8 @@ _ID_MARK = "\ue000customer.id\ue001"
 _PAGE_MARK = "\ue000customer.page_url\ue001"
 _MARKS = re.compile(f"({re.escape(_NAME_MARK)}|{re.escape(_ID_MARK)}|{re.escape(_PAGE_MARK)})")
 _MAX_SHAPES = 4096
+#: a page (``render_page``) may build this many times what one message part may
+PAGE_SCALE = 16
 _SHAPE_ATTRS = {"tier", "timezone", "locale"}
 _PLAIN_ATTRS = {"name", "id", "page_url"}
 

@@ -3,6 +3,8 @@ the revocation of their links. One read transaction per page view (``pages.incid
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from datetime import datetime
 from typing import Any, cast
 
@@ -39,6 +41,33 @@ def unrevoke(conn: Connection, customer_id: str) -> int:
     return int(conn.execute(delete(r).where(r.c.customer_id == customer_id)).rowcount or 0)
 
 
+#: what sent deliveries said, decoded (zlib, JSON) once per process: a sent message never
+#: changes, and a page after a fan-out is read by many customers in turn
+_SENT: OrderedDict[tuple[int, object], tuple[str, str]] = OrderedDict()
+_SENT_MAX = 4096
+_SENT_LOCK = threading.Lock()
+
+
+def _sent_text(delivery_id: int, sent_at: object, blob: bytes | None) -> tuple[str, str]:
+    """(subject, text) of what was sent; keyed by the delivery and when it was sent (a
+    delivery sent again, ``deliveries retry``, has a new time and is decoded again)."""
+    if blob is None:
+        return "", ""
+    key = (delivery_id, sent_at)
+    with _SENT_LOCK:
+        hit = _SENT.get(key)
+        if hit is not None:
+            _SENT.move_to_end(key)
+            return hit
+    content = decode_content(blob) or {}
+    value = (str(content.get("subject") or ""), str(content.get("text") or ""))
+    with _SENT_LOCK:
+        _SENT[key] = value
+        while len(_SENT) > _SENT_MAX:
+            _SENT.popitem(last=False)
+    return value
+
+
 def timeline(conn: Connection, incident_id: int, customer_id: str) -> list[dict[str, Any]]:
     """Every delivery of the incident to the customer (their account manager's copies left
     out), oldest round first: round seq, kind, status, created_at, channel, delivery status,
@@ -65,7 +94,7 @@ def timeline(conn: Connection, incident_id: int, customer_id: str) -> list[dict[
     for row in conn.execute(q):
         if row.channel.endswith("+am"):
             continue
-        content = decode_content(row.content) or {}
+        subject, text = _sent_text(int(row.id), row.sent_at, row.content)
         out.append(
             {
                 "delivery_id": int(row.id),
@@ -77,8 +106,8 @@ def timeline(conn: Connection, incident_id: int, customer_id: str) -> list[dict[
                 "round_status": row.round_status,
                 "created_at": as_utc(row.created_at),
                 "message": row.message,
-                "subject": str(content.get("subject") or ""),
-                "text": str(content.get("text") or ""),
+                "subject": subject,
+                "text": text,
             }
         )
     return out

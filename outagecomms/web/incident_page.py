@@ -121,9 +121,16 @@ def _origin(url: str) -> str:
 
 
 def cross_site(app: App, request: Request) -> bool:
-    """Whether the browser says this POST came from a page of another site."""
-    if request.headers.get("sec-fetch-site", "").lower() == "cross-site":
+    """Whether the browser says this POST came from a page of another site.
+
+    ``Sec-Fetch-Site: same-origin`` is set by the browser itself (no page can forge it) and
+    decides: the page's own ``Referrer-Policy: no-referrer`` makes Chromium send ``Origin:
+    null`` with its form, which alone would read as another site's."""
+    site = request.headers.get("sec-fetch-site", "").lower()
+    if site == "cross-site":
         return True
+    if site == "same-origin":
+        return False
     origin = request.headers.get("origin", "").strip().lower()
     if not origin:
         return False  # older browsers, curl: the form token alone decides
@@ -157,8 +164,10 @@ class _Fingerprints:
         return value
 
 
-def incident_routes(app: App, secret: bytes) -> list[Route]:
-    """The routes of the customers' incident pages (see the module docstring)."""
+def incident_routes(app: App, secret: bytes, stopping: asyncio.Event | None = None) -> list[Route]:
+    """The routes of the customers' incident pages (see the module docstring). ``stopping``:
+    once set, open event streams end (the browser reconnects, to another daemon if need be),
+    so a daemon's shutdown does not wait for them."""
     company = app.config.company.name
     cfg = app.config.incident_page
     refresh = cfg.refresh.total_seconds()
@@ -194,13 +203,18 @@ def incident_routes(app: App, secret: bytes) -> list[Route]:
             return failed(err)
 
     async def render(
-        request: Request, tok: PageToken, *, status: int = 200, **extra: Any
+        request: Request, tok: PageToken | None, *, status: int = 200, **extra: Any
     ) -> HTMLResponse:
+        """The page; ``tok`` None: the link is checked in the same read as the page's data
+        (one transaction and one thread hop for a page view)."""
         token = request.path_params["token"]
         nonce = secrets.token_urlsafe(16)
 
         def build() -> str:
-            ctx = pages.page_context(app, secret, token, tok)
+            if tok is None:
+                _, ctx = pages.open_page(app, secret, token)
+            else:
+                ctx = pages.page_context(app, secret, token, tok)
             ctx.update(
                 csp_nonce=nonce,
                 page_path=f"/i/{token}",
@@ -219,10 +233,7 @@ def incident_routes(app: App, secret: bytes) -> list[Route]:
         return HTMLResponse(body, status_code=status, headers=headers(nonce))
 
     async def show(request: Request) -> Response:
-        tok = await opened(request)
-        if isinstance(tok, Response):
-            return tok
-        return await render(request, tok)
+        return await render(request, None)
 
     async def post(request: Request) -> Response:
         tok = await opened(request)
@@ -308,7 +319,10 @@ def incident_routes(app: App, secret: bytes) -> list[Route]:
             quiet_since = loop.time()
             yield f"retry: {int(refresh * 1000)}\n\n"
             while loop.time() < end:
-                await asyncio.sleep(refresh)
+                if stopping is None:
+                    await asyncio.sleep(refresh)
+                elif await _stopped(stopping, refresh):
+                    return
                 try:
                     now_mark = await marks.get(tok)
                 except Exception as exc:  # the store is away: say nothing, try again
@@ -333,6 +347,15 @@ def incident_routes(app: App, secret: bytes) -> list[Route]:
         Route("/i/{token}", post, methods=["POST"]),
         Route("/i/{token}/events", events, methods=["GET"]),
     ]
+
+
+async def _stopped(stopping: asyncio.Event, within: float) -> bool:
+    """Wait ``within`` seconds, or less when ``stopping`` is set: whether it was."""
+    try:
+        await asyncio.wait_for(stopping.wait(), timeout=within)
+    except TimeoutError:
+        return False
+    return True
 
 
 def _form_error(err: InputError) -> str:

@@ -146,9 +146,14 @@ def _score_choices(score: int) -> str:
     )
 
 
-def make_web_app(app: App, status: Callable[[], dict[str, Any]] | None = None) -> Starlette:
+def make_web_app(
+    app: App,
+    status: Callable[[], dict[str, Any]] | None = None,
+    stopping: asyncio.Event | None = None,
+) -> Starlette:
     """The Starlette application for the feedback links. Reads the signing secret now:
-    raises ``ConfigError`` (``daemon.secret_env``) when it is not set."""
+    raises ``ConfigError`` (``daemon.secret_env``) when it is not set. ``stopping``: set when
+    the server is about to stop, so long-lived answers (a page's events) end at once."""
     secret = feedback_secret(app)
     company = app.config.company.name
 
@@ -326,7 +331,7 @@ def make_web_app(app: App, status: Callable[[], dict[str, Any]] | None = None) -
             Route("/metrics", metrics, methods=["GET"]),
             Route("/hooks/{source:str}", hook, methods=["POST"]),
             Route("/inbound/twilio", twilio, methods=["POST"]),
-            *incident_routes(app, secret),
+            *incident_routes(app, secret, stopping),
             *status_routes(app),
         ]
     )
@@ -445,7 +450,7 @@ async def serve_http(
 
     host, port = parse_bind(bind)
     config = uvicorn.Config(
-        make_web_app(app, status),
+        make_web_app(app, status, stop),
         http=guarded_protocol(app.config.web),  # [web] header/body timeouts, max_connections
         host=host,
         port=port,

@@ -16,7 +16,7 @@ from outagecomms.models import RoundKind
 from outagecomms.rendering.i18n import Catalogs, candidates, count_fallbacks, language_of
 from outagecomms.rendering.templates import STATUS_LABELS, Renderer
 from tests.support import builders
-from tests.support.i18n_golden import PEOPLE, renders
+from tests.support.i18n_golden import PEOPLE, SNAPSHOTS, renders, snapshots
 
 pytestmark = pytest.mark.catalogs
 DE = Catalogs().translations("de")
@@ -359,3 +359,11 @@ def test_internal_copies_are_in_the_company_language_and_count_in_plural() -> No
             "escalation", {**ctx, "incidents_this_quarter": n}
         ).text
         assert f"{n} incident{'s' if n != 1 else ''} this quarter" in english_text
+
+
+@pytest.mark.parametrize(("name", "text"), list(snapshots()), ids=lambda v: v[:8])
+def test_the_reviewed_snapshots_are_what_customers_read(name: str, text: str) -> None:
+    """tests/data/i18n/snapshots/<lang>.txt: the sample customer's messages in each shipped
+    language, as a fluent reader reviews them (``python -m tests.support.i18n_golden
+    --snapshots`` rewrites them after a catalog changed; review the diff)."""
+    assert (SNAPSHOTS / name).read_text(encoding="utf-8") == text

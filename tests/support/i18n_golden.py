@@ -4,7 +4,10 @@ output must stay byte for byte what it was.
 
 ``python -m tests.support.i18n_golden`` (re)writes ``tests/data/i18n/golden/``; only ever
 run it against templates whose English output is known good (it was first run on main's
-templates before their conversion). ``tests/test_i18n_golden.py`` compares."""
+templates before their conversion). ``tests/test_i18n_golden.py`` compares. With
+``--snapshots`` it writes ``tests/data/i18n/snapshots/<lang>.txt`` instead: what a sample
+customer reads in each shipped language, for review by a fluent reader (tests/test_i18n.py
+compares)."""
 
 from __future__ import annotations
 
@@ -145,8 +148,43 @@ def english(company: CompanyConfig) -> Renderer:
     return Renderer(company=company, catalogs=Catalogs([]))
 
 
+#: per shipped language: what a sample customer reads, for a fluent reader to review
+SNAPSHOTS = GOLDEN.parent / "snapshots"
+SAMPLES = {"de": customer("Europe/Berlin", "de_DE", name="Müller & Söhne GmbH")}
+
+
+def snapshots() -> Iterator[tuple[str, str]]:
+    """(file name, text): the acknowledgement, holding update, resolution with a credit and
+    their SMS, in each shipped language (the shipped catalogs: ``Renderer`` as sent)."""
+    for lang, c in SAMPLES.items():
+        r = Renderer(company=FULL_COMPANY)
+        chunks = []
+        for kind, extras in (
+            (RoundKind.ACKNOWLEDGEMENT, {}),
+            (RoundKind.HOLDING, {"latest": True}),
+            (RoundKind.RESOLUTION, {"credit": CREDIT, "goodwill": "a month of premium support"}),
+        ):
+            inc = incident(resolved=kind == RoundKind.RESOLUTION)
+            rnd = round_(kind)
+            latest = None
+            if extras.pop("latest", False):
+                latest = replace(round_(RoundKind.UPDATE, at=rnd.created_at - timedelta(minutes=25),
+                                        message="A failed disk on the primary; failing over."), seq=2)  # fmt: skip
+            for channel in ("email", "sms"):
+                ctx = r.context(incident=inc, round=rnd, customer=c, latest=latest, page_url=PAGE,
+                                **extras)  # type: ignore[arg-type]  # fmt: skip
+                chunks.append(_show(f"{kind.value} {channel}", r.render(kind, channel, ctx)))
+        yield f"{lang}.txt", "".join(chunks)
+
+
 if __name__ == "__main__":
     GOLDEN.mkdir(parents=True, exist_ok=True)
-    for name, text in renders(english):
-        (GOLDEN / name).write_text(text, encoding="utf-8")
-    sys.stdout.write(f"wrote {GOLDEN}\n")
+    if "--snapshots" in sys.argv:  # after a catalog changed: review the diff, then commit
+        SNAPSHOTS.mkdir(parents=True, exist_ok=True)
+        for name, text in snapshots():
+            (SNAPSHOTS / name).write_text(text, encoding="utf-8")
+        sys.stdout.write(f"wrote {SNAPSHOTS}\n")
+    else:  # only ever from templates whose English output is known good
+        for name, text in renders(english):
+            (GOLDEN / name).write_text(text, encoding="utf-8")
+        sys.stdout.write(f"wrote {GOLDEN}\n")

@@ -218,3 +218,27 @@ def test_japanese_sms_with_the_customer_page_link_take_a_third_segment(with_extr
         assert PAGE_URL in text or (kind == RoundKind.FOLLOW_UP and with_extras)
         _, segments = sms_segments(text)
         assert segments <= (4 if kind == RoundKind.UPDATE else 3), f"{kind}: {segments}: {text!r}"
+
+
+def test_every_template_renders_in_japanese_with_no_english_sentence_left() -> None:
+    """The whole golden population: its ja_JP customer reads no English sentence of the catalog
+    (one without placeholders, long enough to be a sentence) in any customer-facing message."""
+    from outagecomms.rendering.templates import Renderer
+    from tests.support.i18n_golden import PEOPLE, renders
+
+    sentences = [k for k in JA._catalog if isinstance(k, str)]  # type: ignore[attr-defined]
+    sentences = [s for s in sentences if len(s) > 25 and "%(" not in s]
+    assert len(sentences) > 20
+    japanese_ids = {c.id for c in PEOPLE if c.locale.startswith("ja")}
+    assert japanese_ids
+    checked = 0
+    for name, text in renders(lambda company: Renderer(company=company)):
+        if "account_manager" in name or "escalation" in name:
+            continue  # the company's own people read those in its language
+        for chunk in text.split("=== ")[1:]:
+            who = chunk.split("\n", 1)[0].rsplit("customer ", 1)[1]
+            if who in japanese_ids:
+                checked += 1
+                left = [s for s in sentences if s in chunk]
+                assert not left, (name, left)
+    assert checked > 100

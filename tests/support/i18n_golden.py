@@ -150,7 +150,10 @@ def english(company: CompanyConfig) -> Renderer:
 
 #: per shipped language: what a sample customer reads, for a fluent reader to review
 SNAPSHOTS = GOLDEN.parent / "snapshots"
-SAMPLES = {"de": customer("Europe/Berlin", "de_DE", name="Müller & Söhne GmbH")}
+SAMPLES = {
+    "de": customer("Europe/Berlin", "de_DE", name="Müller & Söhne GmbH"),
+    "ja": customer("Asia/Tokyo", "ja_JP", name="株式会社サンプル商事"),
+}
 
 
 def snapshots() -> Iterator[tuple[str, str]]:

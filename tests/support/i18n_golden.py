@@ -150,7 +150,11 @@ def english(company: CompanyConfig) -> Renderer:
 
 #: per shipped language: what a sample customer reads, for a fluent reader to review
 SNAPSHOTS = GOLDEN.parent / "snapshots"
-SAMPLES = {"de": customer("Europe/Berlin", "de_DE", name="Müller & Söhne GmbH")}
+SAMPLES = {
+    "de": customer("Europe/Berlin", "de_DE", name="Müller & Söhne GmbH"),
+    "fr": customer("Europe/Paris", "fr_FR", name="Dupont & Fils SARL"),
+    "fr_CA": customer("America/Toronto", "fr_CA", name="Boulangerie Tremblay inc."),
+}
 
 
 def snapshots() -> Iterator[tuple[str, str]]:

@@ -81,7 +81,9 @@ def test_the_acknowledgement_in_french(lang: str) -> None:
     sorry = "We are sorry. This is our problem to fix, and our engineers are working on it now."
     assert tr(lang, sorry) in out.text
     assert f"{tr(lang, 'What we know so far:')} {builders.UPDATE}" in out.text
-    assert tr(lang, "You will hear from us again by %(by)s, sooner if it is fixed.", by=by) in out.text
+    assert (
+        tr(lang, "You will hear from us again by %(by)s, sooner if it is fixed.", by=by) in out.text
+    )
     assert tr(lang, "Reference: %(ref)s", ref="INC-42") in out.text
     assert out.html is not None and '<html lang="fr">' in out.html
     assert tr(lang, "Hello %(name)s,", name="Acme Logistics") in out.html
@@ -186,7 +188,9 @@ def test_the_escalation_counts_incidents_in_french(lang: str) -> None:
 @pytest.mark.parametrize("with_page", [False, True], ids=["no-page", "page-link"])
 @pytest.mark.parametrize("with_extras", [False, True], ids=["plain", "with-extras"])
 @pytest.mark.parametrize("lang", LANGS)
-def test_french_sms_templates_fit_two_segments(lang: str, with_extras: bool, with_page: bool) -> None:
+def test_french_sms_templates_fit_two_segments(
+    lang: str, with_extras: bool, with_page: bool
+) -> None:
     """test_twilio's inputs, in French: every SMS, as the channel sends it (no-break spaces
     become plain ones), fits two segments."""
     r = builders.renderer()

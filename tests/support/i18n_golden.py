@@ -153,6 +153,8 @@ SNAPSHOTS = GOLDEN.parent / "snapshots"
 SAMPLES = {
     "de": customer("Europe/Berlin", "de_DE", name="Müller & Söhne GmbH"),
     "ja": customer("Asia/Tokyo", "ja_JP", name="株式会社サンプル商事"),
+    "fr": customer("Europe/Paris", "fr_FR", name="Dupont & Fils SARL"),
+    "fr_CA": customer("America/Toronto", "fr_CA", name="Boulangerie Tremblay inc."),
 }
 
 

@@ -13,7 +13,7 @@ import pytest
 from outagecomms.rendering.i18n import Catalogs
 
 pytestmark = pytest.mark.catalogs
-LOCALES = {"b1": "de_DE", "b2": "de_AT", "m1": "fr_CA", "m2": "fr_CA", "p1": "pt_BR", "n1": "en_US"}
+LOCALES = {"b1": "de_DE", "b2": "de_AT", "m1": "fr_CA", "m2": "fr_CA", "p1": "nl_NL", "n1": "en_US"}
 
 
 def _directory(tmp_path: Path) -> Path:
@@ -46,9 +46,9 @@ def test_customers_list_and_doctor_show_the_languages(
     res = cli("--config", str(cfg), "doctor", "--no-probe")
     assert res.exit_code == 0, res.stderr
     (line,) = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.startswith("languages:")]
-    # fr_CA x2 and pt_BR have no catalog: they read the default
+    # fr_CA x2 and nl_NL have no catalog: they read the default
     assert f"3 customers read the company default ({default})" in line
-    assert "fr_CA 2, pt_BR 1" in line
+    assert "fr_CA 2, nl_NL 1" in line
     assert "catalogs: de, en" in line
 
 
@@ -86,7 +86,7 @@ def test_the_report_shows_the_audience_by_language(
     assert report.to_json()["audience"]["by_language"] == {"de": 2, "en": 4}
     md = render_markdown(report)
     assert "| Language | Customers |" in md and "| de | 2 |" in md
-    # the German customers were told in German, the others (fr_CA, pt_BR: no catalog) in English
+    # the German customers were told in German, the others (fr_CA, nl_NL: no catalog) in English
     hello = Catalogs().translations("de").gettext("Hello %(name)s,")
     assert hello != "Hello %(name)s,"
     for m in smtp_server.handler.wait_for(lambda ms: len(ms) >= len(LOCALES)):

@@ -150,7 +150,11 @@ def english(company: CompanyConfig) -> Renderer:
 
 #: per shipped language: what a sample customer reads, for a fluent reader to review
 SNAPSHOTS = GOLDEN.parent / "snapshots"
-SAMPLES = {"de": customer("Europe/Berlin", "de_DE", name="Müller & Söhne GmbH")}
+SAMPLES = {
+    "de": customer("Europe/Berlin", "de_DE", name="Müller & Söhne GmbH"),
+    "es": customer("America/Mexico_City", "es_MX", name="Logística Peña & Hijos S.A. de C.V."),
+    "pt_BR": customer("America/Sao_Paulo", "pt_BR", name="Transportes Ação & Cia. Ltda."),
+}
 
 
 def snapshots() -> Iterator[tuple[str, str]]:

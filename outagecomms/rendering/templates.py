@@ -487,7 +487,9 @@ class Renderer:
     def render_page(self, name: str, ctx: dict[str, Any]) -> str:
         """``pages/<name>.html.j2``: a web page the daemon serves (a customer's incident page,
         the public status page), sandboxed and bounded like the notices; a user's override
-        folder (``[templates] dir``) may replace it. Autoescaped (the name ends in .html.j2)."""
+        folder (``[templates] dir``) may replace it. Autoescaped (the name ends in .html.j2).
+        ``{% trans %}`` reads ``ctx``'s gettext callables (a customer's page: their language),
+        else the company's default language's."""
         tname = f"pages/{name}.html.j2"
         env = self._page_env()
         try:
@@ -500,6 +502,8 @@ class Renderer:
             raise TemplateError(
                 str(getattr(exc, "message", exc)), template=tname, line=getattr(exc, "lineno", None)
             ) from None
+        if "gettext" not in ctx:  # {% trans %} in the company's language unless ctx says
+            ctx = {**ctx, **self.catalogs.for_locale(self.company.language)}
         try:
             with budget(env.limits):
                 return str(tpl.render(ctx))

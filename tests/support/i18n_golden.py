@@ -153,6 +153,7 @@ SNAPSHOTS = GOLDEN.parent / "snapshots"
 SAMPLES = {
     "de": customer("Europe/Berlin", "de_DE", name="Müller & Söhne GmbH"),
     "es": customer("America/Mexico_City", "es_MX", name="Logística Peña & Hijos S.A. de C.V."),
+    "ja": customer("Asia/Tokyo", "ja_JP", name="株式会社サンプル商事"),
     "pt_BR": customer("America/Sao_Paulo", "pt_BR", name="Transportes Ação & Cia. Ltda."),
 }
 

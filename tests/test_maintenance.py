@@ -236,7 +236,7 @@ def test_cli_refuses_without_a_terminal_and_names_the_flag(
 
     body = json.loads(ok.stdout)
     assert body["maintenance"] == "MNT-1" and body["sent"] == body["queued"] > 0
-    assert body["start"] == "2030-01-02T03:00:00Z" and body["remind"] == ["24h", "1h"]
+    assert body["start"] == "2030-01-02T03:00:00Z" and body["remind"] == ["1d", "1h"]
     shown = json.loads(cli("--config", cfg, "maintenance", "show", "MNT-1", "--json").stdout)
     assert [n["kind"] for n in shown["notices"]] == ["maintenance_announcement"]
     assert shown["notices"][0]["deliveries"] == {"sent": body["sent"]}

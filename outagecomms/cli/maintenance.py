@@ -123,9 +123,12 @@ def schedule(
     message: MessageOpt = "",
     remind: Annotated[
         str | None,
-        typer.Option("--remind", help="Reminders before the start, e.g. 72h,24h,1h "
-                     "(default: [maintenance] remind; '' for none)."),
-    ] = None,  # fmt: skip
+        typer.Option(
+            "--remind",
+            help="Reminders before the start, e.g. 72h,24h,1h "
+            "(default: [maintenance] remind; '' for none).",
+        ),
+    ] = None,
     commander: Annotated[
         str, typer.Option("--commander", help="Who runs the work (name or email).")
     ] = "",
@@ -158,8 +161,12 @@ def schedule(
         f"Announce [bold]{escape(w.title)}[/] ({w.starts_at:%Y-%m-%d %H:%M} to "
         f"{w.ends_at:%Y-%m-%d %H:%M} UTC) to [bold]{w.audience_size}[/] customers "
         f"({fmt_counts(plan.channel_counts())})?",
-        sample_lines(plan.sample, plan.sample_customer.id if plan.sample_customer else None,
-                     plan.sample_channel, "announcement"),  # fmt: skip
+        sample_lines(
+            plan.sample,
+            plan.sample_customer.id if plan.sample_customer else None,
+            plan.sample_channel,
+            "announcement",
+        ),
         "Send the announcement now?",
     )
     created = do_schedule(a, plan)
@@ -273,7 +280,7 @@ def _simple(kind: str) -> Any:
 
         a = open_app()
         mid = maintenance_id_from_ref(window)
-        allowed = (MaintenanceStatus.SCHEDULED,)
+        allowed: tuple[MaintenanceStatus, ...] = (MaintenanceStatus.SCHEDULED,)
         if kind == "complete":
             allowed += (MaintenanceStatus.IN_PROGRESS,)
         w = lifecycle.open_window(a, mid, *allowed)

@@ -57,7 +57,9 @@ def tick(yes: YesOpt = False, as_json: JsonOpt = False) -> None:
             err.print(f"maintenance started: {r}")
         if res.maintenance.claimed:
             m = res.maintenance
-            err.print(f"maintenance notices: {m.sent} sent, {m.retry} to retry, {m.failed + m.dead} failed")
+            err.print(
+                f"maintenance notices: {m.sent} sent, {m.retry} to retry, {m.failed + m.dead} failed"
+            )
     for e in res.due.errors:
         err.print(f"[red]error:[/] {e}")
     if res.due.errors:

@@ -36,7 +36,8 @@ def parse_maintenance(ctx: FieldReader, raw: Any) -> MaintenanceConfig:
         value = data["remind"]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ctx.err(
-                "maintenance.remind", f'must be a list of durations such as ["24h", "1h"], got {value!r}'
+                "maintenance.remind",
+                f'must be a list of durations such as ["24h", "1h"], got {value!r}',
             )
         try:
             remind = reminder_offsets(value, field="maintenance.remind")

@@ -44,9 +44,7 @@ def run_due(app: App, now: datetime | None = None) -> MaintenanceDue:
     now = now or app.clock()
     out = MaintenanceDue()
     with app.store.read() as conn:
-        scheduled = [
-            w for w in mdb.list_windows(conn) if w.status == MaintenanceStatus.SCHEDULED
-        ]
+        scheduled = [w for w in mdb.list_windows(conn) if w.status == MaintenanceStatus.SCHEDULED]
         done = mdb.notice_keys(conn, (w.id for w in scheduled))
     for w in scheduled:
         try:
@@ -87,7 +85,9 @@ def _reminders(
                 out.reminders.append(f"{w.ref} {label}")
 
 
-def _write(app: App, w: MaintenanceWindow, key: str, now: datetime, at: datetime, skip: str) -> bool:
+def _write(
+    app: App, w: MaintenanceWindow, key: str, now: datetime, at: datetime, skip: str
+) -> bool:
     """The reminder (or its record as skipped); False when another scheduler wrote it first or
     the window changed meanwhile (read again at the next run)."""
     try:
@@ -108,15 +108,11 @@ def next_due_at(app: App) -> datetime | None:
     """The earliest reminder or start of a scheduled window not yet done."""
     times: list[datetime] = []
     with app.store.read() as conn:
-        scheduled = [
-            w for w in mdb.list_windows(conn) if w.status == MaintenanceStatus.SCHEDULED
-        ]
+        scheduled = [w for w in mdb.list_windows(conn) if w.status == MaintenanceStatus.SCHEDULED]
         done = mdb.notice_keys(conn, (w.id for w in scheduled))
     for w in scheduled:
         times.append(w.starts_at)
         times += [
-            w.starts_at - r
-            for r in w.remind
-            if (w.id, reminder_key(r, w.starts_at)) not in done
+            w.starts_at - r for r in w.remind if (w.id, reminder_key(r, w.starts_at)) not in done
         ]
     return min(times) if times else None

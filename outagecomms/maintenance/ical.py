@@ -66,4 +66,5 @@ def invitation(
     ev.add("transp", "TRANSPARENT")  # planned work, not a meeting: the customer stays free
     ev.add("x-outagecomms-tzid", timezone)
     cal.add_component(ev)
-    return cal.to_ical().decode("utf-8")
+    text: str = cal.to_ical().decode("utf-8")
+    return text

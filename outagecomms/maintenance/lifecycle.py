@@ -60,7 +60,9 @@ class NoticeCreated:
     queued: int
 
 
-def check_times(app: App, start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+def check_times(
+    app: App, start: datetime | None, end: datetime | None
+) -> tuple[datetime, datetime]:
     now = app.clock()
     if start is None:
         raise InputError("a maintenance window needs a start (ISO 8601 or +2h)", field="start")
@@ -85,9 +87,7 @@ def check_times(app: App, start: datetime | None, end: datetime | None) -> tuple
 
 def _pairs(audience: aud.Audience) -> list[tuple[str, str]]:
     """The customers' own channels: no status page, no account manager's copy."""
-    return [
-        (c, ch) for c, ch in audience.pairs if c != ROUND_WIDE and not ch.endswith(COPY_SUFFIX)
-    ]
+    return [(c, ch) for c, ch in audience.pairs if c != ROUND_WIDE and not ch.endswith(COPY_SUFFIX)]
 
 
 def plan_schedule(

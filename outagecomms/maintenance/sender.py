@@ -228,7 +228,9 @@ class MaintenanceSender:
         except OutageCommsError as exc:
             return DeliveryResult.failed(str(exc))
         except Exception as exc:  # a channel's own bug: a retry, logged for its author
-            log.exception("channel %r raised sending maintenance delivery %d", claim.channel, claim.id)
+            log.exception(
+                "channel %r raised sending maintenance delivery %d", claim.channel, claim.id
+            )
             return DeliveryResult.retry(f"{type(exc).__name__}: {exc}")
 
 

@@ -212,7 +212,7 @@ def _with_calendar(msg: OutboundMessage) -> bytes:
         parts.append(_HTML_PART + _qp(msg.html))
     ics = msg.calendar.encode("utf-8")
     parts.append(
-        f"Content-Type: text/calendar; method={method}; charset=\"utf-8\"\r\n".encode()
+        f'Content-Type: text/calendar; method={method}; charset="utf-8"\r\n'.encode()
         + b"Content-Transfer-Encoding: base64\r\n\r\n"
         + b"\r\n".join(
             binascii.b2a_base64(ics[i : i + 57], newline=False) for i in range(0, len(ics), 57)

@@ -27,7 +27,14 @@ class TickResult:
     def unsent(self) -> int:
         """Deliveries this tick left unsent: failed, to be retried, or dead (``tick`` exits 3)."""
         m = self.maintenance
-        return self.dispatch.failed + self.dispatch.retry + self.dispatch.dead + m.failed + m.retry + m.dead
+        return (
+            self.dispatch.failed
+            + self.dispatch.retry
+            + self.dispatch.dead
+            + m.failed
+            + m.retry
+            + m.dead
+        )
 
     @property
     def errors(self) -> dict[str, int]:

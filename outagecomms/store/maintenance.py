@@ -243,8 +243,9 @@ def insert_notice(
         "attempts",
         "next_attempt_at",
     ]
-    res = conn.execute(insert(d).from_select(cols, src))
-    return notice, int(res.rowcount or 0)
+    conn.execute(insert(d).from_select(cols, src))
+    queued = conn.execute(select(func.count()).where(d.c.notice_id == notice.id)).scalar_one()
+    return notice, int(queued)
 
 
 def get_notice(conn: Connection, notice_id: int) -> MaintenanceNotice:

@@ -45,9 +45,7 @@ def upgrade() -> None:
     op.create_index("ix_maintenance_status", "maintenance", ["status", "starts_at"])
     op.create_table(
         "maintenance_audience",
-        sa.Column(
-            "maintenance_id", BigId, sa.ForeignKey("maintenance.id"), primary_key=True
-        ),
+        sa.Column("maintenance_id", BigId, sa.ForeignKey("maintenance.id"), primary_key=True),
         sa.Column("customer_id", sa.String(200), primary_key=True),
         sa.Column("channel", sa.String(100), primary_key=True),
     )
@@ -75,9 +73,7 @@ def upgrade() -> None:
         "maintenance_deliveries",
         sa.Column("id", BigId, primary_key=True, autoincrement=True),
         sa.Column("maintenance_id", BigId, sa.ForeignKey("maintenance.id"), nullable=False),
-        sa.Column(
-            "notice_id", BigId, sa.ForeignKey("maintenance_notices.id"), nullable=False
-        ),
+        sa.Column("notice_id", BigId, sa.ForeignKey("maintenance_notices.id"), nullable=False),
         sa.Column("customer_id", sa.String(200), nullable=False),
         sa.Column("channel", sa.String(100), nullable=False),
         sa.Column("status", sa.String(10), nullable=False),

@@ -241,3 +241,39 @@ def test_cli_refuses_without_a_terminal_and_names_the_flag(
     assert [n["kind"] for n in shown["notices"]] == ["maintenance_announcement"]
     assert shown["notices"][0]["deliveries"] == {"sent": body["sent"]}
     assert datetime.fromisoformat(shown["end"]) == datetime(2030, 1, 2, 5, tzinfo=UTC)
+
+
+@pytest.mark.slow
+def test_the_daemon_reminds_and_starts(
+    smtp_server: SmtpServer, make_config, cli, tmp_path: Path
+) -> None:
+    """A real daemon (its own process, the real clock): the reminder at its offset, the start
+    at the start, each once; and it stops cleanly."""
+    from tests.support.processes import cli_json, start_daemon, stop
+
+    cfg = make_config(smtp_server)
+    assert cli("--config", str(cfg), "customers", "import", str(sample_csv())).exit_code == 0
+    want = expected_ids("database", "eu-west")
+    daemon = start_daemon(cfg, tmp_path / "daemon.log")
+    try:
+        out = cli_json(cfg, "maintenance", "schedule", "Failover drill", "-c", "database",
+                       "-r", "eu-west", "--start", "+8s", "--end", "+1h", "--remind", "5s",
+                       "--yes")  # fmt: skip
+        assert out["sent"] == len(want)
+        h = smtp_server.handler
+        msgs = h.wait_for(
+            lambda ms: sum(_kind(m) == "maintenance_started" for m in ms) >= len(want), timeout=60
+        )
+        reminders = [m for m in msgs if _kind(m) == "maintenance_reminder"]
+        started = [m for m in msgs if _kind(m) == "maintenance_started"]
+        assert sorted(m.customer for m in reminders) == sorted(want)
+        assert sorted(m.customer for m in started) == sorted(want)
+        start = datetime.fromisoformat(out["start"])
+        assert all(m.at >= start for m in started), "never before its start"
+    finally:
+        assert stop(daemon) == 0, (tmp_path / "daemon.log").read_text()
+    shown = cli_json(cfg, "maintenance", "show", "MNT-1")
+    assert shown["status"] == "in_progress"
+    assert [n["kind"] for n in shown["notices"]] == [
+        "maintenance_announcement", "maintenance_reminder", "maintenance_started",
+    ]  # fmt: skip

@@ -277,3 +277,40 @@ def test_the_daemon_reminds_and_starts(
     assert [n["kind"] for n in shown["notices"]] == [
         "maintenance_announcement", "maintenance_reminder", "maintenance_started",
     ]  # fmt: skip
+
+
+def test_two_schedulers_write_one_reminder(app: App, clock: FakeClock) -> None:
+    """Both decided the reminder is due (neither saw the other's notice): the unique key keeps
+    one, and the loser is told so, not an error."""
+    from outagecomms.maintenance import due
+
+    w = _schedule(app, timedelta(hours=3), remind=(timedelta(hours=1),)).window
+    clock.advance(hours=2, minutes=1)
+    key = due.reminder_key(timedelta(hours=1), w.starts_at)
+    at = w.starts_at - timedelta(hours=1)
+    assert due._write(app, w, key, clock(), at, skip="") is True
+    assert due._write(app, w, key, clock(), at, skip="") is False
+    assert due.run_due(app).reminders == []  # and a later run sees it done
+    with app.store.read() as conn:
+        kinds = [n.kind.value for n in mdb.list_notices(conn, w.id)]
+    assert kinds == ["maintenance_announcement", "maintenance_reminder"]
+
+
+def test_a_crashed_senders_deliveries_are_sent_once_its_lease_lapses(
+    app: App, clock: FakeClock, smtp_server: SmtpServer
+) -> None:
+    want = expected_ids("database", "eu-west")
+    _schedule(app, timedelta(days=1))
+    lease = app.config.dispatch.lease
+    with app.store.write() as conn:  # a sender claims them, then dies before sending
+        claimed = mdb.claim_deliveries(conn, now=clock(), lease=lease, limit=100)
+    assert len(claimed) == len(want)
+    assert send_now(app).claimed == 0  # still leased: nobody else takes them
+    clock.advance(lease + timedelta(seconds=1))
+    assert send_now(app).sent == len(want)
+    assert send_now(app).claimed == 0
+    msgs = smtp_server.handler.snapshot()
+    assert sorted(m.customer for m in msgs) == sorted(want)
+    # the dead sender's late result is not written over the real one
+    with app.store.write() as conn:
+        assert not mdb.record_result(conn, claimed[0], status="failed", last_error="late")

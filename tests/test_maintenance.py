@@ -20,8 +20,9 @@ from outagecomms.directory.importer import import_file
 from outagecomms.errors import InputError, StateError
 from outagecomms.maintenance import lifecycle
 from outagecomms.maintenance.sender import send_now
-from outagecomms.models import MaintenanceStatus, Selector
+from outagecomms.models import MaintenanceStatus, NoticeKind, Selector
 from outagecomms.scheduler.tick import tick
+from outagecomms.store import customers as customers_db
 from outagecomms.store import maintenance as mdb
 from tests.fakes.clock import FakeClock
 from tests.fakes.smtp import Received, SmtpServer
@@ -314,3 +315,40 @@ def test_a_crashed_senders_deliveries_are_sent_once_its_lease_lapses(
     # the dead sender's late result is not written over the real one
     with app.store.write() as conn:
         assert not mdb.record_result(conn, claimed[0], status="failed", last_error="late")
+
+
+@pytest.mark.parametrize("kind", list(NoticeKind))
+def test_every_notice_renders_on_every_channel(app: App, kind: NoticeKind) -> None:
+    from dataclasses import replace
+
+    from outagecomms.maintenance import render
+
+    w = _schedule(app, timedelta(days=3)).window
+    with app.store.read() as conn:
+        notice = replace(mdb.list_notices(conn, w.id)[0], kind=kind, message="Words of ours.")
+        customer = next(
+            iter(customers_db.get_customers(conn, expected_ids("database", "eu-west")).values())
+        )
+    ctx = render.context(app.renderer, w, notice, customer)
+    for tset in render.TEMPLATE_SETS:
+        out = render.render(app.renderer, tset, ctx)
+        assert "Database upgrade" in out.text, (tset, out.text)
+        if tset != "sms":
+            assert "MNT-1" in out.subject and "Words of ours." in out.text, (tset, out)
+    sms = render.render(app.renderer, "sms", ctx).text
+    assert "MNT-1" in sms and len(sms) < 480, sms
+
+
+def test_the_html_escapes_what_people_wrote(app: App) -> None:
+    from outagecomms.maintenance import render
+
+    now = app.clock()
+    plan = lifecycle.plan_schedule(
+        app, title="<b>Upgrade</b>", selector=Selector.of(components=["database"]),
+        start=now + timedelta(hours=1), end=now + timedelta(hours=2), message="a <i>b</i>",
+    )  # fmt: skip
+    assert plan.sample is not None and plan.sample.html is not None
+    assert "<b>" not in plan.sample.html and "&lt;b&gt;Upgrade&lt;/b&gt;" in plan.sample.html
+    assert "<i>" not in plan.sample.html
+    assert "<b>Upgrade</b>" in plan.sample.text  # the text part says it as written
+    assert render.template_set("apprise") == "slack"

@@ -6,6 +6,7 @@ components and regions by their display names."""
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import TemplateError as JinjaTemplateError
 
@@ -38,6 +39,10 @@ def context(
     def when(dt: Any) -> str:
         return local_time(dt, tz, loc, with_date=True, exact=False)
 
+    zone = ZoneInfo(tz)
+    same_day = notice.starts_at.astimezone(zone).date() == notice.ends_at.astimezone(zone).date()
+    until = local_time(notice.ends_at, tz, loc, exact=False) if same_day else when(notice.ends_at)
+
     previous = None
     if notice.previous_starts_at is not None and notice.previous_ends_at is not None:
         previous = {
@@ -66,6 +71,8 @@ def context(
             "region_keys": regions,
             "starts_at": when(notice.starts_at),
             "ends_at": when(notice.ends_at),
+            # the end as read after the start: the time alone on the same local day
+            "until": until,
             "starts_at_utc": notice.starts_at.isoformat(),
             "ends_at_utc": notice.ends_at.isoformat(),
             "duration": human_duration(notice.ends_at - notice.starts_at, loc),

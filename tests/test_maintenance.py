@@ -352,3 +352,32 @@ def test_the_html_escapes_what_people_wrote(app: App) -> None:
     assert "<i>" not in plan.sample.html
     assert "<b>Upgrade</b>" in plan.sample.text  # the text part says it as written
     assert render.template_set("apprise") == "slack"
+
+
+def test_overlapping_work_warns_and_declare_says_a_component_is_under_maintenance(
+    app: App, clock: FakeClock
+) -> None:
+    from outagecomms.incidents.lifecycle import plan_declare
+
+    first = _schedule(app, timedelta(hours=2)).window
+    now = app.clock()
+    clash = lifecycle.plan_schedule(
+        app, title="Network work", selector=Selector.of(components=["database"]),
+        start=now + timedelta(hours=3), end=now + timedelta(hours=5),
+    )  # fmt: skip
+    assert len(clash.warnings) == 1 and "MNT-1" in clash.warnings[0]
+    apart = lifecycle.plan_schedule(
+        app, title="Later", selector=Selector.of(components=["database"]),
+        start=now + timedelta(hours=4, minutes=1), end=now + timedelta(hours=5),
+    )  # fmt: skip
+    assert apart.warnings == ()
+
+    def declare_warnings() -> tuple[str, ...]:
+        return plan_declare(
+            app, title="DB errors", severity="sev2",
+            selector=Selector.of(components=["database"], regions=["eu-west"]),
+        ).warnings  # fmt: skip
+
+    assert not any("under maintenance" in w for w in declare_warnings())
+    clock.now = first.starts_at + timedelta(minutes=5)
+    assert any("MNT-1" in w and "under maintenance" in w for w in declare_warnings())

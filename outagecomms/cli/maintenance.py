@@ -86,8 +86,9 @@ def _send(a: App, created: NoticeCreated, as_json: bool) -> dict[str, Any]:
     return {"queued": created.queued, "sent": s.sent, "retry": s.retry, "failed": s.failed + s.dead}
 
 
-def _finish(a: App, created: NoticeCreated, as_json: bool) -> None:
+def _finish(a: App, created: NoticeCreated, as_json: bool, **more: Any) -> None:
     result = _send(a, created, as_json)
+    result.update(more)
     if as_json:
         print_json(
             {**_window_json(created.window), "notice": created.notice.seq,
@@ -156,6 +157,8 @@ def schedule(
         commander=commander or os.environ.get("USER", ""),
     )
     w = plan.window
+    for warning in plan.warnings:  # before the prompt; --json has them in "warnings" too
+        note(as_json, f"warning: {warning}")
     confirm_send(
         yes,
         f"Announce [bold]{escape(w.title)}[/] ({w.starts_at:%Y-%m-%d %H:%M} to "
@@ -171,7 +174,7 @@ def schedule(
     )
     created = do_schedule(a, plan)
     err.print(f"[bold]{created.window.ref}[/] scheduled: {w.audience_size} customers")
-    _finish(a, created, as_json)
+    _finish(a, created, as_json, warnings=list(plan.warnings))
 
 
 @maintenance.command("list")

@@ -45,6 +45,8 @@ class SchedulePlan:
     sample_customer: Customer | None
     sample_channel: str | None
     sample: Rendered | None
+    #: what is odd but not wrong: overlapping work on the same components
+    warnings: tuple[str, ...] = ()
 
     def channel_counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -150,7 +152,11 @@ def plan_schedule(
                            by_id[cid], channel)  # fmt: skip
         if sample is None:
             sample_c, sample_ch, sample = by_id[cid], channel, rendered
-    return SchedulePlan(window, audience, pairs, sample_c, sample_ch, sample)
+    from outagecomms.maintenance.conflicts import overlap_warning, overlapping
+
+    clash = overlapping(app, window.components, window.regions, starts_at, ends_at)
+    warnings = tuple(overlap_warning(w) for w in clash)
+    return SchedulePlan(window, audience, pairs, sample_c, sample_ch, sample, warnings)
 
 
 def _provisional(

@@ -332,6 +332,8 @@ class MaintenanceWindow:
     started_at: datetime | None = None
     completed_at: datetime | None = None
     cancelled_at: datetime | None = None
+    overrun_reminded_at: datetime | None = None  # the commander was told it overran
+    incident_id: int | None = None  # the incident declared when it overran
     version: int = 1
 
     @property

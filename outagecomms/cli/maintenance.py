@@ -53,6 +53,8 @@ def _window_json(w: MaintenanceWindow) -> dict[str, Any]:
         "started_at": iso(w.started_at),
         "completed_at": iso(w.completed_at),
         "cancelled_at": iso(w.cancelled_at),
+        "overrun_reminded_at": iso(w.overrun_reminded_at),
+        "incident": f"INC-{w.incident_id}" if w.incident_id else None,
     }
 
 

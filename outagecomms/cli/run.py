@@ -33,6 +33,8 @@ def tick(yes: YesOpt = False, as_json: JsonOpt = False) -> None:
                     "reminders": res.due.maintenance_reminders,
                     "skipped": res.due.maintenance_skipped,
                     "started": res.due.maintenance_started,
+                    "overran": res.due.maintenance_overran,
+                    "incidents": res.due.maintenance_incidents,
                     "sent": res.maintenance.sent,
                     "unsent": res.maintenance.retry + res.maintenance.failed + res.maintenance.dead,
                 },
@@ -55,6 +57,10 @@ def tick(yes: YesOpt = False, as_json: JsonOpt = False) -> None:
             err.print(f"maintenance reminder skipped: {r}")
         for r in res.due.maintenance_started:
             err.print(f"maintenance started: {r}")
+        for r in res.due.maintenance_overran:
+            err.print(f"maintenance overran, commander reminded: {r}")
+        for r in res.due.maintenance_incidents:
+            err.print(f"maintenance overran, incident declared: {r}")
         if res.maintenance.claimed:
             m = res.maintenance
             err.print(

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from outagecomms.config.model import MaintenanceConfig
+from outagecomms.config.model import SEVERITIES, MaintenanceConfig
 from outagecomms.errors import InputError
 from outagecomms.values import FieldReader, parse_duration
 
-KEYS = {"remind"}
+KEYS = {"remind", "grace", "overrun_after", "overrun_severity"}
 #: at most this many reminders per window (each is a message to every customer told)
 MAX_REMINDERS = 10
 
@@ -43,4 +43,22 @@ def parse_maintenance(ctx: FieldReader, raw: Any) -> MaintenanceConfig:
             remind = reminder_offsets(value, field="maintenance.remind")
         except InputError as exc:
             raise ctx.err("maintenance.remind", exc.text) from None
-    return MaintenanceConfig(remind=remind)
+    defaults = MaintenanceConfig()
+    grace = ctx.duration(data, "maintenance", "grace", defaults.grace, allow_zero=True)
+    overrun_after = None
+    if "overrun_after" in data:
+        overrun_after = ctx.duration(data, "maintenance", "overrun_after", timedelta(hours=1))
+        if overrun_after < grace:
+            raise ctx.err(
+                "maintenance.overrun_after",
+                "must not be shorter than maintenance.grace (the commander is reminded first)",
+            )
+    severity = data.get("overrun_severity", defaults.overrun_severity)
+    if severity not in SEVERITIES:
+        raise ctx.err(
+            "maintenance.overrun_severity",
+            f"must be one of {', '.join(SEVERITIES)}, got {severity!r}",
+        )
+    return MaintenanceConfig(
+        remind=remind, grace=grace, overrun_after=overrun_after, overrun_severity=severity
+    )

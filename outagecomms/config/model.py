@@ -369,6 +369,13 @@ class MaintenanceConfig:
     #: when reminders go out, before the window starts (longest first); a window's own
     #: ``--remind`` replaces it
     remind: tuple[timedelta, ...] = DEFAULT_MAINTENANCE_REMIND
+    #: a window not completed by its end plus this: the commander is reminded (once)
+    grace: timedelta = timedelta(minutes=15)
+    #: not completed by its end plus this: an incident is declared for the window's audience
+    #: (None: never)
+    overrun_after: timedelta | None = None
+    #: that incident's severity
+    overrun_severity: str = "sev3"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -32,6 +32,8 @@ class MaintenanceDue:
     reminders: list[str] = field(default_factory=list)  # "MNT-3 24h"
     skipped: list[str] = field(default_factory=list)  # "MNT-3 72h: why"
     started: list[str] = field(default_factory=list)
+    overran: list[str] = field(default_factory=list)  # commanders reminded: "MNT-3"
+    incidents: list[str] = field(default_factory=list)  # declared for overruns: "MNT-3 INC-9"
     errors: list[str] = field(default_factory=list)
 
 
@@ -44,8 +46,12 @@ def run_due(app: App, now: datetime | None = None) -> MaintenanceDue:
     now = now or app.clock()
     out = MaintenanceDue()
     with app.store.read() as conn:
-        scheduled = [w for w in mdb.list_windows(conn) if w.status == MaintenanceStatus.SCHEDULED]
+        windows = mdb.list_windows(conn)
+        scheduled = [w for w in windows if w.status == MaintenanceStatus.SCHEDULED]
         done = mdb.notice_keys(conn, (w.id for w in scheduled))
+    for w in windows:
+        if w.status == MaintenanceStatus.IN_PROGRESS:
+            _overrun(app, w, now, out)
     for w in scheduled:
         try:
             _reminders(app, w, now, done, out)
@@ -59,6 +65,27 @@ def run_due(app: App, now: datetime | None = None) -> MaintenanceDue:
             log.error(msg)
             out.errors.append(msg)
     return out
+
+
+def _overrun(app: App, w: MaintenanceWindow, now: datetime, out: MaintenanceDue) -> None:
+    from outagecomms.maintenance import overrun
+
+    cfg = app.config.maintenance
+    try:
+        if w.overrun_reminded_at is None and now >= w.ends_at + cfg.grace:
+            if overrun.remind_commander(app, w, now):
+                out.overran.append(w.ref)
+            return  # the window's version moved on: the incident, if due, at the next run
+        after = cfg.overrun_after
+        if after is not None and w.incident_id is None and now >= w.ends_at + after:
+            ref = overrun.declare_overrun(app, w, now)
+            if ref is not None:
+                out.incidents.append(f"{w.ref} {ref}")
+                log.warning("%s overran: %s declared", w.ref, ref)
+    except OutageCommsError as exc:
+        msg = f"{w.ref}: overrun not handled: {exc}"
+        log.error(msg)
+        out.errors.append(msg)
 
 
 def _reminders(
@@ -105,11 +132,21 @@ def _write(
 
 
 def next_due_at(app: App) -> datetime | None:
-    """The earliest reminder or start of a scheduled window not yet done."""
+    """The earliest reminder or start of a scheduled window not yet done, or overrun step of a
+    running one."""
     times: list[datetime] = []
+    cfg = app.config.maintenance
     with app.store.read() as conn:
-        scheduled = [w for w in mdb.list_windows(conn) if w.status == MaintenanceStatus.SCHEDULED]
+        windows = mdb.list_windows(conn)
+        scheduled = [w for w in windows if w.status == MaintenanceStatus.SCHEDULED]
         done = mdb.notice_keys(conn, (w.id for w in scheduled))
+    for w in windows:
+        if w.status != MaintenanceStatus.IN_PROGRESS:
+            continue
+        if w.overrun_reminded_at is None:
+            times.append(w.ends_at + cfg.grace)
+        elif cfg.overrun_after is not None and w.incident_id is None:
+            times.append(w.ends_at + cfg.overrun_after)
     for w in scheduled:
         times.append(w.starts_at)
         times += [

@@ -241,6 +241,8 @@ class Daemon:
                 self._event("maintenance_reminder", f"maintenance reminder queued: {m}", window=m)
             for m in due.maintenance_started:
                 self._event("maintenance_started", f"maintenance started: {m}", window=m)
+            for m in due.maintenance_incidents:
+                self._event("maintenance_overrun", f"maintenance overran: {m}", window=m)
             for e in due.errors:
                 self._event("error", f"ERROR {e}")
             self.kick.set()

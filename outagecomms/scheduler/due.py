@@ -65,6 +65,8 @@ class DueResult:
     maintenance_reminders: list[str] = field(default_factory=list)
     maintenance_skipped: list[str] = field(default_factory=list)
     maintenance_started: list[str] = field(default_factory=list)
+    maintenance_overran: list[str] = field(default_factory=list)  # commanders reminded
+    maintenance_incidents: list[str] = field(default_factory=list)  # "MNT-3 INC-9"
 
 
 def run_due(app: App, now: datetime | None = None) -> DueResult:
@@ -145,6 +147,8 @@ def _maintenance(app: App, now: datetime, out: DueResult) -> None:
     out.maintenance_reminders += m.reminders
     out.maintenance_skipped += m.skipped
     out.maintenance_started += m.started
+    out.maintenance_overran += m.overran
+    out.maintenance_incidents += m.incidents
     out.errors += m.errors
 
 

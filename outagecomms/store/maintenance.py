@@ -66,6 +66,8 @@ def _window(row: Any) -> MaintenanceWindow:
         started_at=as_utc(row.started_at),
         completed_at=as_utc(row.completed_at),
         cancelled_at=as_utc(row.cancelled_at),
+        overrun_reminded_at=as_utc(row.overrun_reminded_at),
+        incident_id=row.incident_id,
         version=row.version,
     )
 

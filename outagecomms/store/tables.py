@@ -382,6 +382,9 @@ maintenance = Table(
     Column("started_at", TS, nullable=True),
     Column("completed_at", TS, nullable=True),
     Column("cancelled_at", TS, nullable=True),
+    # an overrun: when the commander was reminded (once), and the incident declared for it
+    Column("overrun_reminded_at", TS, nullable=True),
+    _incident(nullable=True),
     Column("version", Integer, nullable=False, default=1),
     Index("ix_maintenance_status", "status", "starts_at"),
 )

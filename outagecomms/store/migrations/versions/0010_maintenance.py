@@ -40,6 +40,8 @@ def upgrade() -> None:
         sa.Column("started_at", TS, nullable=True),
         sa.Column("completed_at", TS, nullable=True),
         sa.Column("cancelled_at", TS, nullable=True),
+        sa.Column("overrun_reminded_at", TS, nullable=True),
+        sa.Column("incident_id", BigId, sa.ForeignKey("incidents.id"), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
     )
     op.create_index("ix_maintenance_status", "maintenance", ["status", "starts_at"])

@@ -55,7 +55,9 @@ def test_an_overrun_reminds_the_commander_then_declares_an_incident(
         assert res.due.errors == [] and res.unsent == 0
 
     def to_commander() -> list[str]:
-        return [str(m.message["Subject"]) for m in h.snapshot() if m.rcpt_tos == ["ops@example.com"]]
+        return [
+            str(m.message["Subject"]) for m in h.snapshot() if m.rcpt_tos == ["ops@example.com"]
+        ]
 
     step(timedelta(hours=-1))  # the start
     step(timedelta(minutes=9))
@@ -85,5 +87,5 @@ def test_an_overrun_reminds_the_commander_then_declares_an_incident(
 
 def test_overrun_after_shorter_than_grace_is_refused(make_config, tmp_path) -> None:
     cfg = make_config(extra='[maintenance]\ngrace = "1h"\noverrun_after = "30m"\n')
-    with pytest.raises(ConfigError, match="maintenance.overrun_after"):
+    with pytest.raises(ConfigError, match=r"maintenance\.overrun_after"):
         load_config(cfg)

@@ -24,6 +24,7 @@ from outagecomms.models import (
     Selector,
 )
 from outagecomms.store import tables as t
+from outagecomms.store.engine import chunks
 from outagecomms.values import as_utc
 
 OPEN = (MaintenanceStatus.SCHEDULED.value, MaintenanceStatus.IN_PROGRESS.value)
@@ -296,6 +297,32 @@ def audience_samples(conn: Connection, maintenance_id: int) -> dict[str, str]:
         .group_by(a.c.channel)
     )
     return {ch: cid for ch, cid in conn.execute(q)}
+
+
+def announced_windows(
+    conn: Connection, customer_ids: Iterable[str], notice: timedelta
+) -> dict[str, list[tuple[datetime, datetime]]]:
+    """Customer -> the maintenance windows (start, announced end) they were told of at least
+    ``notice`` before the start (at the announcement, or the reschedule that set the time);
+    cancelled windows are none."""
+    m, a = t.maintenance, t.maintenance_audience
+    ids = list(dict.fromkeys(customer_ids))
+    out: dict[str, list[tuple[datetime, datetime]]] = {}
+    for chunk in chunks(ids):
+        q = (
+            select(a.c.customer_id, m.c.starts_at, m.c.ends_at, m.c.told_at)
+            .join(m, m.c.id == a.c.maintenance_id)
+            .where(
+                a.c.customer_id.in_(list(chunk)),
+                m.c.status != MaintenanceStatus.CANCELLED.value,
+            )
+            .distinct()
+        )
+        for cid, start, end, told in conn.execute(q):
+            start, end, told = as_utc(start), as_utc(end), as_utc(told)
+            if told <= start - notice:
+                out.setdefault(cid, []).append((start, end))
+    return out
 
 
 # --- claiming, sending, recording ----------------------------------------------------------

@@ -43,6 +43,7 @@ class App:
         renderer = Renderer(
             company=config.company,
             user_dir=config.templates_dir,
+            locale_dir=config.locale_dir,
             public_url=config.daemon.public_url,
             names=config.names,
             limits=config.template_limits,

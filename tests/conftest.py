@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from typer.testing import CliRunner
 
 import outagecomms
 from tests.fakes import webhook
@@ -28,11 +27,27 @@ from tests.fakes.statuspage import FakeStatuspage
 from tests.fakes.twilio import SID as TWILIO_SID
 from tests.fakes.twilio import TOKEN as TWILIO_TOKEN
 from tests.fakes.twilio import FakeTwilio
-from tests.support.processes import CliResult
+from tests.support.processes import CliResult, run_cli
+
+
+@pytest.fixture(scope="session")
+def _bytecode_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the CLI/daemon subprocesses of this run keep their compiled bytecode."""
+    return tmp_path_factory.mktemp("pycache")
+
+
+@pytest.fixture(scope="session")
+def _cache_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """$XDG_CACHE_HOME for the whole run: what is there (the compiled templates, keyed by their
+    source's checksum) is the same for every test, and compiling them again in each test's
+    fresh home cost more than most tests."""
+    return tmp_path_factory.mktemp("cache")
 
 
 @pytest.fixture(autouse=True)
-def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _bytecode_dir: Path, _cache_home: Path
+) -> Path:
     """Every user path points into the test's temp dir; no OUTAGECOMMS_* leaks in."""
     home = tmp_path / "home"
     home.mkdir()
@@ -44,13 +59,33 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     code = str(Path(outagecomms.__file__).resolve().parent.parent)
     rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([code, *rest]))
+    # with PYTHONDONTWRITEBYTECODE set (as in some CI images) each of the hundreds of
+    # subprocesses would compile the package from source again (~0.1 s of CPU each): they share
+    # one bytecode cache for the run instead, outside the source tree
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
+    monkeypatch.setenv("PYTHONPYCACHEPREFIX", str(_bytecode_dir))
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(_cache_home))
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
     return work
+
+
+@pytest.fixture(autouse=True)
+def english_messages(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In-process renders read English unless the test is marked ``catalogs``: most tests
+    check what a message says (a promise, a duration) for the builders' de_DE customer in
+    English words; tests of the languages themselves (tests/test_i18n*.py) take the
+    shipped catalogs. Subprocesses (the CLI, a daemon) always load them."""
+    if request.node.get_closest_marker("catalogs") is None:
+        empty = tmp_path / "no-catalogs"
+        empty.mkdir(exist_ok=True)
+        monkeypatch.setattr("outagecomms.rendering.i18n.packaged_locale_dir", lambda: empty)
 
 
 @pytest.fixture
@@ -100,10 +135,26 @@ min_margin = "1s"
 """
 
 
+@pytest.fixture(scope="session")
+def _migrated_store(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A SQLite store brought to the newest schema by the real migrations, once per run: a
+    test's store starts as a copy of it (migrating a new file costs ~60 ms, a copy nothing)."""
+    from outagecomms.store import open_store
+
+    db = tmp_path_factory.mktemp("migrated") / "store.db"
+    open_store(f"sqlite:///{db}").dispose()  # the last connection closes: no -wal is left
+    assert not db.with_name("store.db-wal").exists()
+    return db.read_bytes()
+
+
 @pytest.fixture
-def make_config(tmp_path: Path) -> Callable[..., Path]:
-    """``make_config(smtp_server, extra=..., name=..., store_url=...)``: a config file sending
-    email to that server (or to a closed port), storing in the test's SQLite file."""
+def make_config(tmp_path: Path, _migrated_store: bytes) -> Callable[..., Path]:
+    """``make_config(smtp_server, extra=..., name=..., store_url=..., migrated=True)``: a
+    config file sending email to that server (or to a closed port), storing in the test's
+    SQLite file. That file starts as a copy of a store the migrations made (mode 0600, as
+    the store makes it); ``migrated=False`` leaves it to the code under test to create (the
+    migrations from an empty store are tested through ``store_url`` and tests/test_store_files.py).
+    """
 
     def make(
         server: SmtpServer | None = None,
@@ -111,11 +162,17 @@ def make_config(tmp_path: Path) -> Callable[..., Path]:
         extra: str = "",
         name: str = "outagecomms.toml",
         store_url: str | None = None,
+        migrated: bool = True,
     ) -> Path:
+        db = tmp_path / "store.db"
+        if store_url is None and migrated and not db.exists():
+            fd = os.open(db, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(_migrated_store)
         path = tmp_path / name
         path.write_text(
             CONFIG_TEMPLATE.format(
-                store_url=store_url or f"sqlite:///{tmp_path / 'store.db'}",
+                store_url=store_url or f"sqlite:///{db}",
                 host=server.host if server else "127.0.0.1",
                 port=server.port if server else free_port(),
                 extra=extra,
@@ -129,14 +186,7 @@ def make_config(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture
 def cli() -> Callable[..., CliResult]:
     """Run the CLI in-process (Typer's CliRunner) and return exit code, stdout, stderr."""
-    from outagecomms.cli import app
-
-    def run(*args: str, input: str | None = None) -> CliResult:
-        runner = CliRunner()
-        res = runner.invoke(app, list(args), input=input, catch_exceptions=False)
-        return CliResult(res.exit_code, res.stdout, res.stderr)
-
-    return run
+    return run_cli
 
 
 # --- stores -------------------------------------------------------------------------------------

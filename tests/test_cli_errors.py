@@ -241,7 +241,7 @@ def test_broken_resolution_template_leaves_incident_open(env: Env) -> None:
 def test_config_with_unknown_key(
     cli: Cli, make_config: Callable[..., Path], smtp_server: SmtpServer
 ) -> None:
-    cfg = make_config(smtp_server, extra="colour = 'blue'\n")
+    cfg = make_config(smtp_server, extra="colour = 'blue'\n", migrated=False)
     for args in (
         ["list"],
         ["customers", "import", str(sample_csv())],

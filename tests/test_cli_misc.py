@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from tests.fakes.smtp import SmtpServer
 from tests.support.data import migrations_head, sample_csv
-from tests.support.processes import cli_json
+from tests.support.processes import run_json
 
 
 def test_watch_once_shows_open_incidents_and_countdown(
@@ -17,7 +17,7 @@ def test_watch_once_shows_open_incidents_and_countdown(
     assert cli("--config", str(cfg), "customers", "import", str(sample_csv())).exit_code == 0
     res = cli("--config", str(cfg), "declare", "Search slow", "-s", "sev3", "-c", "search", "--yes")
     assert res.exit_code == 0, res.stderr
-    due = datetime.fromisoformat(cli_json(cfg, "show", "INC-1")["next_update_due"])
+    due = datetime.fromisoformat(run_json(cfg, "show", "INC-1")["next_update_due"])
     before = datetime.now(UTC)
     frame = cli("--config", str(cfg), "watch", "--once")
     after = datetime.now(UTC)

@@ -18,7 +18,7 @@ from outagecomms.scheduler.commander import notify_commander
 from outagecomms.store import incidents as incidents_db
 from tests.fakes.asgi import free_port
 from tests.support.data import sample_csv
-from tests.support.processes import cli_json, start_daemon, stop, wait_until
+from tests.support.processes import run_json, start_daemon, stop, wait_until
 from tests.support.web import serve_web
 
 COMMANDER = "ic@example.com"
@@ -44,7 +44,7 @@ def test_a_daemon_whose_commander_channel_is_down_is_degraded_and_logs_the_notic
     cfg.write_text(text)
     monkeypatch.setenv("OC_TEST_SECRET", "s3cret-for-tests")
     assert cli("--config", str(cfg), "customers", "import", str(sample_csv())).exit_code == 0
-    cli_json(cfg, "declare", "DB down", "-s", "sev2", "-c", "database", "-r", "eu-west",
+    run_json(cfg, "declare", "DB down", "-s", "sev2", "-c", "database", "-r", "eu-west",
              "--commander", COMMANDER, "--queue-only", "--yes")  # fmt: skip
     log = tmp_path / "daemon.log"
     daemon = start_daemon(cfg, log)

@@ -111,7 +111,13 @@ def test_example_documents_every_key_the_parser_accepts() -> None:
     from outagecomms.config.model import DaemonConfig
 
     assert set(data["daemon"]) == set(DaemonConfig.__dataclass_fields__)
-    assert set(data["company"]) == {"name", "status_page_url", "support_email", "support_phone"}
+    assert set(data["company"]) == {
+        "name",
+        "status_page_url",
+        "support_email",
+        "support_phone",
+        "language",
+    }
     assert set(data["store"]) == {"url"}
     from outagecomms.config.loader import _TEMPLATE_LIMIT_KEYS
 

@@ -39,10 +39,10 @@ KEYS = {
     | set().union(*credits._RULE_KEYS.values())
     | set(credits._RULE_KEYS),
     "[goodwill]": goodwill._KEYS,
-    "templates": {"dir"} | loader._TEMPLATE_LIMIT_KEYS,
+    "templates": {"dir", "locale_dir"} | loader._TEMPLATE_LIMIT_KEYS,
     # display names: any key of the directory's, so the section documents the tables' form
-    "components": {"<component key>"},
-    "regions": {"<region key>"},
+    "components": {"<component key>", "<component key>.name", "<component key>.names"},
+    "regions": {"<region key>", "<region key>.name", "<region key>.names"},
     "web": fields(WebConfig),
     "status_page": status_page.KEYS,
     "maintenance": maintenance.KEYS,

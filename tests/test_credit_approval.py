@@ -29,7 +29,7 @@ from outagecomms.rendering.templates import customer_time
 from tests.fakes.smtp import SmtpServer
 from tests.support.data import step_rule
 from tests.support.localised import money
-from tests.support.processes import cli_json, parse_ts, run_cli_process
+from tests.support.processes import parse_ts, run_cli_process, run_json
 
 pytestmark = pytest.mark.slow
 
@@ -61,10 +61,10 @@ HELD = "We are applying a credit to your account for the disruption"
 def _resolved(smtp_server: SmtpServer, make_config, tmp_path: Path, extra: str = CREDITS) -> Path:
     cfg = make_config(smtp_server, extra=extra)
     (tmp_path / "dir.csv").write_text(DIRECTORY)
-    cli_json(cfg, "customers", "import", str(tmp_path / "dir.csv"), "--yes")
+    run_json(cfg, "customers", "import", str(tmp_path / "dir.csv"), "--yes")
     # hurt 95 minutes ago: 4 started 30-minute blocks x 5% + 10% for the late acknowledgement
-    cli_json(cfg, "declare", "API down", "-s", "sev2", "-c", "api", "--started-at", "-95m", "--yes")
-    cli_json(cfg, "resolve", "INC-1", "Fixed.", "--yes")
+    run_json(cfg, "declare", "API down", "-s", "sev2", "-c", "api", "--started-at", "-95m", "--yes")
+    run_json(cfg, "resolve", "INC-1", "Fixed.", "--yes")
     smtp_server.handler.wait_for(lambda ms: sum(m.kind == "resolution" for m in ms) == 2)
     return cfg
 
@@ -75,7 +75,7 @@ def _flat(text: str) -> str:
 
 
 def _credits(cfg: Path) -> dict[str, dict]:
-    return {c["customer"]: c for c in cli_json(cfg, "credits", "INC-1")["credits"]}
+    return {c["customer"]: c for c in run_json(cfg, "credits", "INC-1")["credits"]}
 
 
 # --- 1. the policy ------------------------------------------------------------------------
@@ -133,7 +133,7 @@ def test_held_credits_are_not_stated(smtp_server: SmtpServer, make_config, tmp_p
     # the held one: no amount, and when they will hear it, in their zone and locale
     text = notice["a1"].text()
     assert money("300.00", "EUR", "de_DE") not in text and "300" not in text
-    show = cli_json(cfg, "show", "INC-1")
+    show = run_json(cfg, "show", "INC-1")
     sent = next(r for r in show["rounds"] if r["kind"] == "resolution")
     by_when = customer_time(
         parse_ts(sent["created_at"]) + timedelta(hours=48),
@@ -150,7 +150,9 @@ def test_held_credits_are_not_stated(smtp_server: SmtpServer, make_config, tmp_p
 # --- 2. --approve sends the credit notice ---------------------------------------------------
 
 
-def test_approve_sends_credit_notices(smtp_server: SmtpServer, make_config, tmp_path: Path) -> None:
+def test_approve_sends_credit_notices(
+    smtp_server: SmtpServer, make_config, cli, tmp_path: Path
+) -> None:
     cfg = _resolved(smtp_server, make_config, tmp_path)
     # it sends: without --yes and without a terminal it refuses, and approves nothing
     proc = run_cli_process("credits", "INC-1", "--approve", config=cfg)
@@ -158,7 +160,7 @@ def test_approve_sends_credit_notices(smtp_server: SmtpServer, make_config, tmp_
     assert "not a terminal: pass --yes to send" in proc.stderr
     assert _credits(cfg)["a1"]["status"] == "proposed"
 
-    res = cli_json(cfg, "credits", "INC-1", "--approve", "--yes")
+    res = run_json(cfg, "credits", "INC-1", "--approve", "--yes")
     assert res["approved"] == 1 and res["queued"] == 1 and res["sent"] == 1
     by = {c["customer"]: c for c in res["credits"]}
     assert by["a1"]["status"] == "approved" and by["a1"]["announced_amount"] == "300.00"
@@ -171,21 +173,23 @@ def test_approve_sends_credit_notices(smtp_server: SmtpServer, make_config, tmp_
     assert "premium support" in text
     assert notices[0].message["Subject"].startswith("Re: [INC-1]")  # the incident's thread
 
-    show = cli_json(cfg, "show", "INC-1")
+    show = run_json(cfg, "show", "INC-1")
     credit_round = next(r for r in show["rounds"] if r["kind"] == "credit")
     assert credit_round["sent"] == 1 and credit_round["due_by"] is None
-    report = run_cli_process("report", "INC-1", config=cfg)
-    assert report.returncode == 0 and "credit" in report.stdout
+    report = cli("--config", str(cfg), "report", "INC-1")
+    assert report.exit_code == 0 and "credit" in report.stdout
 
     # nothing proposed is left: a second --approve sends nothing
-    again = cli_json(cfg, "credits", "INC-1", "--approve", "--yes")
+    again = run_json(cfg, "credits", "INC-1", "--approve", "--yes")
     assert again["approved"] == 0 and again["queued"] == 0
 
 
 # --- 3. --adjust: a person's decision -------------------------------------------------------
 
 
-def test_adjust_records_who_and_why(smtp_server: SmtpServer, make_config, tmp_path: Path) -> None:
+def test_adjust_records_who_and_why(
+    smtp_server: SmtpServer, make_config, cli, tmp_path: Path
+) -> None:
     cfg = _resolved(smtp_server, make_config, tmp_path)
     env = {"USER": "alice"}
     bad = run_cli_process(
@@ -203,11 +207,11 @@ def test_adjust_records_who_and_why(smtp_server: SmtpServer, make_config, tmp_pa
     assert b2["adjusted"]["computed_amount"] == "60.00"
     table = run_cli_process("credits", "INC-1", config=cfg)
     assert "set by alice" in table.stdout and "account manager agreed" in table.stdout
-    report = run_cli_process("report", "INC-1", config=cfg)
+    report = cli("--config", str(cfg), "report", "INC-1")
     assert "b2: 75.00 USD (computed 60.00) by alice: account manager agreed" in report.stdout
 
     # approving it tells b2 the new amount, as a correction of the 60.00 they were told
-    res = cli_json(cfg, "credits", "INC-1", "--approve", "--customer", "b2", "--yes")
+    res = run_json(cfg, "credits", "INC-1", "--approve", "--customer", "b2", "--yes")
     assert res["approved"] == 1 and res["queued"] == 1
     assert {c["customer"]: c["status"] for c in res["credits"]} == {
         "a1": "proposed",
@@ -223,7 +227,7 @@ def test_adjust_records_who_and_why(smtp_server: SmtpServer, make_config, tmp_pa
     )
     assert "account manager agreed" not in text  # the reason is recorded, not sent
     # a recompute never overrides a person's decision
-    cli_json(cfg, "edit", "INC-1", "--started-at", "-35m", "--yes")
+    run_json(cfg, "edit", "INC-1", "--started-at", "-35m", "--yes")
     assert _credits(cfg)["b2"]["amount"] == "75.00"
 
 
@@ -252,7 +256,7 @@ def test_edit_shows_announced_changes_and_needs_yes(
     # a1's amount was held (not told), but its offer was told: that is not a change here
     assert "a1" not in changes
 
-    done = cli_json(cfg, "edit", "INC-1", "--started-at", "-35m", "--yes")
+    done = run_json(cfg, "edit", "INC-1", "--started-at", "-35m", "--yes")
     assert done["applied"] is True and done["corrections_queued"] == 0
     after = _credits(cfg)
     assert after["b2"]["amount"] == "40.00" and after["b2"]["announced_amount"] == "60.00"
@@ -260,7 +264,7 @@ def test_edit_shows_announced_changes_and_needs_yes(
     assert not any(m.kind == "credit" for m in smtp_server.handler.messages)
 
     # the commander asks: the customers whose announced amount changed get a correction
-    res = cli_json(cfg, "edit", "INC-1", "--started-at", "-36m", "--yes", "--send-corrections")
+    res = run_json(cfg, "edit", "INC-1", "--started-at", "-36m", "--yes", "--send-corrections")
     assert res["corrections_queued"] == 1 and res["sent"] == 1
     msgs = smtp_server.handler.wait_for(lambda ms: any(m.kind == "credit" for m in ms))
     (notice,) = [m for m in msgs if m.kind == "credit"]
@@ -291,7 +295,7 @@ def test_a_recompute_keeps_announced_credits(
         assert [c.customer_id for c in exc.value.changes] == ["b2"]
     by = _credits(cfg)
     assert by["b2"]["amount"] == "60.00" and by["a1"]["amount"] != "300.00"
-    events = cli_json(cfg, "show", "INC-1")["events"]
+    events = run_json(cfg, "show", "INC-1")["events"]
     kept = [e for e in events if e["kind"] == "credit_kept"]
     assert kept and "b2" in kept[0]["detail"]
 

@@ -12,7 +12,7 @@ import pytest
 from tests.fakes.asgi import free_port
 from tests.fakes.smtp import SmtpServer
 from tests.support.data import expected_ids, sample_csv
-from tests.support.processes import cli_json, start_daemon, stop, wait_until
+from tests.support.processes import run_json, start_daemon, stop, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -33,8 +33,8 @@ def test_follow_up_click_is_recorded(
     monkeypatch.setenv("OC_TEST_SECRET", "s3cret-for-tests")
     assert cli("--config", str(cfg), "customers", "import", str(sample_csv())).exit_code == 0
     want = expected_ids("database", "eu-west")
-    cli_json(cfg, "declare", "DB down", "-s", "sev2", "-c", "database", "-r", "eu-west", "--yes")
-    cli_json(cfg, "resolve", "--yes", "INC-1", "Fixed.")
+    run_json(cfg, "declare", "DB down", "-s", "sev2", "-c", "database", "-r", "eu-west", "--yes")
+    run_json(cfg, "resolve", "--yes", "INC-1", "Fixed.")
     daemon = start_daemon(cfg, tmp_path / "daemon.log")
     try:
         msgs = smtp_server.handler.wait_for(
@@ -57,7 +57,7 @@ def test_follow_up_click_is_recorded(
         assert "outagecomms_promises_late_total 0" in metrics
         for link in links:  # a mail scanner fetches every link: nothing is recorded
             assert httpx.get(link).status_code == 200
-        assert cli_json(cfg, "nps", "INC-1")["responses"] == 0
+        assert run_json(cfg, "nps", "INC-1")["responses"] == 0
         r = httpx.get(links[9])  # "9": a promoter clicks, then presses the page's button
         assert r.status_code == 200 and "9 out of 10" in r.text
         target = links[9].split("?")[0]
@@ -69,7 +69,7 @@ def test_follow_up_click_is_recorded(
         assert httpx.get(tampered).status_code == 403
     finally:
         assert stop(daemon) == 0
-    data = cli_json(cfg, "nps", "INC-1")
+    data = run_json(cfg, "nps", "INC-1")
     assert data["responses"] == 1 and data["detractors"] == 1 and data["nps"] == -100.0
     rep = cli("--config", str(cfg), "report", "INC-1")
     assert rep.exit_code == 0 and "INC-1" in rep.stdout

@@ -12,7 +12,7 @@ import pytest
 
 from tests.fakes.smtp import SmtpServer
 from tests.support.data import expected_ids, sample_csv
-from tests.support.processes import cli_json, parse_ts, start_daemon, stop, wait_until
+from tests.support.processes import parse_ts, run_json, start_daemon, stop, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +24,7 @@ def test_leader_killed_another_takes_over(
     cfg.write_text(cfg.read_text().replace("[daemon]\n", '[daemon]\nleader_lease = "3s"\n'))
     assert cli("--config", str(cfg), "customers", "import", str(sample_csv())).exit_code == 0
     want = expected_ids("database", "eu-west")
-    cli_json(
+    run_json(
         cfg,
         "declare",
         "DB down",
@@ -50,7 +50,7 @@ def test_leader_killed_another_takes_over(
         # the round is recorded as sent before the kill, so any resend would be a real bug
         wait_until(
             lambda: (
-                next(r for r in cli_json(cfg, "show", "INC-1")["rounds"] if r["round"] == 3)["sent"]
+                next(r for r in run_json(cfg, "show", "INC-1")["rounds"] if r["round"] == 3)["sent"]
                 == len(want)
             )
         )
@@ -65,7 +65,7 @@ def test_leader_killed_another_takes_over(
         if d1.poll() is None:
             d1.kill()
         assert stop(d2) == 0
-    show = cli_json(cfg, "show", "INC-1")
+    show = run_json(cfg, "show", "INC-1")
     msgs = h.snapshot()
     assert all(n == 1 for n in Counter((m.round, m.customer) for m in msgs).values()), "sent twice"
     for r in show["rounds"]:

@@ -21,7 +21,7 @@ from tests.fakes.asgi import free_port
 from tests.fakes.smtp import SmtpServer
 from tests.support.data import expected_ids, sample_csv, sample_rows
 from tests.support.inbound import inbound_rows, reply, wait_listening
-from tests.support.processes import cli_json, start_daemon, stop, wait_until
+from tests.support.processes import run_json, start_daemon, stop, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -260,7 +260,7 @@ def test_a_negative_reply_reaches_the_account_manager_through_the_daemon(
     customer's acknowledgement leave the same daemon, without waiting for any poll."""
     d = listening()
     assert cli("--config", str(d.config), "customers", "import", str(sample_csv())).exit_code == 0
-    declared = cli_json(d.config, "declare", "Database connections failing", "--severity", "sev2",
+    declared = run_json(d.config, "declare", "Database connections failing", "--severity", "sev2",
                         "--component", "database", "--region", "eu-west", "--yes")  # fmt: skip
     assert declared["sent"] >= 1
     customer = next(r for r in sample_rows() if r["id"] == "c0000010")
@@ -403,7 +403,7 @@ def test_a_reloaded_config_reaches_the_worker(listening, smtp_server: SmtpServer
     """SIGHUP: the next batch is processed by a worker that read the new [[escalation]]."""
     d = listening()
     assert cli("--config", str(d.config), "customers", "import", str(sample_csv())).exit_code == 0
-    cli_json(d.config, "declare", "Database connections failing", "--severity", "sev2",
+    run_json(d.config, "declare", "Database connections failing", "--severity", "sev2",
              "--component", "database", "--region", "eu-west", "--yes")  # fmt: skip
     customer = next(r for r in sample_rows() if r["id"] == "c0000010")
     ours = smtp_server.handler.wait_for(

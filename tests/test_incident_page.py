@@ -507,3 +507,20 @@ def test_open_event_streams_end_cleanly_when_the_server_stops(
         assert started.wait(10)
     reader.join(10)
     assert result == {"ended": "cleanly"}
+
+
+@pytest.mark.catalogs
+def test_a_customer_reads_their_page_in_their_language(world: World) -> None:
+    """c0000008 is de_DE: the page's words come from the German catalog, its times in their
+    locale, ``<html lang>`` says so; an en_GB customer's page stays English."""
+    words = world.app.renderer.catalogs.translations("de")
+    german = world.client.get(world.link("c0000008")).text
+    assert 'lang="de-DE"' in german
+    for msgid in ("What we sent you", "Tell us how this affects you", "Send"):
+        assert words.gettext(msgid) != msgid  # translated in the catalog
+        assert words.gettext(msgid) in german
+    assert words.pgettext("timeline", "We told you about the problem") in german
+    assert words.pgettext("delivery", "sent") in german
+    english = world.client.get(world.link("c0000010")).text
+    assert 'lang="en-GB"' in english
+    assert "What we sent you" in english and words.gettext("What we sent you") not in english

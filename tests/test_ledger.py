@@ -13,7 +13,7 @@ import pytest
 from tests.fakes.smtp import SmtpServer
 from tests.support.data import step_rule
 from tests.support.localised import money
-from tests.support.processes import cli_json
+from tests.support.processes import run_json
 
 pytestmark = pytest.mark.slow
 
@@ -46,10 +46,10 @@ def test_credits_flow(smtp_server: SmtpServer, make_config, cli, tmp_path: Path)
         cli("--config", str(cfg), "customers", "import", str(tmp_path / "dir.csv")).exit_code == 0
     )
     # customers were hurt 95 minutes ago: the 10-minute acknowledgement deadline is long gone
-    cli_json(cfg, "declare", "API down", "-s", "sev2", "-c", "api", "--started-at", "-95m", "--yes")
-    res = cli_json(cfg, "resolve", "--yes", "INC-1", "Fixed.")
+    run_json(cfg, "declare", "API down", "-s", "sev2", "-c", "api", "--started-at", "-95m", "--yes")
+    res = run_json(cfg, "resolve", "--yes", "INC-1", "Fixed.")
     assert res["sent"] == 3
-    data = cli_json(cfg, "credits", "INC-1")
+    data = run_json(cfg, "credits", "INC-1")
     by = {c["customer"]: c for c in data["credits"]}
     # 95 min -> 4 started 30-minute blocks x 5% = 20%, plus 10% for the late acknowledgement
     assert by["a1"]["amount"] == "300.00" and by["a1"]["currency"] == "EUR"
@@ -71,8 +71,8 @@ def test_credits_flow(smtp_server: SmtpServer, make_config, cli, tmp_path: Path)
     assert money("9000", "JPY", "ja_JP") in notice["c3"]
 
     # an edit recomputes the approved, announced credits only when confirmed
-    cli_json(cfg, "edit", "INC-1", "--started-at", "-35m", "--yes")
-    again = {c["customer"]: c for c in cli_json(cfg, "credits", "INC-1")["credits"]}
+    run_json(cfg, "edit", "INC-1", "--started-at", "-35m", "--yes")
+    again = {c["customer"]: c for c in run_json(cfg, "credits", "INC-1")["credits"]}
     # 35 min -> 2 started blocks x 5% = 10%, plus 10%: the acknowledgement went out at
     # declare, 35 min after the corrected start, still later than the 10-minute deadline
     assert Decimal(again["b2"]["amount"]) == Decimal("40.00")
@@ -80,7 +80,7 @@ def test_credits_flow(smtp_server: SmtpServer, make_config, cli, tmp_path: Path)
 
     # the billing export is spreadsheet-safe and marks the credits exported
     out = tmp_path / "credits.csv"
-    exported = cli_json(cfg, "credits", "INC-1", "--csv", str(out))
+    exported = run_json(cfg, "credits", "INC-1", "--csv", str(out))
     assert all(c["status"] == "exported" for c in exported["credits"])
     rows = list(csv.DictReader(out.open(newline="")))
     name = next(r["name"] for r in rows if r["customer"] == "a1")
@@ -91,8 +91,8 @@ def test_credits_flow(smtp_server: SmtpServer, make_config, cli, tmp_path: Path)
         "c3": "6000",
     }
     # billing has them: no edit changes an exported credit
-    cli_json(cfg, "edit", "INC-1", "--started-at", "-200m", "--yes")
-    frozen = {c["customer"]: c for c in cli_json(cfg, "credits", "INC-1")["credits"]}
+    run_json(cfg, "edit", "INC-1", "--started-at", "-200m", "--yes")
+    frozen = {c["customer"]: c for c in run_json(cfg, "credits", "INC-1")["credits"]}
     assert frozen["b2"]["amount"] == "40.00" and frozen["b2"]["status"] == "exported"
 
 
@@ -104,9 +104,9 @@ def test_no_credit_policy_credits_nobody(
     assert (
         cli("--config", str(cfg), "customers", "import", str(tmp_path / "dir.csv")).exit_code == 0
     )
-    cli_json(cfg, "declare", "API down", "-s", "sev2", "-c", "api", "--started-at", "-95m", "--yes")
-    cli_json(cfg, "resolve", "--yes", "INC-1", "Fixed.")
-    data = cli_json(cfg, "credits", "INC-1")
+    run_json(cfg, "declare", "API down", "-s", "sev2", "-c", "api", "--started-at", "-95m", "--yes")
+    run_json(cfg, "resolve", "--yes", "INC-1", "Fixed.")
+    data = run_json(cfg, "credits", "INC-1")
     # nothing, written with each currency's minor unit (JPY has none)
     assert {c["customer"]: c["amount"] for c in data["credits"]} == {
         "a1": "0.00",

@@ -28,15 +28,14 @@ from typing import Any, TypeVar
 
 import feedparser
 import pytest
-import rnc2rng
-from lxml import etree
 
 from outagecomms import App
 from outagecomms.store import incidents as incidents_db
 from tests.fakes.asgi import free_port
 from tests.fakes.clock import FakeClock
 from tests.fakes.smtp import SmtpServer
-from tests.support.data import DATA, sample_csv, sample_rows
+from tests.support.atom import assert_valid_atom
+from tests.support.data import sample_csv, sample_rows
 from tests.support.processes import CliResult
 from tests.support.web import serve_web
 
@@ -470,13 +469,6 @@ def test_every_control_is_labelled_and_every_text_has_aa_contrast(world: World, 
 # --- h) the public status page ----------------------------------------------------------------
 
 
-def atom_schema() -> etree.RelaxNG:
-    """RFC 4287's RELAX NG grammar (``tests/data/atom/atom.rnc``; see test_status_feeds.py for
-    why the ``local`` prefix's declaration is dropped)."""
-    rng = rnc2rng.dumps(rnc2rng.load(str(DATA / "atom" / "atom.rnc")))
-    return etree.RelaxNG(etree.fromstring(rng.replace('xmlns:local=""', "").encode()))
-
-
 def test_the_status_page_shows_states_the_public_update_and_uptime_and_no_customer(
     world: World, tab: Page, contexts: Callable[..., BrowserContext]
 ) -> None:
@@ -513,9 +505,7 @@ def test_the_status_page_shows_states_the_public_update_and_uptime_and_no_custom
     # the feed, fetched with the browser context's cookies and headers, is Atom
     feed = tab.context.request.get(world.base + "/status/feed.atom")
     assert feed.ok and feed.headers["content-type"].startswith("application/atom+xml")
-    doc = etree.fromstring(feed.body())
-    schema = atom_schema()
-    assert schema.validate(doc), schema.error_log
+    assert_valid_atom(feed.body())
     parsed = feedparser.parse(feed.body())
     assert not parsed.bozo, parsed.get("bozo_exception")
     assert parsed.entries[0].title.startswith(world.ref)

@@ -11,7 +11,7 @@ from outagecomms.app import App
 from outagecomms.store import outbox as outbox_db
 from tests.fakes.smtp import SmtpServer
 from tests.support.data import write_rows
-from tests.support.processes import cli_json
+from tests.support.processes import cli_json, run_json
 
 pytestmark = pytest.mark.slow
 
@@ -40,13 +40,14 @@ def test_fan_out_over_two_processes_sends_each_message_once(
     directory = tmp_path / "customers.csv"
     rows = write_directory(directory, 2000)
     assert cli("--config", str(cfg), "customers", "import", str(directory)).exit_code == 0
+    # a real CLI process: it is the parent of the sender processes under test
     out = cli_json(cfg, "declare", "API down", "--severity", "sev1", "--component", "api", "--yes")
     assert out["audience"] == len(rows)
     assert out["sent"] == len(rows) and out["failed"] == out["retry"] == 0
     msgs = smtp_server.handler.wait_for(lambda ms: len(ms) >= len(rows), timeout=60)
     assert Counter(m.customer for m in msgs) == Counter(r["id"] for r in rows)
     assert len({m.message_id for m in msgs}) == len(rows)
-    assert cli_json(cfg, "show", "INC-1")["rounds"][0]["sent"] == len(rows)
+    assert run_json(cfg, "show", "INC-1")["rounds"][0]["sent"] == len(rows)
     senders: Counter[str] = Counter()
     with App.open(cfg) as app, app.store.read() as conn:
         for r in rows:

@@ -34,10 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from outagecomms.app import App
-from outagecomms.cli import app as cli_app
 from outagecomms.directory.importer import import_file
 from outagecomms.incidents.lifecycle import declare
 from outagecomms.models import Selector
@@ -49,7 +47,7 @@ from tests.fakes.asgi import free_port, serve_asgi
 from tests.fakes.clock import FakeClock
 from tests.fakes.smtp import SmtpServer
 from tests.fakes.webhook import HOOKS_CHANNEL, WebhookRecorder
-from tests.support.processes import CliResult, start_daemon, stop, wait_until
+from tests.support.processes import CliResult, run_cli, start_daemon, stop, wait_until
 
 CUSTOMERS = 10
 OUTAGE = timedelta(seconds=30)
@@ -132,8 +130,8 @@ class World:
     def deliveries(self, *status: str) -> list[dict[str, Any]]:
         """``deliveries INC-1 --json``, what a commander runs to see the outbox."""
         args = ["--config", str(self.cfg), "deliveries", "INC-1", "--json"]
-        res = CliRunner().invoke(cli_app, [*args, *(["--status", *status] if status else [])])
-        assert res.exit_code == 0, res.output
+        res = run_cli(*args, *(["--status", *status] if status else []))
+        assert res.exit_code == 0, res.stderr
         return list(json.loads(res.stdout)["deliveries"])
 
     def events(self) -> list[dict[str, str]]:

@@ -19,7 +19,7 @@ import pytest
 
 from tests.fakes.smtp import SmtpServer
 from tests.support.data import sample_csv, step_rule
-from tests.support.processes import CliResult, run_cli_process
+from tests.support.processes import CliResult, run_json
 
 NOT_A_TERMINAL = "error: not a terminal: pass --yes to send"
 DECLARE = ("declare", "Database down", "-s", "sev2", "-c", "database", "-m", "Queries fail.")
@@ -37,23 +37,22 @@ def _piped(cfg: Path, *args: str, answer: str = "n\n") -> subprocess.CompletedPr
     )
 
 
+# the setup and the checks run the CLI in-process (``run_json``, ``_incidents``, ``_rounds``):
+# the process boundary tested here is the refusing command's own (``_piped``, a terminal)
+
+
 def _incidents(cfg: Path) -> list[dict[str, object]]:
-    proc = run_cli_process("list", "--all", "--json", config=cfg)
-    assert proc.returncode == 0, proc.stderr
-    return list(json.loads(proc.stdout)["incidents"])
+    return list(run_json(cfg, "list", "--all")["incidents"])
 
 
 def _rounds(cfg: Path, ref: str) -> list[str]:
-    proc = run_cli_process("show", ref, "--json", config=cfg)
-    assert proc.returncode == 0, proc.stderr
-    return [r["kind"] for r in json.loads(proc.stdout)["rounds"]]
+    return [r["kind"] for r in run_json(cfg, "show", ref)["rounds"]]
 
 
 @pytest.fixture
 def cfg(make_config: Callable[..., Path], smtp_server: SmtpServer) -> Path:
     path = make_config(smtp_server)
-    proc = run_cli_process("customers", "import", str(sample_csv()), "--yes", config=path)
-    assert proc.returncode == 0, proc.stderr
+    run_json(path, "customers", "import", str(sample_csv()), "--yes")
     return path
 
 
@@ -72,8 +71,7 @@ def test_declare_from_a_pipe_refuses_without_yes(cfg: Path, extra: tuple[str, ..
 def test_update_and_resolve_from_a_pipe_refuse_without_yes(
     cfg: Path, smtp_server: SmtpServer
 ) -> None:
-    proc = run_cli_process(*DECLARE, "--yes", config=cfg)
-    assert proc.returncode == 0, proc.stderr
+    run_json(cfg, *DECLARE, "--yes")
     for args in (("update", "INC-1", "Rolled back."), ("resolve", "INC-1", "Fixed.")):
         proc = _piped(cfg, *args, answer="y\n")  # even a "y" on a pipe is nobody's answer
         assert proc.returncode == 2, proc.stderr
@@ -86,12 +84,11 @@ def test_update_and_resolve_from_a_pipe_refuse_without_yes(
 
 
 def test_void_and_reopen_from_a_pipe_refuse_without_yes(cfg: Path) -> None:
-    proc = run_cli_process(*DECLARE, "--yes", config=cfg)
-    assert proc.returncode == 0, proc.stderr
+    run_json(cfg, *DECLARE, "--yes")
     proc = _piped(cfg, "void", "INC-1", "--reason", "A false alarm.", answer="y\n")
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == NOT_A_TERMINAL
     assert _incidents(cfg)[0]["status"] == "investigating"
-    assert run_cli_process("resolve", "INC-1", "Fixed.", "--yes", config=cfg).returncode == 0
+    run_json(cfg, "resolve", "INC-1", "Fixed.", "--yes")
     proc = _piped(cfg, "reopen", "INC-1", "It is back.", answer="y\n")
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == NOT_A_TERMINAL
     assert _rounds(cfg, "INC-1") == ["acknowledgement", "resolution"]
@@ -299,8 +296,7 @@ def test_ctrl_c_during_the_fan_out_says_what_was_sent_and_what_finishes_it(
     with running_smtp(handler) as server:
         cfg = make_config(server)  # max_connections = 4: at most 4 sends in flight
         width = 4
-        proc = run_cli_process("customers", "import", str(sample_csv()), "--yes", config=cfg)
-        assert proc.returncode == 0, proc.stderr
+        run_json(cfg, "customers", "import", str(sample_csv()), "--yes")
         declare = subprocess.Popen(
             [sys.executable, "-m", "outagecomms", "--config", str(cfg), *DECLARE, "--yes"],
             stdout=subprocess.PIPE,
@@ -326,14 +322,13 @@ def test_ctrl_c_during_the_fan_out_says_what_was_sent_and_what_finishes_it(
         # what was in flight at Ctrl-C ended and was recorded; nothing new started after it
         assert len(received) == sent
         assert len(received) <= at_signal + width
-        show = json.loads(run_cli_process("show", "INC-1", "--json", config=cfg).stdout)
+        show = run_json(cfg, "show", "INC-1")
         (ack,) = show["rounds"]
         assert queued == ack["pending"] > 0
         assert ack["sent"] == sent and sent + queued == ack["owed"]
         # the command it names finishes the job, each customer once
         handler.delay = 0
-        tick = run_cli_process("tick", "--yes", config=cfg)
-        assert tick.returncode == 0, tick.stderr
+        run_json(cfg, "tick", "--yes")
         got = handler.wait_for(lambda ms: len(ms) >= ack["owed"])
         assert sorted(x.customer for x in got) == sorted({x.customer for x in got})
 

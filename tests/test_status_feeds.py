@@ -8,21 +8,17 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import timedelta
-from functools import cache
 from pathlib import Path
 
 import feedparser
 import pytest
-import rnc2rng
 from lxml import etree
 
 from outagecomms import App
 from tests.fakes.clock import FakeClock
-from tests.support.data import DATA
+from tests.support.atom import A, assert_valid_atom, atom_schema
 from tests.support.status_page import SECRETS, STATUS_SECRET, AsgiClient, status_app
 from tests.support.web import serve_web
-
-A = "{http://www.w3.org/2005/Atom}"
 
 
 @pytest.fixture(autouse=True)
@@ -40,29 +36,6 @@ def client(app: App) -> AsgiClient:
     from outagecomms.web.server import make_web_app
 
     return AsgiClient(make_web_app(app))
-
-
-@cache
-def atom_schema() -> etree.RelaxNG:
-    """RFC 4287's grammar. rnc2rng writes ``namespace local = ""`` as ``xmlns:local=""``,
-    which XML namespaces forbid (a prefix cannot be unbound); the prefix names nothing else
-    (``local:*`` becomes ``<nsName ns=""/>``), so the declaration is dropped."""
-    rng = rnc2rng.dumps(rnc2rng.load(str(DATA / "atom" / "atom.rnc")))
-    assert rng.count('xmlns:local=""') == 1
-    return etree.RelaxNG(etree.fromstring(rng.replace('xmlns:local=""', "").encode()))
-
-
-def assert_valid_atom(body: bytes) -> etree._Element:
-    doc = etree.fromstring(body)
-    schema = atom_schema()
-    assert schema.validate(doc), schema.error_log
-    # the grammar's two Schematron rules, which RELAX NG itself does not check
-    assert doc.find(f"{A}author") is not None
-    for entry in doc.iter(f"{A}entry"):
-        assert entry.find(f"{A}content") is not None or any(
-            link.get("rel", "alternate") == "alternate" for link in entry.iter(f"{A}link")
-        )
-    return doc
 
 
 def test_the_schema_refuses_what_is_not_atom() -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from tests.fakes.smtp import SmtpServer
 from tests.support.data import expected_ids, sample_csv
-from tests.support.processes import cli_json, parse_ts, start_daemon, stop, wait_until
+from tests.support.processes import parse_ts, run_json, start_daemon, stop, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -29,14 +29,14 @@ def _tick(cfg: Path) -> subprocess.Popen[str]:
 def _declare(cfg: Path, cli, every: str = "2s") -> set[str]:
     assert cli("--config", str(cfg), "customers", "import", str(sample_csv())).exit_code == 0
     want = expected_ids("database", "eu-west")
-    out = cli_json(cfg, "declare", "Database down", "--severity", "sev2", "--component", "database",
+    out = run_json(cfg, "declare", "Database down", "--severity", "sev2", "--component", "database",
                    "--region", "eu-west", "--every", every, "--yes")  # fmt: skip
     assert out["sent"] == len(want)
     return want
 
 
 def _check_rounds(cfg: Path, smtp: SmtpServer, n_customers: int) -> dict:
-    show = cli_json(cfg, "show", "INC-1")
+    show = run_json(cfg, "show", "INC-1")
     msgs = smtp.handler.snapshot()
     # nothing sent twice: one message per Message-ID, one per (round, customer)
     assert all(n == 1 for n in Counter(m.message_id for m in msgs).values())
@@ -91,7 +91,7 @@ def test_daemon_killed_and_restarted_keeps_the_next_promise(
         # make sure the sends were recorded before the kill, so a resend would be a real bug
         wait_until(
             lambda: (
-                next(r for r in cli_json(cfg, "show", "INC-1")["rounds"] if r["round"] == 2)["sent"]
+                next(r for r in run_json(cfg, "show", "INC-1")["rounds"] if r["round"] == 2)["sent"]
                 == len(want)
             )
         )

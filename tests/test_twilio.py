@@ -335,3 +335,36 @@ def test_sms_templates_fit_two_segments(
         assert (builders.FEEDBACK_LINKS[10] in text) == (
             with_extras and kind == RoundKind.FOLLOW_UP
         )
+
+
+@pytest.mark.catalogs
+@pytest.mark.parametrize("with_page", [False, True], ids=["no-page", "page-link"])
+@pytest.mark.parametrize("with_extras", [False, True], ids=["plain", "with-extras"])
+def test_german_sms_templates_fit_two_segments(with_extras: bool, with_page: bool) -> None:
+    """In German (the shipped catalog: longer words than English) too."""
+    r = builders.renderer()
+    assert r.catalogs.resolve("de_DE") == "de"
+    words = r.catalogs.translations("de")
+    c = builders.customer("Europe/Berlin", "de_DE", name="Acme Logistics GmbH & Co. KG")
+    credit = {"amount": "1.250,00 €", "reason": "10 % der Monatsgebühr"}
+    title = "Anmeldefehler und langsame API-Antworten für einige Kunden"
+    update = (
+        "Ein Datenbank-Failover läuft; Anmeldungen funktionieren wieder, aber einige "
+        "API-Aufrufe laufen noch in Timeouts. Wir verlagern den restlichen Verkehr."
+    )
+    next_update = words.gettext("Next update by %(by)s.").split("%(by)s")[0]
+    assert next_update and next_update != "Next update by "
+    for kind in RoundKind:
+        more = builders.extras(kind, credit=credit) if with_extras else {}
+        if with_page:
+            more["page_url"] = PAGE_URL
+        ctx = builders.context(kind, c, r=r, title=title, message=update, **more)
+        text = r.render(kind, TwilioChannel.template_channel, ctx).text.strip()
+        encoding, segments = sms_segments(text)
+        assert segments <= 2, f"{kind}: {segments} {encoding} segments: {text!r}"
+        assert "INC-42" in text and "\n" not in text
+        if not builders.done(kind):
+            assert next_update in text, text
+        assert (credit["amount"] in text) == (
+            with_extras and kind in (RoundKind.RESOLUTION, RoundKind.CREDIT)
+        )

@@ -249,6 +249,19 @@ MIN_STEPS, MAX_STEPS = 1_000, 100_000_000
 MAX_RENDER_TIMEOUT = timedelta(seconds=60)
 
 
+def _parse_language(ctx: _Ctx, value: str) -> str:
+    """``[company] language``: a language (``de``) or locale (``de_AT``) Babel knows."""
+    from babel import Locale, UnknownLocaleError
+
+    try:
+        Locale.parse(value.replace("-", "_"))
+    except (ValueError, UnknownLocaleError):
+        raise ctx.err(
+            "company.language", f'{value!r} is not a language code like "en" or "de"'
+        ) from None
+    return value.replace("-", "_")
+
+
 def _parse_template_limits(ctx: _Ctx, tpl: Mapping[str, Any]) -> TemplateLimits:
     base = TemplateLimits()
     timeout = ctx.duration(tpl, "templates", "render_timeout", base.render_timeout)
@@ -479,8 +492,11 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
         _check_store_url(ctx, store_url, "$OUTAGECOMMS_STORE_URL")
 
     comp = ctx.table(data.get("company", {}), "company")
-    ctx.known(comp, "company", {"name", "status_page_url", "support_email", "support_phone"})
+    ctx.known(
+        comp, "company", {"name", "status_page_url", "support_email", "support_phone", "language"}
+    )
     company = CompanyConfig(
+        language=_parse_language(ctx, ctx.string(comp, "company", "language", "en")),
         name=ctx.string(comp, "company", "name", "Example Co"),
         status_page_url=ctx.string(comp, "company", "status_page_url", ""),
         support_email=ctx.string(comp, "company", "support_email", ""),
@@ -604,7 +620,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
     )
 
     tpl = ctx.table(data.get("templates", {}), "templates")
-    ctx.known(tpl, "templates", {"dir", *_TEMPLATE_LIMIT_KEYS})
+    ctx.known(tpl, "templates", {"dir", "locale_dir", *_TEMPLATE_LIMIT_KEYS})
     template_limits = _parse_template_limits(ctx, tpl)
     templates_dir: Path | None = None
     if "dir" in tpl:
@@ -613,6 +629,11 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
             raise ctx.err("templates.dir", f"folder {templates_dir} does not exist")
     elif path and (base / "templates").is_dir():
         templates_dir = base / "templates"
+    locale_dir: Path | None = None
+    if "locale_dir" in tpl:
+        locale_dir = _resolve_path(base, ctx.string(tpl, "templates", "locale_dir", ""))
+        if not locale_dir.is_dir():
+            raise ctx.err("templates.locale_dir", f"folder {locale_dir} does not exist")
 
     source = str(path or "<defaults>")
     credits = None  # no [credits]: nobody is credited (and the engine is not even imported)
@@ -683,6 +704,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
         dispatch=dispatch,
         daemon=daemon,
         templates_dir=templates_dir,
+        locale_dir=locale_dir,
         template_limits=template_limits,
     )
 

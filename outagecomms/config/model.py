@@ -35,6 +35,8 @@ class CompanyConfig:
     status_page_url: str = ""
     support_email: str = ""
     support_phone: str = ""
+    #: the language a customer reads when theirs has no catalog (rendering.i18n)
+    language: str = "en"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,12 +46,24 @@ class DisplayNames:
 
     components: Mapping[str, str] = field(default_factory=dict)
     regions: Mapping[str, str] = field(default_factory=dict)
+    #: per language (``[components.database] names = { de = "Verwaltete Datenbank" }``):
+    #: key -> language -> name
+    component_names: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    region_names: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
-    def component(self, key: str) -> str:
-        return self.components.get(key, key)
+    def component(self, key: str, language: str = "") -> str:
+        """The name a reader of ``language`` (a catalog name: ``de``, ``fr_CA``) reads."""
+        return _named(self.component_names.get(key), language) or self.components.get(key, key)
 
-    def region(self, key: str) -> str:
-        return self.regions.get(key, key)
+    def region(self, key: str, language: str = "") -> str:
+        return _named(self.region_names.get(key), language) or self.regions.get(key, key)
+
+
+def _named(names: Mapping[str, str] | None, language: str) -> str | None:
+    """``fr_CA``'s name, else ``fr``'s."""
+    if not names or not language:
+        return None
+    return names.get(language) or names.get(language.split("_")[0])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -388,6 +402,8 @@ class Config:
     dispatch: DispatchConfig
     daemon: DaemonConfig
     templates_dir: Path | None
+    #: ``[templates] locale_dir``: the user's gettext catalogs, merged over ours
+    locale_dir: Path | None = None
     credits: Any = None  # recovery.credits.CreditPolicy (no rules: nobody is credited)
     goodwill: tuple[Any, ...] = ()  # recovery.goodwill.GoodwillRule, tried in order
     hooks: HooksConfig = field(default_factory=HooksConfig)

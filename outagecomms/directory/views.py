@@ -33,11 +33,15 @@ class CustomerRow(JsonModel):
     #: contacts refused for good (a permanent bounce, Twilio 21211/21610, STOP), skipped by
     #: every later round: "email (ops@x.example): bounced 5.1.1: ..."
     flagged: tuple[str, ...] = ()
+    #: the catalog their messages are written in: their locale's (``fr_CA``, ``fr``), else
+    #: the company default (``[company] language``), else ``en`` (rendering.i18n)
+    language: str = ""
 
     @classmethod
-    def of(cls, c: Customer, flagged: tuple[str, ...] = ()) -> CustomerRow:
-        values = {f.name: getattr(c, f.name) for f in fields(cls) if f.name != "flagged"}
-        return cls(**values, flagged=flagged)
+    def of(cls, c: Customer, flagged: tuple[str, ...] = (), language: str = "") -> CustomerRow:
+        own = {"flagged", "language"}
+        values = {f.name: getattr(c, f.name) for f in fields(cls) if f.name not in own}
+        return cls(**values, flagged=flagged, language=language)
 
 
 def list_customers(app: App, selector: Selector) -> list[CustomerRow]:
@@ -55,4 +59,5 @@ def list_customers(app: App, selector: Selector) -> list[CustomerRow]:
         by_customer.setdefault(f["customer_id"], []).append(
             f"{f['channel']} ({f['contact']}): {f['reason']}"
         )
-    return [CustomerRow.of(c, tuple(by_customer.get(c.id, ()))) for c in chosen]
+    resolve = app.renderer.catalogs.resolve
+    return [CustomerRow.of(c, tuple(by_customer.get(c.id, ())), resolve(c.locale)) for c in chosen]

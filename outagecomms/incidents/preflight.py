@@ -62,7 +62,8 @@ def preflight(
     )
     seen: set[str] = set()
     page = _sample_page_url(app)
-    for c in customers:
+    # and whom a round-wide message (a status page) is rendered for: the company's language
+    for c in [*customers, app.renderer.neutral_customer()]:
         if c.locale in seen:
             continue
         seen.add(c.locale)

@@ -26,6 +26,7 @@ from outagecomms.pages.tokens import (
     page_url,
     read_page_token,
 )
+from outagecomms.rendering.i18n import noop_pgettext as pgettext
 from outagecomms.store import customers as customers_db
 from outagecomms.store import incidents as incidents_db
 from outagecomms.store import pages as pages_db
@@ -33,24 +34,27 @@ from outagecomms.store import pages as pages_db
 #: the longest text the page's box takes (the replies pipeline keeps as much)
 MAX_REPLY = 4000
 
+#: what the timeline calls each round (msgids, gettext context "timeline": customers read
+#: them in their language)
 KIND_LABELS = {
-    "acknowledgement": "We told you about the problem",
-    "update": "Update",
-    "holding": "Progress update",
-    "resolution": "Resolved",
-    "credit": "Your service credit",
-    "follow_up": "How did we do?",
-    "void": "Please disregard",
-    "reopened": "The problem came back",
+    "acknowledgement": pgettext("timeline", "We told you about the problem"),
+    "update": pgettext("timeline", "Update"),
+    "holding": pgettext("timeline", "Progress update"),
+    "resolution": pgettext("timeline", "Resolved"),
+    "credit": pgettext("timeline", "Your service credit"),
+    "follow_up": pgettext("timeline", "How did we do?"),
+    "void": pgettext("timeline", "Please disregard"),
+    "reopened": pgettext("timeline", "The problem came back"),
 }
 
+#: a delivery's state as the timeline says it (context "delivery")
 CHANNEL_STATES = {
-    "sent": "sent",
-    "pending": "on its way",
-    "sending": "on its way",
-    "failed": "could not be delivered",
-    "dead": "could not be delivered",
-    "superseded": "replaced by a newer message",
+    "sent": pgettext("delivery", "sent"),
+    "pending": pgettext("delivery", "on its way"),
+    "sending": pgettext("delivery", "on its way"),
+    "failed": pgettext("delivery", "could not be delivered"),
+    "dead": pgettext("delivery", "could not be delivered"),
+    "superseded": pgettext("delivery", "replaced by a newer message"),
 }
 
 
@@ -155,8 +159,12 @@ def fingerprint(app: App, tok: PageToken) -> tuple[Any, ...]:
 # --- what the page shows ----------------------------------------------------------------------
 
 
-def _html_lang(locale: str) -> str:
-    return locale.replace("_", "-") or "en"
+def _html_lang(locale: str, language: str) -> str:
+    """``<html lang>``: the customer's locale when they read its language (``fr-CA``), else
+    the language they read (a ``pt_BR`` customer without a Portuguese catalog reads ``en``)."""
+    if language.split("_")[0] == locale.split("_")[0]:
+        return locale.replace("_", "-")
+    return language.replace("_", "-") or "en"
 
 
 @dataclass
@@ -164,6 +172,10 @@ class _Clock:
     tz: str
     locale: str
     cadence: timedelta
+    words: Any = None  # the customer's catalog (gettext.NullTranslations)
+
+    def say(self, context: str, msgid: str) -> str:
+        return msgid if self.words is None else str(self.words.pgettext(context, msgid))
 
     def at(self, dt: datetime | None) -> str | None:
         from outagecomms.rendering.templates import customer_time
@@ -183,7 +195,9 @@ def _timeline(rows: list[dict[str, Any]], clock: _Clock) -> list[dict[str, Any]]
             entry = by_round[row["seq"]] = {
                 "seq": row["seq"],
                 "kind": row["kind"],
-                "label": KIND_LABELS.get(row["kind"], row["kind"].replace("_", " ").title()),
+                "label": clock.say("timeline", KIND_LABELS[row["kind"]])
+                if row["kind"] in KIND_LABELS
+                else row["kind"].replace("_", " ").title(),
                 "at": clock.at(row["created_at"]),
                 "at_utc": row["created_at"].isoformat(),
                 "message": row["message"],
@@ -196,7 +210,7 @@ def _timeline(rows: list[dict[str, Any]], clock: _Clock) -> list[dict[str, Any]]
             {
                 "name": row["channel"],
                 "status": row["status"],
-                "state": CHANNEL_STATES.get(row["status"], row["status"]),
+                "state": clock.say("delivery", CHANNEL_STATES.get(row["status"], row["status"])),
                 "sent_at": clock.at(row["sent_at"]),
             }
         )
@@ -255,7 +269,10 @@ def page_context(
     rows = pages_db.timeline(conn, incident.id, customer.id)
     replies = pages_db.replies(conn, incident.id, customer.id)
     score = pages_db.score(conn, incident.id, customer.id)
-    clock = _Clock(customer.timezone, customer.locale, incident.update_every)
+    catalogs = app.renderer.catalogs
+    language = catalogs.resolve(customer.locale)
+    words = catalogs.translations(language)
+    clock = _Clock(customer.timezone, customer.locale, incident.update_every, words)
     credit = _credit(app, conn, incident, customer, clock)
     names = app.config.names
     comps = [c for c in incident.components if c in customer.components] or list(
@@ -295,17 +312,21 @@ def page_context(
             "support_phone": company.support_phone,
             "status_page_url": company.status_page_url,
         },
-        "lang": _html_lang(customer.locale),
+        "lang": _html_lang(customer.locale, language),
+        "language": language,
+        **catalogs.callables(language),
         "customer": {"name": customer.name, "timezone": customer.timezone},
         "incident": {
             "ref": incident.ref,
             "title": incident.title,
             "severity": incident.severity,
             "status": incident.status.value,
-            "status_label": STATUS_LABELS.get(incident.status.value, incident.status.value),
+            "status_label": clock.say(
+                "status", STATUS_LABELS.get(incident.status.value, incident.status.value)
+            ),
             "open": is_open,
-            "components": [names.component(c) for c in comps],
-            "regions": [names.region(r) for r in regions],
+            "components": [names.component(c, language) for c in comps],
+            "regions": [names.region(r, language) for r in regions],
             "started_at": clock.at(incident.started_at),
             "resolved_at": clock.at(incident.resolved_at),
             "duration": human_duration(
@@ -424,7 +445,7 @@ def sample_context(app: App) -> dict[str, Any]:
         "page_path": "/i/sample",
         "events_path": "/i/sample/events",
         "sent": True,
-        "form_error": "A sample error.",
+        "form_error": "stale",
         "draft": "A sample draft.",
     }
 

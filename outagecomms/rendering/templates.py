@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_date, format_datetime, format_time, get_datetime_format
+from babel.support import NullTranslations
 from jinja2 import (
     ChoiceLoader,
     FileSystemBytecodeCache,
@@ -38,6 +39,8 @@ from outagecomms.config.model import CompanyConfig, DisplayNames, TemplateLimits
 from outagecomms.errors import TemplateError
 from outagecomms.models import Customer, Incident, Round, RoundKind
 from outagecomms.rendering.durations import human_duration, shows_seconds, to_minute
+from outagecomms.rendering.i18n import CALLABLES, Catalogs, newstyle
+from outagecomms.rendering.i18n import noop_pgettext as pgettext
 from outagecomms.rendering.sandbox import CODE_VERSION, LimitedSandbox, budget
 
 PARTS = {
@@ -52,12 +55,16 @@ PARTS = {
 }
 #: the internal template set of the copy an account manager gets
 ACCOUNT_MANAGER_TEMPLATES = "account_manager"
+#: what the company's own people read (the account manager's copy, the escalation of a reply
+#: to the commander): in the company's default language, whatever the customer's
+INTERNAL_TEMPLATES = {ACCOUNT_MANAGER_TEMPLATES, "inbound/escalation"}
+#: the English labels (msgids, context "status"): customers read them in their language
 STATUS_LABELS = {
-    "investigating": "Investigating",
-    "identified": "Identified",
-    "monitoring": "Monitoring",
-    "resolved": "Resolved",
-    "voided": "Withdrawn",
+    "investigating": pgettext("status", "Investigating"),
+    "identified": pgettext("status", "Identified"),
+    "monitoring": pgettext("status", "Monitoring"),
+    "resolved": pgettext("status", "Resolved"),
+    "voided": pgettext("status", "Withdrawn"),
 }
 
 
@@ -166,8 +173,13 @@ class Renderer:
         public_url: str = "",
         names: DisplayNames | None = None,
         limits: TemplateLimits | None = None,
+        locale_dir: Path | None = None,
+        catalogs: Catalogs | None = None,
     ):
         self.company = company
+        #: the gettext catalogs (ours, the user's ``[templates] locale_dir`` merged over)
+        #: and the language each customer's locale reads (rendering.i18n)
+        self.catalogs = catalogs or Catalogs.with_user_dir(locale_dir, default=company.language)
         self.limits = limits or TemplateLimits()
         self.names = names or DisplayNames()
         self.public_url = public_url
@@ -185,7 +197,13 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
             auto_reload=False,  # templates do not change under a running sender
+            # {% trans %}: the gettext callables come with each render's context (the
+            # customer's language), so one environment serves every language
+            extensions=["jinja2.ext.i18n"],
         )
+        self.env.newstyle_gettext = True  # type: ignore[attr-defined]
+        # English, for a context that brings no callables of its own (a page, a check)
+        self.env.globals.update(newstyle(NullTranslations()))
         self.user_dir = user_dir
         self.env.add_filter("localtime", self._localtime_filter)
         # the first letter up, the rest as it is ("Managed Database", not "capitalize"'s
@@ -201,8 +219,10 @@ class Renderer:
 
     def neutral_customer(self) -> Customer:
         """Whom a once-per-round message (a status page) is rendered for: nobody in
-        particular, in UTC."""
-        return Customer(id="*", name=self.company.name, timezone="UTC", locale="en_US")
+        particular, in UTC, in the company's default language (``[company] language``)."""
+        lang = self.company.language
+        locale = "en_US" if lang in ("", "en") else lang
+        return Customer(id="*", name=self.company.name, timezone="UTC", locale=locale)
 
     def template_name(self, kind: RoundKind | str, channel: str, part: str) -> str:
         return f"{RoundKind(kind).value}/{channel}.{part}.j2"
@@ -251,6 +271,8 @@ class Renderer:
         in the context, ``{"by": ...}`` in their zone). ``page_url``: the customer's own
         incident page (``customer.page_url``; ``incident_page`` says whether there is one)."""
         tz, loc = customer.timezone, customer.locale
+        language = self.catalogs.resolve(loc)
+        words = self.catalogs.translations(language)
         affected_components = [c for c in incident.components if c in customer.components] or list(
             incident.components
         )
@@ -280,10 +302,10 @@ class Renderer:
                 "title": incident.title,
                 "severity": incident.severity,
                 "status": round.status.value,
-                "status_label": STATUS_LABELS.get(round.status.value, round.status.value),
+                "status_label": _label(words, round.status.value),
                 # what customers read: the configured display names ([components], [regions])
-                "components": [self.names.component(c) for c in affected_components],
-                "regions": [self.names.region(r) for r in affected_regions],
+                "components": [self.names.component(c, language) for c in affected_components],
+                "regions": [self.names.region(r, language) for r in affected_regions],
                 "component_keys": affected_components,
                 "region_keys": affected_regions,
                 "started_at": when(incident.started_at),
@@ -298,7 +320,7 @@ class Renderer:
                 "message": round.message,
                 "sent_at": when(round.created_at),
             },
-            "latest": self._latest(latest, round, cadence, tz, loc),
+            "latest": self._latest(latest, round, cadence, tz, loc, words),
             "thread": {
                 # the subject stem every email of the incident keeps, so mail clients group
                 # them (with In-Reply-To/References to the acknowledgement)
@@ -324,11 +346,42 @@ class Renderer:
             "feedback_links": list(feedback_links),
             "feedback_url": feedback_links[10] if len(feedback_links) > 10 else None,
             "status_page_url": self.company.status_page_url,
+            # the catalog the customer reads (``fr_CA``, ``fr``, the company default, ``en``)
+            "language": language,
+            **self.catalogs.callables(language),
+        }
+
+    def internal(self, ctx: dict[str, Any]) -> dict[str, Any]:
+        """``ctx`` (of :meth:`context`) as the company's own people read it: the words, the
+        status labels and the display names in the company's default language; times, dates
+        and amounts stay as the customer reads them (their zone is what the copy is about)."""
+        language = self.catalogs.resolve(self.company.language)
+        if ctx.get("language") == language:
+            return ctx
+        words = self.catalogs.translations(language)
+        inc = dict(ctx["incident"])
+        inc["status_label"] = _label(words, inc["status"])
+        inc["components"] = [self.names.component(c, language) for c in inc["component_keys"]]
+        inc["regions"] = [self.names.region(r, language) for r in inc["region_keys"]]
+        latest = ctx.get("latest")
+        if latest is not None:
+            latest = {**latest, "status_label": _label(words, latest["status"])}
+        return {
+            **ctx,
+            "incident": inc,
+            "latest": latest,
+            "language": language,
+            **self.catalogs.callables(language),
         }
 
     @staticmethod
     def _latest(
-        latest: Round | None, round: Round, cadence: timedelta, tz: str, loc: str
+        latest: Round | None,
+        round: Round,
+        cadence: timedelta,
+        tz: str,
+        loc: str,
+        words: NullTranslations,
     ) -> dict[str, Any] | None:
         """The latest news as a holding round restates it: what was said, when (the time
         alone on the same local day as this round, else with the date) and how long ago."""
@@ -342,7 +395,7 @@ class Renderer:
             "kind": latest.kind.value,
             "message": latest.message,
             "status": latest.status.value,
-            "status_label": STATUS_LABELS.get(latest.status.value, latest.status.value),
+            "status_label": _label(words, latest.status.value),
             "posted_at": customer_time(latest.created_at, cadence, tz, loc, with_date=not same_day),
             "ago": human_duration(round.created_at - latest.created_at, loc, cadence),
         }
@@ -352,6 +405,8 @@ class Renderer:
 
     def _render_parts(self, kind: RoundKind, channel: str, ctx: dict[str, Any]) -> dict[str, str]:
         parts = PARTS.get(channel, ("txt",))
+        if channel in INTERNAL_TEMPLATES:
+            ctx = self.internal(ctx)
         out: dict[str, str] = {}
         for part in parts:
             name = self.template_name(kind, channel, part)
@@ -388,7 +443,14 @@ class Renderer:
 
     def render_inbound(self, name: str, ctx: dict[str, Any]) -> Rendered:
         """``inbound/<name>.subject.j2`` (if there is one) and ``inbound/<name>.txt.j2``:
-        what is sent because of a customer's message (an acknowledgement, an escalation)."""
+        what is sent because of a customer's message (an acknowledgement, an escalation), in
+        the language of ``ctx["customer"]`` unless ``ctx`` brings its own gettext."""
+        if f"inbound/{name}" in INTERNAL_TEMPLATES:
+            ctx = {**ctx, **self.catalogs.for_locale(self.company.language)}
+        elif "gettext" not in ctx:
+            who = ctx.get("customer")
+            loc = who.get("locale") if isinstance(who, dict) else getattr(who, "locale", None)
+            ctx = {**ctx, **self.catalogs.for_locale(str(loc or "en"))}
         out: dict[str, str] = {}
         for part in ("subject", "txt"):
             tname = f"inbound/{name}.{part}.j2"
@@ -425,7 +487,9 @@ class Renderer:
     def render_page(self, name: str, ctx: dict[str, Any]) -> str:
         """``pages/<name>.html.j2``: a web page the daemon serves (a customer's incident page,
         the public status page), sandboxed and bounded like the notices; a user's override
-        folder (``[templates] dir``) may replace it. Autoescaped (the name ends in .html.j2)."""
+        folder (``[templates] dir``) may replace it. Autoescaped (the name ends in .html.j2).
+        ``{% trans %}`` reads ``ctx``'s gettext callables (a customer's page: their language),
+        else the company's default language's."""
         tname = f"pages/{name}.html.j2"
         env = self._page_env()
         try:
@@ -438,6 +502,8 @@ class Renderer:
             raise TemplateError(
                 str(getattr(exc, "message", exc)), template=tname, line=getattr(exc, "lineno", None)
             ) from None
+        if "gettext" not in ctx:  # {% trans %} in the company's language unless ctx says
+            ctx = {**ctx, **self.catalogs.for_locale(self.company.language)}
         try:
             with budget(env.limits):
                 return str(tpl.render(ctx))
@@ -538,7 +604,7 @@ class Renderer:
             tree = self.env.parse(source)
         except Exception:
             return False
-        if not _plain_customer_use(tree, None, None):
+        if not _plain_customer_use(tree, ()):
             return False
         for ref in meta.find_referenced_templates(tree):
             if ref is None or not self._prints_customer_plainly(ref, seen):
@@ -597,24 +663,54 @@ _CAPTURING = (
 )
 
 
-def _plain_customer_use(
-    node: nodes.Node, parent: nodes.Node | None, grand: nodes.Node | None
-) -> bool:
+def _plain_customer_use(node: nodes.Node, up: tuple[nodes.Node, ...]) -> bool:
+    """``up``: the node's ancestors, nearest first (four are enough)."""
     if isinstance(node, _CAPTURING):
         return False
     if isinstance(node, nodes.Name) and node.name == "self":
         return False
+    if isinstance(node, nodes.Name) and node.name in CALLABLES and node.ctx != "load":
+        return False  # {% set gettext = ... %}: the trans nodes would call something else
     if isinstance(node, nodes.Name) and node.name == "customer":
         if node.ctx != "load":
             return False
+        parent = up[0] if up else None
         if isinstance(parent, nodes.Getattr) and parent.node is node:
             if parent.attr in _SHAPE_ATTRS:
                 return True
-            return parent.attr in _PLAIN_ATTRS and isinstance(grand, nodes.Output)
+            return parent.attr in _PLAIN_ATTRS and (
+                (len(up) > 1 and isinstance(up[1], nodes.Output)) or _trans_variable(parent, up[1:])
+            )
         return (
             isinstance(parent, nodes.Filter) and parent.name == "localtime" and node in parent.args
         )
-    return all(_plain_customer_use(child, node, parent) for child in node.iter_child_nodes())
+    chain = (node, *up[:3])
+    return all(_plain_customer_use(child, chain) for child in node.iter_child_nodes())
+
+
+def _trans_variable(value: nodes.Node, up: tuple[nodes.Node, ...]) -> bool:
+    """``{% trans name=customer.name %}...{{ name }}...{% endtrans %}``: the value is a
+    keyword of a gettext call printed as it is (newstyle gettext puts it in with
+    ``%(name)s``, escaped in HTML like a plain ``{{ ... }}``)."""
+    if len(up) < 3:
+        return False
+    keyword, call, output = up[0], up[1], up[2]
+    return (
+        isinstance(keyword, nodes.Keyword)
+        and keyword.value is value
+        and isinstance(call, nodes.Call)
+        and isinstance(call.node, nodes.Name)
+        and call.node.name in CALLABLES
+        and keyword in call.kwargs
+        and isinstance(output, nodes.Output)
+        and call in output.nodes
+    )
+
+
+def _label(words: NullTranslations, status: str) -> str:
+    """A status as customers read it ("Investigating", "Untersuchung läuft")."""
+    label = STATUS_LABELS.get(status)
+    return status if label is None else str(words.pgettext("status", label))
 
 
 def _via(where: str, name: str) -> str:

@@ -175,6 +175,7 @@ class Daemon:
         self.app.renderer = Renderer(
             company=config.company,
             user_dir=config.templates_dir,
+            locale_dir=config.locale_dir,
             public_url=config.daemon.public_url,
             names=config.names,
             limits=config.template_limits,

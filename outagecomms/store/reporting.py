@@ -93,6 +93,18 @@ def audience_tiers(conn: Connection, incident_id: int) -> dict[str, str]:
     return {r[0]: r[1] for r in conn.execute(q)}
 
 
+def audience_locales(conn: Connection, incident_id: int) -> dict[str, str]:
+    """customer id → locale for the incident's audience (customers since removed are absent)."""
+    a, c = t.audience, t.customers
+    q = (
+        select(a.c.customer_id, c.c.locale)
+        .join(c, c.c.id == a.c.customer_id)
+        .where(a.c.incident_id == incident_id)
+        .distinct()
+    )
+    return {r[0]: r[1] for r in conn.execute(q)}
+
+
 def customer_tiers(conn: Connection, ids: Iterable[str]) -> dict[str, str]:
     """customer id → tier for the ids given that are still in the directory."""
     wanted = sorted(set(ids))

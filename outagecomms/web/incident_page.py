@@ -258,7 +258,7 @@ def incident_routes(app: App, secret: bytes, stopping: asyncio.Event | None = No
                 request,
                 tok,
                 status=413,
-                form_error=f"Please keep your message under {pages.MAX_REPLY:,} characters.",
+                form_error="too_long",
             )
         try:
             form = parse_qs(
@@ -281,8 +281,7 @@ def incident_routes(app: App, secret: bytes, stopping: asyncio.Event | None = No
                 request,
                 tok,
                 status=403,
-                form_error="This form was open too long or did not come from this page; "
-                "please write your message again below.",
+                form_error="stale",
                 draft=field("text")[: pages.MAX_REPLY],
             )
         text = field("text")
@@ -298,7 +297,7 @@ def incident_routes(app: App, secret: bytes, stopping: asyncio.Event | None = No
                 request,
                 tok,
                 status=503,
-                form_error="We could not take your message just now; please try again in a minute.",
+                form_error="unavailable",
                 draft=text[: pages.MAX_REPLY],
             )
         if app.inbound_kick is not None:
@@ -359,9 +358,6 @@ async def _stopped(stopping: asyncio.Event, within: float) -> bool:
 
 
 def _form_error(err: InputError) -> str:
-    text = str(err)
-    if "is empty" in text:
-        return "Please write what you would like us to know before sending."
-    if "characters long" in text:
-        return f"Please keep your message under {pages.MAX_REPLY:,} characters."
-    return text
+    """What the page says of a refused text (the template words it in the customer's
+    language): ``empty`` or ``too_long``."""
+    return "empty" if "is empty" in str(err) else "too_long"

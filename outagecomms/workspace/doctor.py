@@ -19,6 +19,7 @@ def doctor(app: App) -> list[str]:
     with app.store.read() as conn:
         customers = customers_db.all_customers(conn)
     lines.append(f"customers: {len(customers)}")
+    lines.append(_language_line(app, customers))
     sample = customers[:1]
     if not sample:
         sample = [Customer(id="sample", name="Sample Customer", email="ops@example.com")]
@@ -43,6 +44,30 @@ def doctor(app: App) -> list[str]:
     lines.extend(_hooks_lines(app, customers))
     lines.extend(_lease_lines(app))
     return lines
+
+
+def _language_line(app: App, customers: list[Customer]) -> str:
+    """Which languages customers read, and how many read the company default because theirs
+    has no catalog (docs/languages.md)."""
+    from outagecomms.rendering.i18n import count_fallbacks
+
+    catalogs = app.renderer.catalogs
+    read: dict[str, int] = {}
+    for c in customers:
+        lang = catalogs.resolve(c.locale)
+        read[lang] = read.get(lang, 0) + 1
+    shown = ", ".join(f"{lang} {n}" for lang, n in sorted(read.items())) or "none yet"
+    line = f"languages: {shown} (catalogs: {', '.join(catalogs.languages())})"
+    missing = count_fallbacks(catalogs, [c.locale for c in customers])
+    if missing:
+        total = sum(missing.values())
+        which = ", ".join(f"{loc} {n}" for loc, n in sorted(missing.items()))
+        default = catalogs.resolve(app.config.company.language)
+        line += (
+            f"; {total} customer{'s' if total != 1 else ''} read the company default ({default})"
+            f" because their language has no catalog: {which}"
+        )
+    return line
 
 
 def _secret_lines(app: App) -> list[str]:

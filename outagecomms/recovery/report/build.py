@@ -78,6 +78,7 @@ def build_report(app: App, incident_id: int) -> Report:
     with app.store.read() as conn:
         row, stats, events = outbox_db.incident_history(conn, incident_id)
         tiers = reporting.audience_tiers(conn, incident_id)
+        locales = reporting.audience_locales(conn, incident_id)
         recipients = reporting.audience_recipients(conn, incident_id)
         ack = reporting.ack_firsts(conn, incident_id)
         delivery_counts = reporting.delivery_counts(conn, incident_id)
@@ -91,7 +92,7 @@ def build_report(app: App, incident_id: int) -> Report:
 
     inc = row.incident
     rounds = tuple(TimelineRound(stats=s) for s in stats)
-    audience = _audience(recipients, tiers, row.skipped)
+    audience = _audience(recipients, tiers, row.skipped, _languages(app, locales))
     first_notice = _first_notice(ack, inc.started_at, inc.ack_due)
     promises = _promises(stats)
     deliveries = _deliveries(delivery_counts, errors, retried)
@@ -132,8 +133,17 @@ def _money(amount: Decimal, currency: str) -> Decimal:
     return amount.quantize(Decimal(1).scaleb(-_minor(currency)), rounding=ROUND_HALF_UP)
 
 
+def _languages(app: App, locales: Mapping[str, str]) -> dict[str, str]:
+    """customer id → the language they read (``de``; ``en`` for English or the default)."""
+    resolve = app.renderer.catalogs.resolve
+    return {cid: resolve(loc) for cid, loc in locales.items()}
+
+
 def _audience(
-    recipients: Iterable[tuple[str, str]], tiers: Mapping[str, str], skipped: Mapping[str, int]
+    recipients: Iterable[tuple[str, str]],
+    tiers: Mapping[str, str],
+    skipped: Mapping[str, int],
+    languages: Mapping[str, str],
 ) -> Audience:
     customers: set[str] = set()
     by_channel: Counter[str] = Counter()
@@ -143,12 +153,14 @@ def _audience(
         by_channel[channel] += 1
         tier_channel[tiers.get(customer_id, NOT_IN_DIRECTORY)][channel] += 1
     by_tier = Counter(tiers.get(c, NOT_IN_DIRECTORY) for c in customers)
+    by_language = Counter(languages.get(c, NOT_IN_DIRECTORY) for c in customers)
     return Audience(
         customers=len(customers),
         by_tier=dict(sorted(by_tier.items())),
         by_channel=dict(sorted(by_channel.items())),
         by_tier_and_channel={k: dict(sorted(v.items())) for k, v in sorted(tier_channel.items())},
         skipped=dict(sorted(skipped.items())),
+        by_language=dict(sorted(by_language.items())),
     )
 
 

@@ -120,6 +120,9 @@ def render_html(report: Report) -> str:
     body.append(f"<h2>Audience</h2><p>{_e(aud.customers)} customers.</p>")
     body.append(_h_table(["Tier", "Customers"], [[k, v] for k, v in aud.by_tier.items()], [1]))
     body.append(
+        _h_table(["Language", "Customers"], [[k, v] for k, v in aud.by_language.items()], [1])
+    )
+    body.append(
         _h_table(["Channel", "Recipients"], [[k, v] for k, v in aud.by_channel.items()], [1])
     )
     if aud.skipped:

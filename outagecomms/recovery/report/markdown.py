@@ -113,6 +113,8 @@ def render_markdown(report: Report) -> str:
     out += ["", "## Audience", "", f"{aud.customers} customers.", ""]
     out += _md_table(["Tier", "Customers"], [[_md(k), v] for k, v in aud.by_tier.items()])
     out += [""]
+    out += _md_table(["Language", "Customers"], [[_md(k), v] for k, v in aud.by_language.items()])
+    out += [""]
     out += _md_table(["Channel", "Recipients"], [[_md(k), v] for k, v in aud.by_channel.items()])
     if aud.skipped:
         skipped = ", ".join(f"{_md(k)} ({v})" for k, v in aud.skipped.items())

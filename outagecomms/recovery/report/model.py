@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -151,6 +151,9 @@ class Audience(JsonModel):
     by_channel: Mapping[str, int]
     by_tier_and_channel: Mapping[str, Mapping[str, int]]
     skipped: Mapping[str, int]  # channel policy → customers reachable on none of its channels
+    #: the language customers' messages are written in (their locale's catalog, else the
+    #: company default: rendering.i18n) → customers; from the directory as it is now
+    by_language: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -289,3 +289,93 @@ class Draft:
     @property
     def incident_ref(self) -> str | None:
         return f"INC-{self.incident_id}" if self.incident_id else None
+
+
+# --- scheduled maintenance (issue 15) ---------------------------------------------------------
+
+
+class MaintenanceStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class NoticeKind(StrEnum):
+    """What a maintenance notice tells (``templates/maintenance/``)."""
+
+    ANNOUNCEMENT = "maintenance_announcement"
+    UPDATE = "maintenance_update"  # new words, or new times (a reschedule)
+    REMINDER = "maintenance_reminder"
+    STARTED = "maintenance_started"
+    COMPLETED = "maintenance_completed"
+    CANCELLED = "maintenance_cancelled"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MaintenanceWindow:
+    id: int
+    title: str
+    message: str
+    components: tuple[str, ...]
+    regions: tuple[str, ...]
+    selector: Selector
+    starts_at: datetime
+    ends_at: datetime
+    status: MaintenanceStatus
+    sequence: int  # iCalendar SEQUENCE: +1 on each reschedule and on cancellation
+    remind: tuple[timedelta, ...]  # before the start, longest first
+    audience_size: int
+    commander: str
+    created_at: datetime
+    told_at: datetime  # customers last heard the times (announcement or reschedule)
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    overrun_reminded_at: datetime | None = None  # the commander was told it overran
+    incident_id: int | None = None  # the incident declared when it overran
+    version: int = 1
+
+    @property
+    def ref(self) -> str:
+        return f"MNT-{self.id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (MaintenanceStatus.SCHEDULED, MaintenanceStatus.IN_PROGRESS)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MaintenanceNotice:
+    id: int
+    maintenance_id: int
+    seq: int
+    key: str
+    kind: NoticeKind
+    status: str  # queued | skipped
+    message: str
+    detail: str
+    created_at: datetime
+    due_at: datetime | None
+    starts_at: datetime
+    ends_at: datetime
+    previous_starts_at: datetime | None
+    previous_ends_at: datetime | None
+    sequence: int
+
+
+def maintenance_id_from_ref(ref: str | int) -> int:
+    """``MNT-4``, ``mnt-4``, ``4`` -> 4; anything else is an ``InputError`` (field
+    ``maintenance``)."""
+    if isinstance(ref, int) and not isinstance(ref, bool):
+        n = ref
+    else:
+        s = str(ref).strip().upper().removeprefix("MNT-")
+        n = int(s) if s.isascii() and s.isdigit() else 0
+    if not 0 < n <= MAX_ID:
+        from outagecomms.errors import InputError
+
+        raise InputError(
+            "not a maintenance id; maintenance ids look like MNT-3", field="maintenance", value=ref
+        )
+    return n

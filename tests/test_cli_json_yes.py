@@ -23,11 +23,13 @@ WRITES = {
     "init", "declare", "update", "resolve", "void", "reopen", "edit", "credits", "tick", "report",
     "customers import", "deliveries retry", "drafts dismiss", "feedback record", "db upgrade", "db init",
     "inbound ingest", "respond", "db prune", "page revoke",
+    "maintenance schedule", "maintenance update", "maintenance reschedule", "maintenance cancel",
+    "maintenance start", "maintenance complete",
 }  # fmt: skip
 #: what reads and only says what it found (doctor: the checks' findings)
 LISTINGS = {
     "list", "show", "nps", "customers list", "deliveries list", "drafts list", "doctor", "replies",
-    "page link",
+    "page link", "maintenance list", "maintenance show",
 }  # fmt: skip
 NEITHER = {"preview", "watch", "daemon", "demo"}
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from outagecomms.channels import registry
-from outagecomms.config import inbound, loader, status_page
+from outagecomms.config import inbound, loader, maintenance, status_page
 from outagecomms.config.model import CompanyConfig, DaemonConfig, DispatchConfig, WebConfig
 from outagecomms.recovery import credits, goodwill
 
@@ -45,6 +45,7 @@ KEYS = {
     "regions": {"<region key>", "<region key>.name", "<region key>.names"},
     "web": fields(WebConfig),
     "status_page": status_page.KEYS,
+    "maintenance": maintenance.KEYS,
     "incident_page": loader._INCIDENT_PAGE_KEYS,
     "inbound": inbound.INBOUND_KEYS,
     "[escalation]": inbound.ESCALATION_KEYS,

@@ -46,6 +46,10 @@ class OutboundMessage:
     #: the round as data, for channels that send structured payloads (webhook, status page):
     #: incident, title, severity, status, kind, round, message, customer, promised_next_by
     data: Mapping[str, Any] = field(default_factory=dict)
+    #: an iCalendar object (RFC 5545) an email carries as a ``text/calendar`` alternative part
+    #: (a maintenance invitation), with its iTIP method (``REQUEST``, ``CANCEL``)
+    calendar: str = ""
+    calendar_method: str = ""
 
 
 def round_data(

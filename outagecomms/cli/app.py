@@ -20,6 +20,7 @@ from outagecomms.cli import (
     drafts,
     inbound,
     incidents,
+    maintenance,
     pages,
     project,
     recovery,
@@ -88,6 +89,7 @@ app.add_typer(drafts.drafts, name="drafts")
 app.add_typer(recovery.feedback, name="feedback")
 app.add_typer(inbound.inbound, name="inbound")
 app.add_typer(pages.page, name="page")
+app.add_typer(maintenance.maintenance, name="maintenance")
 
 
 def main() -> None:

@@ -29,6 +29,15 @@ def tick(yes: YesOpt = False, as_json: JsonOpt = False) -> None:
                 "holding": res.due.holding,
                 "follow_ups": res.due.follow_ups,
                 "reminders": res.due.reminders,
+                "maintenance": {
+                    "reminders": res.due.maintenance_reminders,
+                    "skipped": res.due.maintenance_skipped,
+                    "started": res.due.maintenance_started,
+                    "overran": res.due.maintenance_overran,
+                    "incidents": res.due.maintenance_incidents,
+                    "sent": res.maintenance.sent,
+                    "unsent": res.maintenance.retry + res.maintenance.failed + res.maintenance.dead,
+                },
                 **summary_json(res.dispatch),
                 "errors": res.errors,  # the scheduler's and the deliveries' errors, merged
             }
@@ -42,6 +51,21 @@ def tick(yes: YesOpt = False, as_json: JsonOpt = False) -> None:
             err.print(f"follow-up queued: {f}")
         if res.dispatch.claimed:
             err.print(f"dispatched {res.dispatch.claimed}: {summary_line(res.dispatch)}")
+        for r in res.due.maintenance_reminders:
+            err.print(f"maintenance reminder queued: {r}")
+        for r in res.due.maintenance_skipped:
+            err.print(f"maintenance reminder skipped: {r}")
+        for r in res.due.maintenance_started:
+            err.print(f"maintenance started: {r}")
+        for r in res.due.maintenance_overran:
+            err.print(f"maintenance overran, commander reminded: {r}")
+        for r in res.due.maintenance_incidents:
+            err.print(f"maintenance overran, incident declared: {r}")
+        if res.maintenance.claimed:
+            m = res.maintenance
+            err.print(
+                f"maintenance notices: {m.sent} sent, {m.retry} to retry, {m.failed + m.dead} failed"
+            )
     for e in res.due.errors:
         err.print(f"[red]error:[/] {e}")
     if res.due.errors:

@@ -32,6 +32,7 @@ from outagecomms.config.model import (
     HooksConfig,
     InboundConfig,
     IncidentPageConfig,
+    MaintenanceConfig,
     PolicyConfig,
     StatusPageConfig,
     TemplateLimits,
@@ -96,6 +97,7 @@ _TOP_KEYS = {
     "escalation",
     "status_page",
     "incident_page",
+    "maintenance",
 }
 
 
@@ -677,8 +679,15 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
         else IncidentPageConfig()
     )
 
+    maintenance = MaintenanceConfig()
+    if "maintenance" in data:
+        from outagecomms.config.maintenance import parse_maintenance
+
+        maintenance = parse_maintenance(ctx, data["maintenance"])
+
     return Config(
         path=path,
+        maintenance=maintenance,
         status_page=status_page,
         incident_page=incident_page,
         warnings=_env_name_warnings(ctx, channels, daemon, hooks),

@@ -372,6 +372,26 @@ class StatusPageConfig:
         return None if self.logo is None else LOGO_TYPES.get(self.logo.suffix.lower())
 
 
+#: ``[maintenance] remind``'s default: three days, a day and an hour before the start
+DEFAULT_MAINTENANCE_REMIND = (timedelta(hours=72), timedelta(hours=24), timedelta(hours=1))
+
+
+@dataclass(frozen=True)
+class MaintenanceConfig:
+    """``[maintenance]``: scheduled maintenance (``docs/maintenance.md``)."""
+
+    #: when reminders go out, before the window starts (longest first); a window's own
+    #: ``--remind`` replaces it
+    remind: tuple[timedelta, ...] = DEFAULT_MAINTENANCE_REMIND
+    #: a window not completed by its end plus this: the commander is reminded (once)
+    grace: timedelta = timedelta(minutes=15)
+    #: not completed by its end plus this: an incident is declared for the window's audience
+    #: (None: never)
+    overrun_after: timedelta | None = None
+    #: that incident's severity
+    overrun_severity: str = "sev3"
+
+
 @dataclass(frozen=True, kw_only=True)
 class Config:
     path: Path | None
@@ -393,6 +413,7 @@ class Config:
     inbound: InboundConfig = field(default_factory=InboundConfig)
     status_page: StatusPageConfig = field(default_factory=StatusPageConfig)
     incident_page: IncidentPageConfig = field(default_factory=IncidentPageConfig)
+    maintenance: MaintenanceConfig = field(default_factory=MaintenanceConfig)
     #: what is odd but not wrong (a ``*_env`` that looks like a pasted secret): one sentence
     #: each, naming the file and key, never the value; the CLI prints them, ``doctor`` too
     warnings: tuple[str, ...] = ()

@@ -301,7 +301,11 @@ def plan_declare(
     from outagecomms.recovery.sla_risk import response_sla_warning
 
     late = response_sla_warning(app.config, incident, reachable, len(audience.pairs), now)
-    warnings = (late,) if late else ()
+    from outagecomms.maintenance.conflicts import under_maintenance
+
+    warnings = ((late,) if late else ()) + tuple(
+        under_maintenance(app, incident.components, incident.regions, now)
+    )
     return DeclarePlan(
         incident, rnd, audience, sample_c, sample_ch, sample, tuple(overlaps), warnings
     )

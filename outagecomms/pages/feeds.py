@@ -18,6 +18,7 @@ from xml.etree import ElementTree as ET
 
 from outagecomms.pages.status import (
     DEGRADED,
+    MAINTENANCE,
     MAJOR,
     OPERATIONAL,
     PARTIAL,
@@ -35,6 +36,7 @@ INDICATORS = {
     DEGRADED: ("minor", "Minor Service Outage"),
     PARTIAL: ("major", "Partial System Outage"),
     MAJOR: ("critical", "Major System Outage"),
+    MAINTENANCE: ("maintenance", "Service Under Maintenance"),
 }
 #: Statuspage's incident ``impact``, by severity
 IMPACTS = {"sev1": "critical", "sev2": "major", "sev3": "minor", "sev4": "minor"}

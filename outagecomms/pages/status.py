@@ -17,8 +17,9 @@ status ``monitoring``          at most ``degraded_performance``
 none                           ``operational``
 =============================  ====================================================
 
-The worst incident touching a component wins. ``under_maintenance`` has no source yet
-(scheduled maintenance, issue 15, fills :attr:`StatusData.maintenance`).
+The worst incident touching a component wins. A component with no open incident is
+``under_maintenance`` while a maintenance window on it is in progress (issue 15); the open
+windows are :attr:`StatusData.maintenance`.
 """
 
 from __future__ import annotations
@@ -26,15 +27,22 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from outagecomms.app import App
-from outagecomms.models import Incident, IncidentStatus, Round
+from outagecomms.models import (
+    Incident,
+    IncidentStatus,
+    MaintenanceStatus,
+    MaintenanceWindow,
+    Round,
+)
 from outagecomms.rendering.templates import STATUS_LABELS
 from outagecomms.store import incidents as incidents_db
+from outagecomms.store import maintenance as maintenance_db
 from outagecomms.store import status as status_db
 
 OPERATIONAL = "operational"
@@ -182,12 +190,17 @@ class StatusData:
     incidents: tuple[PublicIncident, ...]
     #: every incident of the window touching a public component (the feed's entries)
     history: tuple[PublicIncident, ...]
-    #: scheduled maintenance: none yet (issue 15); its components would be under_maintenance
+    #: scheduled maintenance touching a public component, soonest first (public fields only:
+    #: ``id``, ``name``, ``status``, ``scheduled_for``, ``scheduled_until``, ``components``);
+    #: a running window's components are under_maintenance unless an incident does worse
     maintenance: tuple[Any, ...] = field(default=())
 
     @property
     def state(self) -> str:
-        return worst([c.state for c in self.components])
+        """The worst component state; under_maintenance only when nothing is worse."""
+        states = [c.state for c in self.components]
+        state = worst([s for s in states if s != MAINTENANCE])
+        return MAINTENANCE if state == OPERATIONAL and MAINTENANCE in states else state
 
     @property
     def updates(self) -> list[PublicUpdate]:
@@ -240,9 +253,15 @@ def compute_status(app: App) -> StatusData:
         incidents = [i for i in incidents if public.intersection(touched(i))]
         rounds = status_db.public_rounds(conn, [i.id for i in incidents])
         gaps = incidents_db.incident_gaps(conn, [i.id for i in incidents])
+        windows = maintenance_db.list_windows(conn)
     shown = [_public(i, keys, rounds.get(i.id, [])) for i in incidents]
     components = tuple(
         _component(app, key, incidents, gaps, dates, zone, window_start, now) for key in keys
+    )
+    planned, running = _maintenance(app, windows, keys)
+    components = tuple(
+        replace(c, state=MAINTENANCE) if c.state == OPERATIONAL and c.key in running else c
+        for c in components
     )
     in_window = [p for p, i in zip(shown, incidents, strict=True) if _ends(i, now) >= window_start]
     listed = [p for p in shown if p.is_open or (p.resolved_at and p.resolved_at >= now - RECENT)]
@@ -254,7 +273,34 @@ def compute_status(app: App) -> StatusData:
         components=components,
         incidents=tuple(listed),
         history=tuple(in_window),
+        maintenance=tuple(planned),
     )
+
+
+def _maintenance(
+    app: App, windows: Sequence[MaintenanceWindow], keys: Sequence[str]
+) -> tuple[list[dict[str, Any]], set[str]]:
+    """The open windows touching a public component, as the page and the JSON show them, and
+    the public components under maintenance now (a window in progress)."""
+    public = set(keys)
+    shown, running = [], set()
+    for w in windows:
+        touched = [k for k in w.components if k in public]
+        if not touched:
+            continue
+        if w.status == MaintenanceStatus.IN_PROGRESS:
+            running.update(touched)
+        shown.append(
+            {
+                "id": w.ref,
+                "name": w.title,
+                "status": w.status.value,
+                "scheduled_for": w.starts_at.isoformat(),
+                "scheduled_until": w.ends_at.isoformat(),
+                "components": [app.config.names.component(k) for k in touched],
+            }
+        )
+    return shown, running
 
 
 def _midnight(day: date, zone: ZoneInfo) -> datetime:

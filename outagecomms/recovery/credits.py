@@ -231,6 +231,9 @@ class CreditPolicy:
     minimum: Decimal = Decimal(0)
     auto_approve_up_to: Mapping[str, ApprovalLimit] = field(default_factory=_no_limits)
     approval_within: timedelta = APPROVAL_WITHIN
+    #: downtime inside a maintenance window the customer was told of at least this long before
+    #: it started is not downtime (``[credits] exclude_announced_maintenance``); None: it is
+    exclude_announced_maintenance: timedelta | None = None
 
 
 def auto_approves(
@@ -343,6 +346,7 @@ _TOP_KEYS = {
     "minimum",
     "auto_approve_up_to",
     "approval_within",
+    "exclude_announced_maintenance",
 }
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _PERCENT = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*$")
@@ -402,6 +406,11 @@ class _Parser(FieldReader):
         cap = self.decimal(data, "credits", "cap_percent", Decimal(100))
         minimum = self.decimal(data, "credits", "minimum", Decimal(0))
         within = self.duration(data, "credits", "approval_within", APPROVAL_WITHIN)
+        notice = None
+        if "exclude_announced_maintenance" in data:  # the notice period the SLA requires
+            notice = self.duration(
+                data, "credits", "exclude_announced_maintenance", allow_zero=True
+            )
         return CreditPolicy(
             rules=rules,
             severity_multipliers=MappingProxyType(sev),
@@ -410,6 +419,7 @@ class _Parser(FieldReader):
             minimum=minimum,
             auto_approve_up_to=MappingProxyType(self.approval_limits(data)),
             approval_within=within,
+            exclude_announced_maintenance=notice,
         )
 
     def approval_limits(self, data: Mapping[str, Any]) -> dict[str, ApprovalLimit]:

@@ -13,7 +13,7 @@ import csv
 import logging
 from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -224,6 +224,17 @@ def propose(
             cid: [Span(*d, gaps=gaps.get(d.incident_id, ())) for d in downtimes]
             for cid, downtimes in resolved.items()
         }
+        planned = {}  # customer -> announced maintenance: not downtime under their SLA
+        if policy.exclude_announced_maintenance is not None:
+            from outagecomms.store import maintenance as maintenance_db
+
+            planned = maintenance_db.announced_windows(
+                conn, ids, policy.exclude_announced_maintenance
+            )
+            spans = {
+                cid: [replace(s, gaps=s.gaps + tuple(planned.get(cid, ()))) for s in ss]
+                for cid, ss in spans.items()
+            }
         acks = credits_db.ack_delivered(conn, incident_id)
         earlier = _credited_earlier(conn, ids, inc)
         existing = {r["customer_id"]: r for r in credits_db.incident_credits(conn, incident_id)}
@@ -240,12 +251,15 @@ def propose(
             old is not None and (old["status"] == EXPORTED or old.get("adjusted_by"))
         ):
             continue
-        history = [s for s in spans.get(cid, []) if s.incident_id != incident_id] + [this]
+        mine = (
+            replace(this, gaps=this.gaps + tuple(planned.get(cid, ()))) if cid in planned else this
+        )
+        history = [s for s in spans.get(cid, []) if s.incident_id != incident_id] + [mine]
         credit = compute_credit_or_review(
-            policy, customer=cust, incident=this, ack_delivered_at=acks.get(cid), ack_within=ack_within,
+            policy, customer=cust, incident=mine, ack_delivered_at=acks.get(cid), ack_within=ack_within,
             history=history, credited_this_month=earlier.get(cid, Decimal(0)),
         )  # fmt: skip
-        offer = _offer(app, cust, inc, this, history)
+        offer = _offer(app, cust, inc, mine, history)
         if isinstance(credit, CreditForReview):
             row = _review_row(incident_id, credit, offer, now)
         else:

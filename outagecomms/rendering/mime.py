@@ -171,6 +171,8 @@ class EmailBuilder:
             _header("Message-ID", msg.message_id),
         ]
         out.extend(_header(k, v) for k, v in msg.headers.items())
+        if msg.calendar:
+            return b"".join(out) + _with_calendar(msg)
         if msg.html is None:
             out.append(_TEXT_PART)
             out.append(_qp(msg.text))
@@ -196,6 +198,30 @@ class EmailBuilder:
             b"--\r\n",
         ]
         return b"".join(out)
+
+
+def _with_calendar(msg: OutboundMessage) -> bytes:
+    """The body of an invitation: text, HTML (if any) and the calendar object as alternatives
+    of one another (the form calendar clients look for), the calendar last and in base64 (its
+    folded CRLF lines arrive exactly as built)."""
+    method = _CTRL.sub("", msg.calendar_method or "REQUEST").upper()
+    boundary = b"=_oc_" + binascii.hexlify(os.urandom(16))
+    out = [b'Content-Type: multipart/alternative;\r\n boundary="', boundary, b'"\r\n\r\n']
+    parts = [_TEXT_PART + _qp(msg.text)]
+    if msg.html is not None:
+        parts.append(_HTML_PART + _qp(msg.html))
+    ics = msg.calendar.encode("utf-8")
+    parts.append(
+        f'Content-Type: text/calendar; method={method}; charset="utf-8"\r\n'.encode()
+        + b"Content-Transfer-Encoding: base64\r\n\r\n"
+        + b"\r\n".join(
+            binascii.b2a_base64(ics[i : i + 57], newline=False) for i in range(0, len(ics), 57)
+        )
+    )
+    for part in parts:
+        out += [b"--", boundary, b"\r\n", part, b"\r\n"]
+    out += [b"--", boundary, b"--\r\n"]
+    return b"".join(out)
 
 
 @lru_cache(maxsize=64)

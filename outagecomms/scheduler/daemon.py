@@ -33,6 +33,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from outagecomms.app import App
 from outagecomms.errors import StateError
 from outagecomms.logs import log_event
+from outagecomms.maintenance.sender import MaintenanceSender
 from outagecomms.outbox.dispatch import Dispatcher, DispatchSummary
 from outagecomms.scheduler.due import next_send_at, next_wakeup, run_due
 from outagecomms.scheduler.leadership import Leadership
@@ -146,6 +147,7 @@ class Daemon:
         self.kick = asyncio.Event()  # something may be owed: dispatch
         self.wake = asyncio.Event()  # something may be due: run_due
         self.dispatcher = Dispatcher(app)
+        self.maintenance = MaintenanceSender(app)
         self._reopen_channels = False
         self.leadership = Leadership(app.store, app.config.daemon.leader_lease)
         self.last_tick: datetime | None = None
@@ -236,6 +238,12 @@ class Daemon:
                 self._event("reminder_sent", f"reminder sent to the commander of {r}", incident=r)
             for f in due.follow_ups:
                 self._event("follow_up_queued", f"follow-up queued: {f}", round=f)
+            for m in due.maintenance_reminders:
+                self._event("maintenance_reminder", f"maintenance reminder queued: {m}", window=m)
+            for m in due.maintenance_started:
+                self._event("maintenance_started", f"maintenance started: {m}", window=m)
+            for m in due.maintenance_incidents:
+                self._event("maintenance_overrun", f"maintenance overran: {m}", window=m)
             for e in due.errors:
                 self._event("error", f"ERROR {e}")
             self.kick.set()
@@ -277,7 +285,18 @@ class Daemon:
             if self._reopen_channels:
                 self._reopen_channels = False
                 await self.dispatcher.close()  # reopened lazily with the reloaded settings
+                await self.maintenance.close()
             summary = await self.dispatcher.run(stop=self.stop)
+            planned = await self.maintenance.send_due()
+            if planned.claimed:
+                self._event(
+                    "maintenance_dispatched",
+                    f"maintenance notices: {planned.sent} sent, {planned.retry} to retry, "
+                    f"{planned.failed + planned.dead} failed",
+                    claimed=planned.claimed,
+                    sent=planned.sent,
+                )
+                self._schedule_wakeup()
             if summary.claimed:
                 self.sent.add(summary)
                 self._event(
@@ -368,6 +387,7 @@ class Daemon:
             self.leadership.release()
             released = self.dispatcher.release()
             await self.dispatcher.close()
+            await self.maintenance.close()
             if released:
                 self._event(
                     "released",

@@ -26,6 +26,7 @@ from outagecomms.models import Incident
 from outagecomms.outbox.redelivery import report_dead
 from outagecomms.scheduler.commander import notify_commander
 from outagecomms.store import incidents as incidents_db
+from outagecomms.store import maintenance as maintenance_db
 from outagecomms.store import outbox as outbox_db
 
 log = logging.getLogger("outagecomms.scheduler")
@@ -60,6 +61,12 @@ class DueResult:
     follow_ups: list[str] = field(default_factory=list)
     dead_reported: list[str] = field(default_factory=list)  # incidents whose commander was told
     errors: list[str] = field(default_factory=list)
+    #: scheduled maintenance: reminders queued ("MNT-3 24h"), recorded as skipped, started
+    maintenance_reminders: list[str] = field(default_factory=list)
+    maintenance_skipped: list[str] = field(default_factory=list)
+    maintenance_started: list[str] = field(default_factory=list)
+    maintenance_overran: list[str] = field(default_factory=list)  # commanders reminded
+    maintenance_incidents: list[str] = field(default_factory=list)  # "MNT-3 INC-9"
 
 
 def run_due(app: App, now: datetime | None = None) -> DueResult:
@@ -128,7 +135,21 @@ def run_due(app: App, now: datetime | None = None) -> DueResult:
         if created is not None:
             out.follow_ups.append(f"{inc.ref} round {created.round.seq}")
     out.dead_reported = report_dead(app, now)
+    _maintenance(app, now, out)
     return out
+
+
+def _maintenance(app: App, now: datetime, out: DueResult) -> None:
+    """Scheduled maintenance's promises: reminders and the start (``maintenance.due``)."""
+    from outagecomms.maintenance.due import run_due as maintenance_due
+
+    m = maintenance_due(app, now)
+    out.maintenance_reminders += m.reminders
+    out.maintenance_skipped += m.skipped
+    out.maintenance_started += m.started
+    out.maintenance_overran += m.overran
+    out.maintenance_incidents += m.incidents
+    out.errors += m.errors
 
 
 def _failed(app: App, inc: Incident, now: datetime, out: DueResult, what: str) -> None:
@@ -186,12 +207,19 @@ def next_wakeup(
                 key = (inc.id, "follow_up", inc.follow_up_due)
                 times.append(_retry_at(app, key, inc.follow_up_due))
         pend = outbox_db.next_pending_at(conn) if include_pending else None
-    if pend is not None:
-        times.append(pend)
+        mpend = maintenance_db.next_pending_at(conn) if include_pending else None
+    times += [t for t in (pend, mpend) if t is not None]
+    from outagecomms.maintenance.due import next_due_at
+
+    planned = next_due_at(app)
+    if planned is not None:
+        times.append(planned)
     return min(times) if times else None
 
 
 def next_send_at(app: App) -> datetime | None:
     """When the outbox next owes a send (a queued delivery: now; a retry: its time)."""
     with app.store.read() as conn:
-        return outbox_db.next_pending_at(conn)
+        times = [outbox_db.next_pending_at(conn), maintenance_db.next_pending_at(conn)]
+    known = [t for t in times if t is not None]
+    return min(known) if known else None

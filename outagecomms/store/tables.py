@@ -353,3 +353,94 @@ inbound_sends = Table(
     Index("ix_inbound_sends_due", "status", "next_attempt_at"),
     Index("ix_inbound_sends_inbound", "inbound_id"),
 )
+
+
+# --- scheduled maintenance (issue 15: outagecomms.maintenance) ----------------------------------
+
+#: A maintenance window (``MNT-<id>``): planned work, told before it happens. ``sequence`` is
+#: the iCalendar SEQUENCE its invitations carry (+1 on each reschedule and on cancellation);
+#: ``told_at`` is when customers last heard its times (the announcement or a reschedule), so a
+#: reminder whose moment lies before it is moot.
+maintenance = Table(
+    "maintenance",
+    metadata,
+    _id(),
+    Column("title", String(500), nullable=False),
+    Column("message", Text, nullable=False, default=""),
+    Column("components", JSON, nullable=False),
+    Column("regions", JSON, nullable=False),
+    Column("selector", JSON, nullable=False),
+    Column("starts_at", TS, nullable=False),
+    Column("ends_at", TS, nullable=False),
+    Column("status", String(20), nullable=False),  # scheduled|in_progress|completed|cancelled
+    Column("sequence", Integer, nullable=False, default=0),
+    Column("remind_s", JSON, nullable=False),  # reminder offsets before start, in seconds
+    Column("audience_size", Integer, nullable=False, default=0),
+    Column("commander", String(200), nullable=False, default=""),
+    Column("created_at", TS, nullable=False),
+    Column("told_at", TS, nullable=False),
+    Column("started_at", TS, nullable=True),
+    Column("completed_at", TS, nullable=True),
+    Column("cancelled_at", TS, nullable=True),
+    # an overrun: when the commander was reminded (once), and the incident declared for it
+    Column("overrun_reminded_at", TS, nullable=True),
+    _incident(nullable=True),
+    Column("version", Integer, nullable=False, default=1),
+    Index("ix_maintenance_status", "status", "starts_at"),
+)
+
+#: Who a window's notices go to: chosen once, when it is scheduled (as an incident's audience).
+maintenance_audience = Table(
+    "maintenance_audience",
+    metadata,
+    Column("maintenance_id", BigId, ForeignKey("maintenance.id"), primary_key=True),
+    _customer_key(),
+    Column("channel", String(100), primary_key=True),
+)
+
+#: One row per notice of a window (announcement, update, reminder, started, completed,
+#: cancelled). ``key`` makes each notice exactly once however many schedulers run: a reminder's
+#: key names its offset and the start it counts back from (``reminder:3600:<start>``).
+#: ``status`` ``skipped``: recorded, not sent (``detail`` says why).
+maintenance_notices = Table(
+    "maintenance_notices",
+    metadata,
+    _id(),
+    Column("maintenance_id", BigId, ForeignKey("maintenance.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("key", String(100), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("status", String(10), nullable=False),  # queued | skipped
+    Column("message", Text, nullable=False, default=""),
+    Column("detail", Text, nullable=False, default=""),
+    Column("created_at", TS, nullable=False),
+    Column("due_at", TS, nullable=True),  # a reminder's own moment
+    Column("starts_at", TS, nullable=False),  # the window as this notice tells it
+    Column("ends_at", TS, nullable=False),
+    Column("previous_starts_at", TS, nullable=True),  # a reschedule: the times it replaces
+    Column("previous_ends_at", TS, nullable=True),
+    Column("sequence", Integer, nullable=False),
+    UniqueConstraint("maintenance_id", "key", name="uq_maintenance_notices_key"),
+    UniqueConstraint("maintenance_id", "seq", name="uq_maintenance_notices_seq"),
+)
+
+#: A notice's deliveries: one per (notice, customer, channel), claimed with a lease and sent by
+#: the configured channels as the outbox's are (``maintenance.sender``).
+maintenance_deliveries = Table(
+    "maintenance_deliveries",
+    metadata,
+    _id(),
+    Column("maintenance_id", BigId, ForeignKey("maintenance.id"), nullable=False),
+    Column("notice_id", BigId, ForeignKey("maintenance_notices.id"), nullable=False),
+    Column("customer_id", String(200), nullable=False),
+    Column("channel", String(100), nullable=False),
+    Column("status", String(10), nullable=False),  # pending|sending|sent|failed|dead|superseded
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    Column("provider_id", String(500), nullable=True),
+    Column("lease_until", TS, nullable=True),
+    Column("next_attempt_at", TS, nullable=True),
+    Column("sent_at", TS, nullable=True),
+    UniqueConstraint("notice_id", "customer_id", "channel", name="uq_maintenance_deliveries_key"),
+    Index("ix_maintenance_deliveries_claim", "status", "next_attempt_at"),
+)

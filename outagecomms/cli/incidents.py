@@ -49,6 +49,13 @@ def declare(
     ] = None,
     allow_short_cadence: opt.ShortCadenceOpt = False,
     message: Annotated[str, typer.Option("--message", "-m", help="What we know so far.")] = "",
+    message_de: opt.MessageDe = "",
+    message_es: opt.MessageEs = "",
+    message_fr: opt.MessageFr = "",
+    message_fr_ca: opt.MessageFrCa = "",
+    message_ja: opt.MessageJa = "",
+    message_pt_br: opt.MessagePtBr = "",
+    message_file: opt.MessageFileOpt = None,
     started_at: Annotated[
         str | None,
         typer.Option("--started-at", help="When customers were first hurt: ISO 8601 or -15m."),
@@ -92,6 +99,10 @@ def declare(
         raise click.UsageError("Missing argument 'TITLE'.")
     if from_draft is None and severity is None:
         raise click.UsageError("Missing option '--severity' / '-s'.")
+    message = opt.messages(
+        message, message_file, de=message_de, es=message_es, fr=message_fr,
+        fr_ca=message_fr_ca, ja=message_ja, pt_br=message_pt_br,
+    )  # fmt: skip
     a = open_app()
     cadence = opt.duration(every, "every")
     started = opt.time(started_at, a.clock(), "started_at")
@@ -322,6 +333,13 @@ def _post_round(
 def update(
     incident: IncidentArg,
     message: Annotated[str, typer.Argument(help="What customers should know now.")],
+    message_de: opt.MessageDe = "",
+    message_es: opt.MessageEs = "",
+    message_fr: opt.MessageFr = "",
+    message_fr_ca: opt.MessageFrCa = "",
+    message_ja: opt.MessageJa = "",
+    message_pt_br: opt.MessagePtBr = "",
+    message_file: opt.MessageFileOpt = None,
     status: Annotated[
         str | None, typer.Option("--status", help="investigating, identified or monitoring.")
     ] = None,
@@ -336,6 +354,11 @@ def update(
 ) -> None:
     """Post the commander's update: sent at once, and the cadence restarts from now."""
     from outagecomms.incidents.lifecycle import post_update, preview_update
+
+    message = opt.messages(
+        message, message_file, de=message_de, es=message_es, fr=message_fr,
+        fr_ca=message_fr_ca, ja=message_ja, pt_br=message_pt_br,
+    )  # fmt: skip
 
     cadence = opt.duration(every, "every")
 
@@ -356,6 +379,13 @@ def update(
 def resolve(
     incident: IncidentArg,
     message: Annotated[str, typer.Argument(help="What happened and what we fixed.")],
+    message_de: opt.MessageDe = "",
+    message_es: opt.MessageEs = "",
+    message_fr: opt.MessageFr = "",
+    message_fr_ca: opt.MessageFrCa = "",
+    message_ja: opt.MessageJa = "",
+    message_pt_br: opt.MessagePtBr = "",
+    message_file: opt.MessageFileOpt = None,
     at: Annotated[
         str | None, typer.Option("--at", help="When service was restored (ISO 8601 or -10m).")
     ] = None,
@@ -368,6 +398,11 @@ def resolve(
     """Send the resolution notice and stop the updates."""
     from outagecomms.incidents.lifecycle import preview_resolve
     from outagecomms.incidents.lifecycle import resolve as do_resolve
+
+    message = opt.messages(
+        message, message_file, de=message_de, es=message_es, fr=message_fr,
+        fr_ca=message_fr_ca, ja=message_ja, pt_br=message_pt_br,
+    )  # fmt: skip
 
     def preview(a: App, iid: int) -> RoundPlan:
         return preview_resolve(a, iid, message, resolved_at=opt.time(at, a.clock(), "at"))

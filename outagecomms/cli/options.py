@@ -84,6 +84,73 @@ SelExclude = Annotated[
 ]
 
 
+# --- the commander's words per language (incidents.messages) ------------------------------
+
+MessageFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--message-file",
+        help="The message per language: the default language's text, then a [de], [fr_CA] ... "
+        "line starting each language's text (docs/languages.md).",
+        dir_okay=False,
+    ),
+]
+MessageDe = Annotated[str, typer.Option("--message-de", help="The message in German (de).")]
+MessageEs = Annotated[str, typer.Option("--message-es", help="The message in Spanish (es).")]
+MessageFr = Annotated[str, typer.Option("--message-fr", help="The message in French (fr).")]
+MessageFrCa = Annotated[
+    str, typer.Option("--message-fr-ca", help="The message in Canadian French (fr_CA).")
+]
+MessageJa = Annotated[str, typer.Option("--message-ja", help="The message in Japanese (ja).")]
+MessagePtBr = Annotated[
+    str, typer.Option("--message-pt-br", help="The message in Brazilian Portuguese (pt_BR).")
+]
+
+
+def messages(
+    message: str,
+    file: Path | None,
+    *,
+    de: str = "",
+    es: str = "",
+    fr: str = "",
+    fr_ca: str = "",
+    ja: str = "",
+    pt_br: str = "",
+) -> str:
+    """The message with its translations (``incidents.messages.Message``) from ``--message``
+    (or the command's MESSAGE), ``--message-file`` and the ``--message-<lang>`` options. A
+    language given twice, or a default text given both ways, is an ``InputError``."""
+    from outagecomms.errors import InputError
+    from outagecomms.incidents.messages import read_message_file, with_translations
+
+    given = {"de": de, "es": es, "fr": fr, "fr_CA": fr_ca, "ja": ja, "pt_BR": pt_br}
+    texts = {k: v for k, v in given.items() if v.strip()}
+    if file is not None:
+        default, sections = read_message_file(file)
+        if default and message.strip() and default != message.strip():
+            raise InputError(
+                f"{file} has a default-language text and the message was given too: give it once",
+                field="message_file",
+            )
+        message = message.strip() or default
+        for lang, text in sections.items():
+            if lang in texts:
+                raise InputError(
+                    f"{file} has [{lang}] and --message-{lang.lower().replace('_', '-')} "
+                    "was given too: give it once",
+                    field="message_file",
+                )
+            texts[lang] = text
+    if texts and not message.strip():
+        raise InputError(
+            "the default language's text is missing: every customer without a text in their "
+            "language reads it (give --message, MESSAGE or the file's first section)",
+            field="message",
+        )
+    return with_translations(message, texts)
+
+
 def selector(
     component: list[str] | None,
     region: list[str] | None,

@@ -15,6 +15,7 @@ from outagecomms.app import App
 from outagecomms.config.model import SEVERITIES
 from outagecomms.directory import audience as aud
 from outagecomms.errors import InputError, StateError
+from outagecomms.incidents.messages import translations_of, with_translations
 from outagecomms.incidents.overlap import Overlap, duplicate_error, find_overlaps
 from outagecomms.incidents.preflight import (
     check_secrets,
@@ -84,6 +85,22 @@ def check_title(title: str) -> str:
 
 
 def check_message(message: str, field: str = "message", *, required: bool = True) -> str:
+    """The commander's text, checked and normalised; a :class:`~outagecomms.incidents.messages.
+    Message` keeps its translations (each checked the same way, ``message_<lang>``)."""
+    translations = translations_of(message)
+    text = _check_text(str(message), field, required=required)
+    if not translations:
+        return text
+    return with_translations(
+        text,
+        {
+            lang: _check_text(t, f"{field}_{lang}", required=False)
+            for lang, t in translations.items()
+        },
+    )
+
+
+def _check_text(message: str, field: str, *, required: bool) -> str:
     if "\x00" in message:
         raise InputError("must not contain NUL characters", field=field)
     bad = COMMANDER_CONTROLS.search(message)

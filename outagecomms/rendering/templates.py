@@ -37,6 +37,7 @@ from markupsafe import escape
 
 from outagecomms.config.model import CompanyConfig, DisplayNames, TemplateLimits
 from outagecomms.errors import TemplateError
+from outagecomms.incidents.messages import translations_of
 from outagecomms.models import Customer, Incident, Round, RoundKind
 from outagecomms.rendering.durations import human_duration, shows_seconds, to_minute
 from outagecomms.rendering.i18n import CALLABLES, Catalogs, newstyle
@@ -273,6 +274,7 @@ class Renderer:
         tz, loc = customer.timezone, customer.locale
         language = self.catalogs.resolve(loc)
         words = self.catalogs.translations(language)
+        said, fell_back = self.commander_words(round.message, language)
         affected_components = [c for c in incident.components if c in customer.components] or list(
             incident.components
         )
@@ -280,6 +282,9 @@ class Renderer:
             incident.regions
         )
         cadence = incident.update_every
+        latest_news = self._latest(latest, round, cadence, tz, loc, words, self, language)
+        if latest is not None and self.commander_words(latest.message, language)[1]:
+            fell_back = True  # a holding round restates it
         promised = None
         if round.promised_next_by is not None:
             shown = round.promised_next_by
@@ -317,10 +322,14 @@ class Renderer:
             "round": {
                 "kind": round.kind.value,
                 "seq": round.seq,
-                "message": round.message,
+                "message": said,
+                "default_message": str(round.message),
                 "sent_at": when(round.created_at),
             },
-            "latest": self._latest(latest, round, cadence, tz, loc, words),
+            "latest": latest_news,
+            # the commander's words are in the company's language for lack of theirs: a line
+            # (email, chat) says so in their language
+            "message_note": self.message_note(language, words) if fell_back else None,
             "thread": {
                 # the subject stem every email of the incident keeps, so mail clients group
                 # them (with In-Reply-To/References to the acknowledgement)
@@ -351,6 +360,37 @@ class Renderer:
             **self.catalogs.callables(language),
         }
 
+    def commander_words(self, message: str, language: str) -> tuple[str, bool]:
+        """What a reader of ``language`` reads of the commander's ``message``, and whether it
+        is the default-language text for lack of theirs: their language's text where one was
+        given (``incidents.messages``: ``fr_CA``, else ``fr``), else the default text."""
+        text = str(message)
+        if not text:
+            return text, False
+        given = translations_of(message)
+        base = language.split("_")[0]
+        for name in (language, base):
+            if given.get(name):
+                return given[name], False
+        default = (self.company.language or "en").replace("-", "_")
+        return text, base != default.split("_")[0]
+
+    def message_note(self, language: str, words: NullTranslations) -> str:
+        """The line that says, in the reader's language, that the commander's words are in
+        the company's default language (``commander_words``)."""
+        default = (self.company.language or "en").replace("-", "_")
+        try:
+            shown = Locale.parse(default).get_language_name(_locale(language))
+        except Exception:
+            shown = default
+        note = str(
+            words.pgettext(
+                "commander",
+                "What our team wrote is in %(language)s: we do not have it in your language yet.",
+            )
+        )
+        return note % {"language": shown}
+
     def internal(self, ctx: dict[str, Any]) -> dict[str, Any]:
         """``ctx`` (of :meth:`context`) as the company's own people read it: the words, the
         status labels and the display names in the company's default language; times, dates
@@ -365,10 +405,17 @@ class Renderer:
         inc["regions"] = [self.names.region(r, language) for r in inc["region_keys"]]
         latest = ctx.get("latest")
         if latest is not None:
-            latest = {**latest, "status_label": _label(words, latest["status"])}
+            latest = {
+                **latest,
+                "status_label": _label(words, latest["status"]),
+                "message": latest.get("default_message", latest["message"]),
+            }
+        rnd = ctx["round"]
         return {
             **ctx,
             "incident": inc,
+            "round": {**rnd, "message": rnd.get("default_message", rnd["message"])},
+            "message_note": None,
             "latest": latest,
             "language": language,
             **self.catalogs.callables(language),
@@ -382,9 +429,12 @@ class Renderer:
         tz: str,
         loc: str,
         words: NullTranslations,
+        renderer: Renderer | None = None,
+        language: str = "",
     ) -> dict[str, Any] | None:
-        """The latest news as a holding round restates it: what was said, when (the time
-        alone on the same local day as this round, else with the date) and how long ago."""
+        """The latest news as a holding round restates it: what was said (in the reader's
+        language where the commander gave it), when (the time alone on the same local day as
+        this round, else with the date) and how long ago."""
         if latest is None:
             return None
         same_day = (
@@ -393,7 +443,10 @@ class Renderer:
         )
         return {
             "kind": latest.kind.value,
-            "message": latest.message,
+            "message": renderer.commander_words(latest.message, language)[0]
+            if renderer is not None
+            else latest.message,
+            "default_message": str(latest.message),
             "status": latest.status.value,
             "status_label": _label(words, latest.status.value),
             "posted_at": customer_time(latest.created_at, cadence, tz, loc, with_date=not same_day),

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Table, func, insert, select, text, update
 
 from outagecomms.errors import NotFound
+from outagecomms.incidents.messages import with_translations
 from outagecomms.models import (
     CLOSED_STATUSES,
     COPY_SUFFIX,
@@ -180,7 +181,12 @@ def audience_channels(
 row_to_round = row_mapper(
     Round,
     utc=("created_at", "due_by", "promised_next_by"),
-    derived={"kind": lambda r: RoundKind(r.kind), "status": lambda r: IncidentStatus(r.status)},
+    derived={
+        "kind": lambda r: RoundKind(r.kind),
+        "status": lambda r: IncidentStatus(r.status),
+        # the default-language text, carrying the commander's other languages (messages.py)
+        "message": lambda r: with_translations(r.message, getattr(r, "translations", None) or {}),
+    },
 )
 
 

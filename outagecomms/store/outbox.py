@@ -28,6 +28,7 @@ from sqlalchemy import (
     update,
 )
 
+from outagecomms.incidents.messages import translations_of
 from outagecomms.models import DeliveryStatus, IncidentStatus, Round, RoundKind, RoundStats
 from outagecomms.store import reporting
 from outagecomms.store import tables as t
@@ -80,6 +81,7 @@ def insert_round_with_deliveries(
             seq=seq,
             kind=kind.value,
             message=message,
+            translations=dict(translations_of(message)) or None,
             status=status.value,
             created_at=created_at,
             due_by=due_by,

@@ -119,6 +119,8 @@ rounds = Table(
     Column("created_at", TS, nullable=False),
     Column("due_by", TS, nullable=True),
     Column("promised_next_by", TS, nullable=True),
+    # the commander's words in other languages ({language: text}; incidents.messages)
+    Column("translations", JSON, nullable=True),
     UniqueConstraint("incident_id", "seq", name="uq_rounds_incident_seq"),
 )
 

@@ -329,6 +329,15 @@ def test_json_braces_inside_strings_do_not_confuse_line_numbers(tmp_path: Path) 
     json_error_names(tmp_path / "bad.json", objs, 3, "currency")
 
 
+def test_json_escapes_before_brackets_do_not_confuse_line_numbers(tmp_path: Path) -> None:
+    """A backslash and an escaped quote just before a bracket (the scan skips whole strings)."""
+    objs = [as_object(r) for r in sample_rows()[:5]]
+    objs[0]["name"] = 'Back\\slash\\" {Inc} \\'
+    objs[1]["name"] = '\\"[' * 3
+    objs[3]["currency"] = "ZZZ"
+    json_error_names(tmp_path / "bad.json", objs, 3, "currency")
+
+
 def test_json_unknown_key_and_wrong_type(tmp_path: Path) -> None:
     objs = [as_object(r) for r in sample_rows()[:3]]
     objs[1]["colour"] = "red"

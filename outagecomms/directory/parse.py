@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -283,7 +284,7 @@ def _rows_json(text: str, source: str) -> Iterator[_Row]:
     # Map each top-level object to the line where it starts, for error messages; where one
     # line holds several objects (an array on one line) the item's position says which.
     starts = _object_lines(text)
-    shared = {n for n in starts if starts.count(n) > 1}
+    shared = {n for n, times in Counter(starts).items() if times > 1}
     for i, item in enumerate(data):
         line = starts[i] if i < len(starts) else None
         if line in shared:
@@ -293,26 +294,24 @@ def _rows_json(text: str, source: str) -> Iterator[_Row]:
         yield _Row(source, line, item, item=None if line is not None else i + 1)
 
 
+#: what the scan for the customer objects' lines looks at: a whole string (skipped in one
+#: step: a 10 MB name is one match) or a bracket
+_JSON_STRUCTURE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[{}\[\]]')
+
+
 def _object_lines(text: str) -> list[int]:
     """Line numbers where each object of the customer array starts (top-level array, or the
-    array under a top-level ``customers`` key)."""
+    array under a top-level ``customers`` key). ``text`` is valid JSON (it was parsed), so a
+    string holds no line break: the lines are counted between the brackets."""
     target = 1 if text.lstrip().startswith("[") else 2
     out: list[int] = []
-    depth, line, in_str, esc = 0, 1, False, False
-    for ch in text:
-        if ch == "\n":
-            line += 1
-        if in_str:
-            if esc:
-                esc = False
-            elif ch == "\\":
-                esc = True
-            elif ch == '"':
-                in_str = False
-        elif ch == '"':
-            in_str = True
-        elif ch in "[{":
+    depth, line, seen = 0, 1, 0
+    for m in _JSON_STRUCTURE.finditer(text):
+        ch = m.group()
+        if ch in "[{":
             if ch == "{" and depth == target:
+                line += text.count("\n", seen, m.start())
+                seen = m.start()
                 out.append(line)
             depth += 1
         elif ch in "]}":

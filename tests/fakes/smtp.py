@@ -221,4 +221,8 @@ class ScriptedServer:
             final = b"250-2.0.0 Ok\r\n250-queued as ABC\r\n250 2.0.0 done\r\n"
             for b in final if self.mode == "dribble" else [final]:
                 conn.sendall(bytes([b]) if isinstance(b, int) else b)
+            # answer the channel's QUIT as a server does (unanswered, it held the close for
+            # the client's whole QUIT timeout)
+            if conn.recv(65536).upper().startswith(b"QUIT"):
+                conn.sendall(b"221 2.0.0 Bye\r\n")
             self.done.wait(10)

@@ -44,19 +44,21 @@ def serve_web(
     thread.start()
     assert ready.wait(10)
     base = f"http://127.0.0.1:{port}"
+    # one client for the polling and the test (each new one loads the CA bundle, ~25 ms)
+    client = httpx.Client(base_url=base, timeout=30)
 
     def up() -> bool:
         assert "error" not in state, state.get("error")
         try:
-            return httpx.get(f"{base}/healthz", timeout=1).text == "ok"
+            return client.get("/healthz", timeout=1).text == "ok"
         except httpx.TransportError:
             return False
 
-    wait_until(up, timeout=10, interval=0.02)
     try:
-        with httpx.Client(base_url=base, timeout=30) as client:
-            yield client
+        wait_until(up, timeout=10, interval=0.02)
+        yield client
     finally:
+        client.close()
         if "loop" in state:
             state["loop"].call_soon_threadsafe(state["stop"].set)
         thread.join(15)

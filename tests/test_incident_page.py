@@ -576,7 +576,16 @@ def test_a_text_that_the_link_would_push_past_two_segments_goes_without_it(
     with App.open(cfg, clock=FakeClock(T0)) as app:
         app.import_customers(directory)
         app.declare("Database errors", severity="sev2", components=["database"])
-    bodies = {m.form["To"]: m.form["Body"] for m in twilio.messages()}
-    japanese, english = bodies["+81312345678"], bodies["+15555550101"]
-    assert "/i/" not in japanese and sms_segments(japanese)[1] <= 2
-    assert "/i/" in english and sms_segments(english)[1] <= 2
+        bodies = {m.form["To"]: m.form["Body"] for m in twilio.messages()}
+        japanese, english = bodies["+81312345678"], bodies["+15555550101"]
+        assert "/i/" not in japanese and sms_segments(japanese)[1] <= 2
+        assert "/i/" in english and sms_segments(english)[1] <= 2
+        # an update whose words would take a Japanese text past two segments goes without
+        # them (the email and the page have them), keeping when they hear next
+        words = "The failover to the standby is done and writes succeed; reads recover next."
+        app.update("INC-1", words, status="identified")
+        later = [m.form for m in twilio.messages()][len(bodies) :]
+        sent = {f["To"]: f["Body"] for f in later}
+        assert words not in sent["+81312345678"] and sms_segments(sent["+81312345678"])[1] <= 2
+        assert "INC-1" in sent["+81312345678"]
+        assert words in sent["+15555550101"] and sms_segments(sent["+15555550101"])[1] <= 2

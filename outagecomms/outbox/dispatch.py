@@ -15,7 +15,7 @@ import socket
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,7 +36,7 @@ from outagecomms.inbound.tokens import reply_address
 from outagecomms.models import ROUND_WIDE, Customer, DeliveryStatus, Incident, Round, RoundKind
 from outagecomms.recovery import feedback, ledger
 from outagecomms.rendering.mime import sender_domain
-from outagecomms.rendering.templates import ACCOUNT_MANAGER_TEMPLATES
+from outagecomms.rendering.templates import ACCOUNT_MANAGER_TEMPLATES, Rendered
 from outagecomms.store import credits as credits_db
 from outagecomms.store import customers as customers_db
 from outagecomms.store import incidents as incidents_db
@@ -365,6 +365,39 @@ class Dispatcher:
             return {"Reply-To": reply_to}
         return {"Reply-To": reply_address(reply_to, secret, claim.id)}
 
+    def _fit_sms(
+        self,
+        claim: outbox_db.Claimed,
+        customer: Customer,
+        incident: Incident,
+        rnd: Round,
+        rendered: Rendered,
+        page_url: str,
+    ) -> Rendered:
+        """Two segments are a promise, the rest a help: a text that would take more (a script
+        that costs twice, UCS-2: Japanese) goes without the page link, then without the
+        commander's words (the email and the page have them), keeping what was promised and
+        when they hear next; if even that does not fit, the shortest of them."""
+        latest = self._latest.get(rnd.id)
+        extras = self._extras(claim, customer)
+        tries = []
+        if page_url:
+            tries.append((rnd, latest))
+        if rnd.message or (latest is not None and latest.message):
+            bare = None if latest is None else replace(latest, message="")
+            tries.append((replace(rnd, message=""), bare))
+        best = rendered
+        for r, news in tries:
+            out = self.app.renderer.render_customer(
+                r.kind, "sms", incident=incident, round=r, customer=customer, latest=news,
+                **extras,
+            )  # fmt: skip
+            if len(out.text) < len(best.text):
+                best = out
+            if not _over_two_segments(out.text):
+                return out
+        return best
+
     def _page_url(self, claim: outbox_db.Claimed, am_copy: bool) -> str:
         """The customer's own incident page (``pages.incident``) when the daemon has a public
         URL and the secret; "" for a round-wide message or an account manager's copy."""
@@ -440,18 +473,8 @@ class Dispatcher:
                 page_url=page_url,
                 **self._extras(claim, customer),
             )
-            if page_url and template_set == "sms" and _over_two_segments(rendered.text):
-                # the personal link is a help, two segments a promise: a text in a script
-                # that costs twice (UCS-2: Japanese) goes without it rather than in three
-                rendered = self.app.renderer.render_customer(
-                    rnd.kind,
-                    template_set,
-                    incident=incident,
-                    round=rnd,
-                    customer=customer,
-                    latest=self._latest.get(rnd.id),
-                    **self._extras(claim, customer),
-                )
+            if template_set == "sms" and _over_two_segments(rendered.text):
+                rendered = self._fit_sms(claim, customer, incident, rnd, rendered, page_url)
         except OutageCommsError as exc:
             return unsent(DeliveryResult.failed(str(exc)), contact)
         domain = self._domains.get(base_name)

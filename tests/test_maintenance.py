@@ -381,3 +381,23 @@ def test_overlapping_work_warns_and_declare_says_a_component_is_under_maintenanc
     assert not any("under maintenance" in w for w in declare_warnings())
     clock.now = first.starts_at + timedelta(minutes=5)
     assert any("MNT-1" in w and "under maintenance" in w for w in declare_warnings())
+
+
+def test_metrics_count_windows_and_their_deliveries(app: App) -> None:
+    from outagecomms.web.metrics import render_metrics
+
+    want = expected_ids("database", "eu-west")
+    w = _schedule(app, timedelta(days=1)).window
+    send_now(app)
+    lifecycle.start(app, w.id)
+    text = render_metrics(app)
+    assert 'outagecomms_maintenance_windows{status="in_progress"} 1' in text
+    assert 'outagecomms_maintenance_windows{status="scheduled"} 0' in text
+    # the announcement went out; the start notice is owed
+    assert (
+        f'outagecomms_maintenance_deliveries{{channel="email",status="sent"}} {len(want)}' in text
+    )
+    assert (
+        f'outagecomms_maintenance_deliveries{{channel="email",status="pending"}} {len(want)}'
+        in text
+    )

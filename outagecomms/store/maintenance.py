@@ -288,6 +288,18 @@ def audience_channels(conn: Connection, maintenance_id: int) -> dict[str, int]:
     return {ch: int(n) for ch, n in conn.execute(q)}
 
 
+def figures(conn: Connection) -> tuple[dict[str, int], list[tuple[str, str, int]]]:
+    """For ``/metrics``: windows by status, and deliveries by (channel, status)."""
+    m, d = t.maintenance, t.maintenance_deliveries
+    windows = {
+        s: int(n) for s, n in conn.execute(select(m.c.status, func.count()).group_by(m.c.status))
+    }
+    q = select(d.c.channel, d.c.status, func.count()).group_by(d.c.channel, d.c.status)
+    return windows, [
+        (ch, st, int(n)) for ch, st, n in conn.execute(q.order_by(d.c.channel, d.c.status))
+    ]
+
+
 def audience_samples(conn: Connection, maintenance_id: int) -> dict[str, str]:
     """Channel -> one customer told on it (whose notice a preflight renders)."""
     a = t.maintenance_audience

@@ -401,3 +401,20 @@ def test_metrics_count_windows_and_their_deliveries(app: App) -> None:
         f'outagecomms_maintenance_deliveries{{channel="email",status="pending"}} {len(want)}'
         in text
     )
+
+
+def test_doctor_renders_the_maintenance_templates(
+    smtp_server: SmtpServer, make_config, tmp_path: Path, cli
+) -> None:
+    cfg = make_config(smtp_server)
+    assert cli("--config", str(cfg), "customers", "import", str(sample_csv())).exit_code == 0
+    res = cli("--config", str(cfg), "doctor")
+    assert res.exit_code == 0, res.stderr
+    assert "templates maintenance: ok" in res.stdout + res.stderr
+    broken = tmp_path / "overrides" / "maintenance"
+    broken.mkdir(parents=True)
+    (broken / "sms.txt.j2").write_text("{{ maintenance.nope.deeper }}")
+    (broken / "email.txt.j2").write_text("{% if %}")
+    cfg.write_text(cfg.read_text() + f'\n[templates]\ndir = "{tmp_path / "overrides"}"\n')
+    res = cli("--config", str(cfg), "doctor")
+    assert res.exit_code != 0 and "maintenance/email.txt.j2" in res.stderr

@@ -418,3 +418,34 @@ def test_doctor_renders_the_maintenance_templates(
     cfg.write_text(cfg.read_text() + f'\n[templates]\ndir = "{tmp_path / "overrides"}"\n')
     res = cli("--config", str(cfg), "doctor")
     assert res.exit_code != 0 and "maintenance/email.txt.j2" in res.stderr
+
+
+def test_reminders_per_tier_from_the_default_policy(
+    smtp_server: SmtpServer, make_config, clock: FakeClock
+) -> None:
+    cfg = make_config(smtp_server)
+    cfg.write_text(
+        cfg.read_text().replace(
+            "[policy.default]\n",
+            '[policy.default]\nmaintenance_remind = { enterprise = ["24h", "1h"], '
+            'business = [], default = ["1h"] }\n',
+        )
+    )
+    rows = {r["id"]: r["tier"] for r in sample_rows()}
+    want = expected_ids("database", "eu-west")
+    by_tier = {t: {c for c in want if rows[c] == t} for t in ("enterprise", "business", "standard")}
+    assert all(by_tier.values()), "the audience has a customer of each tier"
+    with App.open(cfg, clock=clock) as app:
+        import_file(app, sample_csv())
+        w = _schedule(app, timedelta(days=2)).window
+        assert w.remind == (timedelta(hours=24), timedelta(hours=1))  # the tiers' union
+        send_now(app)
+        _tick(app, clock, w.starts_at - timedelta(hours=24))
+        _tick(app, clock, w.starts_at - timedelta(minutes=59))
+        msgs = smtp_server.handler.snapshot()
+    reminders = [m for m in msgs if _kind(m) == "maintenance_reminder"]
+    got = Counter(m.customer for m in reminders)
+    assert got == {
+        **dict.fromkeys(by_tier["enterprise"], 2),
+        **dict.fromkeys(by_tier["standard"], 1),
+    }

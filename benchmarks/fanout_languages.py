@@ -104,7 +104,9 @@ def main() -> int:
     en, mx = statistics.median(rates["english"]), statistics.median(rates["mixed"])
     ratio = mx / en
     print(f"\nmedian fan-out: English only {fmt_rate(en)}, mixed languages {fmt_rate(mx)}")
-    print(f"mixed / English = {ratio:.3f} (target >= {args.ratio:g}): {verdict(ratio >= args.ratio)}")
+    print(
+        f"mixed / English = {ratio:.3f} (target >= {args.ratio:g}): {verdict(ratio >= args.ratio)}"
+    )
     return 0
 
 

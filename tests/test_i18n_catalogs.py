@@ -55,7 +55,7 @@ def extracted(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
 
 def test_the_catalogs_are_the_packaged_ones() -> None:
     assert packaged_locale_dir() == LOCALE
-    assert {"de", "fr", "fr_CA", "ja"} <= {p.parts[-3] for p in SHIPPED}
+    assert {"de", "es", "fr", "fr_CA", "ja", "pt_BR"} <= {p.parts[-3] for p in SHIPPED}
 
 
 def test_extraction_finds_the_templates_and_the_status_labels(extracted: Catalog) -> None:

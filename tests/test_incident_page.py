@@ -108,7 +108,11 @@ class World:
 
 @contextmanager
 def make_world(
-    smtp_server: SmtpServer, make_config: Callable[..., Path], extra: str = "", **config: Any
+    smtp_server: SmtpServer,
+    make_config: Callable[..., Path],
+    extra: str = "",
+    message: str = "Writes fail for some customers; we are failing over.",
+    **config: Any,
 ) -> Iterator[World]:
     port = free_port()
     cfg = make_config(
@@ -125,7 +129,7 @@ def make_world(
         "Database errors",
         severity="sev2",
         components=["database"],
-        message="Writes fail for some customers; we are failing over.",
+        message=message,
         started_at=T0 - timedelta(minutes=20),
         commander="ic@example.com",
     )
@@ -524,3 +528,55 @@ def test_a_customer_reads_their_page_in_their_language(world: World) -> None:
     english = world.client.get(world.link("c0000010")).text
     assert 'lang="en-GB"' in english
     assert "What we sent you" in english and words.gettext("What we sent you") not in english
+
+
+def test_two_stores_in_one_process_show_each_their_own_messages(
+    smtp_server: SmtpServer,
+    make_config: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """Same incident number, customer, delivery id and send time in two stores: each page
+    shows what its own store says was sent (the decoded texts are shared by the process)."""
+    monkeypatch.setenv("OUTAGECOMMS_SECRET", SECRET)
+    with make_world(smtp_server, make_config, message="First store's words.") as one:
+        who = audience(one)[0]
+        assert "First store" in one.client.get(one.link(who)).text
+    store = f"sqlite:///{tmp_path / 'second.db'}"
+    with make_world(
+        smtp_server, make_config, message="Second store's words.", name="2.toml", store_url=store
+    ) as two:
+        page = two.client.get(two.link(who)).text
+        assert "Second store" in page and "First store" not in page
+
+
+@pytest.mark.catalogs
+def test_a_text_that_the_link_would_push_past_two_segments_goes_without_it(
+    twilio: Any, make_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A Japanese SMS is UCS-2 (67 characters a segment): with the 77-character page link it
+    would take three, so it is sent without it; an English one keeps its link."""
+    from outagecomms.channels.twilio import sms_segments
+
+    monkeypatch.setenv("OUTAGECOMMS_SECRET", SECRET)
+    directory = tmp_path / "sms.csv"
+    directory.write_text(
+        "id,name,email,phone,tier,monthly_fee,currency,components,regions,timezone,locale,channels\n"
+        "jp1,株式会社サンプル商事,ops@jp1.example,+81312345678,standard,100,JPY,database,ap-northeast,"
+        "Asia/Tokyo,ja_JP,sms\n"
+        "us1,Acme Logistics,ops@us1.example,+15555550101,standard,100,USD,database,us-east,"
+        "America/New_York,en_US,sms\n"
+    )
+    cfg = make_config(
+        None,
+        extra='public_url = "https://status.example.com"\n\n[channels.sms]\nkind = "twilio"\n'
+        'from = "+15550100999"\naccount_sid_env = "TEST_TWILIO_SID"\n'
+        f'auth_token_env = "TEST_TWILIO_TOKEN"\nbase_url = "{twilio.base}"\n',
+    )
+    with App.open(cfg, clock=FakeClock(T0)) as app:
+        app.import_customers(directory)
+        app.declare("Database errors", severity="sev2", components=["database"])
+    bodies = {m.form["To"]: m.form["Body"] for m in twilio.messages()}
+    japanese, english = bodies["+81312345678"], bodies["+15555550101"]
+    assert "/i/" not in japanese and sms_segments(japanese)[1] <= 2
+    assert "/i/" in english and sms_segments(english)[1] <= 2

@@ -440,6 +440,18 @@ class Dispatcher:
                 page_url=page_url,
                 **self._extras(claim, customer),
             )
+            if page_url and template_set == "sms" and _over_two_segments(rendered.text):
+                # the personal link is a help, two segments a promise: a text in a script
+                # that costs twice (UCS-2: Japanese) goes without it rather than in three
+                rendered = self.app.renderer.render_customer(
+                    rnd.kind,
+                    template_set,
+                    incident=incident,
+                    round=rnd,
+                    customer=customer,
+                    latest=self._latest.get(rnd.id),
+                    **self._extras(claim, customer),
+                )
         except OutageCommsError as exc:
             return unsent(DeliveryResult.failed(str(exc)), contact)
         domain = self._domains.get(base_name)
@@ -494,6 +506,14 @@ class Dispatcher:
                 }
             )
         return claim, result, content, contact
+
+
+def _over_two_segments(text: str) -> bool:
+    from outagecomms.channels.twilio import sms_segments
+
+    # as the channel sends it: Babel's no-break spaces become plain ones (twilio.py)
+    plain = text.strip().replace("\u202f", " ").replace("\u00a0", " ")
+    return sms_segments(plain)[1] > 2
 
 
 class _Run:

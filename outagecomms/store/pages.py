@@ -4,6 +4,7 @@ the revocation of their links. One read transaction per page view (``pages.incid
 from __future__ import annotations
 
 import threading
+import zlib
 from collections import OrderedDict
 from datetime import datetime
 from typing import Any, cast
@@ -43,17 +44,19 @@ def unrevoke(conn: Connection, customer_id: str) -> int:
 
 #: what sent deliveries said, decoded (zlib, JSON) once per process: a sent message never
 #: changes, and a page after a fan-out is read by many customers in turn
-_SENT: OrderedDict[tuple[int, object], tuple[str, str]] = OrderedDict()
+_SENT: OrderedDict[tuple[int, object, int, int], tuple[str, str]] = OrderedDict()
 _SENT_MAX = 4096
 _SENT_LOCK = threading.Lock()
 
 
 def _sent_text(delivery_id: int, sent_at: object, blob: bytes | None) -> tuple[str, str]:
-    """(subject, text) of what was sent; keyed by the delivery and when it was sent (a
-    delivery sent again, ``deliveries retry``, has a new time and is decoded again)."""
+    """(subject, text) of what was sent, decoded once per process. Keyed by the stored bytes
+    themselves (their length and CRC-32, with the delivery and when it was sent), so two
+    stores in one process, or a delivery sent again (``deliveries retry``), never share an
+    entry."""
     if blob is None:
         return "", ""
-    key = (delivery_id, sent_at)
+    key = (delivery_id, sent_at, len(blob), zlib.crc32(blob))
     with _SENT_LOCK:
         hit = _SENT.get(key)
         if hit is not None:

@@ -152,9 +152,11 @@ def english(company: CompanyConfig) -> Renderer:
 SNAPSHOTS = GOLDEN.parent / "snapshots"
 SAMPLES = {
     "de": customer("Europe/Berlin", "de_DE", name="Müller & Söhne GmbH"),
+    "es": customer("America/Mexico_City", "es_MX", name="Logística Peña & Hijos S.A. de C.V."),
     "ja": customer("Asia/Tokyo", "ja_JP", name="株式会社サンプル商事"),
     "fr": customer("Europe/Paris", "fr_FR", name="Dupont & Fils SARL"),
     "fr_CA": customer("America/Toronto", "fr_CA", name="Boulangerie Tremblay inc."),
+    "pt_BR": customer("America/Sao_Paulo", "pt_BR", name="Transportes Ação & Cia. Ltda."),
 }
 
 

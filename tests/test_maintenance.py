@@ -449,3 +449,26 @@ def test_reminders_per_tier_from_the_default_policy(
         **dict.fromkeys(by_tier["enterprise"], 2),
         **dict.fromkeys(by_tier["standard"], 1),
     }
+
+
+def test_a_store_at_0010_upgrades_its_audience_to_per_tier_reminders(store_url: str) -> None:
+    """0011 adds each audience row's own offsets; a row written before reads as the window's."""
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+    from sqlalchemy import inspect
+
+    import outagecomms.store as store_pkg
+    from outagecomms.store.engine import HEAD_REVISION, Store
+
+    store = Store(store_url)
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(Path(store_pkg.__file__).parent / "migrations"))
+    cfg.attributes["engine"] = store.engine
+    command.upgrade(cfg, "0010")
+    cols = {c["name"] for c in inspect(store.engine).get_columns("maintenance_audience")}
+    assert "remind_s" not in cols
+    command.upgrade(cfg, "head")
+    assert store.current_revision() == HEAD_REVISION == "0011"
+    cols = {c["name"] for c in inspect(store.engine).get_columns("maintenance_audience")}
+    assert "remind_s" in cols
+    store.dispose()

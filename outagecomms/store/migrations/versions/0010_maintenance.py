@@ -50,7 +50,6 @@ def upgrade() -> None:
         sa.Column("maintenance_id", BigId, sa.ForeignKey("maintenance.id"), primary_key=True),
         sa.Column("customer_id", sa.String(200), primary_key=True),
         sa.Column("channel", sa.String(100), primary_key=True),
-        sa.Column("remind_s", sa.JSON(), nullable=True),
     )
     op.create_table(
         "maintenance_notices",

@@ -381,3 +381,94 @@ def test_overlapping_work_warns_and_declare_says_a_component_is_under_maintenanc
     assert not any("under maintenance" in w for w in declare_warnings())
     clock.now = first.starts_at + timedelta(minutes=5)
     assert any("MNT-1" in w and "under maintenance" in w for w in declare_warnings())
+
+
+def test_metrics_count_windows_and_their_deliveries(app: App) -> None:
+    from outagecomms.web.metrics import render_metrics
+
+    want = expected_ids("database", "eu-west")
+    w = _schedule(app, timedelta(days=1)).window
+    send_now(app)
+    lifecycle.start(app, w.id)
+    text = render_metrics(app)
+    assert 'outagecomms_maintenance_windows{status="in_progress"} 1' in text
+    assert 'outagecomms_maintenance_windows{status="scheduled"} 0' in text
+    # the announcement went out; the start notice is owed
+    assert (
+        f'outagecomms_maintenance_deliveries{{channel="email",status="sent"}} {len(want)}' in text
+    )
+    assert (
+        f'outagecomms_maintenance_deliveries{{channel="email",status="pending"}} {len(want)}'
+        in text
+    )
+
+
+def test_doctor_renders_the_maintenance_templates(
+    smtp_server: SmtpServer, make_config, tmp_path: Path, cli
+) -> None:
+    cfg = make_config(smtp_server)
+    assert cli("--config", str(cfg), "customers", "import", str(sample_csv())).exit_code == 0
+    res = cli("--config", str(cfg), "doctor")
+    assert res.exit_code == 0, res.stderr
+    assert "templates maintenance: ok" in res.stdout + res.stderr
+    broken = tmp_path / "overrides" / "maintenance"
+    broken.mkdir(parents=True)
+    (broken / "sms.txt.j2").write_text("{{ maintenance.nope.deeper }}")
+    (broken / "email.txt.j2").write_text("{% if %}")
+    cfg.write_text(cfg.read_text() + f'\n[templates]\ndir = "{tmp_path / "overrides"}"\n')
+    res = cli("--config", str(cfg), "doctor")
+    assert res.exit_code != 0 and "maintenance/email.txt.j2" in res.stderr
+
+
+def test_reminders_per_tier_from_the_default_policy(
+    smtp_server: SmtpServer, make_config, clock: FakeClock
+) -> None:
+    cfg = make_config(smtp_server)
+    cfg.write_text(
+        cfg.read_text().replace(
+            "[policy.default]\n",
+            '[policy.default]\nmaintenance_remind = { enterprise = ["24h", "1h"], '
+            'business = [], default = ["1h"] }\n',
+        )
+    )
+    rows = {r["id"]: r["tier"] for r in sample_rows()}
+    want = expected_ids("database", "eu-west")
+    by_tier = {t: {c for c in want if rows[c] == t} for t in ("enterprise", "business", "standard")}
+    assert all(by_tier.values()), "the audience has a customer of each tier"
+    with App.open(cfg, clock=clock) as app:
+        import_file(app, sample_csv())
+        w = _schedule(app, timedelta(days=2)).window
+        assert w.remind == (timedelta(hours=24), timedelta(hours=1))  # the tiers' union
+        send_now(app)
+        _tick(app, clock, w.starts_at - timedelta(hours=24))
+        _tick(app, clock, w.starts_at - timedelta(minutes=59))
+        msgs = smtp_server.handler.snapshot()
+    reminders = [m for m in msgs if _kind(m) == "maintenance_reminder"]
+    got = Counter(m.customer for m in reminders)
+    assert got == {
+        **dict.fromkeys(by_tier["enterprise"], 2),
+        **dict.fromkeys(by_tier["standard"], 1),
+    }
+
+
+def test_a_store_at_0010_upgrades_its_audience_to_per_tier_reminders(store_url: str) -> None:
+    """0011 adds each audience row's own offsets; a row written before reads as the window's."""
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+    from sqlalchemy import inspect
+
+    import outagecomms.store as store_pkg
+    from outagecomms.store.engine import HEAD_REVISION, Store
+
+    store = Store(store_url)
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(Path(store_pkg.__file__).parent / "migrations"))
+    cfg.attributes["engine"] = store.engine
+    command.upgrade(cfg, "0010")
+    cols = {c["name"] for c in inspect(store.engine).get_columns("maintenance_audience")}
+    assert "remind_s" not in cols
+    command.upgrade(cfg, "head")
+    assert store.current_revision() == HEAD_REVISION == "0011"
+    cols = {c["name"] for c in inspect(store.engine).get_columns("maintenance_audience")}
+    assert "remind_s" in cols
+    store.dispose()

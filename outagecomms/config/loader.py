@@ -76,6 +76,7 @@ _POLICY_KEYS = {
     "account_manager_tiers",
     "account_manager_channel",
     "fallback",
+    "maintenance_remind",
 }
 
 
@@ -166,7 +167,25 @@ def _parse_policy(
             f"({format_duration(floor)}): customers would hear from us that often; raise "
             "update_every or lower min_update_every",
         )
+    remind = dict(base.maintenance_remind)
+    if "maintenance_remind" in data:
+        from outagecomms.config.maintenance import reminder_offsets
+        from outagecomms.errors import InputError
+
+        raw_remind = ctx.table(data["maintenance_remind"], f"{prefix}.maintenance_remind")
+        remind = {}
+        for tier, offsets in raw_remind.items():
+            key = f"{prefix}.maintenance_remind.{tier}"
+            if not isinstance(offsets, list) or not all(isinstance(o, str) for o in offsets):
+                raise ctx.err(
+                    key, f'must be a list of durations such as ["24h", "1h"], got {offsets!r}'
+                )
+            try:
+                remind[tier] = reminder_offsets(offsets, field=key)
+            except InputError as exc:
+                raise ctx.err(key, exc.text) from None
     return PolicyConfig(
+        maintenance_remind=remind,
         update_every=update_every,
         min_update_every=floor,
         ack_within=ctx.duration(data, prefix, "ack_within", base.ack_within),

@@ -84,6 +84,9 @@ class PolicyConfig:
     #: channel of the kinds sms, slack, teams, webhook, in that order); the first for which the
     #: customer has a contact and no message of that round yet
     fallback: tuple[str, ...] = ()
+    #: scheduled maintenance's reminders by tier (``"default"``: the other tiers), before the
+    #: start; empty: ``[maintenance] remind`` for everyone (read from ``[policy.default]``)
+    maintenance_remind: Mapping[str, tuple[timedelta, ...]] = field(default_factory=dict)
 
     def channels_for_tier(self, tier: str) -> tuple[str, ...]:
         return self.channels.get(tier) or self.channels.get("default") or ()

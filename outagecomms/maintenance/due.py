@@ -105,7 +105,7 @@ def _reminders(
             why = f"customers heard of the window {format_duration(w.starts_at - w.told_at)} before it starts"
         elif i + 1 < len(due):
             why = f"the {format_duration(due[i + 1])} reminder is due as well and goes instead"
-        if _write(app, w, key, now, at, skip=why):
+        if _write(app, w, key, now, at, skip=why, offset=offset):
             if why:
                 out.skipped.append(f"{w.ref} {label}: {why}")
             else:
@@ -113,7 +113,13 @@ def _reminders(
 
 
 def _write(
-    app: App, w: MaintenanceWindow, key: str, now: datetime, at: datetime, skip: str
+    app: App,
+    w: MaintenanceWindow,
+    key: str,
+    now: datetime,
+    at: datetime,
+    skip: str,
+    offset: timedelta | None = None,
 ) -> bool:
     """The reminder (or its record as skipped); False when another scheduler wrote it first or
     the window changed meanwhile (read again at the next run)."""
@@ -124,7 +130,7 @@ def _write(
                 return False
             mdb.insert_notice(
                 conn, current, key=key, kind=NoticeKind.REMINDER, now=now, due_at=at,
-                queue=not skip, detail=skip,
+                queue=not skip, detail=skip, offset=offset,
             )  # fmt: skip
     except IntegrityError:
         return False

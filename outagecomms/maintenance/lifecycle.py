@@ -47,6 +47,9 @@ class SchedulePlan:
     sample: Rendered | None
     #: what is odd but not wrong: overlapping work on the same components
     warnings: tuple[str, ...] = ()
+    #: customer -> their reminder offsets (their tier's, ``[policy.default]
+    #: maintenance_remind``); None: the window's for everyone
+    reminders: dict[str, tuple[timedelta, ...]] | None = None
 
     def channel_counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -136,6 +139,13 @@ def plan_schedule(
             field="selector",
         )
     now = app.clock()
+    reminders = None
+    by_tier = app.config.policy("default").maintenance_remind
+    if remind is None and by_tier:
+        fallback = by_tier.get("default", app.config.maintenance.remind)
+        told = {c for c, _ in pairs}
+        reminders = {c.id: by_tier.get(c.tier, fallback) for c in chosen if c.id in told}
+        remind = tuple(sorted({r for rs in reminders.values() for r in rs}, reverse=True))
     window = MaintenanceWindow(
         id=0, title=title, message=message, components=selector.components,
         regions=selector.regions, selector=selector, starts_at=starts_at, ends_at=ends_at,
@@ -156,7 +166,9 @@ def plan_schedule(
 
     clash = overlapping(app, window.components, window.regions, starts_at, ends_at)
     warnings = tuple(overlap_warning(w) for w in clash)
-    return SchedulePlan(window, audience, pairs, sample_c, sample_ch, sample, warnings)
+    return SchedulePlan(
+        window, audience, pairs, sample_c, sample_ch, sample, warnings, reminders=reminders
+    )
 
 
 def _provisional(
@@ -193,7 +205,7 @@ def schedule(app: App, plan: SchedulePlan) -> NoticeCreated:
         mid = mdb.insert_window(
             conn, title=w.title, message=w.message, selector=w.selector, starts_at=w.starts_at,
             ends_at=w.ends_at, remind=w.remind, commander=w.commander, now=now,
-            pairs=plan.pairs, audience_size=w.audience_size,
+            pairs=plan.pairs, audience_size=w.audience_size, reminders=plan.reminders,
         )  # fmt: skip
         window = mdb.get_window(conn, mid)
         notice, queued = mdb.insert_notice(

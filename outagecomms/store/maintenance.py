@@ -106,8 +106,10 @@ def insert_window(
     now: datetime,
     pairs: Sequence[tuple[str, str]],
     audience_size: int,
+    reminders: dict[str, tuple[timedelta, ...]] | None = None,
 ) -> int:
-    """The window and its audience (customer, channel) pairs."""
+    """The window and its audience (customer, channel) pairs; ``reminders``: customer -> their
+    own offsets (their tier's), else the window's."""
     mid = conn.execute(
         insert(t.maintenance)
         .values(
@@ -132,7 +134,17 @@ def insert_window(
     if pairs:
         conn.execute(
             insert(t.maintenance_audience),
-            [{"maintenance_id": mid, "customer_id": c, "channel": ch} for c, ch in pairs],
+            [
+                {
+                    "maintenance_id": mid,
+                    "customer_id": c,
+                    "channel": ch,
+                    "remind_s": None
+                    if reminders is None or c not in reminders
+                    else [int(r.total_seconds()) for r in reminders[c]],
+                }
+                for c, ch in pairs
+            ],
         )
     return int(mid)
 
@@ -182,6 +194,7 @@ def insert_notice(
     queue: bool = True,
     due_at: datetime | None = None,
     previous: tuple[datetime, datetime] | None = None,
+    offset: timedelta | None = None,
 ) -> tuple[MaintenanceNotice, int]:
     """A notice of the window as it now is, and (``queue``) one pending delivery per audience
     pair whose contact is not flagged; older deliveries it replaces (``SUPERSEDES``) that are
@@ -246,7 +259,17 @@ def insert_notice(
         "attempts",
         "next_attempt_at",
     ]
-    conn.execute(insert(d).from_select(cols, src))
+    if offset is None:
+        conn.execute(insert(d).from_select(cols, src))
+    else:  # a reminder: only the customers whose offsets include it
+        secs = int(offset.total_seconds())
+        rows: list[dict[str, Any]] = []
+        for r in conn.execute(src.add_columns(a.c.remind_s)):
+            *values, own = r
+            if own is None or secs in own:
+                rows.append(dict(zip(cols, values, strict=True)))
+        if rows:
+            conn.execute(insert(d), rows)
     queued = conn.execute(select(func.count()).where(d.c.notice_id == notice.id)).scalar_one()
     return notice, int(queued)
 
@@ -286,6 +309,18 @@ def audience_channels(conn: Connection, maintenance_id: int) -> dict[str, int]:
         .group_by(a.c.channel)
     )
     return {ch: int(n) for ch, n in conn.execute(q)}
+
+
+def figures(conn: Connection) -> tuple[dict[str, int], list[tuple[str, str, int]]]:
+    """For ``/metrics``: windows by status, and deliveries by (channel, status)."""
+    m, d = t.maintenance, t.maintenance_deliveries
+    windows = {
+        s: int(n) for s, n in conn.execute(select(m.c.status, func.count()).group_by(m.c.status))
+    }
+    q = select(d.c.channel, d.c.status, func.count()).group_by(d.c.channel, d.c.status)
+    return windows, [
+        (ch, st, int(n)) for ch, st, n in conn.execute(q.order_by(d.c.channel, d.c.status))
+    ]
 
 
 def audience_samples(conn: Connection, maintenance_id: int) -> dict[str, str]:

@@ -398,6 +398,9 @@ maintenance_audience = Table(
     Column("maintenance_id", BigId, ForeignKey("maintenance.id"), primary_key=True),
     _customer_key(),
     Column("channel", String(100), primary_key=True),
+    # this customer's reminder offsets in seconds (their tier's, [policy.default]
+    # maintenance_remind); null: the window's own
+    Column("remind_s", JSON, nullable=True),
 )
 
 #: One row per notice of a window (announcement, update, reminder, started, completed,

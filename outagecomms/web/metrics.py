@@ -37,9 +37,36 @@ def render_metrics(app: App, status: dict[str, Any] | None = None) -> str:
         rounds = reporting.rounds_by_kind(conn)
         figures = reporting.scrape(conn, MARGIN_BUCKETS)
         inbound = inbound_lines(conn)
+        inbound += maintenance_lines(conn)
     leader = None if status is None else bool(status.get("leader"))
     text = exposition(open_n, rounds, figures.by_outcome, figures.margins, leader=leader)
     return text + "\n".join(inbound) + "\n"
+
+
+def maintenance_lines(conn: Any) -> list[str]:
+    """Scheduled maintenance: windows by status (every status, 0 included) and their notices'
+    deliveries by channel and outcome."""
+    from outagecomms.models import MaintenanceStatus
+    from outagecomms.store import maintenance as maintenance_db
+
+    windows, deliveries = maintenance_db.figures(conn)
+    lines = [
+        "# HELP outagecomms_maintenance_windows Maintenance windows by status.",
+        "# TYPE outagecomms_maintenance_windows gauge",
+    ]
+    lines += [
+        f'outagecomms_maintenance_windows{{status="{s.value}"}} {windows.get(s.value, 0)}'
+        for s in MaintenanceStatus
+    ]
+    lines += [
+        "# HELP outagecomms_maintenance_deliveries Maintenance notices' deliveries by channel and outcome.",
+        "# TYPE outagecomms_maintenance_deliveries gauge",
+    ]
+    lines += [
+        f'outagecomms_maintenance_deliveries{{channel="{_label(ch)}",status="{st}"}} {n}'
+        for ch, st, n in deliveries
+    ]
+    return lines
 
 
 def exposition(

@@ -33,6 +33,9 @@ def doctor(app: App) -> list[str]:
     for kind, rnd in rounds.items():
         preflight(app, inc, rnd, reps, names)
         lines.append(f"templates {kind.value}: ok for {len(reps)} locale/timezone combinations")
+    from outagecomms.maintenance.checks import doctor_lines as maintenance_lines
+
+    lines.extend(maintenance_lines(app, reps))
     for name, ch in app.config.channels.items():
         lines.append(f"channel {name}: kind {ch.kind}")
     from outagecomms.inbound.checks import inbound_lines

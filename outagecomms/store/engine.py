@@ -28,7 +28,7 @@ from sqlalchemy.exc import DatabaseError
 from outagecomms.errors import ConfigError, OutageCommsError
 from outagecomms.values import as_utc, mask_url
 
-HEAD_REVISION = "0011"
+HEAD_REVISION = "0012"
 _CHUNK = 500
 #: the mode of the files a store creates (the SQLite database, its lock files)
 PRIVATE_FILE_MODE = 0o600

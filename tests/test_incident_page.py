@@ -120,7 +120,8 @@ def make_world(
         **config,
         extra=f'public_url = "http://127.0.0.1:{port}"\n'
         '\n[components]\ndatabase = "Managed Database"\n'
-        '\n[regions]\n"eu-west" = "EU West (Dublin)"\n' + extra,
+        '\n[regions]\n"eu-west" = "EU West (Dublin)"\n'
+        '\n[incident_page]\nrefresh = "1s"\n' + extra,
     )
     clock = FakeClock(T0)
     app = App.open(cfg, clock=clock)

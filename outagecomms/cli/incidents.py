@@ -25,6 +25,7 @@ from outagecomms.cli.sending import confirm_send, sample_lines, send, summary_js
 if TYPE_CHECKING:
     from outagecomms.app import App
     from outagecomms.incidents.lifecycle import DeclarePlan, RoundCreated, RoundPlan
+    from outagecomms.maintenance.views import MaintenanceWatchRow
 
 
 def declare(
@@ -784,6 +785,24 @@ def _countdown(left: float | None) -> str:
     return f"LATE {int(-left)}s"
 
 
+def maintenance_table(rows: Sequence[MaintenanceWatchRow]) -> Any:
+    """``watch``'s maintenance panel (below the incidents), or None when no window is open."""
+    if not rows:
+        return None
+    table = Table(
+        "maintenance", "status", "title", "window (UTC)", "next reminder in", "sent",
+        "pending", "failed", "incident", title="scheduled maintenance", expand=True,
+    )  # fmt: skip
+    for w in rows:
+        window = f"{w.starts_at:%Y-%m-%d %H:%M}\u2013{w.ends_at:%Y-%m-%d %H:%M}"
+        reminder = "-" if w.next_reminder_at is None else _countdown(w.seconds_to_reminder)
+        add_row(
+            table, w.ref, w.status.value, w.title, window, reminder, str(w.sent),
+            str(w.pending), str(w.failed), w.incident or "-",
+        )  # fmt: skip
+    return table
+
+
 def watch(
     incident: Annotated[
         str | None, typer.Argument(help="INC-<n> (default: every open one).")
@@ -799,6 +818,7 @@ def watch(
     from rich.live import Live
 
     from outagecomms.incidents.views import watch_replies, watch_snapshot
+    from outagecomms.maintenance.views import watch_windows
 
     a = open_app()
 
@@ -828,7 +848,13 @@ def watch(
                 str(r.get("failed", 0)), str(r.get("pending", 0)),
                 _countdown(row["seconds_to_promise"]), reply_cell(row["replies"]), recent[:80],
             )  # fmt: skip
-        return Group(table, replies_panel([x.to_json() for x in watch_replies(a, rows)]))
+        panels: list[Any] = [table]
+        if incident is None:  # one incident named: its frame only
+            windows = maintenance_table(watch_windows(a))
+            if windows is not None:
+                panels.append(windows)
+        panels.append(replies_panel([x.to_json() for x in watch_replies(a, rows)]))
+        return Group(*panels)
 
     if once:
         out.print(frame())

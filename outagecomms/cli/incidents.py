@@ -785,6 +785,21 @@ def _countdown(left: float | None) -> str:
     return f"LATE {int(-left)}s"
 
 
+def _reminder_cell(left: float | None) -> str:
+    """Reminders are hours or days away: minutes and seconds only in the last hour."""
+    if left is None:
+        return "-"
+    if left < 0:
+        return "due now"
+    if left < 3600:
+        return _countdown(left)
+    from datetime import timedelta
+
+    from outagecomms.values import format_duration
+
+    return format_duration(timedelta(minutes=int(left) // 60))
+
+
 def maintenance_table(rows: Sequence[MaintenanceWatchRow]) -> Any:
     """``watch``'s maintenance panel (below the incidents), or None when no window is open."""
     if not rows:
@@ -795,7 +810,7 @@ def maintenance_table(rows: Sequence[MaintenanceWatchRow]) -> Any:
     )  # fmt: skip
     for w in rows:
         window = f"{w.starts_at:%Y-%m-%d %H:%M}\u2013{w.ends_at:%Y-%m-%d %H:%M}"
-        reminder = "-" if w.next_reminder_at is None else _countdown(w.seconds_to_reminder)
+        reminder = _reminder_cell(w.seconds_to_reminder)
         add_row(
             table, w.ref, w.status.value, w.title, window, reminder, str(w.sent),
             str(w.pending), str(w.failed), w.incident or "-",

@@ -787,9 +787,7 @@ def _countdown(left: float | None) -> str:
 
 def _reminder_cell(left: float | None) -> str:
     """Reminders are hours or days away: minutes and seconds only in the last hour."""
-    if left is None:
-        return "-"
-    if left < 0:
+    if left is None or left < 0:
         return "due now"
     if left < 3600:
         return _countdown(left)
@@ -805,12 +803,16 @@ def maintenance_table(rows: Sequence[MaintenanceWatchRow]) -> Any:
     if not rows:
         return None
     table = Table(
-        "maintenance", "status", "title", "window (UTC)", "next reminder in", "sent",
+        "maintenance", "status", "title", "window (UTC)", "next reminder (UTC)", "sent",
         "pending", "failed", "incident", title="scheduled maintenance", expand=True,
     )  # fmt: skip
     for w in rows:
         window = f"{w.starts_at:%Y-%m-%d %H:%M}\u2013{w.ends_at:%Y-%m-%d %H:%M}"
-        reminder = _reminder_cell(w.seconds_to_reminder)
+        reminder = (
+            "-"
+            if w.next_reminder_at is None
+            else f"{w.next_reminder_at:%m-%d %H:%M} ({_reminder_cell(w.seconds_to_reminder)})"
+        )
         add_row(
             table, w.ref, w.status.value, w.title, window, reminder, str(w.sent),
             str(w.pending), str(w.failed), w.incident or "-",
@@ -825,8 +827,8 @@ def watch(
     every: Annotated[float, typer.Option("--every", help="Refresh interval in seconds.")] = 1.0,
     once: Annotated[bool, typer.Option("--once", help="Print one frame and exit.")] = False,
 ) -> None:
-    """Live dashboard: fan-out progress, outcomes, countdown to the next promise, and the newest
-    replies (negative ones highlighted). Ctrl-C exits."""
+    """Live dashboard: fan-out progress, outcomes, countdown to the next promise, the open
+    maintenance windows, and the newest replies (negative ones highlighted). Ctrl-C exits."""
     import time
 
     from rich.console import Group

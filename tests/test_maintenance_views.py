@@ -37,8 +37,9 @@ EXCLUDE = '[credits]\nexclude_announced_maintenance = "72h"\n' + step_rule("30m"
 
 
 @pytest.fixture
-def app(smtp_server: SmtpServer, make_config, clock: FakeClock) -> Iterator[App]:
-    a = App.open(make_config(smtp_server), clock=clock)
+def app(smtp_server: SmtpServer, make_config, clock: FakeClock, store_url: str) -> Iterator[App]:
+    """On PostgreSQL (the report's cases below run on SQLite, but the first)."""
+    a = App.open(make_config(smtp_server, store_url=store_url), clock=clock)
     import_file(a, sample_csv())
     yield a
     a.close()

@@ -60,7 +60,7 @@ def read_maintenance(
         why = (
             f"announced {format_duration(told_ahead)} before the start (the SLA requires "
             f"{format_duration(notice)}): downtime inside the window is not credited, "
-            "the overrun is"
+            "the overrun is credited"
         )
     end = w.completed_at
     return MaintenanceLink(

@@ -77,7 +77,8 @@ def maintenance_facts(link: MaintenanceLink) -> list[tuple[str, object]]:
     elif link.excluded:
         excluded = (
             f"yes, for {link.excluded_customers} customers: "
-            f"{human(link.excluded_downtime.total_seconds())} of downtime inside the window"
+            f"{human(link.excluded_downtime.total_seconds())} of this incident's downtime "
+            "fell inside the window"
         )
     else:
         excluded = "no"

@@ -46,6 +46,7 @@ from outagecomms.workspace.channel_checks import ChannelsReport
 if TYPE_CHECKING:
     from outagecomms.inbound.pipeline import Processed
     from outagecomms.inbound.respond import Response
+    from outagecomms.maintenance.views import MaintenanceWatchRow
 
 #: how a round reaches customers: ``True`` queue and send now, ``"queue"`` queue only (a daemon
 #: or ``tick`` sends), ``False`` record only (history: nothing is sent, now or later)
@@ -333,6 +334,13 @@ class App(context.App):
     def watch(self, incident: RefLike | None = None) -> list[WatchRow]:
         """The live dashboard's data: each open incident's fan-out and next promise."""
         return watch_snapshot(self, incident)
+
+    def watch_maintenance(self) -> list[MaintenanceWatchRow]:
+        """The dashboard's maintenance panel: scheduled and in-progress windows, each with its
+        next reminder and its notices' deliveries (apart from ``watch``'s incident rows)."""
+        from outagecomms.maintenance.views import watch_windows
+
+        return watch_windows(self)
 
     def credits(self, incident: RefLike) -> dict[str, Any]:
         """The service credits proposed at resolution (``credits --json``)."""

@@ -25,6 +25,7 @@ from outagecomms.cli.sending import confirm_send, sample_lines, send, summary_js
 if TYPE_CHECKING:
     from outagecomms.app import App
     from outagecomms.incidents.lifecycle import DeclarePlan, RoundCreated, RoundPlan
+    from outagecomms.maintenance.views import MaintenanceWatchRow
 
 
 def declare(
@@ -784,6 +785,41 @@ def _countdown(left: float | None) -> str:
     return f"LATE {int(-left)}s"
 
 
+def _reminder_cell(left: float | None) -> str:
+    """Reminders are hours or days away: minutes and seconds only in the last hour."""
+    if left is None or left < 0:
+        return "due now"
+    if left < 3600:
+        return _countdown(left)
+    from datetime import timedelta
+
+    from outagecomms.values import format_duration
+
+    return format_duration(timedelta(minutes=int(left) // 60))
+
+
+def maintenance_table(rows: Sequence[MaintenanceWatchRow]) -> Any:
+    """``watch``'s maintenance panel (below the incidents), or None when no window is open."""
+    if not rows:
+        return None
+    table = Table(
+        "maintenance", "status", "title", "window (UTC)", "next reminder (UTC)", "sent",
+        "pending", "failed", "incident", title="scheduled maintenance", expand=True,
+    )  # fmt: skip
+    for w in rows:
+        window = f"{w.starts_at:%Y-%m-%d %H:%M}\u2013{w.ends_at:%Y-%m-%d %H:%M}"
+        reminder = (
+            "-"
+            if w.next_reminder_at is None
+            else f"{w.next_reminder_at:%m-%d %H:%M} ({_reminder_cell(w.seconds_to_reminder)})"
+        )
+        add_row(
+            table, w.ref, w.status.value, w.title, window, reminder, str(w.sent),
+            str(w.pending), str(w.failed), w.incident or "-",
+        )  # fmt: skip
+    return table
+
+
 def watch(
     incident: Annotated[
         str | None, typer.Argument(help="INC-<n> (default: every open one).")
@@ -791,14 +827,15 @@ def watch(
     every: Annotated[float, typer.Option("--every", help="Refresh interval in seconds.")] = 1.0,
     once: Annotated[bool, typer.Option("--once", help="Print one frame and exit.")] = False,
 ) -> None:
-    """Live dashboard: fan-out progress, outcomes, countdown to the next promise, and the newest
-    replies (negative ones highlighted). Ctrl-C exits."""
+    """Live dashboard: fan-out progress, outcomes, countdown to the next promise, the open
+    maintenance windows, and the newest replies (negative ones highlighted). Ctrl-C exits."""
     import time
 
     from rich.console import Group
     from rich.live import Live
 
     from outagecomms.incidents.views import watch_replies, watch_snapshot
+    from outagecomms.maintenance.views import watch_windows
 
     a = open_app()
 
@@ -828,7 +865,13 @@ def watch(
                 str(r.get("failed", 0)), str(r.get("pending", 0)),
                 _countdown(row["seconds_to_promise"]), reply_cell(row["replies"]), recent[:80],
             )  # fmt: skip
-        return Group(table, replies_panel([x.to_json() for x in watch_replies(a, rows)]))
+        panels: list[Any] = [table]
+        if incident is None:  # one incident named: its frame only
+            windows = maintenance_table(watch_windows(a))
+            if windows is not None:
+                panels.append(windows)
+        panels.append(replies_panel([x.to_json() for x in watch_replies(a, rows)]))
+        return Group(*panels)
 
     if once:
         out.print(frame())

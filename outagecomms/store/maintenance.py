@@ -163,6 +163,35 @@ def list_windows(conn: Connection, *, include_closed: bool = False) -> list[Main
     return [_window(r) for r in conn.execute(q)]
 
 
+def window_for_incident(conn: Connection, incident_id: int) -> MaintenanceWindow | None:
+    """The window an incident is linked to (it overran from it), or None."""
+    q = (
+        select(t.maintenance)
+        .where(t.maintenance.c.incident_id == incident_id)
+        .order_by(t.maintenance.c.id)
+    )
+    row = conn.execute(q).first()
+    return None if row is None else _window(row)
+
+
+def window_delivery_counts(
+    conn: Connection, maintenance_ids: Iterable[int]
+) -> dict[int, dict[str, int]]:
+    """Window id -> delivery status -> count, over all its notices (``watch``)."""
+    d = t.maintenance_deliveries
+    ids = list(maintenance_ids)
+    out: dict[int, dict[str, int]] = {}
+    for chunk in chunks(ids):
+        q = (
+            select(d.c.maintenance_id, d.c.status, func.count())
+            .where(d.c.maintenance_id.in_(list(chunk)))
+            .group_by(d.c.maintenance_id, d.c.status)
+        )
+        for mid, status, count in conn.execute(q):
+            out.setdefault(int(mid), {})[status] = int(count)
+    return out
+
+
 def update_window(conn: Connection, maintenance_id: int, version: int, **values: Any) -> bool:
     """Change a window if nobody else changed it since ``version`` was read."""
     res = conn.execute(

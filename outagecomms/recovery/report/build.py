@@ -34,7 +34,9 @@ from babel.numbers import get_currency_precision
 from outagecomms.app import App
 from outagecomms.incidents.views import PromisesKept
 from outagecomms.models import DeliveryStatus, Incident, RoundKind, RoundStats
+from outagecomms.recovery.credits import parse_credit_policy
 from outagecomms.recovery.feedback import nps_from_scores
+from outagecomms.recovery.report.maintenance import read_maintenance
 from outagecomms.recovery.report.model import (
     Audience,
     Chart,
@@ -87,6 +89,10 @@ def build_report(app: App, incident_id: int) -> Report:
         credit_rows = reporting.credit_rows(conn, incident_id)
         feedback_rows = reporting.feedback_rows(conn, incident_id)
         told = read_customers_told(conn, incident_id, stats)
+        policy = app.config.credits or parse_credit_policy(None, source="<defaults>")
+        link = read_maintenance(
+            conn, row.incident, policy.exclude_announced_maintenance, app.clock()
+        )
         missing = {r.customer_id for r in credit_rows} - set(tiers)
         tiers.update(reporting.customer_tiers(conn, missing))
 
@@ -118,6 +124,7 @@ def build_report(app: App, incident_id: int) -> Report:
         ),
         chart=_chart(inc, rounds),
         customers_told=told,
+        maintenance=link,
     )
 
 

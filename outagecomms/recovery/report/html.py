@@ -22,8 +22,10 @@ from outagecomms.recovery.report.model import (
 )
 from outagecomms.recovery.report.mood_chart import svg_mood
 from outagecomms.recovery.report.tables import (
+    MAINTENANCE_TITLE,
     PROMISE_HEAD,
     ROUND_HEAD,
+    maintenance_facts,
     nps_facts,
     promise_rows,
     round_rows,
@@ -207,6 +209,9 @@ def render_html(report: Report) -> str:
             )
     else:
         body.append("<p>No credits recorded.</p>")
+    if report.maintenance is not None:
+        body.append(f'<h2 id="maintenance">{_e(MAINTENANCE_TITLE)}</h2>')
+        body.append(_facts(maintenance_facts(report.maintenance)))
     nps = report.nps
     body.append("<h2>Customer feedback (NPS)</h2>")
     if nps.responses:

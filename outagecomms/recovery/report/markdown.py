@@ -15,8 +15,10 @@ from outagecomms.recovery.report.model import (
     unresolved,
 )
 from outagecomms.recovery.report.tables import (
+    MAINTENANCE_TITLE,
     PROMISE_HEAD,
     ROUND_HEAD,
+    maintenance_facts,
     nps_facts,
     promise_rows,
     round_rows,
@@ -197,6 +199,9 @@ def render_markdown(report: Report) -> str:
             out += [f"- {_md(adjustment_line(c))}" for c in decided]
     else:
         out += ["No credits recorded."]
+    if report.maintenance is not None:
+        out += ["", f"## {MAINTENANCE_TITLE}", ""]
+        out += _bullets([(k, _md(str(v))) for k, v in maintenance_facts(report.maintenance)])
     nps = report.nps
     out += ["", "## Customer feedback (NPS)", ""]
     if nps.responses:

@@ -33,6 +33,7 @@ __all__ = [
     "ErrorCount",
     "FirstNotice",
     "KbArticle",
+    "MaintenanceLink",
     "Nps",
     "PromiseRound",
     "PromiseTotal",
@@ -376,6 +377,65 @@ class Chart:
 
 
 @dataclass(frozen=True, kw_only=True)
+class MaintenanceLink:
+    """The maintenance window an incident is linked to (it overran from it, or the commander's
+    incident was linked at the overrun), and whether its downtime inside the window was left
+    out of the credits as announced maintenance (``[credits] exclude_announced_maintenance``)."""
+
+    ref: str  # MNT-<n>
+    title: str
+    status: str
+    starts_at: datetime
+    ends_at: datetime  # the announced end
+    started_at: datetime | None
+    completed_at: datetime | None
+    told_at: datetime  # customers last heard the times (announcement or reschedule)
+    overran_by: timedelta | None  # from the announced end to completion; None: not complete
+    required_notice: timedelta | None  # the SLA's notice period; None: nothing is excluded
+    excluded: bool  # the window counted as announced maintenance for the credits
+    excluded_customers: int  # of the incident's audience, told in time (the exclusion's)
+    excluded_downtime: timedelta  # the incident's downtime inside the window, left out
+    why: str  # one line: why it was or was not excluded
+
+    @property
+    def notice(self) -> timedelta:
+        """How long before the start customers heard the times."""
+        return self.starts_at - self.told_at
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "maintenance": self.ref,
+            "title": self.title,
+            "status": self.status,
+            "start": iso(self.starts_at),
+            "end": iso(self.ends_at),
+            "started_at": iso(self.started_at),
+            "completed_at": iso(self.completed_at),
+            "told_at": iso(self.told_at),
+            "notice_seconds": self.notice.total_seconds(),
+            "notice": human(self.notice.total_seconds()),
+            "overran_by_seconds": _secs(self.overran_by),
+            "overran_by": _human(self.overran_by),
+            "credits": {
+                "exclude_announced_maintenance": _secs(self.required_notice),
+                "excluded": self.excluded,
+                "excluded_customers": self.excluded_customers,
+                "excluded_downtime_seconds": self.excluded_downtime.total_seconds(),
+                "excluded_downtime": human(self.excluded_downtime.total_seconds()),
+                "why": self.why,
+            },
+        }
+
+
+def _secs(d: timedelta | None) -> float | None:
+    return None if d is None else d.total_seconds()
+
+
+def _human(d: timedelta | None) -> str | None:
+    return None if d is None else human(d.total_seconds())
+
+
+@dataclass(frozen=True, kw_only=True)
 class Report:
     generated_at: datetime
     incident: Incident
@@ -389,6 +449,7 @@ class Report:
     kb_article: KbArticle
     chart: Chart
     customers_told: CustomersTold  # what came back: replies, escalations, bounces
+    maintenance: MaintenanceLink | None = None  # the window it overran from
 
     def to_json(self) -> dict[str, Any]:
         """The report as JSON-able data (without the chart, which the HTML page draws)."""
@@ -404,4 +465,5 @@ class Report:
             "nps": self.nps.to_json(),
             "kb_article": self.kb_article.to_json(),
             "customers_told": self.customers_told.to_json(),
+            "maintenance": None if self.maintenance is None else self.maintenance.to_json(),
         }

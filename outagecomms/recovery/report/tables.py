@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from outagecomms.recovery.report.model import Nps, Report
-from outagecomms.recovery.report.units import offset, pct
+from outagecomms.recovery.report.model import MaintenanceLink, Nps, Report
+from outagecomms.recovery.report.units import DASH, human, offset, pct
 from outagecomms.values import iso
 
 ROUND_HEAD = (
@@ -62,4 +62,33 @@ def nps_facts(nps: Nps) -> list[tuple[str, object]]:
         ("Promoters (9\u201310)", nps.promoters),
         ("Passives (7\u20138)", nps.passives),
         ("Detractors (0\u20136)", nps.detractors),
+    ]
+
+
+MAINTENANCE_TITLE = "Maintenance"
+
+
+def maintenance_facts(link: MaintenanceLink) -> list[tuple[str, object]]:
+    """The window the incident overran from, and its credit exclusion (unescaped: each
+    renderer escapes the values its own way)."""
+    overran = DASH if link.overran_by is None else human(link.overran_by.total_seconds())
+    if link.required_notice is None:
+        excluded = "no ([credits] exclude_announced_maintenance is not set)"
+    elif link.excluded:
+        excluded = (
+            f"yes, for {link.excluded_customers} customers: "
+            f"{human(link.excluded_downtime.total_seconds())} of this incident's downtime "
+            "fell inside the window"
+        )
+    else:
+        excluded = "no"
+    return [
+        ("Window", f"{link.ref} \u2014 {link.title} ({link.status})"),
+        ("Announced", f"{iso(link.starts_at)} \u2013 {iso(link.ends_at)}"),
+        ("Customers told", f"{iso(link.told_at)} ({human(link.notice.total_seconds())} ahead)"),
+        ("Started", iso(link.started_at) or DASH),
+        ("Completed", iso(link.completed_at) or "not yet"),
+        ("Overran the announced end by", overran),
+        ("Excluded from credits as announced maintenance", excluded),
+        ("Why", link.why),
     ]

@@ -305,3 +305,23 @@ def test_an_incident_without_a_window_has_no_maintenance_section(app: App) -> No
     assert report.maintenance is None and report.to_json()["maintenance"] is None
     assert "## Maintenance" not in render_markdown(report)
     assert 'id="maintenance"' not in render_html(report)
+
+
+def test_list_and_show_name_the_windows_and_the_one_an_incident_overran_from(
+    smtp_server: SmtpServer, make_config, clock: FakeClock, cli
+) -> None:
+    app = _open(make_config, smtp_server, clock, OVERRUN + EXCLUDE)
+    try:
+        w, iid = _overrun(app, clock, timedelta(hours=80))
+        cfg = str(app.config.path)
+        shown = json.loads(cli("--config", cfg, "show", f"INC-{iid}", "--json").stdout)
+        assert shown["maintenance"] == w.ref
+        human = cli("--config", cfg, "show", f"INC-{iid}").stdout
+        assert f"overran from maintenance {w.ref}" in human
+        later = _schedule(app, timedelta(days=3), title="Search reindex")
+        listed = json.loads(cli("--config", cfg, "list", "--json").stdout)
+        assert [m["maintenance"] for m in listed["maintenance"]] == [later.ref]  # open ones
+        assert listed["maintenance"][0]["title"] == "Search reindex"
+        assert later.ref in cli("--config", cfg, "list").stdout
+    finally:
+        app.close()

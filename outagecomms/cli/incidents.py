@@ -653,12 +653,16 @@ def list_incidents(
     all_: Annotated[bool, typer.Option("--all", help="Include resolved incidents.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Open incidents (with --all, resolved ones too)."""
+    """Open incidents (with --all, resolved ones too), then the scheduled and running
+    maintenance windows."""
     from outagecomms.incidents.views import list_incidents as rows_of
+    from outagecomms.maintenance.views import watch_windows
 
-    rows = [r.to_json() for r in rows_of(open_app(), include_resolved=all_)]
+    a = open_app()
+    rows = [r.to_json() for r in rows_of(a, include_resolved=all_)]
+    windows = [w.to_json() for w in watch_windows(a)]
     if as_json:
-        print_json({"incidents": rows})
+        print_json({"incidents": rows, "maintenance": windows})
         return
     table = Table(
         "incident", "severity", "status", "title", "audience", "started", "next update due"
@@ -675,6 +679,14 @@ def list_incidents(
             (r["next_update_due"] or "-")[:19],
         )
     out.print(table)
+    if windows:
+        mt = Table("maintenance", "status", "title", "audience", "start", "end")
+        for w in windows:
+            add_row(
+                mt, w["maintenance"], w["status"], w["title"], str(w["audience"]),
+                w["start"][:19], w["end"][:19],
+            )  # fmt: skip
+        out.print(mt)
 
 
 def show(
@@ -692,8 +704,13 @@ def show(
     """The incident's timeline of rounds with sent/failed/on-time counts, and its replies by
     kind and label."""
     from outagecomms.incidents.views import show_incident
+    from outagecomms.store import maintenance as maintenance_db
 
-    data = show_incident(open_app(), incident, customer=customer).to_json()
+    a = open_app()
+    data = show_incident(a, incident, customer=customer).to_json()
+    with a.store.read() as conn:  # the maintenance window this incident overran from, if any
+        window = maintenance_db.window_for_incident(conn, int(data["incident"].split("-")[1]))
+    data["maintenance"] = window.ref if window is not None else None
     if as_json:
         print_json(data)
         return
@@ -711,6 +728,8 @@ def show(
             for s in data["downtime_spans"]
         )
         out.print(f"downtime spans (reopened): {spans}")
+    if data["maintenance"]:
+        out.print(f"overran from maintenance {data['maintenance']}")
     if data["skipped"]:
         out.print(f"skipped: {fmt_counts(data['skipped'])}")
     for f in data.get("flagged_contacts", []):

@@ -704,13 +704,8 @@ def show(
     """The incident's timeline of rounds with sent/failed/on-time counts, and its replies by
     kind and label."""
     from outagecomms.incidents.views import show_incident
-    from outagecomms.store import maintenance as maintenance_db
 
-    a = open_app()
-    data = show_incident(a, incident, customer=customer).to_json()
-    with a.store.read() as conn:  # the maintenance window this incident overran from, if any
-        window = maintenance_db.window_for_incident(conn, int(data["incident"].split("-")[1]))
-    data["maintenance"] = window.ref if window is not None else None
+    data = show_incident(open_app(), incident, customer=customer).to_json()
     if as_json:
         print_json(data)
         return

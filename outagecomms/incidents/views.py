@@ -212,6 +212,8 @@ class IncidentDetail(IncidentSummary):
     downtime_spans: tuple[DowntimeSpan, ...] = ()  # several once reopened
     replies: ReplyCounts = field(default_factory=lambda: ReplyCounts.of({}))
     customer: CustomerDeliveries | None = None  # with ``show(..., customer=...)``
+    #: the maintenance window (``MNT-<n>``) this incident overran from, if any
+    maintenance: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out = super().to_json()
@@ -242,9 +244,12 @@ def list_incidents(app: App, *, include_resolved: bool = False) -> list[Incident
 
 
 def show_incident(app: App, ref: RefLike, *, customer: str | None = None) -> IncidentDetail:
+    from outagecomms.store import maintenance as maintenance_db
+
     iid = IncidentRef.parse(ref).id
     with app.store.read() as conn:
         row, stats, events = outbox_db.incident_history(conn, iid)
+        window = maintenance_db.window_for_incident(conn, iid)
         gaps = incidents_db.incident_gaps(conn, [iid]).get(iid, ())
         channels = incidents_db.audience_channels(conn, iid)
         flags = customers_db.incident_contact_flags(conn, iid)
@@ -301,6 +306,7 @@ def show_incident(app: App, ref: RefLike, *, customer: str | None = None) -> Inc
         ),
         replies=counts,
         customer=sent_to,
+        maintenance=window.ref if window is not None else None,
     )
 
 

@@ -33,6 +33,8 @@ def context(
     customer: Customer,
 ) -> dict[str, Any]:
     tz, loc = customer.timezone, customer.locale
+    # the catalog the customer reads (fr_CA, else fr, else the company default, else English)
+    language = renderer.catalogs.resolve(loc)
     comps = [c for c in window.components if c in customer.components] or list(window.components)
     regions = [r for r in window.regions if r in customer.regions] or list(window.regions)
 
@@ -65,8 +67,8 @@ def context(
             "title": window.title,
             "message": window.message,
             "status": window.status.value,
-            "components": [renderer.names.component(c) for c in comps],
-            "regions": [renderer.names.region(r) for r in regions],
+            "components": [renderer.names.component(c, language) for c in comps],
+            "regions": [renderer.names.region(r, language) for r in regions],
             "component_keys": comps,
             "region_keys": regions,
             "starts_at": when(notice.starts_at),
@@ -95,6 +97,9 @@ def context(
             "locale": loc,
         },
         "status_page_url": company.status_page_url,
+        "language": language,
+        # gettext, ngettext, pgettext, npgettext for the {% trans %} blocks, in their language
+        **renderer.catalogs.callables(language),
     }
 
 

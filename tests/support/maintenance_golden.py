@@ -127,7 +127,9 @@ def rendered(reader: Customer) -> Iterator[tuple[str, str, str]]:
             ctx = render.context(r, w, notice, reader)
             for tset in render.TEMPLATE_SETS:
                 out = render.render(r, tset, ctx)
-                parts = [f"--- subject\n{out.subject}\n"] if "subject" in PARTS.get(tset, ()) else []
+                parts = (
+                    [f"--- subject\n{out.subject}\n"] if "subject" in PARTS.get(tset, ()) else []
+                )
                 parts.append(f"--- txt\n{out.text}")
                 if out.html is not None:
                     parts.append(f"--- html\n{out.html}")

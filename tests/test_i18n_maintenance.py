@@ -127,3 +127,18 @@ def test_every_maintenance_sms_fits_two_segments(lang: str) -> None:
                 assert segments <= 2, (lang, case.name, kind, encoding, len(text), text)
                 seen.add(kind)
     assert {k.value.removeprefix("maintenance_") for k in NoticeKind} <= seen
+
+
+@pytest.mark.parametrize("lang", ["de", "ja", "en"])
+def test_the_invitations_description_names_what_it_touches_in_their_language(lang: str) -> None:
+    reader = READERS.get(lang) or customer("America/New_York", "en_US", id="c3")
+    case = CASES[0]
+    r = renderer(case.company)
+    notice = dict(notices(case))["announcement"]
+    text = render.describe(r, window(case), notice, reader)
+    words = r.catalogs.translations(r.catalogs.resolve(reader.locale))
+    touched = [NAMES.component(c, lang) for c in case.components]
+    touched += [NAMES.region(g, lang) for g in case.regions]
+    line = words.gettext("Affects: %(what)s") % {"what": ", ".join(touched)}
+    assert line in text.splitlines()
+    assert line.startswith("Affects: ") == (lang == "en")

@@ -140,14 +140,17 @@ def describe(
     the commander's words (a calendar shows DTSTART/DTEND in its user's zone; this says which
     zone we meant)."""
     tz, loc = customer.timezone, customer.locale
+    language = renderer.catalogs.resolve(loc)
+    words = renderer.catalogs.translations(language)
     start = local_time(notice.starts_at, tz, loc, with_date=True, exact=False)
     end = local_time(notice.ends_at, tz, loc, with_date=True, exact=False)
     lines = [f"{window.title} ({window.ref})", f"{start} - {end} ({tz})"]
     names = renderer.names
-    touched = [names.component(c) for c in window.components]
-    touched += [names.region(r) for r in window.regions]
+    touched = [names.component(c, language) for c in window.components]
+    touched += [names.region(r, language) for r in window.regions]
     if touched:
-        lines.append("Affects: " + ", ".join(touched))
+        # Translators: a calendar invitation's description: what a maintenance window touches
+        lines.append(words.gettext("Affects: %(what)s") % {"what": ", ".join(touched)})
     if notice.message or window.message:
         lines += ["", notice.message or window.message]
     return "\n".join(lines)

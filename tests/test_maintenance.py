@@ -258,7 +258,7 @@ def test_the_daemon_reminds_and_starts(
     daemon = start_daemon(cfg, tmp_path / "daemon.log")
     try:
         out = cli_json(cfg, "maintenance", "schedule", "Failover drill", "-c", "database",
-                       "-r", "eu-west", "--start", "+8s", "--end", "+1h", "--remind", "5s",
+                       "-r", "eu-west", "--start", "+12s", "--end", "+1h", "--remind", "8s",
                        "--yes")  # fmt: skip
         assert out["sent"] == len(want)
         h = smtp_server.handler

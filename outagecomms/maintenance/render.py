@@ -33,6 +33,8 @@ def context(
     customer: Customer,
 ) -> dict[str, Any]:
     tz, loc = customer.timezone, customer.locale
+    # the catalog the customer reads (fr_CA, else fr, else the company default, else English)
+    language = renderer.catalogs.resolve(loc)
     comps = [c for c in window.components if c in customer.components] or list(window.components)
     regions = [r for r in window.regions if r in customer.regions] or list(window.regions)
 
@@ -65,8 +67,8 @@ def context(
             "title": window.title,
             "message": window.message,
             "status": window.status.value,
-            "components": [renderer.names.component(c) for c in comps],
-            "regions": [renderer.names.region(r) for r in regions],
+            "components": [renderer.names.component(c, language) for c in comps],
+            "regions": [renderer.names.region(r, language) for r in regions],
             "component_keys": comps,
             "region_keys": regions,
             "starts_at": when(notice.starts_at),
@@ -95,6 +97,9 @@ def context(
             "locale": loc,
         },
         "status_page_url": company.status_page_url,
+        "language": language,
+        # gettext, ngettext, pgettext, npgettext for the {% trans %} blocks, in their language
+        **renderer.catalogs.callables(language),
     }
 
 
@@ -135,14 +140,17 @@ def describe(
     the commander's words (a calendar shows DTSTART/DTEND in its user's zone; this says which
     zone we meant)."""
     tz, loc = customer.timezone, customer.locale
+    language = renderer.catalogs.resolve(loc)
+    words = renderer.catalogs.translations(language)
     start = local_time(notice.starts_at, tz, loc, with_date=True, exact=False)
     end = local_time(notice.ends_at, tz, loc, with_date=True, exact=False)
     lines = [f"{window.title} ({window.ref})", f"{start} - {end} ({tz})"]
     names = renderer.names
-    touched = [names.component(c) for c in window.components]
-    touched += [names.region(r) for r in window.regions]
+    touched = [names.component(c, language) for c in window.components]
+    touched += [names.region(r, language) for r in window.regions]
     if touched:
-        lines.append("Affects: " + ", ".join(touched))
+        # Translators: a calendar invitation's description: what a maintenance window touches
+        lines.append(words.gettext("Affects: %(what)s") % {"what": ", ".join(touched)})
     if notice.message or window.message:
         lines += ["", notice.message or window.message]
     return "\n".join(lines)

@@ -84,6 +84,32 @@ def check_title(title: str) -> str:
     return title
 
 
+def select_customers(app: App, selector: Selector) -> list[Customer]:
+    """The directory's customers ``selector`` picks (a declare's, a maintenance window's).
+    Raises ``InputError``: an empty directory, no selector, an unknown value (with the
+    closest ones), or a selection that matches nobody."""
+    with app.store.read() as conn:
+        directory = customers_db.all_customers(conn)
+    if not directory:
+        raise InputError(
+            "the customer directory is empty; run {command:customers import FILE} first"
+        )
+    aud.validate_selector(selector, directory)
+    if not selector.has_filters and not selector.customers:
+        raise InputError(
+            "select the affected customers with {field:components}, {field:regions}, "
+            "{field:tiers}, {field:tags} or {field:customers}",
+            field="selector",
+        )
+    chosen = aud.select(selector, directory)
+    if not chosen:
+        raise InputError(
+            "the selection matches no customers; check the selectors with {command:customers list}",
+            field="selector",
+        )
+    return chosen
+
+
 def check_message(message: str, field: str = "message", *, required: bool = True) -> str:
     """The commander's text, checked and normalised; a :class:`~outagecomms.incidents.messages.
     Message` keeps its translations (each checked the same way, ``message_<lang>``)."""
@@ -247,25 +273,7 @@ def plan_declare(
         )
     policy = app.config.policy(severity)
     cadence = every or policy.update_every
-    with app.store.read() as conn:
-        directory = customers_db.all_customers(conn)
-    if not directory:
-        raise InputError(
-            "the customer directory is empty; run {command:customers import FILE} first"
-        )
-    aud.validate_selector(selector, directory)
-    if not selector.has_filters and not selector.customers:
-        raise InputError(
-            "select the affected customers with {field:components}, {field:regions}, "
-            "{field:tiers}, {field:tags} or {field:customers}",
-            field="selector",
-        )
-    chosen = aud.select(selector, directory)
-    if not chosen:
-        raise InputError(
-            "the selection matches no customers; check the selectors with {command:customers list}",
-            field="selector",
-        )
+    chosen = select_customers(app, selector)
     audience = aud.plan(chosen, app.config, policy)
     if not audience.pairs:
         raise InputError(

@@ -15,7 +15,12 @@ from datetime import datetime, timedelta
 from outagecomms.app import App
 from outagecomms.directory import audience as aud
 from outagecomms.errors import InputError, StateError
-from outagecomms.incidents.lifecycle import check_commander, check_message, check_title
+from outagecomms.incidents.lifecycle import (
+    check_commander,
+    check_message,
+    check_title,
+    select_customers,
+)
 from outagecomms.maintenance import render
 from outagecomms.models import (
     COPY_SUFFIX,
@@ -111,25 +116,7 @@ def plan_schedule(
     message = check_message(message, required=False)
     commander = check_commander(commander)
     starts_at, ends_at = check_times(app, start, end)
-    with app.store.read() as conn:
-        directory = customers_db.all_customers(conn)
-    if not directory:
-        raise InputError(
-            "the customer directory is empty; run {command:customers import FILE} first"
-        )
-    aud.validate_selector(selector, directory)
-    if not selector.has_filters and not selector.customers:
-        raise InputError(
-            "select the affected customers with {field:components}, {field:regions}, "
-            "{field:tiers}, {field:tags} or {field:customers}",
-            field="selector",
-        )
-    chosen = aud.select(selector, directory)
-    if not chosen:
-        raise InputError(
-            "the selection matches no customers; check the selectors with {command:customers list}",
-            field="selector",
-        )
+    chosen = select_customers(app, selector)
     audience = aud.plan(chosen, app.config, app.config.policy("default"))
     pairs = _pairs(audience)
     if not pairs:

@@ -236,19 +236,7 @@ class Renderer:
     def _get(self, name: str) -> Any:
         tpl = self._templates.get(name)
         if tpl is None:
-            try:
-                tpl = self.env.get_template(name)
-            except TemplateNotFound:
-                raise TemplateError(
-                    "not found in the override folder or the defaults", template=name
-                ) from None
-            except JinjaTemplateError as exc:
-                raise TemplateError(
-                    str(getattr(exc, "message", exc)),
-                    template=name,
-                    line=getattr(exc, "lineno", None),
-                ) from None
-            self._templates[name] = tpl
+            tpl = self._templates[name] = _load(self.env, name)
         return tpl
 
     def context(
@@ -282,7 +270,7 @@ class Renderer:
             incident.regions
         )
         cadence = incident.update_every
-        latest_news = self._latest(latest, round, cadence, tz, loc, words, self, language)
+        latest_news = self._latest(latest, round, cadence, tz, loc, words, language)
         if latest is not None and self.commander_words(latest.message, language)[1]:
             fell_back = True  # a holding round restates it
         promised = None
@@ -372,13 +360,16 @@ class Renderer:
         for name in (language, base):
             if given.get(name):
                 return given[name], False
-        default = (self.company.language or "en").replace("-", "_")
-        return text, base != default.split("_")[0]
+        return text, base != self._default_language().split("_")[0]
+
+    def _default_language(self) -> str:
+        """The language the commander writes in (``[company] language``), as ``de_AT``."""
+        return (self.company.language or "en").replace("-", "_")
 
     def message_note(self, language: str, words: NullTranslations) -> str:
         """The line that says, in the reader's language, that the commander's words are in
         the company's default language (``commander_words``)."""
-        default = (self.company.language or "en").replace("-", "_")
+        default = self._default_language()
         try:
             shown = Locale.parse(default).get_language_name(_locale(language))
         except Exception:
@@ -421,16 +412,15 @@ class Renderer:
             **self.catalogs.callables(language),
         }
 
-    @staticmethod
     def _latest(
+        self,
         latest: Round | None,
         round: Round,
         cadence: timedelta,
         tz: str,
         loc: str,
         words: NullTranslations,
-        renderer: Renderer | None = None,
-        language: str = "",
+        language: str,
     ) -> dict[str, Any] | None:
         """The latest news as a holding round restates it: what was said (in the reader's
         language where the commander gave it), when (the time alone on the same local day as
@@ -443,9 +433,7 @@ class Renderer:
         )
         return {
             "kind": latest.kind.value,
-            "message": renderer.commander_words(latest.message, language)[0]
-            if renderer is not None
-            else latest.message,
+            "message": self.commander_words(latest.message, language)[0],
             "default_message": str(latest.message),
             "status": latest.status.value,
             "status_label": _label(words, latest.status.value),
@@ -545,16 +533,7 @@ class Renderer:
         else the company's default language's."""
         tname = f"pages/{name}.html.j2"
         env = self._page_env()
-        try:
-            tpl = env.get_template(tname)
-        except TemplateNotFound:
-            raise TemplateError(
-                "not found in the override folder or the defaults", template=tname
-            ) from None
-        except JinjaTemplateError as exc:
-            raise TemplateError(
-                str(getattr(exc, "message", exc)), template=tname, line=getattr(exc, "lineno", None)
-            ) from None
+        tpl = _load(env, tname)  # the page environment keeps its compiled templates itself
         if "gettext" not in ctx:  # {% trans %} in the company's language unless ctx says
             ctx = {**ctx, **self.catalogs.for_locale(self.company.language)}
         try:
@@ -681,6 +660,20 @@ class Renderer:
             if root is not None and path.is_relative_to(root):
                 return path.relative_to(root).as_posix()
         return None
+
+
+def _load(env: LimitedSandbox, name: str) -> Any:
+    """``env``'s template ``name``; a missing or broken one is a ``TemplateError`` naming it."""
+    try:
+        return env.get_template(name)
+    except TemplateNotFound:
+        raise TemplateError(
+            "not found in the override folder or the defaults", template=name
+        ) from None
+    except JinjaTemplateError as exc:
+        raise TemplateError(
+            str(getattr(exc, "message", exc)), template=name, line=getattr(exc, "lineno", None)
+        ) from None
 
 
 def _finish(out: dict[str, str]) -> Rendered:

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from email.utils import parseaddr
 from typing import Any
 
@@ -22,6 +22,7 @@ from outagecomms.channels.base import Channel, DeliveryResult, OutboundMessage, 
 from outagecomms.errors import OutageCommsError
 from outagecomms.maintenance import ical, render
 from outagecomms.models import Customer, MaintenanceNotice, MaintenanceWindow, NoticeKind
+from outagecomms.outbox.dispatch import backoff
 from outagecomms.rendering.mime import sender_domain
 from outagecomms.store import customers as customers_db
 from outagecomms.store import maintenance as mdb
@@ -35,7 +36,6 @@ CALENDAR_METHOD = {
     NoticeKind.UPDATE: "REQUEST",
     NoticeKind.CANCELLED: "CANCEL",
 }
-MAX_BACKOFF = timedelta(minutes=15)
 
 
 @dataclass
@@ -131,9 +131,7 @@ class MaintenanceSender:
                     out.errors[key] = out.errors.get(key, 0) + 1
                     if result.outcome == Outcome.RETRY and claim.attempts < cfg.max_attempts:
                         out.retry += 1
-                        delay = min(cfg.retry_base * (2 ** max(0, claim.attempts - 1)), MAX_BACKOFF)
-                        if result.retry_after:
-                            delay = max(delay, timedelta(seconds=result.retry_after))
+                        delay = backoff(claim.attempts, cfg.retry_base, result.retry_after)
                         values.update(status="pending", next_attempt_at=now + delay)
                     elif result.outcome == Outcome.RETRY:
                         out.dead += 1

@@ -99,6 +99,12 @@ def _parts(sizes: list[int], per_part: int) -> int:
     return parts
 
 
+def sms_body(text: str) -> str:
+    """A text as it is sent: locale spaces (Babel's no-break and thin ones) made plain, as they
+    would force UCS-2 (a segment of 67 characters instead of 153)."""
+    return text.translate(_SPACES).strip()
+
+
 def sms_segments(text: str) -> tuple[str, int]:
     """``(encoding, segments)`` for one SMS body: ``"GSM-7"`` or ``"UCS-2"`` and how many
     segments the carrier bills. An empty body is one (empty) segment."""
@@ -259,7 +265,7 @@ class TwilioChannel(HttpChannel):
 
     def form(self, message: OutboundMessage) -> dict[str, str]:
         """The form fields of one message."""
-        body = message.text.translate(_SPACES).strip()  # locale spaces would force UCS-2
+        body = sms_body(message.text)
         fields = {"To": message.to.replace(" ", ""), "Body": body}
         if self.settings.get("messaging_service_sid"):
             fields["MessagingServiceSid"] = str(self.settings["messaging_service_sid"])

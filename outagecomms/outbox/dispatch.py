@@ -403,13 +403,12 @@ class Dispatcher:
         URL and the secret; "" for a round-wide message or an account manager's copy."""
         if am_copy or claim.customer_id == ROUND_WIDE:
             return ""
+        from outagecomms.pages.incident import link_for, links_enabled
+
         if not hasattr(self, "_pages"):
-            cfg = self.app.config
-            on = cfg.incident_page.enabled and bool(cfg.daemon.public_url)
-            self._pages: bytes | None = self._feedback_secret() if on else None
+            self._pages: bytes | None = self._feedback_secret() if links_enabled(self.app) else None
         if self._pages is None:
             return ""
-        from outagecomms.pages.incident import link_for
 
         return link_for(self.app, self._pages, claim.incident_id, claim.customer_id)
 
@@ -532,11 +531,9 @@ class Dispatcher:
 
 
 def _over_two_segments(text: str) -> bool:
-    from outagecomms.channels.twilio import sms_segments
+    from outagecomms.channels.twilio import sms_body, sms_segments
 
-    # as the channel sends it: Babel's no-break spaces become plain ones (twilio.py)
-    plain = text.strip().replace("\u202f", " ").replace("\u00a0", " ")
-    return sms_segments(plain)[1] > 2
+    return sms_segments(sms_body(text))[1] > 2  # as the channel sends it
 
 
 class _Run:

@@ -9,7 +9,6 @@ customer's zone and locale, like their messages.
 
 from __future__ import annotations
 
-import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -60,9 +59,12 @@ CHANNEL_STATES = {
 
 def page_secret(app: App) -> bytes | None:
     """The daemon secret (``[daemon] secret_env``), or None when it is not set."""
-    var = app.config.daemon.secret_env
-    value = os.environ.get(var, "") if var else ""
-    return value.encode("utf-8") if value else None
+    from outagecomms.recovery.feedback import feedback_secret
+
+    try:
+        return feedback_secret(app)
+    except ConfigError:
+        return None
 
 
 def links_enabled(app: App) -> bool:
@@ -98,12 +100,9 @@ def customer_link(app: App, incident_id: int, customer_id: str) -> str:
             "https://status.example.com",
             key="daemon.public_url",
         )
-    secret = page_secret(app)
-    if secret is None:
-        from outagecomms.recovery.feedback import feedback_secret
+    from outagecomms.recovery.feedback import feedback_secret
 
-        feedback_secret(app)  # raises the ConfigError that names daemon.secret_env
-        raise AssertionError("unreachable")
+    secret = feedback_secret(app)  # a ConfigError naming daemon.secret_env when it is not set
     with app.store.read() as conn:
         incidents_db.get_incident(conn, incident_id)
         if not incidents_db.in_audience(conn, incident_id, customer_id):
